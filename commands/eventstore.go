@@ -1,0 +1,87 @@
+// Package commands is renderd's write side: one file per command, each loading
+// aggregates, letting the domain decide, and appending the resulting events.
+// It declares the small interfaces it needs; adapters implement them.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// EventStore is the write side's view of the event store.
+type EventStore interface {
+	// Transact runs fn in one transaction. Before anything else it takes the
+	// per-stream locks of streams (in a fixed global order, so two transactions
+	// over overlapping streams cannot deadlock); fn may append only to those
+	// streams. Events appended in fn become visible, and reach the outbox,
+	// atomically when fn returns nil; any error rolls everything back.
+	Transact(ctx context.Context, streams []string, fn func(ctx context.Context, tx EventTx) error) error
+	// Load returns a stream's events in version order (empty if none).
+	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+}
+
+// EventTx is the part of the event store usable inside a transaction.
+type EventTx interface {
+	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+	Append(ctx context.Context, streamID string, expected ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error)
+}
+
+// ExpectedVersion is what an append expects a stream's current version to be.
+// It is a closed set: AnyVersion, NoStream or Exactly(n).
+type ExpectedVersion interface {
+	// matches reports whether the stream's current version satisfies the
+	// expectation (0 is an empty stream).
+	matches(current int64) bool
+	fmt.Stringer
+}
+
+type anyVersion struct{}
+type exactVersion int64
+
+func (anyVersion) matches(int64) bool { return true }
+func (anyVersion) String() string     { return "any" }
+
+func (v exactVersion) matches(current int64) bool { return int64(v) == current }
+func (v exactVersion) String() string {
+	if v == 0 {
+		return "no stream"
+	}
+	return fmt.Sprintf("version %d", int64(v))
+}
+
+// AnyVersion appends whatever the stream's version is. Only for streams with
+// a single writer, such as tests; commands state what they read.
+func AnyVersion() ExpectedVersion { return anyVersion{} }
+
+// NoStream expects the stream not to exist yet.
+func NoStream() ExpectedVersion { return exactVersion(0) }
+
+// Exactly expects the stream to be at version v (0 is the same as NoStream).
+func Exactly(v int64) ExpectedVersion { return exactVersion(v) }
+
+// Matches reports whether current satisfies e. Event-store implementations
+// outside this package use it to decide a conflict.
+func Matches(e ExpectedVersion, current int64) bool { return e.matches(current) }
+
+// ErrConcurrencyConflict is matched (errors.Is) by every ConcurrencyError.
+var ErrConcurrencyConflict = errors.New("concurrency conflict")
+
+// ConcurrencyError reports an append whose expected version did not hold.
+type ConcurrencyError struct {
+	StreamID string
+	Expected ExpectedVersion
+	Actual   int64
+}
+
+func (e *ConcurrencyError) Error() string {
+	return fmt.Sprintf("stream %s: expected %s, found version %d", e.StreamID, e.Expected, e.Actual)
+}
+
+func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurrencyConflict }
+
+// ErrStreamNotLocked is returned when a transaction appends to a stream it did
+// not lock up front: that would break per-stream ordering in the outbox.
+var ErrStreamNotLocked = errors.New("stream not locked by this transaction")
