@@ -1,0 +1,369 @@
+// Package eventstoretest is the contract every commands.EventStore
+// implementation must honour. Each implementation's tests call Run.
+package eventstoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// NewStore returns an empty store for one subtest.
+type NewStore func(t *testing.T) commands.EventStore
+
+// Run runs the contract suite against the stores newStore returns.
+func Run(t *testing.T, newStore NewStore) {
+	cases := []struct {
+		name string
+		test func(t *testing.T, s commands.EventStore)
+	}{
+		{"appends_start_at_version_1_and_load_in_order", appendsStartAtVersion1},
+		{"metadata_and_event_data_round_trip", metadataRoundTrips},
+		{"wrong_expected_version_is_a_concurrency_error", wrongExpectedVersion},
+		{"failed_transaction_appends_nothing", failedTransactionAppendsNothing},
+		{"append_to_an_unlocked_stream_is_rejected", unlockedStreamRejected},
+		{"append_without_account_or_time_is_rejected", metadataRequired},
+		{"one_transaction_appends_to_several_streams_atomically", multiStreamAtomic},
+		{"racing_writers_on_one_stream_win_each_version_once", racingWritersOneStream},
+		{"racing_writers_on_many_streams_keep_every_stream_contiguous", racingWritersManyStreams},
+		{"overlapping_multi_stream_transactions_do_not_deadlock", overlappingTransactions},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
+	}
+}
+
+var at = time.Date(2026, 11, 27, 10, 0, 0, 123456000, time.UTC)
+
+func meta() domain.Metadata {
+	return domain.Metadata{AccountID: "acc_1", CorrelationID: "req_1", CausationID: "cmd_1", OccurredAt: at}
+}
+
+func progressed(i int) domain.Event {
+	return domain.RenderProgressed{Attempt: 1, Percent: i % 100, ETA: time.Duration(i) * time.Second, Position: time.Duration(i) * time.Millisecond}
+}
+
+// appendOne appends events to streamID in a transaction of its own.
+func appendOne(ctx context.Context, s commands.EventStore, streamID string, exp commands.ExpectedVersion, events ...domain.Event) ([]domain.Recorded, error) {
+	var recs []domain.Recorded
+	err := s.Transact(ctx, []string{streamID}, func(ctx context.Context, tx commands.EventTx) error {
+		var err error
+		recs, err = tx.Append(ctx, streamID, exp, meta(), events...)
+		return err
+	})
+	return recs, err
+}
+
+func mustLoad(t *testing.T, s commands.EventStore, streamID string) []domain.Recorded {
+	t.Helper()
+	recs, err := s.Load(t.Context(), streamID)
+	if err != nil {
+		t.Fatalf("load %s: %v", streamID, err)
+	}
+	return recs
+}
+
+// checkContiguous fails unless recs are versions 1..n of one stream with
+// increasing positions and distinct ids.
+func checkContiguous(t *testing.T, recs []domain.Recorded) {
+	t.Helper()
+	ids := map[string]bool{}
+	for i, r := range recs {
+		if r.StreamVersion != int64(i+1) {
+			t.Fatalf("event %d of %s has version %d", i, r.StreamID, r.StreamVersion)
+		}
+		if i > 0 && r.Position <= recs[i-1].Position {
+			t.Fatalf("%s: position %d after %d", r.StreamID, r.Position, recs[i-1].Position)
+		}
+		if ids[r.ID] || r.ID == "" {
+			t.Fatalf("%s: event id %q missing or repeated", r.StreamID, r.ID)
+		}
+		ids[r.ID] = true
+	}
+}
+
+func appendsStartAtVersion1(t *testing.T, s commands.EventStore) {
+	ctx := t.Context()
+	if _, err := appendOne(ctx, s, "rnd_a", commands.NoStream(), progressed(1), progressed(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendOne(ctx, s, "rnd_a", commands.Exactly(2), progressed(3)); err != nil {
+		t.Fatal(err)
+	}
+	recs := mustLoad(t, s, "rnd_a")
+	if len(recs) != 3 {
+		t.Fatalf("loaded %d events, want 3", len(recs))
+	}
+	checkContiguous(t, recs)
+	for i, r := range recs {
+		if !reflect.DeepEqual(r.Event, progressed(i+1)) {
+			t.Errorf("event %d = %#v, want %#v", i, r.Event, progressed(i+1))
+		}
+	}
+	if got := mustLoad(t, s, "rnd_unknown"); len(got) != 0 {
+		t.Errorf("unknown stream loaded %d events", len(got))
+	}
+}
+
+func metadataRoundTrips(t *testing.T, s commands.EventStore) {
+	ctx := t.Context()
+	ev := domain.RenderRequested{
+		AssetID: "ast_1", CutID: "cut_1",
+		Output:    domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p, AudioBitrate: 192},
+		Plan:      domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 192_000, Segments: []domain.Segment{{Start: 1500 * time.Millisecond, End: 9 * time.Second}}, Duration: 7500 * time.Millisecond},
+		Signature: "sig", Replaces: "rnd_old",
+	}
+	appended, err := appendOne(ctx, s, "rnd_meta", commands.NoStream(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustLoad(t, s, "rnd_meta")
+	if len(got) != 1 {
+		t.Fatalf("loaded %d events", len(got))
+	}
+	r := got[0]
+	if r.ID != appended[0].ID || r.StreamType != domain.AggregateRender || r.Metadata != meta() {
+		t.Errorf("loaded %+v, appended %+v", r, appended[0])
+	}
+	if !reflect.DeepEqual(r.Event, ev) {
+		t.Errorf("event = %#v, want %#v", r.Event, ev)
+	}
+}
+
+func wrongExpectedVersion(t *testing.T, s commands.EventStore) {
+	ctx := t.Context()
+	if _, err := appendOne(ctx, s, "rnd_v", commands.NoStream(), progressed(1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, exp := range []commands.ExpectedVersion{commands.NoStream(), commands.Exactly(2), commands.Exactly(0)} {
+		_, err := appendOne(ctx, s, "rnd_v", exp, progressed(2))
+		var ce *commands.ConcurrencyError
+		if !errors.Is(err, commands.ErrConcurrencyConflict) || !errors.As(err, &ce) || ce.Actual != 1 {
+			t.Errorf("expected %s: err = %v, want a concurrency error at version 1", exp, err)
+		}
+	}
+	if _, err := appendOne(ctx, s, "rnd_v", commands.AnyVersion(), progressed(2)); err != nil {
+		t.Errorf("any version: %v", err)
+	}
+	checkContiguous(t, mustLoad(t, s, "rnd_v"))
+}
+
+func failedTransactionAppendsNothing(t *testing.T, s commands.EventStore) {
+	boom := errors.New("boom")
+	err := s.Transact(t.Context(), []string{"rnd_f"}, func(ctx context.Context, tx commands.EventTx) error {
+		if _, err := tx.Append(ctx, "rnd_f", commands.NoStream(), meta(), progressed(1)); err != nil {
+			return err
+		}
+		staged, err := tx.Load(ctx, "rnd_f")
+		if err != nil || len(staged) != 1 {
+			return fmt.Errorf("inside the transaction: %d events, %v", len(staged), err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if got := mustLoad(t, s, "rnd_f"); len(got) != 0 {
+		t.Errorf("rolled-back transaction left %d events", len(got))
+	}
+}
+
+func unlockedStreamRejected(t *testing.T, s commands.EventStore) {
+	err := s.Transact(t.Context(), []string{"rnd_locked"}, func(ctx context.Context, tx commands.EventTx) error {
+		_, err := tx.Append(ctx, "rnd_other", commands.NoStream(), meta(), progressed(1))
+		return err
+	})
+	if !errors.Is(err, commands.ErrStreamNotLocked) {
+		t.Errorf("err = %v, want ErrStreamNotLocked", err)
+	}
+	if err := s.Transact(t.Context(), nil, func(context.Context, commands.EventTx) error { return nil }); err == nil {
+		t.Error("a transaction without streams was accepted")
+	}
+}
+
+func metadataRequired(t *testing.T, s commands.EventStore) {
+	for _, m := range []domain.Metadata{{OccurredAt: at}, {AccountID: "acc_1"}} {
+		err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.EventTx) error {
+			_, err := tx.Append(ctx, "rnd_m", commands.NoStream(), m, progressed(1))
+			return err
+		})
+		if err == nil {
+			t.Errorf("append with metadata %+v was accepted", m)
+		}
+	}
+	err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.EventTx) error {
+		_, err := tx.Append(ctx, "rnd_m", commands.NoStream(), meta(), progressed(1), domain.AssetReady{})
+		return err
+	})
+	if err == nil {
+		t.Error("append mixing render and asset events was accepted")
+	}
+}
+
+func multiStreamAtomic(t *testing.T, s commands.EventStore) {
+	ctx := t.Context()
+	streams := []string{"rnd_x", "ast_y"}
+	err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+		if _, err := tx.Append(ctx, "rnd_x", commands.NoStream(), meta(), progressed(1)); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, "ast_y", commands.NoStream(), meta(), domain.AssetReady{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second append conflicts: the first must not survive.
+	err = s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+		if _, err := tx.Append(ctx, "rnd_x", commands.Exactly(1), meta(), progressed(2)); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, "ast_y", commands.NoStream(), meta(), domain.AssetReady{})
+		return err
+	})
+	if !errors.Is(err, commands.ErrConcurrencyConflict) {
+		t.Fatalf("err = %v, want a concurrency conflict", err)
+	}
+	if n := len(mustLoad(t, s, "rnd_x")); n != 1 {
+		t.Errorf("rnd_x has %d events after a failed transaction, want 1", n)
+	}
+}
+
+// racingWritersOneStream: 8 writers read the version outside any transaction
+// and append with that expectation, as a command does; exactly one writer
+// wins each version.
+func racingWritersOneStream(t *testing.T, s commands.EventStore) {
+	const writers, attempts = 8, 25
+	ctx := t.Context()
+	var (
+		wins      atomic.Int64
+		conflicts atomic.Int64
+		mu        sync.Mutex
+		wonBy     = map[int64]int{}
+		wg        sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for range attempts {
+				current, err := s.Load(ctx, "rnd_race")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				v := int64(len(current))
+				_, err = appendOne(ctx, s, "rnd_race", commands.Exactly(v), progressed(w))
+				switch {
+				case err == nil:
+					wins.Add(1)
+					mu.Lock()
+					if prev, taken := wonBy[v+1]; taken {
+						t.Errorf("version %d won by writers %d and %d", v+1, prev, w)
+					}
+					wonBy[v+1] = w
+					mu.Unlock()
+				case errors.Is(err, commands.ErrConcurrencyConflict):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	recs := mustLoad(t, s, "rnd_race")
+	checkContiguous(t, recs)
+	if int64(len(recs)) != wins.Load() || wins.Load()+conflicts.Load() != writers*attempts {
+		t.Errorf("%d events, %d wins, %d conflicts, %d attempts", len(recs), wins.Load(), conflicts.Load(), writers*attempts)
+	}
+}
+
+// racingWritersManyStreams: 8 writers append to 20 streams, reading inside
+// the transaction; the stream lock serialises them, so nobody conflicts.
+func racingWritersManyStreams(t *testing.T, s commands.EventStore) {
+	const writers, streams, perWriter = 8, 20, 40
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				id := fmt.Sprintf("rnd_many_%d", (w*7+i)%streams)
+				err := s.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.EventTx) error {
+					cur, err := tx.Load(ctx, id)
+					if err != nil {
+						return err
+					}
+					_, err = tx.Append(ctx, id, commands.Exactly(int64(len(cur))), meta(), progressed(i))
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	var positions []int64
+	for i := range streams {
+		recs := mustLoad(t, s, fmt.Sprintf("rnd_many_%d", i))
+		checkContiguous(t, recs)
+		total += len(recs)
+		for _, r := range recs {
+			positions = append(positions, r.Position)
+		}
+	}
+	if total != writers*perWriter {
+		t.Errorf("%d events stored, want %d", total, writers*perWriter)
+	}
+	slices.Sort(positions)
+	if len(slices.Compact(positions)) != total {
+		t.Error("global positions are not unique")
+	}
+}
+
+func overlappingTransactions(t *testing.T, s commands.EventStore) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			streams := []string{"rnd_p", "rnd_q"}
+			if w%2 == 1 {
+				streams = []string{"rnd_q", "rnd_p"}
+			}
+			for range 10 {
+				err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+					for _, id := range streams {
+						if _, err := tx.Append(ctx, id, commands.AnyVersion(), meta(), progressed(w)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range []string{"rnd_p", "rnd_q"} {
+		recs := mustLoad(t, s, id)
+		checkContiguous(t, recs)
+		if len(recs) != 80 {
+			t.Errorf("%s has %d events, want 80", id, len(recs))
+		}
+	}
+}

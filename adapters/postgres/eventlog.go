@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// Checkpoint is a place in the log's commit-safe order: (transaction id,
+// position). Everything at or before it has been read.
+type Checkpoint struct {
+	TransactionID uint64
+	Position      int64
+}
+
+// LogEntry is a stored event as the relay ships it: metadata plus the stored
+// wire form, not decoded.
+type LogEntry struct {
+	Checkpoint    Checkpoint
+	ID            string
+	StreamID      string
+	StreamType    domain.AggregateType
+	StreamVersion int64
+	WireName      string
+	Data          []byte
+	domain.Metadata
+}
+
+// Querier is what reading the log needs: a pool, a connection or a tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// ReadLog returns up to limit entries after cp in commit-safe order: ordered
+// by (transaction id, position) and stopping short of the oldest transaction
+// still in progress, so an entry can never later appear before one already
+// returned. Positions alone would not do: they are drawn at insert time, and
+// a transaction that inserted earlier may commit later.
+func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]LogEntry, error) {
+	rows, err := q.Query(ctx, `
+		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
+		       account_id, correlation_id, causation_id, occurred_at, data::text
+		FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, position
+		LIMIT $3`, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, scanLogEntry)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	return entries, nil
+}
+
+func scanLogEntry(row pgx.CollectableRow) (LogEntry, error) {
+	var (
+		e    LogEntry
+		txid string
+		id   uuid.UUID
+		typ  string
+		data string
+	)
+	err := row.Scan(&txid, &e.Checkpoint.Position, &id, &e.StreamID, &typ, &e.StreamVersion, &e.WireName,
+		&e.AccountID, &e.CorrelationID, &e.CausationID, &e.OccurredAt, &data)
+	if err != nil {
+		return e, err
+	}
+	if e.Checkpoint.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+		return e, fmt.Errorf("transaction id %q: %w", txid, err)
+	}
+	e.ID = id.String()
+	e.StreamType = domain.AggregateType(typ)
+	e.OccurredAt = e.OccurredAt.UTC()
+	e.Data = []byte(data)
+	return e, nil
+}
+
+// LoadCheckpoint returns the named reader's checkpoint (zero if it has none).
+func LoadCheckpoint(ctx context.Context, q Querier, name string) (Checkpoint, error) {
+	var (
+		cp   Checkpoint
+		txid string
+	)
+	err := q.QueryRow(ctx, `SELECT transaction_id::text, position FROM log_checkpoints WHERE name = $1`, name).Scan(&txid, &cp.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Checkpoint{}, nil
+	}
+	if err != nil {
+		return cp, fmt.Errorf("load checkpoint %s: %w", name, err)
+	}
+	if cp.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+		return cp, fmt.Errorf("checkpoint %s: transaction id %q: %w", name, txid, err)
+	}
+	return cp, nil
+}
+
+// SaveCheckpoint records the named reader's progress.
+func SaveCheckpoint(ctx context.Context, q Querier, name string, cp Checkpoint) error {
+	_, err := q.Exec(ctx, `
+		INSERT INTO log_checkpoints (name, transaction_id, position, updated_at)
+		VALUES ($1, $2::text::xid8, $3, now())
+		ON CONFLICT (name) DO UPDATE
+		SET transaction_id = excluded.transaction_id, position = excluded.position, updated_at = excluded.updated_at`,
+		name, strconv.FormatUint(cp.TransactionID, 10), cp.Position)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return nil
+}

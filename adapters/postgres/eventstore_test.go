@@ -1,0 +1,115 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/eventstoretest"
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/eventschema"
+)
+
+func TestEventStoreContract(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) commands.EventStore {
+		return postgres.NewEventStore(testenv.Postgres(t), eventschema.NewCodec(), nil)
+	})
+}
+
+func meta(i int) domain.Metadata {
+	return domain.Metadata{AccountID: "acc_1", CorrelationID: fmt.Sprint("req_", i), OccurredAt: time.Now()}
+}
+
+func appendProgress(ctx context.Context, s *postgres.EventStore, stream string, i int) error {
+	return s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+		_, err := tx.Append(ctx, stream, commands.AnyVersion(), meta(i), domain.RenderProgressed{Attempt: 1, Percent: i % 100})
+		return err
+	})
+}
+
+// An open transaction that appended first but commits last must not let the
+// log reader skip its event: the reader stops short of it until it commits.
+func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+
+	slowAppended := make(chan struct{})
+	release := make(chan struct{})
+	slowDone := make(chan error, 1)
+	go func() {
+		slowDone <- store.Transact(ctx, []string{"rnd_slow"}, func(ctx context.Context, tx commands.EventTx) error {
+			if _, err := tx.Append(ctx, "rnd_slow", commands.NoStream(), meta(0), domain.RenderProgressed{Attempt: 1}); err != nil {
+				return err
+			}
+			close(slowAppended)
+			<-release
+			return nil
+		})
+	}()
+	<-slowAppended
+	if err := appendProgress(ctx, store, "rnd_fast", 1); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := postgres.ReadLog(ctx, pool, postgres.Checkpoint{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Fatalf("read %d entries past a transaction still in progress", len(entries))
+	}
+	close(release)
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
+	}
+	entries, err = postgres.ReadLog(ctx, pool, postgres.Checkpoint{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].StreamID != "rnd_slow" || entries[1].StreamID != "rnd_fast" {
+		t.Fatalf("entries = %+v, want rnd_slow then rnd_fast", entries)
+	}
+	// Paging from a checkpoint returns only what follows it.
+	rest, err := postgres.ReadLog(ctx, pool, entries[0].Checkpoint, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 1 || rest[0].ID != entries[1].ID {
+		t.Fatalf("after the first entry: %+v", rest)
+	}
+}
+
+func TestCheckpoint_round_trips_and_starts_at_zero(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	cp, err := postgres.LoadCheckpoint(ctx, pool, "relay")
+	if err != nil || cp != (postgres.Checkpoint{}) {
+		t.Fatalf("fresh checkpoint = %+v, %v", cp, err)
+	}
+	want := postgres.Checkpoint{TransactionID: 1 << 40, Position: 42}
+	if err := postgres.SaveCheckpoint(ctx, pool, "relay", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := postgres.LoadCheckpoint(ctx, pool, "relay"); err != nil || got != want {
+		t.Fatalf("checkpoint = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestLoad_reports_an_event_the_codec_cannot_read(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	_, err := pool.Exec(ctx, `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, account_id, occurred_at, data)
+		VALUES (gen_random_uuid(), 'rnd_bad', 'render', 1, 'render.exploded.v9', 'acc_1', now(), '{}')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.NewEventStore(pool, eventschema.NewCodec(), nil).Load(ctx, "rnd_bad")
+	if !errors.Is(err, eventschema.ErrUnknownEventType) {
+		t.Fatalf("err = %v, want ErrUnknownEventType", err)
+	}
+}

@@ -1,0 +1,51 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// EventsChannel is the LISTEN/NOTIFY channel that announces committed events.
+const EventsChannel = "renderd_events"
+
+// CommitNotifier tells listeners in any process (the relay) that events were
+// committed. A NOTIFY inside each appending transaction would take Postgres'
+// global notify lock at commit and serialise every commit; instead commits
+// Poke the notifier and one goroutine sends coalesced notifications: a poke
+// always leads to a NOTIFY sent after it, and a burst of pokes to a few.
+type CommitNotifier struct {
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	pending chan struct{}
+}
+
+// NewCommitNotifier returns a notifier; call Run to start sending.
+func NewCommitNotifier(pool *pgxpool.Pool, log *slog.Logger) *CommitNotifier {
+	return &CommitNotifier{pool: pool, log: log, pending: make(chan struct{}, 1)}
+}
+
+// Poke records that a commit happened. It never blocks.
+func (n *CommitNotifier) Poke() {
+	select {
+	case n.pending <- struct{}{}:
+	default: // a notification is already due
+	}
+}
+
+// Run sends notifications until ctx ends. A failed NOTIFY is logged and
+// dropped: listeners also poll, so it costs latency, never events.
+func (n *CommitNotifier) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.pending:
+			if _, err := n.pool.Exec(ctx, "SELECT pg_notify($1, '')", EventsChannel); err != nil && ctx.Err() == nil {
+				n.log.Warn("notify committed events", "error", fmt.Errorf("notify: %w", err))
+			}
+		}
+	}
+}

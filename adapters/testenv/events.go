@@ -1,0 +1,50 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// AppendNext appends ev to stream at its next version, reading the stream
+// inside the transaction as a command does.
+func AppendNext(ctx context.Context, s commands.EventStore, stream string, ev domain.Event) (domain.Recorded, error) {
+	var rec []domain.Recorded
+	err := s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+		cur, err := tx.Load(ctx, stream)
+		if err != nil {
+			return err
+		}
+		rec, err = tx.Append(ctx, stream, commands.Exactly(int64(len(cur))),
+			domain.Metadata{AccountID: "acc_1", CorrelationID: "req_1", OccurredAt: time.Now()}, ev)
+		return err
+	})
+	if err != nil {
+		return domain.Recorded{}, err
+	}
+	return rec[0], nil
+}
+
+// AppendConcurrently has writers append perWriter render events each, spread
+// over streams render streams, and returns how many were appended.
+func AppendConcurrently(t testing.TB, ctx context.Context, s commands.EventStore, writers, streams, perWriter int) int {
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				stream := fmt.Sprintf("rnd_%02d", (w*perWriter+i)%streams)
+				if _, err := AppendNext(ctx, s, stream, domain.RenderProgressed{Attempt: 1, Percent: i % 100}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return writers * perWriter
+}
