@@ -1,0 +1,194 @@
+// Package relay ships committed events from the Postgres event store (which
+// doubles as the outbox) to Kafka. Exactly one relay is active at a time: the
+// leader holds a session advisory lock; standbys retry it and take over when
+// the leader's connection dies. Delivery is at least once: a crash between
+// publishing a batch and saving the checkpoint re-sends that batch.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/postgres"
+)
+
+// Config tunes a relay.
+type Config struct {
+	// Name keys the leader lock and the checkpoint. Relays with the same name
+	// form one active/standby group.
+	Name string
+	// BatchSize is the most events read and published in one round.
+	BatchSize int
+	// PollInterval is how long the relay waits for a commit notification
+	// before looking for new events anyway.
+	PollInterval time.Duration
+	// StandbyRetry is how often a standby tries to become the leader.
+	StandbyRetry time.Duration
+}
+
+// Publisher sends a batch to Kafka and returns once all of it is acknowledged.
+type Publisher interface {
+	Publish(msgs []kafka.Outgoing) error
+}
+
+// Relay is one relay process's loop.
+type Relay struct {
+	cfg     Config
+	connect func(ctx context.Context) (*pgx.Conn, error)
+	pub     Publisher
+	toMsg   func(postgres.LogEntry) (kafka.Outgoing, error)
+	log     *slog.Logger
+}
+
+// New returns a relay. connect opens a dedicated connection (not from a pool):
+// the leader lock lives as long as that connection. toMsg maps a log entry to
+// its Kafka topic and CloudEvents message.
+func New(cfg Config, connect func(ctx context.Context) (*pgx.Conn, error), pub Publisher,
+	toMsg func(postgres.LogEntry) (kafka.Outgoing, error), log *slog.Logger) (*Relay, error) {
+	switch {
+	case cfg.Name == "":
+		return nil, errors.New("relay: a name is required")
+	case cfg.BatchSize < 1:
+		return nil, errors.New("relay: batch size must be at least 1")
+	case cfg.PollInterval <= 0 || cfg.StandbyRetry <= 0:
+		return nil, errors.New("relay: poll interval and standby retry must be positive")
+	}
+	return &Relay{cfg: cfg, connect: connect, pub: pub, toMsg: toMsg, log: log.With("relay", cfg.Name)}, nil
+}
+
+// Run relays until ctx ends. Errors (a lost connection, an unreachable broker)
+// are logged and retried with backoff; only ctx ends it.
+func (r *Relay) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		r.log.Error("relay session ended, retrying", "error", err, "backoff", backoff)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+// session connects, waits to become the leader and relays until an error.
+// Closing the connection (on return) releases the leadership.
+func (r *Relay) session(ctx context.Context) error {
+	conn, err := r.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session is over either way
+
+	if err := r.becomeLeader(ctx, conn); err != nil {
+		return err
+	}
+	// A checkpoint lost in a crash only re-sends one batch, which consumers
+	// dedupe anyway; so the relay does not wait for the WAL flush of each one.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = off; LISTEN "+postgres.EventsChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cp, err := postgres.LoadCheckpoint(ctx, conn, r.cfg.Name)
+	if err != nil {
+		return err
+	}
+	r.log.Info("relay is the leader", "checkpoint_tx", cp.TransactionID, "checkpoint_position", cp.Position)
+	for {
+		n, next, err := r.relayBatch(ctx, conn, cp)
+		if err != nil {
+			return err
+		}
+		cp = next
+		if n == r.cfg.BatchSize {
+			continue // more is waiting
+		}
+		if err := r.waitForCommits(ctx, conn); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Relay) becomeLeader(ctx context.Context, conn *pgx.Conn) error {
+	key := postgres.LockKey("renderd.relay:" + r.cfg.Name)
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+			return fmt.Errorf("leader lock: %w", err)
+		}
+		if got {
+			return nil
+		}
+		if !sleep(ctx, r.cfg.StandbyRetry) {
+			return ctx.Err()
+		}
+	}
+}
+
+// relayBatch publishes the next batch after cp and saves the new checkpoint.
+func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Checkpoint) (int, postgres.Checkpoint, error) {
+	began := time.Now()
+	entries, err := postgres.ReadLog(ctx, conn, cp, r.cfg.BatchSize)
+	if err != nil || len(entries) == 0 {
+		return 0, cp, err
+	}
+	msgs := make([]kafka.Outgoing, 0, len(entries))
+	for _, e := range entries {
+		m, err := r.toMsg(e)
+		if err != nil {
+			// A stored event we cannot map is a bug, not a transient fault;
+			// stopping here keeps the log's order for everything after it.
+			return 0, cp, fmt.Errorf("event %s (%s): %w", e.ID, e.WireName, err)
+		}
+		msgs = append(msgs, m)
+	}
+	read := time.Since(began)
+	if err := r.pub.Publish(msgs); err != nil {
+		return 0, cp, err
+	}
+	published := time.Since(began)
+	next := entries[len(entries)-1].Checkpoint
+	// Record a published batch even while shutting down, so a graceful stop
+	// re-sends nothing.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := postgres.SaveCheckpoint(sctx, conn, r.cfg.Name, next); err != nil {
+		return 0, cp, err
+	}
+	r.log.Debug("relayed events", "count", len(entries), "position", next.Position,
+		"read", read, "publish", published-read, "checkpoint", time.Since(began)-published)
+	return len(entries), next, nil
+}
+
+// waitForCommits returns on a commit notification, after PollInterval, or
+// with an error if the connection broke.
+func (r *Relay) waitForCommits(ctx context.Context, conn *pgx.Conn) error {
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
+	defer cancel()
+	_, err := conn.WaitForNotification(wctx)
+	if err == nil || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("wait for commits: %w", err)
+}
+
+// sleep waits d or until ctx ends; it reports whether the full d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,244 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/relay"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/eventschema"
+)
+
+// fixture is a fresh database, fresh topics and a way to start relays.
+type fixture struct {
+	t       *testing.T
+	pool    *pgxpool.Pool
+	store   *postgres.EventStore
+	codec   *eventschema.Codec
+	topics  kafka.Topics
+	brokers []string
+	notify  *postgres.CommitNotifier
+}
+
+func newFixture(t *testing.T) *fixture {
+	pool := testenv.Postgres(t)
+	codec := eventschema.NewCodec()
+	f := &fixture{t: t, pool: pool, codec: codec, brokers: testenv.KafkaBrokers(t),
+		topics: kafka.Topics{Prefix: testenv.TopicPrefix(t)}}
+	f.notify = postgres.NewCommitNotifier(pool, testenv.Logger(t))
+	go f.notify.Run(t.Context()) //nolint:errcheck // ends with the test
+	f.store = postgres.NewEventStore(pool, codec, f.notify)
+	err := kafka.EnsureTopics(t.Context(), f.brokers, f.topics.All(), kafka.TopicSettings{Partitions: 4, ReplicationFactor: -1}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// startRelay runs a relay until the returned stop is called or the test ends.
+func (f *fixture) startRelay(name string, batch int) (stop func()) {
+	f.t.Helper()
+	pub, err := kafka.NewBatchPublisher(f.brokers, kafka.ProducerConfig("relay-test"), kafka.CloudEventsMarshaler{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, f.pool.Config().ConnConfig)
+	}
+	r, err := relay.New(relay.Config{Name: name, BatchSize: batch, PollInterval: 200 * time.Millisecond, StandbyRetry: 100 * time.Millisecond},
+		connect, pub, relay.CloudEventsMapper(f.codec, f.topics), testenv.Logger(f.t))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(f.t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; _ = pub.Close() }) }
+	f.t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) appendEvent(ctx context.Context, stream string, ev domain.Event) (domain.Recorded, error) {
+	return testenv.AppendNext(ctx, f.store, stream, ev)
+}
+
+func (f *fixture) consumeAll(timeout time.Duration, stop func([]testenv.Consumed) bool) []testenv.Consumed {
+	f.t.Helper()
+	return testenv.Consume(f.t, f.brokers, f.topics.All(), timeout, stop)
+}
+
+func TestRelay_ships_committed_events_as_cloudevents(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.startRelay("relay", 100)
+	recs := map[string]domain.Recorded{}
+	for stream, ev := range map[string]domain.Event{
+		"ast_1": domain.AssetCreated{Kind: domain.AssetKindVideo, Name: "clip.mp4"},
+		"cut_1": domain.CutFailed{Code: "segments_out_of_range", Message: "beyond the end"},
+		"rnd_1": domain.RenderCancelled{Attempt: 1},
+	} {
+		r, err := f.appendEvent(ctx, stream, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[r.ID] = r
+	}
+
+	validator, err := eventschema.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.consumeAll(30*time.Second, testenv.AtLeast(3)) {
+		r, ok := recs[c.Event.ID()]
+		if !ok {
+			t.Fatalf("unexpected event %s", c.Event.ID())
+		}
+		wire, _, _ := f.codec.Marshal(r.Event)
+		ev := c.Event
+		checks := []struct{ name, got, want string }{
+			{"specversion", ev.SpecVersion(), "1.0"},
+			{"type", ev.Type(), wire},
+			{"source", ev.Source(), eventschema.SourceOf(r.StreamType)},
+			{"subject", ev.Subject(), r.StreamID},
+			{"key", c.Key, r.StreamID},
+			{"topic", c.Topic, f.topics.For(r.StreamType)},
+			{"time", ev.Time().Format(time.RFC3339Nano), r.OccurredAt.Format(time.RFC3339Nano)},
+			{"datacontenttype", ev.DataContentType(), "application/json"},
+			{"dataschema", ev.DataSchema(), eventschema.SchemaID(wire)},
+			{"streamversion", fmt.Sprint(ev.Extensions()["streamversion"]), "1"},
+			{"position", fmt.Sprint(ev.Extensions()["position"]), strconv.FormatInt(r.Position, 10)},
+			{"accountid", fmt.Sprint(ev.Extensions()["accountid"]), "acc_1"},
+			{"correlationid", fmt.Sprint(ev.Extensions()["correlationid"]), "req_1"},
+		}
+		for _, ch := range checks {
+			if ch.got != ch.want {
+				t.Errorf("%s: %s = %q, want %q", wire, ch.name, ch.got, ch.want)
+			}
+		}
+		if err := validator.Validate(ev.Type(), ev.Data()); err != nil {
+			t.Errorf("%s: data does not validate: %v", wire, err)
+		}
+		decoded, err := f.codec.Unmarshal(ev.Type(), ev.Data())
+		if err != nil || fmt.Sprint(decoded) != fmt.Sprint(r.Event) {
+			t.Errorf("%s: decoded %v (%v), want %v", wire, decoded, err, r.Event)
+		}
+	}
+}
+
+func TestRelay_never_ships_a_rolled_back_transaction(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.startRelay("relay", 100)
+	var rolledBack string
+	err := f.store.Transact(ctx, []string{"rnd_rb"}, func(ctx context.Context, tx commands.EventTx) error {
+		recs, err := tx.Append(ctx, "rnd_rb", commands.NoStream(),
+			domain.Metadata{AccountID: "acc_1", OccurredAt: time.Now()}, domain.RenderCancelled{})
+		if err != nil {
+			return err
+		}
+		rolledBack = recs[0].ID
+		return fmt.Errorf("the command changed its mind")
+	})
+	if err == nil || rolledBack == "" {
+		t.Fatalf("transaction: %v", err)
+	}
+	marker, err := f.appendEvent(ctx, "rnd_marker", domain.RenderCancelled{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.consumeAll(30*time.Second, func(c []testenv.Consumed) bool {
+		return slices.ContainsFunc(c, func(c testenv.Consumed) bool { return c.Event.ID() == marker.ID })
+	})
+	for _, c := range got {
+		if c.Event.ID() == rolledBack {
+			t.Fatal("a rolled-back event reached Kafka")
+		}
+	}
+}
+
+func TestRelay_eight_writers_over_twenty_aggregates_keep_per_aggregate_order(t *testing.T) {
+	f := newFixture(t)
+	f.startRelay("relay", 50)
+	n := testenv.AppendConcurrently(t, t.Context(), f.store, 8, 20, 100)
+	testenv.CheckOrder(t, f.consumeAll(60*time.Second, testenv.Distinct(n)), n)
+}
+
+func TestRelay_killed_mid_stream_and_restarted_loses_nothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	stop := f.startRelay("relay", 20)
+	done := make(chan int)
+	go func() { done <- testenv.AppendConcurrently(t, ctx, f.store, 8, 20, 100) }()
+	time.Sleep(300 * time.Millisecond) // mid-stream
+	stop()
+	// A fresh database connection proves the leader lock died with the
+	// killed relay's session.
+	f.startRelay("relay", 20)
+	n := <-done
+	testenv.CheckOrder(t, f.consumeAll(60*time.Second, testenv.Distinct(n)), n)
+}
+
+func TestRelay_standby_takes_over_when_the_leader_dies(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	stopLeader := f.startRelay("relay", 100)
+	if _, err := f.appendEvent(ctx, "rnd_a", domain.RenderCancelled{}); err != nil {
+		t.Fatal(err)
+	}
+	f.consumeAll(30*time.Second, testenv.AtLeast(1))
+	f.startRelay("relay", 100) // standby: the leader holds the lock
+	var leaderPIDs int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&leaderPIDs); err != nil {
+		t.Fatal(err)
+	}
+	if leaderPIDs != 1 {
+		t.Fatalf("%d relays hold the leader lock, want 1", leaderPIDs)
+	}
+	stopLeader()
+	if _, err := f.appendEvent(ctx, "rnd_b", domain.RenderCancelled{}); err != nil {
+		t.Fatal(err)
+	}
+	f.consumeAll(30*time.Second, testenv.Distinct(2))
+}
+
+func TestEnsureTopics_creates_topics_with_unlimited_retention_once(t *testing.T) {
+	f := newFixture(t) // created them
+	err := kafka.EnsureTopics(t.Context(), f.brokers, f.topics.All(), kafka.TopicSettings{Partitions: 4, ReplicationFactor: -1}, testenv.Logger(t))
+	if err != nil {
+		t.Fatalf("second EnsureTopics: %v", err)
+	}
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(f.brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, topic := range f.topics.All() {
+		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}}}, sarama.DescribeConfigsOptions{})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("describe %s: %v", topic, err)
+		}
+		if entries := res[0].Configs; len(entries) != 1 || entries[0].Value != "-1" {
+			t.Errorf("%s: retention.ms = %+v, want -1", topic, entries)
+		}
+		meta, err := admin.DescribeTopics([]string{topic})
+		if err != nil || len(meta) != 1 || len(meta[0].Partitions) != 4 {
+			t.Errorf("%s: %d partitions (%v), want 4", topic, len(meta[0].Partitions), err)
+		}
+	}
+}
