@@ -1,0 +1,53 @@
+# renderd: `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO          ?= go
+BIN         := bin
+STACK_ENV   := .data/stack.env
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Loads DATABASE_URL and KAFKA_BROKERS written by deployments/local/up.
+WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
+
+.PHONY: help stack stack-down build run test test-unit lint bench fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally
+	deployments/local/up
+
+stack-down: ## stop the local stack
+	deployments/local/down
+
+build: ## build bin/renderd and bin/renderd-bench
+	$(GO) build -o $(BIN)/renderd ./cmd/renderd
+	$(GO) build -o $(BIN)/renderd-bench ./cmd/renderd-bench
+
+run: stack build ## run renderd with all roles on the local stack (127.0.0.1:8080, RENDERD_HTTP_ADDR overrides)
+	@$(WITH_STACK) $(BIN)/renderd migrate
+	@echo "renderd: serving on http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080} (Ctrl-C stops it)"
+	@$(WITH_STACK) exec $(BIN)/renderd serve
+
+test: stack ## every test, unit and integration, with -race, on the real stack
+	$(WITH_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test-unit: ## the tests that need no stack (integration tests skip)
+	$(GO) test -count=1 ./...
+
+lint: ## go vet, staticcheck, gofmt, and domain/ importing only the standard library
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@bad=$$($(GO) list -f '{{range .Imports}}{{.}}{{"\n"}}{{end}}' ./domain/... | grep '\.' || true); \
+	  test -z "$$bad" || { echo "domain/ must import only the standard library, found:"; echo "$$bad"; exit 1; }
+
+bench: stack build ## benchmarks on the local stack, printed as a table
+	@$(WITH_STACK) $(BIN)/renderd-bench
+
+fmt: ## gofmt the tree
+	gofmt -w .
+
+clean: ## remove build output (the stack's data stays; `deployments/local/down --purge` removes it)
+	rm -rf $(BIN)

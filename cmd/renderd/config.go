@@ -1,0 +1,210 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is renderd's whole configuration, read from environment variables
+// and flags (a flag wins), with defaults, and validated before anything runs.
+type Config struct {
+	DatabaseURL  string
+	KafkaBrokers []string
+	HTTPAddr     string
+	Roles        []string
+
+	TopicPrefix       string
+	Partitions        int
+	ReplicationFactor int
+
+	RelayBatchSize    int
+	RelayPollInterval time.Duration
+
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+// Roles a serve process can run.
+const (
+	RoleAPI       = "api"
+	RoleRelay     = "relay"
+	RoleProjector = "projector"
+	RoleEncoder   = "encoder"
+	RoleWebhooks  = "webhooks"
+)
+
+var allRoles = []string{RoleAPI, RoleRelay, RoleProjector, RoleEncoder, RoleWebhooks}
+
+// setting is one configuration value: its environment variable, its flag,
+// its default and how to parse it. The README's config table is generated
+// from these (renderd config-table) and checked by a test.
+type setting struct {
+	env, flag, def, help string
+	set                  func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"DATABASE_URL", "database-url", "", "Postgres connection URL (required)",
+		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{"KAFKA_BROKERS", "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required by the relay, projector, encoder and webhooks roles)",
+		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
+	{"RENDERD_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "address the API listens on",
+		func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"RENDERD_ROLES", "roles", strings.Join(allRoles, ","), "roles this process runs: " + strings.Join(allRoles, ", "),
+		func(c *Config, v string) error { c.Roles = splitList(v); return nil }},
+	{"RENDERD_KAFKA_TOPIC_PREFIX", "kafka-topic-prefix", "renderd.", "prefix of the event topics (<prefix>assets, <prefix>cuts, <prefix>renders)",
+		func(c *Config, v string) error { c.TopicPrefix = v; return nil }},
+	{"RENDERD_KAFKA_PARTITIONS", "kafka-partitions", "12", "partitions of event topics renderd creates",
+		intSetting(func(c *Config) *int { return &c.Partitions })},
+	{"RENDERD_KAFKA_REPLICATION_FACTOR", "kafka-replication-factor", "-1", "replication factor of topics renderd creates (-1: the broker's default)",
+		intSetting(func(c *Config) *int { return &c.ReplicationFactor })},
+	{"RENDERD_RELAY_BATCH_SIZE", "relay-batch-size", "500", "most events the relay publishes per Kafka round trip",
+		intSetting(func(c *Config) *int { return &c.RelayBatchSize })},
+	{"RENDERD_RELAY_POLL_INTERVAL", "relay-poll-interval", "1s", "how often the relay looks for events without a commit notification",
+		durationSetting(func(c *Config) *time.Duration { return &c.RelayPollInterval })},
+	{"RENDERD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a graceful shutdown may take",
+		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
+		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{"RENDERD_LOG_FORMAT", "log-format", "text", "text or json",
+		func(c *Config, v string) error { c.LogFormat = v; return nil }},
+}
+
+func intSetting(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func durationSetting(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 500ms or 2s)", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// errUsage marks configuration and usage errors: exit code 2.
+var errUsage = errors.New("usage")
+
+// loadConfig reads the settings from getenv, then from args (flags of the
+// subcommand name), and validates them. It returns the remaining arguments.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, []string, error) {
+	var c Config
+	values := map[string]string{}
+	for _, s := range settings {
+		values[s.env] = s.def
+		if v := getenv(s.env); v != "" {
+			values[s.env] = v
+		}
+	}
+	fs := flag.NewFlagSet("renderd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range settings {
+		fs.Func(s.flag, s.help+" (env "+s.env+")", func(v string) error { values[s.env] = v; return nil })
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	for _, s := range settings {
+		if err := s.set(&c, values[s.env]); err != nil {
+			return c, nil, fmt.Errorf("%w: %s: %w", errUsage, s.env, err)
+		}
+	}
+	if err := c.validate(name); err != nil {
+		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return c, fs.Args(), nil
+}
+
+func (c Config) validate(command string) error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is required"))
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		errs = append(errs, errors.New("DATABASE_URL must be a postgres:// URL"))
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("RENDERD_ROLES names no role"))
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(allRoles, r) {
+			errs = append(errs, fmt.Errorf("RENDERD_ROLES: unknown role %q (known: %s)", r, strings.Join(allRoles, ", ")))
+		}
+	}
+	if command == "serve" && c.needsKafka() && len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS is required by the roles "+strings.Join(c.Roles, ",")))
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, errors.New("RENDERD_KAFKA_PARTITIONS must be at least 1"))
+	}
+	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 {
+		errs = append(errs, errors.New("RENDERD_KAFKA_REPLICATION_FACTOR must be -1 or at least 1"))
+	}
+	if c.RelayBatchSize < 1 || c.RelayBatchSize > 10_000 {
+		errs = append(errs, errors.New("RENDERD_RELAY_BATCH_SIZE must be between 1 and 10000"))
+	}
+	if c.RelayPollInterval <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("durations must be positive"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; ")) // one line, as a config error should be
+}
+
+func (c Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+func (c Config) needsKafka() bool {
+	return slices.ContainsFunc(c.Roles, func(r string) bool { return r != RoleAPI })
+}
+
+// configTable renders the settings as the README's Markdown table.
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Flag | Default | Meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", s.env, s.flag, def, s.help)
+	}
+	return b.String()
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestConfig_defaults_env_and_flags(t *testing.T) {
+	cfg, _, err := loadConfig("serve", []string{"--relay-batch-size", "50"}, env(map[string]string{
+		"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1, b:2",
+		"RENDERD_RELAY_BATCH_SIZE": "7", "RENDERD_RELAY_POLL_INTERVAL": "250ms",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RelayBatchSize != 50 {
+		t.Errorf("flag did not win over env: batch size %d", cfg.RelayBatchSize)
+	}
+	if cfg.RelayPollInterval != 250*time.Millisecond || len(cfg.KafkaBrokers) != 2 || cfg.KafkaBrokers[1] != "b:2" {
+		t.Errorf("env not applied: %+v", cfg)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Roles) != 5 || cfg.Partitions != 12 || cfg.ReplicationFactor != -1 {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		"missing_database_url": {env: map[string]string{"KAFKA_BROKERS": "a:1"}, want: []string{"DATABASE_URL is required"}},
+		"not_a_postgres_url":   {env: map[string]string{"DATABASE_URL": "mysql://x", "KAFKA_BROKERS": "a:1"}, want: []string{"postgres:// URL"}},
+		"unknown_role_and_no_kafka": {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--roles", "api,bogus"},
+			want: []string{`unknown role "bogus"`, "KAFKA_BROKERS is required"}},
+		"bad_duration":    {env: map[string]string{"DATABASE_URL": "postgres://x/y", "RENDERD_RELAY_POLL_INTERVAL": "soon"}, want: []string{"RENDERD_RELAY_POLL_INTERVAL", "not a duration"}},
+		"bad_number":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "RENDERD_KAFKA_PARTITIONS": "many"}, want: []string{"RENDERD_KAFKA_PARTITIONS"}},
+		"zero_partitions": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_KAFKA_PARTITIONS": "0"}, want: []string{"at least 1"}},
+		"bad_log_format":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_LOG_FORMAT": "xml"}, want: []string{"text or json"}},
+		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
+		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := run(t.Context(), append([]string{"serve"}, c.args...), env(c.env), &bytes.Buffer{}, &bytes.Buffer{})
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("err = %v, want a usage error (exit code 2)", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestUnknown_or_missing_command_is_a_usage_error(t *testing.T) {
+	for _, args := range [][]string{nil, {"frobnicate"}} {
+		if err := run(t.Context(), args, env(nil), &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestREADME_config_table_is_current(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), configTable()) {
+		t.Errorf("README.md's config table is stale; replace it with the output of `renderd config-table`:\n%s", configTable())
+	}
+}

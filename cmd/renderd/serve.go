@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/relay"
+	"github.com/renderd/renderd/eventschema"
+	"github.com/renderd/renderd/ports/httpapi"
+)
+
+// relayName keys the relay's leader lock and checkpoint. It is a public
+// contract like a consumer-group name: renaming it re-ships the whole log.
+const relayName = "kafka-relay"
+
+func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	log.Info("database is up to date")
+	return nil
+}
+
+func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres is not reachable: %w", err)
+	}
+	return pool, nil
+}
+
+// serve runs the configured roles until ctx ends (SIGINT/SIGTERM), then
+// shuts them down gracefully: the API drains its requests, the relay
+// finishes and checkpoints its batch.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	codec := eventschema.NewCodec()
+	topics := kafka.Topics{Prefix: cfg.TopicPrefix}
+
+	if cfg.needsKafka() {
+		err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, topics.All(),
+			kafka.TopicSettings{Partitions: int32(cfg.Partitions), ReplicationFactor: int16(cfg.ReplicationFactor)}, log) //nolint:gosec // validated
+		if err != nil {
+			return err
+		}
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	notifier := postgres.NewCommitNotifier(pool, log)
+	g.Go(func() error { return notifier.Run(ctx) })
+
+	if cfg.has(RoleRelay) {
+		pub, err := kafka.NewBatchPublisher(cfg.KafkaBrokers, kafka.ProducerConfig("renderd-relay"), kafka.CloudEventsMarshaler{})
+		if err != nil {
+			return err
+		}
+		defer pub.Close()
+		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
+		r, err := relay.New(relay.Config{Name: relayName, BatchSize: cfg.RelayBatchSize, PollInterval: cfg.RelayPollInterval, StandbyRetry: time.Second},
+			connect, pub, relay.CloudEventsMapper(codec, topics), log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return r.Run(ctx) })
+	}
+
+	if cfg.has(RoleAPI) {
+		checks := map[string]httpapi.Check{"postgres": pool.Ping}
+		if len(cfg.KafkaBrokers) > 0 {
+			checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
+		}
+		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: httpapi.NewRouter(checks), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		log.Info("api listening", "url", "http://"+ln.Addr().String())
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+
+	for _, role := range []string{RoleProjector, RoleEncoder, RoleWebhooks} {
+		if cfg.has(role) {
+			log.Warn("role has no workers yet in this version", "role", role)
+		}
+	}
+	log.Info("renderd serving", "roles", cfg.Roles)
+	err = g.Wait()
+	log.Info("renderd stopped")
+	return err
+}
+
+// kafkaReachable checks that some broker accepts connections.
+func kafkaReachable(brokers []string) httpapi.Check {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		var errs []error
+		for _, b := range brokers {
+			c, err := d.DialContext(ctx, "tcp", b)
+			if err == nil {
+				return c.Close()
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
+	}
+}

@@ -1,0 +1,49 @@
+// Package httpapi is renderd's inbound HTTP port: routes, request and
+// response types, and the one mapping from errors to HTTP responses.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Check reports whether one dependency is usable.
+type Check func(ctx context.Context) error
+
+// NewRouter returns the API's router. readiness names the checks /readyz runs.
+func NewRouter(readiness map[string]Check) *mux.Router {
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", readyz(readiness)).Methods(http.MethodGet)
+	return r
+}
+
+// readyz answers 200 when every check passes within two seconds, else 503
+// with what failed.
+func readyz(checks map[string]Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		status, report := http.StatusOK, map[string]string{}
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				status, report[name] = http.StatusServiceUnavailable, err.Error()
+				continue
+			}
+			report[name] = "ok"
+		}
+		writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": report})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body) // the client is gone if this fails
+}
