@@ -35,16 +35,20 @@ type ExpectedVersion interface {
 	// matches reports whether the stream's current version satisfies the
 	// expectation (0 is an empty stream).
 	matches(current int64) bool
+	// version is the exact version expected, or any = true.
+	version() (v int64, any bool)
 	fmt.Stringer
 }
 
 type anyVersion struct{}
 type exactVersion int64
 
-func (anyVersion) matches(int64) bool { return true }
-func (anyVersion) String() string     { return "any" }
+func (anyVersion) matches(int64) bool     { return true }
+func (anyVersion) version() (int64, bool) { return 0, true }
+func (anyVersion) String() string         { return "any" }
 
 func (v exactVersion) matches(current int64) bool { return int64(v) == current }
+func (v exactVersion) version() (int64, bool)     { return int64(v), false }
 func (v exactVersion) String() string {
 	if v == 0 {
 		return "no stream"
@@ -61,6 +65,11 @@ func NoStream() ExpectedVersion { return exactVersion(0) }
 
 // Exactly expects the stream to be at version v (0 is the same as NoStream).
 func Exactly(v int64) ExpectedVersion { return exactVersion(v) }
+
+// Expected returns the exact version e expects, or any = true when e is
+// AnyVersion. Event-store implementations outside this package use it to
+// check the expectation in their own way (in SQL, say).
+func Expected(e ExpectedVersion) (version int64, any bool) { return e.version() }
 
 // Matches reports whether current satisfies e. Event-store implementations
 // outside this package use it to decide a conflict.

@@ -47,26 +47,55 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	if len(streams) == 0 {
 		return errors.New("transact: no streams to lock")
 	}
-	pgtx, err := s.pool.Begin(ctx)
+	conn, err := s.beginLocked(ctx, streams)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return err
 	}
-	defer pgtx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	// A connection released inside a transaction (after an error, or a
+	// failed ROLLBACK) is closed by the pool rather than reused.
+	defer conn.Release()
 
-	if err := lockStreams(ctx, pgtx, streams); err != nil {
-		return err
-	}
-	tx := &eventTx{store: s, tx: pgtx, locked: streams}
+	tx := &eventTx{store: s, conn: conn, locked: streams}
 	if err := fn(ctx, tx); err != nil {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		return err
 	}
-	if err := pgtx.Commit(ctx); err != nil {
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if tx.appended && s.notify != nil {
 		s.notify.Poke()
 	}
 	return nil
+}
+
+// beginLocked opens a transaction whose first statements take the advisory
+// locks of streams, in key order (a global order, so transactions over
+// overlapping streams cannot deadlock). BEGIN and the locks travel in one
+// round trip; each lock is its own statement, so every later statement's
+// snapshot is taken after the locks are held.
+func (s *EventStore) beginLocked(ctx context.Context, streams []string) (*pgxpool.Conn, error) {
+	keys := make([]int64, 0, len(streams))
+	for _, id := range streams {
+		keys = append(keys, LockKey(id))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	for _, k := range keys {
+		batch.Queue("SELECT pg_advisory_xact_lock($1)", k)
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("begin and lock streams: %w", err)
+	}
+	return conn, nil
 }
 
 // Load implements commands.EventStore.
@@ -80,31 +109,6 @@ func LockKey(streamID string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(streamID))
 	return int64(h.Sum64()) //nolint:gosec // a bit pattern, not a quantity
-}
-
-// lockStreams takes the transaction-scoped advisory locks of streams in key
-// order (a global order, so overlapping transactions cannot deadlock).
-func lockStreams(ctx context.Context, tx pgx.Tx, streams []string) error {
-	keys := make([]int64, 0, len(streams))
-	for _, id := range streams {
-		keys = append(keys, LockKey(id))
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	if len(keys) == 1 {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", keys[0]); err != nil {
-			return fmt.Errorf("lock stream: %w", err)
-		}
-		return nil
-	}
-	batch := &pgx.Batch{}
-	for _, k := range keys {
-		batch.Queue("SELECT pg_advisory_xact_lock($1)", k)
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("lock streams: %w", err)
-	}
-	return nil
 }
 
 type querier interface {
@@ -150,14 +154,26 @@ func (s *EventStore) scanRecorded(row pgx.CollectableRow) (domain.Recorded, erro
 
 type eventTx struct {
 	store    *EventStore
-	tx       pgx.Tx
+	conn     *pgxpool.Conn
 	locked   []string
 	appended bool
 }
 
 func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {
-	return t.store.load(ctx, t.tx, streamID)
+	return t.store.load(ctx, t.conn, streamID)
 }
+
+// appendEvents inserts a stream's new events in one statement that also
+// checks the expected version: the stream lock is held, so the version it
+// reads cannot move before the insert. $9 < 0 accepts any version.
+const appendEvents = `
+INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
+                    account_id, correlation_id, causation_id, occurred_at, data)
+SELECT e.id, $1, $2, cur.version + e.n, e.type, $3, $4, $5, $6, e.data::jsonb
+FROM (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1) AS cur,
+     unnest($7::uuid[], $8::text[], $10::text[]) WITH ORDINALITY AS e(id, type, data, n)
+WHERE $9::bigint < 0 OR cur.version = $9
+RETURNING event_id, stream_version, position`
 
 func (t *eventTx) Append(ctx context.Context, streamID string, expected commands.ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error) {
 	if !slices.Contains(t.locked, streamID) {
@@ -169,31 +185,11 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	if meta.AccountID == "" || meta.OccurredAt.IsZero() {
 		return nil, errors.New("append: metadata needs an account id and an occurred-at time")
 	}
-	var current int64
-	err := t.tx.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&current)
-	if err != nil {
-		return nil, fmt.Errorf("append to %s: read version: %w", streamID, err)
-	}
-	if !commands.Matches(expected, current) {
-		return nil, &commands.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: current}
-	}
-
-	recs, err := t.build(streamID, current, meta, events)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.insert(ctx, recs); err != nil {
-		return nil, err
-	}
-	t.appended = true
-	return recs, nil
-}
-
-// build turns domain events into records with ids and versions; positions
-// are filled in by insert.
-func (t *eventTx) build(streamID string, current int64, meta domain.Metadata, events []domain.Event) ([]domain.Recorded, error) {
 	streamType := events[0].AggregateType()
-	recs := make([]domain.Recorded, len(events))
+	occurredAt := meta.OccurredAt.UTC().Truncate(time.Microsecond) // Postgres' precision
+	ids := make([]uuid.UUID, len(events))
+	types := make([]string, len(events))
+	data := make([]string, len(events))
 	for i, e := range events {
 		if e.AggregateType() != streamType {
 			return nil, fmt.Errorf("append to %s: mixes %s and %s events", streamID, streamType, e.AggregateType())
@@ -202,39 +198,66 @@ func (t *eventTx) build(streamID string, current int64, meta domain.Metadata, ev
 		if err != nil {
 			return nil, fmt.Errorf("event id: %w", err)
 		}
-		m := meta
-		m.OccurredAt = meta.OccurredAt.UTC().Truncate(time.Microsecond) // Postgres precision
-		recs[i] = domain.Recorded{
-			ID: id.String(), StreamID: streamID, StreamType: streamType,
-			StreamVersion: current + int64(i) + 1, Metadata: m, Event: e,
+		wire, payload, err := t.store.codec.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", streamID, err)
 		}
+		ids[i], types[i], data[i] = id, wire, string(payload)
 	}
+
+	rows, err := t.conn.Query(ctx, appendEvents, streamID, string(streamType), meta.AccountID, meta.CorrelationID,
+		meta.CausationID, occurredAt, ids, types, expectedArg(expected), data)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", streamID, err)
+	}
+	type inserted struct {
+		id       uuid.UUID
+		version  int64
+		position int64
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inserted, error) {
+		var in inserted
+		return in, r.Scan(&in.id, &in.version, &in.position)
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
+		// Only a writer that skipped the stream lock can race us here; the
+		// transaction is aborted, so the actual version stays unknown (-1).
+		return nil, &commands.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: -1}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", streamID, err)
+	}
+	if len(got) == 0 {
+		return nil, t.conflict(ctx, streamID, expected)
+	}
+	m := meta
+	m.OccurredAt = occurredAt
+	recs := make([]domain.Recorded, len(events))
+	for _, in := range got {
+		n := slices.Index(ids, in.id)
+		recs[n] = domain.Recorded{ID: in.id.String(), StreamID: streamID, StreamType: streamType,
+			StreamVersion: in.version, Position: in.position, Metadata: m, Event: events[n]}
+	}
+	t.appended = true
 	return recs, nil
 }
 
-const insertEvent = `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
-	account_id, correlation_id, causation_id, occurred_at, data)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING position`
+// expectedArg encodes an expectation for appendEvents: the version, or -1
+// for any.
+func expectedArg(e commands.ExpectedVersion) int64 {
+	if v, any := commands.Expected(e); !any {
+		return v
+	}
+	return -1
+}
 
-func (t *eventTx) insert(ctx context.Context, recs []domain.Recorded) error {
-	batch := &pgx.Batch{}
-	for i := range recs {
-		r := &recs[i]
-		wireName, data, err := t.store.codec.Marshal(r.Event)
-		if err != nil {
-			return fmt.Errorf("append to %s: %w", r.StreamID, err)
-		}
-		batch.Queue(insertEvent, r.ID, r.StreamID, string(r.StreamType), r.StreamVersion, wireName,
-			r.AccountID, r.CorrelationID, r.CausationID, r.OccurredAt, data).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&r.Position) })
+// conflict builds the error for an append whose expectation did not hold.
+func (t *eventTx) conflict(ctx context.Context, streamID string, expected commands.ExpectedVersion) error {
+	var current int64
+	err := t.conn.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("append to %s: read version: %w", streamID, err)
 	}
-	if err := t.tx.SendBatch(ctx, batch).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
-			// Only a writer that skipped the stream lock can get here.
-			return &commands.ConcurrencyError{StreamID: recs[0].StreamID, Expected: commands.Exactly(recs[0].StreamVersion - 1), Actual: -1}
-		}
-		return fmt.Errorf("append to %s: %w", recs[0].StreamID, err)
-	}
-	return nil
+	return &commands.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: current}
 }

@@ -67,10 +67,12 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	if err := <-slowDone; err != nil {
 		t.Fatal(err)
 	}
-	entries, err = postgres.ReadLog(ctx, pool, postgres.Checkpoint{}, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Transactions anywhere in the cluster hold the reader back (xids are
+	// cluster-wide), so other tests' work may delay it a little.
+	testenv.Eventually(t, 10*time.Second, "both events to become readable", func() bool {
+		entries, err = postgres.ReadLog(ctx, pool, postgres.Checkpoint{}, 100)
+		return err == nil && len(entries) == 2
+	})
 	if len(entries) != 2 || entries[0].StreamID != "rnd_slow" || entries[1].StreamID != "rnd_fast" {
 		t.Fatalf("entries = %+v, want rnd_slow then rnd_fast", entries)
 	}
@@ -111,5 +113,45 @@ func TestLoad_reports_an_event_the_codec_cannot_read(t *testing.T) {
 	_, err = postgres.NewEventStore(pool, eventschema.NewCodec(), nil).Load(ctx, "rnd_bad")
 	if !errors.Is(err, eventschema.ErrUnknownEventType) {
 		t.Fatalf("err = %v, want ErrUnknownEventType", err)
+	}
+}
+
+// A writer that bypasses the stream lock (raw SQL here) still cannot create a
+// second event at a version: our insert waits on its uncommitted row and,
+// once it commits, fails on the unique version as a concurrency conflict.
+func TestAppend_unique_version_backs_up_the_lock(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+
+	intruder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Rollback(ctx) //nolint:errcheck
+	if _, err := intruder.Exec(ctx, `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, account_id, occurred_at, data)
+		VALUES (gen_random_uuid(), 'rnd_u', 'render', 1, 'render.cancelled.v1', 'acc_1', now(), '{"attempt":0}')`); err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		result <- store.Transact(ctx, []string{"rnd_u"}, func(ctx context.Context, tx commands.EventTx) error {
+			_, err := tx.Append(ctx, "rnd_u", commands.NoStream(), meta(1), domain.RenderCancelled{})
+			return err
+		})
+	}()
+	testenv.Eventually(t, 10*time.Second, "our append to wait on the intruder's row", func() bool {
+		var waiting int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&waiting)
+		return waiting == 1
+	})
+	if err := intruder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-result; !errors.Is(err, commands.ErrConcurrencyConflict) {
+		t.Fatalf("err = %v, want a concurrency conflict", err)
+	}
+	if recs, err := store.Load(ctx, "rnd_u"); err != nil || len(recs) != 1 {
+		t.Fatalf("stream has %d events (%v), want the intruder's one", len(recs), err)
 	}
 }
