@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+const appendWriters = 16
+
+// benchAppend measures event-store appends (16 writers, one event per
+// transaction, each a full command transaction: stream lock, version check,
+// insert, commit) against a raw baseline in the same database: 16 clients
+// inserting one event row and one outbox row per transaction through pgx.
+func benchAppend(ctx context.Context, e *env, d time.Duration) ([]result, error) {
+	if _, err := e.pool.Exec(ctx, `
+		CREATE TABLE bench_raw_events (LIKE events INCLUDING ALL);
+		CREATE TABLE bench_raw_outbox (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL, topic text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, err
+	}
+	ev := domain.RenderProgressed{Attempt: 1, Percent: 42, ETA: 12 * time.Second, Position: 3 * time.Second}
+	wire, data, err := e.codec.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+
+	raw, err := throughput(ctx, d, func(ctx context.Context, w, i int) error {
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck
+		id := uuid.Must(uuid.NewV7())
+		if _, err := tx.Exec(ctx, `INSERT INTO bench_raw_events (event_id, stream_id, stream_type, stream_version, event_type, account_id, occurred_at, data)
+			VALUES ($1, $2, 'render', $3, $4, 'acc_bench', now(), $5)`, id, fmt.Sprintf("rnd_raw_%d_%d", w, i), 1, wire, data); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO bench_raw_outbox (event_id, topic, payload) VALUES ($1, 'renders', $2)`, id, data); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raw baseline: %w", err)
+	}
+
+	store := postgres.NewEventStore(e.pool, e.codec, nil)
+	const streamsPerWriter = 100
+	versions := make([][]int64, appendWriters)
+	for w := range versions {
+		versions[w] = make([]int64, streamsPerWriter)
+	}
+	meta := domain.Metadata{AccountID: "acc_bench", CorrelationID: "bench"}
+	ours, err := throughput(ctx, d, func(ctx context.Context, w, i int) error {
+		s := i % streamsPerWriter
+		stream := fmt.Sprintf("rnd_bench_%d_%d", w, s)
+		m := meta
+		m.OccurredAt = time.Now()
+		err := store.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+			_, err := tx.Append(ctx, stream, commands.Exactly(versions[w][s]), m, ev)
+			return err
+		})
+		if err == nil {
+			versions[w][s]++
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("event store: %w", err)
+	}
+	ratio := ours / raw
+	return []result{{
+		name:     fmt.Sprintf("append, %d writers, 1 event per transaction", appendWriters),
+		value:    fmt.Sprintf("%.0f events/s", ours),
+		baseline: fmt.Sprintf("%.0f tx/s (raw pgx: event row + outbox row)", raw),
+		ratio:    fmt.Sprintf("%.2f", ratio),
+		target:   "≥ 6,000 events/s and ≥ 0.5 × raw",
+		ok:       ours >= 6000 && ratio >= 0.5,
+	}}, nil
+}
+
+// throughput runs op from appendWriters goroutines for a warm-up second and
+// then d, and returns completed operations per second over d.
+func throughput(ctx context.Context, d time.Duration, op func(ctx context.Context, writer, i int) error) (float64, error) {
+	var (
+		counting atomic.Bool
+		done     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := range appendWriters {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if err := op(ctx, w, i); err != nil {
+					if ctx.Err() == nil {
+						errOnce.Do(func() { firstErr = err; cancel() })
+					}
+					return
+				}
+				if counting.Load() {
+					done.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	counting.Store(true)
+	start := time.Now()
+	time.Sleep(d)
+	n := done.Load()
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	return float64(n) / elapsed.Seconds(), firstErr
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

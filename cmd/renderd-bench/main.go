@@ -1,0 +1,96 @@
+// Command renderd-bench measures renderd on the local stack and prints a
+// Markdown table, each figure next to its target and, where the issue asks,
+// a baseline measured in the same run. `make bench` runs it.
+//
+// It creates a throwaway database and throwaway topics and removes them
+// afterwards; it never touches the data of `make run`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+type result struct {
+	name, value, baseline, ratio, target string
+	ok                                   bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "renderd-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	dur := flag.Duration("duration", 5*time.Second, "how long each throughput or latency run lasts")
+	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay); default all")
+	flag.Parse()
+	dsn, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
+	if dsn == "" || brokers == "" {
+		return errors.New("DATABASE_URL and KAFKA_BROKERS must be set (source .data/stack.env)")
+	}
+	level := slog.LevelWarn
+	if os.Getenv("RENDERD_BENCH_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	benches := []struct {
+		name string
+		run  func(context.Context, *env, time.Duration) ([]result, error)
+	}{
+		{"append", benchAppend},
+		{"relay", benchRelayLatency},
+	}
+	var results []result
+	for _, b := range benches {
+		if *only != "" && !strings.Contains(","+*only+",", ","+b.name+",") {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "running %s …\n", b.name)
+		// Each benchmark gets a database and topics of its own, so none
+		// measures another's leftovers (a relay backlog, say).
+		stack, err := newEnv(ctx, dsn, strings.Split(brokers, ","), log)
+		if err != nil {
+			return err
+		}
+		rs, err := b.run(ctx, stack, *dur)
+		stack.close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+		results = append(results, rs...)
+	}
+	printTable(results)
+	return nil
+}
+
+func printTable(results []result) {
+	fmt.Println("| benchmark | measured | baseline (same run) | ratio | target | met |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, r := range results {
+		met := "yes"
+		if !r.ok {
+			met = "**no**"
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.name, r.value, dash(r.baseline), dash(r.ratio), r.target, met)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
