@@ -1,0 +1,302 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// AssetState is where an asset is in its lifecycle.
+type AssetState string
+
+const (
+	AssetStateUploading       AssetState = "uploading"
+	AssetStateProcessing      AssetState = "processing"
+	AssetStatePaymentRequired AssetState = "payment_required"
+	AssetStateReady           AssetState = "ready"
+	AssetStateFailed          AssetState = "failed"
+)
+
+// Failure codes of assets.
+const (
+	FailureSourceUnreadable = "source_unreadable"
+	FailureNoVideoStream    = "no_video_stream"
+	FailureNoAudioStream    = "no_audio_stream"
+)
+
+// Asset is a source a client uploads: a video or an audio file, and for a
+// video optionally its audio extracted client-side, which makes the asset
+// cuttable (and audio-renderable) before the video has arrived.
+//
+// Processing a part means probing it; the asset is charged once, for the
+// first probed part's duration rounded up to the second. An asset whose
+// account lacks the credits waits in payment_required until charged.
+type Asset struct {
+	id        string
+	accountID string
+	kind      AssetKind
+	name      string
+	createdAt time.Time
+	version   int64
+
+	source, audio partState
+	charged       bool
+	paymentDue    bool
+	ready         bool
+	failure       *Failure
+
+	changes []Event
+}
+
+type partState struct {
+	uploaded bool
+	blobKey  string
+	probed   bool
+	media    MediaInfo
+}
+
+// Failure says why something failed, with a stable code.
+type Failure struct {
+	Code    string
+	Message string
+}
+
+// CreateAsset starts a new asset.
+func CreateAsset(id, accountID string, kind AssetKind, name string, now time.Time) (*Asset, error) {
+	if kind != AssetKindVideo && kind != AssetKindAudio {
+		return nil, Invalid("kind", "must be video or audio")
+	}
+	if len(name) > 255 {
+		return nil, Invalid("name", "must be at most 255 bytes")
+	}
+	a := &Asset{id: id, accountID: accountID}
+	a.record(AssetCreated{Kind: kind, Name: name}, now)
+	return a, nil
+}
+
+// RebuildAsset replays an asset's history. It is the only way to load one.
+func RebuildAsset(history []Recorded) (*Asset, error) {
+	if len(history) == 0 {
+		return nil, fmt.Errorf("asset: %w", ErrNotFound)
+	}
+	a := &Asset{id: history[0].StreamID, accountID: history[0].AccountID}
+	for _, r := range history {
+		if err := a.apply(r.Event, r.OccurredAt); err != nil {
+			return nil, fmt.Errorf("asset %s v%d: %w", a.id, r.StreamVersion, err)
+		}
+		a.version = r.StreamVersion
+	}
+	return a, nil
+}
+
+func (a *Asset) ID() string            { return a.id }
+func (a *Asset) AccountID() string     { return a.accountID }
+func (a *Asset) Kind() AssetKind       { return a.kind }
+func (a *Asset) Version() int64        { return a.version }
+func (a *Asset) Failure() *Failure     { return a.failure }
+func (a *Asset) Changes() []Event      { return a.changes }
+func (a *Asset) SourceUploaded() bool  { return a.source.uploaded }
+func (a *Asset) AudioUploaded() bool   { return a.audio.uploaded }
+func (a *Asset) Charged() bool         { return a.charged }
+func (a *Asset) CreatedAt() time.Time  { return a.createdAt }
+func (a *Asset) SourceBlobKey() string { return a.source.blobKey }
+func (a *Asset) AudioBlobKey() string  { return a.audio.blobKey }
+
+// State is the asset's lifecycle state.
+func (a *Asset) State() AssetState {
+	switch {
+	case a.failure != nil:
+		return AssetStateFailed
+	case a.paymentDue:
+		return AssetStatePaymentRequired
+	case a.ready:
+		return AssetStateReady
+	case a.source.uploaded:
+		return AssetStateProcessing
+	default:
+		return AssetStateUploading
+	}
+}
+
+// Cuttable reports whether the asset's audio (or, for a video without any
+// audio, its timeline) is processed and paid for: cuts can complete and
+// audio renders can start.
+func (a *Asset) Cuttable() bool {
+	if a.failure != nil || !a.charged {
+		return false
+	}
+	if a.audio.probed {
+		return true
+	}
+	return a.source.probed
+}
+
+// Media returns what was probed of the source, if it was.
+func (a *Asset) Media() (MediaInfo, bool) { return a.source.media, a.source.probed }
+
+// AudioMedia returns the probed audio a cut or audio render reads: the
+// client-extracted audio if there is one, else the source's.
+func (a *Asset) AudioMedia() (MediaInfo, bool) {
+	if a.audio.probed {
+		return a.audio.media, true
+	}
+	return a.source.media, a.source.probed
+}
+
+// Duration is the duration of the probed timeline, zero until probed.
+func (a *Asset) Duration() time.Duration {
+	if m, ok := a.AudioMedia(); ok {
+		return m.Duration
+	}
+	return 0
+}
+
+// UploadSource records that the source media is in the blob store.
+func (a *Asset) UploadSource(blobKey string, size int64, now time.Time) error {
+	if a.failure != nil {
+		return Conflict("asset_failed", "the asset failed: %s", a.failure.Message)
+	}
+	if a.source.uploaded {
+		return Conflict("source_already_uploaded", "the source of this asset was already uploaded")
+	}
+	a.record(AssetSourceUploaded{BlobKey: blobKey, SizeBytes: size}, now)
+	return nil
+}
+
+// UploadAudio records client-extracted audio of a video asset.
+func (a *Asset) UploadAudio(blobKey string, size int64, now time.Time) error {
+	switch {
+	case a.kind != AssetKindVideo:
+		return Conflict("audio_not_applicable", "only a video asset takes a separately uploaded audio track")
+	case a.failure != nil:
+		return Conflict("asset_failed", "the asset failed: %s", a.failure.Message)
+	case a.audio.uploaded:
+		return Conflict("audio_already_uploaded", "the audio of this asset was already uploaded")
+	case a.source.probed:
+		return Conflict("source_already_processed", "the source is processed already; its audio is used")
+	}
+	a.record(AssetAudioUploaded{BlobKey: blobKey, SizeBytes: size}, now)
+	return nil
+}
+
+// RecordProbe records what probing a part found. A part that cannot serve
+// the asset (a video asset's source without video, audio without audio)
+// fails the asset. The caller charges the asset afterwards if NeedsCharge.
+func (a *Asset) RecordProbe(part AssetPart, media MediaInfo, now time.Time) error {
+	p := a.part(part)
+	if p == nil || !p.uploaded {
+		return fmt.Errorf("probe of %s: %w", part, Conflict("part_not_uploaded", "no %s was uploaded", part))
+	}
+	if p.probed || a.failure != nil {
+		return nil // a redelivered probe: already decided
+	}
+	a.record(AssetProbed{Part: part, Media: media}, now)
+	switch {
+	case a.kind == AssetKindVideo && part == AssetPartSource && !media.HasVideo:
+		a.record(AssetFailed{Part: part, Code: FailureNoVideoStream, Message: "the uploaded source has no video stream"}, now)
+	case (a.kind == AssetKindAudio || part == AssetPartAudio) && !media.HasAudio:
+		a.record(AssetFailed{Part: part, Code: FailureNoAudioStream, Message: "the uploaded " + string(part) + " has no audio stream"}, now)
+	case part == AssetPartSource && a.charged:
+		// Paid for with its client-extracted audio: no second charge.
+		a.record(AssetReady{}, now)
+	}
+	return nil
+}
+
+// FailProbe records that a part could not be probed at all.
+func (a *Asset) FailProbe(part AssetPart, code, message string, now time.Time) {
+	if a.failure == nil {
+		a.record(AssetFailed{Part: part, Code: code, Message: message}, now)
+	}
+}
+
+// NeedsCharge reports whether a probed part waits to be paid for, and how
+// many seconds to charge.
+func (a *Asset) NeedsCharge() (seconds int64, ok bool) {
+	if a.charged || a.failure != nil {
+		return 0, false
+	}
+	var d time.Duration
+	switch {
+	case a.audio.probed:
+		d = a.audio.media.Duration
+	case a.source.probed:
+		d = a.source.media.Duration
+	default:
+		return 0, false
+	}
+	return ceilSeconds(d), true
+}
+
+// Charge records the debit of the asset's duration.
+func (a *Asset) Charge(seconds int64, ledgerEntryID string, now time.Time) error {
+	if _, ok := a.NeedsCharge(); !ok {
+		return Conflict("nothing_to_charge", "the asset has nothing waiting to be charged")
+	}
+	a.record(AssetCharged{Seconds: seconds, LedgerEntryID: ledgerEntryID}, now)
+	if a.source.probed {
+		a.record(AssetReady{}, now)
+	}
+	return nil
+}
+
+// RequirePayment records that the account could not pay; recorded once per
+// wait, not again on every retry.
+func (a *Asset) RequirePayment(required, available int64, now time.Time) {
+	if !a.paymentDue {
+		a.record(AssetPaymentRequired{RequiredSeconds: required, AvailableSeconds: available}, now)
+	}
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+func (a *Asset) part(p AssetPart) *partState {
+	switch p {
+	case AssetPartSource:
+		return &a.source
+	case AssetPartAudio:
+		return &a.audio
+	}
+	return nil
+}
+
+// record applies and keeps a new event. The events recorded in this file are
+// valid by construction (their part is checked first), so apply cannot fail.
+func (a *Asset) record(e Event, now time.Time) {
+	_ = a.apply(e, now)
+	a.version++
+	a.changes = append(a.changes, e)
+}
+
+func (a *Asset) apply(e Event, at time.Time) error {
+	switch e := e.(type) {
+	case AssetCreated:
+		a.kind, a.name, a.createdAt = e.Kind, e.Name, at
+	case AssetSourceUploaded:
+		a.source.uploaded, a.source.blobKey = true, e.BlobKey
+	case AssetAudioUploaded:
+		a.audio.uploaded, a.audio.blobKey = true, e.BlobKey
+	case AssetProbed:
+		p := a.part(e.Part)
+		if p == nil {
+			return fmt.Errorf("probe of unknown part %q", e.Part)
+		}
+		p.probed, p.media = true, e.Media
+	case AssetPaymentRequired:
+		a.paymentDue = true
+	case AssetCharged:
+		a.charged, a.paymentDue = true, false
+	case AssetReady:
+		a.ready = true
+	case AssetFailed:
+		a.failure = &Failure{Code: e.Code, Message: e.Message}
+	default:
+		return fmt.Errorf("not an asset event: %T", e)
+	}
+	return nil
+}
