@@ -53,8 +53,10 @@ func TestAsset_commands(t *testing.T) {
 			when:    func(a *domain.Asset) error { return a.UploadSource("blob/x", 1, now) },
 			wantErr: "source_already_uploaded", state: domain.AssetStateProcessing},
 		{name: "probed_video_source_waits_for_its_charge", given: []domain.Event{createdVideo, sourceUp},
-			when: func(a *domain.Asset) error { return a.RecordProbe(domain.AssetPartSource, video(2500*time.Millisecond), now) },
-			then: []domain.Event{domain.AssetProbed{Part: domain.AssetPartSource, Media: video(2500 * time.Millisecond)}},
+			when: func(a *domain.Asset) error {
+				return a.RecordProbe(domain.AssetPartSource, video(2500*time.Millisecond), now)
+			},
+			then:  []domain.Event{domain.AssetProbed{Part: domain.AssetPartSource, Media: video(2500 * time.Millisecond)}},
 			state: domain.AssetStateProcessing},
 		{name: "charge_makes_a_probed_video_ready_and_cuttable",
 			given: []domain.Event{createdVideo, sourceUp, domain.AssetProbed{Part: domain.AssetPartSource, Media: video(2 * time.Second)}},
@@ -84,8 +86,8 @@ func TestAsset_commands(t *testing.T) {
 		{name: "source_after_paid_audio_is_ready_without_a_second_charge",
 			given: []domain.Event{createdVideo, audioUp, domain.AssetProbed{Part: domain.AssetPartAudio, Media: audioOnly(3 * time.Second)},
 				domain.AssetCharged{Seconds: 3, LedgerEntryID: "led_1"}, sourceUp},
-			when: func(a *domain.Asset) error { return a.RecordProbe(domain.AssetPartSource, video(3*time.Second), now) },
-			then: []domain.Event{domain.AssetProbed{Part: domain.AssetPartSource, Media: video(3 * time.Second)}, domain.AssetReady{}},
+			when:  func(a *domain.Asset) error { return a.RecordProbe(domain.AssetPartSource, video(3*time.Second), now) },
+			then:  []domain.Event{domain.AssetProbed{Part: domain.AssetPartSource, Media: video(3 * time.Second)}, domain.AssetReady{}},
 			state: domain.AssetStateReady, cut: true},
 		{name: "payment_required_is_recorded_once",
 			given: []domain.Event{createdVideo, sourceUp, domain.AssetProbed{Part: domain.AssetPartSource, Media: video(time.Minute)},
