@@ -18,9 +18,17 @@ type EventStore interface {
 	// over overlapping streams cannot deadlock); fn may append only to those
 	// streams. Events appended in fn become visible, and reach the outbox,
 	// atomically when fn returns nil; any error rolls everything back.
-	Transact(ctx context.Context, streams []string, fn func(ctx context.Context, tx EventTx) error) error
+	Transact(ctx context.Context, streams []string, fn func(ctx context.Context, tx Tx) error) error
 	// Load returns a stream's events in version order (empty if none).
 	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+}
+
+// Tx is a command transaction: event appends plus the write-side tables that
+// must change atomically with them.
+type Tx interface {
+	EventTx
+	Credits
+	CutIndex
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -94,3 +102,30 @@ func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurren
 // ErrStreamNotLocked is returned when a transaction appends to a stream it did
 // not lock up front: that would break per-stream ordering in the outbox.
 var ErrStreamNotLocked = errors.New("stream not locked by this transaction")
+
+// LedgerStream is the lock name of an account's credit ledger: a command that
+// reads a balance and debits it includes it in Transact's streams.
+func LedgerStream(accountID string) string { return "ledger:" + accountID }
+
+// Credits is the account credit ledger (seconds of media), used inside a
+// transaction holding the account's LedgerStream lock.
+type Credits interface {
+	CreditBalance(ctx context.Context, accountID string) (seconds int64, err error)
+	// DebitCredits charges an asset; an asset is charged at most once.
+	DebitCredits(ctx context.Context, accountID, assetID string, seconds int64) (entryID string, err error)
+	// GrantCredits adds seconds to the balance.
+	GrantCredits(ctx context.Context, accountID string, seconds int64) (entryID string, err error)
+	// AwaitPayment notes an asset waiting for credits (idempotent); a debit
+	// of the asset clears it.
+	AwaitPayment(ctx context.Context, accountID, assetID string, seconds int64) error
+	// AwaitingPayment lists an account's waiting assets, longest-waiting first.
+	AwaitingPayment(ctx context.Context, accountID string) ([]string, error)
+}
+
+// CutIndex records which cuts belong to which asset, so that whoever
+// completes an asset's cuts sees every cut requested before (cut requests
+// hold the asset's stream lock).
+type CutIndex interface {
+	IndexCut(ctx context.Context, assetID, cutID string) error
+	CutsOf(ctx context.Context, assetID string) ([]string, error)
+}

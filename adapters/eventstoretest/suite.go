@@ -17,29 +17,44 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// NewStore returns an empty store for one subtest.
-type NewStore func(t *testing.T) commands.EventStore
+// Subject is an empty store for one subtest, and an account it accepts
+// ledger entries for (a store backed by real tables creates it).
+type Subject struct {
+	Store   commands.EventStore
+	Account string
+}
+
+// NewStore returns a fresh subject.
+type NewStore func(t *testing.T) Subject
 
 // Run runs the contract suite against the stores newStore returns.
 func Run(t *testing.T, newStore NewStore) {
 	cases := []struct {
 		name string
-		test func(t *testing.T, s commands.EventStore)
+		test func(t *testing.T, s Subject)
 	}{
-		{"appends_start_at_version_1_and_load_in_order", appendsStartAtVersion1},
-		{"metadata_and_event_data_round_trip", metadataRoundTrips},
-		{"wrong_expected_version_is_a_concurrency_error", wrongExpectedVersion},
-		{"failed_transaction_appends_nothing", failedTransactionAppendsNothing},
-		{"append_to_an_unlocked_stream_is_rejected", unlockedStreamRejected},
-		{"append_without_account_or_time_is_rejected", metadataRequired},
-		{"one_transaction_appends_to_several_streams_atomically", multiStreamAtomic},
-		{"racing_writers_on_one_stream_win_each_version_once", racingWritersOneStream},
-		{"racing_writers_on_many_streams_keep_every_stream_contiguous", racingWritersManyStreams},
-		{"overlapping_multi_stream_transactions_do_not_deadlock", overlappingTransactions},
+		{"appends_start_at_version_1_and_load_in_order", events(appendsStartAtVersion1)},
+		{"metadata_and_event_data_round_trip", events(metadataRoundTrips)},
+		{"wrong_expected_version_is_a_concurrency_error", events(wrongExpectedVersion)},
+		{"failed_transaction_appends_nothing", events(failedTransactionAppendsNothing)},
+		{"append_to_an_unlocked_stream_is_rejected", events(unlockedStreamRejected)},
+		{"append_without_account_or_time_is_rejected", events(metadataRequired)},
+		{"one_transaction_appends_to_several_streams_atomically", events(multiStreamAtomic)},
+		{"racing_writers_on_one_stream_win_each_version_once", events(racingWritersOneStream)},
+		{"racing_writers_on_many_streams_keep_every_stream_contiguous", events(racingWritersManyStreams)},
+		{"overlapping_multi_stream_transactions_do_not_deadlock", events(overlappingTransactions)},
+		{"credits_are_granted_debited_once_per_asset_and_roll_back", creditsContract},
+		{"assets_awaiting_payment_are_listed_in_order_and_cleared_by_a_debit", awaitingContract},
+		{"the_cut_index_lists_an_assets_cuts", cutIndexContract},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
 	}
+}
+
+// events adapts a test of the event store alone.
+func events(test func(t *testing.T, s commands.EventStore)) func(t *testing.T, s Subject) {
+	return func(t *testing.T, s Subject) { test(t, s.Store) }
 }
 
 var at = time.Date(2026, 11, 27, 10, 0, 0, 123456000, time.UTC)
@@ -55,7 +70,7 @@ func progressed(i int) domain.Event {
 // appendOne appends events to streamID in a transaction of its own.
 func appendOne(ctx context.Context, s commands.EventStore, streamID string, exp commands.ExpectedVersion, events ...domain.Event) ([]domain.Recorded, error) {
 	var recs []domain.Recorded
-	err := s.Transact(ctx, []string{streamID}, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(ctx, []string{streamID}, func(ctx context.Context, tx commands.Tx) error {
 		var err error
 		recs, err = tx.Append(ctx, streamID, exp, meta(), events...)
 		return err
@@ -159,7 +174,7 @@ func wrongExpectedVersion(t *testing.T, s commands.EventStore) {
 
 func failedTransactionAppendsNothing(t *testing.T, s commands.EventStore) {
 	boom := errors.New("boom")
-	err := s.Transact(t.Context(), []string{"rnd_f"}, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(t.Context(), []string{"rnd_f"}, func(ctx context.Context, tx commands.Tx) error {
 		if _, err := tx.Append(ctx, "rnd_f", commands.NoStream(), meta(), progressed(1)); err != nil {
 			return err
 		}
@@ -178,21 +193,21 @@ func failedTransactionAppendsNothing(t *testing.T, s commands.EventStore) {
 }
 
 func unlockedStreamRejected(t *testing.T, s commands.EventStore) {
-	err := s.Transact(t.Context(), []string{"rnd_locked"}, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(t.Context(), []string{"rnd_locked"}, func(ctx context.Context, tx commands.Tx) error {
 		_, err := tx.Append(ctx, "rnd_other", commands.NoStream(), meta(), progressed(1))
 		return err
 	})
 	if !errors.Is(err, commands.ErrStreamNotLocked) {
 		t.Errorf("err = %v, want ErrStreamNotLocked", err)
 	}
-	if err := s.Transact(t.Context(), nil, func(context.Context, commands.EventTx) error { return nil }); err == nil {
+	if err := s.Transact(t.Context(), nil, func(context.Context, commands.Tx) error { return nil }); err == nil {
 		t.Error("a transaction without streams was accepted")
 	}
 }
 
 func metadataRequired(t *testing.T, s commands.EventStore) {
 	for _, m := range []domain.Metadata{{OccurredAt: at}, {AccountID: "acc_1"}} {
-		err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.EventTx) error {
+		err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.Tx) error {
 			_, err := tx.Append(ctx, "rnd_m", commands.NoStream(), m, progressed(1))
 			return err
 		})
@@ -200,7 +215,7 @@ func metadataRequired(t *testing.T, s commands.EventStore) {
 			t.Errorf("append with metadata %+v was accepted", m)
 		}
 	}
-	err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(t.Context(), []string{"rnd_m"}, func(ctx context.Context, tx commands.Tx) error {
 		_, err := tx.Append(ctx, "rnd_m", commands.NoStream(), meta(), progressed(1), domain.AssetReady{})
 		return err
 	})
@@ -212,7 +227,7 @@ func metadataRequired(t *testing.T, s commands.EventStore) {
 func multiStreamAtomic(t *testing.T, s commands.EventStore) {
 	ctx := t.Context()
 	streams := []string{"rnd_x", "ast_y"}
-	err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.Tx) error {
 		if _, err := tx.Append(ctx, "rnd_x", commands.NoStream(), meta(), progressed(1)); err != nil {
 			return err
 		}
@@ -223,7 +238,7 @@ func multiStreamAtomic(t *testing.T, s commands.EventStore) {
 		t.Fatal(err)
 	}
 	// The second append conflicts: the first must not survive.
-	err = s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+	err = s.Transact(ctx, streams, func(ctx context.Context, tx commands.Tx) error {
 		if _, err := tx.Append(ctx, "rnd_x", commands.Exactly(1), meta(), progressed(2)); err != nil {
 			return err
 		}
@@ -297,7 +312,7 @@ func racingWritersManyStreams(t *testing.T, s commands.EventStore) {
 		wg.Go(func() {
 			for i := range perWriter {
 				id := fmt.Sprintf("rnd_many_%d", (w*7+i)%streams)
-				err := s.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.EventTx) error {
+				err := s.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.Tx) error {
 					cur, err := tx.Load(ctx, id)
 					if err != nil {
 						return err
@@ -343,7 +358,7 @@ func overlappingTransactions(t *testing.T, s commands.EventStore) {
 				streams = []string{"rnd_q", "rnd_p"}
 			}
 			for range 10 {
-				err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.EventTx) error {
+				err := s.Transact(ctx, streams, func(ctx context.Context, tx commands.Tx) error {
 					for _, id := range streams {
 						if _, err := tx.Append(ctx, id, commands.AnyVersion(), meta(), progressed(w)); err != nil {
 							return err
@@ -365,5 +380,105 @@ func overlappingTransactions(t *testing.T, s commands.EventStore) {
 		if len(recs) != 80 {
 			t.Errorf("%s has %d events, want 80", id, len(recs))
 		}
+	}
+}
+
+// inTx runs fn in a transaction holding acc's ledger lock.
+func inTx(t *testing.T, s commands.EventStore, acc string, fn func(ctx context.Context, tx commands.Tx) error) error {
+	t.Helper()
+	return s.Transact(t.Context(), []string{commands.LedgerStream(acc)}, fn)
+}
+
+func balance(t *testing.T, s commands.EventStore, acc string) int64 {
+	t.Helper()
+	var b int64
+	if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) (err error) { b, err = tx.CreditBalance(ctx, acc); return }); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func creditsContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.GrantCredits(ctx, acc, 100)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.DebitCredits(ctx, acc, "ast_1", 30)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.DebitCredits(ctx, acc, "ast_1", 30)
+		return err
+	})
+	if !errors.Is(err, domain.ErrConflict) {
+		t.Errorf("second debit of an asset: err = %v, want a conflict", err)
+	}
+	_ = inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		if _, err := tx.GrantCredits(ctx, acc, 50); err != nil {
+			return err
+		}
+		return errors.New("rolled back")
+	})
+	if b := balance(t, s, acc); b != 70 {
+		t.Errorf("balance = %d, want 70 (100 granted, 30 charged, a rolled-back grant)", b)
+	}
+	if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.GrantCredits(ctx, acc, 0)
+		return err
+	}); !errors.Is(err, domain.ErrValidation) {
+		t.Errorf("zero grant: err = %v", err)
+	}
+}
+
+func awaitingContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	for _, asset := range []string{"ast_b", "ast_a", "ast_b"} {
+		if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error { return tx.AwaitPayment(ctx, acc, asset, 10) }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // distinct waiting times
+	}
+	var waiting []string
+	read := func() {
+		_ = inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) (err error) {
+			waiting, err = tx.AwaitingPayment(ctx, acc)
+			return
+		})
+	}
+	if read(); !slices.Equal(waiting, []string{"ast_b", "ast_a"}) {
+		t.Errorf("awaiting = %v, want [ast_b ast_a]", waiting)
+	}
+	if err := inTx(t, s, acc, func(ctx context.Context, tx commands.Tx) error {
+		if _, err := tx.GrantCredits(ctx, acc, 10); err != nil {
+			return err
+		}
+		_, err := tx.DebitCredits(ctx, acc, "ast_b", 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if read(); !slices.Equal(waiting, []string{"ast_a"}) {
+		t.Errorf("after debiting ast_b: awaiting = %v", waiting)
+	}
+}
+
+func cutIndexContract(t *testing.T, subj Subject) {
+	s, ctx := subj.Store, t.Context()
+	for _, c := range []string{"cut_2", "cut_1", "cut_1"} {
+		if err := s.Transact(ctx, []string{"ast_x"}, func(ctx context.Context, tx commands.Tx) error { return tx.IndexCut(ctx, "ast_x", c) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cuts []string
+	_ = s.Transact(ctx, []string{"ast_x"}, func(ctx context.Context, tx commands.Tx) (err error) { cuts, err = tx.CutsOf(ctx, "ast_x"); return })
+	slices.Sort(cuts)
+	if !slices.Equal(cuts, []string{"cut_1", "cut_2"}) {
+		t.Errorf("cuts = %v", cuts)
 	}
 }

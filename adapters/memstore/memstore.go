@@ -23,13 +23,14 @@ type Store struct {
 	all      []domain.Recorded
 	position int64
 	locks    map[string]*sync.Mutex
+	ws       writeSide
 }
 
 var _ commands.EventStore = (*Store)(nil)
 
 // New returns an empty store; newID mints event ids.
 func New(newID func() string) *Store {
-	return &Store{newID: newID, streams: map[string][]domain.Recorded{}, locks: map[string]*sync.Mutex{}}
+	return &Store{newID: newID, streams: map[string][]domain.Recorded{}, locks: map[string]*sync.Mutex{}, ws: newWriteSide()}
 }
 
 func (s *Store) lock(id string) *sync.Mutex {
@@ -45,7 +46,7 @@ func (s *Store) lock(id string) *sync.Mutex {
 
 // Transact implements commands.EventStore. Appends are staged and become
 // visible together when fn succeeds.
-func (s *Store) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.EventTx) error) error {
+func (s *Store) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.Tx) error) error {
 	if len(streams) == 0 {
 		return errors.New("transact: no streams to lock")
 	}
@@ -57,12 +58,16 @@ func (s *Store) Transact(ctx context.Context, streams []string, fn func(context.
 		l.Lock()
 		defer l.Unlock()
 	}
-	tx := &tx{store: s, locked: ids, staged: map[string][]domain.Recorded{}}
+	s.mu.Lock()
+	ws := s.ws.clone()
+	s.mu.Unlock()
+	tx := &tx{store: s, locked: ids, staged: map[string][]domain.Recorded{}, writeSide: ws}
 	if err := fn(ctx, tx); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ws.merge(tx.writeSide)
 	for _, r := range tx.order {
 		s.position++
 		r.Position = s.position
@@ -87,6 +92,7 @@ func (s *Store) All() []domain.Recorded {
 }
 
 type tx struct {
+	*writeSide
 	store  *Store
 	locked []string
 	staged map[string][]domain.Recorded

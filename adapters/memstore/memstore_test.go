@@ -7,12 +7,11 @@ import (
 
 	"github.com/renderd/renderd/adapters/eventstoretest"
 	"github.com/renderd/renderd/adapters/memstore"
-	"github.com/renderd/renderd/commands"
 )
 
 func TestContract(t *testing.T) {
-	eventstoretest.Run(t, func(t *testing.T) commands.EventStore {
+	eventstoretest.Run(t, func(t *testing.T) eventstoretest.Subject {
 		var n atomic.Int64
-		return memstore.New(func() string { return fmt.Sprintf("evt-%d", n.Add(1)) })
+		return eventstoretest.Subject{Store: memstore.New(func() string { return fmt.Sprintf("evt-%d", n.Add(1)) }), Account: "acc_1"}
 	})
 }

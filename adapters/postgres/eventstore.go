@@ -43,7 +43,7 @@ func NewEventStore(pool *pgxpool.Pool, codec Codec, notify *CommitNotifier) *Eve
 }
 
 // Transact implements commands.EventStore.
-func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.EventTx) error) error {
+func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.Tx) error) error {
 	if len(streams) == 0 {
 		return errors.New("transact: no streams to lock")
 	}

@@ -16,8 +16,13 @@ import (
 )
 
 func TestEventStoreContract(t *testing.T) {
-	eventstoretest.Run(t, func(t *testing.T) commands.EventStore {
-		return postgres.NewEventStore(testenv.Postgres(t), eventschema.NewCodec(), nil)
+	eventstoretest.Run(t, func(t *testing.T) eventstoretest.Subject {
+		pool := testenv.Postgres(t)
+		acc, err := postgres.NewAccounts(pool).Create(t.Context(), "contract", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventstoretest.Subject{Store: postgres.NewEventStore(pool, eventschema.NewCodec(), nil), Account: acc.AccountID}
 	})
 }
 
@@ -26,7 +31,7 @@ func meta(i int) domain.Metadata {
 }
 
 func appendProgress(ctx context.Context, s *postgres.EventStore, stream string, i int) error {
-	return s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+	return s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.Tx) error {
 		_, err := tx.Append(ctx, stream, commands.AnyVersion(), meta(i), domain.RenderProgressed{Attempt: 1, Percent: i % 100})
 		return err
 	})
@@ -43,7 +48,7 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	release := make(chan struct{})
 	slowDone := make(chan error, 1)
 	go func() {
-		slowDone <- store.Transact(ctx, []string{"rnd_slow"}, func(ctx context.Context, tx commands.EventTx) error {
+		slowDone <- store.Transact(ctx, []string{"rnd_slow"}, func(ctx context.Context, tx commands.Tx) error {
 			if _, err := tx.Append(ctx, "rnd_slow", commands.NoStream(), meta(0), domain.RenderProgressed{Attempt: 1}); err != nil {
 				return err
 			}
@@ -135,7 +140,7 @@ func TestAppend_unique_version_backs_up_the_lock(t *testing.T) {
 	}
 	result := make(chan error, 1)
 	go func() {
-		result <- store.Transact(ctx, []string{"rnd_u"}, func(ctx context.Context, tx commands.EventTx) error {
+		result <- store.Transact(ctx, []string{"rnd_u"}, func(ctx context.Context, tx commands.Tx) error {
 			_, err := tx.Append(ctx, "rnd_u", commands.NoStream(), meta(1), domain.RenderCancelled{})
 			return err
 		})

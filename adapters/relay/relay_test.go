@@ -144,7 +144,7 @@ func TestRelay_never_ships_a_rolled_back_transaction(t *testing.T) {
 	ctx := t.Context()
 	f.startRelay("relay", 100)
 	var rolledBack string
-	err := f.store.Transact(ctx, []string{"rnd_rb"}, func(ctx context.Context, tx commands.EventTx) error {
+	err := f.store.Transact(ctx, []string{"rnd_rb"}, func(ctx context.Context, tx commands.Tx) error {
 		recs, err := tx.Append(ctx, "rnd_rb", commands.NoStream(),
 			domain.Metadata{AccountID: "acc_1", OccurredAt: time.Now()}, domain.RenderCancelled{})
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // inside the transaction as a command does.
 func AppendNext(ctx context.Context, s commands.EventStore, stream string, ev domain.Event) (domain.Recorded, error) {
 	var rec []domain.Recorded
-	err := s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+	err := s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.Tx) error {
 		cur, err := tx.Load(ctx, stream)
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ func benchAppend(ctx context.Context, e *env, d time.Duration) ([]result, error)
 		stream := fmt.Sprintf("rnd_bench_%d_%d", w, s)
 		m := meta
 		m.OccurredAt = time.Now()
-		err := store.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+		err := store.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.Tx) error {
 			_, err := tx.Append(ctx, stream, commands.Exactly(versions[w][s]), m, ev)
 			return err
 		})

@@ -85,7 +85,7 @@ func benchRelayLatency(ctx context.Context, e *env, d time.Duration) ([]result, 
 				<-tick.C
 				stream := fmt.Sprintf("rnd_lat_%d_%d", w, i%50)
 				var id string
-				err := store.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.EventTx) error {
+				err := store.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.Tx) error {
 					recs, err := tx.Append(ctx, stream, commands.AnyVersion(),
 						domain.Metadata{AccountID: "acc_bench", OccurredAt: time.Now()}, domain.RenderProgressed{Attempt: 1, Percent: i % 100})
 					if err == nil {

@@ -1,0 +1,128 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// writeSide holds the in-memory write-side tables. A transaction works on a
+// copy and merges what it added back on commit; the stream locks a command
+// holds (its asset, its account's ledger) keep concurrent copies from
+// touching the same rows.
+type writeSide struct {
+	ledger   []entry
+	awaiting []awaiting
+	cuts     map[string][]string // asset → cuts
+	next     int
+}
+
+type entry struct {
+	id, account, asset string
+	delta              int64
+}
+
+type awaiting struct {
+	account, asset string
+	seconds        int64
+}
+
+func newWriteSide() writeSide { return writeSide{cuts: map[string][]string{}} }
+
+func (w *writeSide) clone() *writeSide {
+	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts), next: w.next}
+	for k, v := range c.cuts {
+		c.cuts[k] = slices.Clone(v)
+	}
+	return c
+}
+
+// merge applies what tx added (entries, waits, cut index rows) and removed
+// (waits cleared by debits).
+func (w *writeSide) merge(tx *writeSide) {
+	for _, e := range tx.ledger {
+		if !slices.ContainsFunc(w.ledger, func(x entry) bool { return x.id == e.id }) {
+			w.ledger = append(w.ledger, e)
+		}
+	}
+	w.awaiting = slices.DeleteFunc(w.awaiting, func(a awaiting) bool {
+		return slices.ContainsFunc(tx.ledger, func(e entry) bool { return e.asset == a.asset })
+	})
+	for _, a := range tx.awaiting {
+		if !slices.ContainsFunc(w.awaiting, func(x awaiting) bool { return x.asset == a.asset }) &&
+			!slices.ContainsFunc(w.ledger, func(e entry) bool { return e.asset == a.asset }) {
+			w.awaiting = append(w.awaiting, a)
+		}
+	}
+	for asset, cuts := range tx.cuts {
+		for _, c := range cuts {
+			if !slices.Contains(w.cuts[asset], c) {
+				w.cuts[asset] = append(w.cuts[asset], c)
+			}
+		}
+	}
+	w.next = max(w.next, tx.next)
+}
+
+func (w *writeSide) CreditBalance(_ context.Context, account string) (int64, error) {
+	var sum int64
+	for _, e := range w.ledger {
+		if e.account == account {
+			sum += e.delta
+		}
+	}
+	return sum, nil
+}
+
+func (w *writeSide) add(account, asset string, delta int64) string {
+	w.next++
+	id := fmt.Sprintf("led_%d", w.next)
+	w.ledger = append(w.ledger, entry{id: id, account: account, asset: asset, delta: delta})
+	return id
+}
+
+func (w *writeSide) DebitCredits(_ context.Context, account, asset string, seconds int64) (string, error) {
+	if slices.ContainsFunc(w.ledger, func(e entry) bool { return e.asset == asset }) {
+		return "", domain.Conflict("already_charged", "asset %s was charged already", asset)
+	}
+	w.awaiting = slices.DeleteFunc(w.awaiting, func(a awaiting) bool { return a.asset == asset })
+	return w.add(account, asset, -seconds), nil
+}
+
+func (w *writeSide) GrantCredits(_ context.Context, account string, seconds int64) (string, error) {
+	if seconds <= 0 {
+		return "", domain.Invalid("seconds", "a grant must be positive")
+	}
+	return w.add(account, "", seconds), nil
+}
+
+func (w *writeSide) AwaitPayment(_ context.Context, account, asset string, seconds int64) error {
+	if !slices.ContainsFunc(w.awaiting, func(a awaiting) bool { return a.asset == asset }) {
+		w.awaiting = append(w.awaiting, awaiting{account: account, asset: asset, seconds: seconds})
+	}
+	return nil
+}
+
+func (w *writeSide) AwaitingPayment(_ context.Context, account string) ([]string, error) {
+	var out []string
+	for _, a := range w.awaiting {
+		if a.account == account {
+			out = append(out, a.asset)
+		}
+	}
+	return out, nil
+}
+
+func (w *writeSide) IndexCut(_ context.Context, asset, cut string) error {
+	if !slices.Contains(w.cuts[asset], cut) {
+		w.cuts[asset] = append(w.cuts[asset], cut)
+	}
+	return nil
+}
+
+func (w *writeSide) CutsOf(_ context.Context, asset string) ([]string, error) {
+	return slices.Clone(w.cuts[asset]), nil
+}

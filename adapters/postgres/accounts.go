@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// keyPrefix marks renderd API keys, so a leaked one is recognisable.
+const keyPrefix = "rdk_"
+
+// Accounts stores accounts and their API keys and authenticates requests.
+// Keys are random 32-byte secrets stored only as SHA-256 digests; a key that
+// authenticated once is cached in-process, so authentication costs no query
+// on the hot path (there is no key revocation yet to invalidate it).
+type Accounts struct {
+	pool *pgxpool.Pool
+
+	mu       sync.RWMutex
+	known    map[[32]byte]string    // key digest → account id
+	unknown  map[[32]byte]time.Time // key digest → when it last failed
+	negative time.Duration
+}
+
+// NewAccounts returns the accounts store.
+func NewAccounts(pool *pgxpool.Pool) *Accounts {
+	return &Accounts{pool: pool, known: map[[32]byte]string{}, unknown: map[[32]byte]time.Time{}, negative: 5 * time.Second}
+}
+
+// NewAccount is a created account and its API key, shown once.
+type NewAccount struct {
+	AccountID string `json:"account_id"`
+	APIKey    string `json:"api_key"`
+}
+
+// Create makes an account with a fresh API key and grants it the free
+// allowance, in one transaction.
+func (a *Accounts) Create(ctx context.Context, name string, allowanceSeconds int64) (NewAccount, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return NewAccount{}, domain.Invalid("name", "must be 1 to 200 bytes")
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return NewAccount{}, fmt.Errorf("api key: %w", err)
+	}
+	acc := NewAccount{AccountID: "acc_" + uuid.Must(uuid.NewV7()).String(), APIKey: keyPrefix + base64.RawURLEncoding.EncodeToString(secret)}
+	digest := sha256.Sum256([]byte(acc.APIKey))
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name) VALUES ($1, $2)`, acc.AccountID, name); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, $2)`, digest[:], acc.AccountID); err != nil {
+			return err
+		}
+		if allowanceSeconds > 0 {
+			if _, err := insertGrant(ctx, tx, acc.AccountID, allowanceSeconds, "allowance"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return NewAccount{}, fmt.Errorf("create account: %w", err)
+	}
+	return acc, nil
+}
+
+// ErrUnauthorized: no account has this key.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Authenticate returns the account an API key belongs to.
+func (a *Accounts) Authenticate(ctx context.Context, key string) (string, error) {
+	if !strings.HasPrefix(key, keyPrefix) || len(key) > 100 {
+		return "", ErrUnauthorized
+	}
+	digest := sha256.Sum256([]byte(key))
+	a.mu.RLock()
+	acc, ok := a.known[digest]
+	failed, recentlyFailed := a.unknown[digest]
+	a.mu.RUnlock()
+	if ok {
+		return acc, nil
+	}
+	if recentlyFailed && time.Since(failed) < a.negative {
+		return "", ErrUnauthorized
+	}
+	err := a.pool.QueryRow(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, digest[:]).Scan(&acc)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if len(a.unknown) > 10_000 {
+			clear(a.unknown) // bounded: a flood of bad keys cannot grow it
+		}
+		a.unknown[digest] = time.Now()
+		return "", ErrUnauthorized
+	case err != nil:
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	a.known[digest] = acc
+	return acc, nil
+}
+
+// Exists reports whether an account exists.
+func (a *Accounts) Exists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, id).Scan(&ok)
+	return ok, err
+}
+
+// LedgerEntry is one line of an account's credit ledger.
+type LedgerEntry struct {
+	ID        string
+	Seconds   int64
+	Reason    string
+	AssetID   string
+	CreatedAt time.Time
+}
+
+// Credits returns an account's balance and its most recent ledger entries.
+func (a *Accounts) Credits(ctx context.Context, accountID string, recent int) (int64, []LedgerEntry, error) {
+	var balance int64
+	if err := a.pool.QueryRow(ctx, `SELECT coalesce(sum(delta_seconds), 0) FROM credit_ledger WHERE account_id = $1`, accountID).Scan(&balance); err != nil {
+		return 0, nil, fmt.Errorf("credits: %w", err)
+	}
+	rows, err := a.pool.Query(ctx, `SELECT entry_id, delta_seconds, reason, coalesce(asset_id, ''), created_at
+		FROM credit_ledger WHERE account_id = $1 ORDER BY created_at DESC, entry_id DESC LIMIT $2`, accountID, recent)
+	if err != nil {
+		return 0, nil, fmt.Errorf("credits: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
+		var e LedgerEntry
+		err := r.Scan(&e.ID, &e.Seconds, &e.Reason, &e.AssetID, &e.CreatedAt)
+		return e, err
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("credits: %w", err)
+	}
+	return balance, entries, nil
+}

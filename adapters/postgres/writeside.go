@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// The write-side tables a command transaction changes along with its events
+// (see commands.Credits and commands.CutIndex).
+
+func newEntryID() string { return "led_" + uuid.Must(uuid.NewV7()).String() }
+
+func (t *eventTx) CreditBalance(ctx context.Context, accountID string) (int64, error) {
+	var balance int64
+	err := t.conn.QueryRow(ctx, `SELECT coalesce(sum(delta_seconds), 0) FROM credit_ledger WHERE account_id = $1`, accountID).Scan(&balance)
+	if err != nil {
+		return 0, fmt.Errorf("credit balance: %w", err)
+	}
+	return balance, nil
+}
+
+func (t *eventTx) DebitCredits(ctx context.Context, accountID, assetID string, seconds int64) (string, error) {
+	id := newEntryID()
+	_, err := t.conn.Exec(ctx, `INSERT INTO credit_ledger (entry_id, account_id, delta_seconds, reason, asset_id) VALUES ($1, $2, $3, 'charge', $4)`,
+		id, accountID, -seconds, assetID)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "credit_ledger_one_charge_per_asset" {
+		return "", domain.Conflict("already_charged", "asset %s was charged already", assetID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("debit credits: %w", err)
+	}
+	if _, err := t.conn.Exec(ctx, `DELETE FROM awaiting_payment WHERE asset_id = $1`, assetID); err != nil {
+		return "", fmt.Errorf("debit credits: %w", err)
+	}
+	return id, nil
+}
+
+func (t *eventTx) GrantCredits(ctx context.Context, accountID string, seconds int64) (string, error) {
+	if seconds <= 0 {
+		return "", domain.Invalid("seconds", "a grant must be positive")
+	}
+	return insertGrant(ctx, t.conn, accountID, seconds, "grant")
+}
+
+// execer runs a statement: a connection, a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func insertGrant(ctx context.Context, db execer, accountID string, seconds int64, reason string) (string, error) {
+	id := newEntryID()
+	_, err := db.Exec(ctx, `INSERT INTO credit_ledger (entry_id, account_id, delta_seconds, reason) VALUES ($1, $2, $3, $4)`,
+		id, accountID, seconds, reason)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+		return "", fmt.Errorf("account %s: %w", accountID, domain.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("grant credits: %w", err)
+	}
+	return id, nil
+}
+
+func (t *eventTx) AwaitPayment(ctx context.Context, accountID, assetID string, seconds int64) error {
+	_, err := t.conn.Exec(ctx, `INSERT INTO awaiting_payment (asset_id, account_id, seconds) VALUES ($1, $2, $3) ON CONFLICT (asset_id) DO NOTHING`,
+		assetID, accountID, seconds)
+	if err != nil {
+		return fmt.Errorf("await payment: %w", err)
+	}
+	return nil
+}
+
+func (t *eventTx) AwaitingPayment(ctx context.Context, accountID string) ([]string, error) {
+	return collectStrings(ctx, t.conn, `SELECT asset_id FROM awaiting_payment WHERE account_id = $1 ORDER BY since, asset_id`, accountID)
+}
+
+func (t *eventTx) IndexCut(ctx context.Context, assetID, cutID string) error {
+	if _, err := t.conn.Exec(ctx, `INSERT INTO asset_cuts (asset_id, cut_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, assetID, cutID); err != nil {
+		return fmt.Errorf("index cut: %w", err)
+	}
+	return nil
+}
+
+func (t *eventTx) CutsOf(ctx context.Context, assetID string) ([]string, error) {
+	return collectStrings(ctx, t.conn, `SELECT cut_id FROM asset_cuts WHERE asset_id = $1 ORDER BY cut_id`, assetID)
+}
+
+func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
