@@ -1,0 +1,260 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/memstore"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// world is the write side over the in-memory store, with a fake prober and
+// silence detector (ffmpeg itself is exercised by the integration tests).
+type world struct {
+	t      *testing.T
+	store  *memstore.Store
+	d      commands.Deps
+	media  map[string]domain.MediaInfo // blob path → what probing finds
+	create *commands.CreateAssetHandler
+	upload *commands.UploadAssetPartHandler
+	probe  *commands.ProbeAssetHandler
+	grant  *commands.GrantCreditsHandler
+	cut    *commands.RequestCutHandler
+	finish *commands.CompleteCutHandler
+}
+
+type fakeMedia struct{ w *world }
+
+func (f fakeMedia) Probe(_ context.Context, path string) (domain.MediaInfo, error) {
+	m, ok := f.w.media[path]
+	if !ok {
+		return m, mediaErr{"source_unreadable"}
+	}
+	return m, nil
+}
+
+func (f fakeMedia) DetectSilences(_ context.Context, path string, _ domain.SilenceRemoval) ([]domain.Segment, time.Duration, error) {
+	return []domain.Segment{{Start: 0, End: time.Second}}, f.w.media[path].Duration, nil
+}
+
+func (f fakeMedia) Path(key string) (string, error) { return "/blobs/" + key, nil }
+
+type mediaErr struct{ code string }
+
+func (e mediaErr) Error() string          { return e.code }
+func (e mediaErr) FailureCode() string    { return e.code }
+func (e mediaErr) FailureMessage() string { return "the file is not readable media" }
+
+func newWorld(t *testing.T) *world {
+	var n atomic.Int64
+	w := &world{t: t, media: map[string]domain.MediaInfo{}}
+	w.store = memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })
+	w.d = commands.Deps{Store: w.store, Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) },
+		NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
+	fm := fakeMedia{w}
+	var err error
+	must := func(e error) {
+		if e != nil {
+			t.Fatal(e)
+		}
+	}
+	w.create, err = commands.NewCreateAssetHandler(w.d)
+	must(err)
+	w.upload, err = commands.NewUploadAssetPartHandler(w.d)
+	must(err)
+	w.probe, err = commands.NewProbeAssetHandler(w.d, fm, fm)
+	must(err)
+	w.grant, err = commands.NewGrantCreditsHandler(w.d)
+	must(err)
+	w.cut, err = commands.NewRequestCutHandler(w.d)
+	must(err)
+	w.finish, err = commands.NewCompleteCutHandler(w.d, fm, fm)
+	must(err)
+	return w
+}
+
+var alice = commands.Caller{AccountID: "acc_alice", CorrelationID: "req_1"}
+
+func (w *world) credit(acc string, seconds int64) commands.GrantResult {
+	res, err := w.grant.Handle(w.t.Context(), commands.Caller{}, commands.GrantCredits{AccountID: acc, Seconds: seconds})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return res
+}
+
+// uploaded creates an asset of kind, uploads part with media behind it and
+// probes it.
+func (w *world) uploaded(kind domain.AssetKind, part domain.AssetPart, media domain.MediaInfo) string {
+	ctx := w.t.Context()
+	created, err := w.create.Handle(ctx, alice, commands.CreateAsset{Kind: kind, Name: "clip"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	key := created.StreamID + "/" + string(part)
+	w.media["/blobs/"+key] = media
+	if _, err := w.upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: created.StreamID, Part: part, BlobKey: key, Size: 1}); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: created.StreamID, Part: part}); err != nil {
+		w.t.Fatal(err)
+	}
+	return created.StreamID
+}
+
+func (w *world) asset(id string) *domain.Asset {
+	recs, _ := w.store.Load(w.t.Context(), id)
+	a, err := domain.RebuildAsset(recs)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return a
+}
+
+func (w *world) cutState(id string) *domain.Cut {
+	recs, _ := w.store.Load(w.t.Context(), id)
+	c, err := domain.RebuildCut(recs)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+var clip = domain.MediaInfo{Duration: 2500 * time.Millisecond, HasVideo: true, HasAudio: true, Width: 1920, Height: 1080}
+
+func TestProbe_with_enough_credits_charges_once_and_makes_the_asset_ready(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	id := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	a := w.asset(id)
+	if a.State() != domain.AssetStateReady || !a.Cuttable() {
+		t.Fatalf("state %s cuttable %v", a.State(), a.Cuttable())
+	}
+	// A redelivered probe trigger changes nothing and charges nothing.
+	if _, err := w.probe.Handle(t.Context(), commands.Caller{}, commands.ProbeAsset{AssetID: id, Part: domain.AssetPartSource}); err != nil {
+		t.Fatal(err)
+	}
+	if w.asset(id).Version() != a.Version() {
+		t.Error("a redelivered probe appended events")
+	}
+	_ = w.store.Transact(t.Context(), []string{commands.LedgerStream("acc_alice")}, func(ctx context.Context, tx commands.Tx) error {
+		if b, _ := tx.CreditBalance(ctx, "acc_alice"); b != 57 {
+			t.Errorf("balance = %d, want 60 − 3 (2.5 s rounded up)", b)
+		}
+		return nil
+	})
+}
+
+func TestAssets_waiting_for_payment_resume_in_order_after_a_grant(t *testing.T) {
+	w := newWorld(t)
+	first := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	second := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	for _, id := range []string{first, second} {
+		if s := w.asset(id).State(); s != domain.AssetStatePaymentRequired {
+			t.Fatalf("%s: state %s, want payment_required", id, s)
+		}
+	}
+	if res := w.credit("acc_alice", 4); len(res.Resumed) != 1 || res.Resumed[0] != first {
+		t.Fatalf("a 4 s grant resumed %v, want only the first 3 s asset", res.Resumed)
+	}
+	if w.asset(first).State() != domain.AssetStateReady || w.asset(second).State() != domain.AssetStatePaymentRequired {
+		t.Fatalf("states %s, %s", w.asset(first).State(), w.asset(second).State())
+	}
+	if res := w.credit("acc_alice", 2); len(res.Resumed) != 1 || res.Resumed[0] != second {
+		t.Fatalf("the next grant resumed %v", res.Resumed)
+	}
+}
+
+func TestProbe_of_an_unreadable_file_fails_the_asset_without_charging(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	ctx := t.Context()
+	created, _ := w.create.Handle(ctx, alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	if _, err := w.upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: created.StreamID, Part: domain.AssetPartSource, BlobKey: "garbage"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: created.StreamID, Part: domain.AssetPartSource}); err != nil {
+		t.Fatal(err)
+	}
+	a := w.asset(created.StreamID)
+	if a.State() != domain.AssetStateFailed || a.Failure().Code != "source_unreadable" || a.Charged() {
+		t.Fatalf("state %s failure %+v charged %v", a.State(), a.Failure(), a.Charged())
+	}
+}
+
+func TestUpload_precheck_refuses_a_second_source_and_foreign_assets(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	id := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	var ce *domain.ConflictError
+	if err := w.upload.Precheck(t.Context(), alice, id, domain.AssetPartSource); !errors.As(err, &ce) || ce.Code != "source_already_uploaded" {
+		t.Errorf("second source: %v", err)
+	}
+	bob := commands.Caller{AccountID: "acc_bob"}
+	if err := w.upload.Precheck(t.Context(), bob, id, domain.AssetPartAudio); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("another account's asset: %v, want not found", err)
+	}
+}
+
+func TestCut_with_explicit_segments_completes_at_once_on_a_cuttable_asset(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	res, err := w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{{Start: 0, End: time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := w.cutState(res.StreamID); c.State() != domain.CutStateCompleted || c.Duration() != time.Second {
+		t.Fatalf("cut state %s duration %s", c.State(), c.Duration())
+	}
+}
+
+func TestCut_requested_early_completes_once_the_asset_is_cuttable(t *testing.T) {
+	w := newWorld(t)
+	asset := w.uploaded(domain.AssetKindAudio, domain.AssetPartSource, domain.MediaInfo{Duration: 2 * time.Second, HasAudio: true})
+	res, err := w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{{Start: 0, End: 3 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto, err := w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: asset, Auto: &domain.SilenceRemoval{MinSilence: time.Second, ThresholdDB: -35}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishAll := func() {
+		cuts, err := w.finish.CutsOf(t.Context(), asset)
+		if err != nil || len(cuts) != 2 {
+			t.Fatalf("cuts of the asset: %v %v", cuts, err)
+		}
+		for _, c := range cuts {
+			if _, err := w.finish.Handle(t.Context(), commands.Caller{}, commands.CompleteCut{CutID: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	finishAll() // not cuttable yet: nothing happens
+	if w.cutState(res.StreamID).State() != domain.CutStateProcessing {
+		t.Fatal("a cut completed before its asset was paid for")
+	}
+	w.credit("acc_alice", 10)
+	finishAll()
+	if c := w.cutState(res.StreamID); c.State() != domain.CutStateFailed || c.Failure().Code != domain.FailureOutOfRange {
+		t.Errorf("explicit cut past the end: %s %+v", c.State(), c.Failure())
+	}
+	if c := w.cutState(auto.StreamID); c.State() != domain.CutStateCompleted || c.Duration() != time.Second {
+		t.Errorf("auto cut: %s %s", c.State(), c.Duration())
+	}
+}
+
+func TestCut_of_another_accounts_asset_is_not_found(t *testing.T) {
+	w := newWorld(t)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	_, err := w.cut.Handle(t.Context(), commands.Caller{AccountID: "acc_bob"}, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{{Start: 0, End: time.Second}}})
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("err = %v, want not found", err)
+	}
+}

@@ -1,0 +1,122 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// Deps are what every command handler needs. Construct once (NewDeps checks
+// them) and pass to each handler's constructor.
+type Deps struct {
+	Store EventStore
+	Now   func() time.Time
+	// NewID mints an aggregate id with the given prefix ("ast", "cut", …).
+	NewID func(prefix string) string
+}
+
+// Check reports a missing dependency.
+func (d Deps) Check() error {
+	if d.Store == nil || d.Now == nil || d.NewID == nil {
+		return errors.New("commands: Store, Now and NewID are required")
+	}
+	return nil
+}
+
+// Caller identifies who asked: the account (empty for the system's own
+// workers) and the request or event that caused the command.
+type Caller struct {
+	AccountID     string
+	CorrelationID string
+	CausationID   string
+}
+
+// Written is what a command appended to its main stream: enough for the API
+// to wait until the read model shows it.
+type Written struct {
+	StreamID string
+	Version  int64
+}
+
+func (d Deps) meta(c Caller, accountID string) domain.Metadata {
+	return domain.Metadata{AccountID: accountID, CorrelationID: c.CorrelationID, CausationID: c.CausationID, OccurredAt: d.Now()}
+}
+
+// loadAsset loads an asset the caller may see: another account's asset is
+// reported exactly like a missing one.
+func loadAsset(ctx context.Context, tx interface {
+	Load(context.Context, string) ([]domain.Recorded, error)
+}, c Caller, id string) (*domain.Asset, error) {
+	recs, err := tx.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := domain.RebuildAsset(recs)
+	if err != nil {
+		return nil, fmt.Errorf("asset %s: %w", id, err)
+	}
+	if c.AccountID != "" && a.AccountID() != c.AccountID {
+		return nil, fmt.Errorf("asset %s: %w", id, domain.ErrNotFound)
+	}
+	return a, nil
+}
+
+// loadCut is loadAsset for cuts.
+func loadCut(ctx context.Context, tx interface {
+	Load(context.Context, string) ([]domain.Recorded, error)
+}, c Caller, id string) (*domain.Cut, error) {
+	recs, err := tx.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cut, err := domain.RebuildCut(recs)
+	if err != nil {
+		return nil, fmt.Errorf("cut %s: %w", id, err)
+	}
+	if c.AccountID != "" && cut.AccountID() != c.AccountID {
+		return nil, fmt.Errorf("cut %s: %w", id, domain.ErrNotFound)
+	}
+	return cut, nil
+}
+
+// appendChanges appends an aggregate's new events, expecting the version it
+// was loaded at.
+func appendChanges(ctx context.Context, tx Tx, id string, loadedAt int64, meta domain.Metadata, changes []domain.Event) (Written, error) {
+	if len(changes) == 0 {
+		return Written{StreamID: id, Version: loadedAt}, nil
+	}
+	recs, err := tx.Append(ctx, id, Exactly(loadedAt), meta, changes...)
+	if err != nil {
+		return Written{}, err
+	}
+	return Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion}, nil
+}
+
+// settle charges an asset that waits to be paid for, or records that its
+// account lacks the credits. The transaction holds the asset's stream and
+// its account's ledger lock.
+func settle(ctx context.Context, tx Tx, a *domain.Asset, now time.Time) error {
+	seconds, due := a.NeedsCharge()
+	if !due {
+		return nil
+	}
+	balance, err := tx.CreditBalance(ctx, a.AccountID())
+	if err != nil {
+		return err
+	}
+	if balance < seconds {
+		if err := tx.AwaitPayment(ctx, a.AccountID(), a.ID(), seconds); err != nil {
+			return err
+		}
+		a.RequirePayment(seconds, max(balance, 0), now)
+		return nil
+	}
+	entry, err := tx.DebitCredits(ctx, a.AccountID(), a.ID(), seconds)
+	if err != nil {
+		return err
+	}
+	return a.Charge(seconds, entry, now)
+}
