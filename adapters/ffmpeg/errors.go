@@ -1,0 +1,101 @@
+package ffmpeg
+
+import "strings"
+
+// Stable codes of ProbeError. They end up in asset.failed and cut.failed
+// events, so they are part of the public contract: never rename one.
+const (
+	// CodeSourceUnreadable: the file is empty, corrupt or not media ffmpeg
+	// can decode.
+	CodeSourceUnreadable = "source_unreadable"
+	// CodeContainerNotAllowed: the file is a container outside the allowlist
+	// (a playlist, a concat list, an image, ...). See allowedDemuxers.
+	CodeContainerNotAllowed = "container_not_allowed"
+	// CodeNoMediaStreams: the container holds no audio and no video (cover
+	// art does not count).
+	CodeNoMediaStreams = "no_media_streams"
+	// CodeNoAudio: silence detection was asked of a file without audio.
+	CodeNoAudio = "no_audio"
+	// CodeTimeout: ffprobe or ffmpeg ran past the adapter's own time limit.
+	// The error also wraps context.DeadlineExceeded, so a caller can choose to
+	// retry on a less loaded worker rather than fail the asset.
+	CodeTimeout = "media_timeout"
+)
+
+// ProbeError says why a file cannot be used as a source. Message is short,
+// human and free of server paths, so it can travel in a public event; Err,
+// when set, is the underlying cause.
+type ProbeError struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *ProbeError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *ProbeError) Unwrap() error { return e.Err }
+
+// FailureCode and FailureMessage say the file is at fault (commands.MediaFailure).
+func (e *ProbeError) FailureCode() string    { return e.Code }
+func (e *ProbeError) FailureMessage() string { return e.Message }
+
+// splitLogContext splits off the context prefix ffmpeg puts on a log line,
+// "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0ffee00] ", returning the context's name
+// ("mov,mp4,m4a,3gp,3g2,mj2") and the rest.
+func splitLogContext(line string) (name, rest string) {
+	if !strings.HasPrefix(line, "[") {
+		return "", line
+	}
+	end := strings.Index(line, "] ")
+	at := strings.Index(line, " @ 0x")
+	if end < 0 || at < 0 || at > end {
+		return "", line
+	}
+	return line[1:at], line[end+2:]
+}
+
+// maxMessage bounds the stderr excerpt in a message: enough for ffmpeg's
+// reason, never a dump.
+const maxMessage = 200
+
+// stderrSummary turns ffmpeg's stderr into a one-line reason: the last few
+// distinct lines, without context prefixes and without the input path (a
+// server path must not reach clients).
+func stderrSummary(stderr, path string) string {
+	var lines []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(strings.TrimRight(line, "\r"))
+		_, line = splitLogContext(line)
+		if path != "" {
+			line = strings.ReplaceAll(line, "file:"+path, "input")
+			line = strings.ReplaceAll(line, path, "input")
+		}
+		line = strings.TrimPrefix(line, "input: ")
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		lines = append(lines, line)
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	summary := strings.Join(lines, "; ")
+	if r := []rune(summary); len(r) > maxMessage {
+		summary = string(r[:maxMessage-1]) + "…"
+	}
+	return summary
+}
+
+// blockedDemuxer returns the demuxer that format_whitelist refused, if one
+// was: libavformat logs "Format not on whitelist" in that demuxer's context.
+func blockedDemuxer(stderr string) (string, bool) {
+	for _, line := range strings.Split(stderr, "\n") {
+		name, rest := splitLogContext(strings.TrimSpace(line))
+		if name != "" && strings.HasPrefix(rest, "Format not on whitelist") {
+			return name, true
+		}
+	}
+	return "", false
+}

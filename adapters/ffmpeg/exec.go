@@ -1,0 +1,92 @@
+package ffmpeg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"time"
+)
+
+// errTimedOut marks a run that the adapter's own timeout stopped, as opposed
+// to the caller's context.
+type errTimedOut struct{ limit time.Duration }
+
+func (e errTimedOut) Error() string { return "did not finish within " + e.limit.String() }
+
+func (e errTimedOut) Unwrap() error { return context.DeadlineExceeded }
+
+// runTool runs one ffmpeg-suite binary to completion. Arguments go straight
+// to execve, never through a shell. The process is killed when ctx ends or
+// timeout (if positive) passes; the caller's cancellation comes back as
+// ctx.Err(), the timeout as errTimedOut.
+func runTool(ctx context.Context, timeout time.Duration, bin string, args []string, stdout, stderr io.Writer) error {
+	runCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(runCtx, bin, args...)
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	// An empty environment: FFREPORT and AV_LOG_FORCE_* would otherwise let
+	// the worker's environment make ffmpeg write report files or change the
+	// log format this package parses.
+	cmd.Env = []string{}
+	// Kill (the default Cancel) ends ffmpeg at once; WaitDelay only bounds
+	// the wait for its output pipes.
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		return errTimedOut{limit: timeout}
+	}
+	return err
+}
+
+// cappedBuffer keeps at most limit bytes and remembers that it dropped some.
+// ffprobe's JSON is small for real media, but a crafted file can carry
+// megabytes of tags.
+type cappedBuffer struct {
+	buf       bytes.Buffer
+	limit     int
+	truncated bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.limit - b.buf.Len(); len(p) > room {
+		b.truncated = true
+		b.buf.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+// tailBuffer keeps the last limit bytes written: the end of stderr is where
+// ffmpeg says why it gave up, and a corrupt file can make it log for minutes.
+type tailBuffer struct {
+	buf   []byte
+	limit int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > 2*b.limit {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.limit:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	if len(b.buf) > b.limit {
+		return string(b.buf[len(b.buf)-b.limit:])
+	}
+	return string(b.buf)
+}

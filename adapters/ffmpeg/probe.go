@@ -1,0 +1,171 @@
+// Package ffmpeg is renderd's outbound edge to ffprobe and ffmpeg: it probes
+// uploaded media into domain.MediaInfo and finds silences for automatic cuts.
+//
+// Every input is a local file from the blob store, opened the same way:
+//
+//   - as "file:<path>", so a name can never be read as another protocol
+//     ("http:…", "concat:…") or as an option ("-i…");
+//   - with -protocol_whitelist file, so nothing the file names can be
+//     fetched over the network;
+//   - with -format_whitelist set to allowedDemuxers, so libavformat refuses
+//     any other demuxer before it reads a header. A playlist (hls, concat,
+//     ffconcat) would otherwise open the files it lists: an upload could
+//     read other assets or server files through the file protocol itself.
+//
+// Binaries run through os/exec with an argument vector, never a shell.
+package ffmpeg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// allowedDemuxers is the container allowlist, as libavformat demuxer names
+// (the list format_whitelist takes; a demuxer passes when any of its names
+// is listed):
+//
+//	mov       mov,mp4,m4a,3gp,3g2,mj2 (external data references stay off:
+//	          the demuxer's enable_drefs defaults to 0)
+//	matroska  matroska,webm (ffmpeg does not follow linked segments)
+//	mp3, aac (raw ADTS; ffmpeg 5.1 has no separate "adts" demuxer), wav,
+//	flac, ogg, avi, mpegts
+//
+// These read only the bytes of the file itself. Everything else is refused,
+// notably hls, dash, concat (ffconcat), image2 and the *_pipe image
+// demuxers, lavfi, tty, subtitle formats and raw codec streams.
+const allowedDemuxers = "mov,matroska,mp3,aac,wav,flac,ogg,avi,mpegts"
+
+// maxProbeOutput bounds ffprobe's JSON; real media needs a few KiB.
+const maxProbeOutput = 8 << 20
+
+// stderrTail is how much of a tool's stderr is kept for error messages.
+const stderrTail = 8 << 10
+
+// Prober runs ffprobe. It is safe for concurrent use.
+type Prober struct {
+	ffprobePath string
+	timeout     time.Duration
+}
+
+// NewProber returns a Prober running the ffprobe binary at ffprobePath (an
+// empty path means "ffprobe" on PATH). Each probe is killed after timeout;
+// zero or less means only the caller's context bounds it.
+func NewProber(ffprobePath string, timeout time.Duration) *Prober {
+	if ffprobePath == "" {
+		ffprobePath = "ffprobe"
+	}
+	return &Prober{ffprobePath: ffprobePath, timeout: timeout}
+}
+
+// Probe reports what the media file at path holds. A file that cannot be a
+// source yields a *ProbeError (source_unreadable, container_not_allowed,
+// no_media_streams, media_timeout); any other error is the worker's own
+// trouble (a missing blob, a missing binary, cancellation) and is worth a
+// retry.
+func (p *Prober) Probe(ctx context.Context, path string) (domain.MediaInfo, error) {
+	if err := checkSource(path); err != nil {
+		return domain.MediaInfo{}, err
+	}
+	args := append([]string{"-v", "error"}, inputOptions()...)
+	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
+
+	stdout := &cappedBuffer{limit: maxProbeOutput}
+	stderr := &tailBuffer{limit: stderrTail}
+	if err := runTool(ctx, p.timeout, p.ffprobePath, args, stdout, stderr); err != nil {
+		return domain.MediaInfo{}, toolFailure("ffprobe", err, stderr.String(), path)
+	}
+	if stdout.truncated {
+		return domain.MediaInfo{}, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
+	}
+	return parseProbe(stdout.buf.Bytes())
+}
+
+// InputArgs returns the ffmpeg input arguments that open path the way Probe
+// did: file protocol only, the container allowlist, and the demuxer pinned to
+// container (MediaInfo.Container), so ffmpeg cannot detect the file as
+// something else than what was probed. The result ends with "-i file:<path>".
+func InputArgs(path, container string) ([]string, error) {
+	demuxer, ok := demuxerFor(container)
+	if !ok {
+		return nil, &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", container)}
+	}
+	args := append(inputOptions(), "-f", demuxer, "-i", "file:"+path)
+	return args, nil
+}
+
+// inputOptions are the options every input is opened with.
+func inputOptions() []string {
+	return []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers}
+}
+
+// demuxerFor returns the -f name of an allowed container: ffprobe's
+// format_name lists the demuxer's names ("mov,mp4,m4a,3gp,3g2,mj2") and
+// -f takes any one of them.
+func demuxerFor(formatName string) (string, bool) {
+	allowed := strings.Split(allowedDemuxers, ",")
+	for _, name := range strings.Split(formatName, ",") {
+		for _, a := range allowed {
+			if name == a {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkSource rejects what ffprobe should never be pointed at. A missing or
+// unreadable blob is the worker's problem, not the upload's, so it is a
+// plain error; an empty upload is the upload's.
+func checkSource(path string) error {
+	if path == "" {
+		return errors.New("ffmpeg: empty source path")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("ffmpeg: source: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		// A FIFO or device would block or stream forever.
+		return fmt.Errorf("ffmpeg: source %s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("ffmpeg: source: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("ffmpeg: source: %w", err)
+	}
+	if st.Size() == 0 {
+		return &ProbeError{Code: CodeSourceUnreadable, Message: "the file is empty"}
+	}
+	return nil
+}
+
+// toolFailure classifies a failed ffprobe/ffmpeg run.
+func toolFailure(tool string, err error, stderr, path string) error {
+	var timedOut errTimedOut
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &timedOut):
+		return &ProbeError{Code: CodeTimeout, Message: tool + " " + timedOut.Error(), Err: err}
+	case errors.As(err, &exitErr):
+		if demuxer, ok := blockedDemuxer(stderr); ok {
+			return &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", demuxer), Err: err}
+		}
+		msg := "the file is not readable media"
+		if s := stderrSummary(stderr, path); s != "" {
+			msg += ": " + s
+		}
+		return &ProbeError{Code: CodeSourceUnreadable, Message: msg, Err: err}
+	default:
+		// Cancellation, a missing binary: not the file's fault.
+		return fmt.Errorf("%s: %w", tool, err)
+	}
+}
