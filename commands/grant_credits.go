@@ -32,7 +32,7 @@ func NewGrantCreditsHandler(d Deps) (*GrantCreditsHandler, error) {
 // first, stopping at the first the balance cannot cover (later, smaller
 // ones keep waiting their turn rather than jumping the queue).
 func (h *GrantCreditsHandler) Handle(ctx context.Context, c Caller, cmd GrantCredits) (GrantResult, error) {
-	var res GrantResult
+	res := GrantResult{Resumed: []string{}}
 	ledger := LedgerStream(cmd.AccountID)
 	var waiting []string
 	err := h.d.Store.Transact(ctx, []string{ledger}, func(ctx context.Context, tx Tx) (err error) {

@@ -28,6 +28,8 @@ type Config struct {
 	RelayBatchSize    int
 	RelayPollInterval time.Duration
 
+	FreeAllowanceMinutes int
+
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
@@ -73,6 +75,8 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.RelayPollInterval })},
 	{"RENDERD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a graceful shutdown may take",
 		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"RENDERD_FREE_ALLOWANCE_MINUTES", "free-allowance-minutes", "60", "credits a new account starts with, in minutes of media",
+		intSetting(func(c *Config) *int { return &c.FreeAllowanceMinutes })},
 	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
 		func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	{"RENDERD_LOG_FORMAT", "log-format", "text", "text or json",
@@ -116,7 +120,8 @@ var errUsage = errors.New("usage")
 
 // loadConfig reads the settings from getenv, then from args (flags of the
 // subcommand name), and validates them. It returns the remaining arguments.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, []string, error) {
+// extra, if not nil, registers the subcommand's own flags.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (Config, []string, error) {
 	var c Config
 	values := map[string]string{}
 	for _, s := range settings {
@@ -129,6 +134,9 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	fs.SetOutput(stderr)
 	for _, s := range settings {
 		fs.Func(s.flag, s.help+" (env "+s.env+")", func(v string) error { values[s.env] = v; return nil })
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -173,6 +181,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.RelayPollInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
+	}
+	if c.FreeAllowanceMinutes < 0 {
+		errs = append(errs, errors.New("RENDERD_FREE_ALLOWANCE_MINUTES must not be negative"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))

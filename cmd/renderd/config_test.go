@@ -15,7 +15,7 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	cfg, _, err := loadConfig("serve", []string{"--relay-batch-size", "50"}, env(map[string]string{
 		"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1, b:2",
 		"RENDERD_RELAY_BATCH_SIZE": "7", "RENDERD_RELAY_POLL_INTERVAL": "250ms",
-	}), &bytes.Buffer{})
+	}), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,10 @@ const usage = `usage: renderd <command> [flags]
 commands:
   serve         run the service (--roles api,relay,projector,encoder,webhooks; default all)
   migrate       apply pending database migrations
+  accounts create --name NAME
+                create an account; prints {"account_id","api_key"} (the key is shown once)
+  credits grant --account ID --minutes N
+                add credits; assets waiting for payment resume
   config-table  print the configuration settings as a Markdown table
 
 Every setting is an environment variable or a flag; "renderd <command> -h" lists them.
@@ -49,12 +54,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, configTable())
 		return nil
 	case "serve", "migrate":
+	case "accounts", "credits":
+		// Two-word commands: "accounts create", "credits grant".
+		want := map[string]string{"accounts": "create", "credits": "grant"}[name]
+		if len(args) == 0 || args[0] != want {
+			return fmt.Errorf("%w: did you mean %q?", errUsage, name+" "+want)
+		}
+		name, args = name+" "+want, args[1:]
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, name)
 	}
 
-	cfg, rest, err := loadConfig(name, args, getenv, stderr)
+	var (
+		accountName, account string
+		minutes              int
+	)
+	extra := map[string]func(*flag.FlagSet){
+		"accounts create": adminFlags(&accountName, nil, nil),
+		"credits grant":   adminFlags(nil, &account, &minutes),
+	}[name]
+	cfg, rest, err := loadConfig(name, args, getenv, stderr, extra)
 	if err != nil {
 		return err
 	}
@@ -65,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch name {
 	case "migrate":
 		return migrate(ctx, cfg, log)
+	case "accounts create":
+		return accountsCreate(ctx, cfg, accountName, stdout)
+	case "credits grant":
+		return creditsGrant(ctx, cfg, log, account, minutes, stdout)
 	default:
 		return serve(ctx, cfg, log)
 	}

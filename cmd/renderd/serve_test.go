@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -216,4 +218,60 @@ func TestMigrate_fails_cleanly_when_postgres_is_unreachable(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "postgres is not reachable") {
 		t.Errorf("stderr = %q", p.stderr)
 	}
+}
+
+func TestAccountsCreate_prints_a_working_key_and_credits_grant_adds_minutes(t *testing.T) {
+	dsn := testenv.NewDatabase(t)
+	env := []string{"DATABASE_URL=" + dsn, "RENDERD_FREE_ALLOWANCE_MINUTES=2"}
+	if err := start(t, env, "migrate").wait(t, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runOut(t, env, "accounts", "create", "--name", "dev")
+	if err != nil {
+		t.Fatalf("accounts create: %v", err)
+	}
+	var acc postgres.NewAccount
+	if err := json.Unmarshal(out, &acc); err != nil || acc.AccountID == "" || acc.APIKey == "" {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	accounts := postgres.NewAccounts(pool)
+	if got, err := accounts.Authenticate(t.Context(), acc.APIKey); err != nil || got != acc.AccountID {
+		t.Fatalf("the printed key authenticates as %q, %v", got, err)
+	}
+	if _, err := runOut(t, env, "credits", "grant", "--account", acc.AccountID, "--minutes", "3"); err != nil {
+		t.Fatalf("credits grant: %v", err)
+	}
+	if balance, _, err := accounts.Credits(t.Context(), acc.AccountID, 10); err != nil || balance != 5*60 {
+		t.Fatalf("balance = %d (%v), want 2 free + 3 granted minutes", balance, err)
+	}
+	for _, bad := range [][]string{{"accounts", "create"}, {"credits", "grant", "--account", acc.AccountID}, {"accounts", "delete"}} {
+		if _, err := runOut(t, env, bad...); exitCode(err) != 2 {
+			t.Errorf("%q: exit %v, want 2", bad, err)
+		}
+	}
+	if _, err := runOut(t, env, "credits", "grant", "--account", "acc_nobody", "--minutes", "1"); exitCode(err) != 1 {
+		t.Errorf("grant to an unknown account: exit %v, want 1", err)
+	}
+}
+
+func runOut(t *testing.T, env []string, args ...string) ([]byte, error) {
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.Output()
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
 }
