@@ -6,6 +6,7 @@ SHELL := /bin/bash
 GO          ?= go
 BIN         := bin
 STACK_ENV   := .data/stack.env
+DEV_ACCOUNT := .data/dev-account.json
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Loads DATABASE_URL and KAFKA_BROKERS written by deployments/local/up.
 WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
@@ -27,7 +28,13 @@ build: ## build bin/renderd and bin/renderd-bench
 
 run: stack build ## run renderd with all roles on the local stack (127.0.0.1:8080, RENDERD_HTTP_ADDR overrides)
 	@$(WITH_STACK) $(BIN)/renderd migrate
-	@echo "renderd: serving on http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080} (Ctrl-C stops it)"
+	@# One dev account per local stack (down --purge forgets it).
+	@$(WITH_STACK) test -s $(DEV_ACCOUNT) || $(BIN)/renderd accounts create --name dev > $(DEV_ACCOUNT)
+	@echo
+	@echo "  renderd:     http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}   (Ctrl-C stops it)"
+	@echo "  dev API key: $$(sed -E 's/.*"api_key":"([^"]+)".*/\1/' $(DEV_ACCOUNT))"
+	@echo "  try:         curl -H \"Authorization: Bearer <key>\" http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}/v1/credits"
+	@echo
 	@$(WITH_STACK) exec $(BIN)/renderd serve
 
 test: stack ## every test, unit and integration, with -race, on the real stack
