@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/renderd/renderd/domain"
 )
@@ -128,4 +129,27 @@ type Credits interface {
 type CutIndex interface {
 	IndexCut(ctx context.Context, assetID, cutID string) error
 	CutsOf(ctx context.Context, assetID string) ([]string, error)
+}
+
+// CheckAppend is the precondition every store applies to an append: the
+// stream is among those the transaction locked, the metadata names an
+// account and a time, and every event belongs on the same kind of stream.
+// It returns the stream's aggregate type.
+func CheckAppend(locked []string, streamID string, meta domain.Metadata, events []domain.Event) (domain.AggregateType, error) {
+	if !slices.Contains(locked, streamID) {
+		return "", fmt.Errorf("append to %s: %w", streamID, ErrStreamNotLocked)
+	}
+	if meta.AccountID == "" || meta.OccurredAt.IsZero() {
+		return "", errors.New("append: metadata needs an account id and an occurred-at time")
+	}
+	if len(events) == 0 {
+		return "", nil
+	}
+	t := events[0].AggregateType()
+	for _, e := range events[1:] {
+		if e.AggregateType() != t {
+			return "", fmt.Errorf("append to %s: mixes %s and %s events", streamID, t, e.AggregateType())
+		}
+	}
+	return t, nil
 }

@@ -6,7 +6,6 @@ package memstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -105,26 +104,17 @@ func (t *tx) Load(ctx context.Context, streamID string) ([]domain.Recorded, erro
 }
 
 func (t *tx) Append(ctx context.Context, streamID string, expected commands.ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error) {
-	if !slices.Contains(t.locked, streamID) {
-		return nil, fmt.Errorf("append to %s: %w", streamID, commands.ErrStreamNotLocked)
-	}
-	if len(events) == 0 {
-		return nil, nil
-	}
-	if meta.AccountID == "" || meta.OccurredAt.IsZero() {
-		return nil, errors.New("append: metadata needs an account id and an occurred-at time")
+	streamType, err := commands.CheckAppend(t.locked, streamID, meta, events)
+	if err != nil || len(events) == 0 {
+		return nil, err
 	}
 	current, _ := t.Load(ctx, streamID)
 	version := int64(len(current))
 	if !commands.Matches(expected, version) {
 		return nil, &commands.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: version}
 	}
-	streamType := events[0].AggregateType()
 	recs := make([]domain.Recorded, len(events))
 	for i, e := range events {
-		if e.AggregateType() != streamType {
-			return nil, fmt.Errorf("append to %s: mixes %s and %s events", streamID, streamType, e.AggregateType())
-		}
 		m := meta
 		m.OccurredAt = meta.OccurredAt.UTC()
 		recs[i] = domain.Recorded{ID: t.store.newID(), StreamID: streamID, StreamType: streamType,

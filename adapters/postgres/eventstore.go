@@ -176,24 +176,15 @@ WHERE $9::bigint < 0 OR cur.version = $9
 RETURNING event_id, stream_version, position`
 
 func (t *eventTx) Append(ctx context.Context, streamID string, expected commands.ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error) {
-	if !slices.Contains(t.locked, streamID) {
-		return nil, fmt.Errorf("append to %s: %w", streamID, commands.ErrStreamNotLocked)
+	streamType, err := commands.CheckAppend(t.locked, streamID, meta, events)
+	if err != nil || len(events) == 0 {
+		return nil, err
 	}
-	if len(events) == 0 {
-		return nil, nil
-	}
-	if meta.AccountID == "" || meta.OccurredAt.IsZero() {
-		return nil, errors.New("append: metadata needs an account id and an occurred-at time")
-	}
-	streamType := events[0].AggregateType()
 	occurredAt := meta.OccurredAt.UTC().Truncate(time.Microsecond) // Postgres' precision
 	ids := make([]uuid.UUID, len(events))
 	types := make([]string, len(events))
 	data := make([]string, len(events))
 	for i, e := range events {
-		if e.AggregateType() != streamType {
-			return nil, fmt.Errorf("append to %s: mixes %s and %s events", streamID, streamType, e.AggregateType())
-		}
 		id, err := uuid.NewV7()
 		if err != nil {
 			return nil, fmt.Errorf("event id: %w", err)
