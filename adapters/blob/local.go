@@ -1,0 +1,222 @@
+// Package blob stores uploaded media and render outputs. Local keeps them on
+// the local filesystem under one root directory.
+package blob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+var (
+	// ErrTooLarge reports a body longer than the limit given to Put. Nothing
+	// is stored.
+	ErrTooLarge = errors.New("blob too large")
+	// ErrInvalidKey reports a key outside the allowed shape (see Local).
+	ErrInvalidKey = errors.New("invalid blob key")
+)
+
+// maxKeyLen keeps keys well below any filesystem's path limit.
+const maxKeyLen = 512
+
+// Local is a blob store on the local filesystem.
+//
+// Keys are slash-separated paths of [a-z0-9_.-] segments, such as
+// "assets/ast_123/source". The server makes them up, but they are validated
+// anyway, and every access goes through an os.Root, so that no key (and no
+// symbolic link planted under the root) can reach a file outside it.
+// Segments may not start with a dot: such names are reserved for Put's
+// temporary files.
+//
+// Writes are atomic: a reader sees either the previous blob or the whole new
+// one, never a partial write, also across a crash.
+type Local struct {
+	dir  string
+	root *os.Root
+}
+
+// NewLocal opens (and creates, if missing) the store's root directory.
+func NewLocal(root string) (*Local, error) {
+	dir, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("blob root %s: %w", root, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("blob root: %w", err)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob root: %w", err)
+	}
+	return &Local{dir: dir, root: r}, nil
+}
+
+// Close releases the root directory.
+func (l *Local) Close() error { return l.root.Close() }
+
+// Put streams r into the blob key, replacing any previous blob, and returns
+// its size. A body longer than maxBytes fails with ErrTooLarge. On an
+// error, including r's and ctx's, nothing is left behind and a previous blob
+// under key is untouched; the one exception is a failed sync of the directory
+// after the rename, when the new blob is in place but may not survive a
+// crash (a retried Put simply replaces it). Concurrent Puts of one key are
+// safe: the last rename wins, whole.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader, maxBytes int64) (size int64, err error) {
+	if err := ValidateKey(key); err != nil {
+		return 0, err
+	}
+	if maxBytes <= 0 {
+		return 0, fmt.Errorf("put %s: a positive size limit is required", key)
+	}
+	dir := path.Dir(key)
+	if err := l.root.MkdirAll(dir, 0o750); err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	// The temporary file lives in the target's directory so that the final
+	// rename cannot cross filesystems (and stays atomic).
+	tmp, f, err := l.createTemp(dir)
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = l.root.Remove(tmp)
+		}
+	}()
+
+	// One byte past the limit tells an exact fit from an overflow without
+	// reading (or buffering) the rest of an oversized body.
+	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, maxBytes+1))
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	if n > maxBytes {
+		return 0, fmt.Errorf("put %s: %w (limit %d bytes)", key, ErrTooLarge, maxBytes)
+	}
+	// Data first, then the name: after a crash the key holds the old blob
+	// or the complete new one.
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("put %s: sync: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("put %s: close: %w", key, err)
+	}
+	if err := l.root.Rename(tmp, key); err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	// The rename itself is durable only once its directory is synced. The
+	// blob is in place now, so a failure here is reported but not undone.
+	if err := l.syncDir(dir); err != nil {
+		return n, fmt.Errorf("put %s: sync directory: %w", key, err)
+	}
+	return n, nil
+}
+
+// createTemp creates a new, empty hidden file in dir; hidden names are never
+// valid keys, so it cannot clash with a blob.
+func (l *Local) createTemp(dir string) (string, *os.File, error) {
+	for range 10 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		name := path.Join(dir, ".tmp-"+hex.EncodeToString(b))
+		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
+	return "", nil, errors.New("no free temporary file name")
+}
+
+func (l *Local) syncDir(dir string) error {
+	d, err := l.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Open opens a blob for reading. A missing blob is an error matching
+// fs.ErrNotExist.
+func (l *Local) Open(key string) (*os.File, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	f, err := l.root.Open(key)
+	if err != nil {
+		return nil, fmt.Errorf("open blob: %w", err)
+	}
+	return f, nil
+}
+
+// Path returns the absolute filesystem path of a blob, for programs such as
+// ffmpeg that take file names. The blob need not exist.
+func (l *Local) Path(key string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(key)), nil
+}
+
+// Delete removes a blob. Deleting a missing blob is not an error, so that a
+// retried clean-up succeeds.
+func (l *Local) Delete(key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := l.root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete blob: %w", err)
+	}
+	return nil
+}
+
+// ValidateKey reports whether key is a valid blob key (see Local).
+func ValidateKey(key string) error {
+	bad := func(reason string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, reason) }
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > maxKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", maxKeyLen))
+	case strings.Contains(key, ".."):
+		return bad(`contains ".."`)
+	}
+	for _, c := range []byte(key) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '/' || c == '-') {
+			return bad("only a-z, 0-9, '_', '.', '/' and '-' are allowed")
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch {
+		case seg == "":
+			return bad("empty path segment (leading, trailing or double '/')")
+		case seg[0] == '.':
+			return bad("a path segment starts with '.'")
+		}
+	}
+	return nil
+}
+
+// ctxReader stops a copy once ctx ends: an upload whose client went away
+// must not keep writing.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

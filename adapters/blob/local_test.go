@@ -1,0 +1,286 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/renderd/renderd/adapters/blob"
+)
+
+func newStore(t *testing.T) (*blob.Local, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := blob.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, dir
+}
+
+// files lists every regular file under dir, relative, so tests can prove
+// that nothing (no temporary file either) was left behind.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func read(t *testing.T, s *blob.Local, key string) string {
+	t.Helper()
+	f, err := s.Open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestPut_stores_the_body_and_open_path_and_delete_find_it(t *testing.T) {
+	s, dir := newStore(t)
+	const key = "assets/ast_1/source"
+	n, err := s.Put(t.Context(), key, strings.NewReader("media bytes"), 1<<20)
+	if err != nil || n != int64(len("media bytes")) {
+		t.Fatalf("put = %d, %v", n, err)
+	}
+	if got := read(t, s, key); got != "media bytes" {
+		t.Fatalf("read %q", got)
+	}
+	p, err := s.Path(key)
+	if err != nil || p != filepath.Join(dir, "assets", "ast_1", "source") {
+		t.Fatalf("path = %q, %v", p, err)
+	}
+	if got := files(t, dir); len(got) != 1 || got[0] != key {
+		t.Fatalf("files = %v", got)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(key); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open after delete: %v, want ErrNotExist", err)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatalf("deleting a missing blob: %v", err)
+	}
+}
+
+func TestPut_replaces_a_previous_blob(t *testing.T) {
+	s, _ := newStore(t)
+	for _, body := range []string{"first version", "v2"} {
+		if _, err := s.Put(t.Context(), "renders/rnd_1/out.mp4", strings.NewReader(body), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(t, s, "renders/rnd_1/out.mp4"); got != "v2" {
+		t.Fatalf("read %q, want the second body whole", got)
+	}
+}
+
+func TestPut_a_body_of_exactly_the_limit_is_accepted(t *testing.T) {
+	s, _ := newStore(t)
+	if n, err := s.Put(t.Context(), "a/b", strings.NewReader("12345"), 5); err != nil || n != 5 {
+		t.Fatalf("put = %d, %v", n, err)
+	}
+}
+
+func TestPut_too_large_fails_with_ErrTooLarge_and_leaves_nothing(t *testing.T) {
+	s, dir := newStore(t)
+	// An endless body: Put must stop right after the limit, not read it all.
+	_, err := s.Put(t.Context(), "assets/ast_1/source", endless{}, 1000)
+	if !errors.Is(err, blob.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Fatalf("left behind: %v", got)
+	}
+}
+
+func TestPut_too_large_keeps_the_previous_blob(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.Put(t.Context(), "k", strings.NewReader("old"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "k", strings.NewReader("much too long"), 10); !errors.Is(err, blob.ErrTooLarge) {
+		t.Fatalf("err = %v", err)
+	}
+	if got := read(t, s, "k"); got != "old" {
+		t.Fatalf("read %q, want the previous blob", got)
+	}
+}
+
+func TestPut_a_reader_error_mid_stream_leaves_nothing_behind(t *testing.T) {
+	s, dir := newStore(t)
+	boom := errors.New("connection reset by client")
+	r := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), 100_000)), errReader{boom})
+	_, err := s.Put(t.Context(), "assets/ast_1/source", r, 1<<20)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the reader's error", err)
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Fatalf("left behind: %v", got)
+	}
+}
+
+func TestPut_stops_when_the_context_ends_and_leaves_nothing(t *testing.T) {
+	s, dir := newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &cancelAfter{r: endless{}, n: 3, cancel: cancel}
+	_, err := s.Put(ctx, "assets/ast_1/source", r, 1<<40)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Fatalf("left behind: %v", got)
+	}
+}
+
+func TestPut_concurrent_puts_of_one_key_leave_one_whole_body(t *testing.T) {
+	s, dir := newStore(t)
+	const key = "assets/ast_1/source"
+	bodies := make([]string, 8)
+	for i := range bodies {
+		// Large enough that the writes overlap in time.
+		bodies[i] = strings.Repeat(fmt.Sprint(i), 256<<10)
+	}
+	var wg sync.WaitGroup
+	for _, b := range bodies {
+		wg.Go(func() {
+			if _, err := s.Put(t.Context(), key, strings.NewReader(b), 1<<20); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got := read(t, s, key)
+	whole := false
+	for _, b := range bodies {
+		whole = whole || got == b
+	}
+	if !whole {
+		t.Fatalf("blob of %d bytes is not one of the bodies (a torn or interleaved write)", len(got))
+	}
+	if f := files(t, dir); len(f) != 1 {
+		t.Fatalf("files = %v, want only the blob", f)
+	}
+}
+
+func TestKeys_outside_the_allowed_shape_never_reach_the_filesystem(t *testing.T) {
+	s, dir := newStore(t)
+	outside := filepath.Join(filepath.Dir(dir), "escaped")
+	for _, key := range []string{
+		"",
+		"/etc/passwd",
+		"../escaped",
+		"assets/../../escaped",
+		"assets/..",
+		"a/./b",
+		"a//b",
+		"a/b/",
+		".hidden",
+		"assets/.tmp-0123",
+		"Assets/ast_1",
+		"assets/ast 1",
+		"assets\\ast_1",
+		"assets/ast_1\x00",
+		"assets/ä",
+		strings.Repeat("a", 513),
+	} {
+		t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
+			if _, err := s.Put(t.Context(), key, strings.NewReader("x"), 10); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("put: %v, want ErrInvalidKey", err)
+			}
+			if _, err := s.Open(key); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("open: %v, want ErrInvalidKey", err)
+			}
+			if _, err := s.Path(key); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("path: %v, want ErrInvalidKey", err)
+			}
+			if err := s.Delete(key); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("delete: %v, want ErrInvalidKey", err)
+			}
+		})
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Fatalf("files = %v", got)
+	}
+	if _, err := os.Stat(outside); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file appeared outside the root: %v", err)
+	}
+}
+
+// Even a valid key cannot follow a symbolic link out of the root: the store
+// opens everything through os.Root.
+func TestPut_does_not_follow_a_symlink_out_of_the_root(t *testing.T) {
+	s, dir := newStore(t)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "assets")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "assets/ast_1/source", strings.NewReader("x"), 10); err == nil {
+		t.Fatal("put through a symlink leaving the root succeeded")
+	}
+	if got := files(t, outside); len(got) != 0 {
+		t.Fatalf("wrote outside the root: %v", got)
+	}
+}
+
+func TestPut_requires_a_positive_limit(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.Put(t.Context(), "a", strings.NewReader("x"), 0); err == nil {
+		t.Fatal("put without a limit succeeded")
+	}
+}
+
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'z'
+	}
+	return len(p), nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// cancelAfter cancels its context after n reads.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	c.n--
+	if c.n == 0 {
+		c.cancel()
+	}
+	return c.r.Read(p)
+}
