@@ -1,0 +1,158 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/domain"
+)
+
+// rebuildBatch is how many log entries one rebuild transaction covers.
+const rebuildBatch = 500
+
+// Decoder decodes a stored event payload. *eventschema.Codec implements it.
+type Decoder interface {
+	Unmarshal(wireName string, data []byte) (domain.Event, error)
+}
+
+// Replayer is a projector Rebuild can drive: an *AssetProjector or a
+// *CutProjector.
+type Replayer interface {
+	replay() *projector
+}
+
+// Rebuild empties the read models of projectors and replays the whole event
+// log into them, in commit-safe order, through the same projection code as
+// the live consumers. It returns the number of events replayed.
+//
+// It is safe next to running consumers (both are version-guarded and both
+// rebuild rows from the event store), but rows are missing from the
+// truncation until their stream is replayed: GETs answer 404 meanwhile, so
+// run it with the API drained or accept that window.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, projectors ...Replayer) (int, error) {
+	byType := map[domain.AggregateType]*projector{}
+	var tables []string
+	for _, r := range projectors {
+		p := r.replay()
+		byType[p.model.streamType] = p
+		tables = append(tables, p.model.table)
+	}
+	if len(tables) == 0 {
+		return 0, errors.New("rebuild: no projectors")
+	}
+	began := time.Now()
+	if _, err := pool.Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
+		return 0, fmt.Errorf("rebuild: truncate: %w", err)
+	}
+	// Every event committed before the truncation must be replayed, and some
+	// transactions may still be in flight; ReadLog holds back at the oldest
+	// one running. All of them have transaction ids below end, so the replay
+	// is complete once the oldest running transaction is at end or later and
+	// a read after that finds nothing new. Events committed later reach the
+	// live consumers as usual.
+	var end string
+	if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`).Scan(&end); err != nil {
+		return 0, fmt.Errorf("rebuild: %w", err)
+	}
+
+	var (
+		cp       postgres.Checkpoint
+		replayed int
+		settled  bool
+	)
+	for {
+		entries, err := postgres.ReadLog(ctx, pool, cp, rebuildBatch)
+		if err != nil {
+			return replayed, fmt.Errorf("rebuild: %w", err)
+		}
+		if len(entries) > 0 {
+			n, err := replayBatch(ctx, pool, codec, byType, entries, log)
+			replayed += n
+			if err != nil {
+				return replayed, fmt.Errorf("rebuild: %w", err)
+			}
+			cp = entries[len(entries)-1].Checkpoint
+			continue
+		}
+		if settled {
+			break
+		}
+		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8`, end).Scan(&settled); err != nil {
+			return replayed, fmt.Errorf("rebuild: %w", err)
+		}
+		if !settled {
+			// A transaction that was running at the truncation has not
+			// finished yet (xids are cluster-wide: it may be anyone's).
+			t := time.NewTimer(50 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return replayed, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	log.Info("read models rebuilt", "tables", tables, "events", replayed, "took", time.Since(began))
+	return replayed, nil
+}
+
+// replayBatch projects one batch of the log in one transaction. A projector
+// rebuilds a row from its stream's history up to the event it is given, so
+// of each stream only the batch's last event needs projecting.
+func replayBatch(ctx context.Context, pool *pgxpool.Pool, codec Decoder, byType map[domain.AggregateType]*projector,
+	entries []postgres.LogEntry, log *slog.Logger) (int, error) {
+	last := map[string]int{}
+	var streams []string
+	n := 0
+	for i, e := range entries {
+		if _, ok := byType[e.StreamType]; !ok {
+			continue
+		}
+		n++
+		if _, seen := last[e.StreamID]; !seen {
+			streams = append(streams, e.StreamID)
+		}
+		last[e.StreamID] = i
+	}
+	if len(streams) == 0 {
+		return 0, nil
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	for _, id := range streams {
+		e := entries[last[id]]
+		// The same choice as the live consumers: an event that can never be
+		// projected is reported and passed over, not allowed to stop the rest.
+		ev, err := codec.Unmarshal(e.WireName, e.Data)
+		if err != nil {
+			log.Error("undecodable event skipped in rebuild", "stream_id", e.StreamID, "version", e.StreamVersion, "event", e.WireName, "error", err)
+			continue
+		}
+		rec := domain.Recorded{ID: e.ID, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.StreamVersion,
+			Position: e.Checkpoint.Position, Metadata: e.Metadata, Event: ev}
+		// Earlier events of the stream are applied from the store on the
+		// way: in a rebuild that is the plan, not a gap worth reporting.
+		_, err = byType[e.StreamType].project(ctx, tx, rec)
+		if errors.Is(err, ErrUnprojectable) {
+			log.Error("event skipped in rebuild", "stream_id", e.StreamID, "version", e.StreamVersion, "event", e.WireName, "error", err)
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return n, nil
+}

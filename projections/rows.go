@@ -1,0 +1,282 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// The storage shapes of the jsonb columns, mapped explicitly from and to the
+// views so that renaming a Go field can never change stored rows. Durations
+// are whole nanoseconds, which round-trip exactly.
+type mediaRow struct {
+	DurationNS      int64  `json:"duration_ns"`
+	Container       string `json:"container"`
+	SizeBytes       int64  `json:"size_bytes"`
+	HasVideo        bool   `json:"has_video"`
+	HasAudio        bool   `json:"has_audio"`
+	VideoCodec      string `json:"video_codec,omitempty"`
+	Width           int    `json:"width,omitempty"`
+	Height          int    `json:"height,omitempty"`
+	Rotation        int    `json:"rotation,omitempty"`
+	FrameRate       string `json:"frame_rate,omitempty"`
+	PixelFormat     string `json:"pixel_format,omitempty"`
+	VideoBitrate    int64  `json:"video_bitrate_bps,omitempty"`
+	AudioCodec      string `json:"audio_codec,omitempty"`
+	AudioBitrate    int64  `json:"audio_bitrate_bps,omitempty"`
+	AudioChannels   int    `json:"audio_channels,omitempty"`
+	AudioSampleRate int    `json:"audio_sample_rate_hz,omitempty"`
+}
+
+type segmentRow struct {
+	StartNS int64 `json:"start_ns"`
+	EndNS   int64 `json:"end_ns"`
+}
+
+type silenceRow struct {
+	MinSilenceNS int64   `json:"min_silence_ns"`
+	ThresholdDB  float64 `json:"threshold_db"`
+}
+
+func mediaToRow(m *MediaView) *mediaRow {
+	if m == nil {
+		return nil
+	}
+	return &mediaRow{
+		DurationNS: int64(m.Duration), Container: m.Container, SizeBytes: m.SizeBytes,
+		HasVideo: m.HasVideo, HasAudio: m.HasAudio, VideoCodec: m.VideoCodec,
+		Width: m.Width, Height: m.Height, Rotation: m.Rotation, FrameRate: m.FrameRate,
+		PixelFormat: m.PixelFormat, VideoBitrate: m.VideoBitrate, AudioCodec: m.AudioCodec,
+		AudioBitrate: m.AudioBitrate, AudioChannels: m.AudioChannels, AudioSampleRate: m.AudioSampleRate,
+	}
+}
+
+func (r *mediaRow) view() *MediaView {
+	if r == nil {
+		return nil
+	}
+	return &MediaView{
+		Duration: time.Duration(r.DurationNS), Container: r.Container, SizeBytes: r.SizeBytes,
+		HasVideo: r.HasVideo, HasAudio: r.HasAudio, VideoCodec: r.VideoCodec,
+		Width: r.Width, Height: r.Height, Rotation: r.Rotation, FrameRate: r.FrameRate,
+		PixelFormat: r.PixelFormat, VideoBitrate: r.VideoBitrate, AudioCodec: r.AudioCodec,
+		AudioBitrate: r.AudioBitrate, AudioChannels: r.AudioChannels, AudioSampleRate: r.AudioSampleRate,
+	}
+}
+
+func segmentsToRow(segs []Segment) []segmentRow {
+	if segs == nil {
+		return nil
+	}
+	out := make([]segmentRow, len(segs))
+	for i, s := range segs {
+		out[i] = segmentRow{StartNS: int64(s.Start), EndNS: int64(s.End)}
+	}
+	return out
+}
+
+func segmentsFromRow(rows []segmentRow) []Segment {
+	if rows == nil {
+		return nil
+	}
+	out := make([]Segment, len(rows))
+	for i, s := range rows {
+		out[i] = Segment{Start: time.Duration(s.StartNS), End: time.Duration(s.EndNS)}
+	}
+	return out
+}
+
+// jsonb encodes v for a nullable jsonb column: a nil pointer or slice becomes
+// SQL NULL rather than the JSON literal null.
+func jsonb[T any](v *T) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return json.Marshal(v)
+}
+
+// unjsonb decodes a nullable jsonb column; NULL leaves *into nil.
+func unjsonb[T any](data []byte, into **T) error {
+	if data == nil {
+		return nil
+	}
+	*into = new(T)
+	return json.Unmarshal(data, *into)
+}
+
+func failureColumns(f *FailureView) (code, message *string) {
+	if f == nil {
+		return nil, nil
+	}
+	return &f.Code, &f.Message
+}
+
+func failureFromColumns(code, message *string) *FailureView {
+	if code == nil {
+		return nil
+	}
+	f := &FailureView{Code: *code}
+	if message != nil {
+		f.Message = *message
+	}
+	return f
+}
+
+// execer is what writing a row needs: the projector's transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// upsertAsset writes v unless the row already reflects v.Version or later,
+// and reports whether it wrote.
+func upsertAsset(ctx context.Context, tx execer, v AssetView) (bool, error) {
+	source, err := jsonb(mediaToRow(v.Source))
+	if err != nil {
+		return false, err
+	}
+	audio, err := jsonb(mediaToRow(v.Audio))
+	if err != nil {
+		return false, err
+	}
+	code, message := failureColumns(v.Failure)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO rm_assets AS r (id, account_id, kind, name, state, cuttable, source, audio,
+		                            failure_code, failure_message, charged_seconds, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (id) DO UPDATE SET
+			account_id = excluded.account_id, kind = excluded.kind, name = excluded.name,
+			state = excluded.state, cuttable = excluded.cuttable, source = excluded.source,
+			audio = excluded.audio, failure_code = excluded.failure_code,
+			failure_message = excluded.failure_message, charged_seconds = excluded.charged_seconds,
+			version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at
+		WHERE r.version < excluded.version`,
+		v.ID, v.AccountID, string(v.Kind), v.Name, string(v.State), v.Cuttable, source, audio,
+		code, message, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt)
+	if err != nil {
+		return false, fmt.Errorf("write asset %s v%d: %w", v.ID, v.Version, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// upsertCut is upsertAsset for cuts.
+func upsertCut(ctx context.Context, tx execer, v CutView) (bool, error) {
+	requested, err := jsonbSlice(segmentsToRow(v.Requested))
+	if err != nil {
+		return false, err
+	}
+	kept, err := jsonbSlice(segmentsToRow(v.Segments))
+	if err != nil {
+		return false, err
+	}
+	var autoRow *silenceRow
+	if v.Auto != nil {
+		autoRow = &silenceRow{MinSilenceNS: int64(v.Auto.MinSilence), ThresholdDB: v.Auto.ThresholdDB}
+	}
+	auto, err := jsonb(autoRow)
+	if err != nil {
+		return false, err
+	}
+	code, message := failureColumns(v.Failure)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO rm_cuts AS r (id, account_id, asset_id, state, requested, auto, segments, duration_ns,
+		                          failure_code, failure_message, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO UPDATE SET
+			account_id = excluded.account_id, asset_id = excluded.asset_id, state = excluded.state,
+			requested = excluded.requested, auto = excluded.auto, segments = excluded.segments,
+			duration_ns = excluded.duration_ns, failure_code = excluded.failure_code,
+			failure_message = excluded.failure_message, version = excluded.version,
+			created_at = excluded.created_at, updated_at = excluded.updated_at
+		WHERE r.version < excluded.version`,
+		v.ID, v.AccountID, v.AssetID, string(v.State), requested, auto, kept, int64(v.Duration),
+		code, message, v.Version, v.CreatedAt, v.UpdatedAt)
+	if err != nil {
+		return false, fmt.Errorf("write cut %s v%d: %w", v.ID, v.Version, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func jsonbSlice[T any](s []T) ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return json.Marshal(s)
+}
+
+const assetColumns = `id, account_id, kind, name, state, cuttable, source, audio,
+	failure_code, failure_message, charged_seconds, version, created_at, updated_at`
+
+func scanAsset(row pgx.CollectableRow) (AssetView, error) {
+	var (
+		v             AssetView
+		kind, state   string
+		source, audio []byte
+		code, message *string
+		src, aud      *mediaRow
+	)
+	err := row.Scan(&v.ID, &v.AccountID, &kind, &v.Name, &state, &v.Cuttable, &source, &audio,
+		&code, &message, &v.ChargedSeconds, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+	if err != nil {
+		return v, err
+	}
+	if err := unjsonb(source, &src); err != nil {
+		return v, fmt.Errorf("asset %s: source: %w", v.ID, err)
+	}
+	if err := unjsonb(audio, &aud); err != nil {
+		return v, fmt.Errorf("asset %s: audio: %w", v.ID, err)
+	}
+	v.Kind, v.State = domain.AssetKind(kind), domain.AssetState(state)
+	v.Source, v.Audio = src.view(), aud.view()
+	v.Failure = failureFromColumns(code, message)
+	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+	return v, nil
+}
+
+const cutColumns = `id, account_id, asset_id, state, requested, auto, segments, duration_ns,
+	failure_code, failure_message, version, created_at, updated_at`
+
+func scanCut(row pgx.CollectableRow) (CutView, error) {
+	var (
+		v                         CutView
+		state                     string
+		requested, auto, segments []byte
+		durationNS                int64
+		code, message             *string
+		req, kept                 *[]segmentRow
+		silence                   *silenceRow
+	)
+	err := row.Scan(&v.ID, &v.AccountID, &v.AssetID, &state, &requested, &auto, &segments, &durationNS,
+		&code, &message, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+	if err != nil {
+		return v, err
+	}
+	if err := unjsonb(requested, &req); err != nil {
+		return v, fmt.Errorf("cut %s: requested: %w", v.ID, err)
+	}
+	if err := unjsonb(segments, &kept); err != nil {
+		return v, fmt.Errorf("cut %s: segments: %w", v.ID, err)
+	}
+	if err := unjsonb(auto, &silence); err != nil {
+		return v, fmt.Errorf("cut %s: auto: %w", v.ID, err)
+	}
+	v.State = domain.CutState(state)
+	if req != nil {
+		v.Requested = segmentsFromRow(*req)
+	}
+	if kept != nil {
+		v.Segments = segmentsFromRow(*kept)
+	}
+	if silence != nil {
+		v.Auto = &Silence{MinSilence: time.Duration(silence.MinSilenceNS), ThresholdDB: silence.ThresholdDB}
+	}
+	v.Duration = time.Duration(durationNS)
+	v.Failure = failureFromColumns(code, message)
+	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+	return v, nil
+}

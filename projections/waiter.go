@@ -1,0 +1,210 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// recheckInterval bounds how long a wait can miss its version when a
+// notification is lost (the listening connection broke, or Run is not
+// running): the waiter looks at the table again this often regardless.
+// Waits are short (the API bounds them at a few seconds), so this costs at
+// most a few primary-key lookups per wait.
+const recheckInterval = 250 * time.Millisecond
+
+// Waiter gives the API read-your-writes: after a command appended version v
+// of a stream, WaitFor(stream, v) returns once the stream's read-model row
+// reflects v. One dedicated connection (Run) listens for the projectors'
+// notifications and fans them out to the waits in this process.
+type Waiter struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	waiting map[string]map[*wait]struct{} // by stream id
+}
+
+// wait is one WaitFor call.
+type wait struct {
+	version int64
+	reached chan struct{} // closed (once, by dispatch, under mu) when a notification says so
+	recheck chan struct{} // a nudge to look at the table again
+}
+
+// NewWaiter returns a waiter. Run must run for waits to end promptly;
+// without it they still end, polling the table.
+func NewWaiter(pool *pgxpool.Pool, log *slog.Logger) *Waiter {
+	return &Waiter{pool: pool, log: log.With("component", "projection-waiter"), waiting: map[string]map[*wait]struct{}{}}
+}
+
+// WaitFor reports whether the read-model row of streamID reaches version
+// before ctx ends. It returns true as soon as it has; false with a nil error
+// when ctx's deadline passes first (the caller picks the bound, say 2 s),
+// and false with ctx's error when ctx is cancelled. A stream without a read
+// model never reaches any version. Streams are told apart by id alone: the
+// rm_versions view spans every read model.
+func (w *Waiter) WaitFor(ctx context.Context, streamID string, version int64) (bool, error) {
+	wt := &wait{version: version, reached: make(chan struct{}), recheck: make(chan struct{}, 1)}
+	w.register(streamID, wt)
+	defer w.unregister(streamID, wt)
+
+	// Registered first, then looked: a projection committed before the
+	// registration shows in the table, one after it arrives as a
+	// notification. Either way it cannot fall between the two.
+	ticker := time.NewTicker(recheckInterval)
+	defer ticker.Stop()
+	for {
+		reached, err := w.reached(ctx, streamID, version)
+		if err != nil {
+			return waitEnded(ctx, err)
+		}
+		if reached {
+			return true, nil
+		}
+		select {
+		case <-wt.reached:
+			return true, nil
+		case <-wt.recheck:
+		case <-ticker.C:
+		case <-ctx.Done():
+			return waitEnded(ctx, ctx.Err())
+		}
+	}
+}
+
+// waitEnded turns the end of a wait into WaitFor's result: a passed deadline
+// is an answer (not reached), anything else an error.
+func waitEnded(ctx context.Context, err error) (bool, error) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return false, nil
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	return false, fmt.Errorf("wait for read model: %w", err)
+}
+
+func (w *Waiter) reached(ctx context.Context, streamID string, version int64) (bool, error) {
+	var reached bool
+	err := w.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_versions WHERE id = $1 AND version >= $2)`, streamID, version).Scan(&reached)
+	return reached, err
+}
+
+func (w *Waiter) register(streamID string, wt *wait) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	set := w.waiting[streamID]
+	if set == nil {
+		set = map[*wait]struct{}{}
+		w.waiting[streamID] = set
+	}
+	set[wt] = struct{}{}
+}
+
+func (w *Waiter) unregister(streamID string, wt *wait) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.waiting[streamID], wt)
+	if len(w.waiting[streamID]) == 0 {
+		delete(w.waiting, streamID)
+	}
+}
+
+// dispatch wakes the waits that a notification "<stream id>:<version>"
+// satisfies. The notification is sent inside the projecting transaction, so
+// it arrives only once the row is committed.
+func (w *Waiter) dispatch(payload string) {
+	i := strings.LastIndexByte(payload, ':')
+	if i < 0 {
+		w.log.Warn("malformed projection notification", "payload", payload)
+		return
+	}
+	streamID := payload[:i]
+	version, err := strconv.ParseInt(payload[i+1:], 10, 64)
+	if err != nil {
+		w.log.Warn("malformed projection notification", "payload", payload)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for wt := range w.waiting[streamID] {
+		if wt.version <= version {
+			close(wt.reached)
+			delete(w.waiting[streamID], wt) // so it is never closed twice
+		}
+	}
+	if len(w.waiting[streamID]) == 0 {
+		delete(w.waiting, streamID)
+	}
+}
+
+// recheckAll nudges every wait to look at the table again: notifications
+// sent while no connection listened are lost.
+func (w *Waiter) recheckAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, set := range w.waiting {
+		for wt := range set {
+			select {
+			case wt.recheck <- struct{}{}:
+			default: // already nudged
+			}
+		}
+	}
+}
+
+// Run listens for projection notifications until ctx ends, reconnecting
+// with backoff whenever the connection fails. It returns nil when ctx ends.
+func (w *Waiter) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		listened, err := w.listen(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if listened {
+			backoff = 100 * time.Millisecond
+		}
+		w.log.Warn("listening for projections failed, reconnecting", "error", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+// listen runs one connection's session; listened reports whether it got as
+// far as listening (so a later failure is not a failure to connect).
+func (w *Waiter) listen(ctx context.Context) (listened bool, err error) {
+	// A dedicated connection, not a pooled one: LISTEN belongs to the
+	// session, and this one is held for as long as the process runs.
+	conn, err := pgx.ConnectConfig(ctx, w.pool.Config().ConnConfig)
+	if err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session is over either way
+	if _, err := conn.Exec(ctx, "LISTEN "+ProjectedChannel); err != nil {
+		return false, fmt.Errorf("listen: %w", err)
+	}
+	w.recheckAll()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return true, fmt.Errorf("wait for notification: %w", err)
+		}
+		w.dispatch(n.Payload)
+	}
+}
