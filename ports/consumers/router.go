@@ -1,0 +1,360 @@
+// Package consumers wires renderd's Kafka consumers: a watermill router whose
+// handlers decode CloudEvents records back into recorded domain events and
+// hand them to the projections (projector role) or the media worker
+// (encoder role). Handlers publish nothing: anything they decide goes
+// through commands into the event store.
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/eventschema"
+	"github.com/renderd/renderd/projections"
+)
+
+// Consumer-group names, one per handler; each also names its handler. They
+// are a public contract: Kafka keeps every group's committed offsets, so a
+// renamed group starts over at the topic's oldest record and re-reads the
+// whole topic. The projections are version-guarded, so that changes no row,
+// but it takes as long as the topic is big. Bump the suffix only to force
+// exactly that re-read.
+const (
+	AssetsProjectorGroup = "renderd.projector.assets.v1"
+	CutsProjectorGroup   = "renderd.projector.cuts.v1"
+	AssetsMediaGroup     = "renderd.media.assets.v1"
+	CutsMediaGroup       = "renderd.media.cuts.v1"
+)
+
+// EventHandler handles one recorded event; it must be idempotent (Kafka
+// delivers at least once).
+type EventHandler interface {
+	Handle(ctx context.Context, rec domain.Recorded) error
+}
+
+// Handler is one consumer: a consumer group on an aggregate's topic.
+type Handler struct {
+	Group     string
+	Aggregate domain.AggregateType
+	Handle    EventHandler
+	// Timeout bounds one event's handling.
+	Timeout time.Duration
+}
+
+// ProjectorHandlers are the projector role's consumers.
+func ProjectorHandlers(p Projections) []Handler {
+	return []Handler{
+		{AssetsProjectorGroup, domain.AggregateAsset, p.Assets, 30 * time.Second},
+		{CutsProjectorGroup, domain.AggregateCut, p.Cuts, 30 * time.Second},
+	}
+}
+
+// MediaHandlers are the encoder role's media-worker consumers: probes of
+// uploads (asset topic) and cut completion (asset and cut topics). ffprobe
+// and silencedetect run for seconds, hence the long timeout.
+func MediaHandlers(worker EventHandler) []Handler {
+	return []Handler{
+		{AssetsMediaGroup, domain.AggregateAsset, worker, 10 * time.Minute},
+		{CutsMediaGroup, domain.AggregateCut, worker, 10 * time.Minute},
+	}
+}
+
+// Decoder turns CloudEvents attributes and data back into a recorded domain
+// event. *eventschema.Codec implements it.
+type Decoder interface {
+	RecordedFromAttributes(attrs []eventschema.Attribute) (domain.Recorded, string, error)
+	Unmarshal(wireName string, data []byte) (domain.Event, error)
+}
+
+// Projections are the read models the projector role keeps up to date.
+type Projections struct {
+	Assets EventHandler
+	Cuts   EventHandler
+}
+
+// Config is the Kafka side of the router.
+type Config struct {
+	Brokers []string
+	Topics  kafka.Topics
+	// GroupPrefix is put before every consumer-group name. Production leaves
+	// it empty; tests, and deployments sharing one Kafka cluster under
+	// different topic prefixes, set it so that their groups do not mix.
+	GroupPrefix string
+	// ClientID names the Kafka clients (default "renderd-consumer").
+	ClientID string
+}
+
+// Retry policy for transient failures (the database briefly away). After
+// the last attempt the message is nacked and redelivered after
+// nackResendSleep, for as long as it takes: while the read-model database is
+// down nothing can be projected anyway, and skipping would lose the update.
+const (
+	retryAttempts   = 4
+	retryInitial    = 100 * time.Millisecond
+	retryMax        = time.Second
+	nackResendSleep = time.Second
+)
+
+// undecodableKey flags a message whose Kafka record was not a CloudEvent.
+// CloudEvents attribute names cannot contain '-', so it never clashes with
+// an attribute.
+const undecodableKey = "renderd-undecodable"
+
+// errUndecodable marks a message that can never become a domain event.
+var errUndecodable = errors.New("undecodable message")
+
+// Router runs a set of consumers.
+type Router struct {
+	router *message.Router
+	subs   []*wmkafka.Subscriber
+}
+
+// NewRouter builds the router: for each handler one consumer group on its
+// aggregate's topic.
+func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) (*Router, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("consumers: no Kafka brokers")
+	case codec == nil || len(handlers) == 0:
+		return nil, errors.New("consumers: a decoder and handlers are required")
+	}
+	for _, h := range handlers {
+		if h.Handle == nil || h.Group == "" || h.Timeout <= 0 {
+			return nil, fmt.Errorf("consumers: handler %q is incomplete", h.Group)
+		}
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "renderd-consumer"
+	}
+	// watermill narrates every subscription at info level; that is debug
+	// detail for us.
+	wmlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmlog)
+	if err != nil {
+		return nil, fmt.Errorf("consumers: %w", err)
+	}
+	// The first middleware is the outermost: panics become errors,
+	// transient errors are retried, and what is permanent is logged and
+	// acknowledged so that it cannot block its partition.
+	router.AddMiddleware(skipPermanent(log), retry(log), recoverPanic)
+
+	r := &Router{router: router}
+	for _, h := range handlers {
+		sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
+			Brokers:               cfg.Brokers,
+			Unmarshaler:           tolerantUnmarshaler{kafka.CloudEventsMarshaler{}},
+			OverwriteSaramaConfig: kafka.ConsumerConfig(cfg.ClientID),
+			ConsumerGroup:         cfg.GroupPrefix + h.Group,
+			NackResendSleep:       nackResendSleep,
+			ReconnectRetrySleep:   time.Second,
+		}, wmlog)
+		if err != nil {
+			return nil, fmt.Errorf("consumers: %s: %w", h.Group, err)
+		}
+		r.subs = append(r.subs, sub)
+		router.AddConsumerHandler(h.Group, cfg.Topics.For(h.Aggregate), sub, handle(codec, h.Handle, h.Timeout))
+	}
+	return r, nil
+}
+
+// Run consumes until ctx ends, then stops gracefully: projections in flight
+// are finished and the consumer groups left (an acknowledgement that comes
+// too late for the closed session only means one harmless redelivery). It
+// returns an error only if the router stopped by itself.
+func (r *Router) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	// The router gets a context that ctx's end does not cancel: cancelling
+	// it would drop in-flight messages and leave the subscribers' group
+	// sessions to time out; Close stops it in order instead.
+	go func() { done <- r.router.Run(context.WithoutCancel(ctx)) }()
+	select {
+	case err := <-done:
+		r.closeSubscribers()
+		if err == nil {
+			err = errors.New("every handler stopped")
+		}
+		return fmt.Errorf("projector router: %w", err)
+	case <-ctx.Done():
+	}
+	// Closing a router that is still starting races its start-up.
+	select {
+	case <-r.router.Running():
+	case err := <-done:
+		r.closeSubscribers()
+		return err
+	}
+	closeErr := r.router.Close()
+	runErr := <-done
+	r.closeSubscribers()
+	return errors.Join(runErr, closeErr)
+}
+
+// Running is closed once every handler has subscribed.
+func (r *Router) Running() <-chan struct{} { return r.router.Running() }
+
+// closeSubscribers makes sure the consumer groups are left; closing a
+// subscriber twice is a no-op.
+func (r *Router) closeSubscribers() {
+	for _, s := range r.subs {
+		_ = s.Close()
+	}
+}
+
+// handle is one consumer's handler: decode, then Handle.
+//
+// The handler runs detached from the message's context, which
+// watermill-kafka cancels as soon as the subscriber starts closing: a
+// projection is one short transaction, and finishing it beats rolling it
+// back (or, worse, cancelling a commit the server has already done) only to
+// handle the redelivered message again. timeout still bounds it.
+func handle(codec Decoder, h EventHandler, timeout time.Duration) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		rec, err := decode(codec, msg)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), timeout)
+		defer cancel()
+		return h.Handle(ctx, rec)
+	}
+}
+
+// decode rebuilds the recorded event from the message that
+// kafka.CloudEventsMarshaler made of a record: the CloudEvents attributes
+// by name in the metadata, the id as the message UUID, the data as payload.
+func decode(codec Decoder, msg *message.Message) (domain.Recorded, error) {
+	if reason, ok := msg.Metadata[undecodableKey]; ok {
+		return domain.Recorded{}, fmt.Errorf("%w: %s", errUndecodable, reason)
+	}
+	attrs := make([]eventschema.Attribute, 0, len(msg.Metadata)+2)
+	// The marshaler keeps neither the id nor the spec version in metadata;
+	// renderd only ever writes CloudEvents 1.0.
+	attrs = append(attrs, eventschema.Attribute{Name: "id", Value: msg.UUID}, eventschema.Attribute{Name: "specversion", Value: "1.0"})
+	for name, value := range msg.Metadata {
+		if name != "id" && name != "specversion" {
+			attrs = append(attrs, eventschema.Attribute{Name: name, Value: value})
+		}
+	}
+	rec, wireName, err := codec.RecordedFromAttributes(attrs)
+	if err != nil {
+		return domain.Recorded{}, fmt.Errorf("%w: %w", errUndecodable, err)
+	}
+	if rec.Event, err = codec.Unmarshal(wireName, msg.Payload); err != nil {
+		return domain.Recorded{}, fmt.Errorf("%w: event %s: %w", errUndecodable, rec.ID, err)
+	}
+	return rec, nil
+}
+
+// permanent reports the errors no retry can cure: a message that cannot be
+// decoded, an event that cannot be projected, a panic (a bug that the same
+// message will trigger again).
+//
+// Domain refusals are permanent too: a command that found its aggregate
+// missing, or in a state that refuses it, will find the same again.
+func permanent(err error) bool {
+	var panicked *panicError
+	return errors.Is(err, errUndecodable) || errors.Is(err, projections.ErrUnprojectable) || errors.As(err, &panicked) ||
+		errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrValidation) || errors.Is(err, domain.ErrConflict)
+}
+
+// retry runs the handler again while it fails transiently, up to
+// retryAttempts in all, backing off exponentially. (watermill's own Retry
+// middleware would pull modules into go.mod that nothing else needs.)
+func retry(log *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			wait := retryInitial
+			for attempt := 1; ; attempt++ {
+				out, err := h(msg)
+				if err == nil || permanent(err) || attempt == retryAttempts {
+					return out, err
+				}
+				log.Warn("event handling failed, retrying", "error", err, "attempt", attempt, "max_attempts", retryAttempts,
+					"backoff", wait, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+				t := time.NewTimer(wait)
+				select {
+				case <-msg.Context().Done():
+					t.Stop()
+					return nil, msg.Context().Err()
+				case <-t.C:
+				}
+				wait = min(2*wait, retryMax)
+			}
+		}
+	}
+}
+
+// panicError is a handler's panic, turned into an error.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", e.value, e.stack) }
+
+// recoverPanic turns a panic into an error, so that the message takes the
+// permanent-error path instead of watermill's nack-and-redeliver.
+func recoverPanic(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) (out []*message.Message, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				out, err = nil, &panicError{value: v, stack: debug.Stack()}
+			}
+		}()
+		return h(msg)
+	}
+}
+
+// skipPermanent logs and acknowledges a message that failed permanently: a
+// nacked message is redelivered forever and blocks its partition. The
+// record stays in Kafka (unlimited retention) for inspection, and the
+// stream's next event, or a projections.Rebuild, repairs the row from the
+// event store.
+func skipPermanent(log *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil || !permanent(err) {
+				return out, err
+			}
+			ctx := msg.Context()
+			partition, _ := wmkafka.MessagePartitionFromCtx(ctx)
+			offset, _ := wmkafka.MessagePartitionOffsetFromCtx(ctx)
+			log.Error("message skipped: it can never be projected", "error", err,
+				"handler", message.HandlerNameFromCtx(ctx), "topic", message.SubscribeTopicFromCtx(ctx),
+				"partition", partition, "offset", offset, "message_id", msg.UUID,
+				"event", msg.Metadata.Get(kafka.AttrType), "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+			return nil, nil
+		}
+	}
+}
+
+// tolerantUnmarshaler never fails. watermill-kafka answers an Unmarshal
+// error by dropping the partition's session and, once reconnected, meets the
+// same record again, forever. A record that is no CloudEvent becomes a
+// message flagged undecodable instead, which skipPermanent logs and acks.
+type tolerantUnmarshaler struct {
+	inner wmkafka.Unmarshaler
+}
+
+func (u tolerantUnmarshaler) Unmarshal(cm *sarama.ConsumerMessage) (*message.Message, error) {
+	msg, err := u.inner.Unmarshal(cm)
+	if err == nil {
+		return msg, nil
+	}
+	msg = message.NewMessage(fmt.Sprintf("%s/%d@%d", cm.Topic, cm.Partition, cm.Offset), cm.Value)
+	msg.Metadata.Set(undecodableKey, err.Error())
+	msg.Metadata.Set(kafka.AttrSubject, string(cm.Key))
+	return msg, nil
+}
