@@ -21,6 +21,7 @@ func NewRouter(readiness map[string]Check) *mux.Router {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", readyz(readiness)).Methods(http.MethodGet)
+	r.Handle("/openapi.json", OpenAPIHandler()).Methods(http.MethodGet)
 	return r
 }
 

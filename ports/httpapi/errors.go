@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// apiError is an error the port itself decides (malformed request, auth…).
+type apiError struct {
+	status  int
+	code    string
+	message string
+	field   string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func badRequest(field, message string) error {
+	return &apiError{status: http.StatusBadRequest, code: "invalid_request", message: message, field: field}
+}
+
+var (
+	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "a valid API key is required: Authorization: Bearer <key>"}
+	errNotFound     = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
+	errMethod       = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
+	errTooLarge     = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
+)
+
+// errorBody is the one error shape of the API.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// writeError maps any error to its HTTP response. It is the only place
+// that does: handlers return errors and never pick a status themselves.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var (
+		api      *apiError
+		invalid  *domain.ValidationError
+		conflict *domain.ConflictError
+		tooLarge *http.MaxBytesError
+	)
+	status, body := http.StatusInternalServerError, errorDetail{Code: "internal", Message: "something went wrong on our side; it has been logged"}
+	switch {
+	case errors.As(err, &api):
+		status, body = api.status, errorDetail{Code: api.code, Message: api.message, Field: api.field}
+	case errors.As(err, &tooLarge), errors.Is(err, errBodyTooLarge):
+		status, body = http.StatusRequestEntityTooLarge, errorDetail{Code: errTooLarge.code, Message: errTooLarge.message}
+	case errors.As(err, &invalid):
+		status, body = http.StatusUnprocessableEntity, errorDetail{Code: "validation_error", Message: invalid.Message, Field: invalid.Field}
+	case errors.As(err, &conflict):
+		status, body = http.StatusConflict, errorDetail{Code: conflict.Code, Message: conflict.Message}
+	case errors.Is(err, domain.ErrNotFound):
+		status, body = http.StatusNotFound, errorDetail{Code: errNotFound.code, Message: errNotFound.message}
+	case errors.Is(err, commands.ErrConcurrencyConflict):
+		status, body = http.StatusConflict, errorDetail{Code: "concurrent_update", Message: "the resource changed while this request ran; retry it"}
+	}
+	if status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", r.URL.Path, "correlation_id", requestID(r.Context()))
+	}
+	writeJSON(w, status, errorBody{Error: body})
+}

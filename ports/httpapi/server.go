@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/projections"
+)
+
+// Reads are the queries behind the GET endpoints.
+type Reads interface {
+	Asset(ctx context.Context, accountID, id string) (projections.AssetView, error)
+	ListAssets(ctx context.Context, accountID string, page projections.Page) ([]projections.AssetView, string, error)
+	Cut(ctx context.Context, accountID, id string) (projections.CutView, error)
+	ListCuts(ctx context.Context, accountID, assetID string, page projections.Page) ([]projections.CutView, string, error)
+}
+
+// Waiter tells when the read model reflects a write (read your writes).
+type Waiter interface {
+	WaitFor(ctx context.Context, streamID string, version int64) (bool, error)
+}
+
+// Blobs stores uploaded media.
+type Blobs interface {
+	Put(ctx context.Context, key string, r io.Reader, maxBytes int64) (int64, error)
+	Delete(key string) error
+}
+
+// LedgerEntry is one line of an account's credit ledger.
+type LedgerEntry struct {
+	ID        string
+	Seconds   int64
+	Reason    string
+	AssetID   string
+	CreatedAt time.Time
+}
+
+// CreditsReader reads an account's balance and recent ledger entries.
+type CreditsReader func(ctx context.Context, accountID string, recent int) (int64, []LedgerEntry, error)
+
+// Commands are the write-side handlers the API calls.
+type Commands struct {
+	CreateAsset *commands.CreateAssetHandler
+	UploadPart  *commands.UploadAssetPartHandler
+	RequestCut  *commands.RequestCutHandler
+}
+
+// Config is the API's wiring; New checks it once.
+type Config struct {
+	Log        *slog.Logger
+	Auth       Authenticator
+	Commands   Commands
+	Reads      Reads
+	Waiter     Waiter
+	Blobs      Blobs
+	Credits    CreditsReader
+	Readiness  map[string]Check
+	NewBlobKey func(assetID, part string) string
+	// MaxJSONBytes bounds JSON bodies, MaxUploadBytes uploaded media.
+	MaxJSONBytes, MaxUploadBytes int64
+	// ReadYourWrites bounds the wait for the read model after a write.
+	ReadYourWrites time.Duration
+}
+
+type server struct{ Config }
+
+// New returns the API's handler.
+func New(cfg Config) (http.Handler, error) {
+	c := cfg.Commands
+	if cfg.Log == nil || cfg.Auth == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
+		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil {
+		return nil, errors.New("httpapi: incomplete configuration")
+	}
+	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 {
+		return nil, errors.New("httpapi: limits and the read-your-writes bound must be positive")
+	}
+	s := &server{cfg}
+	r := NewRouter(cfg.Readiness)
+	r.NotFoundHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })
+	r.MethodNotAllowedHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errMethod })
+
+	// The /v1 routes sit on the root router with their full paths, each
+	// behind auth: inside a PathPrefix subrouter gorilla/mux v1.8.1 loses a
+	// method mismatch and answers 404 instead of 405 (gorilla/mux#751).
+	routes := []struct {
+		method, path string
+		h            func(http.ResponseWriter, *http.Request) error
+	}{
+		{http.MethodPost, "/assets", s.createAsset},
+		{http.MethodGet, "/assets", s.listAssets},
+		{http.MethodGet, "/assets/{id}", s.getAsset},
+		{http.MethodPut, "/assets/{id}/source", s.uploadPart("source")},
+		{http.MethodPut, "/assets/{id}/audio", s.uploadPart("audio")},
+		{http.MethodPost, "/assets/{id}/cuts", s.requestCut},
+		{http.MethodGet, "/assets/{id}/cuts", s.listCuts},
+		{http.MethodGet, "/cuts/{id}", s.getCut},
+		{http.MethodGet, "/credits", s.getCredits},
+	}
+	for _, rt := range routes {
+		r.Handle("/v1"+rt.path, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h))).Methods(rt.method)
+	}
+	return withRequestID(withLogging(cfg.Log, r)), nil
+}
+
+// handle adapts an error-returning handler: every error goes through
+// writeError, the API's one mapping to HTTP.
+func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.Log, err)
+		}
+	})
+}
+
+func caller(r *http.Request) commands.Caller {
+	return commands.Caller{AccountID: accountID(r.Context()), CorrelationID: requestID(r.Context())}
+}
+
+// afterWrite waits, bounded, until the read model reflects written, so the
+// response (and any GET after it) shows the write. On timeout the write
+// stands and the response says so in a header.
+func (s *server) afterWrite(w http.ResponseWriter, r *http.Request, written commands.Written) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.ReadYourWrites)
+	defer cancel()
+	reached, err := s.Waiter.WaitFor(ctx, written.StreamID, written.Version)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		s.Log.WarnContext(r.Context(), "read-your-writes wait failed", "error", err, "stream_id", written.StreamID)
+	}
+	if !reached {
+		w.Header().Set("Renderd-Read-Your-Writes", "timeout")
+		s.Log.WarnContext(r.Context(), "read model lagging behind a write", "stream_id", written.StreamID,
+			"version", written.Version, "correlation_id", requestID(r.Context()))
+	}
+}
