@@ -37,8 +37,11 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 	@echo
 	@$(WITH_STACK) exec $(BIN)/renderd serve
 
-test: stack ## every test, unit and integration, with -race, on the real stack
+FUZZ_TARGETS := FuzzDecodeCreateAsset FuzzDecodeRequestCut
+
+test: stack ## every test, unit and integration, with -race, on the real stack; then a short fuzz of the request decoders
 	$(WITH_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
+	for f in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 8s ./ports/httpapi || exit 1; done
 
 test-unit: ## the tests that need no stack (integration tests skip)
 	$(GO) test -count=1 ./...

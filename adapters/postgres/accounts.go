@@ -78,13 +78,11 @@ func (a *Accounts) Create(ctx context.Context, name string, allowanceSeconds int
 	return acc, nil
 }
 
-// ErrUnauthorized: no account has this key.
-var ErrUnauthorized = errors.New("unauthorized")
-
-// Authenticate returns the account an API key belongs to.
-func (a *Accounts) Authenticate(ctx context.Context, key string) (string, error) {
+// Authenticate returns the account an API key belongs to; known is false
+// for a key no account has.
+func (a *Accounts) Authenticate(ctx context.Context, key string) (accountID string, known bool, err error) {
 	if !strings.HasPrefix(key, keyPrefix) || len(key) > 100 {
-		return "", ErrUnauthorized
+		return "", false, nil
 	}
 	digest := sha256.Sum256([]byte(key))
 	a.mu.RLock()
@@ -92,12 +90,12 @@ func (a *Accounts) Authenticate(ctx context.Context, key string) (string, error)
 	failed, recentlyFailed := a.unknown[digest]
 	a.mu.RUnlock()
 	if ok {
-		return acc, nil
+		return acc, true, nil
 	}
 	if recentlyFailed && time.Since(failed) < a.negative {
-		return "", ErrUnauthorized
+		return "", false, nil
 	}
-	err := a.pool.QueryRow(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, digest[:]).Scan(&acc)
+	err = a.pool.QueryRow(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, digest[:]).Scan(&acc)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -106,12 +104,12 @@ func (a *Accounts) Authenticate(ctx context.Context, key string) (string, error)
 			clear(a.unknown) // bounded: a flood of bad keys cannot grow it
 		}
 		a.unknown[digest] = time.Now()
-		return "", ErrUnauthorized
+		return "", false, nil
 	case err != nil:
-		return "", fmt.Errorf("authenticate: %w", err)
+		return "", false, fmt.Errorf("authenticate: %w", err)
 	}
 	a.known[digest] = acc
-	return acc, nil
+	return acc, true, nil
 }
 
 // Exists reports whether an account exists.

@@ -22,6 +22,7 @@ type Config struct {
 	Roles        []string
 
 	TopicPrefix       string
+	GroupPrefix       string
 	Partitions        int
 	ReplicationFactor int
 
@@ -29,6 +30,11 @@ type Config struct {
 	RelayPollInterval time.Duration
 
 	FreeAllowanceMinutes int
+	BlobDir              string
+	MaxUploadBytes       int
+	MaxJSONBytes         int
+	ReadYourWrites       time.Duration
+	DBMaxConns           int
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -65,6 +71,8 @@ var settings = []setting{
 		func(c *Config, v string) error { c.Roles = splitList(v); return nil }},
 	{"RENDERD_KAFKA_TOPIC_PREFIX", "kafka-topic-prefix", "renderd.", "prefix of the event topics (<prefix>assets, <prefix>cuts, <prefix>renders)",
 		func(c *Config, v string) error { c.TopicPrefix = v; return nil }},
+	{"RENDERD_KAFKA_GROUP_PREFIX", "kafka-group-prefix", "", "prefix of renderd's consumer-group names (for deployments sharing a Kafka cluster)",
+		func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
 	{"RENDERD_KAFKA_PARTITIONS", "kafka-partitions", "12", "partitions of event topics renderd creates",
 		intSetting(func(c *Config) *int { return &c.Partitions })},
 	{"RENDERD_KAFKA_REPLICATION_FACTOR", "kafka-replication-factor", "-1", "replication factor of topics renderd creates (-1: the broker's default)",
@@ -75,6 +83,16 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.RelayPollInterval })},
 	{"RENDERD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a graceful shutdown may take",
 		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"RENDERD_BLOB_DIR", "blob-dir", ".data/blobs", "folder of the local blob store (uploaded media, renders)",
+		func(c *Config, v string) error { c.BlobDir = v; return nil }},
+	{"RENDERD_MAX_UPLOAD_BYTES", "max-upload-bytes", "2147483648", "largest media upload accepted (413 above)",
+		intSetting(func(c *Config) *int { return &c.MaxUploadBytes })},
+	{"RENDERD_MAX_JSON_BYTES", "max-json-bytes", "1048576", "largest JSON request body accepted (413 above)",
+		intSetting(func(c *Config) *int { return &c.MaxJSONBytes })},
+	{"RENDERD_READ_YOUR_WRITES_TIMEOUT", "read-your-writes-timeout", "2s", "how long a write waits for the read model to show it before answering anyway",
+		durationSetting(func(c *Config) *time.Duration { return &c.ReadYourWrites })},
+	{"RENDERD_DB_MAX_CONNS", "db-max-conns", "32", "Postgres connections per process",
+		intSetting(func(c *Config) *int { return &c.DBMaxConns })},
 	{"RENDERD_FREE_ALLOWANCE_MINUTES", "free-allowance-minutes", "60", "credits a new account starts with, in minutes of media",
 		intSetting(func(c *Config) *int { return &c.FreeAllowanceMinutes })},
 	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
@@ -181,6 +199,15 @@ func (c Config) validate(command string) error {
 	}
 	if c.RelayPollInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
+	}
+	if c.MaxUploadBytes < 1 || c.MaxJSONBytes < 1 || c.DBMaxConns < 2 {
+		errs = append(errs, errors.New("RENDERD_MAX_UPLOAD_BYTES and RENDERD_MAX_JSON_BYTES must be positive, RENDERD_DB_MAX_CONNS at least 2"))
+	}
+	if c.ReadYourWrites <= 0 {
+		errs = append(errs, errors.New("RENDERD_READ_YOUR_WRITES_TIMEOUT must be positive"))
+	}
+	if c.BlobDir == "" {
+		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
 	}
 	if c.FreeAllowanceMinutes < 0 {
 		errs = append(errs, errors.New("RENDERD_FREE_ALLOWANCE_MINUTES must not be negative"))

@@ -38,7 +38,12 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pcfg.MaxConns = int32(cfg.DBMaxConns) //nolint:gosec // validated
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -91,11 +96,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		checks := map[string]httpapi.Check{"postgres": pool.Ping}
-		if len(cfg.KafkaBrokers) > 0 {
-			checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
+		handler, waiter, err := apiHandler(cfg, pool, log)
+		if err != nil {
+			return err
 		}
-		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: httpapi.NewRouter(checks), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error { return waiter.Run(ctx) })
+		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -115,7 +121,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 
-	for _, role := range []string{RoleProjector, RoleEncoder, RoleWebhooks} {
+	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) {
+		router, err := consumerRouter(cfg, pool, topics, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return router.Run(ctx) })
+	}
+
+	for _, role := range []string{RoleWebhooks} {
 		if cfg.has(role) {
 			log.Warn("role has no workers yet in this version", "role", role)
 		}

@@ -240,8 +240,11 @@ func TestAccountsCreate_prints_a_working_key_and_credits_grant_adds_minutes(t *t
 	}
 	defer pool.Close()
 	accounts := postgres.NewAccounts(pool)
-	if got, err := accounts.Authenticate(t.Context(), acc.APIKey); err != nil || got != acc.AccountID {
-		t.Fatalf("the printed key authenticates as %q, %v", got, err)
+	if got, known, err := accounts.Authenticate(t.Context(), acc.APIKey); err != nil || !known || got != acc.AccountID {
+		t.Fatalf("the printed key authenticates as %q (%v), %v", got, known, err)
+	}
+	if _, known, err := accounts.Authenticate(t.Context(), acc.APIKey+"x"); err != nil || known {
+		t.Fatalf("a wrong key is known (%v), %v", known, err)
 	}
 	if _, err := runOut(t, env, "credits", "grant", "--account", acc.AccountID, "--minutes", "3"); err != nil {
 		t.Fatalf("credits grant: %v", err)

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/adapters/blob"
+	"github.com/renderd/renderd/adapters/ffmpeg"
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/encoders"
+	"github.com/renderd/renderd/eventschema"
+	"github.com/renderd/renderd/ports/consumers"
+	"github.com/renderd/renderd/ports/httpapi"
+	"github.com/renderd/renderd/projections"
+)
+
+// apiHandler wires the HTTP API: commands on the write side, read models
+// behind the GETs, the blob store for uploads. The returned waiter must run
+// for read-your-writes.
+func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler, *projections.Waiter, error) {
+	blobs, err := blob.NewLocal(cfg.BlobDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("blob store: %w", err)
+	}
+	d := writeDeps(pool, log)
+	create, err := commands.NewCreateAssetHandler(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	upload, err := commands.NewUploadAssetPartHandler(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	cut, err := commands.NewRequestCutHandler(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	accounts := postgres.NewAccounts(pool)
+	checks := map[string]httpapi.Check{"postgres": pool.Ping}
+	if len(cfg.KafkaBrokers) > 0 {
+		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
+	}
+	waiter := projections.NewWaiter(pool, log)
+	h, err := httpapi.New(httpapi.Config{
+		Log:      log,
+		Auth:     accounts,
+		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut},
+		Reads:    projections.NewQueries(pool),
+		Waiter:   waiter,
+		Blobs:    blobs,
+		Credits: func(ctx context.Context, account string, recent int) (int64, []httpapi.LedgerEntry, error) {
+			balance, entries, err := accounts.Credits(ctx, account, recent)
+			out := make([]httpapi.LedgerEntry, len(entries))
+			for i, e := range entries {
+				out[i] = httpapi.LedgerEntry(e)
+			}
+			return balance, out, err
+		},
+		Readiness: checks,
+		NewBlobKey: func(assetID, part string) string {
+			return fmt.Sprintf("assets/%s/%s-%s", assetID, part, uuid.Must(uuid.NewV7()))
+		},
+		MaxJSONBytes:   int64(cfg.MaxJSONBytes),
+		MaxUploadBytes: int64(cfg.MaxUploadBytes),
+		ReadYourWrites: cfg.ReadYourWrites,
+	})
+	return h, waiter, err
+}
+
+// consumerRouter wires the Kafka consumers of the projector role (read
+// models) and the encoder role (the media worker), whichever this process
+// runs.
+func consumerRouter(cfg Config, pool *pgxpool.Pool, topics kafka.Topics, log *slog.Logger) (*consumers.Router, error) {
+	codec := eventschema.NewCodec()
+	store := postgres.NewEventStore(pool, codec, nil)
+	var handlers []consumers.Handler
+	if cfg.has(RoleProjector) {
+		handlers = append(handlers, consumers.ProjectorHandlers(consumers.Projections{
+			Assets: projections.NewAssetProjector(pool, store, log),
+			Cuts:   projections.NewCutProjector(pool, store, log),
+		})...)
+	}
+	if cfg.has(RoleEncoder) {
+		worker, err := mediaWorker(cfg, pool, log)
+		if err != nil {
+			return nil, err
+		}
+		handlers = append(handlers, consumers.MediaHandlers(worker)...)
+	}
+	return consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
+		codec, handlers, log)
+}
+
+// mediaWorker wires the encoder role's media worker: ffprobe for uploads,
+// silencedetect for automatic cuts, both on the local blob store.
+func mediaWorker(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*encoders.MediaWorker, error) {
+	blobs, err := blob.NewLocal(cfg.BlobDir)
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	d := writeDeps(pool, log)
+	prober := ffmpeg.NewProber("", 2*time.Minute)
+	probe, err := commands.NewProbeAssetHandler(d, prober, blobs)
+	if err != nil {
+		return nil, err
+	}
+	cuts, err := commands.NewCompleteCutHandler(d, ffmpeg.NewSilenceDetector("", prober, 10*time.Minute), blobs)
+	if err != nil {
+		return nil, err
+	}
+	return encoders.NewMediaWorker(probe, cuts, log)
+}
