@@ -37,6 +37,9 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		"RENDERD_HTTP_ADDR": addr, "RENDERD_KAFKA_TOPIC_PREFIX": prefix, "RENDERD_KAFKA_GROUP_PREFIX": prefix, "RENDERD_KAFKA_PARTITIONS": "3",
 		"RENDERD_BLOB_DIR": t.TempDir(), "RENDERD_RELAY_POLL_INTERVAL": "200ms", "RENDERD_LOG_LEVEL": "warn",
 		"RENDERD_MAX_UPLOAD_BYTES": "5000000", "RENDERD_MAX_JSON_BYTES": "10000",
+		// Generous for a shared machine; the bound itself is covered by the
+		// handler tests with a read model that never catches up.
+		"RENDERD_READ_YOUR_WRITES_TIMEOUT": "10s",
 	}
 	for _, kv := range extraEnv {
 		k, v, _ := strings.Cut(kv, "=")
@@ -71,7 +74,21 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	}
 	t.Cleanup(pool.Close)
 	s.pool = pool
+	// Warm up: on a fresh broker the consumer groups take a few seconds to
+	// join; wait until a write shows in the read model.
+	key := s.account(1)
+	id := s.do(key, http.MethodPost, "/v1/assets", map[string]string{"kind": "audio", "name": "warm-up"}).str("id")
+	testenv.Eventually(t, 60*time.Second, "the read model to serve a first write", func() bool {
+		return s.do(key, http.MethodGet, "/v1/assets/"+id, nil).status == http.StatusOK
+	})
 	return s
+}
+
+// with returns the service reporting failures to t (a subtest).
+func (s *service) with(t *testing.T) *service {
+	c := *s
+	c.t = t
+	return &c
 }
 
 // documented reports whether path matches a path of the OpenAPI document.
@@ -236,6 +253,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 	key := s.account(60)
 
 	t.Run("a_video_upload_is_probed_charged_and_ready", func(t *testing.T) {
+		s := s.with(t)
 		id := s.newAsset(key, "video")
 		if got := s.do(key, http.MethodGet, "/v1/assets/"+id, nil); got.status != 200 {
 			t.Fatalf("GET right after POST: %d (read your writes)", got.status)
@@ -252,7 +270,41 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 		}
 	})
 
+	t.Run("the_request_id_becomes_the_events_correlation_id", func(t *testing.T) {
+		s := s.with(t)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.base+"/v1/assets", strings.NewReader(`{"kind":"audio","name":"traced"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("X-Request-Id", "trace-me-42")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.Header.Get("X-Request-Id") != "trace-me-42" {
+			t.Errorf("X-Request-Id echoed as %q", resp.Header.Get("X-Request-Id"))
+		}
+		var corr string
+		if err := s.pool.QueryRow(t.Context(), `SELECT correlation_id FROM events WHERE stream_id = $1 AND stream_version = 1`, body["id"]).Scan(&corr); err != nil || corr != "trace-me-42" {
+			t.Errorf("correlation id %q (%v), want the request id", corr, err)
+		}
+	})
+
+	t.Run("another_accounts_lists_never_show_this_accounts_assets", func(t *testing.T) {
+		s := s.with(t)
+		other := s.account(1)
+		list := s.do(other, http.MethodGet, "/v1/assets?limit=100", nil)
+		if data, _ := dig(list.body, "data").([]any); len(data) != 0 {
+			t.Errorf("a fresh account lists %d assets: %s", len(data), list.raw)
+		}
+		if c := s.do(other, http.MethodGet, "/v1/credits", nil); c.str("balance.seconds") != "60" {
+			t.Errorf("a fresh account's credits: %s", c.raw)
+		}
+	})
+
 	t.Run("a_rotated_phone_clip_probes_as_displayed", func(t *testing.T) {
+		s := s.with(t)
 		id := s.newAsset(key, "video")
 		s.upload(key, id, "source", mediatest.Rotated90(t))
 		a := s.waitAsset(key, id, "ready", state("ready"))
@@ -262,6 +314,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 	})
 
 	t.Run("bad_media_fails_the_asset_with_a_code", func(t *testing.T) {
+		s := s.with(t)
 		for _, c := range []struct{ kind, file, code string }{
 			{"video", mediatest.Corrupt(t), "source_unreadable"},
 			{"video", mediatest.Empty(t), "source_unreadable"},
@@ -279,6 +332,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 	})
 
 	t.Run("client_extracted_audio_makes_an_uploading_video_cuttable", func(t *testing.T) {
+		s := s.with(t)
 		id := s.newAsset(key, "video")
 		s.expect(s.upload(key, id, "audio", mediatest.AudioM4A(t)), http.StatusAccepted, "")
 		a := s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
@@ -293,6 +347,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 	})
 
 	t.Run("cuts_complete_fail_or_wait_as_their_asset_allows", func(t *testing.T) {
+		s := s.with(t)
 		id := s.newAsset(key, "audio")
 		early := s.do(key, http.MethodPost, "/v1/assets/"+id+"/cuts", map[string]any{"segments": []map[string]float64{{"start": 0, "end": 1}, {"start": 1.5, "end": 2}}})
 		s.expect(early, http.StatusCreated, "")
@@ -325,6 +380,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 	})
 
 	t.Run("an_asset_waits_for_payment_and_resumes_after_a_grant", func(t *testing.T) {
+		s := s.with(t)
 		poor := s.account(0)
 		id := s.newAsset(poor, "video")
 		s.upload(poor, id, "source", mediatest.Landscape1080p(t))
