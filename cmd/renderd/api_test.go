@@ -303,13 +303,25 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 		}
 	})
 
-	t.Run("a_rotated_phone_clip_probes_as_displayed", func(t *testing.T) {
+	t.Run("sources_probe_as_displayed", func(t *testing.T) {
 		s := s.with(t)
-		id := s.newAsset(key, "video")
-		s.upload(key, id, "source", mediatest.Rotated90(t))
-		a := s.waitAsset(key, id, "ready", state("ready"))
-		if a.str("source.width") != "1080" || a.str("source.height") != "1920" {
-			t.Errorf("rotated: %s", a.raw)
+		for _, c := range []struct {
+			name, kind, file string
+			width, height    string
+			audio, video     string
+		}{
+			{"vertical", "video", mediatest.Vertical1080x1920(t), "1080", "1920", "true", "true"},
+			{"rotated_phone_clip", "video", mediatest.Rotated90(t), "1080", "1920", "true", "true"},
+			{"mp3", "audio", mediatest.AudioMP3(t), "<nil>", "<nil>", "true", "false"},
+			{"m4a", "audio", mediatest.AudioM4A(t), "<nil>", "<nil>", "true", "false"},
+		} {
+			id := s.newAsset(key, c.kind)
+			s.expect(s.upload(key, id, "source", c.file), http.StatusAccepted, "")
+			a := s.waitAsset(key, id, c.name+" ready", state("ready"))
+			if a.str("source.width") != c.width || a.str("source.height") != c.height ||
+				a.str("source.has_audio") != c.audio || a.str("source.has_video") != c.video || a.str("cuttable") != "true" {
+				t.Errorf("%s: %s", c.name, a.raw)
+			}
 		}
 	})
 
@@ -407,6 +419,7 @@ func TestAPI_rejects_bad_requests_with_stable_codes(t *testing.T) {
 	s := startService(t)
 	key, other := s.account(60), s.account(60)
 	id := s.newAsset(key, "video")
+	cutID := s.do(key, http.MethodPost, "/v1/assets/"+id+"/cuts", `{"segments":[{"start":0,"end":1}]}`).str("id")
 
 	cases := []struct {
 		name, key, method, path string
@@ -429,6 +442,8 @@ func TestAPI_rejects_bad_requests_with_stable_codes(t *testing.T) {
 		{"foreign_upload", other, "PUT", "/v1/assets/" + id + "/source", "x", 404, "not_found", ""},
 		{"foreign_cut_request", other, "POST", "/v1/assets/" + id + "/cuts", `{"segments":[{"start":0,"end":1}]}`, 404, "not_found", ""},
 		{"foreign_cut_list", other, "GET", "/v1/assets/" + id + "/cuts", nil, 404, "not_found", ""},
+		{"foreign_audio_upload", other, "PUT", "/v1/assets/" + id + "/audio", "x", 404, "not_found", ""},
+		{"foreign_cut", other, "GET", "/v1/cuts/" + cutID, nil, 404, "not_found", ""},
 		{"unknown_cut", key, "GET", "/v1/cuts/cut_nope", nil, 404, "not_found", ""},
 		{"audio_part_of_an_audio_asset", key, "PUT", "/v1/assets/" + s.newAsset(key, "audio") + "/audio", "x", 409, "audio_not_applicable", ""},
 		{"overlapping_segments", key, "POST", "/v1/assets/" + id + "/cuts", `{"segments":[{"start":0,"end":2},{"start":1,"end":3}]}`, 422, "validation_error", "segments[1].start"},
