@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +120,25 @@ func CheckOrder(t testing.TB, got []Consumed, want int) (duplicates int) {
 	}
 	t.Logf("%d distinct events, %d duplicates, %d order violations", len(seen), duplicates, violations)
 	return duplicates
+}
+
+// deleteTopics removes every topic whose name starts with prefix; it is
+// best effort (a test's cleanup must not fail the test).
+func deleteTopics(brokers []string, prefix string) {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return
+	}
+	defer admin.Close()
+	topics, err := admin.ListTopics()
+	if err != nil {
+		return
+	}
+	for name := range topics {
+		if strings.HasPrefix(name, prefix) {
+			_ = admin.DeleteTopic(name)
+		}
+	}
 }

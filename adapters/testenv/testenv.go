@@ -160,9 +160,13 @@ func KafkaBrokers(t testing.TB) []string {
 }
 
 // TopicPrefix returns a topic prefix unique to this test, so tests sharing a
-// broker never see each other's messages.
+// broker never see each other's messages. The test's topics are deleted when
+// it ends, so a long-lived dev broker does not pile them up.
 func TopicPrefix(t testing.TB) string {
-	return "test." + RandomSuffix() + "."
+	prefix := "test." + RandomSuffix() + "."
+	brokers := KafkaBrokers(t)
+	t.Cleanup(func() { deleteTopics(brokers, prefix) })
+	return prefix
 }
 
 // RandomSuffix returns 12 random hex characters.

@@ -33,7 +33,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	dur := flag.Duration("duration", 5*time.Second, "how long each throughput or latency run lasts")
+	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
 	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay); default all")
 	flag.Parse()
 	dsn, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
