@@ -33,7 +33,8 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 	@echo
 	@echo "  renderd:     http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}   (Ctrl-C stops it)"
 	@echo "  dev API key: $$(sed -E 's/.*"api_key":"([^"]+)".*/\1/' $(DEV_ACCOUNT))"
-	@echo "  try:         curl -H \"Authorization: Bearer <key>\" http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}/v1/credits"
+	@echo "  try:         curl -H \"Authorization: Bearer <key>\" -H 'Content-Type: application/json' \\"
+	@echo "                 -d '{\"kind\":\"video\",\"name\":\"demo\"}' http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}/v1/assets"
 	@echo
 	@$(WITH_STACK) exec $(BIN)/renderd serve
 

@@ -16,6 +16,7 @@ type ctxKey int
 const (
 	ctxRequestID ctxKey = iota
 	ctxAccount
+	ctxLogAccount
 )
 
 func requestID(ctx context.Context) string { s, _ := ctx.Value(ctxRequestID).(string); return s }
@@ -63,6 +64,9 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// withAuth, deeper in the chain, fills in the account for this line.
+		var account string
+		r = r.WithContext(context.WithValue(r.Context(), ctxLogAccount, &account))
 		defer func() {
 			if p := recover(); p != nil {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
@@ -70,7 +74,7 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 				slog.Duration("took", time.Since(start)), slog.String("correlation_id", requestID(r.Context())),
-				slog.String("account_id", accountID(r.Context())))
+				slog.String("account_id", account))
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -97,6 +101,9 @@ func withAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Hand
 		if err != nil {
 			writeError(w, r, log, err)
 			return
+		}
+		if logged, ok := r.Context().Value(ctxLogAccount).(*string); ok {
+			*logged = acc
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAccount, acc)))
 	})

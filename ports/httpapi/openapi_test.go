@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -501,7 +502,8 @@ func TestOpenAPIValidateSchema(t *testing.T) {
 // ---- the real handlers, answering through New, checked against the document
 
 type oaServerOpts struct {
-	lagging bool // the read model never catches up
+	lagging bool         // the read model never catches up
+	log     *slog.Logger // nil: discard
 }
 
 type oaAuth struct{}
@@ -588,11 +590,11 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 		t.Fatal(err)
 	}
 	h, err := New(Config{
-		Log:      slog.New(slog.DiscardHandler),
+		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     oaAuth{},
 		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut},
-		Reads:    oaReads(cfg),
-		Waiter:   oaWaiter(cfg),
+		Reads:    oaReads{lagging: cfg.lagging},
+		Waiter:   oaWaiter{lagging: cfg.lagging},
 		Blobs:    oaBlobs{},
 		Credits: func(context.Context, string, int) (int64, []LedgerEntry, error) {
 			return 258, []LedgerEntry{

@@ -1,0 +1,39 @@
+package httpapi
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestAccessLog_names_the_authenticated_account_and_the_request_id(t *testing.T) {
+	var buf bytes.Buffer
+	h := oaServer(t, oaServerOpts{log: slog.New(slog.NewTextHandler(&buf, nil))})
+	req := httptest.NewRequest(http.MethodGet, "/v1/assets", nil)
+	req.Header.Set("Authorization", "Bearer good-key")
+	req.Header.Set("X-Request-Id", "req-abc")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	line := buf.String()
+	for _, want := range []string{`msg="http request"`, "account_id=acc_1", "correlation_id=req-abc", "status=200"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access log %q lacks %s", line, want)
+		}
+	}
+	if strings.Count(line, "\n") != 1 {
+		t.Errorf("want exactly one line per request, got %q", line)
+	}
+}
+
+func TestRequestID_that_is_not_printable_is_replaced(t *testing.T) {
+	h := oaServer(t, oaServerOpts{})
+	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	req.Header.Set("X-Request-Id", "bad id\x01")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if got := rec.Header().Get("X-Request-Id"); got == "" || strings.ContainsAny(got, " \x01") {
+		t.Errorf("X-Request-Id = %q", got)
+	}
+}
