@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -81,7 +82,10 @@ func (s *server) uploadPart(part string) func(http.ResponseWriter, *http.Request
 		body := http.MaxBytesReader(w, r.Body, s.MaxUploadBytes)
 		// The reader's own limit trips first, as a *http.MaxBytesError (413).
 		size, err := s.Blobs.Put(r.Context(), key, body, s.MaxUploadBytes+1)
-		if err != nil {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("", "the upload ended before the length it announced")
+		case err != nil:
 			return err
 		}
 		written, err := s.Commands.UploadPart.Handle(r.Context(), c, commands.UploadAssetPart{AssetID: assetID, Part: p, BlobKey: key, Size: size})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, body = http.StatusNotFound, errorDetail{Code: errNotFound.code, Message: errNotFound.message}
 	case errors.Is(err, commands.ErrConcurrencyConflict):
 		status, body = http.StatusConflict, errorDetail{Code: "concurrent_update", Message: "the resource changed while this request ran; retry it"}
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away mid-request: nobody reads this answer.
+		log.InfoContext(r.Context(), "request abandoned by the client", "method", r.Method, "path", r.URL.Path, "correlation_id", requestID(r.Context()))
+		return
 	}
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", r.URL.Path, "correlation_id", requestID(r.Context()))

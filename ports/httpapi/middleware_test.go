@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,4 +37,37 @@ func TestRequestID_that_is_not_printable_is_replaced(t *testing.T) {
 	if got := rec.Header().Get("X-Request-Id"); got == "" || strings.ContainsAny(got, " \x01") {
 		t.Errorf("X-Request-Id = %q", got)
 	}
+}
+
+func TestUpload_shorter_than_its_content_length_is_a_bad_request(t *testing.T) {
+	h := oaServer(t, oaServerOpts{})
+	create := httptest.NewRequest(http.MethodPost, "/v1/assets", strings.NewReader(`{"kind":"video"}`))
+	create.Header.Set("Authorization", "Bearer good-key")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, create)
+	id := between(rec.Body.String(), `"id":"`, `"`)
+	req := httptest.NewRequest(http.MethodPut, "/v1/assets/"+id+"/source", truncated{strings.NewReader("only a part")})
+	req.Header.Set("Authorization", "Bearer good-key")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "invalid_request") {
+		t.Errorf("got %d %s", rec.Code, rec.Body)
+	}
+}
+
+// truncated is a body that ends early, as a dropped connection reads.
+type truncated struct{ r *strings.Reader }
+
+func (t truncated) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, nil
+}
+
+func between(s, from, to string) string {
+	_, rest, _ := strings.Cut(s, from)
+	out, _, _ := strings.Cut(rest, to)
+	return out
 }
