@@ -1,0 +1,150 @@
+package domain_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/domain"
+)
+
+func media(w, h int, vbps, abps int64) domain.MediaInfo {
+	return domain.MediaInfo{Duration: 10 * time.Second, HasVideo: true, HasAudio: abps >= 0, Width: w, Height: h,
+		VideoBitrate: vbps, AudioBitrate: max(abps, 0)}
+}
+
+func TestPlanOutput(t *testing.T) {
+	hd := media(1920, 1080, 8_000_000, 256_000)
+	cases := []struct {
+		name       string
+		out        domain.OutputSpec
+		src        domain.MediaInfo
+		w, h       int
+		vbps, abps int64
+		field      string // a 422 on this field
+	}{
+		{"720p_of_1080p_landscape", domain.OutputSpec{Format: "mp4", Resolution: "720p"}, hd, 1280, 720, 5_000_000, 192_000, ""},
+		{"720p_of_a_vertical_source_stays_vertical", domain.OutputSpec{Format: "mp4", Resolution: "720p"}, media(1080, 1920, 8_000_000, 128_000), 720, 1280, 5_000_000, 128_000, ""},
+		{"720p_of_a_wide_film", domain.OutputSpec{Format: "mov", Resolution: "720p"}, media(1920, 800, 8_000_000, 128_000), 1728, 720, 5_000_000, 128_000, ""},
+		{"1080p_of_a_wide_film_is_an_upscale", domain.OutputSpec{Format: "mp4", Resolution: "1080p"}, media(1920, 800, 8_000_000, 128_000), 0, 0, 0, 0, "output.resolution"},
+		{"4k_of_1080p_is_refused", domain.OutputSpec{Format: "mp4", Resolution: "4k"}, hd, 0, 0, 0, 0, "output.resolution"},
+		{"omitted_resolution_keeps_the_source_size_even", domain.OutputSpec{Format: "mp4"}, media(1281, 721, 0, 128_000), 1280, 720, 5_000_000, 128_000, ""},
+		{"auto_video_bitrate_is_capped_to_a_low_source", domain.OutputSpec{Format: "mp4"}, media(1280, 720, 300_000, 64_000), 1280, 720, 300_000, 64_000, ""},
+		{"auto_for_1080p_output_is_10_mbps_capped", domain.OutputSpec{Format: "mp4"}, hd, 1920, 1080, 8_000_000, 192_000, ""},
+		{"explicit_video_bitrate_within_the_source", domain.OutputSpec{Format: "mp4", VideoBitrate: 5}, hd, 1920, 1080, 5_000_000, 192_000, ""},
+		{"explicit_video_bitrate_just_above_is_capped", domain.OutputSpec{Format: "mp4", VideoBitrate: 5}, media(1920, 1080, 4_700_000, 128_000), 1920, 1080, 4_700_000, 128_000, ""},
+		{"explicit_video_bitrate_far_above_is_refused", domain.OutputSpec{Format: "mp4", VideoBitrate: 10}, hd, 0, 0, 0, 0, "output.video_bitrate"},
+		{"unknown_source_bitrate_keeps_the_explicit_one", domain.OutputSpec{Format: "mp4", VideoBitrate: 50}, media(3840, 2160, 0, 128_000), 3840, 2160, 50_000_000, 128_000, ""},
+		{"explicit_audio_above_the_source_is_capped", domain.OutputSpec{Format: "m4a", AudioBitrate: 320}, hd, 0, 0, 0, 256_000, ""},
+		{"audio_render_of_a_silent_video_has_no_audio_bitrate", domain.OutputSpec{Format: "mp4"}, media(1280, 720, 2_000_000, -1), 1280, 720, 2_000_000, 0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.out.Validate(); err != nil {
+				t.Fatalf("invalid output: %v", err)
+			}
+			plan, err := domain.PlanOutput(c.out, c.src, nil, 0)
+			var ve *domain.ValidationError
+			if c.field != "" {
+				if !errors.As(err, &ve) || ve.Field != c.field {
+					t.Fatalf("err = %v, want a 422 on %s", err, c.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Width != c.w || plan.Height != c.h || plan.VideoBitrate != c.vbps || plan.AudioBitrate != c.abps {
+				t.Errorf("plan %dx%d v%d a%d, want %dx%d v%d a%d", plan.Width, plan.Height, plan.VideoBitrate, plan.AudioBitrate, c.w, c.h, c.vbps, c.abps)
+			}
+		})
+	}
+}
+
+func TestOutputSpec_validate(t *testing.T) {
+	cases := map[string]struct {
+		out   domain.OutputSpec
+		field string
+	}{
+		"format_is_required":            {domain.OutputSpec{}, "output.format"},
+		"unknown_format":                {domain.OutputSpec{Format: "avi"}, "output.format"},
+		"tiers_are_case_sensitive":      {domain.OutputSpec{Format: "mp4", Resolution: "4K"}, "output.resolution"},
+		"video_bitrate_off_the_ladder":  {domain.OutputSpec{Format: "mp4", VideoBitrate: 7}, "output.video_bitrate"},
+		"audio_bitrate_off_the_ladder":  {domain.OutputSpec{Format: "mp3", AudioBitrate: 100}, "output.audio_bitrate"},
+		"resolution_on_an_audio_format": {domain.OutputSpec{Format: "m4a", Resolution: "720p"}, "output.resolution"},
+		"video_bitrate_on_mp3":          {domain.OutputSpec{Format: "mp3", VideoBitrate: 5}, "output.video_bitrate"},
+		"explicit_zero_is_not_auto":     {domain.OutputSpec{Format: "mp4", VideoBitrate: -1}, "output.video_bitrate"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var ve *domain.ValidationError
+			if err := c.out.Validate(); !errors.As(err, &ve) || ve.Field != c.field {
+				t.Errorf("err = %v, want a 422 on %s", err, c.field)
+			}
+		})
+	}
+}
+
+func renderHistory(events ...domain.Event) []domain.Recorded {
+	recs := history(events...)
+	for i := range recs {
+		recs[i].StreamID, recs[i].StreamType = "rnd_1", domain.AggregateRender
+	}
+	return recs
+}
+
+var requested = domain.RenderRequested{AssetID: "ast_1", Output: domain.OutputSpec{Format: domain.FormatMP4}, Signature: "sig"}
+
+func TestRender_lifecycle(t *testing.T) {
+	started := domain.RenderStarted{Attempt: 1, WorkerID: "w1", LeaseUntil: now.Add(time.Minute)}
+	cases := []struct {
+		name    string
+		given   []domain.Event
+		when    func(r *domain.Render) error
+		state   domain.RenderState
+		wantErr string
+		events  int
+	}{
+		{"cancel_a_pending_render", []domain.Event{requested}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateCancelled, "", 1},
+		{"cancel_a_running_render", []domain.Event{requested, started}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateCancelled, "", 1},
+		{"cancelling_twice_changes_nothing", []domain.Event{requested, domain.RenderCancelled{}}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateCancelled, "", 0},
+		{"cancel_after_completion_is_rejected", []domain.Event{requested, started, domain.RenderCompleted{Attempt: 1}}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateCompleted, "render_not_cancellable", 0},
+		{"cancel_after_failure_is_rejected", []domain.Event{requested, started, domain.RenderFailed{Attempt: 1, Code: "encode_failed"}}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateFailed, "render_not_cancellable", 0},
+		{"a_completed_render_cannot_start_again", []domain.Event{requested, started, domain.RenderCompleted{Attempt: 1}}, func(r *domain.Render) error { _, err := r.Start("w2", now, now); return err }, domain.RenderStateCompleted, "render_not_pending", 0},
+		{"a_cancelled_render_cannot_complete", []domain.Event{requested, started, domain.RenderCancelled{Attempt: 1}}, func(r *domain.Render) error { return r.Complete(domain.RenderCompleted{Attempt: 1}, now) }, domain.RenderStateCancelled, "render_not_running", 0},
+		{"a_stale_attempt_cannot_report", []domain.Event{requested, started, domain.RenderRetried{Attempt: 2}, domain.RenderStarted{Attempt: 2, WorkerID: "w2"}}, func(r *domain.Render) error { return r.ReportProgress(1, 50, 0, 0, now) }, domain.RenderStateRunning, "stale_attempt", 0},
+		{"progress_never_goes_back", []domain.Event{requested, started, domain.RenderProgressed{Attempt: 1, Percent: 40}}, func(r *domain.Render) error { return r.ReportProgress(1, 30, 0, 0, now) }, domain.RenderStateRunning, "", 0},
+		{"progress_stops_at_99", []domain.Event{requested, started}, func(r *domain.Render) error { return r.ReportProgress(1, 100, 0, 0, now) }, domain.RenderStateRunning, "", 1},
+		{"a_retry_makes_it_pending_for_the_next_attempt", []domain.Event{requested, started, domain.RenderProgressed{Attempt: 1, Percent: 40}}, func(r *domain.Render) error { return r.Retry(1, "lease lost", now) }, domain.RenderStatePending, "", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := domain.RebuildRender(renderHistory(c.given...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.when(r)
+			var ce *domain.ConflictError
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("unexpected %v", err)
+			case c.wantErr != "" && (!errors.As(err, &ce) || ce.Code != c.wantErr):
+				t.Fatalf("err = %v, want %s", err, c.wantErr)
+			}
+			if r.State() != c.state || len(r.Changes()) != c.events {
+				t.Errorf("state %s with %d new events, want %s with %d", r.State(), len(r.Changes()), c.state, c.events)
+			}
+		})
+	}
+}
+
+func TestRender_retry_starts_the_next_attempt_at_zero(t *testing.T) {
+	r, _ := domain.RebuildRender(renderHistory(requested, domain.RenderStarted{Attempt: 1}, domain.RenderProgressed{Attempt: 1, Percent: 60}, domain.RenderRetried{Attempt: 2}))
+	attempt, err := r.Start("w2", now, now)
+	if err != nil || attempt != 2 || r.Progress() != 0 {
+		t.Fatalf("attempt %d progress %d err %v", attempt, r.Progress(), err)
+	}
+	if err := r.Complete(domain.RenderCompleted{Attempt: 2}, now); err != nil || r.Progress() != 100 {
+		t.Fatalf("complete: %v, progress %d", err, r.Progress())
+	}
+}
