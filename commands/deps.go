@@ -120,3 +120,21 @@ func settle(ctx context.Context, tx Tx, a *domain.Asset, now time.Time) error {
 	}
 	return a.Charge(seconds, entry, now)
 }
+
+// loadRender is loadAsset for renders.
+func loadRender(ctx context.Context, tx interface {
+	Load(context.Context, string) ([]domain.Recorded, error)
+}, c Caller, id string) (*domain.Render, error) {
+	recs, err := tx.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := domain.RebuildRender(recs)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", id, err)
+	}
+	if c.AccountID != "" && r.AccountID() != c.AccountID {
+		return nil, fmt.Errorf("render %s: %w", id, domain.ErrNotFound)
+	}
+	return r, nil
+}

@@ -30,6 +30,7 @@ type Tx interface {
 	EventTx
 	Credits
 	CutIndex
+	RenderSignatures
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -152,4 +153,22 @@ func CheckAppend(locked []string, streamID string, meta domain.Metadata, events 
 		}
 	}
 	return t, nil
+}
+
+// SignatureStream is the lock name of one render signature: concurrent
+// identical requests serialise on it, so exactly one creates the render.
+func SignatureStream(accountID, signature string) string { return "sig:" + accountID + ":" + signature }
+
+// RenderSignatures reserves content signatures for live renders, inside a
+// transaction holding the signature's SignatureStream lock.
+type RenderSignatures interface {
+	// LiveRender returns the live render with the signature, or "".
+	LiveRender(ctx context.Context, accountID, signature string) (string, error)
+	// LatestRender returns the most recent render with the signature in any
+	// state, or "" (the one a new render replaces).
+	LatestRender(ctx context.Context, accountID, signature string) (string, error)
+	// ReserveSignature records a new live render with the signature.
+	ReserveSignature(ctx context.Context, accountID, signature, renderID string) error
+	// ReleaseSignature marks a render as no longer live (failed, cancelled).
+	ReleaseSignature(ctx context.Context, renderID string) error
 }

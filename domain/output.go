@@ -1,8 +1,11 @@
 package domain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -132,4 +135,19 @@ func even(n int) int { return n &^ 1 }
 // String is the output as the API shows it, for messages.
 func (o OutputSpec) String() string {
 	return fmt.Sprintf("%s/%s/%d/%d", o.Format, o.Resolution, o.VideoBitrate, o.AudioBitrate)
+}
+
+// RenderSignature is the content signature a render is idempotent on:
+// (account, asset, cut or none, the requested output). The output is taken
+// as requested, normalised only by its struct (absent and null are the same,
+// field order is irrelevant); an omitted value and an explicit one equal to
+// Auto differ. Validate the output first.
+func RenderSignature(accountID, assetID, cutID string, o OutputSpec) string {
+	h := sha256.New()
+	for _, part := range []string{"render-signature/v1", accountID, assetID, cutID, string(o.Format), string(o.Resolution),
+		strconv.Itoa(o.VideoBitrate), strconv.Itoa(o.AudioBitrate)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"credits_are_granted_debited_once_per_asset_and_roll_back", creditsContract},
 		{"assets_awaiting_payment_are_listed_in_order_and_cleared_by_a_debit", awaitingContract},
 		{"the_cut_index_lists_an_assets_cuts", cutIndexContract},
+		{"one_live_render_per_signature_and_release_frees_it", signatureContract},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
@@ -480,5 +481,46 @@ func cutIndexContract(t *testing.T, subj Subject) {
 	slices.Sort(cuts)
 	if !slices.Equal(cuts, []string{"cut_1", "cut_2"}) {
 		t.Errorf("cuts = %v", cuts)
+	}
+}
+
+func signatureContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	lock := []string{commands.SignatureStream(acc, "sig")}
+	in := func(fn func(ctx context.Context, tx commands.Tx) error) error { return s.Transact(t.Context(), lock, fn) }
+	get := func(latest bool) (id string) {
+		_ = in(func(ctx context.Context, tx commands.Tx) (err error) {
+			if latest {
+				id, err = tx.LatestRender(ctx, acc, "sig")
+			} else {
+				id, err = tx.LiveRender(ctx, acc, "sig")
+			}
+			return err
+		})
+		return id
+	}
+	if get(false) != "" || get(true) != "" {
+		t.Fatal("a fresh store has a render for the signature")
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_1") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_2") }); !errors.Is(err, domain.ErrConflict) {
+		t.Errorf("a second live render: err = %v, want a conflict", err)
+	}
+	if get(false) != "rnd_1" {
+		t.Errorf("live = %q", get(false))
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReleaseSignature(ctx, "rnd_1") }); err != nil {
+		t.Fatal(err)
+	}
+	if get(false) != "" || get(true) != "rnd_1" {
+		t.Errorf("after release: live %q latest %q", get(false), get(true))
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_2") }); err != nil {
+		t.Fatal(err)
+	}
+	if get(false) != "rnd_2" || get(true) != "rnd_2" {
+		t.Errorf("after the replacement: live %q latest %q", get(false), get(true))
 	}
 }

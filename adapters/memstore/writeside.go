@@ -14,10 +14,11 @@ import (
 // holds (its asset, its account's ledger) keep concurrent copies from
 // touching the same rows.
 type writeSide struct {
-	ledger   []entry
-	awaiting []awaiting
-	cuts     map[string][]string // asset → cuts
-	next     int
+	ledger     []entry
+	awaiting   []awaiting
+	cuts       map[string][]string // asset → cuts
+	signatures []signature
+	next       int
 }
 
 type entry struct {
@@ -33,7 +34,8 @@ type awaiting struct {
 func newWriteSide() writeSide { return writeSide{cuts: map[string][]string{}} }
 
 func (w *writeSide) clone() *writeSide {
-	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts), next: w.next}
+	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts),
+		signatures: slices.Clone(w.signatures), next: w.next}
 	for k, v := range c.cuts {
 		c.cuts[k] = slices.Clone(v)
 	}
@@ -62,6 +64,14 @@ func (w *writeSide) merge(tx *writeSide) {
 			if !slices.Contains(w.cuts[asset], c) {
 				w.cuts[asset] = append(w.cuts[asset], c)
 			}
+		}
+	}
+	for _, sig := range tx.signatures {
+		i := slices.IndexFunc(w.signatures, func(x signature) bool { return x.render == sig.render })
+		if i < 0 {
+			w.signatures = append(w.signatures, sig)
+		} else {
+			w.signatures[i].live = sig.live
 		}
 	}
 	w.next = max(w.next, tx.next)
@@ -125,4 +135,44 @@ func (w *writeSide) IndexCut(_ context.Context, asset, cut string) error {
 
 func (w *writeSide) CutsOf(_ context.Context, asset string) ([]string, error) {
 	return slices.Clone(w.cuts[asset]), nil
+}
+
+type signature struct {
+	account, signature, render string
+	live                       bool
+}
+
+func (w *writeSide) LiveRender(_ context.Context, account, sig string) (string, error) {
+	for _, s := range w.signatures {
+		if s.account == account && s.signature == sig && s.live {
+			return s.render, nil
+		}
+	}
+	return "", nil
+}
+
+func (w *writeSide) LatestRender(_ context.Context, account, sig string) (string, error) {
+	for i := len(w.signatures) - 1; i >= 0; i-- {
+		if s := w.signatures[i]; s.account == account && s.signature == sig {
+			return s.render, nil
+		}
+	}
+	return "", nil
+}
+
+func (w *writeSide) ReserveSignature(ctx context.Context, account, sig, render string) error {
+	if live, _ := w.LiveRender(ctx, account, sig); live != "" {
+		return domain.Conflict("signature_taken", "a live render with this signature exists")
+	}
+	w.signatures = append(w.signatures, signature{account: account, signature: sig, render: render, live: true})
+	return nil
+}
+
+func (w *writeSide) ReleaseSignature(_ context.Context, render string) error {
+	for i := range w.signatures {
+		if w.signatures[i].render == render {
+			w.signatures[i].live = false
+		}
+	}
+	return nil
 }

@@ -104,3 +104,40 @@ func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]
 	}
 	return out, nil
 }
+
+func (t *eventTx) LiveRender(ctx context.Context, accountID, signature string) (string, error) {
+	return t.oneString(ctx, `SELECT render_id FROM render_signatures WHERE account_id = $1 AND signature = $2 AND live`, accountID, signature)
+}
+
+func (t *eventTx) LatestRender(ctx context.Context, accountID, signature string) (string, error) {
+	return t.oneString(ctx, `SELECT render_id FROM render_signatures WHERE account_id = $1 AND signature = $2 ORDER BY created_at DESC LIMIT 1`, accountID, signature)
+}
+
+func (t *eventTx) ReserveSignature(ctx context.Context, accountID, signature, renderID string) error {
+	_, err := t.conn.Exec(ctx, `INSERT INTO render_signatures (render_id, account_id, signature) VALUES ($1, $2, $3)`, renderID, accountID, signature)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "render_signatures_one_live" {
+		return domain.Conflict("signature_taken", "a live render with this signature exists")
+	}
+	if err != nil {
+		return fmt.Errorf("reserve signature: %w", err)
+	}
+	return nil
+}
+
+func (t *eventTx) ReleaseSignature(ctx context.Context, renderID string) error {
+	if _, err := t.conn.Exec(ctx, `UPDATE render_signatures SET live = false WHERE render_id = $1`, renderID); err != nil {
+		return fmt.Errorf("release signature: %w", err)
+	}
+	return nil
+}
+
+// oneString returns the single text column of the first row, or "".
+func (t *eventTx) oneString(ctx context.Context, sql string, args ...any) (string, error) {
+	var s string
+	err := t.conn.QueryRow(ctx, sql, args...).Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return s, err
+}

@@ -1,0 +1,28 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// updateRender loads a render in its own transaction, lets decide change
+// it, and appends what it recorded. The render commands of the encoder
+// (start, progress, complete, fail, retry) are thin wrappers around it;
+// each names its rule in domain.Render.
+func updateRender(ctx context.Context, d Deps, c Caller, id string, decide func(r *domain.Render, tx Tx) error) (Written, error) {
+	var w Written
+	err := d.Store.Transact(ctx, []string{id}, func(ctx context.Context, tx Tx) error {
+		r, err := loadRender(ctx, tx, c, id)
+		if err != nil {
+			return err
+		}
+		loaded := r.Version()
+		if err := decide(r, tx); err != nil {
+			return err
+		}
+		w, err = appendChanges(ctx, tx, r.ID(), loaded, d.meta(c, r.AccountID()), r.Changes())
+		return err
+	})
+	return w, err
+}

@@ -1,0 +1,178 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// RequestRender asks for a deliverable of an asset, optionally through one
+// of its cuts.
+type RequestRender struct {
+	AssetID string
+	CutID   string
+	Output  domain.OutputSpec
+}
+
+// RenderRequestResult is the render the request is answered with.
+type RenderRequestResult struct {
+	Written
+	// Existing: a live render with the same signature answered the request
+	// (200), instead of a new one (201).
+	Existing bool
+}
+
+// RequestRenderHandler handles RequestRender.
+type RequestRenderHandler struct{ d Deps }
+
+// NewRequestRenderHandler checks its dependencies once.
+func NewRequestRenderHandler(d Deps) (*RequestRenderHandler, error) {
+	return &RequestRenderHandler{d: d}, d.Check()
+}
+
+// Handle applies DESIGN's order of checks: unknown asset (404), the request
+// on its own (422), the cut (422), an existing live render with the same
+// signature (200), gating on the asset's or cut's state (409), the output
+// against the known source (422); then the new render, which replaces the
+// latest failed or cancelled one with the signature. Identical concurrent
+// requests serialise on the signature's lock: exactly one creates.
+func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd RequestRender) (RenderRequestResult, error) {
+	// The request alone first: the signature needs a valid output.
+	if err := cmd.Output.Validate(); err != nil {
+		if _, lerr := loadAsset(ctx, h.d.Store, c, cmd.AssetID); lerr != nil {
+			return RenderRequestResult{}, lerr // 404 comes before 422
+		}
+		return RenderRequestResult{}, err
+	}
+	sig := domain.RenderSignature(c.AccountID, cmd.AssetID, cmd.CutID, cmd.Output)
+	id := h.d.NewID("rnd")
+	locks := []string{id, cmd.AssetID, SignatureStream(c.AccountID, sig)}
+	if cmd.CutID != "" {
+		locks = append(locks, cmd.CutID)
+	}
+	var res RenderRequestResult
+	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
+		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
+		if err != nil {
+			return err
+		}
+		if err := outputFitsAsset(a, cmd.Output); err != nil {
+			return err
+		}
+		cut, err := h.loadCut(ctx, tx, c, a, cmd.CutID)
+		if err != nil {
+			return err
+		}
+		if live, err := tx.LiveRender(ctx, c.AccountID, sig); err != nil || live != "" {
+			if err == nil {
+				res, err = h.existing(ctx, tx, live)
+			}
+			return err
+		}
+		if err := gate(a, cut, cmd.Output); err != nil {
+			return err
+		}
+		plan, err := planFor(a, cut, cmd.Output)
+		if err != nil {
+			return err
+		}
+		replaces, err := tx.LatestRender(ctx, c.AccountID, sig)
+		if err != nil {
+			return err
+		}
+		r, err := domain.RequestRender(id, a.AccountID(), domain.RenderRequested{AssetID: a.ID(), CutID: cmd.CutID,
+			Output: cmd.Output, Plan: plan, Signature: sig, Replaces: replaces}, h.d.Now())
+		if err != nil {
+			return err
+		}
+		if err := tx.ReserveSignature(ctx, c.AccountID, sig, id); err != nil {
+			return err
+		}
+		res.Written, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, a.AccountID()), r.Changes())
+		return err
+	})
+	return res, err
+}
+
+func (h *RequestRenderHandler) existing(ctx context.Context, tx Tx, id string) (RenderRequestResult, error) {
+	recs, err := tx.Load(ctx, id)
+	if err != nil || len(recs) == 0 {
+		return RenderRequestResult{}, errors.Join(fmt.Errorf("live render %s has no events", id), err)
+	}
+	return RenderRequestResult{Written: Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion}, Existing: true}, nil
+}
+
+// outputFitsAsset refuses outputs the asset can never give: video from an
+// audio asset, audio from a video whose source is known to have none.
+func outputFitsAsset(a *domain.Asset, o domain.OutputSpec) error {
+	if o.Format.IsVideo() && a.Kind() == domain.AssetKindAudio {
+		return domain.Invalid("output.format", "%s is a video format and the asset is audio-only", o.Format)
+	}
+	if !o.Format.IsVideo() {
+		if m, ok := a.AudioMedia(); ok && !m.HasAudio {
+			return domain.Invalid("output.format", "%s is an audio format and the asset has no audio stream", o.Format)
+		}
+	}
+	return nil
+}
+
+// loadCut loads the cut a request names: it must exist, belong to the
+// caller and the asset, and not have failed (422 otherwise).
+func (h *RequestRenderHandler) loadCut(ctx context.Context, tx Tx, c Caller, a *domain.Asset, cutID string) (*domain.Cut, error) {
+	if cutID == "" {
+		return nil, nil
+	}
+	cut, err := loadCut(ctx, tx, c, cutID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return nil, domain.Invalid("cut_id", "no cut %s", cutID)
+	case err != nil:
+		return nil, err
+	case cut.AssetID() != a.ID():
+		return nil, domain.Invalid("cut_id", "cut %s is not a cut of asset %s", cutID, a.ID())
+	case cut.State() == domain.CutStateFailed:
+		return nil, domain.Invalid("cut_id", "cut %s failed: %s", cutID, cut.Failure().Message)
+	}
+	return cut, nil
+}
+
+// gate refuses, with the precise 409, a render its asset or cut is not
+// ready for: a video output needs the asset ready; an audio output needs it
+// cuttable; a cut must be completed.
+func gate(a *domain.Asset, cut *domain.Cut, o domain.OutputSpec) error {
+	if cut != nil && cut.State() != domain.CutStateCompleted {
+		return domain.Conflict("modifier_not_ready", "cut %s is still %s; retry once it completes", cut.ID(), cut.State())
+	}
+	if o.Format.IsVideo() {
+		if a.State() != domain.AssetStateReady {
+			return domain.Conflict("asset_not_ready", "a video render needs the asset ready; it is %s", a.State())
+		}
+		return nil
+	}
+	if a.Cuttable() {
+		return nil
+	}
+	switch a.State() {
+	case domain.AssetStateFailed:
+		return domain.Conflict("asset_failed", "the asset failed: %s", a.Failure().Message)
+	case domain.AssetStatePaymentRequired:
+		return domain.Conflict("asset_payment_required", "the asset waits for credits")
+	}
+	return domain.Conflict("asset_processing", "the asset's audio is not processed yet")
+}
+
+// planFor resolves the output against the source the render reads.
+func planFor(a *domain.Asset, cut *domain.Cut, o domain.OutputSpec) (domain.RenderPlan, error) {
+	m, _ := a.AudioMedia()
+	if o.Format.IsVideo() {
+		m, _ = a.Media()
+	}
+	var segs []domain.Segment
+	var d = m.Duration
+	if cut != nil {
+		segs, d = cut.Kept(), cut.Duration()
+	}
+	return domain.PlanOutput(o, m, segs, d)
+}
