@@ -487,7 +487,9 @@ func cutIndexContract(t *testing.T, subj Subject) {
 func signatureContract(t *testing.T, subj Subject) {
 	s, acc := subj.Store, subj.Account
 	lock := []string{commands.SignatureStream(acc, "sig")}
-	in := func(fn func(ctx context.Context, tx commands.Tx) error) error { return s.Transact(t.Context(), lock, fn) }
+	in := func(fn func(ctx context.Context, tx commands.Tx) error) error {
+		return s.Transact(t.Context(), lock, fn)
+	}
 	get := func(latest bool) (id string) {
 		_ = in(func(ctx context.Context, tx commands.Tx) (err error) {
 			if latest {
