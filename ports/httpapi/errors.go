@@ -68,11 +68,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away mid-request: nobody reads this answer.
-		log.InfoContext(r.Context(), "request abandoned by the client", "method", r.Method, "path", r.URL.Path, "correlation_id", requestID(r.Context()))
+		log.InfoContext(r.Context(), "request abandoned by the client", "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
 		return
 	}
 	if status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", r.URL.Path, "correlation_id", requestID(r.Context()))
+		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
 	}
 	writeJSON(w, status, errorBody{Error: body})
 }

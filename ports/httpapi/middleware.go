@@ -72,7 +72,7 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
 				slog.Duration("took", time.Since(start)), slog.String("correlation_id", requestID(r.Context())),
 				slog.String("account_id", account))
 		}()
@@ -107,4 +107,13 @@ func withAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Hand
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAccount, acc)))
 	})
+}
+
+// logPath is the request path fit for logs: a download token is the
+// credential itself, so it is masked.
+func logPath(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, "/v1/downloads/") {
+		return "/v1/downloads/…"
+	}
+	return r.URL.Path
 }

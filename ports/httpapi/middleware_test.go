@@ -71,3 +71,12 @@ func between(s, from, to string) string {
 	out, _, _ := strings.Cut(rest, to)
 	return out
 }
+
+func TestAccessLog_masks_download_tokens(t *testing.T) {
+	var buf bytes.Buffer
+	h := oaServer(t, oaServerOpts{log: slog.New(slog.NewTextHandler(&buf, nil))})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/downloads/secret-token-value", nil))
+	if strings.Contains(buf.String(), "secret-token-value") {
+		t.Errorf("the access log shows a download token: %s", buf.String())
+	}
+}

@@ -1,0 +1,324 @@
+package blob
+
+// Internal tests: some cases need a genuinely signed payload that Sign itself
+// would never produce (an invalid key, an unsafe file name).
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	testSecret = []byte("0123456789abcdef0123456789abcdef")
+	testNow    = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+)
+
+func testSigner(t testing.TB) *Signer {
+	t.Helper()
+	s, err := NewSigner(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testDownload() Download {
+	return Download{Key: "renders/rnd_123/output.mp4", Filename: "rnd_123.mp4", Expires: testNow.Add(15 * time.Minute)}
+}
+
+// signRaw MACs an arbitrary payload, bypassing Sign's checks.
+func signRaw(s *Signer, payload []byte) string {
+	return tokenEncoding.EncodeToString(append(append([]byte(nil), payload...), s.mac(payload)...))
+}
+
+func rawPayload(version byte, exp int64, key, filename string, keyLen int) []byte {
+	p := make([]byte, headerLen)
+	p[0] = version
+	binary.BigEndian.PutUint64(p[1:9], uint64(exp))
+	binary.BigEndian.PutUint16(p[9:11], uint16(keyLen))
+	return append(append(p, key...), filename...)
+}
+
+func TestNewSigner_wants_a_secret_of_at_least_32_bytes(t *testing.T) {
+	for _, n := range []int{0, 1, 31} {
+		if _, err := NewSigner(make([]byte, n)); err == nil {
+			t.Errorf("NewSigner accepted a %d-byte secret", n)
+		}
+	}
+	secret := bytes.Clone(testSecret)
+	s, err := NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mustSign(t, s, testDownload())
+	secret[0] ^= 0xff // the signer keeps its own copy
+	if _, err := s.Verify(tok, testNow); err != nil {
+		t.Errorf("changing the caller's slice broke the signer: %v", err)
+	}
+}
+
+func TestSign_and_Verify_round_trip(t *testing.T) {
+	s := testSigner(t)
+	want := testDownload()
+	want.Expires = want.Expires.Add(700 * time.Millisecond) // truncated to the second
+	tok := mustSign(t, s, want)
+	for _, c := range tok {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			t.Fatalf("token %q has a character outside base64url: %q", tok, c)
+		}
+	}
+	got, err := s.Verify(tok, testNow)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if got.Key != want.Key || got.Filename != want.Filename || !got.Expires.Equal(want.Expires.Truncate(time.Second)) {
+		t.Errorf("got %+v, want %+v (expiry to the second)", got, want)
+	}
+	if got.Expires.Location() != time.UTC {
+		t.Errorf("Expires is in %v, want UTC", got.Expires.Location())
+	}
+	if again := mustSign(t, s, got); again != tok {
+		t.Errorf("re-signing the verified download gave another token")
+	}
+}
+
+func TestSign_makes_an_unsafe_file_name_safe(t *testing.T) {
+	s := testSigner(t)
+	for in, want := range map[string]string{
+		`a"b.mp4`:                "a_b.mp4",
+		"x\r\nSet-Cookie: y":     "x__Set-Cookie__y",
+		"../../etc/passwd":       "_.._etc_passwd",
+		"...":                    "download",
+		"":                       "download",
+		"vidéo.mp4":              "vid__o.mp4",
+		strings.Repeat("a", 500): strings.Repeat("a", maxFilenameLen),
+	} {
+		d := testDownload()
+		d.Filename = in
+		got, err := s.Verify(mustSign(t, s, d), testNow)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if got.Filename != want {
+			t.Errorf("file name %q became %q, want %q", in, got.Filename, want)
+		}
+	}
+}
+
+func TestSign_refuses_an_invalid_key(t *testing.T) {
+	d := testDownload()
+	d.Key = "../secret"
+	if tok, err := testSigner(t).Sign(d); err == nil {
+		t.Errorf("Sign accepted an invalid key: %q", tok)
+	}
+}
+
+// mustSign signs d or fails the test.
+func mustSign(t testing.TB, s *Signer, d Download) string {
+	t.Helper()
+	tok, err := s.Sign(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestVerify_rejects_every_single_byte_change_of_the_token(t *testing.T) {
+	s := testSigner(t)
+	tok := mustSign(t, s, testDownload())
+	b := []byte(tok)
+	for i := range b {
+		orig := b[i]
+		for c := range 256 {
+			if byte(c) == orig {
+				continue
+			}
+			b[i] = byte(c)
+			if _, err := s.Verify(string(b), testNow); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("token with byte %d set to %q: err = %v, want ErrTokenInvalid", i, byte(c), err)
+			}
+		}
+		b[i] = orig
+	}
+	for n := range len(tok) {
+		if _, err := s.Verify(tok[:n], testNow); !errors.Is(err, ErrTokenInvalid) {
+			t.Fatalf("token cut to %d characters: err = %v", n, err)
+		}
+	}
+	for _, extra := range []string{"A", "AA", "AAAA", "=", "\n", "%00", "/x"} {
+		for _, tampered := range []string{tok + extra, extra + tok, tok[:10] + extra + tok[10:]} {
+			if _, err := s.Verify(tampered, testNow); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("token %q: err = %v, want ErrTokenInvalid", tampered, err)
+			}
+		}
+	}
+}
+
+func TestVerify_rejects_every_single_byte_change_of_the_payload(t *testing.T) {
+	s := testSigner(t)
+	raw, err := tokenEncoding.DecodeString(mustSign(t, s, testDownload()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range raw {
+		for x := 1; x < 256; x++ {
+			raw[i] ^= byte(x)
+			if _, err := s.Verify(tokenEncoding.EncodeToString(raw), testNow); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("raw byte %d xor %#x: err = %v, want ErrTokenInvalid", i, x, err)
+			}
+			raw[i] ^= byte(x)
+		}
+	}
+	// Later expiry, other key, other name: re-encoded without the secret.
+	payload := raw[:len(raw)-macLen]
+	for _, forged := range [][]byte{
+		rawPayload(tokenVersion, testNow.Add(time.Hour*24*365).Unix(), "renders/rnd_123/output.mp4", "rnd_123.mp4", 26),
+		rawPayload(tokenVersion, testNow.Add(15*time.Minute).Unix(), "assets/ast_1/source", "rnd_123.mp4", 19),
+	} {
+		tok := tokenEncoding.EncodeToString(append(forged, raw[len(payload):]...))
+		if _, err := s.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("forged payload with the old MAC: err = %v", err)
+		}
+	}
+}
+
+func TestVerify_rejects_a_token_of_another_secret(t *testing.T) {
+	other, err := NewSigner([]byte("another secret, 32 bytes or more!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mustSign(t, other, testDownload())
+	if _, err := testSigner(t).Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("err = %v, want ErrTokenInvalid", err)
+	}
+}
+
+func TestVerify_reports_expiry_from_the_expiry_second_on(t *testing.T) {
+	s := testSigner(t)
+	d := testDownload()
+	tok := mustSign(t, s, d)
+	for _, tc := range []struct {
+		now  time.Time
+		want error
+	}{
+		{d.Expires.Add(-time.Nanosecond), nil},
+		{d.Expires, ErrTokenExpired},
+		{d.Expires.Add(time.Hour), ErrTokenExpired},
+	} {
+		got, err := s.Verify(tok, tc.now)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("at %v: err = %v, want %v", tc.now, err, tc.want)
+		}
+		if err != nil && got != (Download{}) {
+			t.Errorf("at %v: got %+v with an error, want the zero Download", tc.now, got)
+		}
+		if errors.Is(err, ErrTokenExpired) && errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("an expired token is also reported invalid")
+		}
+	}
+	// An expired token that was tampered with is invalid, not expired.
+	b := []byte(tok)
+	b[3] ^= 1
+	if _, err := s.Verify(string(b), d.Expires.Add(time.Hour)); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("tampered expired token: err = %v", err)
+	}
+}
+
+func TestVerify_rejects_signed_payloads_it_would_never_mint(t *testing.T) {
+	s := testSigner(t)
+	exp := testNow.Add(time.Minute).Unix()
+	for name, payload := range map[string][]byte{
+		"unknown version":     rawPayload(2, exp, "a/b", "b.mp4", 3),
+		"invalid key":         rawPayload(tokenVersion, exp, "../etc/passwd", "b.mp4", 13),
+		"empty key":           rawPayload(tokenVersion, exp, "", "b.mp4", 0),
+		"key length too long": rawPayload(tokenVersion, exp, "a/b", "", 4),
+		"quote in file name":  rawPayload(tokenVersion, exp, "a/b", `b".mp4`, 3),
+		"CRLF in file name":   rawPayload(tokenVersion, exp, "a/b", "b\r\nX: y", 3),
+		"dot file name":       rawPayload(tokenVersion, exp, "a/b", ".mp4", 3),
+		"empty file name":     rawPayload(tokenVersion, exp, "a/b", "", 3),
+		"header only":         rawPayload(tokenVersion, exp, "", "", 0),
+	} {
+		if _, err := s.Verify(signRaw(s, payload), testNow); !errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("%s: err = %v, want ErrTokenInvalid", name, err)
+		}
+	}
+	// The same construction does verify with sane contents.
+	if _, err := s.Verify(signRaw(s, rawPayload(tokenVersion, exp, "a/b", "b.mp4", 3)), testNow); err != nil {
+		t.Errorf("control: %v", err)
+	}
+}
+
+func TestVerify_rejects_garbage_without_panicking(t *testing.T) {
+	s := testSigner(t)
+	for _, tok := range []string{
+		"", "a", "AA", "====", "not a token", "\x00", "\xff\xfe", "ü", "%2e%2e", "../../etc/passwd",
+		strings.Repeat("A", 64), strings.Repeat("A", maxTokenLen), strings.Repeat("A", maxTokenLen+1),
+		strings.Repeat("_", 1<<20),
+	} {
+		if _, err := s.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("Verify(%.20q…): err = %v, want ErrTokenInvalid", tok, err)
+		}
+	}
+}
+
+func TestURL_joins_the_public_base_and_the_token(t *testing.T) {
+	s := testSigner(t)
+	d := testDownload()
+	tok := mustSign(t, s, d)
+	for _, base := range []string{"https://renderd.example", "https://renderd.example/", "https://renderd.example//"} {
+		if got, want := mustURL(t, s, base, d), "https://renderd.example/v1/downloads/"+tok; got != want {
+			t.Errorf("URL(%q) = %q, want %q", base, got, want)
+		}
+	}
+	if got, want := mustURL(t, s, "http://localhost:8080/prefix/", d), "http://localhost:8080/prefix/v1/downloads/"+tok; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func mustURL(t testing.TB, s *Signer, base string, d Download) string {
+	t.Helper()
+	u, err := s.URL(base, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func FuzzVerify(f *testing.F) {
+	s := testSigner(f)
+	d := testDownload()
+	tok := mustSign(f, s, d)
+	f.Add(tok)
+	f.Add(tok[:len(tok)-1])
+	f.Add(tok + "A")
+	f.Add(mustSign(f, s, Download{Key: "a", Filename: "b", Expires: testNow.Add(-time.Hour)}))
+	f.Add(signRaw(s, rawPayload(tokenVersion, testNow.Add(time.Hour).Unix(), "a/b", "c", 9)))
+	f.Add("")
+	f.Add("AAAA")
+	f.Add("\n")
+	f.Fuzz(func(t *testing.T, token string) {
+		got, err := s.Verify(token, testNow)
+		switch {
+		case err == nil:
+			// Only genuine tokens verify, and they are canonical: re-signing
+			// what they grant spells the very same token.
+			if again := mustSign(t, s, got); again != token {
+				t.Fatalf("verified %q but re-signing gives %q", token, again)
+			}
+			if ValidateKey(got.Key) != nil || !validFilename(got.Filename) || !testNow.Before(got.Expires) {
+				t.Fatalf("verified an unusable grant %+v", got)
+			}
+		case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenInvalid):
+			if got != (Download{}) {
+				t.Fatalf("error %v with a non-zero Download %+v", err, got)
+			}
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+}

@@ -1,0 +1,308 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+var dlNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// dlTokens is a fake DownloadTokens: known tokens map to a grant or an error,
+// anything else is invalid. It records what it was asked.
+type dlTokens struct {
+	known map[string]dlResult
+	seen  []string
+	at    []time.Time
+}
+
+type dlResult struct {
+	grant DownloadGrant
+	err   error
+}
+
+func (f *dlTokens) Verify(token string, now time.Time) (DownloadGrant, error) {
+	f.seen, f.at = append(f.seen, token), append(f.at, now)
+	if r, ok := f.known[token]; ok {
+		return r.grant, r.err
+	}
+	return DownloadGrant{}, fmt.Errorf("fake: %w", ErrDownloadInvalid)
+}
+
+// dlBlobs opens keys as files under a temporary directory.
+type dlBlobs struct{ dir string }
+
+func (b dlBlobs) Open(key string) (*os.File, error) {
+	return os.Open(filepath.Join(b.dir, filepath.FromSlash(key)))
+}
+
+const dlContent = "0123456789abcdef"
+
+type dlFixture struct {
+	h      http.Handler
+	tokens *dlTokens
+	mod    time.Time
+}
+
+func newDownloads(t *testing.T) dlFixture {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "renders", "rnd_1"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "renders", "rnd_1", "output.mp4")
+	if err := os.WriteFile(file, []byte(dlContent), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mod := time.Date(2026, 2, 28, 10, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(file, mod, mod); err != nil {
+		t.Fatal(err)
+	}
+	exp := dlNow.Add(15 * time.Minute)
+	tokens := &dlTokens{known: map[string]dlResult{
+		"good":    {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: exp}},
+		"audio":   {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.MP3", Expires: exp}},
+		"unknown": {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.bin", Expires: exp}},
+		"hostile": {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "a\"b\r\nX-Evil: 1.mp4", Expires: exp}},
+		"dir":     {grant: DownloadGrant{Key: "renders/rnd_1", Filename: "rnd_1.mp4", Expires: exp}},
+		"missing": {grant: DownloadGrant{Key: "renders/rnd_2/output.mp4", Filename: "rnd_2.mp4", Expires: exp}},
+		"expired": {err: fmt.Errorf("fake: %w", ErrDownloadExpired)},
+		"broken":  {err: errors.New("verifier exploded")},
+	}}
+	r := mux.NewRouter()
+	r.Handle("/v1/downloads/{token}", DownloadHandler(tokens, dlBlobs{dir}, slog.New(slog.DiscardHandler), func() time.Time { return dlNow })).
+		Methods(http.MethodGet, http.MethodHead)
+	return dlFixture{h: withRequestID(r), tokens: tokens, mod: mod}
+}
+
+func (f dlFixture) do(t *testing.T, method, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, "/", nil)
+	req.URL.Path, req.URL.RawPath = target, "" // any bytes, as a client could send them
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func wantHeaders(t *testing.T, rec *httptest.ResponseRecorder, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := rec.Header().Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func wantAPIError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d (%s)", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q is not an error: %v", rec.Body, err)
+	}
+	if body.Error.Code != code || body.Error.Message == "" {
+		t.Errorf("error %+v, want code %q with a message", body.Error, code)
+	}
+	for _, k := range []string{"Content-Disposition", "Cache-Control"} {
+		if v := rec.Header().Get(k); v != "" {
+			t.Errorf("an error response carries %s: %q", k, v)
+		}
+	}
+}
+
+func TestDownload_serves_the_whole_file_with_its_headers(t *testing.T) {
+	f := newDownloads(t)
+	rec := f.do(t, http.MethodGet, "/v1/downloads/good")
+	if rec.Code != http.StatusOK || rec.Body.String() != dlContent {
+		t.Fatalf("got %d %q", rec.Code, rec.Body)
+	}
+	wantHeaders(t, rec, map[string]string{
+		"Content-Type":           "video/mp4",
+		"Content-Disposition":    `attachment; filename="rnd_1.mp4"`,
+		"Cache-Control":          "private, max-age=900",
+		"Content-Length":         "16",
+		"Accept-Ranges":          "bytes",
+		"Last-Modified":          f.mod.Format(http.TimeFormat),
+		"X-Content-Type-Options": "nosniff",
+	})
+	if rec.Header().Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id")
+	}
+	if len(f.tokens.seen) != 1 || f.tokens.seen[0] != "good" || !f.tokens.at[0].Equal(dlNow) {
+		t.Errorf("verifier saw %q at %v", f.tokens.seen, f.tokens.at)
+	}
+}
+
+func TestDownload_max_age_counts_down_to_the_expiry(t *testing.T) {
+	for _, tc := range []struct {
+		left time.Duration
+		want int64
+	}{{15 * time.Minute, 900}, {1500 * time.Millisecond, 1}, {999 * time.Millisecond, 0}, {-time.Second, 0}} {
+		if got := maxAge(dlNow.Add(tc.left), dlNow); got != tc.want {
+			t.Errorf("maxAge with %v left = %d, want %d", tc.left, got, tc.want)
+		}
+	}
+}
+
+func TestDownload_content_type_follows_the_file_extension(t *testing.T) {
+	for name, want := range map[string]string{
+		"a.mp4": "video/mp4", "a.mov": "video/quicktime", "a.m4a": "audio/mp4", "a.mp3": "audio/mpeg",
+		"A.MOV": "video/quicktime", "a.bin": "application/octet-stream", "a": "application/octet-stream",
+		"a.mp4.txt": "application/octet-stream",
+	} {
+		if got := downloadContentType(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	f := newDownloads(t)
+	for token, want := range map[string]string{"audio": "audio/mpeg", "unknown": "application/octet-stream"} {
+		rec := f.do(t, http.MethodGet, "/v1/downloads/"+token)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != want {
+			t.Errorf("%s: %d %q, want 200 %q", token, rec.Code, rec.Header().Get("Content-Type"), want)
+		}
+	}
+}
+
+func TestDownload_serves_a_byte_range(t *testing.T) {
+	f := newDownloads(t)
+	rec := f.do(t, http.MethodGet, "/v1/downloads/good", "Range", "bytes=2-5")
+	if rec.Code != http.StatusPartialContent || rec.Body.String() != dlContent[2:6] {
+		t.Fatalf("got %d %q, want 206 %q", rec.Code, rec.Body, dlContent[2:6])
+	}
+	wantHeaders(t, rec, map[string]string{
+		"Content-Range":       "bytes 2-5/16",
+		"Content-Length":      "4",
+		"Content-Type":        "video/mp4",
+		"Content-Disposition": `attachment; filename="rnd_1.mp4"`,
+	})
+
+	rec = f.do(t, http.MethodGet, "/v1/downloads/good", "Range", "bytes=100-")
+	if rec.Code != http.StatusRequestedRangeNotSatisfiable || rec.Header().Get("Content-Range") != "bytes */16" {
+		t.Errorf("unsatisfiable range: %d %q", rec.Code, rec.Header().Get("Content-Range"))
+	}
+}
+
+func TestDownload_answers_conditional_requests(t *testing.T) {
+	f := newDownloads(t)
+	rec := f.do(t, http.MethodGet, "/v1/downloads/good", "If-Modified-Since", f.mod.Format(http.TimeFormat))
+	if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
+		t.Errorf("If-Modified-Since: %d %q, want 304", rec.Code, rec.Body)
+	}
+}
+
+func TestDownload_HEAD_has_the_headers_and_no_body(t *testing.T) {
+	f := newDownloads(t)
+	rec := f.do(t, http.MethodHead, "/v1/downloads/good")
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Fatalf("got %d with a %d-byte body", rec.Code, rec.Body.Len())
+	}
+	wantHeaders(t, rec, map[string]string{
+		"Content-Type":        "video/mp4",
+		"Content-Length":      "16",
+		"Content-Disposition": `attachment; filename="rnd_1.mp4"`,
+		"Cache-Control":       "private, max-age=900",
+	})
+}
+
+func TestDownload_errors(t *testing.T) {
+	for _, tc := range []struct {
+		token  string
+		status int
+		code   string
+	}{
+		{"not-a-token", http.StatusForbidden, "forbidden"},
+		{"expired", http.StatusGone, "download_expired"},
+		{"missing", http.StatusNotFound, "not_found"},
+		{"dir", http.StatusNotFound, "not_found"},
+		{"broken", http.StatusInternalServerError, "internal"},
+	} {
+		t.Run(tc.token, func(t *testing.T) {
+			f := newDownloads(t)
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				rec := f.do(t, method, "/v1/downloads/"+tc.token)
+				if method == http.MethodHead {
+					if rec.Code != tc.status {
+						t.Errorf("HEAD: %d, want %d", rec.Code, tc.status)
+					}
+					continue
+				}
+				wantAPIError(t, rec, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+func TestDownload_token_with_odd_characters_is_forbidden_never_a_server_error(t *testing.T) {
+	f := newDownloads(t)
+	for _, token := range []string{
+		"%00", "\x00", "a b", "a\tb", "ü", "\xff\xfe", "good\n", "good%20", "'\"<>", "a;b", "a?b", "good#x",
+		"%2e%2e", "...", "~!@$^&*()+={}[]|\\:,", strings.Repeat("A", maxDownloadToken+1), strings.Repeat("A", 1<<16),
+	} {
+		wantAPIError(t, f.do(t, http.MethodGet, "/v1/downloads/"+token), http.StatusForbidden, "forbidden")
+	}
+	for _, seen := range f.tokens.seen {
+		if len(seen) > maxDownloadToken {
+			t.Errorf("a %d-byte token reached the verifier", len(seen))
+		}
+	}
+	// "." and ".." never reach the handler: the router cleans the path.
+	for _, token := range []string{".", ".."} {
+		if rec := f.do(t, http.MethodGet, "/v1/downloads/"+token); rec.Code != http.StatusMovedPermanently {
+			t.Errorf("token %q: %d, want the router's 301", token, rec.Code)
+		}
+	}
+}
+
+func TestDownload_file_name_is_quoted_safely_whatever_the_verifier_grants(t *testing.T) {
+	f := newDownloads(t)
+	rec := f.do(t, http.MethodGet, "/v1/downloads/hostile")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("got %d", rec.Code)
+	}
+	if got, want := rec.Header().Get("Content-Disposition"), `attachment; filename="a_b__X-Evil__1.mp4"`; got != want {
+		t.Errorf("Content-Disposition %q, want %q", got, want)
+	}
+	if rec.Header().Get("X-Evil") != "" {
+		t.Error("a header was injected")
+	}
+}
+
+func TestDownload_without_a_token_or_with_another_method(t *testing.T) {
+	h := DownloadHandler(&dlTokens{}, dlBlobs{t.TempDir()}, slog.New(slog.DiscardHandler), nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/downloads/", nil)) // no mux vars
+	wantAPIError(t, rec, http.StatusForbidden, "forbidden")
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/downloads/x", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d Allow=%q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+func TestDownloadHandler_needs_its_dependencies(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic without a verifier")
+		}
+	}()
+	DownloadHandler(nil, dlBlobs{}, slog.New(slog.DiscardHandler), nil)
+}
