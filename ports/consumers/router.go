@@ -31,10 +31,11 @@ import (
 // but it takes as long as the topic is big. Bump the suffix only to force
 // exactly that re-read.
 const (
-	AssetsProjectorGroup = "renderd.projector.assets.v1"
-	CutsProjectorGroup   = "renderd.projector.cuts.v1"
-	AssetsMediaGroup     = "renderd.media.assets.v1"
-	CutsMediaGroup       = "renderd.media.cuts.v1"
+	AssetsProjectorGroup  = "renderd.projector.assets.v1"
+	CutsProjectorGroup    = "renderd.projector.cuts.v1"
+	RendersProjectorGroup = "renderd.projector.renders.v1"
+	AssetsMediaGroup      = "renderd.media.assets.v1"
+	CutsMediaGroup        = "renderd.media.cuts.v1"
 )
 
 // EventHandler handles one recorded event; it must be idempotent (Kafka
@@ -57,6 +58,7 @@ func ProjectorHandlers(p Projections) []Handler {
 	return []Handler{
 		{AssetsProjectorGroup, domain.AggregateAsset, p.Assets, 30 * time.Second},
 		{CutsProjectorGroup, domain.AggregateCut, p.Cuts, 30 * time.Second},
+		{RendersProjectorGroup, domain.AggregateRender, p.Renders, 30 * time.Second},
 	}
 }
 
@@ -79,8 +81,9 @@ type Decoder interface {
 
 // Projections are the read models the projector role keeps up to date.
 type Projections struct {
-	Assets EventHandler
-	Cuts   EventHandler
+	Assets  EventHandler
+	Cuts    EventHandler
+	Renders EventHandler
 }
 
 // Config is the Kafka side of the router.

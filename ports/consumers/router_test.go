@@ -33,6 +33,7 @@ type fixture struct {
 	brokers []string
 	assets  *projections.AssetProjector
 	cuts    *projections.CutProjector
+	renders *projections.RenderProjector
 	queries *projections.Queries
 	waiter  *projections.Waiter
 }
@@ -47,6 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	f.store = postgres.NewEventStore(pool, codec, notify)
 	f.assets = projections.NewAssetProjector(pool, f.store, log)
 	f.cuts = projections.NewCutProjector(pool, f.store, log)
+	f.renders = projections.NewRenderProjector(pool, f.store, log)
 	f.queries = projections.NewQueries(pool)
 	f.waiter = projections.NewWaiter(pool, log)
 	f.background(notify.Run)
@@ -89,7 +91,7 @@ func (f *fixture) startRelay() {
 func (f *fixture) startRouter(groupPrefix string) {
 	f.t.Helper()
 	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: groupPrefix},
-		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: f.assets, Cuts: f.cuts}), testenv.Logger(f.t))
+		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: f.assets, Cuts: f.cuts, Renders: f.renders}), testenv.Logger(f.t))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -136,10 +138,12 @@ func TestProjectors_asset_and_cut_events_reach_the_read_models_through_kafka(t *
 	cutRecs := f.append("cut_k1", "acc_1", pt.CutRequested("ast_k1"),
 		domain.CutCompleted{Segments: []domain.Segment{{Start: time.Second, End: 3 * time.Second}}, Duration: 2 * time.Second})
 	f.append("ast_k2", "acc_2", pt.FailedAsset(t, "ast_k2", "acc_2", now)...)
+	renderRecs := f.append("rnd_k1", "acc_1", renderEvents(t, "rnd_k1", "acc_1", "ast_k1", now, 20)...)
 
 	f.await("ast_k1", int64(len(assetRecs)))
 	f.await("cut_k1", 2)
 	f.await("ast_k2", 3)
+	f.await("rnd_k1", int64(len(renderRecs)))
 
 	a, err := f.queries.Asset(t.Context(), "acc_1", "ast_k1")
 	if err != nil || a.State != domain.AssetStateReady || !a.Cuttable || a.Source == nil || a.ChargedSeconds != 13 ||
@@ -154,11 +158,18 @@ func TestProjectors_asset_and_cut_events_reach_the_read_models_through_kafka(t *
 	if b, err := f.queries.Asset(t.Context(), "acc_2", "ast_k2"); err != nil || b.State != domain.AssetStateFailed {
 		t.Fatalf("failed asset %+v, %v", b, err)
 	}
+	if r, err := f.queries.Render(t.Context(), "acc_1", "rnd_k1"); err != nil || r.State != domain.RenderStateCompleted ||
+		r.Progress != 100 || r.Result == nil || r.Version != int64(len(renderRecs)) {
+		t.Fatalf("render %+v, %v", r, err)
+	}
 
 	// A rebuild from the event store gives exactly what Kafka delivered.
-	liveAssets, liveCuts := pt.Rows(t, f.pool, "rm_assets"), pt.Rows(t, f.pool, "rm_cuts")
-	if _, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts); err != nil {
+	liveAssets, liveCuts, liveRenders := pt.Rows(t, f.pool, "rm_assets"), pt.Rows(t, f.pool, "rm_cuts"), pt.Rows(t, f.pool, "rm_renders")
+	if _, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts, f.renders); err != nil {
 		t.Fatal(err)
+	}
+	if got := pt.Rows(t, f.pool, "rm_renders"); !reflect.DeepEqual(got, liveRenders) {
+		t.Errorf("rebuilt renders differ:\n got %v\nwant %v", got, liveRenders)
 	}
 	if got := pt.Rows(t, f.pool, "rm_assets"); !reflect.DeepEqual(got, liveAssets) {
 		t.Errorf("rebuilt assets differ:\n got %v\nwant %v", got, liveAssets)
@@ -175,14 +186,17 @@ func TestProjectors_a_renamed_group_rereads_the_topics_and_changes_no_row(t *tes
 	f.startRouter(testenv.TopicPrefix(t))
 	recs := f.append("ast_r1", "acc_1", pt.VideoAsset(t, "ast_r1", "acc_1", time.Now(), pt.Ready)...)
 	f.append("cut_r1", "acc_1", pt.CutRequested("ast_r1"))
+	renderRecs := f.append("rnd_r1", "acc_1", renderEvents(t, "rnd_r1", "acc_1", "ast_r1", time.Now(), 10)...)
 	f.await("ast_r1", int64(len(recs)))
 	f.await("cut_r1", 1)
-	beforeAssets, beforeCuts := pt.Rows(t, f.pool, "rm_assets"), pt.Rows(t, f.pool, "rm_cuts")
+	f.await("rnd_r1", int64(len(renderRecs)))
+	beforeAssets, beforeCuts, beforeRenders := pt.Rows(t, f.pool, "rm_assets"), pt.Rows(t, f.pool, "rm_cuts"), pt.Rows(t, f.pool, "rm_renders")
 
 	renamed := testenv.TopicPrefix(t)
 	f.startRouter(renamed)
 	f.awaitGroupCaughtUp(renamed+consumers.AssetsProjectorGroup, f.topics.For(domain.AggregateAsset))
 	f.awaitGroupCaughtUp(renamed+consumers.CutsProjectorGroup, f.topics.For(domain.AggregateCut))
+	f.awaitGroupCaughtUp(renamed+consumers.RendersProjectorGroup, f.topics.For(domain.AggregateRender))
 
 	if got := pt.Rows(t, f.pool, "rm_assets"); !reflect.DeepEqual(got, beforeAssets) {
 		t.Errorf("assets changed by the re-read:\n got %v\nwant %v", got, beforeAssets)
@@ -190,6 +204,36 @@ func TestProjectors_a_renamed_group_rereads_the_topics_and_changes_no_row(t *tes
 	if got := pt.Rows(t, f.pool, "rm_cuts"); !reflect.DeepEqual(got, beforeCuts) {
 		t.Errorf("cuts changed by the re-read:\n got %v\nwant %v", got, beforeCuts)
 	}
+	if got := pt.Rows(t, f.pool, "rm_renders"); !reflect.DeepEqual(got, beforeRenders) {
+		t.Errorf("renders changed by the re-read:\n got %v\nwant %v", got, beforeRenders)
+	}
+}
+
+// renderEvents returns a render of assetID brought by the domain through
+// an attempt with progress steps to completion: a long stream, one event
+// per transaction when appended, as the encoder writes them.
+func renderEvents(t *testing.T, id, account, assetID string, at time.Time, steps int) []domain.Event {
+	t.Helper()
+	r, err := domain.RequestRender(id, account, domain.RenderRequested{AssetID: assetID,
+		Output: domain.OutputSpec{Format: domain.FormatM4A},
+		Plan:   domain.RenderPlan{AudioBitrate: 128_000, Duration: 12500 * time.Millisecond}, Signature: "sig_" + id}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempt, err := r.Start("worker-1", at.Add(time.Minute), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= steps; i++ {
+		if err := r.ReportProgress(attempt, i*99/steps, time.Duration(steps-i)*time.Second, time.Duration(i)*time.Second, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Complete(domain.RenderCompleted{Attempt: attempt, BlobKey: "renders/" + id, SizeBytes: 1000,
+		Duration: 12500 * time.Millisecond, AudioBitrate: 128_000, EncodeTime: time.Second}, at); err != nil {
+		t.Fatal(err)
+	}
+	return r.Changes()
 }
 
 // awaitGroupCaughtUp waits until group has committed the newest offset of
@@ -271,7 +315,7 @@ func TestProjectors_a_transient_failure_is_retried_until_it_succeeds(t *testing.
 	f := newFixture(t)
 	flaky := &flakyProjector{next: f.assets, failures: 5} // more than one round of in-handler retries
 	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: testenv.TopicPrefix(t)},
-		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: flaky, Cuts: f.cuts}), testenv.Logger(t))
+		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: flaky, Cuts: f.cuts, Renders: f.renders}), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +358,7 @@ func TestProjectors_a_panic_skips_the_message_and_the_next_event_heals_the_row(t
 	f := newFixture(t)
 	boom := &panickyProjector{next: f.assets, version: 1}
 	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: testenv.TopicPrefix(t)},
-		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: boom, Cuts: f.cuts}), testenv.Logger(t))
+		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: boom, Cuts: f.cuts, Renders: f.renders}), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
