@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/testenv"
@@ -23,19 +24,20 @@ import (
 // service is renderd with every role, started in-process on the real stack
 // (its own database, topics and blob folder), driven through its HTTP port.
 type service struct {
-	t    *testing.T
-	base string
-	pool *pgxpool.Pool
+	t     *testing.T
+	base  string
+	pool  *pgxpool.Pool
+	blobs *blob.Local
 }
 
 func startService(t *testing.T, extraEnv ...string) *service {
 	t.Helper()
 	dsn := testenv.NewDatabase(t)
-	addr, prefix := freeAddr(t), testenv.TopicPrefix(t)
+	addr, prefix, blobDir := freeAddr(t), testenv.TopicPrefix(t), t.TempDir()
 	env := map[string]string{
 		"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","),
 		"RENDERD_HTTP_ADDR": addr, "RENDERD_KAFKA_TOPIC_PREFIX": prefix, "RENDERD_KAFKA_GROUP_PREFIX": prefix, "RENDERD_KAFKA_PARTITIONS": "3",
-		"RENDERD_BLOB_DIR": t.TempDir(), "RENDERD_RELAY_POLL_INTERVAL": "200ms", "RENDERD_LOG_LEVEL": "warn",
+		"RENDERD_BLOB_DIR": blobDir, "RENDERD_RELAY_POLL_INTERVAL": "200ms", "RENDERD_LOG_LEVEL": "warn",
 		"RENDERD_MAX_UPLOAD_BYTES": "5000000", "RENDERD_MAX_JSON_BYTES": "10000",
 		// Generous for a shared machine; the bound itself is covered by the
 		// handler tests with a read model that never catches up.
@@ -74,6 +76,9 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	}
 	t.Cleanup(pool.Close)
 	s.pool = pool
+	if s.blobs, err = blob.NewLocal(blobDir); err != nil {
+		t.Fatal(err)
+	}
 	// Warm up: on a fresh broker the consumer groups take a few seconds to
 	// join; wait until a write shows in the read model.
 	key := s.account(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,9 @@ type Config struct {
 
 	FreeAllowanceMinutes int
 	BlobDir              string
+	PublicURL            string
+	DownloadSecret       []byte
+	DownloadTTL          time.Duration
 	MaxUploadBytes       int
 	MaxJSONBytes         int
 	ReadYourWrites       time.Duration
@@ -85,6 +89,22 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"RENDERD_BLOB_DIR", "blob-dir", ".data/blobs", "folder of the local blob store (uploaded media, renders)",
 		func(c *Config, v string) error { c.BlobDir = v; return nil }},
+	{"RENDERD_PUBLIC_URL", "public-url", "", "base of download URLs (default: http:// + RENDERD_HTTP_ADDR)",
+		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return nil }},
+	{"RENDERD_DOWNLOAD_SECRET", "download-secret", "", "base64 of at least 32 random bytes signing download URLs; share it between instances (default: random per process, with a warning)",
+		func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) < 32 {
+				return errors.New("must be base64 of at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
+			}
+			c.DownloadSecret = b
+			return nil
+		}},
+	{"RENDERD_DOWNLOAD_TTL", "download-ttl", "15m", "how long a download URL stays valid",
+		durationSetting(func(c *Config) *time.Duration { return &c.DownloadTTL })},
 	{"RENDERD_MAX_UPLOAD_BYTES", "max-upload-bytes", "2147483648", "largest media upload accepted (413 above)",
 		intSetting(func(c *Config) *int { return &c.MaxUploadBytes })},
 	{"RENDERD_MAX_JSON_BYTES", "max-json-bytes", "1048576", "largest JSON request body accepted (413 above)",
@@ -202,6 +222,14 @@ func (c Config) validate(command string) error {
 	}
 	if c.MaxUploadBytes < 1 || c.MaxJSONBytes < 1 || c.DBMaxConns < 2 {
 		errs = append(errs, errors.New("RENDERD_MAX_UPLOAD_BYTES and RENDERD_MAX_JSON_BYTES must be positive, RENDERD_DB_MAX_CONNS at least 2"))
+	}
+	if c.DownloadTTL < time.Minute || c.DownloadTTL > 24*time.Hour {
+		errs = append(errs, errors.New("RENDERD_DOWNLOAD_TTL must be between 1m and 24h"))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("RENDERD_PUBLIC_URL must be an http(s) URL"))
+		}
 	}
 	if c.ReadYourWrites <= 0 {
 		errs = append(errs, errors.New("RENDERD_READ_YOUR_WRITES_TIMEOUT must be positive"))

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -43,6 +46,19 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler,
 	if err != nil {
 		return nil, nil, err
 	}
+	render, err := commands.NewRequestRenderHandler(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	cancel, err := commands.NewCancelRenderHandler(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := downloadSigner(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	publicURL := cmp.Or(cfg.PublicURL, "http://"+cfg.HTTPAddr)
 	accounts := postgres.NewAccounts(pool)
 	checks := map[string]httpapi.Check{"postgres": pool.Ping}
 	if len(cfg.KafkaBrokers) > 0 {
@@ -52,10 +68,17 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler,
 	h, err := httpapi.New(httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
-		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut},
+		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
 		Reads:    projections.NewQueries(pool),
-		Waiter:   waiter,
-		Blobs:    blobs,
+		Renders:  projections.NewQueries(pool),
+		DownloadURLs: func(key, filename string) (string, time.Time, error) {
+			expires := time.Now().Add(cfg.DownloadTTL).Truncate(time.Second) // the token holds whole seconds
+			url, err := signer.URL(publicURL, blob.Download{Key: key, Filename: filename, Expires: expires})
+			return url, expires, err
+		},
+		Downloads: httpapi.DownloadHandler(downloadTokens{signer}, blobs, log, time.Now),
+		Waiter:    waiter,
+		Blobs:     blobs,
 		Credits: func(ctx context.Context, account string, recent int) (int64, []httpapi.LedgerEntry, error) {
 			balance, entries, err := accounts.Credits(ctx, account, recent)
 			out := make([]httpapi.LedgerEntry, len(entries))
@@ -84,8 +107,9 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, topics kafka.Topics, log *sl
 	var handlers []consumers.Handler
 	if cfg.has(RoleProjector) {
 		handlers = append(handlers, consumers.ProjectorHandlers(consumers.Projections{
-			Assets: projections.NewAssetProjector(pool, store, log),
-			Cuts:   projections.NewCutProjector(pool, store, log),
+			Assets:  projections.NewAssetProjector(pool, store, log),
+			Cuts:    projections.NewCutProjector(pool, store, log),
+			Renders: projections.NewRenderProjector(pool, store, log),
 		})...)
 	}
 	if cfg.has(RoleEncoder) {
@@ -117,4 +141,35 @@ func mediaWorker(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*encoders.Me
 		return nil, err
 	}
 	return encoders.NewMediaWorker(probe, cuts, log)
+}
+
+// downloadSigner signs download URLs with the configured secret, or with a
+// random one (download URLs then die with the process and work on this
+// instance only: fine for development, said loudly).
+func downloadSigner(cfg Config, log *slog.Logger) (*blob.Signer, error) {
+	secret := cfg.DownloadSecret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		log.Warn("RENDERD_DOWNLOAD_SECRET is not set: download URLs are signed with a random key and stop working on restart or on another instance")
+	}
+	return blob.NewSigner(secret)
+}
+
+// downloadTokens adapts blob.Signer to the API's DownloadTokens.
+type downloadTokens struct{ signer *blob.Signer }
+
+func (t downloadTokens) Verify(token string, now time.Time) (httpapi.DownloadGrant, error) {
+	d, err := t.signer.Verify(token, now)
+	switch {
+	case errors.Is(err, blob.ErrTokenExpired):
+		return httpapi.DownloadGrant{}, httpapi.ErrDownloadExpired
+	case errors.Is(err, blob.ErrTokenInvalid):
+		return httpapi.DownloadGrant{}, httpapi.ErrDownloadInvalid
+	case err != nil:
+		return httpapi.DownloadGrant{}, err
+	}
+	return httpapi.DownloadGrant{Key: d.Key, Filename: d.Filename, Expires: d.Expires}, nil
 }

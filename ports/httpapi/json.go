@@ -3,6 +3,8 @@ package httpapi
 import (
 	"time"
 
+	"github.com/renderd/renderd/domain"
+
 	"github.com/renderd/renderd/projections"
 )
 
@@ -139,6 +141,82 @@ func list[V, T any](views []V, next string, conv func(V) T) listJSON[T] {
 	}
 	if next != "" {
 		out.NextCursor = &next
+	}
+	return out
+}
+
+type outputJSON struct {
+	Format       string `json:"format"`
+	Resolution   string `json:"resolution,omitempty"`
+	VideoBitrate int    `json:"video_bitrate,omitempty"`
+	AudioBitrate int    `json:"audio_bitrate,omitempty"`
+}
+
+type renderPlanJSON struct {
+	Width        int           `json:"width,omitempty"`
+	Height       int           `json:"height,omitempty"`
+	VideoBitrate int64         `json:"video_bitrate_bps,omitempty"`
+	AudioBitrate int64         `json:"audio_bitrate_bps,omitempty"`
+	Segments     []segmentJSON `json:"segments"`
+	Duration     float64       `json:"duration"`
+}
+
+type renderJSON struct {
+	ID                string         `json:"id"`
+	Object            string         `json:"object"`
+	AssetID           string         `json:"asset_id"`
+	CutID             *string        `json:"cut_id"`
+	Output            outputJSON     `json:"output"`
+	Plan              renderPlanJSON `json:"plan"`
+	State             string         `json:"state"`
+	Progress          int            `json:"progress"`
+	Attempt           int            `json:"attempt"`
+	ETASeconds        *float64       `json:"eta_seconds"`
+	Failure           *failureJSON   `json:"failure"`
+	Replaces          *string        `json:"replaces"`
+	SizeBytes         *int64         `json:"size_bytes"`
+	Duration          *float64       `json:"duration"`
+	DownloadURL       *string        `json:"download_url,omitempty"`
+	DownloadExpiresAt *time.Time     `json:"download_expires_at,omitempty"`
+	CreatedAt         time.Time      `json:"created_at"`
+	StartedAt         *time.Time     `json:"started_at"`
+	CompletedAt       *time.Time     `json:"completed_at"`
+	FailedAt          *time.Time     `json:"failed_at"`
+	CancelledAt       *time.Time     `json:"cancelled_at"`
+	UpdatedAt         time.Time      `json:"updated_at"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func toRender(v projections.RenderView) renderJSON {
+	out := renderJSON{ID: v.ID, Object: "render", AssetID: v.AssetID, CutID: optString(v.CutID),
+		Output: outputJSON{Format: string(v.Output.Format), Resolution: string(v.Output.Resolution),
+			VideoBitrate: v.Output.VideoBitrate, AudioBitrate: v.Output.AudioBitrate},
+		Plan: renderPlanJSON{Width: v.Plan.Width, Height: v.Plan.Height, VideoBitrate: v.Plan.VideoBitrate,
+			AudioBitrate: v.Plan.AudioBitrate, Segments: toSegments(v.Plan.Segments), Duration: seconds(v.Plan.Duration)},
+		State: string(v.State), Progress: v.Progress, Attempt: v.Attempt, Failure: toFailure(v.Failure), Replaces: optString(v.Replaces),
+		CreatedAt: v.CreatedAt.UTC(), StartedAt: optTime(v.StartedAt), CompletedAt: optTime(v.CompletedAt),
+		FailedAt: optTime(v.FailedAt), CancelledAt: optTime(v.CancelledAt), UpdatedAt: v.UpdatedAt.UTC()}
+	if v.State == domain.RenderStateRunning && v.ETA > 0 {
+		eta := seconds(v.ETA)
+		out.ETASeconds = &eta
+	}
+	if res := v.Result; res != nil {
+		size, d := res.SizeBytes, seconds(res.Duration)
+		out.SizeBytes, out.Duration = &size, &d
 	}
 	return out
 }

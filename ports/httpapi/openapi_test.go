@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -349,9 +350,11 @@ const (
 	oaProcessingCut = `{"id":"cut_1","object":"cut","asset_id":"ast_1","state":"processing","plan":{"auto":{"remove_silence":{"min_silence":0.8,"threshold_db":-35}}},
 		"segments":[],"duration":null,"failure":null,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
 	oaCompletedRender = `{"id":"rnd_1","object":"render","asset_id":"ast_1","cut_id":null,"output":{"format":"mp4","resolution":"720p"},
-		"state":"completed","progress":100,"attempt":1,"failure":null,"replaces":null,
+		"plan":{"width":1280,"height":720,"video_bitrate_bps":5000000,"audio_bitrate_bps":192000,"segments":[],"duration":2},
+		"state":"completed","progress":100,"attempt":1,"eta_seconds":null,"failure":null,"replaces":null,"size_bytes":123456,"duration":2,
 		"download_url":"http://127.0.0.1:8080/v1/downloads/tok","download_expires_at":"2025-01-02T03:19:05Z",
-		"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
+		"created_at":"2025-01-02T03:04:05Z","started_at":"2025-01-02T03:04:06Z","completed_at":"2025-01-02T03:04:09Z","failed_at":null,"cancelled_at":null,
+		"updated_at":"2025-01-02T03:04:05Z"}`
 )
 
 // oaEdit returns a JSON object with fields set (nil value: removed).
@@ -586,16 +589,23 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 	create, err1 := commands.NewCreateAssetHandler(d)
 	upload, err2 := commands.NewUploadAssetPartHandler(d)
 	cut, err3 := commands.NewRequestCutHandler(d)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	render, err4 := commands.NewRequestRenderHandler(d)
+	cancel, err5 := commands.NewCancelRenderHandler(d)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		t.Fatal(err)
 	}
 	h, err := New(Config{
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     oaAuth{},
-		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut},
-		Reads:    oaReads{lagging: cfg.lagging},
-		Waiter:   oaWaiter{lagging: cfg.lagging},
-		Blobs:    oaBlobs{},
+		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
+		Renders:  oaRenders{},
+		DownloadURLs: func(key, filename string) (string, time.Time, error) {
+			return "http://127.0.0.1:8080/v1/downloads/tok", oaTime.Add(15 * time.Minute), nil
+		},
+		Downloads: DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil),
+		Reads:     oaReads{lagging: cfg.lagging},
+		Waiter:    oaWaiter{lagging: cfg.lagging},
+		Blobs:     oaBlobs{},
 		Credits: func(context.Context, string, int) (int64, []LedgerEntry, error) {
 			return 258, []LedgerEntry{
 				{ID: "led_3", Seconds: 60, Reason: "grant", CreatedAt: oaTime},
@@ -749,3 +759,43 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 		})
 	}
 }
+
+// oaRenders answers render reads with one completed render, rnd_1.
+type oaRenders struct{}
+
+func (oaRenders) view() projections.RenderView {
+	return projections.RenderView{ID: "rnd_1", AccountID: "acc_1", AssetID: "ast_1", State: domain.RenderStateCompleted,
+		Output:  projections.OutputView{Format: domain.FormatMP4, Resolution: domain.Resolution720p},
+		Plan:    projections.PlanView{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 192_000, Duration: 2 * time.Second},
+		Attempt: 1, Progress: 100, Result: &projections.RenderResultView{BlobKey: "renders/rnd_1/out.mp4", SizeBytes: 1234, Duration: 2 * time.Second},
+		CreatedAt: oaTime, StartedAt: oaTime, CompletedAt: oaTime, UpdatedAt: oaTime}
+}
+
+func (f oaRenders) Render(_ context.Context, _, id string) (projections.RenderView, error) {
+	if id != "rnd_1" {
+		return projections.RenderView{}, fmt.Errorf("render %s: %w", id, projections.ErrNotFound)
+	}
+	return f.view(), nil
+}
+
+func (f oaRenders) ListRenders(context.Context, string, projections.RenderFilter, projections.Page) ([]projections.RenderView, string, error) {
+	return []projections.RenderView{f.view()}, "", nil
+}
+
+func (oaRenders) RenderHistory(_ context.Context, _, id string) ([]projections.HistoryEntry, error) {
+	if id != "rnd_1" {
+		return nil, fmt.Errorf("render %s: %w", id, projections.ErrNotFound)
+	}
+	return []projections.HistoryEntry{}, nil
+}
+
+// oaTokens refuses every download token (403).
+type oaTokens struct{}
+
+func (oaTokens) Verify(string, time.Time) (DownloadGrant, error) {
+	return DownloadGrant{}, ErrDownloadInvalid
+}
+
+type oaOpener struct{}
+
+func (oaOpener) Open(string) (*os.File, error) { return nil, os.ErrNotExist }

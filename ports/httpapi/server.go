@@ -45,22 +45,29 @@ type CreditsReader func(ctx context.Context, accountID string, recent int) (int6
 
 // Commands are the write-side handlers the API calls.
 type Commands struct {
-	CreateAsset *commands.CreateAssetHandler
-	UploadPart  *commands.UploadAssetPartHandler
-	RequestCut  *commands.RequestCutHandler
+	CreateAsset   *commands.CreateAssetHandler
+	UploadPart    *commands.UploadAssetPartHandler
+	RequestCut    *commands.RequestCutHandler
+	RequestRender *commands.RequestRenderHandler
+	CancelRender  *commands.CancelRenderHandler
 }
 
 // Config is the API's wiring; New checks it once.
 type Config struct {
-	Log        *slog.Logger
-	Auth       Authenticator
-	Commands   Commands
-	Reads      Reads
-	Waiter     Waiter
-	Blobs      Blobs
-	Credits    CreditsReader
-	Readiness  map[string]Check
-	NewBlobKey func(assetID, part string) string
+	Log       *slog.Logger
+	Auth      Authenticator
+	Commands  Commands
+	Reads     Reads
+	Renders   RenderReads
+	Waiter    Waiter
+	Blobs     Blobs
+	Credits   CreditsReader
+	Readiness map[string]Check
+	// DownloadURLs mints download URLs; Downloads serves them (unauthenticated:
+	// the token is the credential).
+	DownloadURLs DownloadURLs
+	Downloads    http.Handler
+	NewBlobKey   func(assetID, part string) string
 	// MaxJSONBytes bounds JSON bodies, MaxUploadBytes uploaded media.
 	MaxJSONBytes, MaxUploadBytes int64
 	// ReadYourWrites bounds the wait for the read model after a write.
@@ -73,7 +80,8 @@ type server struct{ Config }
 func New(cfg Config) (http.Handler, error) {
 	c := cfg.Commands
 	if cfg.Log == nil || cfg.Auth == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
-		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil {
+		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil ||
+		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
 	}
 	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 {
@@ -100,10 +108,16 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodGet, "/assets/{id}/cuts", s.listCuts},
 		{http.MethodGet, "/cuts/{id}", s.getCut},
 		{http.MethodGet, "/credits", s.getCredits},
+		{http.MethodPost, "/renders", s.requestRender},
+		{http.MethodGet, "/renders", s.listRenders},
+		{http.MethodGet, "/renders/{id}", s.getRender},
+		{http.MethodDelete, "/renders/{id}", s.cancelRender},
+		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
 	}
 	for _, rt := range routes {
 		r.Handle("/v1"+rt.path, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h))).Methods(rt.method)
 	}
+	r.Handle("/v1/downloads/{token}", cfg.Downloads).Methods(http.MethodGet, http.MethodHead)
 	return withRequestID(withLogging(cfg.Log, r)), nil
 }
 

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// readyAsset uploads file as a new asset of kind and waits until it is ready.
+func (s *service) readyAsset(key, kind, file string) string {
+	s.t.Helper()
+	id := s.newAsset(key, kind)
+	s.expect(s.upload(key, id, "source", file), http.StatusAccepted, "")
+	s.waitAsset(key, id, "ready", state("ready"))
+	return id
+}
+
+func render(asset string, output map[string]any) map[string]any {
+	return map[string]any{"asset_id": asset, "output": output}
+}
+
+func TestAPI_renders(t *testing.T) {
+	s := startService(t)
+	key, other := s.account(60), s.account(60)
+	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
+
+	t.Run("a_repeat_returns_the_same_render_and_a_different_output_is_new", func(t *testing.T) {
+		s := s.with(t)
+		first := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4", "resolution": "720p"}))
+		s.expect(first, 201, "")
+		if first.str("state") != "pending" || first.str("plan.width") != "1280" || first.str("plan.height") != "720" {
+			t.Fatalf("new render: %s", first.raw)
+		}
+		if got := s.do(key, "GET", "/v1/renders/"+first.str("id"), nil); got.status != 200 {
+			t.Fatalf("GET right after POST: %d", got.status)
+		}
+		again := s.do(key, "POST", "/v1/renders", `{"output":{"resolution":"720p","format":"mp4","audio_bitrate":null},"asset_id":"`+video+`"}`)
+		if again.status != 200 || again.str("id") != first.str("id") {
+			t.Fatalf("repeat (fields reordered, null = absent): %d %s", again.status, again.raw)
+		}
+		other := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4", "resolution": "720p", "audio_bitrate": 192}))
+		if other.status != 201 || other.str("id") == first.str("id") {
+			t.Fatalf("an explicit Auto value: %d %s, want a new render", other.status, other.raw)
+		}
+	})
+
+	t.Run("fifty_identical_requests_at_once_make_one_render", func(t *testing.T) {
+		s := s.with(t)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+			ids      = map[string]bool{}
+		)
+		for range 50 {
+			wg.Go(func() {
+				r := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mov"}))
+				mu.Lock()
+				statuses[r.status]++
+				ids[r.str("id")] = true
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if statuses[201] != 1 || statuses[200] != 49 || len(ids) != 1 {
+			t.Fatalf("statuses %v, %d distinct ids; want one 201, 49 200, one id", statuses, len(ids))
+		}
+		var requested int
+		for id := range ids {
+			_ = s.pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'render.requested.v1'`, id).Scan(&requested)
+		}
+		if requested != 1 {
+			t.Errorf("%d render.requested events, want 1", requested)
+		}
+	})
+
+	t.Run("plans_follow_the_displayed_picture", func(t *testing.T) {
+		s := s.with(t)
+		for _, c := range []struct {
+			file string
+			w, h string
+		}{{mediatest.Vertical1080x1920(t), "720", "1280"}, {mediatest.Rotated90(t), "720", "1280"}} {
+			id := s.readyAsset(key, "video", c.file)
+			r := s.do(key, "POST", "/v1/renders", render(id, map[string]any{"format": "mp4", "resolution": "720p"}))
+			if r.str("plan.width") != c.w || r.str("plan.height") != c.h {
+				t.Errorf("720p of a vertical source: %s", r.raw)
+			}
+		}
+		low := s.readyAsset(key, "video", mediatest.LowBitrate(t))
+		r := s.do(key, "POST", "/v1/renders", render(low, map[string]any{"format": "mp4"}))
+		if vb := dig(r.body, "plan.video_bitrate_bps"); vb == nil || vb.(float64) > 500_000 {
+			t.Errorf("Auto on a low-bitrate source is not capped: %s", r.raw)
+		}
+	})
+
+	t.Run("refusals_follow_the_pinned_order_with_stable_codes", func(t *testing.T) {
+		s := s.with(t)
+		audio := s.readyAsset(key, "audio", mediatest.AudioM4A(t))
+		uploading := s.newAsset(key, "video")
+		cases := []struct {
+			name, key string
+			body      any
+			status    int
+			code      string
+		}{
+			{"no_key", "", render(video, map[string]any{"format": "mp4"}), 401, "unauthorized"},
+			{"malformed", key, `{"asset_id":`, 400, "invalid_request"},
+			{"bitrate_as_string", key, render(video, map[string]any{"format": "mp4", "video_bitrate": "5"}), 400, "invalid_request"},
+			{"unknown_asset_with_bad_format", key, render("ast_nope", map[string]any{"format": "avi"}), 404, "not_found"},
+			{"foreign_asset", other, render(video, map[string]any{"format": "mp4"}), 404, "not_found"},
+			{"4K_is_case_sensitive", key, render(video, map[string]any{"format": "mp4", "resolution": "4K"}), 422, "validation_error"},
+			{"explicit_zero_bitrate", key, render(video, map[string]any{"format": "mp4", "video_bitrate": 0}), 422, "validation_error"},
+			{"video_of_audio", key, render(audio, map[string]any{"format": "mp4"}), 422, "validation_error"},
+			{"resolution_on_audio_format", key, render(video, map[string]any{"format": "m4a", "resolution": "720p"}), 422, "validation_error"},
+			{"unknown_cut", key, map[string]any{"asset_id": video, "cut_id": "cut_nope", "output": map[string]any{"format": "mp4"}}, 422, "validation_error"},
+			{"video_of_an_uploading_asset", key, render(uploading, map[string]any{"format": "mp4"}), 409, "asset_not_ready"},
+			{"audio_of_an_uploading_asset", key, render(uploading, map[string]any{"format": "m4a"}), 409, "asset_processing"},
+			{"4k_of_1080p", key, render(video, map[string]any{"format": "mp4", "resolution": "4k"}), 422, "validation_error"},
+			{"50_mbps_above_the_source", key, render(video, map[string]any{"format": "mp4", "video_bitrate": 50}), 422, "validation_error"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				s := s.with(t)
+				s.expect(s.do(c.key, "POST", "/v1/renders", c.body), c.status, c.code)
+			})
+		}
+	})
+
+	t.Run("cancel_and_retry_after_cancel_replaces", func(t *testing.T) {
+		s := s.with(t)
+		out := map[string]any{"format": "m4a", "audio_bitrate": 128}
+		r := s.do(key, "POST", "/v1/renders", render(video, out))
+		id := r.str("id")
+		s.expect(s.do(other, "DELETE", "/v1/renders/"+id, nil), 404, "not_found")
+		s.expect(s.do(key, "DELETE", "/v1/renders/"+id, nil), 204, "")
+		if got := s.do(key, "GET", "/v1/renders/"+id, nil); got.str("state") != "cancelled" || got.str("cancelled_at") == "<nil>" {
+			t.Fatalf("after DELETE: %s", got.raw)
+		}
+		s.expect(s.do(key, "DELETE", "/v1/renders/"+id, nil), 204, "")
+		again := s.do(key, "POST", "/v1/renders", render(video, out))
+		if again.status != 201 || again.str("replaces") != id {
+			t.Fatalf("after a cancel: %d %s, want a new render replacing %s", again.status, again.raw, id)
+		}
+		if old := s.do(key, "GET", "/v1/renders/"+id, nil); old.status != 200 {
+			t.Error("a replaced render is no longer readable")
+		}
+	})
+
+	t.Run("a_completed_render_downloads_through_a_fresh_signed_url", func(t *testing.T) {
+		s := s.with(t)
+		r := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp3"}))
+		id := r.str("id")
+		// The encoder arrives with issue 5: complete the render through its
+		// commands, with a real file in the blob store.
+		s.completeRender(id, "renders/"+id+"/out.mp3", []byte("ID3-not-really-an-mp3-but-bytes"))
+		var got response
+		testenv.Eventually(t, 20*time.Second, "completed", func() bool {
+			got = s.do(key, "GET", "/v1/renders/"+id, nil)
+			return got.str("state") == "completed"
+		})
+		url := got.str("download_url")
+		if !strings.HasPrefix(url, s.base+"/v1/downloads/") || got.str("progress") != "100" || got.str("size_bytes") == "<nil>" {
+			t.Fatalf("completed render: %s", got.raw)
+		}
+		list := s.do(key, "GET", "/v1/renders?state=completed", nil)
+		if strings.Contains(string(list.raw), "download_url") {
+			t.Error("the list shows a download_url")
+		}
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Range", "bytes=4-6")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 206 || string(body) != "not" || !strings.Contains(resp.Header.Get("Content-Disposition"), id+".mp3") {
+			t.Errorf("ranged download: %d %q %v", resp.StatusCode, body, resp.Header)
+		}
+		tampered := url[:len(url)-2] + "xx"
+		if resp, err := http.Get(tampered); err != nil || resp.StatusCode != 403 {
+			t.Errorf("tampered token: %v %v", resp.StatusCode, err)
+		}
+		s.expect(s.do(key, "DELETE", "/v1/renders/"+id, nil), 409, "render_not_cancellable")
+		events := s.do(key, "GET", "/v1/renders/"+id+"/events", nil)
+		if n := len(dig(events.body, "data").([]any)); n < 3 || strings.Contains(string(events.raw), "worker") || strings.Contains(string(events.raw), "blob") {
+			t.Errorf("history: %s", events.raw)
+		}
+		s.expect(s.do(other, "GET", "/v1/renders/"+id+"/events", nil), 404, "not_found")
+		s.expect(s.do(other, "GET", "/v1/renders/"+id, nil), 404, "not_found")
+	})
+
+	t.Run("the_list_filters_by_asset_and_state", func(t *testing.T) {
+		s := s.with(t)
+		r := s.do(key, "GET", "/v1/renders?asset_id="+video+"&state=cancelled&limit=100", nil)
+		s.expect(r, 200, "")
+		for _, item := range dig(r.body, "data").([]any) {
+			m := item.(map[string]any)
+			if m["asset_id"] != video || m["state"] != "cancelled" {
+				t.Errorf("filtered list has %v", m)
+			}
+		}
+		s.expect(s.do(key, "GET", "/v1/renders?state=done", nil), 422, "validation_error")
+		if r := s.do(other, "GET", "/v1/renders?limit=100", nil); len(dig(r.body, "data").([]any)) != 0 {
+			t.Errorf("another account lists renders: %s", r.raw)
+		}
+	})
+}
+
+// completeRender plays the encoder: start, store the output, complete.
+func (s *service) completeRender(id, blobKey string, data []byte) {
+	s.t.Helper()
+	ctx := context.Background()
+	d := writeDeps(s.pool, testenv.Logger(s.t))
+	start, _ := commands.NewStartRenderHandler(d)
+	complete, _ := commands.NewCompleteRenderHandler(d)
+	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.blobs.Put(ctx, blobKey, strings.NewReader(string(data)), 1<<20); err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = complete.Handle(ctx, commands.Caller{}, commands.CompleteRender{RenderID: id, Result: domain.RenderCompleted{
+		Attempt: attempt, BlobKey: blobKey, SizeBytes: int64(len(data)), Duration: 2 * time.Second}})
+	if err != nil {
+		s.t.Fatal(fmt.Errorf("complete: %w", err))
+	}
+}

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
+)
+
+// RenderReads are the queries behind the render endpoints.
+type RenderReads interface {
+	Render(ctx context.Context, accountID, id string) (projections.RenderView, error)
+	ListRenders(ctx context.Context, accountID string, f projections.RenderFilter, page projections.Page) ([]projections.RenderView, string, error)
+	RenderHistory(ctx context.Context, accountID, renderID string) ([]projections.HistoryEntry, error)
+}
+
+// DownloadURLs mints a fresh signed download URL for a stored deliverable.
+type DownloadURLs func(blobKey, filename string) (url string, expires time.Time, err error)
+
+type renderRequest struct {
+	AssetID *string        `json:"asset_id"`
+	CutID   *string        `json:"cut_id"`
+	Output  *outputRequest `json:"output"`
+}
+
+// outputRequest tells an omitted (or null) field from an explicit one.
+type outputRequest struct {
+	Format       *string `json:"format"`
+	Resolution   *string `json:"resolution"`
+	VideoBitrate *int    `json:"video_bitrate"`
+	AudioBitrate *int    `json:"audio_bitrate"`
+}
+
+// spec maps the request onto the domain's output, where zero means
+// omitted: explicit values that are not on a ladder (0, "") become values
+// Validate refuses, so "omitted" and "explicitly nothing" never meet.
+func (o *outputRequest) spec() domain.OutputSpec {
+	if o == nil {
+		return domain.OutputSpec{}
+	}
+	var s domain.OutputSpec
+	if o.Format != nil {
+		s.Format = domain.Format(*o.Format)
+		if *o.Format == "" {
+			s.Format = " "
+		}
+	}
+	if o.Resolution != nil {
+		s.Resolution = domain.Resolution(*o.Resolution)
+		if *o.Resolution == "" {
+			s.Resolution = " "
+		}
+	}
+	if o.VideoBitrate != nil {
+		s.VideoBitrate = *o.VideoBitrate
+		if s.VideoBitrate == 0 {
+			s.VideoBitrate = -1
+		}
+	}
+	if o.AudioBitrate != nil {
+		s.AudioBitrate = *o.AudioBitrate
+		if s.AudioBitrate == 0 {
+			s.AudioBitrate = -1
+		}
+	}
+	return s
+}
+
+func (s *server) requestRender(w http.ResponseWriter, r *http.Request) error {
+	var req renderRequest
+	if err := decodeJSON(r, s.MaxJSONBytes, &req); err != nil {
+		return err
+	}
+	if req.AssetID == nil || *req.AssetID == "" {
+		return domain.Invalid("asset_id", "is required")
+	}
+	cmd := commands.RequestRender{AssetID: *req.AssetID, Output: req.Output.spec()}
+	if req.CutID != nil {
+		if *req.CutID == "" {
+			return domain.Invalid("cut_id", "must name a cut, or be omitted")
+		}
+		cmd.CutID = *req.CutID
+	}
+	res, err := s.Commands.RequestRender.Handle(r.Context(), caller(r), cmd)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Existing {
+		status = http.StatusOK
+	}
+	return s.respondRender(w, r, res.Written, status)
+}
+
+func (s *server) respondRender(w http.ResponseWriter, r *http.Request, written commands.Written, status int) error {
+	s.afterWrite(w, r, written)
+	v, err := s.Renders.Render(r.Context(), accountID(r.Context()), written.StreamID)
+	if errors.Is(err, projections.ErrNotFound) {
+		writeJSON(w, status, map[string]string{"id": written.StreamID, "object": "render"}) // not projected yet
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, toRender(v))
+	return nil
+}
+
+func (s *server) getRender(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.Renders.Render(r.Context(), accountID(r.Context()), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	out := toRender(v)
+	if v.State == domain.RenderStateCompleted && v.Result != nil {
+		// Minted fresh on every GET: clients re-fetch rather than cache it.
+		url, expires, err := s.DownloadURLs(v.Result.BlobKey, v.ID+"."+string(v.Output.Format))
+		if err != nil {
+			return err
+		}
+		expires = expires.UTC()
+		out.DownloadURL, out.DownloadExpiresAt = &url, &expires
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *server) listRenders(w http.ResponseWriter, r *http.Request) error {
+	page, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	views, next, err := s.Renders.ListRenders(r.Context(), accountID(r.Context()),
+		projections.RenderFilter{AssetID: q.Get("asset_id"), State: q.Get("state")}, page)
+	if err != nil {
+		return pageError(err)
+	}
+	writeJSON(w, http.StatusOK, list(views, next, toRender)) // never a download_url
+	return nil
+}
+
+func (s *server) cancelRender(w http.ResponseWriter, r *http.Request) error {
+	written, err := s.Commands.CancelRender.Handle(r.Context(), caller(r), commands.CancelRender{RenderID: mux.Vars(r)["id"]})
+	if err != nil {
+		return err
+	}
+	s.afterWrite(w, r, written)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type historyJSON struct {
+	Data []projections.HistoryEntry `json:"data"`
+}
+
+func (s *server) renderEvents(w http.ResponseWriter, r *http.Request) error {
+	entries, err := s.Renders.RenderHistory(r.Context(), accountID(r.Context()), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []projections.HistoryEntry{}
+	}
+	writeJSON(w, http.StatusOK, historyJSON{Data: entries})
+	return nil
+}
