@@ -156,6 +156,42 @@ func TestAPI_renders(t *testing.T) {
 		}
 	})
 
+	t.Run("fifty_retries_of_a_failed_render_make_one_replacement", func(t *testing.T) {
+		s := s.with(t)
+		out := map[string]any{"format": "mp4", "video_bitrate": 5}
+		failed := s.do(key, "POST", "/v1/renders", render(video, out)).str("id")
+		s.failRender(failed, "encode_failed", "ffmpeg exited with status 1: [libx264 @ 0x1] broken")
+		testenv.Eventually(t, 20*time.Second, "failed", func() bool {
+			return s.do(key, "GET", "/v1/renders/"+failed, nil).str("state") == "failed"
+		})
+		got := s.do(key, "GET", "/v1/renders/"+failed, nil)
+		if got.str("failure.code") != "encode_failed" || strings.Contains(string(got.raw), "libx264") {
+			t.Errorf("failed render shows %s (ffmpeg's words must stay private)", got.raw)
+		}
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+			ids      = map[string]bool{}
+		)
+		for range 50 {
+			wg.Go(func() {
+				r := s.do(key, "POST", "/v1/renders", render(video, out))
+				mu.Lock()
+				statuses[r.status]++
+				ids[r.str("id")] = true
+				if r.str("replaces") != failed {
+					t.Errorf("replacement %s replaces %q, want %s", r.str("id"), r.str("replaces"), failed)
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if statuses[201] != 1 || statuses[200] != 49 || len(ids) != 1 || ids[failed] {
+			t.Fatalf("statuses %v, ids %v; want exactly one new render", statuses, ids)
+		}
+	})
+
 	t.Run("a_completed_render_downloads_through_a_fresh_signed_url", func(t *testing.T) {
 		s := s.with(t)
 		r := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp3"}))
@@ -215,6 +251,22 @@ func TestAPI_renders(t *testing.T) {
 			t.Errorf("another account lists renders: %s", r.raw)
 		}
 	})
+}
+
+// failRender plays an encoder whose ffmpeg failed.
+func (s *service) failRender(id, code, message string) {
+	s.t.Helper()
+	ctx := context.Background()
+	d := writeDeps(s.pool, testenv.Logger(s.t))
+	start, _ := commands.NewStartRenderHandler(d)
+	fail, _ := commands.NewFailRenderHandler(d)
+	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := fail.Handle(ctx, commands.Caller{}, commands.FailRender{RenderID: id, Attempt: attempt, Code: code, Message: message}); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // completeRender plays the encoder: start, store the output, complete.
