@@ -65,12 +65,13 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler,
 		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
 	}
 	waiter := projections.NewWaiter(pool, log)
+	queries := projections.NewQueries(pool)
 	h, err := httpapi.New(httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
 		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
-		Reads:    projections.NewQueries(pool),
-		Renders:  projections.NewQueries(pool),
+		Reads:    queries,
+		Renders:  queries,
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			expires := time.Now().Add(cfg.DownloadTTL).Truncate(time.Second) // the token holds whole seconds
 			url, err := signer.URL(publicURL, blob.Download{Key: key, Filename: filename, Expires: expires})
