@@ -119,3 +119,20 @@ func SaveCheckpoint(ctx context.Context, q Querier, name string, cp Checkpoint) 
 	}
 	return nil
 }
+
+// Unread reports whether committed events follow cp that a ReadLog after
+// cp did not return: ones it held back behind a transaction still in
+// progress, or ones committed since. That older transaction may never
+// announce its commit (it need not append events: a projector's, the
+// relay's own), so a reader that sees this retries soon instead of waiting
+// for a notification. (Asking only for rows behind the current snapshot's
+// xmin would race with that transaction committing in between.)
+func Unread(ctx context.Context, q Querier, after Checkpoint) (bool, error) {
+	var unread bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))`,
+		strconv.FormatUint(after.TransactionID, 10), after.Position).Scan(&unread)
+	if err != nil {
+		return false, fmt.Errorf("unread events: %w", err)
+	}
+	return unread, nil
+}

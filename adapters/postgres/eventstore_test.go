@@ -68,6 +68,11 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	if len(entries) != 0 {
 		t.Fatalf("read %d entries past a transaction still in progress", len(entries))
 	}
+	// The reader is told something committed is waiting, though it may not
+	// read it yet: it retries soon rather than sleep until a notification.
+	if unread, err := postgres.Unread(ctx, pool, postgres.Checkpoint{}); err != nil || !unread {
+		t.Fatalf("Unread = %v, %v while an event is held back", unread, err)
+	}
 	close(release)
 	if err := <-slowDone; err != nil {
 		t.Fatal(err)
@@ -88,6 +93,9 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	}
 	if len(rest) != 1 || rest[0].ID != entries[1].ID {
 		t.Fatalf("after the first entry: %+v", rest)
+	}
+	if unread, err := postgres.Unread(ctx, pool, rest[0].Checkpoint); err != nil || unread {
+		t.Fatalf("Unread = %v, %v after everything was read", unread, err)
 	}
 }
 

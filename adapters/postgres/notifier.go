@@ -43,9 +43,18 @@ func (n *CommitNotifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.pending:
-			if _, err := n.pool.Exec(ctx, "SELECT pg_notify($1, '')", EventsChannel); err != nil && ctx.Err() == nil {
+			if err := NotifyCommitted(ctx, n.pool); err != nil && ctx.Err() == nil {
 				n.log.Warn("notify committed events", "error", fmt.Errorf("notify: %w", err))
 			}
 		}
 	}
+}
+
+// NotifyCommitted tells listeners now that events were committed: for
+// one-shot processes, which run no CommitNotifier.
+func NotifyCommitted(ctx context.Context, db execer) error {
+	if _, err := db.Exec(ctx, "SELECT pg_notify($1, '')", EventsChannel); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
 }

@@ -100,6 +100,7 @@ func (r *Relay) session(ctx context.Context) error {
 		return err
 	}
 	r.log.Info("relay is the leader", "checkpoint_tx", cp.TransactionID, "checkpoint_position", cp.Position)
+	var heldWait time.Duration // grows while rounds ship nothing
 	for {
 		n, next, err := r.relayBatch(ctx, conn, cp)
 		if err != nil {
@@ -109,7 +110,22 @@ func (r *Relay) session(ctx context.Context) error {
 		if n == r.cfg.BatchSize {
 			continue // more is waiting
 		}
-		if err := r.waitForCommits(ctx, conn); err != nil {
+		if n > 0 {
+			heldWait = 0
+		}
+		// Events committed behind a transaction still in progress (or just
+		// now): look again soon, since that transaction's commit may wake
+		// nobody; back off while nothing ships (a long transaction).
+		unread, err := postgres.Unread(ctx, conn, cp)
+		if err != nil {
+			return err
+		}
+		wait := r.cfg.PollInterval
+		if unread {
+			heldWait = min(max(2*heldWait, 2*time.Millisecond), r.cfg.PollInterval)
+			wait = heldWait
+		}
+		if err := r.waitForCommits(ctx, conn, wait); err != nil {
 			return err
 		}
 	}
@@ -166,10 +182,10 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Chec
 	return len(entries), next, nil
 }
 
-// waitForCommits returns on a commit notification, after PollInterval, or
-// with an error if the connection broke.
-func (r *Relay) waitForCommits(ctx context.Context, conn *pgx.Conn) error {
-	wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
+// waitForCommits returns on a commit notification, after timeout, or with
+// an error if the connection broke.
+func (r *Relay) waitForCommits(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, err := conn.WaitForNotification(wctx)
 	if err == nil || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {

@@ -34,7 +34,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
-	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders); default all")
 	flag.Parse()
 	dsn, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
 	if dsn == "" || brokers == "" {
@@ -52,6 +52,7 @@ func run(ctx context.Context) error {
 	}{
 		{"append", benchAppend},
 		{"relay", benchRelayLatency},
+		{"renders", benchRenders},
 	}
 	var results []result
 	for _, b := range benches {

@@ -49,7 +49,9 @@ func creditsGrant(ctx context.Context, cfg Config, log *slog.Logger, account str
 	if ok, err := postgres.NewAccounts(pool).Exists(ctx, account); err != nil || !ok {
 		return errors.Join(fmt.Errorf("no account %s", account), err)
 	}
-	grant, err := commands.NewGrantCreditsHandler(writeDeps(pool, log))
+	// A one-shot command: no notifier runs here, so wake the relay once at
+	// the end instead (it would otherwise find the events at its next poll).
+	grant, err := commands.NewGrantCreditsHandler(writeDeps(pool, nil))
 	if err != nil {
 		return err
 	}
@@ -57,12 +59,15 @@ func creditsGrant(ctx context.Context, cfg Config, log *slog.Logger, account str
 	if err != nil {
 		return err
 	}
+	if err := postgres.NotifyCommitted(ctx, pool); err != nil {
+		log.Warn("could not wake the relay; it will find the events at its next poll", "error", err)
+	}
 	return json.NewEncoder(stdout).Encode(map[string]any{"entry_id": res.EntryID, "resumed_assets": res.Resumed})
 }
 
-// writeDeps builds the write side's dependencies over pool.
-func writeDeps(pool *pgxpool.Pool, log *slog.Logger) commands.Deps {
-	notify := postgres.NewCommitNotifier(pool, log)
+// writeDeps builds the write side's dependencies over pool. notify is the
+// process's running commit notifier (nil: commits wake nobody).
+func writeDeps(pool *pgxpool.Pool, notify *postgres.CommitNotifier) commands.Deps {
 	return commands.Deps{
 		Store: postgres.NewEventStore(pool, eventschema.NewCodec(), notify),
 		Now:   time.Now,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -257,7 +258,7 @@ func TestAPI_renders(t *testing.T) {
 func (s *service) failRender(id, code, message string) {
 	s.t.Helper()
 	ctx := context.Background()
-	d := writeDeps(s.pool, testenv.Logger(s.t))
+	d := writeDeps(s.pool, nil)
 	start, _ := commands.NewStartRenderHandler(d)
 	fail, _ := commands.NewFailRenderHandler(d)
 	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
@@ -267,13 +268,14 @@ func (s *service) failRender(id, code, message string) {
 	if _, err := fail.Handle(ctx, commands.Caller{}, commands.FailRender{RenderID: id, Attempt: attempt, Code: code, Message: message}); err != nil {
 		s.t.Fatal(err)
 	}
+	_ = postgres.NotifyCommitted(ctx, s.pool) // wake the relay, as an encoder's notifier would
 }
 
 // completeRender plays the encoder: start, store the output, complete.
 func (s *service) completeRender(id, blobKey string, data []byte) {
 	s.t.Helper()
 	ctx := context.Background()
-	d := writeDeps(s.pool, testenv.Logger(s.t))
+	d := writeDeps(s.pool, nil)
 	start, _ := commands.NewStartRenderHandler(d)
 	complete, _ := commands.NewCompleteRenderHandler(d)
 	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
@@ -288,4 +290,5 @@ func (s *service) completeRender(id, blobKey string, data []byte) {
 	if err != nil {
 		s.t.Fatal(fmt.Errorf("complete: %w", err))
 	}
+	_ = postgres.NotifyCommitted(ctx, s.pool)
 }

@@ -96,7 +96,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, err := apiHandler(cfg, pool, log)
+		handler, waiter, err := apiHandler(cfg, pool, notifier, log)
 		if err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) {
-		router, err := consumerRouter(cfg, pool, topics, log)
+		router, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
 			return err
 		}

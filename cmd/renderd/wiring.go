@@ -28,12 +28,12 @@ import (
 // apiHandler wires the HTTP API: commands on the write side, read models
 // behind the GETs, the blob store for uploads. The returned waiter must run
 // for read-your-writes.
-func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler, *projections.Waiter, error) {
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (http.Handler, *projections.Waiter, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("blob store: %w", err)
 	}
-	d := writeDeps(pool, log)
+	d := writeDeps(pool, notify)
 	create, err := commands.NewCreateAssetHandler(d)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +102,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (http.Handler,
 // consumerRouter wires the Kafka consumers of the projector role (read
 // models) and the encoder role (the media worker), whichever this process
 // runs.
-func consumerRouter(cfg Config, pool *pgxpool.Pool, topics kafka.Topics, log *slog.Logger) (*consumers.Router, error) {
+func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, error) {
 	codec := eventschema.NewCodec()
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
@@ -114,7 +114,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, topics kafka.Topics, log *sl
 		})...)
 	}
 	if cfg.has(RoleEncoder) {
-		worker, err := mediaWorker(cfg, pool, log)
+		worker, err := mediaWorker(cfg, pool, notify, log)
 		if err != nil {
 			return nil, err
 		}
@@ -126,12 +126,12 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, topics kafka.Topics, log *sl
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
 // silencedetect for automatic cuts, both on the local blob store.
-func mediaWorker(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*encoders.MediaWorker, error) {
+func mediaWorker(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (*encoders.MediaWorker, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	d := writeDeps(pool, log)
+	d := writeDeps(pool, notify)
 	prober := ffmpeg.NewProber("", 2*time.Minute)
 	probe, err := commands.NewProbeAssetHandler(d, prober, blobs)
 	if err != nil {
