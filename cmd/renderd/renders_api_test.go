@@ -57,22 +57,7 @@ func TestAPI_renders(t *testing.T) {
 
 	t.Run("fifty_identical_requests_at_once_make_one_render", func(t *testing.T) {
 		s := s.with(t)
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			statuses = map[int]int{}
-			ids      = map[string]bool{}
-		)
-		for range 50 {
-			wg.Go(func() {
-				r := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mov"}))
-				mu.Lock()
-				statuses[r.status]++
-				ids[r.str("id")] = true
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
+		statuses, ids := s.postAtOnce(key, 50, render(video, map[string]any{"format": "mov"}), nil)
 		if statuses[201] != 1 || statuses[200] != 49 || len(ids) != 1 {
 			t.Fatalf("statuses %v, %d distinct ids; want one 201, 49 200, one id", statuses, len(ids))
 		}
@@ -169,25 +154,11 @@ func TestAPI_renders(t *testing.T) {
 		if got.str("failure.code") != "encode_failed" || strings.Contains(string(got.raw), "libx264") {
 			t.Errorf("failed render shows %s (ffmpeg's words must stay private)", got.raw)
 		}
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			statuses = map[int]int{}
-			ids      = map[string]bool{}
-		)
-		for range 50 {
-			wg.Go(func() {
-				r := s.do(key, "POST", "/v1/renders", render(video, out))
-				mu.Lock()
-				statuses[r.status]++
-				ids[r.str("id")] = true
-				if r.str("replaces") != failed {
-					t.Errorf("replacement %s replaces %q, want %s", r.str("id"), r.str("replaces"), failed)
-				}
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
+		statuses, ids := s.postAtOnce(key, 50, render(video, out), func(r response) {
+			if r.str("replaces") != failed {
+				t.Errorf("replacement %s replaces %q, want %s", r.str("id"), r.str("replaces"), failed)
+			}
+		})
 		if statuses[201] != 1 || statuses[200] != 49 || len(ids) != 1 || ids[failed] {
 			t.Fatalf("statuses %v, ids %v; want exactly one new render", statuses, ids)
 		}
@@ -252,6 +223,31 @@ func TestAPI_renders(t *testing.T) {
 			t.Errorf("another account lists renders: %s", r.raw)
 		}
 	})
+}
+
+// postAtOnce sends n identical POST /v1/renders at once and counts the
+// statuses and distinct render ids; check, if given, sees every response.
+func (s *service) postAtOnce(key string, n int, body any, check func(response)) (map[int]int, map[string]bool) {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+		ids      = map[string]bool{}
+	)
+	for range n {
+		wg.Go(func() {
+			r := s.do(key, "POST", "/v1/renders", body)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[r.status]++
+			ids[r.str("id")] = true
+			if check != nil {
+				check(r)
+			}
+		})
+	}
+	wg.Wait()
+	return statuses, ids
 }
 
 // failRender plays an encoder whose ffmpeg failed.
