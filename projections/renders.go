@@ -90,8 +90,9 @@ type RenderResultView struct {
 // replaying the whole stream for every event, as the asset and cut
 // projectors do, would cost O(n) per event and O(n²) per render. When the
 // row is exactly one version behind, the event is applied to the row itself
-// (nextRenderView); in every other case (no row yet, a gap, an event that
-// does not fit the row's state) the row is rebuilt from the event store with
+// (nextRenderView), and a stream's opening event builds the row on its own;
+// in every other case (a gap, a row lost to a Rebuild, an event that does
+// not fit the row's state) the row is rebuilt from the event store with
 // domain.RebuildRender, through the same projector code as assets and cuts.
 type RenderProjector struct{ p *projector }
 
@@ -127,7 +128,8 @@ func (r *RenderProjector) Handle(ctx context.Context, rec domain.Recorded) error
 func (r *RenderProjector) replay() *projector { return r.p }
 
 // applyNext projects rec onto its row when the row is at rec's version - 1
-// and rec is a transition nextRenderView knows, and reports whether it
+// and rec is a transition nextRenderView knows, or creates the row from a
+// stream's first event when there is none, and reports whether it
 // handled rec (a redelivery counts: there is nothing to do). When it did
 // not, it has changed nothing and the caller rebuilds the row instead.
 func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (bool, error) {
@@ -143,22 +145,28 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (b
 		return false, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
 	}
 	cur, err := pgx.CollectExactlyOneRow(rows, scanRender)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // the stream's first event, or a row lost to a Rebuild's truncation
-	}
-	if err != nil {
+	var next RenderView
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && rec.StreamVersion == 1:
+		// The stream's opening event is its whole history: the domain
+		// builds the row from it, with no load from the store.
+		if next, err = renderView([]domain.Recorded{rec}); err != nil {
+			return false, fmt.Errorf("project %s v%d: %w: %w", rec.StreamID, rec.StreamVersion, ErrUnprojectable, err)
+		}
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil // a row lost to a Rebuild's truncation, or a gap before it
+	case err != nil:
 		return false, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
-	}
-	if rec.StreamVersion <= cur.Version {
+	case rec.StreamVersion <= cur.Version:
 		r.p.log.Debug("event already projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "row_version", cur.Version)
 		return true, nil
-	}
-	if rec.StreamVersion != cur.Version+1 {
+	case rec.StreamVersion != cur.Version+1:
 		return false, nil // a gap: the store has the events in between
-	}
-	next, ok := nextRenderView(cur, rec)
-	if !ok {
-		return false, nil
+	default:
+		var ok bool
+		if next, ok = nextRenderView(cur, rec); !ok {
+			return false, nil
+		}
 	}
 	if err := checkStored(ctx, tx, rec); err != nil {
 		return false, err

@@ -20,6 +20,7 @@ type Config struct {
 	DatabaseURL  string
 	KafkaBrokers []string
 	HTTPAddr     string
+	DebugAddr    string
 	Roles        []string
 
 	TopicPrefix       string
@@ -71,6 +72,8 @@ var settings = []setting{
 		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
 	{"RENDERD_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "address the API listens on",
 		func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. Keep it on loopback",
+		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
 	{"RENDERD_ROLES", "roles", strings.Join(allRoles, ","), "roles this process runs: " + strings.Join(allRoles, ", "),
 		func(c *Config, v string) error { c.Roles = splitList(v); return nil }},
 	{"RENDERD_KAFKA_TOPIC_PREFIX", "kafka-topic-prefix", "renderd.", "prefix of the event topics (<prefix>assets, <prefix>cuts, <prefix>renders)",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,6 +96,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		g.Go(func() error { return r.Run(ctx) })
 	}
 
+	if cfg.DebugAddr != "" {
+		if err := serveDebug(ctx, g, cfg, log); err != nil {
+			return err
+		}
+	}
+
 	if cfg.has(RoleAPI) {
 		handler, waiter, err := apiHandler(cfg, pool, notifier, log)
 		if err != nil {
@@ -154,4 +161,32 @@ func kafkaReachable(brokers []string) httpapi.Check {
 		}
 		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
 	}
+}
+
+// serveDebug serves net/http/pprof on cfg.DebugAddr, apart from the API so
+// that profiles never share its port (or its authentication-free exposure).
+func serveDebug(ctx context.Context, g *errgroup.Group, cfg Config, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", cfg.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("debug endpoints listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("debug http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return srv.Close()
+	})
+	return nil
 }
