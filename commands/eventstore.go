@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/renderd/renderd/domain"
 )
@@ -31,6 +32,7 @@ type Tx interface {
 	Credits
 	CutIndex
 	RenderSignatures
+	RenderQueue
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -171,4 +173,40 @@ type RenderSignatures interface {
 	ReserveSignature(ctx context.Context, accountID, signature, renderID string) error
 	// ReleaseSignature marks a render as no longer live (failed, cancelled).
 	ReleaseSignature(ctx context.Context, renderID string) error
+}
+
+// RenderQueue is the encoders' durable work list, changed in the same
+// transaction as the render's events: a pending render is queued, a running
+// one holds its worker's lease, a finished one is gone. Encoders claim from
+// it (so a render whose Kafka message was lost with its consumer is still
+// found), and a reaper finds the expired leases in it. Lease renewals
+// change only the row, never the stream.
+type RenderQueue interface {
+	// SetRenderJob writes the render's row; a job in a final state removes it.
+	SetRenderJob(ctx context.Context, job RenderJob) error
+	// RenderJob returns the render's row, locked until the transaction ends,
+	// or ok = false when the render is not queued or running.
+	RenderJob(ctx context.Context, renderID string) (job RenderJob, ok bool, err error)
+}
+
+// RenderJob is a render's place in the RenderQueue.
+type RenderJob struct {
+	RenderID  string
+	AccountID string
+	State     domain.RenderState
+	// Attempt is the running attempt, or for a pending render the last one
+	// claimed (0: none yet).
+	Attempt    int
+	WorkerID   string    // running only
+	LeaseUntil time.Time // running only
+	Since      time.Time // when the render entered State
+}
+
+// renderJob is r's row in the RenderQueue.
+func renderJob(r *domain.Render, now time.Time) RenderJob {
+	j := RenderJob{RenderID: r.ID(), AccountID: r.AccountID(), State: r.State(), Attempt: r.Attempt(), Since: now}
+	if r.State() == domain.RenderStateRunning {
+		j.WorkerID, j.LeaseUntil = r.WorkerID(), r.LeaseUntil()
+	}
+	return j
 }

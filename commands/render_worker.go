@@ -9,7 +9,8 @@ import (
 // updateRender loads a render in its own transaction, lets decide change
 // it, and appends what it recorded. The render commands of the encoder
 // (start, progress, complete, fail, retry) are thin wrappers around it;
-// each names its rule in domain.Render.
+// each names its rule in domain.Render. A change of state or attempt moves
+// the render in the RenderQueue, in the same transaction.
 func updateRender(ctx context.Context, d Deps, c Caller, id string, decide func(r *domain.Render, tx Tx) error) (Written, error) {
 	var w Written
 	err := d.Store.Transact(ctx, []string{id}, func(ctx context.Context, tx Tx) error {
@@ -17,12 +18,15 @@ func updateRender(ctx context.Context, d Deps, c Caller, id string, decide func(
 		if err != nil {
 			return err
 		}
-		loaded := r.Version()
+		loaded, state, attempt := r.Version(), r.State(), r.Attempt()
 		if err := decide(r, tx); err != nil {
 			return err
 		}
 		w, err = appendChanges(ctx, tx, r.ID(), loaded, d.meta(c, r.AccountID()), r.Changes())
-		return err
+		if err != nil || (r.State() == state && r.Attempt() == attempt) {
+			return err // progress leaves the queue's row as it is
+		}
+		return tx.SetRenderJob(ctx, renderJob(r, d.Now()))
 	})
 	return w, err
 }

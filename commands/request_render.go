@@ -90,6 +90,9 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		if err := tx.ReserveSignature(ctx, c.AccountID, sig, id); err != nil {
 			return err
 		}
+		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now())); err != nil {
+			return err
+		}
 		res.Written, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, a.AccountID()), r.Changes())
 		return err
 	})

@@ -142,6 +142,15 @@ func (a *Asset) AudioMedia() (MediaInfo, bool) {
 	return a.source.media, a.source.probed
 }
 
+// AudioSource returns the blob and probe that AudioMedia describes: the
+// file an audio render or a cut reads.
+func (a *Asset) AudioSource() (blobKey string, media MediaInfo, ok bool) {
+	if a.audio.probed {
+		return a.audio.blobKey, a.audio.media, true
+	}
+	return a.source.blobKey, a.source.media, a.source.probed
+}
+
 // Duration is the duration of the probed timeline, zero until probed.
 func (a *Asset) Duration() time.Duration {
 	if m, ok := a.AudioMedia(); ok {

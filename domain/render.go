@@ -29,6 +29,7 @@ type Render struct {
 	leaseUntil    time.Time
 	progress      int
 	eta           time.Duration
+	crashes       int // attempts abandoned because their lease expired
 	result        *RenderCompleted
 	failure       *Failure
 	createdAt     time.Time
@@ -162,6 +163,37 @@ func (r *Render) Fail(attempt int, code, message string, retryable bool, now tim
 	return nil
 }
 
+// Why an attempt was abandoned (RenderRetried.Reason). Only an expired lease
+// counts as a crash.
+const (
+	RetryLeaseExpired = "lease_expired" // the worker vanished (killed, machine gone)
+	RetryHandedBack   = "handed_back"   // the worker shut down gracefully
+)
+
+// MaxCrashedAttempts is how many attempts may end in a lost lease; the
+// render fails with encoder_crashed on the last one instead of retrying.
+const MaxCrashedAttempts = 3
+
+// Crashes is how many attempts ended in a lost lease.
+func (r *Render) Crashes() int { return r.crashes }
+
+// LoseLease abandons the running attempt whose lease expired: the render is
+// pending again for the next attempt, unless that makes MaxCrashedAttempts,
+// when it fails with encoder_crashed (a render that kills its encoder every
+// time must not be retried forever). It reports whether the render failed.
+func (r *Render) LoseLease(attempt int, now time.Time) (failed bool, err error) {
+	if err := r.checkAttempt(attempt); err != nil {
+		return false, err
+	}
+	if r.crashes+1 >= MaxCrashedAttempts {
+		r.record(RenderFailed{Attempt: attempt, Code: "encoder_crashed",
+			Message: fmt.Sprintf("the encoder stopped responding during %d attempts", r.crashes+1), Retryable: true}, now)
+		return true, nil
+	}
+	r.record(RenderRetried{Attempt: attempt + 1, Reason: RetryLeaseExpired}, now)
+	return false, nil
+}
+
 // Retry abandons the running attempt (a lost lease, a graceful hand-back):
 // the render is pending again for the next attempt.
 func (r *Render) Retry(attempt int, reason string, now time.Time) error {
@@ -202,6 +234,9 @@ func (r *Render) apply(e Event, at time.Time) error {
 		// e.Attempt is the attempt the render now waits for; Start claims it.
 		r.state, r.attempt, r.workerID, r.leaseUntil = RenderStatePending, e.Attempt-1, "", time.Time{}
 		r.progress, r.eta = 0, 0
+		if e.Reason == RetryLeaseExpired {
+			r.crashes++
+		}
 	default:
 		return fmt.Errorf("not a render event: %T", e)
 	}

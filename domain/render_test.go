@@ -116,6 +116,17 @@ func TestRender_lifecycle(t *testing.T) {
 		{"progress_never_goes_back", []domain.Event{requested, started, domain.RenderProgressed{Attempt: 1, Percent: 40}}, func(r *domain.Render) error { return r.ReportProgress(1, 30, 0, 0, now) }, domain.RenderStateRunning, "", 0},
 		{"progress_stops_at_99", []domain.Event{requested, started}, func(r *domain.Render) error { return r.ReportProgress(1, 100, 0, 0, now) }, domain.RenderStateRunning, "", 1},
 		{"a_retry_makes_it_pending_for_the_next_attempt", []domain.Event{requested, started, domain.RenderProgressed{Attempt: 1, Percent: 40}}, func(r *domain.Render) error { return r.Retry(1, "lease lost", now) }, domain.RenderStatePending, "", 1},
+		{"a_lost_lease_makes_it_pending_again", []domain.Event{requested, started}, func(r *domain.Render) error { _, err := r.LoseLease(1, now); return err }, domain.RenderStatePending, "", 1},
+		{"the_third_lost_lease_fails_it_as_encoder_crashed", []domain.Event{requested, started,
+			domain.RenderRetried{Attempt: 2, Reason: domain.RetryLeaseExpired}, domain.RenderStarted{Attempt: 2, WorkerID: "w2"},
+			domain.RenderRetried{Attempt: 3, Reason: domain.RetryLeaseExpired}, domain.RenderStarted{Attempt: 3, WorkerID: "w3"}},
+			func(r *domain.Render) error { _, err := r.LoseLease(3, now); return err }, domain.RenderStateFailed, "", 1},
+		{"a_graceful_hand_back_is_not_a_crash", []domain.Event{requested, started,
+			domain.RenderRetried{Attempt: 2, Reason: domain.RetryHandedBack}, domain.RenderStarted{Attempt: 2, WorkerID: "w2"},
+			domain.RenderRetried{Attempt: 3, Reason: domain.RetryLeaseExpired}, domain.RenderStarted{Attempt: 3, WorkerID: "w3"}},
+			func(r *domain.Render) error { _, err := r.LoseLease(3, now); return err }, domain.RenderStatePending, "", 1},
+		{"a_stale_lease_cannot_be_lost_twice", []domain.Event{requested, started, domain.RenderRetried{Attempt: 2, Reason: domain.RetryLeaseExpired}},
+			func(r *domain.Render) error { _, err := r.LoseLease(1, now); return err }, domain.RenderStatePending, "render_not_running", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

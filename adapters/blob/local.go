@@ -146,6 +146,84 @@ func (l *Local) syncDir(dir string) error {
 	return d.Sync()
 }
 
+// CreateTemp creates a new, empty hidden file next to key for a program
+// that writes a blob by file name (ffmpeg), and returns its absolute path.
+// Commit moves it into place whole; Discard removes it. A crash in between
+// leaves a hidden file that is never a blob.
+func (l *Local) CreateTemp(key string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	dir := path.Dir(key)
+	if err := l.root.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("temp for %s: %w", key, err)
+	}
+	tmp, f, err := l.createTemp(dir)
+	if err != nil {
+		return "", fmt.Errorf("temp for %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		_ = l.root.Remove(tmp)
+		return "", fmt.Errorf("temp for %s: %w", key, err)
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(tmp)), nil
+}
+
+// Commit makes the finished temporary file at tmpPath (from CreateTemp for
+// the same key) the blob key, durably, as Put does, and returns its size.
+func (l *Local) Commit(tmpPath, key string) (int64, error) {
+	tmp, err := l.tempName(tmpPath, key)
+	if err != nil {
+		return 0, err
+	}
+	f, err := l.root.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", key, err)
+	}
+	st, err := f.Stat()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", key, err)
+	}
+	if err := l.root.Rename(tmp, key); err != nil {
+		return 0, fmt.Errorf("commit %s: %w", key, err)
+	}
+	if err := l.syncDir(path.Dir(key)); err != nil {
+		return st.Size(), fmt.Errorf("commit %s: sync directory: %w", key, err)
+	}
+	return st.Size(), nil
+}
+
+// Discard removes a temporary file from CreateTemp; a missing one is fine.
+func (l *Local) Discard(tmpPath string) error {
+	rel, err := filepath.Rel(l.dir, tmpPath)
+	if err != nil || !strings.HasPrefix(path.Base(filepath.ToSlash(rel)), ".tmp-") {
+		return fmt.Errorf("discard %s: not a temporary file of this store", tmpPath)
+	}
+	if err := l.root.Remove(filepath.ToSlash(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("discard: %w", err)
+	}
+	return nil
+}
+
+// tempName maps a CreateTemp path for key back to its name under the root.
+func (l *Local) tempName(tmpPath, key string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(l.dir, tmpPath)
+	rel = filepath.ToSlash(rel)
+	if err != nil || path.Dir(rel) != path.Dir(key) || !strings.HasPrefix(path.Base(rel), ".tmp-") {
+		return "", fmt.Errorf("commit %s: %s is not a temporary file for it", key, tmpPath)
+	}
+	return rel, nil
+}
+
 // Open opens a blob for reading. A missing blob is an error matching
 // fs.ErrNotExist.
 func (l *Local) Open(key string) (*os.File, error) {

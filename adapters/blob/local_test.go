@@ -284,3 +284,65 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+func TestCreateTemp_commit_moves_a_file_written_by_name_into_place(t *testing.T) {
+	s, dir := newStore(t)
+	tmp, err := s.CreateTemp("renders/rnd_1/a1.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("encoded"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, dir); len(got) != 1 || !strings.Contains(got[0], ".tmp-") {
+		t.Fatalf("before commit the store holds %v, want only a hidden temp file", got)
+	}
+	size, err := s.Commit(tmp, "renders/rnd_1/a1.mp4")
+	if err != nil || size != int64(len("encoded")) {
+		t.Fatalf("Commit = %d, %v", size, err)
+	}
+	if got := read(t, s, "renders/rnd_1/a1.mp4"); got != "encoded" {
+		t.Errorf("blob = %q", got)
+	}
+	if got := files(t, dir); len(got) != 1 {
+		t.Errorf("after commit the store holds %v, want the blob alone", got)
+	}
+}
+
+func TestCreateTemp_discard_leaves_nothing_and_a_second_discard_is_fine(t *testing.T) {
+	s, dir := newStore(t)
+	tmp, err := s.CreateTemp("renders/rnd_1/a1.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Discard(tmp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Errorf("store holds %v", got)
+	}
+}
+
+func TestCommit_refuses_a_path_that_is_not_a_temp_file_for_the_key(t *testing.T) {
+	s, _ := newStore(t)
+	tmp, err := s.CreateTemp("renders/rnd_1/a1.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ path, key string }{
+		"another_directory": {tmp, "renders/rnd_2/a1.mp4"},
+		"a_blob_not_a_temp": {filepath.Join(filepath.Dir(tmp), "a1.mp4"), "renders/rnd_1/a1.mp4"},
+		"outside_the_store": {"/etc/passwd", "renders/rnd_1/a1.mp4"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := s.Commit(c.path, c.key); err == nil {
+				t.Fatal("Commit accepted it")
+			}
+		})
+	}
+	if err := s.Discard("/etc/passwd"); err == nil {
+		t.Error("Discard accepted a path outside the store")
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"assets_awaiting_payment_are_listed_in_order_and_cleared_by_a_debit", awaitingContract},
 		{"the_cut_index_lists_an_assets_cuts", cutIndexContract},
 		{"one_live_render_per_signature_and_release_frees_it", signatureContract},
+		{"the_render_queue_follows_a_render_and_rolls_back_with_its_transaction", renderQueueContract},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
@@ -524,5 +525,55 @@ func signatureContract(t *testing.T, subj Subject) {
 	}
 	if get(false) != "rnd_2" || get(true) != "rnd_2" {
 		t.Errorf("after the replacement: live %q latest %q", get(false), get(true))
+	}
+}
+
+func renderQueueContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	id := "rnd_queue_" + acc
+	in := func(fn func(ctx context.Context, tx commands.Tx) error) error {
+		return s.Transact(t.Context(), []string{id}, fn)
+	}
+	get := func() (j commands.RenderJob, ok bool) {
+		if err := in(func(ctx context.Context, tx commands.Tx) (err error) { j, ok, err = tx.RenderJob(ctx, id); return }); err != nil {
+			t.Fatal(err)
+		}
+		return j, ok
+	}
+	set := func(j commands.RenderJob) {
+		t.Helper()
+		if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.SetRenderJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := get(); ok {
+		t.Fatal("a fresh store has the job")
+	}
+	since := time.Now().UTC().Truncate(time.Millisecond)
+	set(commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStatePending, Since: since})
+	if j, ok := get(); !ok || j.State != domain.RenderStatePending || j.AccountID != acc || !j.Since.Equal(since) || j.WorkerID != "" {
+		t.Errorf("pending job = %+v, %v", j, ok)
+	}
+	lease := since.Add(30 * time.Second)
+	set(commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStateRunning, Attempt: 1, WorkerID: "w1", LeaseUntil: lease, Since: since})
+	if j, ok := get(); !ok || j.State != domain.RenderStateRunning || j.Attempt != 1 || j.WorkerID != "w1" || !j.LeaseUntil.Equal(lease) {
+		t.Errorf("running job = %+v, %v", j, ok)
+	}
+	rollback := errors.New("roll back")
+	err := in(func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.SetRenderJob(ctx, commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStateCancelled}); err != nil {
+			return err
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	if _, ok := get(); !ok {
+		t.Error("a rolled-back removal removed the job")
+	}
+	set(commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStateCompleted})
+	if j, ok := get(); ok {
+		t.Errorf("a completed render is still queued: %+v", j)
 	}
 }

@@ -1,5 +1,6 @@
 // Package ffmpeg is renderd's outbound edge to ffprobe and ffmpeg: it probes
-// uploaded media into domain.MediaInfo and finds silences for automatic cuts.
+// uploaded media into domain.MediaInfo, finds silences for automatic cuts,
+// and runs and verifies render encodes (encode.go).
 //
 // Every input is a local file from the blob store, opened the same way:
 //

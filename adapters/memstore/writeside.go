@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -18,7 +19,10 @@ type writeSide struct {
 	awaiting   []awaiting
 	cuts       map[string][]string // asset → cuts
 	signatures []signature
-	next       int
+	jobs       map[string]commands.RenderJob
+	// jobWrites are a transaction's writes to jobs, nil for a removal.
+	jobWrites map[string]*commands.RenderJob
+	next      int
 }
 
 type entry struct {
@@ -31,11 +35,13 @@ type awaiting struct {
 	seconds        int64
 }
 
-func newWriteSide() writeSide { return writeSide{cuts: map[string][]string{}} }
+func newWriteSide() writeSide {
+	return writeSide{cuts: map[string][]string{}, jobs: map[string]commands.RenderJob{}}
+}
 
 func (w *writeSide) clone() *writeSide {
 	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts),
-		signatures: slices.Clone(w.signatures), next: w.next}
+		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{}, next: w.next}
 	for k, v := range c.cuts {
 		c.cuts[k] = slices.Clone(v)
 	}
@@ -72,6 +78,13 @@ func (w *writeSide) merge(tx *writeSide) {
 			w.signatures = append(w.signatures, sig)
 		} else {
 			w.signatures[i].live = sig.live
+		}
+	}
+	for id, j := range tx.jobWrites {
+		if j == nil {
+			delete(w.jobs, id)
+		} else {
+			w.jobs[id] = *j
 		}
 	}
 	w.next = max(w.next, tx.next)
@@ -175,4 +188,20 @@ func (w *writeSide) ReleaseSignature(_ context.Context, render string) error {
 		}
 	}
 	return nil
+}
+
+func (w *writeSide) SetRenderJob(_ context.Context, j commands.RenderJob) error {
+	if j.State == domain.RenderStatePending || j.State == domain.RenderStateRunning {
+		w.jobs[j.RenderID] = j
+		w.jobWrites[j.RenderID] = &j
+		return nil
+	}
+	delete(w.jobs, j.RenderID)
+	w.jobWrites[j.RenderID] = nil
+	return nil
+}
+
+func (w *writeSide) RenderJob(_ context.Context, id string) (commands.RenderJob, bool, error) {
+	j, ok := w.jobs[id]
+	return j, ok, nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -140,4 +142,63 @@ func (t *eventTx) oneString(ctx context.Context, sql string, args ...any) (strin
 		return "", nil
 	}
 	return s, err
+}
+
+func (t *eventTx) SetRenderJob(ctx context.Context, j commands.RenderJob) error {
+	var err error
+	switch j.State {
+	case domain.RenderStatePending, domain.RenderStateRunning:
+		var worker *string
+		var lease *time.Time
+		if j.State == domain.RenderStateRunning {
+			worker, lease = &j.WorkerID, &j.LeaseUntil
+		}
+		_, err = t.conn.Exec(ctx, `
+			INSERT INTO render_jobs (render_id, account_id, state, attempt, worker_id, lease_until, since)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (render_id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
+				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since`,
+			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since)
+	default:
+		_, err = t.conn.Exec(ctx, `DELETE FROM render_jobs WHERE render_id = $1`, j.RenderID)
+	}
+	if err != nil {
+		return fmt.Errorf("render queue: %w", err)
+	}
+	return nil
+}
+
+func (t *eventTx) RenderJob(ctx context.Context, renderID string) (commands.RenderJob, bool, error) {
+	rows, err := t.conn.Query(ctx, `SELECT `+renderJobColumns+` FROM render_jobs WHERE render_id = $1 FOR UPDATE`, renderID)
+	if err != nil {
+		return commands.RenderJob{}, false, fmt.Errorf("render queue: %w", err)
+	}
+	j, err := pgx.CollectExactlyOneRow(rows, scanRenderJob)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return commands.RenderJob{}, false, nil
+	}
+	if err != nil {
+		return commands.RenderJob{}, false, fmt.Errorf("render queue: %w", err)
+	}
+	return j, true, nil
+}
+
+const renderJobColumns = `render_id, account_id, state, attempt, worker_id, lease_until, since`
+
+func scanRenderJob(row pgx.CollectableRow) (commands.RenderJob, error) {
+	var j commands.RenderJob
+	var state string
+	var worker *string
+	var lease *time.Time
+	if err := row.Scan(&j.RenderID, &j.AccountID, &state, &j.Attempt, &worker, &lease, &j.Since); err != nil {
+		return j, err
+	}
+	j.State = domain.RenderState(state)
+	if worker != nil {
+		j.WorkerID = *worker
+	}
+	if lease != nil {
+		j.LeaseUntil = *lease
+	}
+	return j, nil
 }

@@ -28,6 +28,7 @@ type service struct {
 	base  string
 	pool  *pgxpool.Pool
 	blobs *blob.Local
+	env   map[string]string // the service's configuration
 }
 
 func startService(t *testing.T, extraEnv ...string) *service {
@@ -61,7 +62,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	s := &service{t: t, base: "http://" + addr}
+	s := &service{t: t, base: "http://" + addr, env: env}
 	testenv.Eventually(t, 30*time.Second, "the API to be ready", func() bool {
 		resp, err := http.Get(s.base + "/readyz")
 		if err != nil {

@@ -41,6 +41,13 @@ type Config struct {
 	ReadYourWrites       time.Duration
 	DBMaxConns           int
 
+	EncoderRenders     bool
+	WorkerID           string
+	EncoderConcurrency int
+	EncoderLease       time.Duration
+	EncoderPoll        time.Duration
+	EncoderCancelCheck time.Duration
+
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
@@ -116,6 +123,22 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.ReadYourWrites })},
 	{"RENDERD_DB_MAX_CONNS", "db-max-conns", "32", "Postgres connections per process",
 		intSetting(func(c *Config) *int { return &c.DBMaxConns })},
+	{"RENDERD_ENCODER_RENDERS", "encoder-renders", "true", "whether the encoder role encodes renders (false: it only probes uploads and completes cuts)",
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.EncoderRenders = b
+			return err
+		}},
+	{"RENDERD_WORKER_ID", "worker-id", "", "this process's name in render.started and leases (default: host name, pid and a random suffix)",
+		func(c *Config, v string) error { c.WorkerID = v; return nil }},
+	{"RENDERD_ENCODER_CONCURRENCY", "encoder-concurrency", "0", "renders one encoder process runs at once (0: the number of CPU cores)",
+		intSetting(func(c *Config) *int { return &c.EncoderConcurrency })},
+	{"RENDERD_ENCODER_LEASE", "encoder-lease", "30s", "lease of a running render, renewed every third of it; a render whose encoder stops renewing is re-queued after it",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncoderLease })},
+	{"RENDERD_ENCODER_POLL_INTERVAL", "encoder-poll-interval", "2s", "how often an encoder with a free slot reads the render queue without a Kafka hint",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncoderPoll })},
+	{"RENDERD_ENCODER_CANCEL_CHECK", "encoder-cancel-check", "250ms", "how often a running render checks it was not cancelled (ffmpeg stops within about this, plus a second)",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncoderCancelCheck })},
 	{"RENDERD_FREE_ALLOWANCE_MINUTES", "free-allowance-minutes", "60", "credits a new account starts with, in minutes of media",
 		intSetting(func(c *Config) *int { return &c.FreeAllowanceMinutes })},
 	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
@@ -242,6 +265,12 @@ func (c Config) validate(command string) error {
 	}
 	if c.FreeAllowanceMinutes < 0 {
 		errs = append(errs, errors.New("RENDERD_FREE_ALLOWANCE_MINUTES must not be negative"))
+	}
+	if c.EncoderConcurrency < 0 || c.EncoderConcurrency > 256 {
+		errs = append(errs, errors.New("RENDERD_ENCODER_CONCURRENCY must be between 0 (the number of cores) and 256"))
+	}
+	if c.EncoderLease < 3*time.Second || c.EncoderPoll <= 0 || c.EncoderCancelCheck <= 0 || c.EncoderCancelCheck > c.EncoderLease/3 {
+		errs = append(errs, errors.New("RENDERD_ENCODER_LEASE must be at least 3s, the poll interval positive, and the cancel check positive and at most a third of the lease"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))

@@ -31,7 +31,10 @@ func render(asset string, output map[string]any) map[string]any {
 }
 
 func TestAPI_renders(t *testing.T) {
-	s := startService(t)
+	// The encoder only probes: these tests drive renders through the worker
+	// commands themselves (failRender, completeRender); the render
+	// pipeline's own tests are in encode_api_test.go.
+	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
 	key, other := s.account(60), s.account(60)
 	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
 

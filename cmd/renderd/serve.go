@@ -129,11 +129,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) {
-		router, err := consumerRouter(cfg, pool, notifier, topics, log)
+		router, renders, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return router.Run(ctx) })
+		if renders != nil {
+			g.Go(func() error { return renders.Run(ctx) })
+		}
 	}
 
 	for _, role := range []string{RoleWebhooks} {

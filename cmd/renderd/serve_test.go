@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
+	if longVideoDir != "" {
+		os.RemoveAll(longVideoDir)
+	}
 	os.Exit(code)
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +20,7 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/encoders"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/consumers"
@@ -100,9 +103,10 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 }
 
 // consumerRouter wires the Kafka consumers of the projector role (read
-// models) and the encoder role (the media worker), whichever this process
-// runs.
-func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, error) {
+// models) and the encoder role (the media worker and the render worker),
+// whichever this process runs. The render worker, when there is one, must
+// run next to the router: the router only hands it hints.
+func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, *encoders.RenderWorker, error) {
 	codec := eventschema.NewCodec()
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
@@ -113,26 +117,34 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			Renders: projections.NewRenderProjector(pool, store, log),
 		})...)
 	}
+	var renders *encoders.RenderWorker
 	if cfg.has(RoleEncoder) {
-		worker, err := mediaWorker(cfg, pool, notify, log)
+		blobs, err := blob.NewLocal(cfg.BlobDir)
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("blob store: %w", err)
 		}
-		handlers = append(handlers, consumers.MediaHandlers(worker)...)
+		d := writeDeps(pool, notify)
+		prober := ffmpeg.NewProber("", 2*time.Minute)
+		media, err := mediaWorker(d, prober, blobs, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		handlers = append(handlers, consumers.MediaHandlers(media)...)
+		if cfg.EncoderRenders {
+			if renders, err = renderWorker(cfg, d, pool, prober, blobs, log); err != nil {
+				return nil, nil, err
+			}
+			handlers = append(handlers, consumers.EncoderHandlers(renders)...)
+		}
 	}
-	return consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
+	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
 		codec, handlers, log)
+	return router, renders, err
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
 // silencedetect for automatic cuts, both on the local blob store.
-func mediaWorker(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (*encoders.MediaWorker, error) {
-	blobs, err := blob.NewLocal(cfg.BlobDir)
-	if err != nil {
-		return nil, fmt.Errorf("blob store: %w", err)
-	}
-	d := writeDeps(pool, notify)
-	prober := ffmpeg.NewProber("", 2*time.Minute)
+func mediaWorker(d commands.Deps, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
 	probe, err := commands.NewProbeAssetHandler(d, prober, blobs)
 	if err != nil {
 		return nil, err
@@ -142,6 +154,65 @@ func mediaWorker(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier
 		return nil, err
 	}
 	return encoders.NewMediaWorker(probe, cuts, log)
+}
+
+// renderWorker wires the encoder role's render pipeline: the render
+// commands, the queue and leases in Postgres, ffmpeg on the local blob store.
+func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.RenderWorker, error) {
+	var cmds encoders.RenderCommands
+	var errs []error
+	var err error
+	cmds.Start, err = commands.NewStartRenderHandler(d)
+	errs = append(errs, err)
+	cmds.Progress, err = commands.NewReportProgressHandler(d)
+	errs = append(errs, err)
+	cmds.Complete, err = commands.NewCompleteRenderHandler(d)
+	errs = append(errs, err)
+	cmds.Fail, err = commands.NewFailRenderHandler(d)
+	errs = append(errs, err)
+	cmds.Retry, err = commands.NewRetryRenderHandler(d)
+	errs = append(errs, err)
+	cmds.LoseLease, err = commands.NewLoseRenderLeaseHandler(d)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	wc := encoders.RenderWorkerConfig{
+		WorkerID:     cmp.Or(cfg.WorkerID, defaultWorkerID()),
+		Concurrency:  cmp.Or(cfg.EncoderConcurrency, runtime.NumCPU()),
+		Lease:        cfg.EncoderLease,
+		PollInterval: cfg.EncoderPoll,
+		CancelCheck:  cfg.EncoderCancelCheck,
+	}
+	media := ffmpegMedia{encoder: ffmpeg.NewEncoder("", time.Second), prober: prober}
+	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
+}
+
+// defaultWorkerID names this process uniquely enough for leases and logs.
+func defaultWorkerID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "renderd"), os.Getpid(), rand.Text()[:6])
+}
+
+// ffmpegMedia is adapters/ffmpeg as the render pipeline's encoders.Media.
+type ffmpegMedia struct {
+	encoder *ffmpeg.Encoder
+	prober  *ffmpeg.Prober
+}
+
+func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
+	return ffmpeg.InputArgs(path, container)
+}
+
+func (m ffmpegMedia) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(encoders.Progress)) error {
+	return m.encoder.Run(ctx, args, timeout, func(p ffmpeg.Progress) {
+		onProgress(encoders.Progress{OutTime: p.OutTime, Speed: p.Speed})
+	})
+}
+
+func (m ffmpegMedia) Verify(ctx context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
+	return ffmpeg.Verify(ctx, m.prober, path, ffmpeg.Expect{Container: want.Container, VideoCodec: want.VideoCodec,
+		AudioCodec: want.AudioCodec, Width: want.Width, Height: want.Height, Duration: want.Duration, FrameRate: want.FrameRate})
 }
 
 // downloadSigner signs download URLs with the configured secret, or with a

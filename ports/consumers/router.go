@@ -36,6 +36,7 @@ const (
 	RendersProjectorGroup = "renderd.projector.renders.v1"
 	AssetsMediaGroup      = "renderd.media.assets.v1"
 	CutsMediaGroup        = "renderd.media.cuts.v1"
+	RendersEncoderGroup   = "renderd.encoder.renders.v1"
 )
 
 // EventHandler handles one recorded event; it must be idempotent (Kafka
@@ -70,6 +71,13 @@ func MediaHandlers(worker EventHandler) []Handler {
 		{AssetsMediaGroup, domain.AggregateAsset, worker, 10 * time.Minute},
 		{CutsMediaGroup, domain.AggregateCut, worker, 10 * time.Minute},
 	}
+}
+
+// EncoderHandlers are the encoder role's render consumer: a new or retried
+// render is a hint to claim it. The handler only passes the hint on (the
+// encode runs in the worker's pool), so a partition never waits for ffmpeg.
+func EncoderHandlers(worker EventHandler) []Handler {
+	return []Handler{{RendersEncoderGroup, domain.AggregateRender, worker, 10 * time.Second}}
 }
 
 // Decoder turns CloudEvents attributes and data back into a recorded domain

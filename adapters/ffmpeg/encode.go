@@ -1,0 +1,582 @@
+package ffmpeg
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/renderd/renderd/domain"
+)
+
+// Stable codes of EncodeError. They end up in render.failed events, so they
+// are part of the public contract: never rename one.
+const (
+	// CodeEncodeFailed: ffmpeg exited with an error.
+	CodeEncodeFailed = "encode_failed"
+	// CodeEncodeTimeout: the encode ran past its time limit. (CodeTimeout is
+	// ProbeError's "media_timeout".) The error also wraps
+	// context.DeadlineExceeded.
+	CodeEncodeTimeout = "timeout"
+	// CodeOutputInvalid: ffmpeg finished, but its output is not what the
+	// render planned (see Verify).
+	CodeOutputInvalid = "output_invalid"
+)
+
+// EncodeError is a failed encode with a stable code. Message is short and
+// free of server paths, so it can travel in a public event; Err, when set,
+// is the underlying cause.
+type EncodeError struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *EncodeError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *EncodeError) Unwrap() error { return e.Err }
+
+// FailureCode and FailureMessage say the encode itself failed
+// (commands.MediaFailure), as opposed to the worker.
+func (e *EncodeError) FailureCode() string    { return e.Code }
+func (e *EncodeError) FailureMessage() string { return e.Message }
+
+// Encoder runs ffmpeg encodes. Safe for concurrent use.
+type Encoder struct {
+	ffmpegPath string
+	grace      time.Duration
+	// started, when set (tests only), learns the pid of every ffmpeg Run
+	// starts, before Run waits for it.
+	started func(pid int)
+}
+
+// NewEncoder runs the ffmpeg binary at ffmpegPath ("" = "ffmpeg" on PATH);
+// grace is how long a stopped ffmpeg gets between SIGTERM and SIGKILL
+// (default 1 s when ≤ 0).
+func NewEncoder(ffmpegPath string, grace time.Duration) *Encoder {
+	if ffmpegPath == "" {
+		ffmpegPath = "ffmpeg"
+	}
+	if grace <= 0 {
+		grace = time.Second
+	}
+	return &Encoder{ffmpegPath: ffmpegPath, grace: grace}
+}
+
+// Progress is one block of ffmpeg's -progress output.
+type Progress struct {
+	// OutTime is the position encoded so far: out_time_us, or out_time_ms,
+	// which ffmpeg 5.1 also counts in µs. A block that has none ("N/A", or
+	// negative before the first packet) repeats the previous position.
+	OutTime time.Duration
+	Speed   float64 // "speed=1.23x" → 1.23; 0 when unknown ("N/A")
+	End     bool    // progress=end
+}
+
+// Run runs ffmpeg with args until it exits. args must ask for progress on
+// stdout ("-progress pipe:1 -nostats"); stderr is kept for error messages.
+// The child gets an empty environment and its own process group (a
+// terminal's Ctrl-C reaches the worker, which decides, not ffmpeg).
+//
+// onProgress (may be nil) is called on Run's goroutine for every progress
+// block, in order. ffmpeg never waits for it: blocks queue up while it runs.
+// It should still be quick, since Run returns only after it has seen every
+// block (blocks left when ctx has ended are dropped).
+//
+// When ctx ends, ffmpeg gets SIGTERM, then SIGKILL after the grace; Run
+// returns only after the process is gone (so the caller can delete the
+// partial output), with ctx.Err(). When timeout (> 0) passes first, the same
+// stop happens and Run returns an *EncodeError with CodeEncodeTimeout. A
+// non-zero exit is an *EncodeError with CodeEncodeFailed whose Message holds
+// ffmpeg's last stderr lines, with the input and output paths replaced. A
+// missing binary or a failed start is a plain error: the worker's trouble.
+func (e *Encoder) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(Progress)) error {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(runCtx, timeout, errTimedOut{limit: timeout})
+		defer cancel()
+	}
+	cmd := exec.CommandContext(runCtx, e.ffmpegPath, args...)
+	// An empty environment, as in runTool: FFREPORT and AV_LOG_FORCE_* would
+	// let the worker's environment change what ffmpeg writes.
+	cmd.Env = []string{}
+	cmd.SysProcAttr = encodeProcAttr()
+	// SIGTERM lets ffmpeg flush and exit in a few hundred ms; os/exec sends
+	// SIGKILL when it is still there WaitDelay later. WaitDelay also bounds
+	// the wait for the output pipes once ffmpeg has exited.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = e.grace
+	progress := newProgressLog()
+	stderr := &tailBuffer{limit: stderrTail}
+	cmd.Stdout, cmd.Stderr = progress, stderr
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // ended before the start: nothing ran
+		}
+		return fmt.Errorf("ffmpeg: %w", err)
+	}
+	if e.started != nil {
+		e.started(cmd.Process.Pid)
+	}
+
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	reaped := false
+	defer func() {
+		// Only a panicking onProgress leaves the loop with ffmpeg running.
+		if !reaped {
+			stop()
+			<-exited
+		}
+	}()
+	var err error
+	for !reaped {
+		select {
+		case <-progress.ready:
+			deliver(onProgress, progress.take())
+		case err = <-exited:
+			reaped = true
+		}
+	}
+	if ctx.Err() == nil {
+		deliver(onProgress, progress.take())
+	}
+
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case runCtx.Err() != nil:
+		return &EncodeError{Code: CodeEncodeTimeout, Message: "ffmpeg " + errTimedOut{limit: timeout}.Error(),
+			Err: context.Cause(runCtx)}
+	case err == nil:
+		return nil
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		msg := "ffmpeg " + exitErr.ProcessState.String()
+		if s := encodeStderrSummary(stderr.String(), args, maxEncodeMessage-len(msg)-2); s != "" {
+			msg += ": " + s
+		}
+		return &EncodeError{Code: CodeEncodeFailed, Message: msg, Err: err}
+	}
+	return fmt.Errorf("ffmpeg: %w", err)
+}
+
+func deliver(onProgress func(Progress), blocks []Progress) {
+	if onProgress == nil {
+		return
+	}
+	for _, b := range blocks {
+		onProgress(b)
+	}
+}
+
+// progressLog is an io.Writer over ffmpeg's stdout that turns -progress
+// output into Progress blocks:
+//
+//	frame=55
+//	out_time_us=1184218
+//	out_time_ms=1184218
+//	out_time=00:00:01.184218
+//	speed=5.72x
+//	progress=continue
+//
+// os/exec writes to it from its own goroutine; blocks wait in a queue for
+// Run's goroutine, so a slow onProgress never blocks ffmpeg's writes.
+type progressLog struct {
+	mu      sync.Mutex
+	partial []byte
+	cur     progressBlock
+	last    time.Duration // the latest known position
+	blocks  []Progress
+	ready   chan struct{} // signalled when blocks is not empty
+}
+
+// progressBlock is the part of a block read so far.
+type progressBlock struct {
+	usField, msField time.Duration // out_time_us, out_time_ms
+	haveUS, haveMS   bool
+	speed            float64
+}
+
+func newProgressLog() *progressLog { return &progressLog{ready: make(chan struct{}, 1)} }
+
+func (l *progressLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 4<<10 {
+		// No progress line is this long.
+		l.partial = l.partial[:0]
+	}
+	return len(p), nil
+}
+
+func (l *progressLog) line(s string) {
+	key, value, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok {
+		return
+	}
+	value = strings.TrimSpace(value)
+	switch key {
+	case "out_time_us":
+		l.cur.usField, l.cur.haveUS = microseconds(value)
+	case "out_time_ms":
+		// Microseconds too, despite the name (an ffmpeg bug kept for
+		// compatibility); only a fallback for ffmpegs without out_time_us.
+		l.cur.msField, l.cur.haveMS = microseconds(value)
+	case "speed":
+		l.cur.speed = 0
+		if v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(value, "x")), 64); err == nil &&
+			v > 0 && !math.IsInf(v, 0) {
+			l.cur.speed = v
+		}
+	case "progress":
+		switch {
+		case l.cur.haveUS:
+			l.last = l.cur.usField
+		case l.cur.haveMS:
+			l.last = l.cur.msField
+		}
+		l.blocks = append(l.blocks, Progress{OutTime: l.last, Speed: l.cur.speed, End: value == "end"})
+		l.cur = progressBlock{}
+		select {
+		case l.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take returns the blocks queued since the last take.
+func (l *progressLog) take() []Progress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	blocks := l.blocks
+	l.blocks = nil
+	return blocks
+}
+
+// microseconds parses a non-negative count of µs; "N/A" and the negative
+// values ffmpeg prints before the first packet are unknown.
+func microseconds(s string) (time.Duration, bool) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64/int64(time.Microsecond) {
+		return 0, false
+	}
+	return time.Duration(v) * time.Microsecond, true
+}
+
+// An encode failure's message: enough of ffmpeg's stderr to say why (the
+// specific complaint usually comes a few lines before "Conversion failed!"),
+// never a dump.
+const (
+	maxEncodeLines   = 10
+	maxEncodeMessage = 1 << 10
+)
+
+// encodeStderrSummary keeps the last distinct lines of ffmpeg's stderr,
+// joined with "; ", in at most limit bytes. A log context "[libx264 @ 0x55d0c0ffee00] " becomes
+// "libx264: " (the address means nothing to a client), and the absolute
+// input and output paths of args (blob store paths) become "input" and
+// "output".
+func encodeStderrSummary(stderr string, args []string, limit int) string {
+	paths := pathReplacer(args)
+	var lines []string
+	seen := map[string]bool{}
+	for _, line := range strings.FieldsFunc(stderr, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		name, rest := splitLogContext(strings.TrimSpace(line))
+		line = strings.TrimSpace(rest)
+		if name != "" {
+			line = name + ": " + line
+		}
+		line = paths.Replace(line)
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		lines = append(lines, line)
+	}
+	if len(lines) > maxEncodeLines {
+		lines = lines[len(lines)-maxEncodeLines:]
+	}
+	return truncateFront(strings.Join(lines, "; "), limit)
+}
+
+// pathReplacer replaces the absolute paths args open: every -i value and the
+// output (the last argument), with or without their "file:" prefix.
+func pathReplacer(args []string) *strings.Replacer {
+	type pair struct{ old, new string }
+	var pairs []pair
+	add := func(arg, name string) {
+		path := strings.TrimPrefix(arg, "file:")
+		if filepath.IsAbs(path) {
+			pairs = append(pairs, pair{"file:" + path, name}, pair{path, name})
+		}
+	}
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-i" {
+			add(args[i+1], "input")
+		}
+	}
+	if len(args) > 0 {
+		add(args[len(args)-1], "output")
+	}
+	// The Replacer tries its pairs in order: the longest first, so a path
+	// that extends another ("out.mp4.tmp") is replaced whole.
+	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(len(b.old), len(a.old)) })
+	var oldnew []string
+	for _, p := range pairs {
+		oldnew = append(oldnew, p.old, p.new)
+	}
+	return strings.NewReplacer(oldnew...)
+}
+
+// truncateFront keeps the last limit bytes of s, on a rune boundary, marking
+// the cut: the end of ffmpeg's stderr is where it says why it gave up.
+func truncateFront(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	const mark = "…"
+	cut := len(s) - (limit - len(mark))
+	for cut < len(s) && !isRuneStart(s[cut]) {
+		cut++
+	}
+	return mark + s[cut:]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// Expect is what a render output must be.
+type Expect struct {
+	// Container must be one of ffprobe's format names: "mp4" or "mov" (and
+	// "m4a") match "mov,mp4,m4a,3gp,3g2,mj2", "mp3" matches "mp3". "" skips
+	// the check.
+	Container     string
+	VideoCodec    string // "h264", or "" for no video stream expected
+	AudioCodec    string // "aac", "mp3", or "" for no audio stream expected
+	Width, Height int    // displayed size; 0 when no video
+	Duration      time.Duration
+	// FrameRate is the source's frame rate ("30/1"): an output with video
+	// may be one frame off. "" means 50 ms only.
+	FrameRate string
+}
+
+// Tolerances of Verify.
+//
+// Duration: ±max(one frame, 50 ms). A video output may end up to a frame
+// long: the last frame lasts a full frame even when the plan ends mid-frame
+// (2.01 s of 30 fps → 61 frames, 2.033 s; the mp4 format duration, in ms,
+// says 2.034 s).
+//
+// Encoder priming, measured with ffmpeg 5.1 on tones of 2, 2.01 and 7.3 s
+// at 8, 22.05, 44.1 and 48 kHz:
+//
+//   - AAC in mp4/mov/m4a adds nothing: the mov muxer writes an edit list
+//     that hides the 1024 priming samples and the last frame's padding, so
+//     ffprobe's durations equal the input's to the µs. No extra tolerance.
+//   - MP3 (libmp3lame) adds its 1105-sample delay (576 encoder + 529
+//     decoder; start_time 0.023 s at 48 kHz, 0.138 s at 8 kHz) and pads to a
+//     whole frame (1152 samples at 32–48 kHz, 576 below), and ffprobe counts
+//     all of it: 2 s → 2.037551 s at 44.1 kHz, 2.040 s at 48 kHz, 2.063673 s
+//     at 22.05 kHz, 2.160 s at 8 kHz; a 2.404567 s cut → 2.455510 s (+51 ms).
+//     So an MP3 may also be longer by up to (1105 + one frame) samples:
+//     51 ms at 44.1 kHz, 210 ms at 8 kHz.
+//
+// Sync: the audio and video streams' durations may differ by 50 ms plus one
+// audio frame (1024 samples of AAC, 21 ms at 48 kHz): video ends on a whole
+// picture (the 2.01 s case above: video 2.033 s, audio 2.010 s), and audio
+// without an edit list (a remuxed source) on a whole frame.
+const (
+	minDurationTolerance = 50 * time.Millisecond
+	syncTolerance        = 50 * time.Millisecond
+	lameDelaySamples     = 1105
+)
+
+// Verify probes the output at path with prober and checks it against want:
+// container, codecs (a video stream present iff want.VideoCodec != "", same
+// for audio), displayed size, duration and audio/video sync, within the
+// tolerances above. It returns the probe on success. An output that fails a
+// check, or that ffprobe cannot read or does not exist, is an *EncodeError
+// with CodeOutputInvalid naming every failed check with its numbers; any
+// other error (cancellation, a missing ffprobe) is the worker's trouble.
+func Verify(ctx context.Context, prober *Prober, path string, want Expect) (domain.MediaInfo, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return domain.MediaInfo{}, &EncodeError{Code: CodeOutputInvalid, Message: "ffmpeg wrote no output file", Err: err}
+	}
+	raw, err := prober.probeJSON(ctx, path)
+	if err != nil {
+		return domain.MediaInfo{}, outputProbeFailure(err)
+	}
+	info, err := parseProbe(raw)
+	if err != nil {
+		return domain.MediaInfo{}, outputProbeFailure(err)
+	}
+	var out probeOutput
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return domain.MediaInfo{}, fmt.Errorf("ffprobe output: %w", err)
+	}
+	var videoDur, audioDur time.Duration
+	video, audio, _ := pickStreams(out.Streams)
+	if video != nil {
+		videoDur = streamDuration(*video)
+	}
+	if audio != nil {
+		audioDur = streamDuration(*audio)
+	}
+	if problems := outputProblems(info, videoDur, audioDur, want); len(problems) > 0 {
+		return domain.MediaInfo{}, &EncodeError{Code: CodeOutputInvalid,
+			Message: "the output does not match the plan: " + strings.Join(problems, "; ")}
+	}
+	return info, nil
+}
+
+// outputProbeFailure classifies a failed probe of an output: the output's
+// fault is output_invalid, anything else stays the worker's.
+func outputProbeFailure(err error) error {
+	var pe *ProbeError
+	if errors.As(err, &pe) {
+		return &EncodeError{Code: CodeOutputInvalid, Message: "the output cannot be probed: " + pe.Message, Err: err}
+	}
+	return err
+}
+
+// probeJSON runs ffprobe on path exactly as Probe does and returns its JSON,
+// for callers that need more than MediaInfo (Verify reads stream
+// durations). Errors are Probe's.
+func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
+	if err := checkSource(path); err != nil {
+		return nil, err
+	}
+	args := append([]string{"-v", "error"}, inputOptions()...)
+	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
+	stdout := &cappedBuffer{limit: maxProbeOutput}
+	stderr := &tailBuffer{limit: stderrTail}
+	if err := runTool(ctx, p.timeout, p.ffprobePath, args, stdout, stderr); err != nil {
+		return nil, toolFailure("ffprobe", err, stderr.String(), path)
+	}
+	if stdout.truncated {
+		return nil, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
+	}
+	return stdout.buf.Bytes(), nil
+}
+
+// outputProblems lists the checks info fails, one phrase each. videoDur and
+// audioDur are the picked streams' durations, zero when unknown.
+func outputProblems(info domain.MediaInfo, videoDur, audioDur time.Duration, want Expect) []string {
+	var problems []string
+	if want.Container != "" && !slices.Contains(strings.Split(info.Container, ","), want.Container) {
+		problems = append(problems, fmt.Sprintf("container: got %q, want %q", info.Container, want.Container))
+	}
+	problems = append(problems, streamProblems("video", info.HasVideo, info.VideoCodec, want.VideoCodec)...)
+	problems = append(problems, streamProblems("audio", info.HasAudio, info.AudioCodec, want.AudioCodec)...)
+	if want.VideoCodec != "" && info.HasVideo && (info.Width != want.Width || info.Height != want.Height) {
+		problems = append(problems, fmt.Sprintf("size: got %d×%d, want %d×%d", info.Width, info.Height, want.Width, want.Height))
+	}
+
+	tolerance := minDurationTolerance
+	if want.VideoCodec != "" {
+		tolerance = max(tolerance, frameDuration(want.FrameRate))
+	}
+	var priming time.Duration
+	if info.AudioCodec == "mp3" {
+		priming = lamePriming(info.AudioSampleRate)
+	}
+	if d := info.Duration - want.Duration; d < -tolerance || d > tolerance+priming {
+		within := "±" + tolerance.String()
+		if priming > 0 {
+			within = "−" + tolerance.String() + "/+" + (tolerance + priming).String()
+		}
+		problems = append(problems, fmt.Sprintf("duration: got %v, want %v %s", info.Duration, want.Duration, within))
+	}
+
+	// A stream without a stated duration cannot be checked; ffmpeg's mov
+	// muxer always states them.
+	if videoDur > 0 && audioDur > 0 {
+		limit := syncTolerance + audioFrame(info.AudioCodec, info.AudioSampleRate)
+		if d := (videoDur - audioDur).Abs(); d > limit {
+			problems = append(problems, fmt.Sprintf("sync: video lasts %v, audio %v, %v apart (at most %v)",
+				videoDur, audioDur, d, limit))
+		}
+	}
+	return problems
+}
+
+func streamProblems(kind string, has bool, got, want string) []string {
+	switch {
+	case want == "" && has:
+		return []string{fmt.Sprintf("%s: unexpected %s stream, want none", kind, got)}
+	case want != "" && !has:
+		return []string{fmt.Sprintf("%s: no %s stream, want %s", kind, kind, want)}
+	case want != "" && got != want:
+		return []string{fmt.Sprintf("%s codec: got %s, want %s", kind, got, want)}
+	}
+	return nil
+}
+
+// frameDuration is one frame at rate ("30000/1001"), or 0 when unknown.
+func frameDuration(rate string) time.Duration {
+	num, den, ok := ratio(rate, "/")
+	if !ok {
+		return 0
+	}
+	return time.Duration(float64(den) / float64(num) * float64(time.Second))
+}
+
+// lamePriming is how much longer libmp3lame makes a stream at rate: its
+// delay plus at most one frame of padding. An unknown rate gets the lowest
+// MP3 rate's (the most lenient) figure.
+func lamePriming(rate int) time.Duration {
+	if rate <= 0 {
+		rate = 8000
+	}
+	return samples(lameDelaySamples+mp3FrameSamples(rate), rate)
+}
+
+// audioFrame is one frame of the codec at rate (AAC's 1024 samples for
+// codecs other than MP3, 48 kHz when the rate is unknown).
+func audioFrame(codec string, rate int) time.Duration {
+	if rate <= 0 {
+		rate = 48000
+	}
+	if codec == "mp3" {
+		return samples(mp3FrameSamples(rate), rate)
+	}
+	return samples(1024, rate)
+}
+
+// mp3FrameSamples: MPEG-1 Layer III (32–48 kHz) frames hold 1152 samples,
+// MPEG-2 and 2.5 (8–24 kHz) 576.
+func mp3FrameSamples(rate int) int {
+	if rate >= 32000 {
+		return 1152
+	}
+	return 576
+}
+
+func samples(n, rate int) time.Duration {
+	return time.Duration(int64(n) * int64(time.Second) / int64(rate))
+}

@@ -1,0 +1,406 @@
+package ffmpeg
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/domain"
+)
+
+// encodeArgs starts like encoders.BuildCommand's commands: progress on
+// stdout, errors only on stderr.
+func encodeArgs(rest ...string) []string {
+	return append([]string{"-hide_banner", "-nostdin", "-y", "-v", "error", "-nostats", "-progress", "pipe:1"}, rest...)
+}
+
+// longHDEncode is 20 s of moving 1080p through libx264 veryfast: several
+// seconds of work on 2 cores, so it is still running when a test stops it.
+// The tests that run it do not run in parallel: alone, they measure how fast
+// ffmpeg stops, not how busy the machine is.
+func longHDEncode(out string) []string {
+	return encodeArgs("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=20",
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "mp4", "file:"+out)
+}
+
+// watchedEncoder is an Encoder that records the pid of the ffmpeg it starts.
+func watchedEncoder(t *testing.T, bin string, grace time.Duration) (*Encoder, *int) {
+	t.Helper()
+	e := NewEncoder(bin, grace)
+	pid := new(int)
+	e.started = func(p int) { *pid = p }
+	return e, pid
+}
+
+// assertGone checks that no process has the pid any more: Run reaped it.
+func assertGone(t *testing.T, pid int) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatal("ffmpeg was never started")
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process %d still exists after Run returned (kill -0: %v)", pid, err)
+	}
+}
+
+func assertEncodeCode(t *testing.T, err error, code string) *EncodeError {
+	t.Helper()
+	var ee *EncodeError
+	if !errors.As(err, &ee) {
+		t.Fatalf("got error %v, want an *EncodeError with code %s", err, code)
+	}
+	if ee.Code != code {
+		t.Fatalf("got code %s (%s), want %s", ee.Code, ee.Message, code)
+	}
+	return ee
+}
+
+func TestEncoderRun_progress_rises_and_ends_with_end(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	// -stats_period 0.1 gets several blocks out of a short encode.
+	args := encodeArgs("-stats_period", "0.1",
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=3",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", "file:"+out)
+	var got []Progress
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second).Run(context.Background(), args, time.Minute,
+		func(p Progress) { got = append(got, p) })
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(got) < 2 {
+		t.Fatalf("got %d progress blocks, want several: %+v", len(got), got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].OutTime < got[i-1].OutTime {
+			t.Errorf("OutTime went back from %v to %v at block %d", got[i-1].OutTime, got[i].OutTime, i)
+		}
+	}
+	for i, p := range got[:len(got)-1] {
+		if p.End {
+			t.Errorf("block %d of %d says End", i, len(got))
+		}
+	}
+	last := got[len(got)-1]
+	if !last.End || last.OutTime < 2900*time.Millisecond || last.OutTime > 3100*time.Millisecond || last.Speed <= 0 {
+		t.Errorf("last block = %+v, want End at about 3s with a speed", last)
+	}
+}
+
+// onProgress runs on Run's goroutine, but ffmpeg's writes never wait for
+// it: an encode whose observer is stuck still finishes, and the observer
+// then gets every block in order.
+func TestEncoderRun_a_stuck_onProgress_does_not_stall_ffmpeg(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	args := encodeArgs("-stats_period", "0.05",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
+		"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out)
+	e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second)
+	var got []Progress
+	err := e.Run(context.Background(), args, time.Minute, func(p Progress) {
+		if len(got) == 0 {
+			deadline := time.Now().Add(20 * time.Second)
+			for syscall.Kill(*pid, 0) == nil {
+				if time.Now().After(deadline) {
+					t.Error("ffmpeg did not finish while onProgress was stuck")
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		got = append(got, p)
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(got) < 2 || !got[len(got)-1].End {
+		t.Errorf("got %+v, want every block up to End", got)
+	}
+}
+
+func TestEncoderRun_cancel_stops_ffmpeg_before_run_returns(t *testing.T) {
+	e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cancelled time.Time
+	err := e.Run(ctx, longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), time.Minute, func(p Progress) {
+		// The first block (frame 1, out_time 0) comes before x264 has
+		// output anything; the first with a position finds it in full
+		// swing, its lookahead full, which is what a cancel meets.
+		if cancelled.IsZero() && p.OutTime > 0 {
+			cancelled = time.Now()
+			cancel()
+		}
+	})
+	stopped := time.Since(cancelled)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	var ee *EncodeError
+	if errors.As(err, &ee) {
+		t.Errorf("a cancel is not the encode's failure, got %v", ee)
+	}
+	assertGone(t, *pid)
+	t.Logf("cancel → ffmpeg gone: %v", stopped)
+	// ffmpeg exits on SIGTERM within a few hundred ms; SIGKILL would come
+	// after the 1 s grace.
+	if stopped > 5*time.Second {
+		t.Errorf("ffmpeg took %v to go after the cancel", stopped)
+	}
+}
+
+func TestEncoderRun_timeout_stops_ffmpeg_and_is_a_timeout_failure(t *testing.T) {
+	e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second)
+	start := time.Now()
+	err := e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), time.Second, nil)
+	took := time.Since(start)
+	ee := assertEncodeCode(t, err, CodeEncodeTimeout)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(ee.Message, "1s") {
+		t.Errorf("got %v, want a message naming the limit and context.DeadlineExceeded wrapped", err)
+	}
+	assertGone(t, *pid)
+	if took > 6*time.Second {
+		t.Errorf("Run returned after %v with a 1s timeout", took)
+	}
+}
+
+// A stand-in ffmpeg that ignores SIGTERM: os/exec must SIGKILL it once the
+// grace has passed.
+func TestEncoderRun_ffmpeg_ignoring_sigterm_is_killed_after_the_grace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin, ready := filepath.Join(dir, "ffmpeg"), filepath.Join(dir, "ready")
+	script := "#!/bin/sh\ntrap '' TERM\necho > " + ready + "\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const grace = 300 * time.Millisecond
+	e, pid := watchedEncoder(t, bin, grace)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelled := make(chan time.Time, 1)
+	go func() {
+		for {
+			if _, err := os.Stat(ready); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancelled <- time.Now()
+		cancel()
+	}()
+	err := e.Run(ctx, nil, time.Minute, nil)
+	stopped := time.Since(<-cancelled)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	assertGone(t, *pid)
+	if stopped < grace || stopped > grace+3*time.Second {
+		t.Errorf("the process went %v after the cancel, want just after the %v grace", stopped, grace)
+	}
+}
+
+func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.mp4")
+	corrupt := mediatest.Corrupt(t)
+	tests := []struct {
+		rule string
+		args []string
+		want string // in the message
+	}{
+		{"unknown_encoder", encodeArgs("-f", "lavfi", "-i", "testsrc2=size=320x240:duration=1",
+			"-c:v", "nosuchencoder", "-f", "mp4", "file:"+out), "Unknown encoder 'nosuchencoder'"},
+		{"corrupt_input", encodeArgs("-i", "file:"+corrupt, "-c:v", "libx264", "-f", "mp4", "file:"+out),
+			"input: Invalid data found when processing input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			t.Parallel()
+			err := NewEncoder(mediatest.FFmpeg(t), time.Second).Run(context.Background(), tt.args, time.Minute, nil)
+			ee := assertEncodeCode(t, err, CodeEncodeFailed)
+			if !strings.Contains(ee.Message, tt.want) || !strings.HasPrefix(ee.Message, "ffmpeg exit status 1: ") {
+				t.Errorf("message %q, want ffmpeg's exit status and %q", ee.Message, tt.want)
+			}
+			if strings.Contains(ee.Message, dir) || strings.Contains(ee.Message, filepath.Dir(corrupt)) {
+				t.Errorf("message %q names a server path", ee.Message)
+			}
+			if ee.FailureCode() != CodeEncodeFailed || ee.FailureMessage() != ee.Message {
+				t.Errorf("FailureCode/FailureMessage = %q/%q", ee.FailureCode(), ee.FailureMessage())
+			}
+		})
+	}
+}
+
+func TestEncoderRun_missing_binary_is_a_worker_error(t *testing.T) {
+	err := NewEncoder(filepath.Join(t.TempDir(), "ffmpeg"), 0).Run(context.Background(), encodeArgs(), time.Minute, nil)
+	var ee *EncodeError
+	if err == nil || errors.As(err, &ee) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("got %v, want a plain fs.ErrNotExist (retryable, not the render's fault)", err)
+	}
+}
+
+// Recorded ffmpeg 5.1 -progress output, with the variants older and newer
+// ffmpegs write, fed in one-byte writes (the pipe splits anywhere).
+func TestProgressLog_parses_blocks_split_across_writes(t *testing.T) {
+	text := "frame=1\nfps=0.00\nbitrate=N/A\nout_time_us=N/A\nout_time_ms=N/A\nout_time=N/A\nspeed=N/A\nprogress=continue\n" +
+		"frame=55\nout_time_us=1184218\nout_time_ms=1184218\nout_time=00:00:01.184218\nspeed=5.72x\nprogress=continue\n" +
+		"out_time_us=-23220\nspeed=   0x\nprogress=continue\n" +
+		"out_time_ms=1500000\nspeed= 108x\nprogress=continue\r\n" +
+		"frame=60\nout_time_us=2020136\nout_time_ms=2020136\nspeed=7.05x\nprogress=end\n"
+	l := newProgressLog()
+	for i := range len(text) {
+		l.Write([]byte{text[i]})
+	}
+	want := []Progress{
+		{OutTime: 0, Speed: 0},
+		{OutTime: 1184218 * time.Microsecond, Speed: 5.72},
+		{OutTime: 1184218 * time.Microsecond, Speed: 0}, // negative: unknown, the last position stays
+		{OutTime: 1500 * time.Millisecond, Speed: 108},  // out_time_ms alone, in µs
+		{OutTime: 2020136 * time.Microsecond, Speed: 7.05, End: true},
+	}
+	if got := l.take(); !slices.Equal(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if got := l.take(); len(got) != 0 {
+		t.Errorf("a second take got %+v", got)
+	}
+}
+
+func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
+	args := encodeArgs("-i", "file:/var/lib/renderd/blobs/assets/a1/source.mp4",
+		"-f", "mp4", "file:/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp")
+	var stderr strings.Builder
+	for i := range 15 {
+		stderr.WriteString("[mp4 @ 0x55d0c0ffee00] line " + strings.Repeat("x", i) + "\n")
+	}
+	stderr.WriteString("file:/var/lib/renderd/blobs/assets/a1/source.mp4: Invalid data found when processing input\n")
+	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\r\n")
+	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\n")
+	got := encodeStderrSummary(stderr.String(), args, maxEncodeMessage)
+	lines := strings.Split(got, "; ")
+	if len(lines) != maxEncodeLines {
+		t.Errorf("got %d lines, want the last %d: %q", len(lines), maxEncodeLines, got)
+	}
+	if !strings.HasSuffix(got, "mp4: line xxxxxxxxxxxxxx; input: Invalid data found when processing input; "+
+		"Could not write header for output file #0 (output)") {
+		t.Errorf("got %q", got)
+	}
+	if strings.Contains(got, "/var/lib") || strings.Contains(got, "0x55") {
+		t.Errorf("got %q, with a path or an address", got)
+	}
+
+	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", args, maxEncodeMessage)
+	if len(long) > maxEncodeMessage || !strings.HasPrefix(long, "…é") || !strings.HasSuffix(long, "; the reason") {
+		t.Errorf("a long summary keeps its end within %d bytes, got %d bytes: %.20q…", maxEncodeMessage, len(long), long)
+	}
+}
+
+func TestVerify_outputs_against_the_plan(t *testing.T) {
+	t.Parallel()
+	video := mediatest.LowBitrate(t) // 1280×720 h264 + aac stereo 48 kHz, 2.000 s, 30 fps
+	noAudio := mediatest.VideoNoAudio(t)
+	m4a := mediatest.AudioM4A(t)
+	// An MP3 at 8 kHz carries 1105 samples of encoder delay plus padding to
+	// a 576-sample frame: ffprobe says 2.160 s for 2 s of tone.
+	mp3 := mediatest.Generate(t, "tone_8k.mp3", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=2",
+		"-c:a", "libmp3lame", "-b:a", "32k")
+	// Video 2 s, audio 1 s.
+	shortAudio := mediatest.Generate(t, "short_audio.mp4",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac")
+
+	hd := Expect{Container: "mp4", VideoCodec: "h264", AudioCodec: "aac", Width: 1280, Height: 720,
+		Duration: 2 * time.Second, FrameRate: "30/1"}
+	with := func(change func(*Expect)) Expect { e := hd; change(&e); return e }
+	tests := []struct {
+		rule string
+		path string
+		want Expect
+		fail string // "" when the output passes, else the check the message names
+	}{
+		{"matching_mp4_passes", video, hd, ""},
+		{"mov_container_matches_the_mov_mp4_family", video, with(func(e *Expect) { e.Container = "mov" }), ""},
+		{"m4a_passes_as_mp4_with_aac_only", m4a, Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}, ""},
+		{"mp3_encoder_delay_and_padding_are_tolerated", mp3, Expect{Container: "mp3", AudioCodec: "mp3", Duration: 2 * time.Second}, ""},
+		{"one_frame_of_a_slow_source_is_tolerated", video,
+			with(func(e *Expect) { e.Duration, e.FrameRate = 2150*time.Millisecond, "5/1" }), ""},
+		{"wrong_container_fails", video, with(func(e *Expect) { e.Container = "mp3" }), `container: got "mov,mp4,m4a,3gp,3g2,mj2", want "mp3"`},
+		{"wrong_size_fails", video, with(func(e *Expect) { e.Width, e.Height = 1920, 1080 }), "size: got 1280×720, want 1920×1080"},
+		{"wrong_video_codec_fails", video, with(func(e *Expect) { e.VideoCodec = "hevc" }), "video codec: got h264, want hevc"},
+		{"missing_audio_fails", noAudio, with(func(e *Expect) {}), "audio: no audio stream, want aac"},
+		{"unexpected_audio_fails", video, with(func(e *Expect) { e.AudioCodec = "" }), "audio: unexpected aac stream, want none"},
+		{"unexpected_video_fails", video, Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}, "video: unexpected h264 stream, want none"},
+		{"wrong_duration_fails", video, with(func(e *Expect) { e.Duration = 2100 * time.Millisecond }), "duration: got 2s, want 2.1s ±50ms"},
+		{"mp3_longer_than_its_priming_fails", mp3, Expect{Container: "mp3", AudioCodec: "mp3", Duration: 1800 * time.Millisecond}, "duration: got 2.16s, want 1.8s −50ms/+260.125ms"},
+		{"audio_out_of_step_with_video_fails", shortAudio,
+			with(func(e *Expect) { e.Width, e.Height = 320, 240 }), "sync: video lasts 2s, audio 1s, 1s apart (at most 71.333333ms)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			t.Parallel()
+			info, err := Verify(context.Background(), NewProber(mediatest.FFprobe(t), 20*time.Second), tt.path, tt.want)
+			if tt.fail == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if info.Duration <= 0 || info.Container == "" {
+					t.Errorf("Verify returned %+v, want the probe", info)
+				}
+				return
+			}
+			ee := assertEncodeCode(t, err, CodeOutputInvalid)
+			if !strings.Contains(ee.Message, tt.fail) {
+				t.Errorf("message %q, want it to say %q", ee.Message, tt.fail)
+			}
+			if info != (domain.MediaInfo{}) {
+				t.Errorf("a failed Verify returned %+v", info)
+			}
+		})
+	}
+}
+
+func TestVerify_unreadable_or_missing_output_is_output_invalid(t *testing.T) {
+	t.Parallel()
+	prober := NewProber(mediatest.FFprobe(t), 20*time.Second)
+	want := Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}
+	tests := []struct {
+		rule string
+		path string
+	}{
+		{"corrupt_output", mediatest.Corrupt(t)},
+		{"empty_output", mediatest.Empty(t)},
+		{"no_output_file", filepath.Join(t.TempDir(), "never-written.mp4")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			_, err := Verify(context.Background(), prober, tt.path, want)
+			ee := assertEncodeCode(t, err, CodeOutputInvalid)
+			if strings.Contains(ee.Message, filepath.Dir(tt.path)) {
+				t.Errorf("message %q names a server path", ee.Message)
+			}
+		})
+	}
+}
+
+func TestVerify_cancellation_is_the_workers_error(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Verify(ctx, NewProber(mediatest.FFprobe(t), 20*time.Second), mediatest.Corrupt(t), Expect{Container: "mp4"})
+	var ee *EncodeError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &ee) {
+		t.Fatalf("got %v, want a plain context.Canceled", err)
+	}
+}

@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/commands"
+)
+
+// RenderJobs is the encoders' side of the render queue that the command
+// transactions keep (commands.RenderQueue): the renders waiting for a claim,
+// and the leases of running ones, which their workers renew here without
+// appending events.
+type RenderJobs struct{ pool *pgxpool.Pool }
+
+// NewRenderJobs returns the queue on pool.
+func NewRenderJobs(pool *pgxpool.Pool) *RenderJobs { return &RenderJobs{pool: pool} }
+
+// Pending returns up to limit renders waiting for an encoder, longest
+// waiting first.
+func (q *RenderJobs) Pending(ctx context.Context, limit int) ([]string, error) {
+	rows, err := q.pool.Query(ctx, `SELECT render_id FROM render_jobs WHERE state = 'pending' ORDER BY since LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending renders: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pending renders: %w", err)
+	}
+	return ids, nil
+}
+
+// Expired returns up to limit running jobs whose lease ended before now,
+// longest expired first.
+func (q *RenderJobs) Expired(ctx context.Context, now time.Time, limit int) ([]commands.RenderJob, error) {
+	rows, err := q.pool.Query(ctx, `SELECT `+renderJobColumns+` FROM render_jobs
+		WHERE state = 'running' AND lease_until < $1 ORDER BY lease_until LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("expired leases: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, scanRenderJob)
+	if err != nil {
+		return nil, fmt.Errorf("expired leases: %w", err)
+	}
+	return jobs, nil
+}
+
+// Renew extends the lease of a running attempt to until. held is false when
+// the attempt no longer runs for this worker: the render was cancelled,
+// finished, or its lease was reaped and the render re-queued.
+func (q *RenderJobs) Renew(ctx context.Context, renderID string, attempt int, workerID string, until time.Time) (held bool, err error) {
+	tag, err := q.pool.Exec(ctx, `UPDATE render_jobs SET lease_until = $4
+		WHERE render_id = $1 AND state = 'running' AND attempt = $2 AND worker_id = $3`, renderID, attempt, workerID, until)
+	if err != nil {
+		return false, fmt.Errorf("renew lease of %s: %w", renderID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Held reports whether the attempt still runs for this worker (see Renew),
+// without touching the lease: workers ask it often to learn of a cancel.
+func (q *RenderJobs) Held(ctx context.Context, renderID string, attempt int, workerID string) (bool, error) {
+	var held bool
+	err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM render_jobs
+		WHERE render_id = $1 AND state = 'running' AND attempt = $2 AND worker_id = $3)`, renderID, attempt, workerID).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("lease of %s: %w", renderID, err)
+	}
+	return held, nil
+}

@@ -1,0 +1,305 @@
+package encoders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// Failure codes of render.failed, as clients see them.
+const (
+	CodeSourceUnreadable = "source_unreadable"
+	CodeEncodeFailed     = "encode_failed"
+	CodeOutputInvalid    = "output_invalid"
+	CodeTimeout          = "timeout"
+)
+
+// How a job's context ended, when it did not end on its own.
+var (
+	errAttemptGone = errors.New("the attempt no longer runs here: cancelled, or its lease was lost")
+	errShutdown    = errors.New("the worker is shutting down")
+)
+
+// handBackTimeout bounds the commands a job sends after its context ended.
+const handBackTimeout = 5 * time.Second
+
+// claimed is an attempt this worker won.
+type claimed struct {
+	renderID string
+	attempt  int
+	started  time.Time
+	caller   commands.Caller
+}
+
+// runJob runs one claimed attempt to its end. Whatever happens, the render
+// leaves this worker through exactly one command (complete, fail, retry) or
+// none when someone else ended the attempt (a cancel, a reaper).
+func (w *RenderWorker) runJob(parent context.Context, job claimed) {
+	log := w.log.With("render_id", job.renderID, "attempt", job.attempt)
+	ctx, stop := context.WithCancelCause(context.WithoutCancel(parent))
+	defer stop(nil)
+	// The worker's shutdown stops the job too, with its own cause.
+	unhook := context.AfterFunc(parent, func() { stop(errShutdown) })
+	defer unhook()
+
+	var watch sync.WaitGroup
+	watch.Go(func() { w.watchLease(ctx, job, stop) })
+	defer watch.Wait()
+	defer stop(nil) // ends the watcher before waiting for it
+
+	res, err := w.encode(ctx, job, log)
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errAttemptGone) || errors.Is(err, errAttemptGone):
+		log.Info("render stopped: the attempt ended elsewhere (cancelled or reaped)")
+	case errors.Is(cause, errShutdown):
+		w.handBack(job, log)
+	case err != nil:
+		w.fail(job, err, log)
+	default:
+		w.complete(job, res, log)
+	}
+}
+
+// watchLease renews the lease every third of its length and asks every
+// CancelCheck whether the attempt is still this worker's; when it is not
+// (the client cancelled, a reaper re-queued it) it stops the job.
+func (w *RenderWorker) watchLease(ctx context.Context, job claimed, stop context.CancelCauseFunc) {
+	check := time.NewTicker(w.cfg.CancelCheck)
+	defer check.Stop()
+	renew := time.NewTicker(w.cfg.Lease / 3)
+	defer renew.Stop()
+	for {
+		var held bool
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-check.C:
+			held, err = w.queue.Held(ctx, job.renderID, job.attempt, w.cfg.WorkerID)
+		case <-renew.C:
+			held, err = w.queue.Renew(ctx, job.renderID, job.attempt, w.cfg.WorkerID, w.now().Add(w.cfg.Lease))
+		}
+		if err != nil {
+			// Postgres is away: keep encoding. If it stays away longer
+			// than the lease, a reaper re-queues the render and the next
+			// successful check stops this attempt.
+			if ctx.Err() == nil {
+				w.log.Warn("lease check failed", "render_id", job.renderID, "err", err)
+			}
+			continue
+		}
+		if !held {
+			stop(errAttemptGone)
+			return
+		}
+	}
+}
+
+// encoded is a verified output, committed to the blob store.
+type encoded struct {
+	result domain.RenderCompleted
+}
+
+// encode plans, runs and verifies the attempt, and commits its output.
+func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger) (encoded, error) {
+	r, a, err := w.load(ctx, job.renderID)
+	if err != nil {
+		return encoded{}, err
+	}
+	req := r.Requested()
+	srcKey, media, ok := inputOf(a, req.Output.Format)
+	if !ok {
+		return encoded{}, failure(CodeSourceUnreadable, "the asset has no probed input for this output")
+	}
+	srcPath, err := w.blobs.Path(srcKey)
+	if err != nil {
+		return encoded{}, failure(CodeSourceUnreadable, "the asset's input is not in the blob store")
+	}
+	input, err := w.media.InputArgs(srcPath, media.Container)
+	if err != nil {
+		return encoded{}, err
+	}
+	key := OutputKey(job.renderID, job.attempt, req.Output.Format)
+	tmp, err := w.blobs.CreateTemp(key)
+	if err != nil {
+		return encoded{}, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = w.blobs.Discard(tmp) // the partial or refused output
+		}
+	}()
+	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp})
+	if err != nil {
+		return encoded{}, failure(CodeEncodeFailed, err.Error())
+	}
+	// A cancel between the claim and here must prevent the start.
+	if held, err := w.queue.Held(ctx, job.renderID, job.attempt, w.cfg.WorkerID); err == nil && !held {
+		return encoded{}, errAttemptGone
+	}
+	if ctx.Err() != nil {
+		return encoded{}, context.Cause(ctx)
+	}
+
+	reporter := newProgressReporter(w, job, req.Plan.Duration)
+	runErr := w.media.Run(ctx, cmd.Args, cmd.Timeout, reporter.observe)
+	reporter.close()
+	if runErr != nil {
+		return encoded{}, runErr
+	}
+	want := expectFor(req.Output.Format, req.Plan, media)
+	out, err := w.media.Verify(ctx, tmp, want)
+	if err != nil {
+		return encoded{}, err
+	}
+	size, err := w.blobs.Commit(tmp, key)
+	if err != nil {
+		return encoded{}, err
+	}
+	committed = true
+	log.Info("render encoded", "fast_path", cmd.FastPath, "size_bytes", size, "took", w.now().Sub(job.started).Round(time.Millisecond))
+	return encoded{result: domain.RenderCompleted{
+		Attempt: job.attempt, BlobKey: key, SizeBytes: size, Duration: out.Duration,
+		Width: out.Width, Height: out.Height, VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate,
+		EncodeTime: w.now().Sub(job.started), FastPath: cmd.FastPath,
+	}}, nil
+}
+
+// load rebuilds the render and its asset from the event store.
+func (w *RenderWorker) load(ctx context.Context, renderID string) (*domain.Render, *domain.Asset, error) {
+	recs, err := w.events.Load(ctx, renderID)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := domain.RebuildRender(recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err = w.events.Load(ctx, r.Requested().AssetID)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := domain.RebuildAsset(recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, a, nil
+}
+
+// inputOf is the blob and probe a render of format reads: the source for
+// video, and for audio the file the plan was made from (the client-extracted
+// audio when there is one, so an audio render need not wait for the video).
+func inputOf(a *domain.Asset, f domain.Format) (key string, media domain.MediaInfo, ok bool) {
+	if f.IsVideo() {
+		media, ok = a.Media()
+		return a.SourceBlobKey(), media, ok
+	}
+	return a.AudioSource()
+}
+
+// OutputKey is where an attempt's output is stored. Each attempt has its
+// own key, so a stale attempt cleaning up after a refused completion never
+// deletes the output of the attempt that won.
+func OutputKey(renderID string, attempt int, f domain.Format) string {
+	return fmt.Sprintf("renders/%s/attempt-%d.%s", renderID, attempt, f)
+}
+
+// expectFor is what the verified output of a plan must be.
+func expectFor(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) Expect {
+	e := Expect{Container: string(f), Duration: p.Duration, FrameRate: src.FrameRate}
+	switch f {
+	case domain.FormatMP4, domain.FormatMOV:
+		e.VideoCodec, e.Width, e.Height = "h264", p.Width, p.Height
+		if src.HasAudio {
+			e.AudioCodec = "aac"
+		}
+	case domain.FormatM4A:
+		e.Container, e.AudioCodec = "mp4", "aac" // ffprobe names the m4a container mov,mp4,m4a,…
+	case domain.FormatMP3:
+		e.AudioCodec = "mp3"
+	}
+	return e
+}
+
+// complete reports the committed output; when the render was cancelled (or
+// the attempt reaped) in the meantime, the completion is refused and the
+// output deleted.
+func (w *RenderWorker) complete(job claimed, res encoded, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+	defer cancel()
+	_, err := w.cmds.Complete.Handle(ctx, job.caller, commands.CompleteRender{RenderID: job.renderID, Result: res.result})
+	if err == nil {
+		log.Info("render completed", "blob_key", res.result.BlobKey)
+		return
+	}
+	if derr := w.blobs.Delete(res.result.BlobKey); derr != nil {
+		log.Warn("deleting a refused output failed", "blob_key", res.result.BlobKey, "err", derr)
+	}
+	var conflict *domain.ConflictError
+	if errors.As(err, &conflict) {
+		log.Info("completion refused: the attempt ended meanwhile; output deleted", "reason", conflict.Code)
+		return
+	}
+	// Postgres is away: the lease runs out and a reaper re-queues the render.
+	log.Warn("completing the render failed; output deleted", "err", err)
+}
+
+// fail records the attempt's failure with a stable code.
+func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
+	code, message := failureOf(err)
+	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+	defer cancel()
+	_, ferr := w.cmds.Fail.Handle(ctx, job.caller, commands.FailRender{RenderID: job.renderID, Attempt: job.attempt,
+		Code: code, Message: message, Retryable: code == CodeTimeout || code == CodeEncodeFailed})
+	log.Warn("render failed", "code", code, "message", message, "report_err", ferr)
+}
+
+// handBack returns the render to the queue on a graceful shutdown; it does
+// not count as a crash.
+func (w *RenderWorker) handBack(job claimed, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+	defer cancel()
+	_, err := w.cmds.Retry.Handle(ctx, job.caller, commands.RetryRender{RenderID: job.renderID, Attempt: job.attempt, Reason: domain.RetryHandedBack})
+	if err != nil {
+		log.Warn("handing the render back failed; its lease will expire", "err", err)
+		return
+	}
+	log.Info("render handed back for another encoder")
+}
+
+// failureOf maps an error to render.failed's code and message: the media's
+// own failures keep theirs; anything else is an encode failure.
+func failureOf(err error) (code, message string) {
+	var mf commands.MediaFailure
+	if errors.As(err, &mf) {
+		return mf.FailureCode(), mf.FailureMessage()
+	}
+	return CodeEncodeFailed, trimMessage(err.Error())
+}
+
+// trimMessage keeps failure messages short enough for an event and an API.
+func trimMessage(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 1024 {
+		s = s[:1024] + "…"
+	}
+	return s
+}
+
+// jobFailure is a failure the pipeline itself decides.
+type jobFailure struct{ code, message string }
+
+func failure(code, message string) error { return &jobFailure{code: code, message: message} }
+
+func (f *jobFailure) Error() string          { return f.code + ": " + f.message }
+func (f *jobFailure) FailureCode() string    { return f.code }
+func (f *jobFailure) FailureMessage() string { return f.message }

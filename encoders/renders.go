@@ -1,0 +1,272 @@
+package encoders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// RenderQueue is the encoders' side of commands.RenderQueue: renders to
+// claim, and the leases of running attempts. *postgres.RenderJobs
+// implements it.
+type RenderQueue interface {
+	// Pending lists renders waiting for a claim, longest waiting first.
+	Pending(ctx context.Context, limit int) ([]string, error)
+	// Expired lists running attempts whose lease ended before now.
+	Expired(ctx context.Context, now time.Time, limit int) ([]commands.RenderJob, error)
+	// Renew extends a running attempt's lease; held is false once the
+	// attempt no longer runs for the worker (cancelled, finished, reaped).
+	Renew(ctx context.Context, renderID string, attempt int, workerID string, until time.Time) (held bool, err error)
+	// Held is Renew without the renewal, cheap enough to ask every few
+	// hundred milliseconds.
+	Held(ctx context.Context, renderID string, attempt int, workerID string) (bool, error)
+}
+
+// Blobs is the blob store as the render pipeline uses it.
+// *blob.Local implements it.
+type Blobs interface {
+	Path(key string) (string, error)
+	CreateTemp(key string) (path string, err error)
+	Commit(tmpPath, key string) (size int64, err error)
+	Discard(tmpPath string) error
+	Delete(key string) error
+}
+
+// Media runs ffmpeg and ffprobe. Failures the media itself causes implement
+// commands.MediaFailure (a stable code and a message); any other error is
+// the worker's own trouble.
+type Media interface {
+	// InputArgs opens path the way the upload's probe did (container
+	// allowlist, file protocol only), ending in "-i file:<path>".
+	InputArgs(path, container string) ([]string, error)
+	// Run runs one encode until it exits; when ctx ends ffmpeg is stopped
+	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error.
+	Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(Progress)) error
+	// Verify probes an output and checks it against want.
+	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)
+}
+
+// Progress is where a running encode is.
+type Progress struct {
+	OutTime time.Duration // output encoded so far
+	Speed   float64       // × real time; 0 when unknown
+}
+
+// Expect is what a verified output must be.
+type Expect struct {
+	Container     string // "mp4", "mov", "mp3"…: the probe's format name must contain it
+	VideoCodec    string // "" when the output has no video
+	AudioCodec    string // "" when the output has no audio
+	Width, Height int
+	Duration      time.Duration
+	FrameRate     string // the source's, for the one-frame tolerance
+}
+
+// RenderCommands are the commands an encoder reports through.
+type RenderCommands struct {
+	Start     *commands.StartRenderHandler
+	Progress  *commands.ReportProgressHandler
+	Complete  *commands.CompleteRenderHandler
+	Fail      *commands.FailRenderHandler
+	Retry     *commands.RetryRenderHandler
+	LoseLease *commands.LoseRenderLeaseHandler
+}
+
+// RenderWorkerConfig tunes a RenderWorker.
+type RenderWorkerConfig struct {
+	WorkerID    string        // unique per process; recorded in render.started
+	Concurrency int           // encodes at once
+	Lease       time.Duration // renewed every third of it
+	// PollInterval is how often the queue is read without a hint: it finds
+	// renders whose Kafka message went to an encoder that died before
+	// claiming, and it is how a busy encoder gets back to waiting work.
+	PollInterval time.Duration
+	// CancelCheck is how often a running job asks whether its attempt is
+	// still its own: a cancel stops ffmpeg within about this long.
+	CancelCheck time.Duration
+}
+
+// RenderWorker turns pending renders into deliverables: it claims them
+// (StartRender), runs ffmpeg in a bounded pool outside any Kafka handler,
+// keeps each attempt's lease alive, verifies and commits the output, and
+// reports back only through the render commands. A reaper re-queues the
+// renders of workers that vanished.
+//
+// Work comes from the RenderQueue, which the command transactions keep; a
+// render.requested or render.retried message is only a hint to look at one
+// render now. So acknowledging a message never loses a render, and no
+// partition waits for an encode.
+type RenderWorker struct {
+	cfg    RenderWorkerConfig
+	cmds   RenderCommands
+	events commands.EventStore
+	queue  RenderQueue
+	blobs  Blobs
+	media  Media
+	now    func() time.Time
+	log    *slog.Logger
+
+	slots chan struct{} // one token per running job
+	hints chan string   // render ids announced on Kafka
+	freed chan struct{} // a job ended: read the queue again
+	jobs  sync.WaitGroup
+}
+
+// NewRenderWorker checks its dependencies once.
+func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
+	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
+	switch {
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0:
+		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
+	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
+		return nil, errors.New("render worker: every render command is required")
+	case events == nil || queue == nil || blobs == nil || media == nil || now == nil || log == nil:
+		return nil, errors.New("render worker: events, queue, blobs, media, clock and logger are required")
+	}
+	return &RenderWorker{cfg: cfg, cmds: cmds, events: events, queue: queue, blobs: blobs, media: media, now: now,
+		log:   log.With("component", "render-worker", "worker_id", cfg.WorkerID),
+		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan string, 64), freed: make(chan struct{}, 1)}, nil
+}
+
+// Handle takes a render event from Kafka: a new or retried render is a hint
+// to claim it now if a slot is free. It never blocks on an encode.
+func (w *RenderWorker) Handle(_ context.Context, rec domain.Recorded) error {
+	switch rec.Event.(type) {
+	case domain.RenderRequested, domain.RenderRetried:
+		select {
+		case w.hints <- rec.StreamID:
+		default: // the queue has it; the next poll finds it
+		}
+	}
+	return nil
+}
+
+// Run claims and runs renders until ctx ends, then stops its encodes, hands
+// their renders back (not counted as crashes) and returns once every job
+// has.
+func (w *RenderWorker) Run(ctx context.Context) error {
+	var reaper sync.WaitGroup
+	reaper.Go(func() { w.reap(ctx) })
+	defer reaper.Wait()
+	defer w.jobs.Wait()
+
+	poll := time.NewTicker(w.cfg.PollInterval)
+	defer poll.Stop()
+	w.claimPending(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-w.hints:
+			w.claim(ctx, id)
+		case <-w.freed:
+			w.claimPending(ctx)
+		case <-poll.C:
+			w.claimPending(ctx)
+		}
+	}
+}
+
+// claimPending fills the free slots from the queue.
+func (w *RenderWorker) claimPending(ctx context.Context) {
+	free := cap(w.slots) - len(w.slots)
+	if free == 0 {
+		return
+	}
+	// A few more than the free slots: another encoder may win some.
+	ids, err := w.queue.Pending(ctx, 2*free)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("reading the render queue failed", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if !w.claim(ctx, id) && len(w.slots) == cap(w.slots) {
+			return
+		}
+	}
+}
+
+// claim starts a render's next attempt on a free slot and reports whether
+// it did. Losing the claim to another encoder, or finding the render no
+// longer pending, is routine.
+func (w *RenderWorker) claim(ctx context.Context, renderID string) bool {
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		return false // busy: the render stays queued
+	}
+	started := w.now()
+	c := commands.Caller{CorrelationID: "claim_" + renderID}
+	attempt, _, err := w.cmds.Start.Handle(ctx, c, commands.StartRender{RenderID: renderID, WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
+	if err != nil {
+		<-w.slots
+		var conflict *domain.ConflictError
+		if !errors.As(err, &conflict) && !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
+			w.log.Warn("claiming a render failed", "render_id", renderID, "err", err)
+		}
+		return false
+	}
+	w.log.Info("render claimed", "render_id", renderID, "attempt", attempt)
+	w.jobs.Go(func() {
+		defer func() {
+			<-w.slots
+			select {
+			case w.freed <- struct{}{}:
+			default:
+			}
+		}()
+		w.runJob(ctx, claimed{renderID: renderID, attempt: attempt, started: started, caller: c})
+	})
+	return true
+}
+
+// reap re-queues the renders whose workers stopped renewing their leases.
+// Every encoder reaps; the command re-checks the lease under its lock, so
+// two reapers (or a late renewal) cannot both win.
+func (w *RenderWorker) reap(ctx context.Context) {
+	t := time.NewTicker(w.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		expired, err := w.queue.Expired(ctx, w.now(), 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("reading expired leases failed", "err", err)
+			}
+			continue
+		}
+		for _, j := range expired {
+			c := commands.Caller{CorrelationID: "reap_" + j.RenderID}
+			failed, _, err := w.cmds.LoseLease.Handle(ctx, c, commands.LoseRenderLease{RenderID: j.RenderID, Attempt: j.Attempt})
+			var conflict *domain.ConflictError
+			switch {
+			case errors.As(err, &conflict):
+				w.log.Debug("lease no longer expired", "render_id", j.RenderID, "attempt", j.Attempt, "reason", conflict.Code)
+			case err != nil:
+				if ctx.Err() == nil {
+					w.log.Warn("reaping a lease failed", "render_id", j.RenderID, "err", err)
+				}
+			case failed:
+				w.log.Warn("render failed: its encoder crashed too often", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
+			default:
+				w.log.Warn("lease expired: render re-queued", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
+				select {
+				case w.freed <- struct{}{}: // look at the queue now
+				default:
+				}
+			}
+		}
+	}
+}
