@@ -57,14 +57,17 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 	res, err := w.encode(ctx, job, log)
 	cause := context.Cause(ctx)
 	switch {
+	case err == nil:
+		// A committed output is reported even when the attempt ended or the
+		// worker began to stop meanwhile: the command decides, and a
+		// refused completion deletes the output.
+		w.complete(job, res, log)
 	case errors.Is(cause, errAttemptGone) || errors.Is(err, errAttemptGone):
 		log.Info("render stopped: the attempt ended elsewhere (cancelled or reaped)")
 	case errors.Is(cause, errShutdown):
 		w.handBack(job, log)
-	case err != nil:
-		w.fail(job, err, log)
 	default:
-		w.complete(job, res, log)
+		w.fail(job, err, log)
 	}
 }
 

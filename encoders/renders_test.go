@@ -1,0 +1,417 @@
+package encoders_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/blob"
+	"github.com/renderd/renderd/adapters/memstore"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/encoders"
+)
+
+// The render worker's decisions on an in-memory store with a scripted
+// ffmpeg: every path a job can take ends in the right command, and no
+// output outlives a refused attempt. The real ffmpeg, Postgres and Kafka
+// run in cmd/renderd's encode tests.
+
+var source = domain.MediaInfo{Container: "mov,mp4,m4a,3gp,3g2,mj2", Duration: 2 * time.Second, HasVideo: true, HasAudio: true,
+	VideoCodec: "h264", Width: 1920, Height: 1080, FrameRate: "30/1", PixelFormat: "yuv420p", VideoBitrate: 6_000_000,
+	AudioCodec: "aac", AudioBitrate: 128_000, AudioChannels: 2, AudioSampleRate: 48000}
+
+var alice = commands.Caller{AccountID: "acc_alice"}
+
+type rig struct {
+	t      *testing.T
+	store  *memstore.Store
+	d      commands.Deps
+	blobs  *blob.Local
+	dir    string
+	media  *scriptedMedia
+	queue  *memQueue
+	cancel *commands.CancelRenderHandler
+	worker *encoders.RenderWorker
+}
+
+func newRig(t *testing.T) *rig {
+	var n atomic.Int64
+	store := memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })
+	d := commands.Deps{Store: store, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
+	dir := t.TempDir()
+	blobs, err := blob.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = blobs.Close() })
+	r := &rig{t: t, store: store, d: d, blobs: blobs, dir: dir, media: &scriptedMedia{}, queue: &memQueue{store: store}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cmds encoders.RenderCommands
+	cmds.Start, err = commands.NewStartRenderHandler(d)
+	must(err)
+	cmds.Progress, err = commands.NewReportProgressHandler(d)
+	must(err)
+	cmds.Complete, err = commands.NewCompleteRenderHandler(d)
+	must(err)
+	cmds.Fail, err = commands.NewFailRenderHandler(d)
+	must(err)
+	cmds.Retry, err = commands.NewRetryRenderHandler(d)
+	must(err)
+	cmds.LoseLease, err = commands.NewLoseRenderLeaseHandler(d)
+	must(err)
+	r.cancel, err = commands.NewCancelRenderHandler(d)
+	must(err)
+	cfg := encoders.RenderWorkerConfig{WorkerID: "w1", Concurrency: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond, CancelCheck: 10 * time.Millisecond}
+	r.worker, err = encoders.NewRenderWorker(cfg, cmds, store, r.queue, blobs, r.media, time.Now, slog.New(slog.DiscardHandler))
+	must(err)
+	return r
+}
+
+// render makes a ready asset and requests an mp4 of it at 720p (an encode,
+// not a remux), and returns the render's id.
+func (r *rig) render() string {
+	ctx := r.t.Context()
+	grant, _ := commands.NewGrantCreditsHandler(r.d)
+	create, _ := commands.NewCreateAssetHandler(r.d)
+	upload, _ := commands.NewUploadAssetPartHandler(r.d)
+	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs)
+	request, _ := commands.NewRequestRenderHandler(r.d)
+	if _, err := grant.Handle(ctx, commands.Caller{}, commands.GrantCredits{AccountID: alice.AccountID, Seconds: 600}); err != nil {
+		r.t.Fatal(err)
+	}
+	asset, err := create.Handle(ctx, alice, commands.CreateAsset{Kind: domain.AssetKindVideo, Name: "clip"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	key := "assets/" + asset.StreamID + "/source"
+	if _, err := r.blobs.Put(ctx, key, strings.NewReader("x"), 1); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: asset.StreamID, Part: domain.AssetPartSource, BlobKey: key, Size: 1}); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: asset.StreamID, Part: domain.AssetPartSource}); err != nil {
+		r.t.Fatal(err)
+	}
+	res, err := request.Handle(ctx, alice, commands.RequestRender{AssetID: asset.StreamID,
+		Output: domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.queue.add(res.StreamID)
+	return res.StreamID
+}
+
+// run runs the worker until the render leaves running (or within expires),
+// then stops it and returns the render.
+func (r *rig) run(id string, within time.Duration) *domain.Render {
+	r.t.Helper()
+	ctx, stop := context.WithCancel(r.t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.worker.Run(ctx) }()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if rr := r.load(id); rr.Version() > 1 && rr.State() != domain.RenderStateRunning {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		r.t.Fatal(err)
+	}
+	return r.load(id)
+}
+
+func (r *rig) load(id string) *domain.Render {
+	recs, err := r.store.Load(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rr, err := domain.RebuildRender(recs)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rr
+}
+
+// outputs lists the files under the render's output folder.
+func (r *rig) outputs(id string) []string {
+	entries, err := os.ReadDir(filepath.Join(r.dir, "renders", id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestRenderWorker_a_verified_encode_is_committed_and_completed(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateCompleted {
+		t.Fatalf("state %s, want completed", got.State())
+	}
+	res := got.Result()
+	if res.Attempt != 1 || res.BlobKey != encoders.OutputKey(id, 1, domain.FormatMP4) || res.SizeBytes != int64(len("encoded")) ||
+		res.Width != 1280 || res.Height != 720 || res.FastPath {
+		t.Errorf("result %+v", res)
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-1.mp4"}) {
+		t.Errorf("outputs %v, want the committed file alone", files)
+	}
+	if r.media.verified.Load() != 1 {
+		t.Error("the output was not verified")
+	}
+}
+
+func TestRenderWorker_failures_are_recorded_with_their_codes_and_leave_no_output(t *testing.T) {
+	cases := []struct {
+		name   string
+		run    error
+		verify error
+		code   string
+	}{
+		{"ffmpeg_exits_with_an_error", &mediaErr{"encode_failed", "x264 [error]: broken"}, nil, "encode_failed"},
+		{"ffmpeg_runs_past_its_timeout", &mediaErr{"timeout", "did not finish within 2m40s"}, nil, "timeout"},
+		{"the_output_fails_verification", nil, &mediaErr{"output_invalid", "size: got 1280×718"}, "output_invalid"},
+		{"the_worker_itself_fails", errors.New("exec: ffmpeg not found"), nil, "encode_failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			r.media.runErr, r.media.verifyErr = c.run, c.verify
+			id := r.render()
+			got := r.run(id, 5*time.Second)
+			if got.State() != domain.RenderStateFailed || got.Failure().Code != c.code {
+				t.Fatalf("state %s failure %+v, want failed %s", got.State(), got.Failure(), c.code)
+			}
+			if files := r.outputs(id); len(files) > 0 {
+				t.Errorf("outputs left behind: %v", files)
+			}
+		})
+	}
+}
+
+func TestRenderWorker_a_cancel_before_ffmpeg_starts_prevents_the_start(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.beforeRun = func() { r.cancelRender(id) } // between the claim and ffmpeg
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateCancelled || r.media.runs.Load() != 0 {
+		t.Fatalf("state %s after %d ffmpeg runs, want cancelled after none", got.State(), r.media.runs.Load())
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("outputs left behind: %v", files)
+	}
+}
+
+func TestRenderWorker_a_cancel_mid_encode_stops_ffmpeg_and_removes_the_partial_output(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.block = true
+	r.media.onRun = func() { r.cancelRender(id) }
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateCancelled || !r.media.stopped.Load() {
+		t.Fatalf("state %s, ffmpeg stopped %v; want cancelled and stopped", got.State(), r.media.stopped.Load())
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("outputs left behind: %v", files)
+	}
+}
+
+func TestRenderWorker_a_cancel_after_ffmpeg_exits_refuses_the_completion_and_deletes_the_output(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.onVerify = func() { r.cancelRender(id) } // ffmpeg is done, CompleteRender not yet sent
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateCancelled || got.Result() != nil {
+		t.Fatalf("state %s result %+v, want cancelled without a result", got.State(), got.Result())
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("the refused output is still stored: %v", files)
+	}
+}
+
+func TestRenderWorker_shutdown_hands_the_render_back_without_counting_a_crash(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.block = true
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.worker.Run(ctx) }()
+	for r.media.runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := r.load(id)
+	if got.State() != domain.RenderStatePending || got.Crashes() != 0 || got.Attempt() != 1 {
+		t.Fatalf("state %s, crashes %d, attempt %d; want pending for attempt 2 with no crash", got.State(), got.Crashes(), got.Attempt())
+	}
+	if j, ok := r.queue.job(id); !ok || j.State != domain.RenderStatePending {
+		t.Errorf("queue row %+v, %v; want pending", j, ok)
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("outputs left behind: %v", files)
+	}
+}
+
+func TestRenderWorker_progress_is_reported_in_steps_and_never_reaches_100_before_completion(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	for ms := 0; ms <= 2000; ms += 40 { // 51 blocks over the 2 s plan
+		r.media.progress = append(r.media.progress, encoders.Progress{OutTime: time.Duration(ms) * time.Millisecond, Speed: 2})
+	}
+	r.run(id, 5*time.Second)
+	recs, _ := r.store.Load(t.Context(), id)
+	var percents []int
+	for _, rec := range recs {
+		if p, ok := rec.Event.(domain.RenderProgressed); ok {
+			percents = append(percents, p.Percent)
+		}
+	}
+	if len(percents) == 0 || len(percents) > 20 {
+		t.Fatalf("progress reports %v: want a few, at most one per 5 %%", percents)
+	}
+	for i, p := range percents {
+		if p >= 100 || (i > 0 && p <= percents[i-1]) {
+			t.Errorf("progress reports %v: want increasing, below 100", percents)
+		}
+	}
+}
+
+func (r *rig) cancelRender(id string) {
+	if _, err := r.cancel.Handle(context.Background(), alice, commands.CancelRender{RenderID: id}); err != nil {
+		r.t.Error(err)
+	}
+}
+
+// scriptedMedia plays ffmpeg: Run writes "encoded" to the output (the last
+// argument) unless told to fail or to block until its context ends.
+type scriptedMedia struct {
+	runErr, verifyErr error
+	block             bool
+	progress          []encoders.Progress
+	beforeRun, onRun  func()
+	onVerify          func()
+	runs, verified    atomic.Int64
+	stopped           atomic.Bool
+	once              sync.Once
+}
+
+func (m *scriptedMedia) InputArgs(path, container string) ([]string, error) {
+	if m.beforeRun != nil {
+		m.once.Do(m.beforeRun)
+	}
+	return []string{"-f", "mp4", "-i", "file:" + path}, nil
+}
+
+func (m *scriptedMedia) Run(ctx context.Context, args []string, _ time.Duration, onProgress func(encoders.Progress)) error {
+	m.runs.Add(1)
+	out := args[len(args)-1][len("file:"):]
+	if err := os.WriteFile(out, []byte("encoded"), 0o600); err != nil {
+		return err
+	}
+	for _, p := range m.progress {
+		onProgress(p)
+		time.Sleep(time.Millisecond)
+	}
+	if m.onRun != nil {
+		m.onRun()
+	}
+	if m.block {
+		<-ctx.Done()
+		m.stopped.Store(true)
+		return ctx.Err()
+	}
+	return m.runErr
+}
+
+func (m *scriptedMedia) Verify(_ context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
+	m.verified.Add(1)
+	if m.onVerify != nil {
+		m.onVerify()
+	}
+	if m.verifyErr != nil {
+		return domain.MediaInfo{}, m.verifyErr
+	}
+	return domain.MediaInfo{Duration: want.Duration, Width: want.Width, Height: want.Height, HasVideo: true, HasAudio: true}, nil
+}
+
+type mediaErr struct{ code, message string }
+
+func (e *mediaErr) Error() string          { return e.code + ": " + e.message }
+func (e *mediaErr) FailureCode() string    { return e.code }
+func (e *mediaErr) FailureMessage() string { return e.message }
+
+type fixedProbe struct{}
+
+func (fixedProbe) Probe(context.Context, string) (domain.MediaInfo, error) { return source, nil }
+
+// memQueue is encoders.RenderQueue over the memstore's render queue.
+type memQueue struct {
+	store *memstore.Store
+	mu    sync.Mutex
+	ids   []string
+}
+
+func (q *memQueue) add(id string) { q.mu.Lock(); q.ids = append(q.ids, id); q.mu.Unlock() }
+
+func (q *memQueue) job(id string) (j commands.RenderJob, ok bool) {
+	_ = q.store.Transact(context.Background(), []string{id}, func(ctx context.Context, tx commands.Tx) (err error) {
+		j, ok, err = tx.RenderJob(ctx, id)
+		return err
+	})
+	return j, ok
+}
+
+func (q *memQueue) Pending(context.Context, int) ([]string, error) {
+	q.mu.Lock()
+	ids := slices.Clone(q.ids)
+	q.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if j, ok := q.job(id); ok && j.State == domain.RenderStatePending {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (q *memQueue) Expired(context.Context, time.Time, int) ([]commands.RenderJob, error) {
+	return nil, nil
+}
+
+func (q *memQueue) Renew(ctx context.Context, id string, attempt int, worker string, _ time.Time) (bool, error) {
+	return q.Held(ctx, id, attempt, worker)
+}
+
+func (q *memQueue) Held(_ context.Context, id string, attempt int, worker string) (bool, error) {
+	j, ok := q.job(id)
+	return ok && j.State == domain.RenderStateRunning && j.Attempt == attempt && j.WorkerID == worker, nil
+}
