@@ -323,10 +323,22 @@ func renderFailure(code string) *FailureView {
 // the code alone, which is the stable, public part. The encoder's words
 // stay in the event store for operators.
 func publicFailureMessage(code string) string {
+	if m, ok := publicFailureMessages[code]; ok {
+		return m
+	}
 	if code == "" {
 		return "the render failed"
 	}
 	return "the render failed: " + strings.ReplaceAll(code, "_", " ")
+}
+
+// publicFailureMessages explain the encoder's failure codes.
+var publicFailureMessages = map[string]string{
+	"source_unreadable": "the render failed: the source media could not be read",
+	"encode_failed":     "the render failed: ffmpeg could not encode the source; a retry may succeed",
+	"output_invalid":    "the render failed: the encoded file did not match the plan when verified",
+	"timeout":           "the render failed: encoding took longer than allowed for the media's duration",
+	"encoder_crashed":   "the render failed: the encoder stopped responding during three attempts",
 }
 
 func outputView(o domain.OutputSpec) OutputView {

@@ -297,7 +297,7 @@ func TestRenderProjection_lifecycle_rules_show_in_the_row(t *testing.T) {
 			func(h *renderHistory) { h.start(secretWorker).progress(30).fail("encode_failed") },
 			func(v projections.RenderView) bool {
 				return v.State == domain.RenderStateFailed && v.Progress == 30 && v.FailedAt.Equal(t0.Add(3*time.Second)) &&
-					v.Failure != nil && v.Failure.Code == "encode_failed" && v.Failure.Message == "the render failed: encode failed" &&
+					v.Failure != nil && v.Failure.Code == "encode_failed" && v.Failure.Message == "the render failed: ffmpeg could not encode the source; a retry may succeed" &&
 					v.Result == nil && v.CompletedAt.IsZero()
 			}},
 		{"cancelled_render_shows_when",
@@ -629,7 +629,7 @@ func TestRenderHistory_shows_every_event_in_order_with_public_data_only(t *testi
 		projections.RenderRetriedData{Attempt: 2},
 		projections.RenderStartedData{Attempt: 2},
 		projections.RenderProgressedData{Attempt: 2, Percent: 60, ETASeconds: 4, PositionSeconds: 1.5},
-		projections.RenderFailedData{Attempt: 2, Code: "encode_failed", Message: "the render failed: encode failed"},
+		projections.RenderFailedData{Attempt: 2, Code: "encode_failed", Message: "the render failed: ffmpeg could not encode the source; a retry may succeed"},
 	}
 	for i := range got {
 		if !reflect.DeepEqual(got[i].Data, wantData[i]) {
