@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +124,9 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		return encoded{}, failure(CodeSourceUnreadable, "the asset has no probed input for this output")
 	}
 	srcPath, err := w.blobs.Path(srcKey)
+	if err == nil {
+		_, err = os.Stat(srcPath)
+	}
 	if err != nil {
 		return encoded{}, failure(CodeSourceUnreadable, "the asset's input is not in the blob store")
 	}

@@ -215,6 +215,20 @@ func TestRenderWorker_failures_are_recorded_with_their_codes_and_leave_no_output
 	}
 }
 
+func TestRenderWorker_a_source_missing_from_the_blob_store_fails_as_source_unreadable(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	recs, _ := r.store.Load(t.Context(), id)
+	asset := recs[0].Event.(domain.RenderRequested).AssetID
+	if err := r.blobs.Delete("assets/" + asset + "/source"); err != nil {
+		t.Fatal(err)
+	}
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateFailed || got.Failure().Code != encoders.CodeSourceUnreadable || r.media.runs.Load() != 0 {
+		t.Fatalf("state %s failure %+v after %d runs, want source_unreadable before ffmpeg", got.State(), got.Failure(), r.media.runs.Load())
+	}
+}
+
 func TestRenderWorker_a_cancel_before_ffmpeg_starts_prevents_the_start(t *testing.T) {
 	r := newRig(t)
 	id := r.render()
