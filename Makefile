@@ -36,7 +36,9 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 	@echo "  try:         curl -H \"Authorization: Bearer <key>\" -H 'Content-Type: application/json' \\"
 	@echo "                 -d '{\"kind\":\"video\",\"name\":\"demo\"}' http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}/v1/assets"
 	@echo
-	@$(WITH_STACK) exec $(BIN)/renderd serve
+	@# Local development: webhooks may reach receivers on this machine over http.
+	@$(WITH_STACK) RENDERD_WEBHOOK_ALLOW="$${RENDERD_WEBHOOK_ALLOW-127.0.0.0/8,::1/128}" \
+	  RENDERD_WEBHOOK_ALLOW_HTTP="$${RENDERD_WEBHOOK_ALLOW_HTTP-true}" exec $(BIN)/renderd serve
 
 FUZZ_TARGETS := FuzzDecodeCreateAsset FuzzDecodeRequestCut
 

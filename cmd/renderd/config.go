@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/renderd/renderd/adapters/webhooks"
 )
 
 // Config is renderd's whole configuration, read from environment variables
@@ -41,12 +44,19 @@ type Config struct {
 	ReadYourWrites       time.Duration
 	DBMaxConns           int
 
-	EncoderRenders     bool
-	WorkerID           string
-	EncoderConcurrency int
-	EncoderLease       time.Duration
-	EncoderPoll        time.Duration
-	EncoderCancelCheck time.Duration
+	EncoderRenders bool
+
+	WebhookAllow        []netip.Prefix
+	WebhookAllowHTTP    bool
+	WebhookSchedule     webhooks.Schedule
+	WebhookTimeout      time.Duration
+	WebhookDisableAfter time.Duration
+	WebhookSenders      int
+	WorkerID            string
+	EncoderConcurrency  int
+	EncoderLease        time.Duration
+	EncoderPoll         time.Duration
+	EncoderCancelCheck  time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -139,6 +149,18 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderPoll })},
 	{"RENDERD_ENCODER_CANCEL_CHECK", "encoder-cancel-check", "250ms", "how often a running render checks it was not cancelled (ffmpeg stops within about this, plus a second)",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderCancelCheck })},
+	{"RENDERD_WEBHOOK_ALLOW", "webhook-allow", "", "comma-separated CIDRs webhooks may reach despite the SSRF guard (private, loopback, link-local addresses are refused otherwise); make run sets 127.0.0.0/8,::1/128",
+		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
+	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
+		func(c *Config, v string) (err error) { c.WebhookAllowHTTP, err = strconv.ParseBool(v); return err }},
+	{"RENDERD_WEBHOOK_SCHEDULE", "webhook-schedule", "5s,5m,30m,2h,5h,10h,10h", "delays between webhook attempts (±20 % jitter, Retry-After as a floor); after the last one a delivery fails",
+		func(c *Config, v string) (err error) { c.WebhookSchedule, err = webhooks.ParseSchedule(v); return err }},
+	{"RENDERD_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "how long a webhook receiver has to answer",
+		durationSetting(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
+	{"RENDERD_WEBHOOK_DISABLE_AFTER", "webhook-disable-after", "120h", "an endpoint failing every delivery for this long is disabled",
+		durationSetting(func(c *Config) *time.Duration { return &c.WebhookDisableAfter })},
+	{"RENDERD_WEBHOOK_SENDERS", "webhook-senders", "32", "webhook attempts one process sends at once (at most 4 to one endpoint)",
+		intSetting(func(c *Config) *int { return &c.WebhookSenders })},
 	{"RENDERD_FREE_ALLOWANCE_MINUTES", "free-allowance-minutes", "60", "credits a new account starts with, in minutes of media",
 		intSetting(func(c *Config) *int { return &c.FreeAllowanceMinutes })},
 	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
@@ -271,6 +293,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.EncoderLease < 3*time.Second || c.EncoderPoll <= 0 || c.EncoderCancelCheck <= 0 || c.EncoderCancelCheck > c.EncoderLease/3 {
 		errs = append(errs, errors.New("RENDERD_ENCODER_LEASE must be at least 3s, the poll interval positive, and the cancel check positive and at most a third of the lease"))
+	}
+	if c.WebhookTimeout <= 0 || c.WebhookDisableAfter <= 0 || c.WebhookSenders < 1 {
+		errs = append(errs, errors.New("RENDERD_WEBHOOK_TIMEOUT and RENDERD_WEBHOOK_DISABLE_AFTER must be positive, RENDERD_WEBHOOK_SENDERS at least 1"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))

@@ -128,7 +128,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 
-	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) {
+	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
 		router, renders, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
 			return err
@@ -139,10 +139,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	for _, role := range []string{RoleWebhooks} {
-		if cfg.has(role) {
-			log.Warn("role has no workers yet in this version", "role", role)
+	if cfg.has(RoleWebhooks) {
+		dispatcher, err := webhookDispatcher(cfg, pool, log)
+		if err != nil {
+			return err
 		}
+		g.Go(func() error { return dispatcher.Run(ctx) })
 	}
 	log.Info("renderd serving", "roles", cfg.Roles)
 	err = g.Wait()

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/encoders"
@@ -98,6 +100,10 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		MaxJSONBytes:   int64(cfg.MaxJSONBytes),
 		MaxUploadBytes: int64(cfg.MaxUploadBytes),
 		ReadYourWrites: cfg.ReadYourWrites,
+		Webhooks: httpapi.WebhookConfig{
+			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
+			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
+		},
 	})
 	return h, waiter, err
 }
@@ -137,9 +143,42 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			handlers = append(handlers, consumers.EncoderHandlers(renders)...)
 		}
 	}
+	if cfg.has(RoleWebhooks) {
+		deliveries := projections.NewWebhookProjector(pool, store, httpapi.WebhookPayload,
+			func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, log)
+		handlers = append(handlers, consumers.WebhookHandlers(deliveries)...)
+	}
 	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
 		codec, handlers, log)
 	return router, renders, err
+}
+
+// webhookGuard is the SSRF guard of webhook URLs and connections.
+func webhookGuard(cfg Config) *webhooks.Guard {
+	return webhooks.NewGuard(cfg.WebhookAllow, cfg.WebhookAllowHTTP)
+}
+
+// webhookDispatcher wires the webhooks role's sender: due deliveries from
+// Postgres, sent through the SSRF guard on the configured schedule.
+func webhookDispatcher(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*projections.WebhookDispatcher, error) {
+	sender := webhookSender{webhooks.NewSender(webhookGuard(cfg), cfg.WebhookTimeout)}
+	schedule := func(failed int, retryAfter time.Duration) (time.Duration, bool) {
+		return cfg.WebhookSchedule.Next(failed, retryAfter, nil)
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
+	return projections.NewWebhookDispatcher(pool, connect, sender, schedule, projections.DispatcherConfig{
+		Senders: cfg.WebhookSenders, PerEndpoint: 4, Poll: time.Second, Hold: cfg.WebhookTimeout + 5*time.Second,
+		DisableAfter: cfg.WebhookDisableAfter, ReadModelWait: 100 * time.Millisecond,
+	}, time.Now, log)
+}
+
+// webhookSender is adapters/webhooks as the dispatcher's WebhookSender.
+type webhookSender struct{ s *webhooks.Sender }
+
+func (w webhookSender) Send(ctx context.Context, m projections.WebhookMessage) projections.WebhookResult {
+	a := w.s.Send(ctx, webhooks.Message{URL: m.URL, ID: m.ID, Timestamp: m.Timestamp, Body: m.Body, Secrets: m.Secrets})
+	return projections.WebhookResult{OK: a.OK(), Gone: a.Gone(), RetryAfter: a.RetryAfter, Attempt: projections.WebhookAttempt{
+		At: a.At, StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error, Body: a.Body}}
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,

@@ -37,6 +37,7 @@ const (
 	AssetsMediaGroup      = "renderd.media.assets.v1"
 	CutsMediaGroup        = "renderd.media.cuts.v1"
 	RendersEncoderGroup   = "renderd.encoder.renders.v1"
+	RendersWebhooksGroup  = "renderd.webhooks.renders.v1"
 )
 
 // EventHandler handles one recorded event; it must be idempotent (Kafka
@@ -78,6 +79,12 @@ func MediaHandlers(worker EventHandler) []Handler {
 // encode runs in the worker's pool), so a partition never waits for ffmpeg.
 func EncoderHandlers(worker EventHandler) []Handler {
 	return []Handler{{RendersEncoderGroup, domain.AggregateRender, worker, 10 * time.Second}}
+}
+
+// WebhookHandlers are the webhooks role's consumer: render.completed and
+// render.failed become deliveries.
+func WebhookHandlers(deliveries EventHandler) []Handler {
+	return []Handler{{RendersWebhooksGroup, domain.AggregateRender, deliveries, 30 * time.Second}}
 }
 
 // Decoder turns CloudEvents attributes and data back into a recorded domain

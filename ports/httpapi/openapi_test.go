@@ -295,6 +295,13 @@ func TestOpenAPISchemasMatchTheGoShapes(t *testing.T) {
 		{"LedgerEntry", ledgerEntryJSON{}, false},
 		{"CreateAsset", createAssetRequest{}, true},
 		{"RequestCut", requestCutRequest{}, true},
+		{"CreateWebhookEndpoint", endpointRequest{}, true},
+		{"WebhookEndpoint", endpointJSON{}, false},
+		{"WebhookEndpointList", listJSON[endpointJSON]{}, false},
+		{"WebhookAttempt", attemptJSON{}, false},
+		{"WebhookDelivery", deliveryJSON{}, false},
+		{"WebhookDeliveryList", listJSON[deliveryJSON]{}, false},
+		{"RedeliverAccepted", redeliverJSON{}, false},
 	} {
 		typ := reflect.TypeOf(tc.goType)
 		t.Run(tc.schema+"_is_"+typ.Name(), func(t *testing.T) {
@@ -617,11 +624,61 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 		MaxJSONBytes:   1 << 10,
 		MaxUploadBytes: 1 << 10,
 		ReadYourWrites: time.Second,
+		Webhooks: WebhookConfig{Store: oaWebhooks{}, CheckURL: func(raw string) error {
+			if !strings.HasPrefix(raw, "https://") {
+				return errors.New("must be https")
+			}
+			return nil
+		}, NewSecret: func() (string, error) { return "whsec_c2VjcmV0", nil }, NewID: func() string { return "whe_1" },
+			RotationGrace: 24 * time.Hour, Now: func() time.Time { return oaTime }},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// oaWebhooks knows endpoint whe_1 with one delivery of two attempts.
+type oaWebhooks struct{}
+
+var oaEndpoint = projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_1", URL: "https://example.com/hook",
+	Events: []string{"render.completed"}, Secret: "whsec_c2VjcmV0", CreatedAt: oaTime}
+
+func (oaWebhooks) CreateEndpoint(context.Context, projections.WebhookEndpoint) error { return nil }
+func (oaWebhooks) Endpoint(_ context.Context, _, id string) (projections.WebhookEndpoint, error) {
+	if id != "whe_1" {
+		return projections.WebhookEndpoint{}, projections.ErrNotFound
+	}
+	return oaEndpoint, nil
+}
+func (w oaWebhooks) Endpoints(ctx context.Context, acc string) ([]projections.WebhookEndpoint, error) {
+	off := oaEndpoint
+	off.ID, off.DisabledAt, off.DisabledReason = "whe_2", oaTime, "the receiver answered 410 Gone"
+	return []projections.WebhookEndpoint{oaEndpoint, off}, nil
+}
+func (w oaWebhooks) DeleteEndpoint(ctx context.Context, acc, id string) error {
+	_, err := w.Endpoint(ctx, acc, id)
+	return err
+}
+func (w oaWebhooks) RotateSecret(ctx context.Context, acc, id, secret string, _ time.Time) (projections.WebhookEndpoint, error) {
+	return w.Endpoint(ctx, acc, id)
+}
+func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string) ([]projections.WebhookDelivery, error) {
+	if _, err := w.Endpoint(ctx, acc, id); err != nil {
+		return nil, err
+	}
+	return []projections.WebhookDelivery{{ID: "whd_1", EndpointID: id, EventID: "0190a1b2-0000-7000-8000-000000000001", EventType: "render.completed",
+		RenderID: "rnd_1", Status: "pending", NextAttemptAt: oaTime.Add(5 * time.Minute), CreatedAt: oaTime,
+		Attempts: []projections.WebhookAttempt{
+			{N: 1, At: oaTime, Error: "timeout after 10s", Latency: 10 * time.Second},
+			{N: 2, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops"},
+		}}}, nil
+}
+func (oaWebhooks) Redeliver(_ context.Context, _, id string) error {
+	if id != "whd_1" {
+		return projections.ErrNotFound
+	}
+	return nil
 }
 
 type oaExchange struct {
@@ -708,6 +765,23 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 		{"list_cuts_is_200", oaExchange{method: "GET", path: "/v1/assets/ast_1/cuts"}, 200, ""},
 		{"list_cuts_of_a_missing_asset_is_404", oaExchange{method: "GET", path: "/v1/assets/ast_missing/cuts"}, 404, "not_found"},
 		{"credits_are_200", oaExchange{method: "GET", path: "/v1/credits"}, 200, ""},
+		{"create_webhook_endpoint_is_201_with_its_secret", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/hook","events":["render.completed","render.failed"],"description":"ci"}`}, 201, ""},
+		{"webhook_endpoint_on_http_is_422", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"http://example.com/hook","events":["render.completed"]}`}, 422, "validation_error"},
+		{"webhook_endpoint_without_events_is_422", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/hook","events":[]}`}, 422, "validation_error"},
+		{"webhook_endpoint_unknown_event_is_422", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/hook","events":["render.started"]}`}, 422, "validation_error"},
+		{"webhook_endpoint_malformed_is_400", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":1}`}, 400, "invalid_request"},
+		{"list_webhook_endpoints_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints"}, 200, ""},
+		{"get_webhook_endpoint_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1"}, 200, ""},
+		{"get_missing_webhook_endpoint_is_404", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_9"}, 404, "not_found"},
+		{"rotate_webhook_secret_is_200", oaExchange{method: "POST", path: "/v1/webhook-endpoints/whe_1/rotate-secret"}, 200, ""},
+		{"rotate_missing_webhook_endpoint_is_404", oaExchange{method: "POST", path: "/v1/webhook-endpoints/whe_9/rotate-secret"}, 404, "not_found"},
+		{"delete_webhook_endpoint_is_204", oaExchange{method: "DELETE", path: "/v1/webhook-endpoints/whe_1"}, 204, ""},
+		{"delete_missing_webhook_endpoint_is_404", oaExchange{method: "DELETE", path: "/v1/webhook-endpoints/whe_9"}, 404, "not_found"},
+		{"list_webhook_deliveries_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?status=pending"}, 200, ""},
+		{"list_webhook_deliveries_bad_status_is_422", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?status=lost"}, 422, "validation_error"},
+		{"list_deliveries_of_a_missing_endpoint_is_404", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_9/deliveries"}, 404, "not_found"},
+		{"redeliver_is_202", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_1/redeliver"}, 202, ""},
+		{"redeliver_a_missing_delivery_is_404", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_9/redeliver"}, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { check(t, tc.e, tc.e.do(t, h), tc.status, tc.code) })
 	}

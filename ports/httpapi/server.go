@@ -72,6 +72,7 @@ type Config struct {
 	MaxJSONBytes, MaxUploadBytes int64
 	// ReadYourWrites bounds the wait for the read model after a write.
 	ReadYourWrites time.Duration
+	Webhooks       WebhookConfig
 }
 
 type server struct{ Config }
@@ -83,6 +84,9 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil ||
 		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
+	}
+	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 {
+		return nil, errors.New("httpapi: incomplete webhook configuration")
 	}
 	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 {
 		return nil, errors.New("httpapi: limits and the read-your-writes bound must be positive")
@@ -113,6 +117,13 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodGet, "/renders/{id}", s.getRender},
 		{http.MethodDelete, "/renders/{id}", s.cancelRender},
 		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
+		{http.MethodPost, "/webhook-endpoints", s.createWebhookEndpoint},
+		{http.MethodGet, "/webhook-endpoints", s.listWebhookEndpoints},
+		{http.MethodGet, "/webhook-endpoints/{id}", s.getWebhookEndpoint},
+		{http.MethodDelete, "/webhook-endpoints/{id}", s.deleteWebhookEndpoint},
+		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", s.rotateWebhookSecret},
+		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", s.listWebhookDeliveries},
+		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", s.redeliverWebhook},
 	}
 	for _, rt := range routes {
 		r.Handle("/v1"+rt.path, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h))).Methods(rt.method)

@@ -1,0 +1,286 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// WebhookMessage is one attempt to send.
+type WebhookMessage struct {
+	URL       string
+	ID        string // webhook-id: the event id, the same on every attempt
+	Timestamp time.Time
+	Body      []byte
+	Secrets   []string
+}
+
+// WebhookResult is what one attempt gave.
+type WebhookResult struct {
+	Attempt    WebhookAttempt
+	OK         bool          // a 2xx
+	Gone       bool          // a 410: the endpoint is disabled
+	RetryAfter time.Duration // the receiver's Retry-After, 0 if none
+}
+
+// WebhookSender sends one attempt; it never fails, every outcome is a
+// result. adapters/webhooks implements it (through cmd/renderd's wiring).
+type WebhookSender interface {
+	Send(ctx context.Context, m WebhookMessage) WebhookResult
+}
+
+// RetrySchedule gives the delay before the next attempt after failed
+// attempts (the receiver's Retry-After as a floor), or false once the
+// delivery has had its last attempt.
+type RetrySchedule func(failed int, retryAfter time.Duration) (time.Duration, bool)
+
+// DispatcherConfig tunes a WebhookDispatcher.
+type DispatcherConfig struct {
+	Senders     int           // attempts in flight at once
+	PerEndpoint int           // of which at most this many to one endpoint
+	Poll        time.Duration // how often due deliveries are looked for without a notification
+	// Hold is how long a claimed attempt stays invisible to other senders:
+	// longer than a send's timeout, so that only a sender that died mid-
+	// attempt ever lets another one send it again.
+	Hold time.Duration
+	// DisableAfter disables an endpoint that failed every attempt for this
+	// long.
+	DisableAfter time.Duration
+	// ReadModelWait is how long an attempt is put off while the renders
+	// read model does not yet show the state it announces.
+	ReadModelWait time.Duration
+}
+
+// WebhookDispatcher sends due deliveries: at least once, retried on the
+// schedule, each attempt logged, only once the renders read model shows the
+// announced state (a receiver that fetches the render never sees an older
+// one). Several dispatchers share the table: a delivery is claimed with
+// FOR UPDATE SKIP LOCKED and held for Hold, so no attempt goes out twice
+// unless its sender died while sending it.
+type WebhookDispatcher struct {
+	pool     *pgxpool.Pool
+	connect  func(context.Context) (*pgx.Conn, error)
+	sender   WebhookSender
+	schedule RetrySchedule
+	cfg      DispatcherConfig
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[string]int // by endpoint
+	slots    chan struct{}
+	wake     chan struct{}
+}
+
+// NewWebhookDispatcher returns a dispatcher; connect opens its LISTEN
+// connection.
+func NewWebhookDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn, error), sender WebhookSender,
+	schedule RetrySchedule, cfg DispatcherConfig, now func() time.Time, log *slog.Logger) (*WebhookDispatcher, error) {
+	if cfg.Senders < 1 || cfg.PerEndpoint < 1 || cfg.Poll <= 0 || cfg.Hold <= 0 || cfg.DisableAfter <= 0 || cfg.ReadModelWait <= 0 {
+		return nil, fmt.Errorf("webhook dispatcher: invalid config %+v", cfg)
+	}
+	return &WebhookDispatcher{pool: pool, connect: connect, sender: sender, schedule: schedule, cfg: cfg, now: now,
+		log: log.With("component", "webhook-dispatcher"), inFlight: map[string]int{},
+		slots: make(chan struct{}, cfg.Senders), wake: make(chan struct{}, 1)}, nil
+}
+
+// claimed is a delivery taken for one attempt.
+type claimed struct {
+	id, endpointID, eventID, renderID string
+	renderVersion                     int64
+	attempt                           int
+	payload                           []byte
+	endpoint                          WebhookEndpoint
+	endpointGone                      bool
+}
+
+// Run sends deliveries until ctx ends; attempts in flight finish first.
+func (d *WebhookDispatcher) Run(ctx context.Context) error {
+	var sends sync.WaitGroup
+	defer sends.Wait()
+	var listener sync.WaitGroup
+	defer listener.Wait()
+	listener.Go(func() { d.listen(ctx) })
+	poll := time.NewTicker(d.cfg.Poll)
+	defer poll.Stop()
+	for {
+		if err := d.dispatch(ctx, &sends); err != nil && ctx.Err() == nil {
+			d.log.Warn("claiming webhook deliveries failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// listen turns notifications into wake-ups, reconnecting as needed.
+func (d *WebhookDispatcher) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		conn, err := d.connect(ctx)
+		if err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN `+WebhooksChannel); err == nil {
+				d.nudge()
+				for err == nil {
+					_, err = conn.WaitForNotification(ctx)
+					d.nudge()
+				}
+			}
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (d *WebhookDispatcher) nudge() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch claims as many due deliveries as there are free slots and sends
+// each on its own goroutine: a slow endpoint holds its own slots only.
+func (d *WebhookDispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup) error {
+	for {
+		free := cap(d.slots) - len(d.slots)
+		if free == 0 {
+			return nil
+		}
+		batch, err := d.claim(ctx, free)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		for _, c := range batch {
+			d.mu.Lock()
+			busy := d.inFlight[c.endpointID] >= d.cfg.PerEndpoint
+			if !busy {
+				d.inFlight[c.endpointID]++
+			}
+			d.mu.Unlock()
+			if busy {
+				d.putOff(ctx, c, 100*time.Millisecond) // the endpoint has its share in flight
+				continue
+			}
+			d.slots <- struct{}{}
+			sends.Go(func() {
+				defer func() {
+					<-d.slots
+					d.mu.Lock()
+					d.inFlight[c.endpointID]--
+					d.mu.Unlock()
+					d.nudge()
+				}()
+				d.attempt(context.WithoutCancel(ctx), c)
+			})
+		}
+	}
+}
+
+// claim takes up to n due deliveries, hiding each for Hold.
+func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
+	rows, err := d.pool.Query(ctx, `
+		WITH due AS (
+			SELECT id FROM webhook_deliveries
+			WHERE status = 'pending' AND next_attempt_at <= now()
+			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+		UPDATE webhook_deliveries d SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
+		FROM due WHERE d.id = due.id
+		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload`, n, d.cfg.Hold.String())
+	if err != nil {
+		return nil, err
+	}
+	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range batch {
+		rows, err := d.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
+			WHERE id = $1 AND deleted_at IS NULL AND disabled_at IS NULL`, batch[i].endpointID)
+		if err != nil {
+			return nil, err
+		}
+		batch[i].endpoint, err = pgx.CollectExactlyOneRow(rows, scanEndpoint)
+		if errors.Is(err, pgx.ErrNoRows) {
+			batch[i].endpointGone, err = true, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return batch, nil
+}
+
+// attempt sends one claimed delivery and records what happened.
+func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
+	log := d.log.With("delivery_id", c.id, "endpoint_id", c.endpointID, "render_id", c.renderID, "attempt", c.attempt)
+	if c.endpointGone {
+		d.exec(ctx, log, `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
+		return
+	}
+	var shown bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_renders WHERE id = $1 AND version >= $2)`, c.renderID, c.renderVersion).Scan(&shown)
+	if err != nil || !shown {
+		d.putOff(ctx, c, d.cfg.ReadModelWait) // not an attempt: nothing was sent
+		return
+	}
+	now := d.now()
+	res := d.sender.Send(ctx, WebhookMessage{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
+	a := res.Attempt
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, n) DO NOTHING`,
+		c.id, c.attempt, a.At, a.StatusCode, a.Latency.Milliseconds(), a.Error, a.Body)
+	switch {
+	case res.OK:
+		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)
+		batch.Queue(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1`, c.endpointID)
+		log.Info("webhook delivered", "status", a.StatusCode, "latency", a.Latency)
+	case res.Gone:
+		batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
+		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone' WHERE id = $1`, c.endpointID)
+		log.Warn("webhook endpoint disabled: 410 Gone")
+	default:
+		if delay, ok := d.schedule(c.attempt, res.RetryAfter); ok {
+			batch.Queue(`UPDATE webhook_deliveries SET next_attempt_at = $2 WHERE id = $1`, c.id, now.Add(delay))
+			log.Info("webhook attempt failed; retrying", "status", a.StatusCode, "error", a.Error, "in", delay.Round(time.Millisecond))
+		} else {
+			batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
+			log.Warn("webhook delivery failed after its last attempt", "status", a.StatusCode, "error", a.Error)
+		}
+		batch.Queue(`UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1`, c.endpointID, now)
+		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'every delivery failed for too long'
+			WHERE id = $1 AND disabled_at IS NULL AND failing_since < $2`, c.endpointID, now.Add(-d.cfg.DisableAfter))
+	}
+	if err := d.pool.SendBatch(ctx, batch).Close(); err != nil {
+		// The hold runs out and another attempt goes out: at least once.
+		log.Warn("recording a webhook attempt failed", "err", err)
+	}
+}
+
+// putOff gives a claimed delivery back, due after wait, without counting an
+// attempt.
+func (d *WebhookDispatcher) putOff(ctx context.Context, c claimed, wait time.Duration) {
+	d.exec(ctx, d.log, `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $2 WHERE id = $1`, c.id, d.now().Add(wait))
+}
+
+func (d *WebhookDispatcher) exec(ctx context.Context, log *slog.Logger, sql string, args ...any) {
+	if _, err := d.pool.Exec(ctx, sql, args...); err != nil {
+		log.Warn("updating a webhook delivery failed", "err", err)
+	}
+}
