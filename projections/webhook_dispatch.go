@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -107,19 +106,33 @@ func (d *WebhookDispatcher) Run(ctx context.Context) error {
 	var listener sync.WaitGroup
 	defer listener.Wait()
 	listener.Go(func() { d.listen(ctx) })
-	poll := time.NewTicker(d.cfg.Poll)
-	defer poll.Stop()
+	timer := time.NewTimer(d.cfg.Poll)
+	defer timer.Stop()
 	for {
 		if err := d.dispatch(ctx, &sends); err != nil && ctx.Err() == nil {
 			d.log.Warn("claiming webhook deliveries failed", "err", err)
 		}
+		// Sleep until the next delivery is due (a retry, a put-off
+		// attempt), a notification, or the poll, whichever comes first.
+		timer.Reset(d.untilNextDue(ctx))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.wake:
-		case <-poll.C:
+		case <-timer.C:
 		}
 	}
+}
+
+// untilNextDue is how long until the earliest pending delivery is due,
+// at most Poll.
+func (d *WebhookDispatcher) untilNextDue(ctx context.Context) time.Duration {
+	var next *time.Time
+	err := d.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&next)
+	if err != nil || next == nil {
+		return d.cfg.Poll
+	}
+	return min(max(time.Until(*next), time.Millisecond), d.cfg.Poll)
 }
 
 // listen turns notifications into wake-ups, reconnecting as needed.
@@ -188,7 +201,8 @@ func (d *WebhookDispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup)
 	}
 }
 
-// claim takes up to n due deliveries, hiding each for Hold.
+// claim takes up to n due deliveries, hiding each for Hold, with their
+// endpoints (endpointGone when deleted or disabled since).
 func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 	rows, err := d.pool.Query(ctx, `
 		WITH due AS (
@@ -196,34 +210,22 @@ func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error)
 			WHERE status = 'pending' AND next_attempt_at <= now()
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 		UPDATE webhook_deliveries d SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
-		FROM due WHERE d.id = due.id
-		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload`, n, d.cfg.Hold.String())
+		FROM due, webhook_endpoints e
+		WHERE d.id = due.id AND e.id = d.endpoint_id
+		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
+			e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL, e.url, e.secret, coalesce(e.previous_secret, ''),
+			coalesce(e.previous_secret_until, 'epoch')`, n, d.cfg.Hold.String())
 	if err != nil {
 		return nil, err
 	}
-	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
-		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload)
+		e := &c.endpoint
+		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
+			&c.endpointGone, &e.URL, &e.Secret, &e.PreviousSecret, &e.PreviousUntil)
+		e.ID = c.endpointID
 		return c, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	for i := range batch {
-		rows, err := d.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
-			WHERE id = $1 AND deleted_at IS NULL AND disabled_at IS NULL`, batch[i].endpointID)
-		if err != nil {
-			return nil, err
-		}
-		batch[i].endpoint, err = pgx.CollectExactlyOneRow(rows, scanEndpoint)
-		if errors.Is(err, pgx.ErrNoRows) {
-			batch[i].endpointGone, err = true, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return batch, nil
 }
 
 // attempt sends one claimed delivery and records what happened.
