@@ -240,7 +240,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 
 func (c Config) validate(command string) error {
 	var errs []error
-	if c.DatabaseURL == "" {
+	if c.DatabaseURL == "" && command != "events tail" {
 		errs = append(errs, errors.New("DATABASE_URL is required"))
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		errs = append(errs, errors.New("DATABASE_URL must be a postgres:// URL"))

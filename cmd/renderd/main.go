@@ -22,6 +22,11 @@ commands:
                 create an account; prints {"account_id","api_key"} (the key is shown once)
   credits grant --account ID --minutes N
                 add credits; assets waiting for payment resume
+  history RENDER_ID [--json] | history --asset ASSET_ID [--json]
+                print render histories from the event store (auditors)
+  verify        check the event log's invariants; exit 1 with a report on a violation
+  events tail [--type render.*] [--from-beginning] [--limit N]
+                print the event topics as JSON lines (analytics, ad hoc)
   config-table  print the configuration settings as a Markdown table
 
 Every setting is an environment variable or a flag; "renderd <command> -h" lists them.
@@ -53,7 +58,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "config-table":
 		fmt.Fprint(stdout, configTable())
 		return nil
-	case "serve", "migrate":
+	case "serve", "migrate", "history", "verify":
+	case "events":
+		if len(args) == 0 || args[0] != "tail" {
+			return fmt.Errorf("%w: did you mean \"events tail\"?", errUsage)
+		}
+		name, args = "events tail", args[1:]
 	case "accounts", "credits":
 		// Two-word commands: "accounts create", "credits grant".
 		want := map[string]string{"accounts": "create", "credits": "grant"}[name]
@@ -67,18 +77,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var (
-		accountName, account string
-		minutes              int
+		accountName, account, asset, typ string
+		minutes, limit                   int
+		asJSON, fromBeginning            bool
 	)
 	extra := map[string]func(*flag.FlagSet){
 		"accounts create": adminFlags(&accountName, nil, nil),
 		"credits grant":   adminFlags(nil, &account, &minutes),
+		"history":         historyFlags(&asJSON, &asset),
+		"events tail":     tailFlags(&typ, &fromBeginning, &limit),
 	}[name]
 	cfg, rest, err := loadConfig(name, args, getenv, stderr, extra)
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
+	if len(rest) > 0 && name != "history" {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
 	}
 	log := newLogger(cfg, stderr)
@@ -89,6 +102,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return accountsCreate(ctx, cfg, accountName, stdout)
 	case "credits grant":
 		return creditsGrant(ctx, cfg, log, account, minutes, stdout)
+	case "history":
+		return history(ctx, cfg, rest, asset, asJSON, stdout)
+	case "verify":
+		return verify(ctx, cfg, stdout)
+	case "events tail":
+		return eventsTail(ctx, cfg, typ, fromBeginning, limit, stdout)
 	default:
 		return serve(ctx, cfg, log)
 	}

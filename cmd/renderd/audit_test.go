@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+)
+
+// The auditors' and analysts' commands on a real service's store and topics.
+
+func TestAudit_history_verify_and_tail(t *testing.T) {
+	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
+	key := s.account(60)
+	asset := s.readyAsset(key, "audio", mediatest.AudioM4A(t))
+	id := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "mp3"})).str("id")
+	s.crashThenComplete(id)
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(t.Context(), args, func(k string) string { return s.env[k] }, &out, testWriter{t})
+		return out.String(), err
+	}
+
+	t.Run("history_shows_a_lost_lease_and_the_completion", func(t *testing.T) {
+		out, err := cli("history", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("renderd history %s:\n%s", id, out)
+		var types []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			types = append(types, strings.Fields(line)[2])
+		}
+		want := "render.requested render.started render.retried render.started render.completed"
+		if strings.Join(types, " ") != want {
+			t.Errorf("history types %v, want %s\n%s", types, want, out)
+		}
+		if !strings.Contains(out, "reason=lease_expired") || !strings.Contains(out, "worker_id=crashed") {
+			t.Errorf("the key data misses the retry's reason or the worker:\n%s", out)
+		}
+	})
+	t.Run("history_as_json_lines_by_asset", func(t *testing.T) {
+		out, err := cli("history", "--asset", asset, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 5 {
+			t.Fatalf("%d lines:\n%s", len(lines), out)
+		}
+		var last auditEvent
+		if err := json.Unmarshal([]byte(lines[4]), &last); err != nil || last.Type != "render.completed" || last.Version != 5 || last.StreamID != id {
+			t.Errorf("last line %s (%v)", lines[4], err)
+		}
+	})
+	t.Run("history_of_an_unknown_render_fails", func(t *testing.T) {
+		if _, err := cli("history", "rnd_nope"); err == nil {
+			t.Error("no error")
+		}
+		if _, err := cli("history"); !errors.Is(err, errUsage) {
+			t.Errorf("err = %v, want a usage error", err)
+		}
+	})
+	t.Run("tail_filters_by_type", func(t *testing.T) {
+		out, err := cli("events", "tail", "--type", "render.*", "--from-beginning", "--limit", "5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 5 {
+			t.Fatalf("%d lines:\n%s", len(lines), out)
+		}
+		for _, l := range lines {
+			var e tailLine
+			if err := json.Unmarshal([]byte(l), &e); err != nil || !strings.HasPrefix(e.Type, "render.") || e.Key != id || len(e.Data) == 0 {
+				t.Errorf("line %s (%v)", l, err)
+			}
+		}
+		out, err = cli("events", "tail", "--type", "asset.ready", "--from-beginning", "--limit", "1")
+		if err != nil || !strings.Contains(out, `"type":"asset.ready.v1"`) {
+			t.Errorf("asset.ready: %v\n%s", err, out)
+		}
+	})
+	t.Run("verify_passes_on_a_sound_log_and_reports_a_corrupted_one", func(t *testing.T) {
+		testenv.Eventually(t, 30*time.Second, "the relay to publish everything", func() bool {
+			out, err := cli("verify")
+			return err == nil && strings.Contains(out, "no violations")
+		})
+		// Corrupt the log by hand: an event after the terminal one, and a
+		// version gap in another stream.
+		_, err := s.pool.Exec(t.Context(), `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, account_id, occurred_at, data)
+			SELECT gen_random_uuid(), stream_id, stream_type, 7, 'render.progressed.v1', account_id, now(), '{"attempt":2,"percent":50}'
+			FROM events WHERE stream_id = $1 AND stream_version = 1`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cli("verify")
+		if !errors.Is(err, errVerify) {
+			t.Fatalf("verify of a corrupted log: %v\n%s", err, out)
+		}
+		for _, rule := range []string{"contiguous_versions", "nothing_after_a_terminal_event"} {
+			if !strings.Contains(out, rule) || !strings.Contains(out, id) {
+				t.Errorf("the report misses %s for %s:\n%s", rule, id, out)
+			}
+		}
+	})
+}
+
+// crashThenComplete plays two encoders: the first claims the render and
+// vanishes (its lease is reaped), the second completes it.
+func (s *service) crashThenComplete(id string) {
+	s.t.Helper()
+	ctx := context.Background()
+	d := writeDeps(s.pool, nil)
+	start, _ := commands.NewStartRenderHandler(d)
+	lose, _ := commands.NewLoseRenderLeaseHandler(d)
+	complete, _ := commands.NewCompleteRenderHandler(d)
+	if _, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "crashed", LeaseUntil: time.Now().Add(-time.Second)}); err != nil {
+		s.t.Fatal(err)
+	}
+	if _, _, err := lose.Handle(ctx, commands.Caller{}, commands.LoseRenderLease{RenderID: id, Attempt: 1}); err != nil {
+		s.t.Fatal(err)
+	}
+	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "healthy", LeaseUntil: time.Now().Add(time.Minute)})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = complete.Handle(ctx, commands.Caller{}, commands.CompleteRender{RenderID: id, Result: domain.RenderCompleted{
+		Attempt: attempt, BlobKey: "renders/" + id + "/attempt-2.mp3", SizeBytes: 3, Duration: 2 * time.Second}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_ = postgres.NotifyCommitted(ctx, s.pool)
+}
