@@ -391,3 +391,33 @@ func hijackAndClose(w http.ResponseWriter) {
 		_ = conn.Close()
 	}
 }
+
+func TestWebhooks_a_rotated_secret_keeps_signing_next_to_the_new_one(t *testing.T) {
+	s := startService(t, webhookEnv...)
+	key := s.account(60)
+	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
+	rc := newReceiver(t, nil)
+	epID, old := s.endpoint(key, rc.srv.URL)
+	rotated := s.do(key, "POST", "/v1/webhook-endpoints/"+epID+"/rotate-secret", nil)
+	s.expect(rotated, http.StatusOK, "")
+	fresh := rotated.str("secret")
+	if fresh == old || len(fresh) < len("whsec_")+40 {
+		t.Fatalf("rotated secret %q (old %q)", fresh, old)
+	}
+	if got := s.do(key, "GET", "/v1/webhook-endpoints/"+epID, nil); got.str("secret") != "<nil>" {
+		t.Errorf("GET shows the secret: %s", got.raw)
+	}
+	id := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4"})).str("id")
+	s.completeRender(id, "renders/"+id+"/out.mp4", []byte("mp4"))
+	testenv.Eventually(t, 30*time.Second, "the webhook", func() bool { return rc.count() == 1 })
+	got := rc.get(0)
+	for name, secret := range map[string]string{"old": old, "new": fresh} {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(got.body, got.header); err != nil {
+			t.Errorf("the %s secret does not verify during the grace period: %v", name, err)
+		}
+	}
+}
