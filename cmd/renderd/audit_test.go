@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,53 @@ func (s *service) crashThenComplete(id string) {
 		s.t.Fatal(err)
 	}
 	_ = postgres.NotifyCommitted(ctx, s.pool)
+}
+
+func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_without_touching_them(t *testing.T) {
+	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
+	key := s.account(60)
+	asset := s.readyAsset(key, "audio", mediatest.AudioM4A(t))
+	s.do(key, "POST", "/v1/assets/"+asset+"/cuts", map[string]any{"segments": []map[string]float64{{"start": 0.2, "end": 1.5}}})
+	done := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "mp3"})).str("id")
+	s.crashThenComplete(done)
+	cancelled := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "m4a"})).str("id")
+	s.expect(s.do(key, "DELETE", "/v1/renders/"+cancelled, nil), 204, "")
+	testenv.Eventually(t, 30*time.Second, "the read models to show the last write", func() bool {
+		return s.do(key, "GET", "/v1/renders/"+done, nil).str("state") == "completed"
+	})
+	var live int
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM rm_renders`).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		var out, progress bytes.Buffer
+		if err := run_(t, s, &out, &progress, "replay"); err != nil {
+			t.Fatalf("replay %d: %v\n%s", run+1, err, out.String())
+		}
+		for _, table := range readModelTables {
+			if !regexp.MustCompile(`(?m)^` + table + ` +0 rows differ`).MatchString(out.String()) {
+				t.Errorf("replay %d: %s differs:\n%s", run+1, table, out.String())
+			}
+		}
+		t.Logf("replay %d:\n%s%s", run+1, progress.String(), out.String())
+		if !strings.Contains(progress.String(), "replay: ") {
+			t.Errorf("no progress lines on a non-terminal: %q", progress.String())
+		}
+	}
+	var replayed, after int
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+replaySchema+`.rm_renders`).Scan(&replayed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM rm_renders`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if replayed != live || after != live || live != 2 {
+		t.Errorf("renders: %d live before, %d after, %d replayed; want 2 everywhere", live, after, replayed)
+	}
+}
+
+// run_ runs a renderd command against the service with its output in out
+// and its stderr in errOut.
+func run_(t *testing.T, s *service, out, errOut *bytes.Buffer, args ...string) error {
+	return run(t.Context(), args, func(k string) string { return s.env[k] }, out, errOut)
 }

@@ -25,6 +25,8 @@ commands:
   history RENDER_ID [--json] | history --asset ASSET_ID [--json]
                 print render histories from the event store (auditors)
   verify        check the event log's invariants; exit 1 with a report on a violation
+  replay        rebuild every read model from the event log into schema renderd_replay and
+                print how it differs from the live read models (which keep serving)
   events tail [--type render.*] [--from-beginning] [--limit N]
                 print the event topics as JSON lines (analytics, ad hoc)
   config-table  print the configuration settings as a Markdown table
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "config-table":
 		fmt.Fprint(stdout, configTable())
 		return nil
-	case "serve", "migrate", "history", "verify":
+	case "serve", "migrate", "history", "verify", "replay":
 	case "events":
 		if len(args) == 0 || args[0] != "tail" {
 			return fmt.Errorf("%w: did you mean \"events tail\"?", errUsage)
@@ -106,6 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return history(ctx, cfg, rest, asset, asJSON, stdout)
 	case "verify":
 		return verify(ctx, cfg, stdout)
+	case "replay":
+		return replay(ctx, cfg, log, stdout, stderr)
 	case "events tail":
 		return eventsTail(ctx, cfg, typ, fromBeginning, limit, stdout)
 	default:
