@@ -143,7 +143,7 @@ func (s *service) crashThenComplete(id string) {
 	_ = postgres.NotifyCommitted(ctx, s.pool)
 }
 
-func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_without_touching_them(t *testing.T) {
+func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_and_swap_repairs_a_broken_row(t *testing.T) {
 	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
 	key := s.account(60)
 	asset := s.readyAsset(key, "audio", mediatest.AudioM4A(t))
@@ -174,6 +174,30 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_without_touchi
 			t.Errorf("no progress lines on a non-terminal: %q", progress.String())
 		}
 	}
+	// A live row gone wrong (as a projection bug would leave it) shows as a
+	// difference, and --swap puts the replayed row in its place.
+	if _, err := s.pool.Exec(t.Context(), `UPDATE rm_renders SET progress = 42, state = 'running' WHERE id = $1`, done); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run_(t, s, &out, &errOut, "replay", "--swap"); err != nil {
+		t.Fatalf("replay --swap: %v\n%s", err, out.String())
+	}
+	if !regexp.MustCompile(`(?m)^rm_renders +1 rows differ`).MatchString(out.String()) || !strings.Contains(out.String(), done) ||
+		!strings.Contains(out.String(), "swapped") {
+		t.Errorf("replay --swap:\n%s", out.String())
+	}
+	if got := s.do(key, "GET", "/v1/renders/"+done, nil); got.str("state") != "completed" || got.str("progress") != "100" {
+		t.Errorf("after the swap: %s", got.raw)
+	}
+	// The projectors carry on on the swapped tables.
+	more := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "mp3", "audio_bitrate": 128}))
+	s.expect(more, 201, "")
+	if got := s.do(key, "GET", "/v1/renders/"+more.str("id"), nil); got.status != 200 {
+		t.Errorf("a render made after the swap: %d %s", got.status, got.raw)
+	}
+	live++
+
 	var replayed, after int
 	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+replaySchema+`.rm_renders`).Scan(&replayed); err != nil {
 		t.Fatal(err)
@@ -181,8 +205,8 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_without_touchi
 	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM rm_renders`).Scan(&after); err != nil {
 		t.Fatal(err)
 	}
-	if replayed != live || after != live || live != 2 {
-		t.Errorf("renders: %d live before, %d after, %d replayed; want 2 everywhere", live, after, replayed)
+	if replayed != 2 || after != live || live != 3 {
+		t.Errorf("renders: %d live, %d replayed, %d at the end; want 3, 2, 3", live, replayed, after)
 	}
 }
 

@@ -25,8 +25,10 @@ commands:
   history RENDER_ID [--json] | history --asset ASSET_ID [--json]
                 print render histories from the event store (auditors)
   verify        check the event log's invariants; exit 1 with a report on a violation
-  replay        rebuild every read model from the event log into schema renderd_replay and
-                print how it differs from the live read models (which keep serving)
+  replay [--swap]
+                rebuild every read model from the event log into schema renderd_replay and
+                print how it differs from the live read models (which keep serving);
+                --swap then makes the rebuilt ones live, catching up on writes made meanwhile
   events tail [--type render.*] [--from-beginning] [--limit N]
                 print the event topics as JSON lines (analytics, ad hoc)
   config-table  print the configuration settings as a Markdown table
@@ -81,13 +83,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var (
 		accountName, account, asset, typ string
 		minutes, limit                   int
-		asJSON, fromBeginning            bool
+		asJSON, fromBeginning, swap      bool
 	)
 	extra := map[string]func(*flag.FlagSet){
 		"accounts create": adminFlags(&accountName, nil, nil),
 		"credits grant":   adminFlags(nil, &account, &minutes),
 		"history":         historyFlags(&asJSON, &asset),
 		"events tail":     tailFlags(&typ, &fromBeginning, &limit),
+		"replay": func(fs *flag.FlagSet) {
+			fs.BoolVar(&swap, "swap", false, "make the rebuilt read models the live ones")
+		},
 	}[name]
 	cfg, rest, err := loadConfig(name, args, getenv, stderr, extra)
 	if err != nil {
@@ -109,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "verify":
 		return verify(ctx, cfg, stdout)
 	case "replay":
-		return replay(ctx, cfg, log, stdout, stderr)
+		return replay(ctx, cfg, log, swap, stdout, stderr)
 	case "events tail":
 		return eventsTail(ctx, cfg, typ, fromBeginning, limit, stdout)
 	default:

@@ -29,7 +29,7 @@ var readModelTables = []string{"rm_assets", "rm_cuts", "rm_renders"}
 // difference. The live API keeps serving meanwhile, and nothing is
 // announced to its waiters or sent as a webhook (deliveries are keyed by
 // event id and are not a read model a replay rebuilds).
-func replay(ctx context.Context, cfg Config, log *slog.Logger, stdout, stderr io.Writer) error {
+func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout, stderr io.Writer) error {
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -88,10 +88,63 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, stdout, stderr io
 			fmt.Fprintf(stdout, "  … and %d more\n", n-len(ids))
 		}
 	}
-	if differ > 0 {
+	if differ > 0 && !swap {
 		fmt.Fprintln(stdout, "rows written live after the replay read the log differ too; run it again to tell those from real differences")
 	}
+	if !swap {
+		return nil
+	}
+	caughtUp, err := swapReadModels(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "swapped: the live read models are the replayed ones now (%d rows caught up from live writes made during the replay)\n", caughtUp)
 	return nil
+}
+
+// swapReadModels makes the replayed read models the live ones, in one
+// transaction. The live tables are locked against writes (the projectors
+// wait; reads go on), rows the live projectors advanced past the replay
+// meanwhile are carried over (they run this same build), and then the live
+// rows are replaced. Readers see the old rows until the commit and the
+// new ones after it; the projectors resume on the new rows, version-guarded.
+func swapReadModels(ctx context.Context, pool *pgxpool.Pool) (caughtUp int64, err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("swap: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	live := make([]string, len(readModelTables))
+	for i, t := range readModelTables {
+		live[i] = "public." + t
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(live, ", ")+` IN EXCLUSIVE MODE`); err != nil {
+		return 0, fmt.Errorf("swap: lock the live read models: %w", err)
+	}
+	for _, t := range readModelTables {
+		// Catch up: a live row at a later version than the replayed one
+		// (or with no replayed row) reflects events the replay never read.
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`
+			WITH newer AS (
+				SELECT l.* FROM public.%[1]s l LEFT JOIN %[2]s.%[1]s r ON r.id = l.id
+				WHERE r.id IS NULL OR r.version < l.version),
+			gone AS (DELETE FROM %[2]s.%[1]s r USING newer WHERE r.id = newer.id)
+			INSERT INTO %[2]s.%[1]s SELECT * FROM newer`, t, replaySchema))
+		if err != nil {
+			return 0, fmt.Errorf("swap: catch up %s: %w", t, err)
+		}
+		caughtUp += tag.RowsAffected()
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM public.%[1]s`, t)); err != nil {
+			return 0, fmt.Errorf("swap: %s: %w", t, err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO public.%[1]s SELECT * FROM %[2]s.%[1]s`, t, replaySchema)); err != nil {
+			return 0, fmt.Errorf("swap: %s: %w", t, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("swap: %w", err)
+	}
+	return caughtUp, nil
 }
 
 // differences lists (up to 20) and counts the ids whose rows differ between
