@@ -94,17 +94,6 @@ type projector struct {
 	events EventLoader
 	model  readModel
 	log    *slog.Logger
-	// quiet projectors announce nothing on ProjectedChannel: a replay into
-	// other tables must not tell the API's waiters that a row is there.
-	quiet bool
-}
-
-// Quiet makes r a projector for a replay into other tables (see
-// RebuildWithProgress and `renderd replay`): it writes the same rows but
-// announces none of them to the read-your-writes waiters.
-func Quiet(r Replayer) Replayer {
-	r.replay().quiet = true
-	return r
 }
 
 func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
@@ -160,11 +149,9 @@ func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded)
 	if err != nil || !written {
 		return 0, err // not written: someone else wrote this version or a later one first
 	}
-	if !p.quiet {
-		payload := fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion)
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
-			return 0, fmt.Errorf("project %s v%d: notify: %w", rec.StreamID, rec.StreamVersion, err)
-		}
+	payload := fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion)
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
+		return 0, fmt.Errorf("project %s v%d: notify: %w", rec.StreamID, rec.StreamVersion, err)
 	}
 	p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return rec.StreamVersion - current - 1, nil

@@ -37,13 +37,6 @@ type Replayer interface {
 // truncation until their stream is replayed: GETs answer 404 meanwhile, so
 // run it with the API drained or accept that window.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, projectors ...Replayer) (int, error) {
-	return RebuildWithProgress(ctx, pool, codec, log, nil, projectors...)
-}
-
-// RebuildWithProgress is Rebuild calling progress (when not nil) with the
-// number of events replayed so far, after every batch.
-func RebuildWithProgress(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, progress func(replayed int),
-	projectors ...Replayer) (int, error) {
 	byType := map[domain.AggregateType]*projector{}
 	var tables []string
 	for _, r := range projectors {
@@ -86,9 +79,6 @@ func RebuildWithProgress(ctx context.Context, pool *pgxpool.Pool, codec Decoder,
 				return replayed, fmt.Errorf("rebuild: %w", err)
 			}
 			cp = entries[len(entries)-1].Checkpoint
-			if progress != nil {
-				progress(replayed)
-			}
 			continue
 		}
 		if settled {

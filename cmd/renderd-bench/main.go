@@ -34,7 +34,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
-	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,encode,webhooks); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,encode,webhooks,replay); default all")
 	flag.Parse()
 	dsn, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
 	if dsn == "" || brokers == "" {
@@ -55,6 +55,7 @@ func run(ctx context.Context) error {
 		{"renders", benchRenders},
 		{"encode", benchEncode},
 		{"webhooks", benchWebhooks},
+		{"replay", benchReplay},
 	}
 	var results []result
 	for _, b := range benches {

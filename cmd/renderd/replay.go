@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/projections"
 )
@@ -23,8 +22,9 @@ const replaySchema = "renderd_replay"
 // readModelTables are the tables a replay rebuilds and compares.
 var readModelTables = []string{"rm_assets", "rm_cuts", "rm_renders"}
 
-// replay rebuilds every read model from the event log into replaySchema,
-// through the live projection code, reporting progress on stderr, then
+// replay rebuilds every read model from a snapshot of the event log into
+// replaySchema, with the live projections' view code (projections.ReplayAll),
+// reporting progress on stderr, then
 // compares the result with the live read models and prints every
 // difference. The live API keeps serving meanwhile, and nothing is
 // announced to its waiters or sent as a webhook (deliveries are keyed by
@@ -54,17 +54,12 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 		return fmt.Errorf("replay: %w", err)
 	}
 	defer rpool.Close()
-	codec := eventschema.NewCodec()
-	store := postgres.NewEventStore(rpool, codec, nil)
 	var total int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_type IN ('asset', 'cut', 'render')`).Scan(&total); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	bar := newProgress(stderr, total)
-	replayed, err := projections.RebuildWithProgress(ctx, rpool, codec, log, bar.update,
-		projections.Quiet(projections.NewAssetProjector(rpool, store, log)),
-		projections.Quiet(projections.NewCutProjector(rpool, store, log)),
-		projections.Quiet(projections.NewRenderProjector(rpool, store, log)))
+	replayed, err := projections.ReplayAll(ctx, rpool, eventschema.NewCodec(), log, bar.update)
 	bar.done(replayed)
 	if err != nil {
 		return err
