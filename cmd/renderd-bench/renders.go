@@ -172,43 +172,27 @@ func benchRenders(ctx context.Context, e *env, d time.Duration) ([]result, error
 func readyAssets(ctx context.Context, e *env, account string, n int) ([]string, error) {
 	store := postgres.NewEventStore(e.pool, e.codec, nil)
 	ids := make([]string, n)
-	next := atomic.Int64{}
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				id := "ast_" + uuid.Must(uuid.NewV7()).String()
-				meta := domain.Metadata{AccountID: account, CorrelationID: "bench", OccurredAt: time.Now()}
-				err := store.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.Tx) error {
-					_, err := tx.Append(ctx, id, commands.NoStream(), meta,
-						domain.AssetCreated{Kind: domain.AssetKindVideo, Name: fmt.Sprintf("bench-%d.mp4", i)},
-						domain.AssetSourceUploaded{BlobKey: "assets/" + id + "/source", SizeBytes: 30_000_000},
-						domain.AssetProbed{Part: domain.AssetPartSource, Media: domain.MediaInfo{
-							Container: "mov,mp4,m4a,3gp,3g2,mj2", Duration: 30 * time.Second, SizeBytes: 30_000_000,
-							HasVideo: true, HasAudio: true, VideoCodec: "h264", Width: 1920, Height: 1080,
-							FrameRate: "30/1", PixelFormat: "yuv420p", VideoBitrate: 8_000_000,
-							AudioCodec: "aac", AudioBitrate: 192_000, AudioChannels: 2, AudioSampleRate: 48000,
-						}},
-						domain.AssetCharged{Seconds: 30, LedgerEntryID: uuid.Must(uuid.NewV7()).String()},
-						domain.AssetReady{})
-					return err
-				})
-				if err != nil {
-					errs <- err
-					return
-				}
-				ids[i] = id
-			}
+	err := parallel(ctx, n, func(i int) error {
+		id := "ast_" + uuid.Must(uuid.NewV7()).String()
+		meta := domain.Metadata{AccountID: account, CorrelationID: "bench", OccurredAt: time.Now()}
+		err := store.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			_, err := tx.Append(ctx, id, commands.NoStream(), meta,
+				domain.AssetCreated{Kind: domain.AssetKindVideo, Name: fmt.Sprintf("bench-%d.mp4", i)},
+				domain.AssetSourceUploaded{BlobKey: "assets/" + id + "/source", SizeBytes: 30_000_000},
+				domain.AssetProbed{Part: domain.AssetPartSource, Media: domain.MediaInfo{
+					Container: "mov,mp4,m4a,3gp,3g2,mj2", Duration: 30 * time.Second, SizeBytes: 30_000_000,
+					HasVideo: true, HasAudio: true, VideoCodec: "h264", Width: 1920, Height: 1080,
+					FrameRate: "30/1", PixelFormat: "yuv420p", VideoBitrate: 8_000_000,
+					AudioCodec: "aac", AudioBitrate: 192_000, AudioChannels: 2, AudioSampleRate: 48000,
+				}},
+				domain.AssetCharged{Seconds: 30, LedgerEntryID: uuid.Must(uuid.NewV7()).String()},
+				domain.AssetReady{})
+			return err
 		})
-	}
-	wg.Wait()
-	close(errs)
-	return ids, <-errs
+		ids[i] = id
+		return err
+	})
+	return ids, err
 }
 
 // startRenderd migrates the bench database and starts `renderd serve`

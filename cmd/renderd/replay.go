@@ -119,12 +119,12 @@ func swapReadModels(ctx context.Context, pool *pgxpool.Pool) (caughtUp int64, er
 	for _, t := range readModelTables {
 		// Catch up: a live row at a later version than the replayed one
 		// (or with no replayed row) reflects events the replay never read.
-		tag, err := tx.Exec(ctx, fmt.Sprintf(`
-			WITH newer AS (
-				SELECT l.* FROM public.%[1]s l LEFT JOIN %[2]s.%[1]s r ON r.id = l.id
-				WHERE r.id IS NULL OR r.version < l.version),
-			gone AS (DELETE FROM %[2]s.%[1]s r USING newer WHERE r.id = newer.id)
-			INSERT INTO %[2]s.%[1]s SELECT * FROM newer`, t, replaySchema))
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %[2]s.%[1]s r USING public.%[1]s l
+			WHERE r.id = l.id AND r.version < l.version`, t, replaySchema)); err != nil {
+			return 0, fmt.Errorf("swap: catch up %s: %w", t, err)
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %[2]s.%[1]s SELECT l.* FROM public.%[1]s l
+			WHERE NOT EXISTS (SELECT FROM %[2]s.%[1]s r WHERE r.id = l.id)`, t, replaySchema))
 		if err != nil {
 			return 0, fmt.Errorf("swap: catch up %s: %w", t, err)
 		}
