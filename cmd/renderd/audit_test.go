@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +21,8 @@ import (
 // The auditors' and analysts' commands on a real service's store and topics.
 
 func TestAudit_history_verify_and_tail(t *testing.T) {
-	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
+	debug := freeAddr(t)
+	s := startService(t, "RENDERD_ENCODER_RENDERS=false", "RENDERD_DEBUG_ADDR="+debug)
 	key := s.account(60)
 	asset := s.readyAsset(key, "audio", mediatest.AudioM4A(t))
 	id := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "mp3"})).str("id")
@@ -31,6 +33,19 @@ func TestAudit_history_verify_and_tail(t *testing.T) {
 		return out.String(), err
 	}
 
+	t.Run("the_debug_address_serves_pprof_and_the_api_does_not", func(t *testing.T) {
+		res, err := http.Get("http://" + debug + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET /debug/pprof/ on the debug address: %d", res.StatusCode)
+		}
+		if got := s.do("", "GET", "/debug/pprof/", nil); got.status != http.StatusNotFound {
+			t.Errorf("the API port answers /debug/pprof/ with %d", got.status)
+		}
+	})
 	t.Run("history_shows_a_lost_lease_and_the_completion", func(t *testing.T) {
 		out, err := cli("history", id)
 		if err != nil {
