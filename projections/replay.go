@@ -104,11 +104,13 @@ type replayWriter struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	tables map[string]*copyRows
+	bySQL  map[string]*copyRows // each upsert's SQL is parsed once
 	queued int
 }
 
 // copyRows are one table's rows waiting for COPY.
 type copyRows struct {
+	table   string
 	columns []string
 	rows    [][]any
 }
@@ -119,23 +121,26 @@ var upsertShape = regexp.MustCompile(`(?s)INSERT INTO (\w+)(?: AS \w+)? \(([^)]*
 
 // Exec takes an upsert (the upsert functions' execer) as a row to COPY.
 func (w *replayWriter) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	m := upsertShape.FindStringSubmatch(sql)
-	if m == nil {
-		return pgconn.CommandTag{}, fmt.Errorf("replay: not an upsert: %.60s", sql)
-	}
-	t := w.tables[m[1]]
+	t := w.bySQL[sql]
 	if t == nil {
-		t = &copyRows{}
-		for _, c := range strings.Split(m[2], ",") {
-			t.columns = append(t.columns, strings.TrimSpace(c))
+		m := upsertShape.FindStringSubmatch(sql)
+		if m == nil {
+			return pgconn.CommandTag{}, fmt.Errorf("replay: not an upsert: %.60s", sql)
 		}
 		if w.tables == nil {
-			w.tables = map[string]*copyRows{}
+			w.tables, w.bySQL = map[string]*copyRows{}, map[string]*copyRows{}
 		}
-		w.tables[m[1]] = t
+		if t = w.tables[m[1]]; t == nil {
+			t = &copyRows{table: m[1]}
+			for _, c := range strings.Split(m[2], ",") {
+				t.columns = append(t.columns, strings.TrimSpace(c))
+			}
+			w.tables[m[1]] = t
+		}
+		w.bySQL[sql] = t
 	}
 	if len(args) != len(t.columns) {
-		return pgconn.CommandTag{}, fmt.Errorf("replay: %s: %d values for %d columns", m[1], len(args), len(t.columns))
+		return pgconn.CommandTag{}, fmt.Errorf("replay: %s: %d values for %d columns", t.table, len(args), len(t.columns))
 	}
 	t.rows = append(t.rows, args)
 	w.queued++

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -35,7 +36,19 @@ func main() {
 func run(ctx context.Context) error {
 	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
 	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,encode,webhooks,replay); default all")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	dsn, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
 	if dsn == "" || brokers == "" {
 		return errors.New("DATABASE_URL and KAFKA_BROKERS must be set (source .data/stack.env)")
