@@ -383,18 +383,18 @@ const renderColumns = `id, account_id, asset_id, cut_id, state, output, plan, at
 	result_width, result_height, result_video_bitrate_bps, result_audio_bitrate_bps, result_encode_ns,
 	result_fast_path, created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, version`
 
-// upsertRender writes v unless the row already reflects v.Version or later,
-// and reports whether it wrote.
-func upsertRender(ctx context.Context, tx execer, v RenderView) (bool, error) {
+// renderRow is v as a row of rm_renders.
+func renderRow(v RenderView) (dbRow, error) {
+	what := fmt.Sprintf("render %s v%d", v.ID, v.Version)
 	output, err := json.Marshal(outputRow{Format: string(v.Output.Format), Resolution: string(v.Output.Resolution),
 		VideoBitrate: v.Output.VideoBitrate, AudioBitrate: v.Output.AudioBitrate})
 	if err != nil {
-		return false, fmt.Errorf("write render %s v%d: output: %w", v.ID, v.Version, err)
+		return dbRow{}, fmt.Errorf("write %s: output: %w", what, err)
 	}
 	plan, err := json.Marshal(planRow{Width: v.Plan.Width, Height: v.Plan.Height, VideoBitrate: v.Plan.VideoBitrate,
 		AudioBitrate: v.Plan.AudioBitrate, Segments: segmentsToRow(v.Plan.Segments), DurationNS: int64(v.Plan.Duration)})
 	if err != nil {
-		return false, fmt.Errorf("write render %s v%d: plan: %w", v.ID, v.Version, err)
+		return dbRow{}, fmt.Errorf("write %s: plan: %w", what, err)
 	}
 	code, message := failureColumns(v.Failure)
 	var res struct {
@@ -408,32 +408,22 @@ func upsertRender(ctx context.Context, tx execer, v RenderView) (bool, error) {
 		res.blobKey, res.size, res.duration, res.width, res.height = &r.BlobKey, &r.SizeBytes, &d, &r.Width, &r.Height
 		res.vbr, res.abr, res.encodeNS, res.fastPath = &r.VideoBitrate, &r.AudioBitrate, &e, &r.FastPath
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO rm_renders AS r (`+renderColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		        $21, $22, $23, $24, $25, $26, $27, $28, $29)
-		ON CONFLICT (id) DO UPDATE SET
-			account_id = excluded.account_id, asset_id = excluded.asset_id, cut_id = excluded.cut_id,
-			state = excluded.state, output = excluded.output, plan = excluded.plan, attempt = excluded.attempt,
-			progress = excluded.progress, eta_ns = excluded.eta_ns, failure_code = excluded.failure_code,
-			failure_message = excluded.failure_message, replaces = excluded.replaces,
-			result_blob_key = excluded.result_blob_key, result_size_bytes = excluded.result_size_bytes,
-			result_duration_ns = excluded.result_duration_ns, result_width = excluded.result_width,
-			result_height = excluded.result_height, result_video_bitrate_bps = excluded.result_video_bitrate_bps,
-			result_audio_bitrate_bps = excluded.result_audio_bitrate_bps, result_encode_ns = excluded.result_encode_ns,
-			result_fast_path = excluded.result_fast_path, created_at = excluded.created_at,
-			started_at = excluded.started_at, completed_at = excluded.completed_at, failed_at = excluded.failed_at,
-			cancelled_at = excluded.cancelled_at, updated_at = excluded.updated_at, version = excluded.version
-		WHERE r.version < excluded.version`,
+	return dbRow{table: "rm_renders", columns: renderColumns, what: what, values: []any{
 		v.ID, v.AccountID, v.AssetID, nullString(v.CutID), string(v.State), output, plan, v.Attempt, v.Progress,
 		nullDuration(v.ETA), code, message, nullString(v.Replaces), res.blobKey, res.size, res.duration,
 		res.width, res.height, res.vbr, res.abr, res.encodeNS, res.fastPath,
 		v.CreatedAt, nullTime(v.StartedAt), nullTime(v.CompletedAt), nullTime(v.FailedAt), nullTime(v.CancelledAt),
-		v.UpdatedAt, v.Version)
+		v.UpdatedAt, v.Version}}, nil
+}
+
+// upsertRender writes v unless the row already reflects v.Version or later,
+// and reports whether it wrote.
+func upsertRender(ctx context.Context, tx execer, v RenderView) (bool, error) {
+	r, err := renderRow(v)
 	if err != nil {
-		return false, fmt.Errorf("write render %s v%d: %w", v.ID, v.Version, err)
+		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return upsert(ctx, tx, r)
 }
 
 func scanRender(row pgx.CollectableRow) (RenderView, error) {

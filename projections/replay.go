@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/domain"
@@ -21,8 +18,8 @@ const replayBatchRows = 5000
 // snapshot of the event log, into the tables pool's search_path resolves
 // (`renderd replay` aims it at a schema of its own). It reads the log
 // stream by stream in version order, so each row is built once from its
-// whole history by the same view and row functions as the live projectors,
-// and writes the rows with COPY; nothing is announced to the API's waiters. Events committed after the snapshot are not in it: the caller
+// whole history by the same view and row functions as the live projectors
+// (the row builders behind their upserts), and writes the rows with COPY; nothing is announced to the API's waiters. Events committed after the snapshot are not in it: the caller
 // catches up on them (see `renderd replay --swap`). progress, when not nil,
 // gets the number of events read so far. It returns that number.
 func ReplayAll(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, progress func(events int)) (int, error) {
@@ -96,86 +93,69 @@ func ReplayAll(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog
 	return events, nil
 }
 
-// replayWriter collects the rows the upsert functions would write and
-// COPYs them, table by table: the tables start empty and each stream gives
-// one row, so the upserts' conflict handling has nothing to do and COPY is
-// several times faster than pipelined INSERTs.
+// replayWriter collects each stream's row and COPYs them, table by table:
+// the tables start empty and each stream gives one row, so there is no
+// conflict to handle, and COPY is several times faster than INSERTs.
 type replayWriter struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	tables map[string]*copyRows
-	bySQL  map[string]*copyRows // each upsert's SQL is parsed once
 	queued int
 }
 
 // copyRows are one table's rows waiting for COPY.
 type copyRows struct {
-	table   string
 	columns []string
 	rows    [][]any
-}
-
-// upsertShape reads the table and columns out of an upsert's
-// "INSERT INTO <table> [AS r] (<columns>) VALUES ($1, …)".
-var upsertShape = regexp.MustCompile(`(?s)INSERT INTO (\w+)(?: AS \w+)? \(([^)]*)\)\s*VALUES`)
-
-// Exec takes an upsert (the upsert functions' execer) as a row to COPY.
-func (w *replayWriter) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	t := w.bySQL[sql]
-	if t == nil {
-		m := upsertShape.FindStringSubmatch(sql)
-		if m == nil {
-			return pgconn.CommandTag{}, fmt.Errorf("replay: not an upsert: %.60s", sql)
-		}
-		if w.tables == nil {
-			w.tables, w.bySQL = map[string]*copyRows{}, map[string]*copyRows{}
-		}
-		if t = w.tables[m[1]]; t == nil {
-			t = &copyRows{table: m[1]}
-			for _, c := range strings.Split(m[2], ",") {
-				t.columns = append(t.columns, strings.TrimSpace(c))
-			}
-			w.tables[m[1]] = t
-		}
-		w.bySQL[sql] = t
-	}
-	if len(args) != len(t.columns) {
-		return pgconn.CommandTag{}, fmt.Errorf("replay: %s: %d values for %d columns", t.table, len(args), len(t.columns))
-	}
-	t.rows = append(t.rows, args)
-	w.queued++
-	return pgconn.CommandTag{}, nil
 }
 
 // write builds one stream's row from its whole history and queues it; a
 // history the domain rejects is reported and skipped, as the live
 // projectors skip an unprojectable event.
 func (w *replayWriter) write(ctx context.Context, history []domain.Recorded) error {
-	var err error
-	switch history[0].StreamType {
-	case domain.AggregateAsset:
-		var v AssetView
-		if v, err = assetView(history); err == nil {
-			_, err = upsertAsset(ctx, w, v)
-		}
-	case domain.AggregateCut:
-		var v CutView
-		if v, err = cutView(history); err == nil {
-			_, err = upsertCut(ctx, w, v)
-		}
-	case domain.AggregateRender:
-		var v RenderView
-		if v, err = renderView(history); err == nil {
-			_, err = upsertRender(ctx, w, v)
-		}
-	}
+	r, err := streamRow(history)
 	if err != nil {
 		w.log.Error("stream skipped in replay", "stream_id", history[0].StreamID, "events", len(history), "error", err)
+		return nil
 	}
-	if w.queued >= replayBatchRows {
+	t := w.tables[r.table]
+	if t == nil {
+		t = &copyRows{columns: columnNames(r.columns)}
+		if w.tables == nil {
+			w.tables = map[string]*copyRows{}
+		}
+		w.tables[r.table] = t
+	}
+	t.rows = append(t.rows, r.values)
+	if w.queued++; w.queued >= replayBatchRows {
 		return w.flush(ctx)
 	}
 	return nil
+}
+
+// streamRow is the read-model row of a stream's whole history.
+func streamRow(history []domain.Recorded) (dbRow, error) {
+	switch history[0].StreamType {
+	case domain.AggregateAsset:
+		v, err := assetView(history)
+		if err != nil {
+			return dbRow{}, err
+		}
+		return assetRow(v)
+	case domain.AggregateCut:
+		v, err := cutView(history)
+		if err != nil {
+			return dbRow{}, err
+		}
+		return cutRow(v)
+	case domain.AggregateRender:
+		v, err := renderView(history)
+		if err != nil {
+			return dbRow{}, err
+		}
+		return renderRow(v)
+	}
+	return dbRow{}, fmt.Errorf("no read model for %s streams", history[0].StreamType)
 }
 
 func (w *replayWriter) flush(ctx context.Context) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -133,46 +135,86 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// upsertAsset writes v unless the row already reflects v.Version or later,
-// and reports whether it wrote.
-func upsertAsset(ctx context.Context, tx execer, v AssetView) (bool, error) {
-	source, err := jsonb(mediaToRow(v.Source))
+// dbRow is one read-model row: its table (a constant of this package),
+// the table's columns (the constant its queries select) and the values in
+// that order. upsert writes it live; ReplayAll COPYs it.
+type dbRow struct {
+	table   string
+	columns string
+	values  []any
+	what    string // for errors: "asset ast_1 v3"
+}
+
+// upsert writes r unless the row already reflects r's version or later,
+// and reports whether it wrote. Every read model has id and version
+// columns; the rest are overwritten whole.
+func upsert(ctx context.Context, tx execer, r dbRow) (bool, error) {
+	tag, err := tx.Exec(ctx, upsertSQL(r.table, r.columns), r.values...)
 	if err != nil {
-		return false, err
-	}
-	audio, err := jsonb(mediaToRow(v.Audio))
-	if err != nil {
-		return false, err
-	}
-	code, message := failureColumns(v.Failure)
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO rm_assets AS r (id, account_id, kind, name, state, cuttable, source, audio,
-		                            failure_code, failure_message, charged_seconds, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-		ON CONFLICT (id) DO UPDATE SET
-			account_id = excluded.account_id, kind = excluded.kind, name = excluded.name,
-			state = excluded.state, cuttable = excluded.cuttable, source = excluded.source,
-			audio = excluded.audio, failure_code = excluded.failure_code,
-			failure_message = excluded.failure_message, charged_seconds = excluded.charged_seconds,
-			version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at
-		WHERE r.version < excluded.version`,
-		v.ID, v.AccountID, string(v.Kind), v.Name, string(v.State), v.Cuttable, source, audio,
-		code, message, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt)
-	if err != nil {
-		return false, fmt.Errorf("write asset %s v%d: %w", v.ID, v.Version, err)
+		return false, fmt.Errorf("write %s: %w", r.what, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
 
-// upsertCut is upsertAsset for cuts.
-func upsertCut(ctx context.Context, tx execer, v CutView) (bool, error) {
-	requested, err := jsonbSlice(segmentsToRow(v.Requested))
+func upsertSQL(table, columns string) string {
+	cols := columnNames(columns)
+	params, sets := make([]string, len(cols)), make([]string, 0, len(cols))
+	for i, c := range cols {
+		params[i] = "$" + strconv.Itoa(i+1)
+		if c != "id" {
+			sets = append(sets, c+" = excluded."+c)
+		}
+	}
+	return "INSERT INTO " + table + " AS r (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") +
+		") ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ") + " WHERE r.version < excluded.version"
+}
+
+// columnNames splits a column-list constant.
+func columnNames(columns string) []string {
+	names := strings.Split(columns, ",")
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	return names
+}
+
+// assetRow is v as a row of rm_assets.
+func assetRow(v AssetView) (dbRow, error) {
+	what := fmt.Sprintf("asset %s v%d", v.ID, v.Version)
+	source, err := jsonb(mediaToRow(v.Source))
+	if err != nil {
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
+	}
+	audio, err := jsonb(mediaToRow(v.Audio))
+	if err != nil {
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
+	}
+	code, message := failureColumns(v.Failure)
+	return dbRow{table: "rm_assets", columns: assetColumns, what: what, values: []any{
+		v.ID, v.AccountID, string(v.Kind), v.Name, string(v.State), v.Cuttable, source, audio,
+		code, message, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
+}
+
+// upsertAsset writes v unless the row already reflects v.Version or later,
+// and reports whether it wrote.
+func upsertAsset(ctx context.Context, tx execer, v AssetView) (bool, error) {
+	r, err := assetRow(v)
 	if err != nil {
 		return false, err
 	}
+	return upsert(ctx, tx, r)
+}
+
+// cutRow is v as a row of rm_cuts.
+func cutRow(v CutView) (dbRow, error) {
+	what := fmt.Sprintf("cut %s v%d", v.ID, v.Version)
+	requested, err := jsonbSlice(segmentsToRow(v.Requested))
+	if err != nil {
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
+	}
 	kept, err := jsonbSlice(segmentsToRow(v.Segments))
 	if err != nil {
-		return false, err
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
 	}
 	var autoRow *silenceRow
 	if v.Auto != nil {
@@ -180,26 +222,21 @@ func upsertCut(ctx context.Context, tx execer, v CutView) (bool, error) {
 	}
 	auto, err := jsonb(autoRow)
 	if err != nil {
-		return false, err
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
 	}
 	code, message := failureColumns(v.Failure)
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO rm_cuts AS r (id, account_id, asset_id, state, requested, auto, segments, duration_ns,
-		                          failure_code, failure_message, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (id) DO UPDATE SET
-			account_id = excluded.account_id, asset_id = excluded.asset_id, state = excluded.state,
-			requested = excluded.requested, auto = excluded.auto, segments = excluded.segments,
-			duration_ns = excluded.duration_ns, failure_code = excluded.failure_code,
-			failure_message = excluded.failure_message, version = excluded.version,
-			created_at = excluded.created_at, updated_at = excluded.updated_at
-		WHERE r.version < excluded.version`,
+	return dbRow{table: "rm_cuts", columns: cutColumns, what: what, values: []any{
 		v.ID, v.AccountID, v.AssetID, string(v.State), requested, auto, kept, int64(v.Duration),
-		code, message, v.Version, v.CreatedAt, v.UpdatedAt)
+		code, message, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
+}
+
+// upsertCut is upsertAsset for cuts.
+func upsertCut(ctx context.Context, tx execer, v CutView) (bool, error) {
+	r, err := cutRow(v)
 	if err != nil {
-		return false, fmt.Errorf("write cut %s v%d: %w", v.ID, v.Version, err)
+		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return upsert(ctx, tx, r)
 }
 
 func jsonbSlice[T any](s []T) ([]byte, error) {
