@@ -12,11 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,7 +76,7 @@ func benchRenders(ctx context.Context, e *env, d time.Duration) ([]result, error
 	}
 
 	e.log.Debug("renders: ready assets created", "n", len(assets))
-	base, stop, err := startRenderd(ctx, e, dsn)
+	base, stop, err := startRenderd(ctx, e)
 	defer stop()
 	if err != nil {
 		return nil, err
@@ -195,10 +193,11 @@ func readyAssets(ctx context.Context, e *env, account string, n int) ([]string, 
 	return ids, err
 }
 
-// startRenderd migrates the bench database and starts `renderd serve`
-// (api, relay, projector) on a free loopback port; stop sends SIGTERM and
-// waits for it (SIGKILL after 20 s). stop is always safe to call.
-func startRenderd(ctx context.Context, e *env, dsn string) (base string, stop func(), err error) {
+// startRenderd starts `renderd serve` (api, relay, projector) on a free
+// loopback port, on the bench database (migrated by newEnv), and waits until
+// it is ready; stop sends SIGTERM and waits for it (SIGKILL after 20 s).
+// stop is always safe to call.
+func startRenderd(ctx context.Context, e *env) (base string, stop func(), err error) {
 	stop = func() {}
 	port, err := freePort()
 	if err != nil {
@@ -209,54 +208,24 @@ func startRenderd(ctx context.Context, e *env, dsn string) (base string, stop fu
 	if err != nil {
 		return "", stop, err
 	}
-	prefix := e.topics.Prefix
-	environ := append(os.Environ(),
-		"DATABASE_URL="+dsn,
-		"KAFKA_BROKERS="+joinBrokers(e.brokers),
-		"RENDERD_HTTP_ADDR="+addr,
-		"RENDERD_KAFKA_TOPIC_PREFIX="+prefix,
-		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
-		"RENDERD_LOG_LEVEL=warn",
-		"RENDERD_DB_MAX_CONNS=40",
-		"RENDERD_BLOB_DIR="+blobDir,
-	)
-	mig := exec.CommandContext(ctx, *renderdBin, "migrate")
-	mig.Env, mig.Stdout, mig.Stderr = environ, os.Stderr, os.Stderr
-	if err := mig.Run(); err != nil {
+	p, err := startServe(e, "api", "api,relay,projector",
+		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_DIR="+blobDir)
+	if err != nil {
 		_ = os.RemoveAll(blobDir)
-		return "", stop, fmt.Errorf("renderd migrate: %w", err)
+		return "", stop, err
 	}
-	cmd := exec.Command(*renderdBin, "serve", "--roles", "api,relay,projector") //nolint:gosec // the operator's binary
-	cmd.Env, cmd.Stdout, cmd.Stderr = environ, os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(blobDir)
-		return "", stop, fmt.Errorf("start renderd: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
 	stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-			_ = os.RemoveAll(blobDir)
-		})
+		p.stop()
+		_ = os.RemoveAll(blobDir)
 	}
 	base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		select {
-		case err := <-exited:
-			exited <- err // stop waits on it
-			return "", stop, fmt.Errorf("renderd exited early: %v", err)
-		case <-ctx.Done():
-			return "", stop, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := p.alive(); err != nil {
+			return "", stop, err
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return "", stop, err
 		}
 		if res, err := http.Get(base + "/readyz"); err == nil { //nolint:noctx // short poll
 			_, _ = io.Copy(io.Discard, res.Body)
