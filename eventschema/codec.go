@@ -145,7 +145,7 @@ func toWire(e domain.Event) (string, any, error) {
 // fields, so payloads from a newer producer that only added optional fields
 // still decode.
 func (c *Codec) Unmarshal(wireName string, data []byte) (domain.Event, error) {
-	name, data, err := c.upcast(wireName, data)
+	name, data, err := c.Upcast(wireName, data)
 	if err != nil {
 		return nil, err
 	}

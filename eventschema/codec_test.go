@@ -432,18 +432,20 @@ func patch(t *testing.T, data []byte, f func(map[string]any)) []byte {
 	return out
 }
 
+// renameWhy is the upcaster of a hypothetical render.retried.v0, which called
+// the reason "why".
+func renameWhy(data []byte) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	m["reason"] = m["why"]
+	delete(m, "why")
+	return json.Marshal(m)
+}
+
 func TestUpcasting(t *testing.T) {
 	const retiredName = "render.retried.v0"
-	// A hypothetical v0 called the reason "why"; the upcaster renames it.
-	renameWhy := func(data []byte) ([]byte, error) {
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, err
-		}
-		m["reason"] = m["why"]
-		delete(m, "why")
-		return json.Marshal(m)
-	}
 	withUpcasters := func(u map[string]upcaster) *Codec {
 		c := NewCodec()
 		c.upcasters = u
@@ -464,6 +466,60 @@ func TestUpcasting(t *testing.T) {
 		}
 		if slices.Contains(codec.Names(), retiredName) {
 			t.Fatal("Names() lists a retired name; nothing may be written under it")
+		}
+	})
+	t.Run("upcast_returns_the_current_name_and_the_lifted_payload", func(t *testing.T) {
+		codec := NewCodec().WithUpcaster(retiredName, RenderRetriedV1, renameWhy)
+		name, data, err := codec.Upcast(retiredName, []byte(`{"attempt":2,"why":"lease_expired"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != RenderRetriedV1 || compact(t, data) != `{"attempt":2,"reason":"lease_expired"}` {
+			t.Fatalf("Upcast = %s %s", name, data)
+		}
+	})
+	t.Run("a_current_name_upcasts_to_itself_unchanged", func(t *testing.T) {
+		codec := NewCodec().WithUpcaster(retiredName, RenderRetriedV1, renameWhy)
+		golden := readGolden(t, RenderRetriedV1)
+		name, data, err := codec.Upcast(RenderRetriedV1, golden)
+		if err != nil || name != RenderRetriedV1 || !bytes.Equal(data, golden) {
+			t.Fatalf("Upcast = %s %s, %v", name, data, err)
+		}
+	})
+	t.Run("with_upcaster_leaves_the_codec_it_copies_alone", func(t *testing.T) {
+		codec := NewCodec()
+		codec.WithUpcaster(retiredName, RenderRetriedV1, renameWhy)
+		if _, _, err := codec.Upcast(retiredName, []byte(`{}`)); !errors.Is(err, ErrUnknownEventType) {
+			t.Fatalf("err = %v, want ErrUnknownEventType", err)
+		}
+	})
+	t.Run("a_message_already_on_kafka_under_a_retired_name_still_decodes", func(t *testing.T) {
+		codec := NewCodec().WithUpcaster(retiredName, RenderRetriedV1, renameWhy)
+		attrs, err := codec.CloudEventAttributes(exampleRecorded(), RenderRetriedV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range attrs {
+			if attrs[i].Name == attrType {
+				attrs[i].Value = retiredName // as a relay before the breaking change wrote it
+			}
+		}
+		_, wireName, err := codec.RecordedFromAttributes(attrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := codec.Unmarshal(wireName, []byte(`{"attempt":2,"why":"lease_expired"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (domain.RenderRetried{Attempt: 2, Reason: "lease_expired"}); got != want {
+			t.Fatalf("got %#v, want %#v", got, want)
+		}
+	})
+	t.Run("cloudevent_attributes_name_only_current_wire_names", func(t *testing.T) {
+		codec := NewCodec().WithUpcaster(retiredName, RenderRetriedV1, renameWhy)
+		if _, err := codec.CloudEventAttributes(exampleRecorded(), retiredName); !errors.Is(err, ErrUnknownEventType) {
+			t.Fatalf("err = %v, want ErrUnknownEventType: upcast first", err)
 		}
 	})
 	t.Run("upcasters_chain_across_versions", func(t *testing.T) {

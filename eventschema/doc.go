@@ -38,6 +38,10 @@
 //     Marshal write only the new name, and register an upcaster from the old
 //     name in [NewCodec] so that stored history keeps decoding.
 //
+// The relay publishes stored events through [Codec.Upcast], so Kafka only
+// receives current wire names; records published before a breaking change
+// keep the old name, which [Codec.Unmarshal] still decodes.
+//
 // Public webhook types are unversioned (see [PublicType]); Kafka ce_type
 // attributes carry the versioned wire name.
 package eventschema

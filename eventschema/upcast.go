@@ -1,6 +1,9 @@
 package eventschema
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+)
 
 // upcaster lifts a payload of an older wire name to the next version. Chains
 // are allowed (v1 → v2 → v3): Unmarshal applies them until it reaches a
@@ -51,8 +54,11 @@ func (c *Codec) currentName(wireName string) (string, error) {
 	return name, err
 }
 
-// upcast lifts data step by step to the current version of its event.
-func (c *Codec) upcast(wireName string, data []byte) (string, []byte, error) {
+// Upcast lifts a payload stored under wireName, step by step, to the current
+// version of its event, and returns that version's wire name and JSON. For a
+// current name it returns the name and data unchanged. The relay publishes
+// through it, so that Kafka only ever receives current wire names.
+func (c *Codec) Upcast(wireName string, data []byte) (currentName string, current []byte, err error) {
 	steps, name, err := c.chain(wireName)
 	if err != nil {
 		return "", nil, err
@@ -65,4 +71,17 @@ func (c *Codec) upcast(wireName string, data []byte) (string, []byte, error) {
 		from = u.to
 	}
 	return name, data, nil
+}
+
+// WithUpcaster returns a copy of the codec that also upcasts retired to next
+// with lift. It exists so that tests outside this package can rehearse a
+// breaking change; renderd's own upcasters are listed in upcasters() and
+// NewCodec installs them. An upcaster from a current wire name is never
+// consulted.
+func (c *Codec) WithUpcaster(retired, next string, lift func(data []byte) ([]byte, error)) *Codec {
+	cp := *c
+	cp.upcasters = make(map[string]upcaster, len(c.upcasters)+1)
+	maps.Copy(cp.upcasters, c.upcasters)
+	cp.upcasters[retired] = upcaster{to: next, lift: lift}
+	return &cp
 }

@@ -10,18 +10,28 @@ import (
 )
 
 // CloudEventsMapper maps log entries to Kafka messages: the topic of the
-// entry's aggregate type, the stored JSON as data, and the CloudEvents
-// attributes eventschema defines (see kafka.CloudEventsMarshaler).
+// entry's aggregate type, the stored JSON as data (upcast, see below), and
+// the CloudEvents attributes eventschema defines (see
+// kafka.CloudEventsMarshaler).
+//
+// An entry stored under a retired wire name is published upcast to the
+// current one (type, dataschema and data alike): consumers are promised the
+// current contract, and an event committed before a breaking change but
+// relayed after it must not stop the relay.
 func CloudEventsMapper(codec *eventschema.Codec, topics kafka.Topics) func(postgres.LogEntry) (kafka.Outgoing, error) {
 	return func(e postgres.LogEntry) (kafka.Outgoing, error) {
-		attrs, err := codec.CloudEventAttributes(domain.Recorded{
-			ID: e.ID, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.StreamVersion,
-			Position: e.Checkpoint.Position, Metadata: e.Metadata,
-		}, e.WireName)
+		wireName, data, err := codec.Upcast(e.WireName, e.Data)
 		if err != nil {
 			return kafka.Outgoing{}, err
 		}
-		msg := message.NewMessage(e.ID, e.Data)
+		attrs, err := codec.CloudEventAttributes(domain.Recorded{
+			ID: e.ID, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.StreamVersion,
+			Position: e.Checkpoint.Position, Metadata: e.Metadata,
+		}, wireName)
+		if err != nil {
+			return kafka.Outgoing{}, err
+		}
+		msg := message.NewMessage(e.ID, data)
 		for _, a := range attrs {
 			msg.Metadata.Set(a.Name, a.Value)
 		}
