@@ -32,11 +32,24 @@
 //   - Adding an optional field is compatible: keep the wire name, add the
 //     property to the schema (never to "required").
 //   - Anything else is breaking (removing or renaming a field, changing its
-//     type, unit or meaning, adding a required field): introduce a new wire
-//     name with the next version, add its schema file next to the old one
-//     (old schema files are never deleted or changed incompatibly), make
-//     Marshal write only the new name, and register an upcaster from the old
-//     name in [NewCodec] so that stored history keeps decoding.
+//     type, unit or meaning, adding a required field or dropping one from
+//     "required", closing additionalProperties, changing any constraint such
+//     as an enum, a bound or a format): introduce a new wire name with the
+//     next version, add its schema file next to the old one (old schema
+//     files are never deleted or changed incompatibly), make Marshal write
+//     only the new name, and register an upcaster from the old name in
+//     [NewCodec] so that stored history keeps decoding.
+//
+// Every published version of a schema is frozen in
+// testdata/published/<wire name>/<n>.json (1.json, 2.json, …). The tests
+// check that each schema file evolves compatibly from all of its snapshots,
+// that what the codec writes satisfies every snapshot, and that the latest
+// snapshot is the schema file as it stands. After a compatible change or a
+// new wire name, add the snapshot with
+//
+//	go test ./eventschema/ -run TestPublishedSchemas -update-published
+//
+// which only ever adds files, and commit it.
 //
 // The relay publishes stored events through [Codec.Upcast], so Kafka only
 // receives current wire names; records published before a breaking change

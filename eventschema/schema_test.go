@@ -38,21 +38,22 @@ func TestSchemaFiles(t *testing.T) {
 	})
 }
 
+// The payloads the codec writes (the goldens, see TestGolden, and the
+// variants below) must satisfy the current schema and every published
+// snapshot of it (testdata/published, see TestPublishedSchemas).
+
 func TestGoldensValidate(t *testing.T) {
 	validator, err := NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
+	published := readPublished(t)
 	for name := range exampleEvents() {
-		t.Run(name+"/golden_satisfies_its_schema", func(t *testing.T) {
-			if err := validator.Validate(name, readGolden(t, name)); err != nil {
-				t.Fatal(err)
-			}
+		t.Run(name+"/golden_satisfies_its_schema_and_every_published_snapshot", func(t *testing.T) {
+			validateEverywhere(t, validator, published, name, readGolden(t, name))
 		})
 		t.Run(name+"/newer_payload_with_extra_fields_satisfies_the_older_schema", func(t *testing.T) {
-			if err := validator.Validate(name, withFutureFields(t, readGolden(t, name))); err != nil {
-				t.Fatal(err)
-			}
+			validateEverywhere(t, validator, published, name, withFutureFields(t, readGolden(t, name)))
 		})
 	}
 }
@@ -62,6 +63,7 @@ func TestValidPayloadVariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	published := readPublished(t)
 	tests := []struct {
 		name, wireName, data string
 	}{
@@ -74,9 +76,7 @@ func TestValidPayloadVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validator.Validate(tt.wireName, []byte(tt.data)); err != nil {
-				t.Fatal(err)
-			}
+			validateEverywhere(t, validator, published, tt.wireName, []byte(tt.data))
 		})
 	}
 }
