@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/postgres"
@@ -35,8 +36,45 @@ type Replayer interface {
 // It is safe next to running consumers (both are version-guarded and both
 // rebuild rows from the event store), but rows are missing from the
 // truncation until their stream is replayed: GETs answer 404 meanwhile, so
-// run it with the API drained or accept that window.
+// run it with the API drained or accept that window. `renderd replay`
+// rebuilds into tables of its own instead (ReplayAll, CatchUp, Swap).
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, projectors ...Replayer) (int, error) {
+	byType, tables, err := projectorsByType(projectors)
+	if err != nil {
+		return 0, fmt.Errorf("rebuild: %w", err)
+	}
+	began := time.Now()
+	if _, err := pool.Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
+		return 0, fmt.Errorf("rebuild: truncate: %w", err)
+	}
+	_, replayed, err := catchUp(ctx, pool, codec, log, byType, postgres.Checkpoint{})
+	if err != nil {
+		return replayed, fmt.Errorf("rebuild: %w", err)
+	}
+	log.Info("read models rebuilt", "tables", tables, "events", replayed, "took", time.Since(began))
+	return replayed, nil
+}
+
+// CatchUp projects every event after from, in the log's commit-safe order,
+// through projectors (each touched row rebuilt from its stream, as the live
+// consumers do it), until it has passed everything committed when it
+// began. It returns the checkpoint it reached and how many events it read.
+// `renderd replay` uses it to bring rebuilt read models from their
+// snapshot (ReplayResult.Checkpoint) to the live head.
+func CatchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger, from postgres.Checkpoint,
+	projectors ...Replayer) (postgres.Checkpoint, int, error) {
+	byType, _, err := projectorsByType(projectors)
+	if err != nil {
+		return from, 0, fmt.Errorf("catch up: %w", err)
+	}
+	cp, n, err := catchUp(ctx, pool, codec, log, byType, from)
+	if err != nil {
+		return cp, n, fmt.Errorf("catch up: %w", err)
+	}
+	return cp, n, nil
+}
+
+func projectorsByType(projectors []Replayer) (map[domain.AggregateType]*projector, []string, error) {
 	byType := map[domain.AggregateType]*projector{}
 	var tables []string
 	for _, r := range projectors {
@@ -45,68 +83,80 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.L
 		tables = append(tables, p.model.table)
 	}
 	if len(tables) == 0 {
-		return 0, errors.New("rebuild: no projectors")
+		return nil, nil, errors.New("no projectors")
 	}
-	began := time.Now()
-	if _, err := pool.Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
-		return 0, fmt.Errorf("rebuild: truncate: %w", err)
-	}
-	// Every event committed before the truncation must be replayed, and some
-	// transactions may still be in flight; ReadLog holds back at the oldest
-	// one running. All of them have transaction ids below end, so the replay
-	// is complete once the oldest running transaction is at end or later and
+	return byType, tables, nil
+}
+
+// catchUp is CatchUp with the projectors by stream type.
+func catchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger,
+	byType map[domain.AggregateType]*projector, cp postgres.Checkpoint) (postgres.Checkpoint, int, error) {
+	// Every event committed before now must be read, and some transactions
+	// may still be in flight; ReadLog holds back at the oldest one running.
+	// All of them have transaction ids below end, so the catch-up is
+	// complete once the oldest running transaction is at end or later and
 	// a read after that finds nothing new. Events committed later reach the
 	// live consumers as usual.
 	var end string
 	if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`).Scan(&end); err != nil {
-		return 0, fmt.Errorf("rebuild: %w", err)
+		return cp, 0, err
 	}
-
 	var (
-		cp       postgres.Checkpoint
 		replayed int
 		settled  bool
 	)
 	for {
 		entries, err := postgres.ReadLog(ctx, pool, cp, rebuildBatch)
 		if err != nil {
-			return replayed, fmt.Errorf("rebuild: %w", err)
+			return cp, replayed, err
 		}
 		if len(entries) > 0 {
-			n, err := replayBatch(ctx, pool, codec, byType, entries, log)
+			n, err := inTx(ctx, pool, func(tx pgx.Tx) (int, error) { return replayBatch(ctx, tx, codec, byType, entries, log) })
 			replayed += n
 			if err != nil {
-				return replayed, fmt.Errorf("rebuild: %w", err)
+				return cp, replayed, err
 			}
 			cp = entries[len(entries)-1].Checkpoint
 			continue
 		}
 		if settled {
-			break
+			return cp, replayed, nil
 		}
 		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8`, end).Scan(&settled); err != nil {
-			return replayed, fmt.Errorf("rebuild: %w", err)
+			return cp, replayed, err
 		}
 		if !settled {
-			// A transaction that was running at the truncation has not
-			// finished yet (xids are cluster-wide: it may be anyone's).
+			// A transaction that was running at the start has not finished
+			// yet (xids are cluster-wide: it may be anyone's).
 			t := time.NewTimer(50 * time.Millisecond)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return replayed, ctx.Err()
+				return cp, replayed, ctx.Err()
 			case <-t.C:
 			}
 		}
 	}
-	log.Info("read models rebuilt", "tables", tables, "events", replayed, "took", time.Since(began))
-	return replayed, nil
 }
 
-// replayBatch projects one batch of the log in one transaction. A projector
-// rebuilds a row from its stream's history up to the event it is given, so
-// of each stream only the batch's last event needs projecting.
-func replayBatch(ctx context.Context, pool *pgxpool.Pool, codec Decoder, byType map[domain.AggregateType]*projector,
+// inTx runs f in a transaction of pool and commits it.
+func inTx(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) (int, error)) (int, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	n, err := f(tx)
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit(ctx)
+}
+
+// replayBatch projects one batch of the log in tx. A projector rebuilds a
+// row from its stream's history up to the event it is given, so of each
+// stream only the batch's last event needs projecting.
+func replayBatch(ctx context.Context, tx pgx.Tx, codec Decoder, byType map[domain.AggregateType]*projector,
 	entries []postgres.LogEntry, log *slog.Logger) (int, error) {
 	last := map[string]int{}
 	var streams []string
@@ -121,14 +171,6 @@ func replayBatch(ctx context.Context, pool *pgxpool.Pool, codec Decoder, byType 
 		}
 		last[e.StreamID] = i
 	}
-	if len(streams) == 0 {
-		return 0, nil
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	for _, id := range streams {
 		e := entries[last[id]]
 		// The same choice as the live consumers: an event that can never be
@@ -150,9 +192,6 @@ func replayBatch(ctx context.Context, pool *pgxpool.Pool, codec Decoder, byType 
 		if err != nil {
 			return 0, err
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, err
 	}
 	return n, nil
 }

@@ -46,7 +46,7 @@ type Querier interface {
 // returned. Positions alone would not do: they are drawn at insert time, and
 // a transaction that inserted earlier may commit later.
 func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]LogEntry, error) {
-	rows, err := q.Query(ctx, `
+	return queryLog(ctx, q, `
 		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
 		       account_id, correlation_id, causation_id, occurred_at, data::text
 		FROM events
@@ -54,6 +54,27 @@ func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Log
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY transaction_id, position
 		LIMIT $3`, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
+}
+
+// LastEventsAfter returns, for every stream with an event after cp, the
+// stream's last event, as q's snapshot sees the log: every committed event,
+// not only the commit-safe prefix ReadLog stops at. Only a reader that has
+// shut out every other writer of what it derives can use it without
+// missing an event committed later (`renderd replay --swap`, holding the
+// read-model tables locked).
+func LastEventsAfter(ctx context.Context, q Querier, after Checkpoint) ([]LogEntry, error) {
+	return queryLog(ctx, q, `
+		SELECT DISTINCT ON (stream_id) transaction_id::text, position, event_id, stream_id, stream_type, stream_version,
+		       event_type, account_id, correlation_id, causation_id, occurred_at, data::text
+		FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		ORDER BY stream_id, stream_version DESC`, strconv.FormatUint(after.TransactionID, 10), after.Position)
+}
+
+// queryLog runs a query of the log's entries (the columns scanLogEntry
+// reads).
+func queryLog(ctx context.Context, q Querier, sql string, args ...any) ([]LogEntry, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}

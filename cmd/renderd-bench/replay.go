@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,17 +26,41 @@ func benchReplay(ctx context.Context, e *env, _ time.Duration) ([]result, error)
 	if err := writeRenderLog(ctx, e, renders); err != nil {
 		return nil, err
 	}
+	// A log as production has it: written long ago and vacuumed since, so
+	// the replay does not pay for setting the hint bits of fresh rows.
+	if _, err := e.pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
+		return nil, fmt.Errorf("vacuum the log: %w", err)
+	}
 	e.log.Debug("replay: log written", "events", renders*4, "took", time.Since(began))
-	start := time.Now()
-	n, err := projections.ReplayAll(ctx, e.pool, e.codec, e.log, nil)
+	// Into tables of their own, as `renderd replay` rebuilds them.
+	rpool, err := projections.PrepareReplay(ctx, e.pool, "renderd_replay")
 	if err != nil {
 		return nil, err
 	}
-	took := time.Since(start)
-	rate := float64(n) / took.Seconds()
+	defer rpool.Close()
+	// Three runs, each into emptied tables, and the median: a single run on
+	// a shared 2-core machine swings by a third.
+	const runs = 3
+	var (
+		took  []time.Duration
+		rates []string
+		n     int
+	)
+	for range runs {
+		start := time.Now()
+		res, err := projections.ReplayAll(ctx, rpool, e.codec, e.log, nil)
+		if err != nil {
+			return nil, err
+		}
+		took = append(took, time.Since(start))
+		n = res.Events
+		rates = append(rates, fmt.Sprintf("%.0f", float64(n)/took[len(took)-1].Seconds()))
+	}
+	mid := pct(slices.Sorted(slices.Values(took)), 0.5)
+	rate := float64(n) / mid.Seconds()
 	return []result{{
-		name:   fmt.Sprintf("replay of %d events (%d renders) into empty read models", n, renders),
-		value:  fmt.Sprintf("%.0f events/s (%s)", rate, took.Round(time.Millisecond)),
+		name:   fmt.Sprintf("replay of %d events (%d renders) into empty read models, median of %d", n, renders, runs),
+		value:  fmt.Sprintf("%.0f events/s (%s; runs: %s events/s)", rate, mid.Round(time.Millisecond), strings.Join(rates, ", ")),
 		target: "≥ 100,000 events/s",
 		ok:     rate >= 100_000,
 	}}, nil
