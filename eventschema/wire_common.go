@@ -8,6 +8,8 @@ import (
 	"math"
 	"time"
 
+	jsondec "github.com/segmentio/encoding/json"
+
 	"github.com/renderd/renderd/domain"
 )
 
@@ -108,7 +110,10 @@ func decodePayload[W wirePayload](data []byte) (domain.Event, error) {
 		return nil, errNotAnObject
 	}
 	var w W
-	if err := json.Unmarshal(data, &w); err != nil {
+	// segmentio's decoder is a drop-in for encoding/json's, tested against
+	// its suite, at a third of the cost: every projector and replay
+	// decodes every event it reads.
+	if err := jsondec.Unmarshal(data, &w); err != nil {
 		return nil, err
 	}
 	return w.toDomain()
