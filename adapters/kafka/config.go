@@ -30,6 +30,11 @@ func ProducerConfig(clientID string) *sarama.Config {
 	c.Producer.Retry.Backoff = 100 * time.Millisecond
 	c.Producer.Partitioner = sarama.NewHashPartitioner // FNV-1a of the key: one producer type per topic
 	c.Producer.Compression = sarama.CompressionLZ4
+	// Linger 1 ms: a relay batch goes out in one produce request. Flushing
+	// as fast as possible sends its first message alone and the rest after
+	// that request's answer (one request in flight, for the idempotent
+	// producer): two round trips to the broker for every batch.
+	c.Producer.Flush.Frequency = time.Millisecond
 	c.Metadata.Retry.Max = 10
 	return c
 }
