@@ -107,11 +107,11 @@ func (r *Relay) session(ctx context.Context) error {
 			return err
 		}
 		cp = next
-		if n == r.cfg.BatchSize {
-			continue // more is waiting
-		}
 		if n > 0 {
+			// Under load more has committed while this batch was out: look
+			// again at once rather than ask whether to.
 			heldWait = 0
+			continue
 		}
 		// Events committed behind a transaction still in progress (or just
 		// now): look again soon, since that transaction's commit may wake
