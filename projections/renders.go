@@ -132,78 +132,103 @@ func (r *RenderProjector) replay() *projector { return r.p }
 // stream's first event when there is none, and reports whether it
 // handled rec (a redelivery counts: there is nothing to do). When it did
 // not, it has changed nothing and the caller rebuilds the row instead.
-func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (bool, error) {
-	tx, err := r.p.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
+//
+// It is on the path of every write's read-your-writes wait, and its
+// transaction holds back the relay's commit-safe read while it runs, so it
+// takes two round trips: BEGIN, the row's lock and the event store's check
+// in one batch; the write, the notification and COMMIT in the other.
+func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (handled bool, err error) {
+	fail := func(err error) error {
+		return fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	conn, err := r.p.pool.Acquire(ctx)
+	if err != nil {
+		return false, fail(err)
+	}
+	// The pool closes a connection released inside a transaction, so an
+	// early return needs no ROLLBACK; a normal end has committed or rolled
+	// back on purpose.
+	defer conn.Release()
+	open := &pgx.Batch{}
+	open.Queue(`BEGIN`)
 	// FOR UPDATE, as in projector.project: it serialises this with a Rebuild
 	// or a second consumer working on the same stream.
-	rows, err := tx.Query(ctx, `SELECT `+renderColumns+` FROM rm_renders WHERE id = $1 FOR UPDATE`, rec.StreamID)
-	if err != nil {
-		return false, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
+	var cur RenderView
+	found := false
+	open.Queue(`SELECT `+renderColumns+` FROM rm_renders WHERE id = $1 FOR UPDATE`, rec.StreamID).Query(func(rows pgx.Rows) error {
+		v, err := pgx.CollectExactlyOneRow(rows, scanRender)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		cur, found = v, err == nil
+		return err
+	})
+	// The event store must hold rec, as projector.history makes sure for the
+	// rebuilding path: a message from another store (a misconfigured topic
+	// prefix) must not be applied. One index lookup, not a load of the stream.
+	var stored string
+	open.Queue(`SELECT event_id::text FROM events WHERE stream_id = $1 AND stream_version = $2`,
+		rec.StreamID, rec.StreamVersion).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&stored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err := conn.SendBatch(ctx, open).Close(); err != nil {
+		return false, fail(err)
 	}
-	cur, err := pgx.CollectExactlyOneRow(rows, scanRender)
+	rollback := func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+	}
 	var next RenderView
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && rec.StreamVersion == 1:
+	case !found && rec.StreamVersion == 1:
 		// The stream's opening event is its whole history: the domain
 		// builds the row from it, with no load from the store.
 		if next, err = renderView([]domain.Recorded{rec}); err != nil {
-			return false, fmt.Errorf("project %s v%d: %w: %w", rec.StreamID, rec.StreamVersion, ErrUnprojectable, err)
+			rollback()
+			return false, fail(fmt.Errorf("%w: %w", ErrUnprojectable, err))
 		}
-	case errors.Is(err, pgx.ErrNoRows):
+	case !found:
+		rollback()
 		return false, nil // a row lost to a Rebuild's truncation, or a gap before it
-	case err != nil:
-		return false, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
 	case rec.StreamVersion <= cur.Version:
+		rollback()
 		r.p.log.Debug("event already projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "row_version", cur.Version)
 		return true, nil
 	case rec.StreamVersion != cur.Version+1:
+		rollback()
 		return false, nil // a gap: the store has the events in between
 	default:
 		var ok bool
 		if next, ok = nextRenderView(cur, rec); !ok {
+			rollback()
 			return false, nil
 		}
 	}
-	if err := checkStored(ctx, tx, rec); err != nil {
+	switch {
+	case stored == "":
+		rollback()
+		return false, fail(fmt.Errorf("the event store does not hold that version: %w", ErrUnprojectable))
+	case rec.ID != "" && stored != rec.ID:
+		rollback()
+		return false, fail(fmt.Errorf("event %s is not the store's event %s at that version: %w", rec.ID, stored, ErrUnprojectable))
+	}
+	row, err := renderRow(next)
+	if err != nil {
+		rollback()
 		return false, err
 	}
-	if _, err := upsertRender(ctx, tx, next); err != nil {
-		return false, err
-	}
-	payload := fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion)
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
-		return false, fmt.Errorf("project %s v%d: notify: %w", rec.StreamID, rec.StreamVersion, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("project %s v%d: commit: %w", rec.StreamID, rec.StreamVersion, err)
+	write := &pgx.Batch{}
+	write.Queue(upsertSQL(row.table, row.columns), row.values...)
+	write.Queue(`SELECT pg_notify($1, $2)`, ProjectedChannel, fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion))
+	write.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, write).Close(); err != nil {
+		return false, fail(err) // the connection, still in the failed transaction, is closed on release
 	}
 	r.p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return true, nil
-}
-
-// checkStored makes sure the event store holds rec, as projector.history
-// does for the rebuilding path: a message from another store (a
-// misconfigured topic prefix) must not be applied. It is one index lookup,
-// not a load of the stream.
-func checkStored(ctx context.Context, tx pgx.Tx, rec domain.Recorded) error {
-	var id string
-	err := tx.QueryRow(ctx, `SELECT event_id::text FROM events WHERE stream_id = $1 AND stream_version = $2`,
-		rec.StreamID, rec.StreamVersion).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("project %s v%d: the event store does not hold that version: %w", rec.StreamID, rec.StreamVersion, ErrUnprojectable)
-	}
-	if err != nil {
-		return fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
-	}
-	if rec.ID != "" && id != rec.ID {
-		return fmt.Errorf("project %s v%d: event %s is not the store's event %s at that version: %w",
-			rec.StreamID, rec.StreamVersion, rec.ID, id, ErrUnprojectable)
-	}
-	return nil
 }
 
 // renderView builds the view of a render from its history (versions 1..n)
