@@ -164,11 +164,11 @@ func SignatureStream(accountID, signature string) string { return "sig:" + accou
 // RenderSignatures reserves content signatures for live renders, inside a
 // transaction holding the signature's SignatureStream lock.
 type RenderSignatures interface {
-	// LiveRender returns the live render with the signature, or "".
-	LiveRender(ctx context.Context, accountID, signature string) (string, error)
-	// LatestRender returns the most recent render with the signature in any
-	// state, or "" (the one a new render replaces).
-	LatestRender(ctx context.Context, accountID, signature string) (string, error)
+	// NewestRender returns the render with the signature that a request
+	// meets, and whether it is live: the live one if there is one (a
+	// request returns it), else the most recent one in any state (a new
+	// render replaces it), else "". One lookup answers both questions.
+	NewestRender(ctx context.Context, accountID, signature string) (renderID string, live bool, err error)
 	// ReserveSignature records a new live render with the signature.
 	ReserveSignature(ctx context.Context, accountID, signature, renderID string) error
 	// ReleaseSignature marks a render as no longer live (failed, cancelled).

@@ -65,10 +65,12 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		if err != nil {
 			return err
 		}
-		if live, err := tx.LiveRender(ctx, c.AccountID, sig); err != nil || live != "" {
-			if err == nil {
-				res, err = h.existing(ctx, tx, live)
-			}
+		newest, live, err := tx.NewestRender(ctx, c.AccountID, sig)
+		if err != nil {
+			return err
+		}
+		if live {
+			res, err = h.existing(ctx, tx, newest)
 			return err
 		}
 		if err := gate(a, cut, cmd.Output); err != nil {
@@ -78,12 +80,10 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		if err != nil {
 			return err
 		}
-		replaces, err := tx.LatestRender(ctx, c.AccountID, sig)
-		if err != nil {
-			return err
-		}
+		// The newest render with the signature is not live: failed or
+		// cancelled, the new one replaces it.
 		r, err := domain.RequestRender(id, a.AccountID(), domain.RenderRequested{AssetID: a.ID(), CutID: cmd.CutID,
-			Output: cmd.Output, Plan: plan, Signature: sig, Replaces: replaces}, h.d.Now())
+			Output: cmd.Output, Plan: plan, Signature: sig, Replaces: newest}, h.d.Now())
 		if err != nil {
 			return err
 		}

@@ -491,18 +491,18 @@ func signatureContract(t *testing.T, subj Subject) {
 	in := func(fn func(ctx context.Context, tx commands.Tx) error) error {
 		return s.Transact(t.Context(), lock, fn)
 	}
-	get := func(latest bool) (id string) {
-		_ = in(func(ctx context.Context, tx commands.Tx) (err error) {
-			if latest {
-				id, err = tx.LatestRender(ctx, acc, "sig")
-			} else {
-				id, err = tx.LiveRender(ctx, acc, "sig")
+	// get is NewestRender as (live render, newest render).
+	get := func() (live, newest string) {
+		_ = in(func(ctx context.Context, tx commands.Tx) error {
+			id, isLive, err := tx.NewestRender(ctx, acc, "sig")
+			if newest = id; isLive {
+				live = id
 			}
 			return err
 		})
-		return id
+		return live, newest
 	}
-	if get(false) != "" || get(true) != "" {
+	if live, newest := get(); live != "" || newest != "" {
 		t.Fatal("a fresh store has a render for the signature")
 	}
 	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_1") }); err != nil {
@@ -511,20 +511,20 @@ func signatureContract(t *testing.T, subj Subject) {
 	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_2") }); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("a second live render: err = %v, want a conflict", err)
 	}
-	if get(false) != "rnd_1" {
-		t.Errorf("live = %q", get(false))
+	if live, _ := get(); live != "rnd_1" {
+		t.Errorf("live = %q", live)
 	}
 	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReleaseSignature(ctx, "rnd_1") }); err != nil {
 		t.Fatal(err)
 	}
-	if get(false) != "" || get(true) != "rnd_1" {
-		t.Errorf("after release: live %q latest %q", get(false), get(true))
+	if live, newest := get(); live != "" || newest != "rnd_1" {
+		t.Errorf("after release: live %q newest %q", live, newest)
 	}
 	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.ReserveSignature(ctx, acc, "sig", "rnd_2") }); err != nil {
 		t.Fatal(err)
 	}
-	if get(false) != "rnd_2" || get(true) != "rnd_2" {
-		t.Errorf("after the replacement: live %q latest %q", get(false), get(true))
+	if live, newest := get(); live != "rnd_2" || newest != "rnd_2" {
+		t.Errorf("after the replacement: live %q newest %q", live, newest)
 	}
 }
 

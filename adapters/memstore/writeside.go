@@ -155,26 +155,21 @@ type signature struct {
 	live                       bool
 }
 
-func (w *writeSide) LiveRender(_ context.Context, account, sig string) (string, error) {
+func (w *writeSide) NewestRender(_ context.Context, account, sig string) (string, bool, error) {
+	newest := ""
 	for _, s := range w.signatures {
-		if s.account == account && s.signature == sig && s.live {
-			return s.render, nil
+		if s.account == account && s.signature == sig {
+			if s.live {
+				return s.render, true, nil
+			}
+			newest = s.render
 		}
 	}
-	return "", nil
-}
-
-func (w *writeSide) LatestRender(_ context.Context, account, sig string) (string, error) {
-	for i := len(w.signatures) - 1; i >= 0; i-- {
-		if s := w.signatures[i]; s.account == account && s.signature == sig {
-			return s.render, nil
-		}
-	}
-	return "", nil
+	return newest, false, nil
 }
 
 func (w *writeSide) ReserveSignature(ctx context.Context, account, sig, render string) error {
-	if live, _ := w.LiveRender(ctx, account, sig); live != "" {
+	if _, live, _ := w.NewestRender(ctx, account, sig); live {
 		return domain.Conflict("signature_taken", "a live render with this signature exists")
 	}
 	w.signatures = append(w.signatures, signature{account: account, signature: sig, render: render, live: true})

@@ -55,13 +55,15 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	// failed ROLLBACK) is closed by the pool rather than reused.
 	defer conn.Release()
 
-	tx := &eventTx{store: s, conn: conn, locked: streams}
+	tx := &eventTx{store: s, conn: &txConn{conn: conn}, locked: streams}
 	if err := fn(ctx, tx); err != nil {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		return err
 	}
-	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	// With the writes held back: one of them may fail here.
+	if err := tx.conn.commit(ctx); err != nil {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
 	}
 	if tx.appended && s.notify != nil {
 		s.notify.Poke()
@@ -154,7 +156,7 @@ func (s *EventStore) scanRecorded(row pgx.CollectableRow) (domain.Recorded, erro
 
 type eventTx struct {
 	store    *EventStore
-	conn     *pgxpool.Conn
+	conn     *txConn
 	locked   []string
 	appended bool
 }
@@ -196,20 +198,30 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 		ids[i], types[i], data[i] = id, wire, string(payload)
 	}
 
-	rows, err := t.conn.Query(ctx, appendEvents, streamID, string(streamType), meta.AccountID, meta.CorrelationID,
-		meta.CausationID, occurredAt, ids, types, expectedArg(expected), data)
+	// The writes held back travel with the append.
+	br, err := t.conn.send(ctx, func(b *pgx.Batch) {
+		b.Queue(appendEvents, streamID, string(streamType), meta.AccountID, meta.CorrelationID,
+			meta.CausationID, occurredAt, ids, types, expectedArg(expected), data)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("append to %s: %w", streamID, err)
+		return nil, err
 	}
 	type inserted struct {
 		id       uuid.UUID
 		version  int64
 		position int64
 	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inserted, error) {
-		var in inserted
-		return in, r.Scan(&in.id, &in.version, &in.position)
-	})
+	var got []inserted
+	rows, err := br.Query()
+	if err == nil {
+		got, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (inserted, error) {
+			var in inserted
+			return in, r.Scan(&in.id, &in.version, &in.position)
+		})
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
 		// Only a writer that skipped the stream lock can race us here; the

@@ -107,45 +107,47 @@ func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]
 	return out, nil
 }
 
-func (t *eventTx) LiveRender(ctx context.Context, accountID, signature string) (string, error) {
-	return t.oneString(ctx, `SELECT render_id FROM render_signatures WHERE account_id = $1 AND signature = $2 AND live`, accountID, signature)
-}
-
-func (t *eventTx) LatestRender(ctx context.Context, accountID, signature string) (string, error) {
-	return t.oneString(ctx, `SELECT render_id FROM render_signatures WHERE account_id = $1 AND signature = $2 ORDER BY created_at DESC LIMIT 1`, accountID, signature)
-}
-
-func (t *eventTx) ReserveSignature(ctx context.Context, accountID, signature, renderID string) error {
-	_, err := t.conn.Exec(ctx, `INSERT INTO render_signatures (render_id, account_id, signature) VALUES ($1, $2, $3)`, renderID, accountID, signature)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName == "render_signatures_one_live" {
-		return domain.Conflict("signature_taken", "a live render with this signature exists")
+func (t *eventTx) NewestRender(ctx context.Context, accountID, signature string) (string, bool, error) {
+	var (
+		id   string
+		live bool
+	)
+	err := t.conn.QueryRow(ctx, `SELECT render_id, live FROM render_signatures WHERE account_id = $1 AND signature = $2
+		ORDER BY live DESC, created_at DESC LIMIT 1`, accountID, signature).Scan(&id, &live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
 	}
 	if err != nil {
+		return "", false, fmt.Errorf("render signatures: %w", err)
+	}
+	return id, live, nil
+}
+
+// ReserveSignature and ReleaseSignature are held back until the
+// transaction's next statement (see txConn): the signature's lock is held,
+// so the check before them decided already, and the unique index is only
+// the last line of defence.
+func (t *eventTx) ReserveSignature(_ context.Context, accountID, signature, renderID string) error {
+	t.conn.hold(func(err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "render_signatures_one_live" {
+			return domain.Conflict("signature_taken", "a live render with this signature exists")
+		}
 		return fmt.Errorf("reserve signature: %w", err)
-	}
+	}, `INSERT INTO render_signatures (render_id, account_id, signature) VALUES ($1, $2, $3)`, renderID, accountID, signature)
 	return nil
 }
 
-func (t *eventTx) ReleaseSignature(ctx context.Context, renderID string) error {
-	if _, err := t.conn.Exec(ctx, `UPDATE render_signatures SET live = false WHERE render_id = $1`, renderID); err != nil {
-		return fmt.Errorf("release signature: %w", err)
-	}
+func (t *eventTx) ReleaseSignature(_ context.Context, renderID string) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("release signature: %w", err) },
+		`UPDATE render_signatures SET live = false WHERE render_id = $1`, renderID)
 	return nil
 }
 
-// oneString returns the single text column of the first row, or "".
-func (t *eventTx) oneString(ctx context.Context, sql string, args ...any) (string, error) {
-	var s string
-	err := t.conn.QueryRow(ctx, sql, args...).Scan(&s)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return s, err
-}
-
-func (t *eventTx) SetRenderJob(ctx context.Context, j commands.RenderJob) error {
-	var err error
+// SetRenderJob is held back until the transaction's next statement (see
+// txConn).
+func (t *eventTx) SetRenderJob(_ context.Context, j commands.RenderJob) error {
+	fail := func(err error) error { return fmt.Errorf("render queue: %w", err) }
 	switch j.State {
 	case domain.RenderStatePending, domain.RenderStateRunning:
 		var worker *string
@@ -153,17 +155,14 @@ func (t *eventTx) SetRenderJob(ctx context.Context, j commands.RenderJob) error 
 		if j.State == domain.RenderStateRunning {
 			worker, lease = &j.WorkerID, &j.LeaseUntil
 		}
-		_, err = t.conn.Exec(ctx, `
+		t.conn.hold(fail, `
 			INSERT INTO render_jobs (render_id, account_id, state, attempt, worker_id, lease_until, since)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (render_id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
 				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since`,
 			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since)
 	default:
-		_, err = t.conn.Exec(ctx, `DELETE FROM render_jobs WHERE render_id = $1`, j.RenderID)
-	}
-	if err != nil {
-		return fmt.Errorf("render queue: %w", err)
+		t.conn.hold(fail, `DELETE FROM render_jobs WHERE render_id = $1`, j.RenderID)
 	}
 	return nil
 }
