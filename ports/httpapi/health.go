@@ -4,11 +4,11 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
+	json "github.com/segmentio/encoding/json"
 )
 
 // Check reports whether one dependency is usable.
