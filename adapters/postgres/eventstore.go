@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,17 +42,12 @@ func NewEventStore(pool *pgxpool.Pool, codec Codec, notify *CommitNotifier) *Eve
 	return &EventStore{pool: pool, codec: codec, notify: notify}
 }
 
-// Transact implements commands.EventStore. The round trip that begins the
-// transaction and takes the stream locks also reads every locked event
-// stream (a name without ':'; the others, such as a ledger or a signature,
-// are locks only): a command reads what it locks, and saves a round trip
-// per stream that way.
+// Transact implements commands.EventStore.
 func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.Tx) error) error {
 	if len(streams) == 0 {
 		return errors.New("transact: no streams to lock")
 	}
-	tx := &eventTx{store: s, locked: streams, read: map[string][]domain.Recorded{}}
-	conn, err := s.beginLocked(ctx, streams, tx.read)
+	conn, err := s.beginLocked(ctx, streams)
 	if err != nil {
 		return err
 	}
@@ -61,7 +55,7 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	// failed ROLLBACK) is closed by the pool rather than reused.
 	defer conn.Release()
 
-	tx.conn = &txConn{conn: conn}
+	tx := &eventTx{store: s, conn: &txConn{conn: conn}, locked: streams}
 	if err := fn(ctx, tx); err != nil {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		return err
@@ -79,10 +73,10 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 
 // beginLocked opens a transaction whose first statements take the advisory
 // locks of streams, in key order (a global order, so transactions over
-// overlapping streams cannot deadlock), and then reads the event streams
-// among them into read. It all travels in one round trip; each statement
-// is its own, so the reads' snapshots are taken after the locks are held.
-func (s *EventStore) beginLocked(ctx context.Context, streams []string, read map[string][]domain.Recorded) (*pgxpool.Conn, error) {
+// overlapping streams cannot deadlock). BEGIN and the locks travel in one
+// round trip; each lock is its own statement, so every later statement's
+// snapshot is taken after the locks are held.
+func (s *EventStore) beginLocked(ctx context.Context, streams []string) (*pgxpool.Conn, error) {
 	keys := make([]int64, 0, len(streams))
 	for _, id := range streams {
 		keys = append(keys, LockKey(id))
@@ -98,20 +92,6 @@ func (s *EventStore) beginLocked(ctx context.Context, streams []string, read map
 	batch.Queue("BEGIN")
 	for _, k := range keys {
 		batch.Queue("SELECT pg_advisory_xact_lock($1)", k)
-	}
-	for _, id := range streams {
-		if _, done := read[id]; done || strings.Contains(id, ":") {
-			continue
-		}
-		read[id] = nil
-		batch.Queue(loadStream, id).Query(func(rows pgx.Rows) error {
-			recs, err := pgx.CollectRows(rows, s.scanRecorded)
-			if err != nil {
-				return fmt.Errorf("load stream %s: %w", id, err)
-			}
-			read[id] = recs
-			return nil
-		})
 	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		conn.Release()
@@ -140,11 +120,8 @@ type querier interface {
 const selectColumns = `position, event_id, stream_id, stream_type, stream_version, event_type,
 	account_id, correlation_id, causation_id, occurred_at, data`
 
-// loadStream reads one stream's history.
-const loadStream = `SELECT ` + selectColumns + ` FROM events WHERE stream_id = $1 ORDER BY stream_version`
-
 func (s *EventStore) load(ctx context.Context, q querier, streamID string) ([]domain.Recorded, error) {
-	rows, err := q.Query(ctx, loadStream, streamID)
+	rows, err := q.Query(ctx, `SELECT `+selectColumns+` FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
 	if err != nil {
 		return nil, fmt.Errorf("load stream %s: %w", streamID, err)
 	}
@@ -178,19 +155,13 @@ func (s *EventStore) scanRecorded(row pgx.CollectableRow) (domain.Recorded, erro
 }
 
 type eventTx struct {
-	store  *EventStore
-	conn   *txConn
-	locked []string
-	// read holds the locked streams as the transaction began, until one is
-	// appended to.
-	read     map[string][]domain.Recorded
+	store    *EventStore
+	conn     *txConn
+	locked   []string
 	appended bool
 }
 
 func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {
-	if recs, ok := t.read[streamID]; ok {
-		return slices.Clone(recs), nil
-	}
 	return t.store.load(ctx, t.conn, streamID)
 }
 
@@ -263,7 +234,6 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	if len(got) == 0 {
 		return nil, t.conflict(ctx, streamID, expected)
 	}
-	delete(t.read, streamID)
 	m := meta
 	m.OccurredAt = occurredAt
 	recs := make([]domain.Recorded, len(events))
