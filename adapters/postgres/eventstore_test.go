@@ -168,3 +168,31 @@ func TestAppend_unique_version_backs_up_the_lock(t *testing.T) {
 		t.Fatalf("stream has %d events (%v), want the intruder's one", len(recs), err)
 	}
 }
+
+// A held-back write (here a second live render for a signature) travels
+// with the append; when it fails, the append does not happen and the
+// command gets the write's own error.
+func TestTransact_a_held_write_that_fails_stops_the_append_with_its_error(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	lock := []string{"rnd_h1", "rnd_h2", commands.SignatureStream("acc_1", "sig")}
+	if err := store.Transact(ctx, lock, func(ctx context.Context, tx commands.Tx) error {
+		return tx.ReserveSignature(ctx, "acc_1", "sig", "rnd_h1")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := store.Transact(ctx, lock, func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.ReserveSignature(ctx, "acc_1", "sig", "rnd_h2"); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, "rnd_h2", commands.NoStream(), meta(1), domain.RenderCancelled{})
+		return err
+	})
+	if !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("err = %v, want the signature's conflict", err)
+	}
+	if recs, err := store.Load(ctx, "rnd_h2"); err != nil || len(recs) != 0 {
+		t.Fatalf("rnd_h2 has %d events (%v), want none", len(recs), err)
+	}
+}
