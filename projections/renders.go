@@ -145,10 +145,13 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 	if err != nil {
 		return false, fail(err)
 	}
-	// The pool closes a connection released inside a transaction, so an
-	// early return needs no ROLLBACK; a normal end has committed or rolled
-	// back on purpose.
-	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed { // nothing to write, or a failure: the connection stays usable
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		conn.Release()
+	}()
 	open := &pgx.Batch{}
 	open.Queue(`BEGIN`)
 	// FOR UPDATE, as in projector.project: it serialises this with a Rebuild
@@ -178,46 +181,35 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 	if err := conn.SendBatch(ctx, open).Close(); err != nil {
 		return false, fail(err)
 	}
-	rollback := func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
-	}
 	var next RenderView
 	switch {
 	case !found && rec.StreamVersion == 1:
 		// The stream's opening event is its whole history: the domain
 		// builds the row from it, with no load from the store.
 		if next, err = renderView([]domain.Recorded{rec}); err != nil {
-			rollback()
 			return false, fail(fmt.Errorf("%w: %w", ErrUnprojectable, err))
 		}
 	case !found:
-		rollback()
 		return false, nil // a row lost to a Rebuild's truncation, or a gap before it
 	case rec.StreamVersion <= cur.Version:
-		rollback()
 		r.p.log.Debug("event already projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "row_version", cur.Version)
 		return true, nil
 	case rec.StreamVersion != cur.Version+1:
-		rollback()
 		return false, nil // a gap: the store has the events in between
 	default:
 		var ok bool
 		if next, ok = nextRenderView(cur, rec); !ok {
-			rollback()
 			return false, nil
 		}
 	}
 	switch {
 	case stored == "":
-		rollback()
 		return false, fail(fmt.Errorf("the event store does not hold that version: %w", ErrUnprojectable))
 	case rec.ID != "" && stored != rec.ID:
-		rollback()
 		return false, fail(fmt.Errorf("event %s is not the store's event %s at that version: %w", rec.ID, stored, ErrUnprojectable))
 	}
 	row, err := renderRow(next)
 	if err != nil {
-		rollback()
 		return false, err
 	}
 	write := &pgx.Batch{}
@@ -225,8 +217,9 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 	write.Queue(`SELECT pg_notify($1, $2)`, ProjectedChannel, fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion))
 	write.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, write).Close(); err != nil {
-		return false, fail(err) // the connection, still in the failed transaction, is closed on release
+		return false, fail(err)
 	}
+	committed = true
 	r.p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return true, nil
 }
