@@ -59,7 +59,7 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "caught up with %d events committed during the replay\n", n)
+	fmt.Fprintf(stdout, "caught up: %d events read from the replay's snapshot to the head of the log\n", n)
 
 	differ := 0
 	for _, t := range projections.ReplayTables {
