@@ -111,7 +111,11 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.L
 			return cp, replayed, err
 		}
 		if len(entries) > 0 {
-			n, err := inTx(ctx, pool, func(tx pgx.Tx) (int, error) { return replayBatch(ctx, tx, codec, byType, entries, log) })
+			var n int
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) (err error) {
+				n, err = replayBatch(ctx, tx, codec, byType, entries, log)
+				return err
+			})
 			replayed += n
 			if err != nil {
 				return cp, replayed, err
@@ -137,20 +141,6 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.L
 			}
 		}
 	}
-}
-
-// inTx runs f in a transaction of pool and commits it.
-func inTx(ctx context.Context, pool *pgxpool.Pool, f func(pgx.Tx) (int, error)) (int, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	n, err := f(tx)
-	if err != nil {
-		return 0, err
-	}
-	return n, tx.Commit(ctx)
 }
 
 // replayBatch projects one batch of the log in tx. A projector rebuilds a

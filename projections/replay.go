@@ -377,30 +377,31 @@ func Swap(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logg
 	for i, t := range ReplayTables {
 		live[i] = "public." + t
 	}
-	n, err := inTx(ctx, pool, func(tx pgx.Tx) (int, error) {
+	var streams int
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(live, ", ")+` IN EXCLUSIVE MODE`); err != nil {
-			return 0, fmt.Errorf("lock the live read models: %w", err)
+			return fmt.Errorf("lock the live read models: %w", err)
 		}
 		last, err := postgres.LastEventsAfter(ctx, tx, from)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		streams, err := replayBatch(ctx, tx, codec, byType, last, log)
+		streams, err = replayBatch(ctx, tx, codec, byType, last, log)
 		if err != nil {
-			return 0, fmt.Errorf("catch up: %w", err)
+			return fmt.Errorf("catch up: %w", err)
 		}
 		for i, t := range ReplayTables {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+live[i]); err != nil {
-				return 0, fmt.Errorf("%s: %w", t, err)
+				return fmt.Errorf("%s: %w", t, err)
 			}
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s SELECT * FROM %s.%s`, live[i], s, t)); err != nil {
-				return 0, fmt.Errorf("%s: %w", t, err)
+				return fmt.Errorf("%s: %w", t, err)
 			}
 		}
-		return streams, nil
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("swap: %w", err)
 	}
-	return n, nil
+	return streams, nil
 }
