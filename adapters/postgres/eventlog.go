@@ -45,6 +45,10 @@ type Querier interface {
 // still in progress, so an entry can never later appear before one already
 // returned. Positions alone would not do: they are drawn at insert time, and
 // a transaction that inserted earlier may commit later.
+//
+// The ORDER BY names the table's columns: a bare transaction_id would be
+// the selected text (an output name wins over an input column in ORDER BY),
+// which sorts "10" before "9".
 func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]LogEntry, error) {
 	return queryLog(ctx, q, `
 		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
@@ -52,7 +56,7 @@ func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Log
 		FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, position
+		ORDER BY events.transaction_id, events.position
 		LIMIT $3`, strconv.FormatUint(after.TransactionID, 10), after.Position, limit)
 }
 
@@ -150,7 +154,11 @@ func SaveCheckpoint(ctx context.Context, q Querier, name string, cp Checkpoint) 
 // xmin would race with that transaction committing in between.)
 func Unread(ctx context.Context, q Querier, after Checkpoint) (bool, error) {
 	var unread bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2))`,
+	// Not EXISTS: its generic plan (pgx prepares statements) is a sequential
+	// scan, and the rows it looks for are the newest, at the table's end. A
+	// scalar LIMIT 1 subquery in the index's order is an index probe in any plan.
+	err := q.QueryRow(ctx, `SELECT (SELECT true FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		ORDER BY transaction_id, position LIMIT 1) IS NOT NULL`,
 		strconv.FormatUint(after.TransactionID, 10), after.Position).Scan(&unread)
 	if err != nil {
 		return false, fmt.Errorf("unread events: %w", err)

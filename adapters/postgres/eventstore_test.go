@@ -99,6 +99,37 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	}
 }
 
+// The log's order compares transaction ids as numbers: as text, an event of
+// transaction 10 would come before one of transaction 9, and a batch cut
+// after it would skip transaction 9's for good.
+func TestReadLog_orders_transaction_ids_as_numbers(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	for _, txid := range []int{10, 9} { // 10 takes the lower position
+		_, err := pool.Exec(ctx, `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
+			account_id, occurred_at, transaction_id, data)
+			VALUES (gen_random_uuid(), $1, 'render', 1, 'render.progressed', 'acc_1', now(), $2::text::xid8, '{}')`,
+			fmt.Sprint("rnd_tx", txid), fmt.Sprint(txid))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := postgres.ReadLog(ctx, pool, postgres.Checkpoint{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || first[0].Checkpoint.TransactionID != 9 {
+		t.Fatalf("first entry = %+v, want transaction 9's", first)
+	}
+	rest, err := postgres.ReadLog(ctx, pool, first[0].Checkpoint, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 1 || rest[0].Checkpoint.TransactionID != 10 {
+		t.Fatalf("after transaction 9: %+v, want transaction 10's", rest)
+	}
+}
+
 func TestCheckpoint_round_trips_and_starts_at_zero(t *testing.T) {
 	ctx := t.Context()
 	pool := testenv.Postgres(t)
