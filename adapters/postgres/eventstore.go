@@ -47,22 +47,22 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	if len(streams) == 0 {
 		return errors.New("transact: no streams to lock")
 	}
-	conn, err := s.beginLocked(ctx, streams)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin: %w", err)
 	}
 	// A connection released inside a transaction (after an error, or a
 	// failed ROLLBACK) is closed by the pool rather than reused.
 	defer conn.Release()
 
-	tx := &eventTx{store: s, conn: &txConn{conn: conn}, locked: streams}
+	tx := &eventTx{store: s, conn: beginLocked(conn, streams), locked: streams}
 	if err := fn(ctx, tx); err != nil {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		tx.conn.rollback(ctx)
 		return err
 	}
 	// With the writes held back: one of them may fail here.
 	if err := tx.conn.commit(ctx); err != nil {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		tx.conn.rollback(ctx)
 		return err
 	}
 	if tx.appended && s.notify != nil {
@@ -71,12 +71,12 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	return nil
 }
 
-// beginLocked opens a transaction whose first statements take the advisory
-// locks of streams, in key order (a global order, so transactions over
-// overlapping streams cannot deadlock). BEGIN and the locks travel in one
-// round trip; each lock is its own statement, so every later statement's
-// snapshot is taken after the locks are held.
-func (s *EventStore) beginLocked(ctx context.Context, streams []string) (*pgxpool.Conn, error) {
+// beginLocked holds back BEGIN and the advisory locks of streams, in key
+// order (a global order, so transactions over overlapping streams cannot
+// deadlock), for the transaction's first round trip: they travel with its
+// first statement. Each lock is its own statement, so every later
+// statement's snapshot is taken after the locks are held.
+func beginLocked(conn *pgxpool.Conn, streams []string) *txConn {
 	keys := make([]int64, 0, len(streams))
 	for _, id := range streams {
 		keys = append(keys, LockKey(id))
@@ -84,20 +84,14 @@ func (s *EventStore) beginLocked(ctx context.Context, streams []string) (*pgxpoo
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
+	c := &txConn{conn: conn}
+	failed := func(err error) error { return fmt.Errorf("begin and lock streams: %w", err) }
+	c.hold(failed, "BEGIN")
 	for _, k := range keys {
-		batch.Queue("SELECT pg_advisory_xact_lock($1)", k)
+		c.hold(failed, "SELECT pg_advisory_xact_lock($1)", k)
 	}
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("begin and lock streams: %w", err)
-	}
-	return conn, nil
+	c.opening = len(c.later)
+	return c
 }
 
 // Load implements commands.EventStore.

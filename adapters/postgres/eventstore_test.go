@@ -227,3 +227,65 @@ func TestTransact_a_held_write_that_fails_stops_the_append_with_its_error(t *tes
 		t.Fatalf("rnd_h2 has %d events (%v), want none", len(recs), err)
 	}
 }
+
+// BEGIN and the stream locks travel with a transaction's first statement.
+// A lock that cannot be had fails that statement with the lock's error, and
+// a transaction that ends before sending anything leaves nothing behind.
+func TestTransact_opens_with_its_first_statement(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	if err := appendProgress(ctx, store, "rnd_o", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a_failure_before_any_statement", func(t *testing.T) {
+		refused := errors.New("refused")
+		for range 2 * pool.Config().MaxConns { // every connection of the pool, and again
+			if err := store.Transact(ctx, []string{"rnd_o"}, func(context.Context, commands.Tx) error { return refused }); err != refused {
+				t.Fatalf("err = %v, want the function's own", err)
+			}
+		}
+		if err := store.Transact(ctx, []string{"rnd_o"}, func(context.Context, commands.Tx) error { return nil }); err != nil {
+			t.Fatalf("a transaction that did nothing: %v", err)
+		}
+		if err := appendProgress(ctx, store, "rnd_o", 2); err != nil {
+			t.Fatalf("after them: %v", err)
+		}
+	})
+
+	t.Run("a_lock_held_elsewhere", func(t *testing.T) {
+		holding, release := make(chan struct{}), make(chan struct{})
+		held := make(chan error, 1)
+		go func() {
+			held <- store.Transact(ctx, []string{"rnd_o"}, func(ctx context.Context, tx commands.Tx) error {
+				if _, err := tx.Load(ctx, "rnd_o"); err != nil {
+					return err
+				}
+				close(holding)
+				<-release
+				return nil
+			})
+		}()
+		<-holding
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		err := store.Transact(short, []string{"rnd_o"}, func(ctx context.Context, tx commands.Tx) error {
+			_, err := tx.Load(ctx, "rnd_o")
+			return err
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the wait for the lock to end with the deadline", err)
+		}
+		close(release)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		if recs, err := store.Load(ctx, "rnd_o"); err != nil || len(recs) != 2 {
+			t.Fatalf("rnd_o has %d events (%v), want 2", len(recs), err)
+		}
+		if err := appendProgress(ctx, store, "rnd_o", 3); err != nil {
+			t.Fatalf("after the lock was released: %v", err)
+		}
+	})
+}

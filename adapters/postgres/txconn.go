@@ -19,9 +19,16 @@ import (
 //
 // Any statement sees the writes held back before it: Exec, Query and
 // QueryRow send them first.
+//
+// BEGIN and the stream locks are held back the same way (beginLocked), so
+// a transaction's first round trip carries its first statement too.
 type txConn struct {
 	conn  *pgxpool.Conn
 	later []heldWrite
+	// opening is how many of the first writes held back are BEGIN and the
+	// locks; sent, whether they have gone out (there is a transaction to end).
+	opening int
+	sent    bool
 }
 
 // heldWrite is a write held back for the next round trip, with what its
@@ -52,6 +59,7 @@ func (c *txConn) send(ctx context.Context, tail func(*pgx.Batch)) (pgx.BatchResu
 	if tail != nil {
 		tail(b)
 	}
+	c.sent = true
 	br := c.conn.SendBatch(ctx, b)
 	for _, w := range held {
 		if _, err := br.Exec(); err != nil {
@@ -62,20 +70,13 @@ func (c *txConn) send(ctx context.Context, tail func(*pgx.Batch)) (pgx.BatchResu
 	return br, nil
 }
 
-// flush sends the writes held back, if any.
-func (c *txConn) flush(ctx context.Context) error {
-	if len(c.later) == 0 {
+// commit sends the writes held back and COMMIT. A transaction that holds
+// only its opening has nothing to commit: it read and wrote nothing.
+func (c *txConn) commit(ctx context.Context) error {
+	if !c.sent && len(c.later) == c.opening {
+		c.later = nil
 		return nil
 	}
-	br, err := c.send(ctx, nil)
-	if err != nil {
-		return err
-	}
-	return br.Close()
-}
-
-// commit sends the writes held back and COMMIT.
-func (c *txConn) commit(ctx context.Context) error {
 	br, err := c.send(ctx, func(b *pgx.Batch) { b.Queue("COMMIT") })
 	if err != nil {
 		return err
@@ -87,25 +88,107 @@ func (c *txConn) commit(ctx context.Context) error {
 	return br.Close()
 }
 
+// rollback ends a transaction that went out; the writes held back are
+// dropped. Its error is not reported: a connection released inside a
+// transaction is closed by the pool rather than reused.
+func (c *txConn) rollback(ctx context.Context) {
+	c.later = nil
+	if c.sent {
+		_, _ = c.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+}
+
+// Exec, Query and QueryRow send the writes held back with their statement,
+// in one round trip.
+
 func (c *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if err := c.flush(ctx); err != nil {
+	if len(c.later) == 0 {
+		return c.conn.Exec(ctx, sql, args...)
+	}
+	br, err := c.send(ctx, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	return c.conn.Exec(ctx, sql, args...)
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (c *txConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := c.flush(ctx); err != nil {
+	if len(c.later) == 0 {
+		return c.conn.Query(ctx, sql, args...)
+	}
+	br, err := c.send(ctx, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
 		return nil, err
 	}
-	return c.conn.Query(ctx, sql, args...)
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
 }
 
 func (c *txConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := c.flush(ctx); err != nil {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
 		return errRow{err}
 	}
-	return c.conn.QueryRow(ctx, sql, args...)
+	return batchRow{rows}
+}
+
+// batchRows are the rows of a batch's last statement; closing them closes
+// the batch, which frees the connection.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error // of closing the batch
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.br.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close() // as pgx rows close themselves when they run out
+	return false
+}
+
+// batchRow is QueryRow's row: the first of rows, which it then closes.
+type batchRow struct{ rows pgx.Rows }
+
+func (r batchRow) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 // errRow is a row whose query could not be sent.
