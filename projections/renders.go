@@ -136,7 +136,8 @@ func (r *RenderProjector) replay() *projector { return r.p }
 // It is on the path of every write's read-your-writes wait, and its
 // transaction holds back the relay's commit-safe read while it runs, so it
 // takes two round trips: BEGIN, the row's lock and the event store's check
-// in one batch; the write, the notification and COMMIT in the other.
+// in one batch; the write, the notification and COMMIT in the other. A
+// stream's opening event, every POST's, takes one (create).
 func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (handled bool, err error) {
 	fail := func(err error) error {
 		return fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
@@ -152,6 +153,18 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 		}
 		conn.Release()
 	}()
+	if rec.StreamVersion == 1 && rec.ID != "" {
+		created, err := r.create(ctx, conn, rec)
+		if err != nil {
+			return false, fail(err)
+		}
+		if created {
+			committed = true
+			return true, nil
+		}
+		// Not created: the row is there (a redelivery), or the store does
+		// not hold rec; the checks below tell which.
+	}
 	open := &pgx.Batch{}
 	open.Queue(`BEGIN`)
 	// FOR UPDATE, as in projector.project: it serialises this with a Rebuild
@@ -222,6 +235,38 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 	committed = true
 	r.p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return true, nil
+}
+
+// create projects a stream's opening event in one round trip, when there
+// is no row yet and the event store holds rec, and reports whether it did.
+// It is the first case of applyNext without the row lock: a row inserted
+// concurrently makes it insert nothing.
+func (r *RenderProjector) create(ctx context.Context, conn *pgxpool.Conn, rec domain.Recorded) (bool, error) {
+	v, err := renderView([]domain.Recorded{rec})
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnprojectable, err)
+	}
+	row, err := renderRow(v)
+	if err != nil {
+		return false, err
+	}
+	created := false
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(createSQL(row.table, row.columns), append(row.values, rec.ID, fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion))...).
+		Query(func(rows pgx.Rows) error {
+			created = rows.Next()
+			rows.Close()
+			return rows.Err()
+		})
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return false, err
+	}
+	if created {
+		r.p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
+	}
+	return created, nil
 }
 
 // renderView builds the view of a render from its history (versions 1..n)

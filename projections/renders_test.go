@@ -385,10 +385,19 @@ func TestRenderProjection_an_event_the_store_does_not_hold_is_unprojectable(t *t
 	next.ID = "0190c1d2-0000-7000-8000-000000000009"
 	beyond := recs[1]
 	beyond.StreamVersion = 3
+	// Opening events of streams with no row yet, which take the one-round-
+	// trip path: another event than the store's first, and a stream the
+	// store does not have.
+	opening := f.store(newRenderHistory(t, "rnd_2", "acc_1", videoRequest("ast_1"), t0))[0]
+	opening.ID = "0190c1d2-0000-7000-8000-00000000000a"
+	unstored := opening
+	unstored.StreamID = "rnd_unstored"
 	cases := map[string]domain.Recorded{
 		"another_event_at_the_next_version":     next,
 		"a_version_beyond_the_stream":           beyond,
 		"a_stream_that_opens_without_a_request": orphan[0],
+		"another_opening_event_than_the_stores": opening,
+		"an_opening_event_the_store_lacks":      unstored,
 		"an_asset_event": {ID: recs[1].ID, StreamID: "rnd_1", StreamType: domain.AggregateAsset, StreamVersion: 2,
 			Event: recs[1].Event},
 	}

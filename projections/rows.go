@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,25 @@ func upsertSQL(table, columns string) string {
 	}
 	return "INSERT INTO " + table + " AS r (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") +
 		") ON CONFLICT (id) DO UPDATE SET " + strings.Join(sets, ", ") + " WHERE r.version < excluded.version"
+}
+
+// createSQL inserts a stream's first row, built from the stream's opening
+// event alone, and announces it on ProjectedChannel, in one statement. It
+// inserts only when there is no row yet and the event store holds that
+// event (parameters after the row's: the event's id, then the
+// notification's payload), and returns one row when it did, none otherwise.
+func createSQL(table, columns string) string {
+	cols := columnNames(columns)
+	params := make([]string, len(cols))
+	for i := range cols {
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	id := "$" + strconv.Itoa(slices.Index(cols, "id")+1)
+	n := len(cols)
+	return "WITH created AS (INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(params, ", ") +
+		" WHERE EXISTS (SELECT FROM events WHERE stream_id = " + id + " AND stream_version = 1 AND event_id::text = $" + strconv.Itoa(n+1) + ")" +
+		" ON CONFLICT (id) DO NOTHING RETURNING id)" +
+		" SELECT pg_notify('" + ProjectedChannel + "', $" + strconv.Itoa(n+2) + ") FROM created"
 }
 
 // columnNames splits a column-list constant.
