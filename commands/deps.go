@@ -39,6 +39,9 @@ type Caller struct {
 type Written struct {
 	StreamID string
 	Version  int64
+	// Appended: the command appended Version itself. False when it
+	// appended nothing (a repeat), and Version is the stream's as it found it.
+	Appended bool
 }
 
 func (d Deps) meta(c Caller, accountID string) domain.Metadata {
@@ -92,7 +95,7 @@ func appendChanges(ctx context.Context, tx Tx, id string, loadedAt int64, meta d
 	if err != nil {
 		return Written{}, err
 	}
-	return Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion}, nil
+	return Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion, Appended: true}, nil
 }
 
 // settle charges an asset that waits to be paid for, or records that its

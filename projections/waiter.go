@@ -14,6 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// recentFor is how long the waiter at least remembers a notification, for
+// a WaitForAppended that registers after its notification came.
+const recentFor = 10 * time.Second
+
 // recheckInterval bounds how long a wait can miss its version when a
 // notification is lost (the listening connection broke, or Run is not
 // running): the waiter looks at the table again this often regardless.
@@ -31,6 +35,11 @@ type Waiter struct {
 
 	mu      sync.Mutex
 	waiting map[string]map[*wait]struct{} // by stream id
+	// recent and older are the versions notified in this period of
+	// recentFor and in the one before, by stream id; rotated is when this
+	// one began.
+	recent, older map[string]int64
+	rotated       time.Time
 }
 
 // wait is one WaitFor call.
@@ -43,7 +52,8 @@ type wait struct {
 // NewWaiter returns a waiter. Run must run for waits to end promptly;
 // without it they still end, polling the table.
 func NewWaiter(pool *pgxpool.Pool, log *slog.Logger) *Waiter {
-	return &Waiter{pool: pool, log: log.With("component", "projection-waiter"), waiting: map[string]map[*wait]struct{}{}}
+	return &Waiter{pool: pool, log: log.With("component", "projection-waiter"), waiting: map[string]map[*wait]struct{}{},
+		recent: map[string]int64{}, older: map[string]int64{}, rotated: time.Now()}
 }
 
 // WaitFor reports whether the read-model row of streamID reaches version
@@ -53,8 +63,23 @@ func NewWaiter(pool *pgxpool.Pool, log *slog.Logger) *Waiter {
 // model never reaches any version. Streams are told apart by id alone: the
 // rm_versions view spans every read model.
 func (w *Waiter) WaitFor(ctx context.Context, streamID string, version int64) (bool, error) {
+	return w.waitFor(ctx, streamID, version, true)
+}
+
+// WaitForAppended is WaitFor for a version the caller has just appended,
+// which no projector can have reached long ago: rather than look at the
+// table first, it takes a notification, one that came in the last
+// recentFor before it began included. It looks at the table only every
+// recheckInterval, or when nudged, for a notification that was lost.
+func (w *Waiter) WaitForAppended(ctx context.Context, streamID string, version int64) (bool, error) {
+	return w.waitFor(ctx, streamID, version, false)
+}
+
+func (w *Waiter) waitFor(ctx context.Context, streamID string, version int64, look bool) (bool, error) {
 	wt := &wait{version: version, reached: make(chan struct{}), recheck: make(chan struct{}, 1)}
-	w.register(streamID, wt)
+	if w.register(streamID, wt) {
+		return true, nil
+	}
 	defer w.unregister(streamID, wt)
 
 	// Registered first, then looked: a projection committed before the
@@ -63,13 +88,16 @@ func (w *Waiter) WaitFor(ctx context.Context, streamID string, version int64) (b
 	ticker := time.NewTicker(recheckInterval)
 	defer ticker.Stop()
 	for {
-		reached, err := w.reached(ctx, streamID, version)
-		if err != nil {
-			return waitEnded(ctx, err)
+		if look {
+			reached, err := w.reached(ctx, streamID, version)
+			if err != nil {
+				return waitEnded(ctx, err)
+			}
+			if reached {
+				return true, nil
+			}
 		}
-		if reached {
-			return true, nil
-		}
+		look = true
 		select {
 		case <-wt.reached:
 			return true, nil
@@ -99,15 +127,21 @@ func (w *Waiter) reached(ctx context.Context, streamID string, version int64) (b
 	return reached, err
 }
 
-func (w *Waiter) register(streamID string, wt *wait) {
+// register registers wt, unless a notification it remembers already
+// satisfies it: then it reports true.
+func (w *Waiter) register(streamID string, wt *wait) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if max(w.recent[streamID], w.older[streamID]) >= wt.version {
+		return true
+	}
 	set := w.waiting[streamID]
 	if set == nil {
 		set = map[*wait]struct{}{}
 		w.waiting[streamID] = set
 	}
 	set[wt] = struct{}{}
+	return false
 }
 
 func (w *Waiter) unregister(streamID string, wt *wait) {
@@ -136,6 +170,10 @@ func (w *Waiter) dispatch(payload string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if now := time.Now(); now.Sub(w.rotated) >= recentFor {
+		w.older, w.recent, w.rotated = w.recent, map[string]int64{}, now
+	}
+	w.recent[streamID] = max(w.recent[streamID], version)
 	for wt := range w.waiting[streamID] {
 		if wt.version <= version {
 			close(wt.reached)

@@ -182,3 +182,44 @@ func TestWaitFor_still_ends_without_a_running_listener(t *testing.T) {
 		t.Fatalf("without Run: %+v; want true by polling", r)
 	}
 }
+
+// A wait for a version the caller just appended takes a notification that
+// came before the wait began, without asking the table.
+func TestWaitForAppended_takes_a_notification_that_came_before_it(t *testing.T) {
+	f := newFixture(t)
+	w := f.startWaiter()
+	f.project(f.append("cut_1", "acc_1", t0, pt.CutRequested("ast_1"))...)
+	testenv.Eventually(t, 5*time.Second, "the notification to arrive", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		ok, _ := w.WaitForAppended(ctx, "cut_1", 1)
+		return ok
+	})
+	// The row goes; the notification is remembered all the same.
+	if _, err := f.pool.Exec(t.Context(), `DELETE FROM rm_cuts WHERE id = 'cut_1'`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if ok, err := w.WaitForAppended(ctx, "cut_1", 1); !ok || err != nil {
+		t.Fatalf("WaitForAppended = %v, %v; want true from the notification", ok, err)
+	}
+}
+
+// A lost notification (here: nobody listens) still ends the wait, from the
+// table; a version never written ends it at the deadline.
+func TestWaitForAppended_without_a_notification_looks_at_the_table(t *testing.T) {
+	f := newFixture(t)
+	w := projections.NewWaiter(f.pool, testenv.Logger(t)) // Run never started
+	f.project(f.append("cut_1", "acc_1", t0, pt.CutRequested("ast_1"))...)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if ok, err := w.WaitForAppended(ctx, "cut_1", 1); !ok || err != nil {
+		t.Fatalf("WaitForAppended = %v, %v; want true from the table", ok, err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if ok, err := w.WaitForAppended(short, "cut_1", 2); ok || err != nil {
+		t.Fatalf("WaitForAppended(v2) = %v, %v; want false, nil", ok, err)
+	}
+}

@@ -528,6 +528,9 @@ func (oaAuth) Authenticate(_ context.Context, key string) (string, bool, error) 
 type oaWaiter struct{ lagging bool }
 
 func (w oaWaiter) WaitFor(context.Context, string, int64) (bool, error) { return !w.lagging, nil }
+func (w oaWaiter) WaitForAppended(ctx context.Context, id string, v int64) (bool, error) {
+	return w.WaitFor(ctx, id, v)
+}
 
 type oaBlobs struct{}
 

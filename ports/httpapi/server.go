@@ -23,6 +23,8 @@ type Reads interface {
 // Waiter tells when the read model reflects a write (read your writes).
 type Waiter interface {
 	WaitFor(ctx context.Context, streamID string, version int64) (bool, error)
+	// WaitForAppended is WaitFor for a version the caller appended just now.
+	WaitForAppended(ctx context.Context, streamID string, version int64) (bool, error)
 }
 
 // Blobs stores uploaded media.
@@ -152,7 +154,11 @@ func caller(r *http.Request) commands.Caller {
 func (s *server) afterWrite(w http.ResponseWriter, r *http.Request, written commands.Written) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.ReadYourWrites)
 	defer cancel()
-	reached, err := s.Waiter.WaitFor(ctx, written.StreamID, written.Version)
+	wait := s.Waiter.WaitFor
+	if written.Appended {
+		wait = s.Waiter.WaitForAppended
+	}
+	reached, err := wait(ctx, written.StreamID, written.Version)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.Log.WarnContext(r.Context(), "read-your-writes wait failed", "error", err, "stream_id", written.StreamID)
 	}
