@@ -52,11 +52,14 @@ func (p Page) limit() int {
 
 // Queries reads the read models behind the GET endpoints.
 type Queries struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	renders *renderCache
 }
 
 // NewQueries returns the queries over pool.
-func NewQueries(pool *pgxpool.Pool) *Queries { return &Queries{pool: pool} }
+func NewQueries(pool *pgxpool.Pool) *Queries {
+	return &Queries{pool: pool, renders: newRenderCache(renderCacheSize)}
+}
 
 // Asset returns one of the account's assets.
 func (q *Queries) Asset(ctx context.Context, accountID, id string) (AssetView, error) {

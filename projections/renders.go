@@ -489,7 +489,10 @@ func upsertRender(ctx context.Context, tx execer, v RenderView) (bool, error) {
 	return upsert(ctx, tx, r)
 }
 
-func scanRender(row pgx.CollectableRow) (RenderView, error) {
+func scanRender(row pgx.CollectableRow) (RenderView, error) { return scanRenderRow(row) }
+
+// scanRenderRow scans a row of head's columns followed by renderColumns.
+func scanRenderRow(row pgx.CollectableRow, head ...any) (RenderView, error) {
 	var (
 		v                                             RenderView
 		cutID, replaces, code, message, blobKey       *string
@@ -500,9 +503,9 @@ func scanRender(row pgx.CollectableRow) (RenderView, error) {
 		fastPath                                      *bool
 		startedAt, completedAt, failedAt, cancelledAt *time.Time
 	)
-	err := row.Scan(&v.ID, &v.AccountID, &v.AssetID, &cutID, &state, &output, &plan, &v.Attempt, &v.Progress, &etaNS,
+	err := row.Scan(append(head, &v.ID, &v.AccountID, &v.AssetID, &cutID, &state, &output, &plan, &v.Attempt, &v.Progress, &etaNS,
 		&code, &message, &replaces, &blobKey, &size, &durationNS, &width, &height, &vbr, &abr, &encodeNS, &fastPath,
-		&v.CreatedAt, &startedAt, &completedAt, &failedAt, &cancelledAt, &v.UpdatedAt, &v.Version)
+		&v.CreatedAt, &startedAt, &completedAt, &failedAt, &cancelledAt, &v.UpdatedAt, &v.Version)...)
 	if err != nil {
 		return v, err
 	}
@@ -579,18 +582,42 @@ type RenderFilter struct {
 }
 
 // Render returns one of the account's renders.
+//
+// Clients poll a render until it finishes, so Render keeps the views it read
+// (renderCache) and, for one it has, asks Postgres only for the row's
+// current tuple version: the view is served when the row is unchanged
+// (every write of a row, a projector's, a rebuild's or a swap's, makes a
+// new tuple), and read again when not. A GET never sees an older state than
+// the table holds. The view returned is shared: callers must not modify it.
 func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView, error) {
-	rows, err := q.pool.Query(ctx, `SELECT `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID)
+	if c, ok := q.renders.get(id); ok && c.view.AccountID == accountID {
+		var tuple uint32
+		err := q.pool.QueryRow(ctx, `SELECT xmin FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID).Scan(&tuple)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			q.renders.drop(id)
+			return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
+		case err != nil:
+			return RenderView{}, fmt.Errorf("render %s: %w", id, err)
+		case tuple == c.tuple:
+			return c.view, nil
+		}
+	}
+	var tuple uint32
+	rows, err := q.pool.Query(ctx, `SELECT xmin, `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
 		return RenderView{}, fmt.Errorf("render %s: %w", id, err)
 	}
-	v, err := pgx.CollectExactlyOneRow(rows, scanRender)
+	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (RenderView, error) {
+		return scanRenderRow(row, &tuple)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return RenderView{}, fmt.Errorf("render %s: %w", id, err)
 	}
+	q.renders.put(id, cachedRender{tuple: tuple, view: v})
 	return v, nil
 }
 

@@ -423,6 +423,43 @@ func (f *renderFixture) seedRender(id, account, assetID string, at time.Time, bu
 	f.handle(f.store(h)...)
 }
 
+// Render serves a view it read before only while the row is the same
+// tuple: a projected event, a rewrite of the row at the same version (a
+// swap repairing it) and its removal all show at once, and another account
+// never gets it.
+func TestRender_a_view_read_before_is_served_only_while_the_row_is_unchanged(t *testing.T) {
+	f := newRenderFixture(t)
+	recs := f.store(newRenderHistory(t, "rnd_c", "acc_1", videoRequest("ast_1"), t0).start(secretWorker).progress(10))
+	f.handle(recs[0])
+	if v := f.render("acc_1", "rnd_c"); v.State != domain.RenderStatePending {
+		t.Fatalf("first read: %+v", v)
+	}
+	if v := f.render("acc_1", "rnd_c"); v.State != domain.RenderStatePending || v.Version != 1 {
+		t.Fatalf("second read: %+v", v)
+	}
+	f.handle(recs[1], recs[2])
+	if v := f.render("acc_1", "rnd_c"); v.State != domain.RenderStateRunning || v.Progress != 10 || v.Version != 3 {
+		t.Fatalf("after two more events: %+v", v)
+	}
+	if _, err := f.pool.Exec(t.Context(), `UPDATE rm_renders SET progress = 11 WHERE id = 'rnd_c'`); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.render("acc_1", "rnd_c"); v.Progress != 11 || v.Version != 3 {
+		t.Fatalf("after the row was rewritten at the same version: %+v", v)
+	}
+	if _, err := f.queries.Render(t.Context(), "acc_2", "rnd_c"); !errors.Is(err, projections.ErrNotFound) {
+		t.Fatalf("another account: err = %v, want ErrNotFound", err)
+	}
+	if _, err := f.pool.Exec(t.Context(), `DELETE FROM rm_renders WHERE id = 'rnd_c'`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := f.queries.Render(t.Context(), "acc_1", "rnd_c"); !errors.Is(err, projections.ErrNotFound) {
+			t.Fatalf("after the row went: err = %v, want ErrNotFound", err)
+		}
+	}
+}
+
 func TestRenderQueries_another_accounts_renders_are_not_found_like_unknown_ones(t *testing.T) {
 	f := newRenderFixture(t)
 	f.seedAsset("ast_mine", "acc_a", t0)
