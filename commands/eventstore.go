@@ -38,6 +38,11 @@ type Tx interface {
 // EventTx is the part of the event store usable inside a transaction.
 type EventTx interface {
 	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+	// Append appends events to a locked stream if it is at the expected
+	// version, and returns them as recorded. An append that opens a stream
+	// (NoStream) may travel with the transaction's next statement or its
+	// commit: a conflict then surfaces there, as the same
+	// *ConcurrencyError, and the records returned carry no Position yet (0).
 	Append(ctx context.Context, streamID string, expected ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error)
 }
 

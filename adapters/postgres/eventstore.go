@@ -58,17 +58,33 @@ func (s *EventStore) Transact(ctx context.Context, streams []string, fn func(con
 	tx := &eventTx{store: s, conn: beginLocked(conn, streams), locked: streams}
 	if err := fn(ctx, tx); err != nil {
 		tx.conn.rollback(ctx)
-		return err
+		return withActualVersion(ctx, conn, err)
 	}
 	// With the writes held back: one of them may fail here.
 	if err := tx.conn.commit(ctx); err != nil {
 		tx.conn.rollback(ctx)
-		return err
+		return withActualVersion(ctx, conn, err)
 	}
 	if tx.appended && s.notify != nil {
 		s.notify.Poke()
 	}
 	return nil
+}
+
+// withActualVersion completes a concurrency conflict found inside an
+// aborted transaction (Actual -1) with the stream's version, read after the
+// rollback on the same connection.
+func withActualVersion(ctx context.Context, conn *pgxpool.Conn, err error) error {
+	var ce *commands.ConcurrencyError
+	if !errors.As(err, &ce) || ce.Actual >= 0 {
+		return err
+	}
+	var current int64
+	if qerr := conn.QueryRow(context.WithoutCancel(ctx), `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`,
+		ce.StreamID).Scan(&current); qerr == nil {
+		ce.Actual = current
+	}
+	return err
 }
 
 // beginLocked holds back BEGIN and the advisory locks of streams, in key
@@ -192,6 +208,12 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 		ids[i], types[i], data[i] = id, wire, string(payload)
 	}
 
+	m := meta
+	m.OccurredAt = occurredAt
+	if v, any := commands.Expected(expected); !any && v == 0 {
+		return t.open(streamID, streamType, m, ids, types, data, events), nil
+	}
+
 	// The writes held back travel with the append.
 	br, err := t.conn.send(ctx, func(b *pgx.Batch) {
 		b.Queue(appendEvents, streamID, string(streamType), meta.AccountID, meta.CorrelationID,
@@ -219,7 +241,8 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
 		// Only a writer that skipped the stream lock can race us here; the
-		// transaction is aborted, so the actual version stays unknown (-1).
+		// transaction is aborted, so Transact reads the actual version
+		// after the rollback (withActualVersion).
 		return nil, &commands.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: -1}
 	}
 	if err != nil {
@@ -228,8 +251,6 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	if len(got) == 0 {
 		return nil, t.conflict(ctx, streamID, expected)
 	}
-	m := meta
-	m.OccurredAt = occurredAt
 	recs := make([]domain.Recorded, len(events))
 	for _, in := range got {
 		n := slices.Index(ids, in.id)
@@ -238,6 +259,37 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	}
 	t.appended = true
 	return recs, nil
+}
+
+// openStream inserts a stream's first events, at versions 1..n: a stream
+// that exists already breaks events_stream_version_key.
+const openStream = `
+INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
+                    account_id, correlation_id, causation_id, occurred_at, data)
+SELECT e.id, $1, $2, e.n, e.type, $3, $4, $5, $6, e.data::jsonb
+FROM unnest($7::uuid[], $8::text[], $9::text[]) WITH ORDINALITY AS e(id, type, data, n)`
+
+// open holds back the append that opens streamID, for the transaction's
+// next round trip: its versions are known (1..n), and its only other
+// outcome is the conflict of a stream that exists, which it reports then.
+// The positions are drawn when it runs, so the records have none.
+func (t *eventTx) open(streamID string, streamType domain.AggregateType, meta domain.Metadata, ids []uuid.UUID, types, data []string, events []domain.Event) []domain.Recorded {
+	t.conn.hold(func(err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "events_stream_version_key" {
+			// The transaction is aborted: Transact reads the version after
+			// its rollback (withActualVersion).
+			return &commands.ConcurrencyError{StreamID: streamID, Expected: commands.NoStream(), Actual: -1}
+		}
+		return fmt.Errorf("append to %s: %w", streamID, err)
+	}, openStream, streamID, string(streamType), meta.AccountID, meta.CorrelationID, meta.CausationID, meta.OccurredAt, ids, types, data)
+	t.appended = true
+	recs := make([]domain.Recorded, len(events))
+	for i, e := range events {
+		recs[i] = domain.Recorded{ID: ids[i].String(), StreamID: streamID, StreamType: streamType,
+			StreamVersion: int64(i + 1), Metadata: meta, Event: e}
+	}
+	return recs
 }
 
 // expectedArg encodes an expectation for appendEvents: the version, or -1

@@ -49,7 +49,9 @@ func TestReadLog_waits_for_an_older_transaction_still_in_progress(t *testing.T) 
 	slowDone := make(chan error, 1)
 	go func() {
 		slowDone <- store.Transact(ctx, []string{"rnd_slow"}, func(ctx context.Context, tx commands.Tx) error {
-			if _, err := tx.Append(ctx, "rnd_slow", commands.NoStream(), meta(0), domain.RenderProgressed{Attempt: 1}); err != nil {
+			// Any version: an append that opens a stream waits for the next
+			// round trip, and this one must be in the table, uncommitted.
+			if _, err := tx.Append(ctx, "rnd_slow", commands.AnyVersion(), meta(0), domain.RenderProgressed{Attempt: 1}); err != nil {
 				return err
 			}
 			close(slowAppended)

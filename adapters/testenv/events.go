@@ -12,7 +12,8 @@ import (
 )
 
 // AppendNext appends ev to stream at its next version, reading the stream
-// inside the transaction as a command does.
+// inside the transaction as a command does, and returns it as stored (with
+// its position, which an append that opens a stream does not report).
 func AppendNext(ctx context.Context, s commands.EventStore, stream string, ev domain.Event) (domain.Recorded, error) {
 	var rec []domain.Recorded
 	err := s.Transact(ctx, []string{stream}, func(ctx context.Context, tx commands.Tx) error {
@@ -27,7 +28,14 @@ func AppendNext(ctx context.Context, s commands.EventStore, stream string, ev do
 	if err != nil {
 		return domain.Recorded{}, err
 	}
-	return rec[0], nil
+	stored, err := s.Load(ctx, stream)
+	if err != nil {
+		return domain.Recorded{}, err
+	}
+	if v := rec[0].StreamVersion; int64(len(stored)) >= v && stored[v-1].ID == rec[0].ID {
+		return stored[v-1], nil
+	}
+	return domain.Recorded{}, fmt.Errorf("appended %s v%d is not in the store", stream, rec[0].StreamVersion)
 }
 
 // AppendConcurrently has writers append perWriter render events each, spread
