@@ -11,16 +11,25 @@ import (
 	"time"
 )
 
-type ctxKey int
+type ctxKey struct{}
 
-const (
-	ctxRequestID ctxKey = iota
-	ctxAccount
-	ctxLogAccount
-)
+// requestInfo is what the middleware learns of a request, in its context
+// once (one copy of the request, not one per fact): its id, and the
+// account withAuth resolved ("" before, or on routes without auth).
+type requestInfo struct {
+	id      string
+	account string
+}
 
-func requestID(ctx context.Context) string { s, _ := ctx.Value(ctxRequestID).(string); return s }
-func accountID(ctx context.Context) string { s, _ := ctx.Value(ctxAccount).(string); return s }
+func info(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func requestID(ctx context.Context) string { return info(ctx).id }
+func accountID(ctx context.Context) string { return info(ctx).account }
 
 // withRequestID accepts a sane X-Request-Id or makes one, echoes it and
 // carries it into the context, and from there into events as their
@@ -34,7 +43,7 @@ func withRequestID(next http.Handler) http.Handler {
 			id = "req_" + hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &requestInfo{id: id})))
 	})
 }
 
@@ -64,17 +73,16 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		// withAuth, deeper in the chain, fills in the account for this line.
-		var account string
-		r = r.WithContext(context.WithValue(r.Context(), ctxLogAccount, &account))
 		defer func() {
 			if p := recover(); p != nil {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
 			}
+			// withAuth, deeper in the chain, filled in the account.
+			i := info(r.Context())
 			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
-				slog.Duration("took", time.Since(start)), slog.String("correlation_id", requestID(r.Context())),
-				slog.String("account_id", account))
+				slog.Duration("took", time.Since(start)), slog.String("correlation_id", i.id),
+				slog.String("account_id", i.account))
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -102,10 +110,12 @@ func withAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Hand
 			writeError(w, r, log, err)
 			return
 		}
-		if logged, ok := r.Context().Value(ctxLogAccount).(*string); ok {
-			*logged = acc
+		if i, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+			i.account = acc
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAccount, acc)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &requestInfo{account: acc})))
 	})
 }
 

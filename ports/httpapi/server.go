@@ -101,10 +101,17 @@ func New(cfg Config) (http.Handler, error) {
 	// The /v1 routes sit on the root router with their full paths, each
 	// behind auth: inside a PathPrefix subrouter gorilla/mux v1.8.1 loses a
 	// method mismatch and answers 404 instead of 405 (gorilla/mux#751).
+	// gorilla/mux tries them in order, so the renders, which clients poll,
+	// come first.
 	routes := []struct {
 		method, path string
 		h            func(http.ResponseWriter, *http.Request) error
 	}{
+		{http.MethodPost, "/renders", s.requestRender},
+		{http.MethodGet, "/renders", s.listRenders},
+		{http.MethodGet, "/renders/{id}", s.getRender},
+		{http.MethodDelete, "/renders/{id}", s.cancelRender},
+		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
 		{http.MethodPost, "/assets", s.createAsset},
 		{http.MethodGet, "/assets", s.listAssets},
 		{http.MethodGet, "/assets/{id}", s.getAsset},
@@ -114,11 +121,6 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodGet, "/assets/{id}/cuts", s.listCuts},
 		{http.MethodGet, "/cuts/{id}", s.getCut},
 		{http.MethodGet, "/credits", s.getCredits},
-		{http.MethodPost, "/renders", s.requestRender},
-		{http.MethodGet, "/renders", s.listRenders},
-		{http.MethodGet, "/renders/{id}", s.getRender},
-		{http.MethodDelete, "/renders/{id}", s.cancelRender},
-		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
 		{http.MethodPost, "/webhook-endpoints", s.createWebhookEndpoint},
 		{http.MethodGet, "/webhook-endpoints", s.listWebhookEndpoints},
 		{http.MethodGet, "/webhook-endpoints/{id}", s.getWebhookEndpoint},
