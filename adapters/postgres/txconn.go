@@ -10,15 +10,16 @@ import (
 )
 
 // txConn is a command transaction's connection that holds back writes whose
-// only outcome is an error (reserving a signature, queueing a render job)
-// and sends them with the transaction's next statement, in one round trip.
-// A command transaction holds its transaction id, and with it the relay's
-// commit-safe read of the log, from its first write to its COMMIT, so its
-// writes, its append and its COMMIT are best sent close together: a render
-// request sends them in two round trips instead of four.
+// only outcome is an error (reserving a signature, queueing a render job,
+// the append that opens a stream) and sends them with the transaction's
+// next statement, in one round trip. A command transaction holds its
+// transaction id, and with it the relay's commit-safe read of the log, from
+// its first write to its COMMIT, so its writes, its append and its COMMIT
+// are best sent close together: a render request sends them in one round
+// trip instead of four.
 //
 // Any statement sees the writes held back before it: Exec, Query and
-// QueryRow send them first.
+// QueryRow send them in the same batch, ahead of it.
 //
 // BEGIN and the stream locks are held back the same way (beginLocked), so
 // a transaction's first round trip carries its first statement too.
