@@ -39,9 +39,10 @@ type Caller struct {
 type Written struct {
 	StreamID string
 	Version  int64
-	// Appended: the command appended Version itself. False when it
-	// appended nothing (a repeat), and Version is the stream's as it found it.
-	Appended bool
+	// Events are what the command appended, ending at Version; none when
+	// it appended nothing (a repeat), and Version is the stream's as it
+	// found it.
+	Events []domain.Recorded
 }
 
 func (d Deps) meta(c Caller, accountID string) domain.Metadata {
@@ -95,7 +96,7 @@ func appendChanges(ctx context.Context, tx Tx, id string, loadedAt int64, meta d
 	if err != nil {
 		return Written{}, err
 	}
-	return Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion, Appended: true}, nil
+	return Written{StreamID: id, Version: recs[len(recs)-1].StreamVersion, Events: recs}, nil
 }
 
 // settle charges an asset that waits to be paid for, or records that its

@@ -39,7 +39,8 @@ type Tx interface {
 type EventTx interface {
 	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
 	// Append appends events to a locked stream if it is at the expected
-	// version, and returns them as recorded. An append that opens a stream
+	// version, and returns them as recorded (the events as a Load would
+	// return them). An append that opens a stream
 	// (NoStream) may travel with the transaction's next statement or its
 	// commit: a conflict then surfaces there, as the same
 	// *ConcurrencyError, and the records returned carry no Position yet (0).

@@ -269,6 +269,10 @@ func (r *RenderProjector) create(ctx context.Context, conn *pgxpool.Conn, rec do
 	return created, nil
 }
 
+// RenderViewOf is the view of a render whose history (versions 1..n) is
+// history: the row a projector writes for it.
+func RenderViewOf(history []domain.Recorded) (RenderView, error) { return renderView(history) }
+
 // renderView builds the view of a render from its history (versions 1..n)
 // through the domain. It is the reference the incremental path
 // (nextRenderView) must agree with.

@@ -196,6 +196,9 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	ids := make([]uuid.UUID, len(events))
 	types := make([]string, len(events))
 	data := make([]string, len(events))
+	// The records returned hold the events as stored, as Load and every
+	// consumer read them: the wire form rounds durations to microseconds.
+	stored := make([]domain.Event, len(events))
 	for i, e := range events {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -205,13 +208,16 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 		if err != nil {
 			return nil, fmt.Errorf("append to %s: %w", streamID, err)
 		}
+		if stored[i], err = t.store.codec.Unmarshal(wire, payload); err != nil {
+			return nil, fmt.Errorf("append to %s: %w", streamID, err)
+		}
 		ids[i], types[i], data[i] = id, wire, string(payload)
 	}
 
 	m := meta
 	m.OccurredAt = occurredAt
 	if v, any := commands.Expected(expected); !any && v == 0 {
-		return t.open(streamID, streamType, m, ids, types, data, events), nil
+		return t.open(streamID, streamType, m, ids, types, data, stored), nil
 	}
 
 	// The writes held back travel with the append.
@@ -255,7 +261,7 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	for _, in := range got {
 		n := slices.Index(ids, in.id)
 		recs[n] = domain.Recorded{ID: in.id.String(), StreamID: streamID, StreamType: streamType,
-			StreamVersion: in.version, Position: in.position, Metadata: m, Event: events[n]}
+			StreamVersion: in.version, Position: in.position, Metadata: m, Event: stored[n]}
 	}
 	t.appended = true
 	return recs, nil

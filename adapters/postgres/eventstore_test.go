@@ -291,3 +291,37 @@ func TestTransact_opens_with_its_first_statement(t *testing.T) {
 		}
 	})
 }
+
+// Append returns the events as stored, as Load returns them: the wire form
+// keeps durations to the microsecond.
+func TestAppend_returns_the_events_as_stored(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	fine := domain.RenderProgressed{Attempt: 1, Percent: 5, ETA: 1234567891, Position: 7654321}
+	var appended []domain.Recorded
+	err := store.Transact(ctx, []string{"rnd_s"}, func(ctx context.Context, tx commands.Tx) error {
+		opened, err := tx.Append(ctx, "rnd_s", commands.NoStream(), meta(1), fine)
+		if err != nil {
+			return err
+		}
+		next, err := tx.Append(ctx, "rnd_s", commands.Exactly(1), meta(2), fine)
+		appended = append(opened, next...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := store.Load(ctx, "rnd_s")
+	if err != nil || len(loaded) != 2 {
+		t.Fatalf("loaded %d events, %v", len(loaded), err)
+	}
+	for i := range loaded {
+		if appended[i].Event != loaded[i].Event {
+			t.Errorf("v%d: Append returned %+v, Load %+v", i+1, appended[i].Event, loaded[i].Event)
+		}
+	}
+	if loaded[0].Event == domain.Event(fine) {
+		t.Fatal("the wire form kept nanoseconds: this test no longer tests anything")
+	}
+}

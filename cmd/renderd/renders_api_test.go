@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +56,26 @@ func TestAPI_renders(t *testing.T) {
 		other := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4", "resolution": "720p", "audio_bitrate": 192}))
 		if other.status != 201 || other.str("id") == first.str("id") {
 			t.Fatalf("an explicit Auto value: %d %s, want a new render", other.status, other.raw)
+		}
+	})
+
+	// A new render's answer is built from the events the request appended,
+	// not read back: it must be exactly what a GET then shows.
+	t.Run("a_new_renders_answer_is_what_a_get_shows", func(t *testing.T) {
+		s := s.with(t)
+		cut := s.do(key, "POST", "/v1/assets/"+video+"/cuts",
+			map[string]any{"segments": []map[string]float64{{"start": 0.1234567, "end": 0.7654321}, {"start": 1.25, "end": 1.9000004}}})
+		s.expect(cut, 201, "")
+		for _, body := range []map[string]any{
+			render(video, map[string]any{"format": "mov", "resolution": "720p", "audio_bitrate": 256}),
+			{"asset_id": video, "cut_id": cut.str("id"), "output": map[string]any{"format": "m4a"}},
+		} {
+			posted := s.do(key, "POST", "/v1/renders", body)
+			s.expect(posted, 201, "")
+			got := s.do(key, "GET", "/v1/renders/"+posted.str("id"), nil)
+			if !reflect.DeepEqual(posted.body, got.body) {
+				t.Errorf("POST answered\n%s\nGET shows\n%s", posted.raw, got.raw)
+			}
 		}
 	})
 

@@ -100,6 +100,17 @@ func (s *server) requestRender(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) respondRender(w http.ResponseWriter, r *http.Request, written commands.Written, status int) error {
 	s.afterWrite(w, r, written)
+	if ev := written.Events; len(ev) > 0 && ev[0].StreamVersion == 1 {
+		// A new render: its whole history is what the request appended, and
+		// the view of it is the row the projector wrote (or, after a
+		// timeout, is writing), built by the same function.
+		v, err := projections.RenderViewOf(ev)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, status, toRender(v))
+		return nil
+	}
 	v, err := s.Renders.Render(r.Context(), accountID(r.Context()), written.StreamID)
 	if errors.Is(err, projections.ErrNotFound) {
 		writeJSON(w, status, map[string]string{"id": written.StreamID, "object": "render"}) // not projected yet

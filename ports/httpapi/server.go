@@ -157,7 +157,7 @@ func (s *server) afterWrite(w http.ResponseWriter, r *http.Request, written comm
 	ctx, cancel := context.WithTimeout(r.Context(), s.ReadYourWrites)
 	defer cancel()
 	wait := s.Waiter.WaitFor
-	if written.Appended {
+	if len(written.Events) > 0 {
 		wait = s.Waiter.WaitForAppended
 	}
 	reached, err := wait(ctx, written.StreamID, written.Version)
