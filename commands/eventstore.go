@@ -181,6 +181,14 @@ type RenderSignatures interface {
 	ReleaseSignature(ctx context.Context, renderID string) error
 }
 
+// NewestRenderPrefetcher is a Tx that can look a signature's newest render
+// up together with the transaction's next statement: NewestRender for the
+// same signature then answers without a round trip of its own. A render
+// request asks for it first, so the lookup travels with the asset's load.
+type NewestRenderPrefetcher interface {
+	PrefetchNewestRender(accountID, signature string)
+}
+
 // RenderQueue is the encoders' durable work list, changed in the same
 // transaction as the render's events: a pending render is queued, a running
 // one holds its worker's lease, a finished one is gone. Encoders claim from

@@ -54,6 +54,9 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 	}
 	var res RenderRequestResult
 	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
+		if p, ok := tx.(NewestRenderPrefetcher); ok {
+			p.PrefetchNewestRender(c.AccountID, sig)
+		}
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err

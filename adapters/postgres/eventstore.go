@@ -169,6 +169,7 @@ type eventTx struct {
 	conn     *txConn
 	locked   []string
 	appended bool
+	newest   *newestLookup // PrefetchNewestRender's
 }
 
 func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {

@@ -325,3 +325,54 @@ func TestAppend_returns_the_events_as_stored(t *testing.T) {
 		t.Fatal("the wire form kept nanoseconds: this test no longer tests anything")
 	}
 }
+
+// A newest-render lookup held back for the next round trip answers as the
+// lookup itself would: for a signature with no render, a live one and a
+// released one, whether a statement carried it or not, and not for
+// another signature.
+func TestPrefetchNewestRender_answers_as_the_lookup(t *testing.T) {
+	ctx := t.Context()
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	lock := []string{"rnd_n1", commands.SignatureStream("acc_1", "sig_live"), commands.SignatureStream("acc_1", "sig_old")}
+	if err := store.Transact(ctx, lock, func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.ReserveSignature(ctx, "acc_1", "sig_live", "rnd_n1"); err != nil {
+			return err
+		}
+		if err := tx.ReserveSignature(ctx, "acc_1", "sig_old", "rnd_n2"); err != nil {
+			return err
+		}
+		return tx.ReleaseSignature(ctx, "rnd_n2")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		id   string
+		live bool
+	}
+	want := map[string]answer{"sig_live": {"rnd_n1", true}, "sig_old": {"rnd_n2", false}, "sig_none": {}}
+	for sig, w := range want {
+		for _, carried := range []bool{true, false} {
+			err := store.Transact(ctx, []string{"rnd_n1", commands.SignatureStream("acc_1", sig)}, func(ctx context.Context, tx commands.Tx) error {
+				tx.(commands.NewestRenderPrefetcher).PrefetchNewestRender("acc_1", sig)
+				if carried {
+					if _, err := tx.Load(ctx, "rnd_n1"); err != nil {
+						return err
+					}
+				}
+				id, live, err := tx.NewestRender(ctx, "acc_1", sig)
+				if err != nil || (answer{id, live}) != w {
+					t.Errorf("%s (carried %v): %q, %v, %v; want %+v", sig, carried, id, live, err, w)
+				}
+				id, live, err = tx.NewestRender(ctx, "acc_1", "sig_live") // not the one prefetched
+				if err != nil || (answer{id, live}) != want["sig_live"] {
+					t.Errorf("another signature after prefetching %s: %q, %v, %v", sig, id, live, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -38,11 +38,18 @@ type heldWrite struct {
 	sql  string
 	args []any
 	fail func(error) error
+	read func(pgx.Row) error // a read's, which takes its one row; nil for a write
 }
 
 // hold holds a write back until the next statement; fail maps its error.
 func (c *txConn) hold(fail func(error) error, sql string, args ...any) {
 	c.later = append(c.later, heldWrite{sql: sql, args: args, fail: fail})
+}
+
+// holdRead holds back a read of at most one row, which read takes (its
+// Scan's error is pgx.ErrNoRows for none); fail maps read's error.
+func (c *txConn) holdRead(fail func(error) error, read func(pgx.Row) error, sql string, args ...any) {
+	c.later = append(c.later, heldWrite{sql: sql, args: args, fail: fail, read: read})
 }
 
 // send sends the writes held back and then the statements tail queues, in
@@ -63,7 +70,13 @@ func (c *txConn) send(ctx context.Context, tail func(*pgx.Batch)) (pgx.BatchResu
 	c.sent = true
 	br := c.conn.SendBatch(ctx, b)
 	for _, w := range held {
-		if _, err := br.Exec(); err != nil {
+		var err error
+		if w.read != nil {
+			err = w.read(br.QueryRow())
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			_ = br.Close()
 			return nil, w.fail(err)
 		}

@@ -107,13 +107,25 @@ func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]
 	return out, nil
 }
 
+const newestRender = `SELECT render_id, live FROM render_signatures WHERE account_id = $1 AND signature = $2
+	ORDER BY live DESC, created_at DESC LIMIT 1`
+
+// newestLookup is a NewestRender looked up ahead (PrefetchNewestRender).
+type newestLookup struct {
+	accountID, signature string
+	id                   string
+	live, done           bool
+}
+
 func (t *eventTx) NewestRender(ctx context.Context, accountID, signature string) (string, bool, error) {
+	if p := t.newest; p != nil && p.done && p.accountID == accountID && p.signature == signature {
+		return p.id, p.live, nil
+	}
 	var (
 		id   string
 		live bool
 	)
-	err := t.conn.QueryRow(ctx, `SELECT render_id, live FROM render_signatures WHERE account_id = $1 AND signature = $2
-		ORDER BY live DESC, created_at DESC LIMIT 1`, accountID, signature).Scan(&id, &live)
+	err := t.conn.QueryRow(ctx, newestRender, accountID, signature).Scan(&id, &live)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -121,6 +133,22 @@ func (t *eventTx) NewestRender(ctx context.Context, accountID, signature string)
 		return "", false, fmt.Errorf("render signatures: %w", err)
 	}
 	return id, live, nil
+}
+
+// PrefetchNewestRender implements commands.NewestRenderPrefetcher: the
+// lookup is held back for the transaction's next round trip, after the
+// locks, and NewestRender answers from it once it has run.
+func (t *eventTx) PrefetchNewestRender(accountID, signature string) {
+	p := &newestLookup{accountID: accountID, signature: signature}
+	t.conn.holdRead(func(err error) error { return fmt.Errorf("render signatures: %w", err) }, func(row pgx.Row) error {
+		err := row.Scan(&p.id, &p.live)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
+		p.done = err == nil
+		return err
+	}, newestRender, accountID, signature)
+	t.newest = p
 }
 
 // ReserveSignature and ReleaseSignature are held back until the
