@@ -79,12 +79,17 @@ func withActualVersion(ctx context.Context, conn *pgxpool.Conn, err error) error
 	if !errors.As(err, &ce) || ce.Actual >= 0 {
 		return err
 	}
-	var current int64
-	if qerr := conn.QueryRow(context.WithoutCancel(ctx), `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`,
-		ce.StreamID).Scan(&current); qerr == nil {
+	if current, qerr := streamVersion(context.WithoutCancel(ctx), conn, ce.StreamID); qerr == nil {
 		ce.Actual = current
 	}
 	return err
+}
+
+// streamVersion is a stream's current version (0 for none).
+func streamVersion(ctx context.Context, q Querier, streamID string) (int64, error) {
+	var current int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&current)
+	return current, err
 }
 
 // beginLocked holds back BEGIN and the advisory locks of streams, in key
@@ -310,8 +315,7 @@ func expectedArg(e commands.ExpectedVersion) int64 {
 
 // conflict builds the error for an append whose expectation did not hold.
 func (t *eventTx) conflict(ctx context.Context, streamID string, expected commands.ExpectedVersion) error {
-	var current int64
-	err := t.conn.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, streamID).Scan(&current)
+	current, err := streamVersion(ctx, t.conn, streamID)
 	if err != nil {
 		return fmt.Errorf("append to %s: read version: %w", streamID, err)
 	}

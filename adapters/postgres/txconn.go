@@ -147,6 +147,9 @@ func (c *txConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (c *txConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if len(c.later) == 0 {
+		return c.conn.QueryRow(ctx, sql, args...)
+	}
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		return errRow{err}
