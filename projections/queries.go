@@ -54,11 +54,12 @@ func (p Page) limit() int {
 type Queries struct {
 	pool    *pgxpool.Pool
 	renders *renderCache
+	tuples  *tupleChecker
 }
 
 // NewQueries returns the queries over pool.
 func NewQueries(pool *pgxpool.Pool) *Queries {
-	return &Queries{pool: pool, renders: newRenderCache(renderCacheSize)}
+	return &Queries{pool: pool, renders: newRenderCache(renderCacheSize), tuples: newTupleChecker(pool)}
 }
 
 // Asset returns one of the account's assets.

@@ -589,20 +589,20 @@ type RenderFilter struct {
 //
 // Clients poll a render until it finishes, so Render keeps the views it read
 // (renderCache) and, for one it has, asks Postgres only for the row's
-// current tuple version: the view is served when the row is unchanged
+// current tuple version (tupleChecker, one query for the GETs asking at
+// once): the view is served when the row is unchanged
 // (every write of a row, a projector's, a rebuild's or a swap's, makes a
 // new tuple), and read again when not. A GET never sees an older state than
 // the table holds. The view returned is shared: callers must not modify it.
 func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView, error) {
 	if c, ok := q.renders.get(id); ok && c.view.AccountID == accountID {
-		var tuple uint32
-		err := q.pool.QueryRow(ctx, `SELECT xmin FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID).Scan(&tuple)
+		tuple, found, err := q.tuples.check(ctx, accountID, id)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			q.renders.drop(id)
-			return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
 		case err != nil:
 			return RenderView{}, fmt.Errorf("render %s: %w", id, err)
+		case !found:
+			q.renders.drop(id)
+			return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
 		case tuple == c.tuple:
 			return c.view, nil
 		}

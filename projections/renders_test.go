@@ -460,6 +460,53 @@ func TestRender_a_view_read_before_is_served_only_while_the_row_is_unchanged(t *
 	}
 }
 
+// Many GETs at once share tuple queries (tupleChecker); each still gets
+// its own render as the table holds it when it asks, and nobody else's.
+func TestRender_concurrent_reads_each_get_their_own_render_as_it_is_now(t *testing.T) {
+	f := newRenderFixture(t)
+	f.seedAsset("ast_1", "acc_1", t0)
+	var ids []string
+	for i := range 8 {
+		id := fmt.Sprint("rnd_p", i)
+		f.seedRender(id, "acc_1", "ast_1", t0.Add(time.Duration(i)*time.Second), nil)
+		ids = append(ids, id)
+	}
+	f.seedRender("rnd_theirs", "acc_2", "ast_1", t0, nil)
+	readAll := func(wantProgress int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 400)
+		for g := range 40 {
+			wg.Go(func() {
+				for i := range 10 {
+					id := ids[(g+i)%len(ids)]
+					v, err := f.queries.Render(t.Context(), "acc_1", id)
+					if err != nil || v.ID != id || v.Progress != wantProgress {
+						errs <- fmt.Errorf("%s: %s progress %d, %v; want progress %d", id, v.ID, v.Progress, err, wantProgress)
+					}
+					if _, err := f.queries.Render(t.Context(), "acc_1", "rnd_theirs"); !errors.Is(err, projections.ErrNotFound) {
+						errs <- fmt.Errorf("another account's render: %v, want ErrNotFound", err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	readAll(0)
+	readAll(0) // from the cache, checked
+	if _, err := f.pool.Exec(t.Context(), `UPDATE rm_renders SET progress = 42 WHERE account_id = 'acc_1'`); err != nil {
+		t.Fatal(err)
+	}
+	readAll(42)
+}
+
 func TestRenderQueries_another_accounts_renders_are_not_found_like_unknown_ones(t *testing.T) {
 	f := newRenderFixture(t)
 	f.seedAsset("ast_mine", "acc_a", t0)
