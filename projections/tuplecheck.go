@@ -14,7 +14,8 @@ const (
 	// One gave the most GETs per second on 2 cores, with 4 the fewest (the
 	// renders benchmark averaged 6 checks a query with 1, 3 with 2, 2.4
 	// with 4): a batch grows with the load, so one in flight does not cap
-	// throughput, and a check waits for at most the query before its own.
+	// throughput, and a check waits only for the query already out (and,
+	// past maxTupleBatch checks queued, for the batches ahead of it).
 	maxTupleQueries = 1
 	// maxTupleBatch bounds the renders one query asks for.
 	maxTupleBatch = 256
