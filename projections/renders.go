@@ -250,19 +250,13 @@ func (r *RenderProjector) create(ctx context.Context, conn *pgxpool.Conn, rec do
 	if err != nil {
 		return false, err
 	}
-	created := false
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(createSQL(row.table, row.columns), append(row.values, rec.ID, fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion))...).
-		Query(func(rows pgx.Rows) error {
-			created = rows.Next()
-			rows.Close()
-			return rows.Err()
-		})
-	b.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	// One statement, so its own transaction: the insert, its notification
+	// and the commit go in one round trip without BEGIN and COMMIT.
+	tag, err := conn.Exec(ctx, createSQL(row.table, row.columns), append(row.values, rec.ID, fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion))...)
+	if err != nil {
 		return false, err
 	}
+	created := tag.RowsAffected() == 1 // SELECT 1: a row was inserted and announced
 	if created {
 		r.p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	}
