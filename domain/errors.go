@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors of the domain. Ports map them to stable API codes with
@@ -14,6 +15,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrNotFound: no such aggregate for this account (404).
 	ErrNotFound = errors.New("not_found")
+	// ErrLimit: one of the account's limits refuses the request for now
+	// (429); the same request may succeed later.
+	ErrLimit = errors.New("limit_exceeded")
 )
 
 // ValidationError is a 422 naming the offending field.
@@ -49,3 +53,21 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 func Conflict(code, format string, args ...any) error {
 	return &ConflictError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// LimitError is a 429 with a stable code (too_many_renders, rate_limited…):
+// the request is valid, but a limit of the account is reached. Policy names
+// the limit and Quota is its size, as the RateLimit-Policy header states
+// them; Window is the period a rate's quota refills over (0 for a limit on
+// work in flight, such as renders queued). RetryAfter is when a retry may
+// succeed.
+type LimitError struct {
+	Code       string
+	Message    string
+	Policy     string
+	Quota      int64
+	Window     time.Duration
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string        { return e.Code + ": " + e.Message }
+func (e *LimitError) Is(target error) bool { return target == ErrLimit }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -49,6 +51,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		api      *apiError
 		invalid  *domain.ValidationError
 		conflict *domain.ConflictError
+		limit    *domain.LimitError
 		tooLarge *http.MaxBytesError
 	)
 	status, body := http.StatusInternalServerError, errorDetail{Code: "internal", Message: "something went wrong on our side; it has been logged"}
@@ -61,6 +64,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, body = http.StatusUnprocessableEntity, errorDetail{Code: "validation_error", Message: invalid.Message, Field: invalid.Field}
 	case errors.As(err, &conflict):
 		status, body = http.StatusConflict, errorDetail{Code: conflict.Code, Message: conflict.Message}
+	case errors.As(err, &limit):
+		status, body = http.StatusTooManyRequests, errorDetail{Code: limit.Code, Message: limit.Message}
+		setLimitHeaders(w.Header(), limit)
 	case errors.Is(err, domain.ErrNotFound):
 		status, body = http.StatusNotFound, errorDetail{Code: errNotFound.code, Message: errNotFound.message}
 	case errors.Is(err, commands.ErrConcurrencyConflict):
@@ -75,4 +81,29 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
 	}
 	writeJSON(w, status, errorBody{Error: body})
+}
+
+// setLimitHeaders states a refusing limit: Retry-After (whole seconds, at
+// least 1), and the limit with nothing remaining in the RateLimit-Policy and
+// RateLimit fields of the IETF httpapi draft (draft-ietf-httpapi-ratelimit-
+// headers): "<policy>";q=<quota>[;w=<window>] and "<policy>";r=0;t=<retry>.
+func setLimitHeaders(h http.Header, l *domain.LimitError) {
+	retry := ceilSeconds(l.RetryAfter)
+	h.Set("Retry-After", strconv.FormatInt(retry, 10))
+	if l.Policy == "" {
+		return
+	}
+	policy := `"` + l.Policy + `";q=` + strconv.FormatInt(l.Quota, 10)
+	if l.Window > 0 {
+		policy += ";w=" + strconv.FormatInt(ceilSeconds(l.Window), 10)
+	}
+	h.Set("RateLimit-Policy", policy)
+	h.Set("RateLimit", `"`+l.Policy+`";r=0;t=`+strconv.FormatInt(retry, 10))
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1: a client told to
+// wait 0 s would retry at once.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
 }

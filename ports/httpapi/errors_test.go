@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/domain"
+)
+
+func TestLimit_error_is_a_429_with_retry_after_and_ratelimit_fields(t *testing.T) {
+	cases := []struct {
+		name                        string
+		err                         *domain.LimitError
+		retryAfter, policy, current string
+	}{
+		{"a limit on work in flight has no window",
+			&domain.LimitError{Code: "too_many_renders", Message: "m", Policy: "renders_queued", Quota: 100, RetryAfter: 30 * time.Second},
+			"30", `"renders_queued";q=100`, `"renders_queued";r=0;t=30`},
+		{"a rate states its window, and a part of a second rounds up",
+			&domain.LimitError{Code: "rate_limited", Message: "m", Policy: "writes", Quota: 20, Window: 2 * time.Second, RetryAfter: 1100 * time.Millisecond},
+			"2", `"writes";q=20;w=2`, `"writes";r=0;t=2`},
+		{"a retry is never asked for at once",
+			&domain.LimitError{Code: "rate_limited", Message: "m", Policy: "reads", Quota: 5, Window: time.Second},
+			"1", `"reads";q=5;w=1`, `"reads";r=0;t=1`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			writeError(rec, httptest.NewRequest(http.MethodPost, "/v1/renders", nil), slog.New(slog.NewTextHandler(io.Discard, nil)),
+				fmt.Errorf("request render: %w", c.err))
+			h := rec.Header()
+			if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"code":"`+c.err.Code+`"`) {
+				t.Errorf("got %d %s", rec.Code, rec.Body)
+			}
+			if h.Get("Retry-After") != c.retryAfter || h.Get("RateLimit-Policy") != c.policy || h.Get("RateLimit") != c.current {
+				t.Errorf("headers Retry-After %q, RateLimit-Policy %q, RateLimit %q", h.Get("Retry-After"), h.Get("RateLimit-Policy"), h.Get("RateLimit"))
+			}
+		})
+	}
+}
