@@ -20,6 +20,7 @@ type world struct {
 	store  *memstore.Store
 	d      commands.Deps
 	media  map[string]domain.MediaInfo // blob path → what probing finds
+	gone   []string                    // blob keys deleted
 	create *commands.CreateAssetHandler
 	upload *commands.UploadAssetPartHandler
 	probe  *commands.ProbeAssetHandler
@@ -44,6 +45,8 @@ func (f fakeMedia) DetectSilences(_ context.Context, path string, _ domain.Silen
 
 func (f fakeMedia) Path(key string) (string, error) { return "/blobs/" + key, nil }
 
+func (f fakeMedia) Delete(key string) error { f.w.gone = append(f.w.gone, key); return nil }
+
 type mediaErr struct{ code string }
 
 func (e mediaErr) Error() string          { return e.code }
@@ -67,7 +70,7 @@ func newWorld(t *testing.T) *world {
 	must(err)
 	w.upload, err = commands.NewUploadAssetPartHandler(w.d)
 	must(err)
-	w.probe, err = commands.NewProbeAssetHandler(w.d, fm, fm)
+	w.probe, err = commands.NewProbeAssetHandler(w.d, fm, fm, domain.SourceLimits{MaxDuration: 4 * time.Hour})
 	must(err)
 	w.grant, err = commands.NewGrantCreditsHandler(w.d)
 	must(err)
@@ -256,5 +259,78 @@ func TestCut_of_another_accounts_asset_is_not_found(t *testing.T) {
 	_, err := w.cut.Handle(t.Context(), commands.Caller{AccountID: "acc_bob"}, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{{Start: 0, End: time.Second}}})
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("err = %v, want not found", err)
+	}
+}
+
+func (w *world) balance(acc string) int64 {
+	var b int64
+	err := w.store.Transact(w.t.Context(), []string{commands.LedgerStream(acc)}, func(ctx context.Context, tx commands.Tx) (err error) {
+		b, err = tx.CreditBalance(ctx, acc)
+		return err
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b
+}
+
+// addPart uploads and probes another part of an asset.
+func (w *world) addPart(asset string, part domain.AssetPart, key string, media domain.MediaInfo) {
+	ctx := w.t.Context()
+	w.media["/blobs/"+key] = media
+	if _, err := w.upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: asset, Part: part, BlobKey: key, Size: 1}); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: asset, Part: part}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func TestBilling_a_long_source_after_short_audio_is_refused_deleted_and_not_charged(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartAudio, domain.MediaInfo{Duration: time.Second, HasAudio: true})
+	w.addPart(asset, domain.AssetPartSource, "src-20s", domain.MediaInfo{Duration: 20 * time.Second, HasVideo: true, HasAudio: true, Width: 640, Height: 360})
+	a := w.asset(asset)
+	if r := a.Refusal(); r == nil || r.Code != domain.RefusalDurationMismatch || a.SourceUploaded() || !a.Cuttable() {
+		t.Fatalf("refusal %+v, source uploaded %v, cuttable %v", r, a.SourceUploaded(), a.Cuttable())
+	}
+	if w.balance("acc_alice") != 59 || len(w.gone) != 1 || w.gone[0] != "src-20s" {
+		t.Errorf("balance %d (want 60 − 1), deleted %v (want the refused source)", w.balance("acc_alice"), w.gone)
+	}
+	// The right source now makes the asset ready, and costs nothing more.
+	w.addPart(asset, domain.AssetPartSource, "src-1s", domain.MediaInfo{Duration: 900 * time.Millisecond, HasVideo: true, HasAudio: true, Width: 640, Height: 360})
+	if a := w.asset(asset); a.State() != domain.AssetStateReady || a.Refusal() != nil || w.balance("acc_alice") != 59 {
+		t.Errorf("state %s refusal %+v balance %d", a.State(), a.Refusal(), w.balance("acc_alice"))
+	}
+}
+
+func TestBilling_charges_the_longer_part_and_waits_for_credits_for_the_difference(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 10)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartAudio, domain.MediaInfo{Duration: 10 * time.Second, HasAudio: true})
+	w.addPart(asset, domain.AssetPartSource, "src", domain.MediaInfo{Duration: 10400 * time.Millisecond, HasVideo: true, HasAudio: true, Width: 640, Height: 360})
+	a := w.asset(asset)
+	if a.State() != domain.AssetStatePaymentRequired || !a.Cuttable() || w.balance("acc_alice") != 0 {
+		t.Fatalf("state %s cuttable %v balance %d: want payment_required for 1 s, audio still cuttable", a.State(), a.Cuttable(), w.balance("acc_alice"))
+	}
+	if res := w.credit("acc_alice", 5); len(res.Resumed) != 1 {
+		t.Fatalf("the grant resumed %v", res.Resumed)
+	}
+	if a := w.asset(asset); a.State() != domain.AssetStateReady || a.ChargedSeconds() != 11 || w.balance("acc_alice") != 4 {
+		t.Errorf("state %s charged %d balance %d", a.State(), a.ChargedSeconds(), w.balance("acc_alice"))
+	}
+}
+
+func TestProbe_of_a_source_beyond_the_limits_fails_and_deletes_it(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60*24*60)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, domain.MediaInfo{Duration: 5 * time.Hour, HasVideo: true, Width: 640, Height: 360})
+	a := w.asset(asset)
+	if a.State() != domain.AssetStateFailed || a.Failure().Code != domain.FailureSourceTooLarge || a.Charged() {
+		t.Errorf("state %s failure %+v charged %v", a.State(), a.Failure(), a.Charged())
+	}
+	if len(w.gone) != 1 {
+		t.Errorf("deleted %v, want the source", w.gone)
 	}
 }

@@ -121,7 +121,9 @@ func LedgerStream(accountID string) string { return "ledger:" + accountID }
 // transaction holding the account's LedgerStream lock.
 type Credits interface {
 	CreditBalance(ctx context.Context, accountID string) (seconds int64, err error)
-	// DebitCredits charges an asset; an asset is charged at most once.
+	// DebitCredits charges seconds of an asset: the first probed part, and
+	// the difference when its second part is longer. The asset's stream
+	// lock and its asset.charged event keep a charge from being taken twice.
 	DebitCredits(ctx context.Context, accountID, assetID string, seconds int64) (entryID string, err error)
 	// GrantCredits adds seconds to the balance.
 	GrantCredits(ctx context.Context, accountID string, seconds int64) (entryID string, err error)

@@ -86,7 +86,7 @@ func (h *GrantCreditsHandler) charge(ctx context.Context, c Caller, accountID, a
 		if err := settle(ctx, tx, a, now); err != nil {
 			return err
 		}
-		if !a.Charged() {
+		if _, due := a.NeedsCharge(); due {
 			return errStillWaiting // roll back: nothing to record
 		}
 		_, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, accountID), a.Changes())

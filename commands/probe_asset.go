@@ -34,24 +34,35 @@ type BlobPaths interface {
 	Path(key string) (string, error)
 }
 
+// PartBlobs is the blob store as probing uses it: the path ffprobe reads,
+// and the removal of a part the asset refused or failed on.
+type PartBlobs interface {
+	BlobPaths
+	Delete(key string) error
+}
+
 // ProbeAssetHandler handles ProbeAsset.
 type ProbeAssetHandler struct {
 	d      Deps
 	prober Prober
-	blobs  BlobPaths
+	blobs  PartBlobs
+	limits domain.SourceLimits
 }
 
-// NewProbeAssetHandler checks its dependencies once.
-func NewProbeAssetHandler(d Deps, prober Prober, blobs BlobPaths) (*ProbeAssetHandler, error) {
+// NewProbeAssetHandler checks its dependencies once. Parts beyond limits
+// fail their asset (source_too_large).
+func NewProbeAssetHandler(d Deps, prober Prober, blobs PartBlobs, limits domain.SourceLimits) (*ProbeAssetHandler, error) {
 	if prober == nil || blobs == nil {
-		return nil, errors.New("probe asset: a prober and blob paths are required")
+		return nil, errors.New("probe asset: a prober and blobs are required")
 	}
-	return &ProbeAssetHandler{d: d, prober: prober, blobs: blobs}, d.Check()
+	return &ProbeAssetHandler{d: d, prober: prober, blobs: blobs, limits: limits}, d.Check()
 }
 
 // Handle probes outside any transaction (ffprobe takes a while), then
 // records the result and settles the charge in one. A redelivered trigger
-// finds the part probed and does nothing.
+// finds the part probed and does nothing. Once the outcome is committed, the
+// blob of a part the asset refused or failed on is deleted: nothing will
+// read it again.
 func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset) (Written, error) {
 	a, err := loadAsset(ctx, h.d.Store, c, cmd.AssetID)
 	if err != nil {
@@ -83,7 +94,7 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 		loaded, now := a.Version(), h.d.Now()
 		if failure != nil {
 			a.FailProbe(cmd.Part, failure.FailureCode(), failure.FailureMessage(), now)
-		} else if err := a.RecordProbe(cmd.Part, media, now); err != nil {
+		} else if err := a.RecordProbe(cmd.Part, media, h.limits, now); err != nil {
 			return err
 		}
 		if err := settle(ctx, tx, a, now); err != nil {
@@ -92,5 +103,24 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes())
 		return err
 	})
-	return w, err
+	if err != nil || !droppedPart(w.Events, cmd.Part) {
+		return w, err
+	}
+	if err := h.blobs.Delete(key); err != nil {
+		return w, fmt.Errorf("probe %s: recorded, but deleting the dropped %s: %w", cmd.AssetID, cmd.Part, err)
+	}
+	return w, nil
+}
+
+// droppedPart reports whether events refused part or failed the asset on it.
+func droppedPart(events []domain.Recorded, part domain.AssetPart) bool {
+	for _, r := range events {
+		switch e := r.Event.(type) {
+		case domain.AssetPartRefused:
+			return e.Part == part
+		case domain.AssetFailed:
+			return e.Part == part
+		}
+	}
+	return false
 }

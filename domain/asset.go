@@ -16,20 +16,29 @@ const (
 	AssetStateFailed          AssetState = "failed"
 )
 
-// Failure codes of assets.
+// Failure codes of assets, and of a refused part.
 const (
 	FailureSourceUnreadable = "source_unreadable"
 	FailureNoVideoStream    = "no_video_stream"
 	FailureNoAudioStream    = "no_audio_stream"
+	FailureSourceTooLarge   = "source_too_large"
+	// RefusalDurationMismatch: the video source and the client-extracted
+	// audio describe the same media, so their durations must agree within
+	// DurationTolerance.
+	RefusalDurationMismatch = "source_duration_mismatch"
 )
 
 // Asset is a source a client uploads: a video or an audio file, and for a
 // video optionally its audio extracted client-side, which makes the asset
 // cuttable (and audio-renderable) before the video has arrived.
 //
-// Processing a part means probing it; the asset is charged once, for the
-// first probed part's duration rounded up to the second. An asset whose
-// account lacks the credits waits in payment_required until charged.
+// Processing a part means probing it. The source and the client-extracted
+// audio describe the same media: the second part probed must last as long
+// as the first (DurationTolerance), or it is refused and the asset keeps
+// what it had. The asset is charged for the longer of its probed parts,
+// rounded up to the second: the first part's duration, then the difference
+// if the second is longer. An asset whose account lacks the credits waits in
+// payment_required until charged.
 type Asset struct {
 	id        string
 	accountID string
@@ -39,13 +48,72 @@ type Asset struct {
 	version   int64
 
 	source, audio partState
-	charged       bool
-	paymentDue    bool
-	ready         bool
-	failure       *Failure
+	// charged is the seconds debited so far; waived, what an asset made
+	// ready before billing covered both parts was never charged (see apply
+	// of AssetReady).
+	charged, waived int64
+	paymentDue      bool
+	ready           bool
+	failure         *Failure
+	refusal         *Refusal
 
 	changes []Event
 }
+
+// Refusal says why an uploaded part was refused; it stays until that part
+// is uploaded again.
+type Refusal struct {
+	Part    AssetPart
+	Code    string
+	Message string
+}
+
+// DurationTolerance is how far the durations of the source and the
+// client-extracted audio may differ: half a second, or 1 % of the longer
+// one for media longer than 50 s (containers round and pad differently,
+// and AAC primes a few frames).
+func DurationTolerance(a, b time.Duration) time.Duration {
+	return max(500*time.Millisecond, max(a, b)/100)
+}
+
+// SourceLimits bound what a probed part may be; beyond them the asset fails
+// with source_too_large. Zero fields are no limit. The edges are of the
+// displayed picture, orientation-free: a vertical 2304×4096 source fits
+// 4096×2304.
+type SourceLimits struct {
+	MaxLongEdge, MaxShortEdge int
+	MaxFrameRate              float64
+	MaxDuration               time.Duration
+}
+
+// exceeded names the first limit m breaks, or "".
+func (l SourceLimits) exceeded(m MediaInfo) string {
+	if l.MaxDuration > 0 && m.Duration > l.MaxDuration {
+		return fmt.Sprintf("it lasts %s; the limit is %s", roundDuration(m.Duration), l.MaxDuration)
+	}
+	if !m.HasVideo {
+		return ""
+	}
+	long, short := max(m.Width, m.Height), min(m.Width, m.Height)
+	if (l.MaxLongEdge > 0 && long > l.MaxLongEdge) || (l.MaxShortEdge > 0 && short > l.MaxShortEdge) {
+		return fmt.Sprintf("its picture is %d×%d; the limit is %d×%d", m.Width, m.Height, l.MaxLongEdge, l.MaxShortEdge)
+	}
+	if fps, ok := FrameRateValue(m.FrameRate); ok && l.MaxFrameRate > 0 && fps > l.MaxFrameRate {
+		return fmt.Sprintf("it plays %.3g frames per second; the limit is %g", fps, l.MaxFrameRate)
+	}
+	return ""
+}
+
+// FrameRateValue reads a "num/den" frame rate (MediaInfo.FrameRate).
+func FrameRateValue(r string) (float64, bool) {
+	var num, den int64
+	if n, err := fmt.Sscanf(r, "%d/%d", &num, &den); err != nil || n != 2 || num <= 0 || den <= 0 {
+		return 0, false
+	}
+	return float64(num) / float64(den), true
+}
+
+func roundDuration(d time.Duration) time.Duration { return d.Round(time.Second) }
 
 type partState struct {
 	uploaded bool
@@ -96,7 +164,9 @@ func (a *Asset) Failure() *Failure     { return a.failure }
 func (a *Asset) Changes() []Event      { return a.changes }
 func (a *Asset) SourceUploaded() bool  { return a.source.uploaded }
 func (a *Asset) AudioUploaded() bool   { return a.audio.uploaded }
-func (a *Asset) Charged() bool         { return a.charged }
+func (a *Asset) Charged() bool         { return a.charged > 0 }
+func (a *Asset) ChargedSeconds() int64 { return a.charged }
+func (a *Asset) Refusal() *Refusal     { return a.refusal }
 func (a *Asset) CreatedAt() time.Time  { return a.createdAt }
 func (a *Asset) SourceBlobKey() string { return a.source.blobKey }
 func (a *Asset) AudioBlobKey() string  { return a.audio.blobKey }
@@ -121,13 +191,13 @@ func (a *Asset) State() AssetState {
 // audio, its timeline) is processed and paid for: cuts can complete and
 // audio renders can start.
 func (a *Asset) Cuttable() bool {
-	if a.failure != nil || !a.charged {
-		return false
-	}
-	if a.audio.probed {
-		return true
-	}
-	return a.source.probed
+	m, ok := a.AudioMedia()
+	return ok && a.failure == nil && a.paidFor(m.Duration)
+}
+
+// paidFor reports whether the charges so far cover media lasting d.
+func (a *Asset) paidFor(d time.Duration) bool {
+	return a.charged > 0 && ceilSeconds(d) <= a.charged+a.waived
 }
 
 // Media returns what was probed of the source, if it was.
@@ -187,10 +257,12 @@ func (a *Asset) UploadAudio(blobKey string, size int64, now time.Time) error {
 	return nil
 }
 
-// RecordProbe records what probing a part found. A part that cannot serve
-// the asset (a video asset's source without video, audio without audio)
-// fails the asset. The caller charges the asset afterwards if NeedsCharge.
-func (a *Asset) RecordProbe(part AssetPart, media MediaInfo, now time.Time) error {
+// RecordProbe records what probing a part found. A part beyond limits, or
+// one that cannot serve the asset (a video asset's source without video,
+// audio without audio), fails the asset; a part whose duration disagrees
+// with the part probed before it is refused instead (the asset keeps that
+// one). The caller charges the asset afterwards if NeedsCharge.
+func (a *Asset) RecordProbe(part AssetPart, media MediaInfo, limits SourceLimits, now time.Time) error {
 	p := a.part(part)
 	if p == nil || !p.uploaded {
 		return fmt.Errorf("probe of %s: %w", part, Conflict("part_not_uploaded", "no %s was uploaded", part))
@@ -198,17 +270,52 @@ func (a *Asset) RecordProbe(part AssetPart, media MediaInfo, now time.Time) erro
 	if p.probed || a.failure != nil {
 		return nil // a redelivered probe: already decided
 	}
+	if why := limits.exceeded(media); why != "" {
+		a.record(AssetFailed{Part: part, Code: FailureSourceTooLarge, Message: "the uploaded " + string(part) + " is too large: " + why}, now)
+		return nil
+	}
+	if other := a.otherPart(part); other.probed {
+		if d, o := media.Duration, other.media.Duration; absDuration(d-o) > DurationTolerance(d, o) {
+			a.record(AssetPartRefused{Part: part, Code: RefusalDurationMismatch, Message: fmt.Sprintf(
+				"the uploaded %s lasts %.3f s but the %s lasts %.3f s; upload a %s of the same media",
+				part, d.Seconds(), otherPartName(part), o.Seconds(), part)}, now)
+			return nil
+		}
+	}
 	a.record(AssetProbed{Part: part, Media: media}, now)
 	switch {
 	case a.kind == AssetKindVideo && part == AssetPartSource && !media.HasVideo:
 		a.record(AssetFailed{Part: part, Code: FailureNoVideoStream, Message: "the uploaded source has no video stream"}, now)
 	case (a.kind == AssetKindAudio || part == AssetPartAudio) && !media.HasAudio:
 		a.record(AssetFailed{Part: part, Code: FailureNoAudioStream, Message: "the uploaded " + string(part) + " has no audio stream"}, now)
-	case part == AssetPartSource && a.charged:
-		// Paid for with its client-extracted audio: no second charge.
-		a.record(AssetReady{}, now)
+	default:
+		a.readyIfSettled(now) // paid for already with the other part
 	}
 	return nil
+}
+
+func absDuration(d time.Duration) time.Duration { return max(d, -d) }
+
+func (a *Asset) otherPart(p AssetPart) *partState {
+	if p == AssetPartSource {
+		return &a.audio
+	}
+	return &a.source
+}
+
+func otherPartName(p AssetPart) string {
+	if p == AssetPartSource {
+		return "audio"
+	}
+	return "source"
+}
+
+// readyIfSettled records that the asset is ready once its source is probed
+// and every probed second is paid for.
+func (a *Asset) readyIfSettled(now time.Time) {
+	if _, due := a.NeedsCharge(); !a.ready && a.failure == nil && a.source.probed && !due {
+		a.record(AssetReady{}, now)
+	}
 }
 
 // FailProbe records that a part could not be probed at all.
@@ -218,33 +325,36 @@ func (a *Asset) FailProbe(part AssetPart, code, message string, now time.Time) {
 	}
 }
 
-// NeedsCharge reports whether a probed part waits to be paid for, and how
-// many seconds to charge.
+// NeedsCharge reports whether probed media waits to be paid for, and how
+// many seconds to charge: the longer probed part's duration rounded up to
+// the second, less what was charged (or waived) before.
 func (a *Asset) NeedsCharge() (seconds int64, ok bool) {
-	if a.charged || a.failure != nil {
+	if a.failure != nil {
 		return 0, false
 	}
-	var d time.Duration
-	switch {
-	case a.audio.probed:
-		d = a.audio.media.Duration
-	case a.source.probed:
-		d = a.source.media.Duration
-	default:
-		return 0, false
-	}
-	return ceilSeconds(d), true
+	due := a.billable() - a.charged - a.waived
+	return max(due, 0), due > 0
 }
 
-// Charge records the debit of the asset's duration.
+// billable is the seconds the asset's probed parts are charged for.
+func (a *Asset) billable() int64 {
+	var d time.Duration
+	if a.source.probed {
+		d = a.source.media.Duration
+	}
+	if a.audio.probed {
+		d = max(d, a.audio.media.Duration)
+	}
+	return ceilSeconds(d)
+}
+
+// Charge records a debit of what NeedsCharge asked for.
 func (a *Asset) Charge(seconds int64, ledgerEntryID string, now time.Time) error {
 	if _, ok := a.NeedsCharge(); !ok {
 		return Conflict("nothing_to_charge", "the asset has nothing waiting to be charged")
 	}
 	a.record(AssetCharged{Seconds: seconds, LedgerEntryID: ledgerEntryID}, now)
-	if a.source.probed {
-		a.record(AssetReady{}, now)
-	}
+	a.readyIfSettled(now)
 	return nil
 }
 
@@ -262,6 +372,12 @@ func ceilSeconds(d time.Duration) int64 {
 		s++
 	}
 	return s
+}
+
+func (a *Asset) clearRefusal(p AssetPart) {
+	if a.refusal != nil && a.refusal.Part == p {
+		a.refusal = nil
+	}
 }
 
 func (a *Asset) part(p AssetPart) *partState {
@@ -288,20 +404,35 @@ func (a *Asset) apply(e Event, at time.Time) error {
 		a.kind, a.name, a.createdAt = e.Kind, e.Name, at
 	case AssetSourceUploaded:
 		a.source.uploaded, a.source.blobKey = true, e.BlobKey
+		a.clearRefusal(AssetPartSource)
 	case AssetAudioUploaded:
 		a.audio.uploaded, a.audio.blobKey = true, e.BlobKey
+		a.clearRefusal(AssetPartAudio)
 	case AssetProbed:
 		p := a.part(e.Part)
 		if p == nil {
 			return fmt.Errorf("probe of unknown part %q", e.Part)
 		}
 		p.probed, p.media = true, e.Media
+	case AssetPartRefused:
+		p := a.part(e.Part)
+		if p == nil {
+			return fmt.Errorf("refusal of unknown part %q", e.Part)
+		}
+		*p = partState{}
+		a.refusal = &Refusal{Part: e.Part, Code: e.Code, Message: e.Message}
 	case AssetPaymentRequired:
 		a.paymentDue = true
 	case AssetCharged:
-		a.charged, a.paymentDue = true, false
+		a.charged += e.Seconds
+		a.paymentDue = false
 	case AssetReady:
+		// Before a second part's duration was billed, an asset became ready
+		// once its first part was paid for: what it did not pay then is
+		// waived, never charged in hindsight. An asset made ready since has
+		// nothing due at this point.
 		a.ready = true
+		a.waived = max(a.billable()-a.charged, 0)
 	case AssetFailed:
 		a.failure = &Failure{Code: e.Code, Message: e.Message}
 	default:

@@ -81,6 +81,16 @@ type AssetCharged struct {
 // AssetReady records that the full source is processed and paid for.
 type AssetReady struct{}
 
+// AssetPartRefused records that an uploaded part cannot serve the asset
+// beside the part it already has (their durations disagree): the part is
+// dropped, the asset keeps what it had, and the client may upload the part
+// again.
+type AssetPartRefused struct {
+	Part    AssetPart
+	Code    string
+	Message string
+}
+
 // AssetFailed records that the asset cannot be processed.
 type AssetFailed struct {
 	Part    AssetPart
@@ -95,6 +105,7 @@ func (AssetProbed) AggregateType() AggregateType          { return AggregateAsse
 func (AssetPaymentRequired) AggregateType() AggregateType { return AggregateAsset }
 func (AssetCharged) AggregateType() AggregateType         { return AggregateAsset }
 func (AssetReady) AggregateType() AggregateType           { return AggregateAsset }
+func (AssetPartRefused) AggregateType() AggregateType     { return AggregateAsset }
 func (AssetFailed) AggregateType() AggregateType          { return AggregateAsset }
 
 func (AssetCreated) isEvent()         {}
@@ -104,4 +115,5 @@ func (AssetProbed) isEvent()          {}
 func (AssetPaymentRequired) isEvent() {}
 func (AssetCharged) isEvent()         {}
 func (AssetReady) isEvent()           {}
+func (AssetPartRefused) isEvent()     {}
 func (AssetFailed) isEvent()          {}

@@ -66,10 +66,21 @@ func (o OutputSpec) Validate() error {
 // media is the source for a video output and the audio a cut or audio
 // render reads for an audio output. A tier above the source's short edge, or
 // an explicit video bitrate more than 10 % above the source's, is refused.
+//
+// A cut completes against the asset's audio, which may last a little longer
+// than the video source (within DurationTolerance): its segments are
+// clipped to the end of the file the render reads, and a cut that lies
+// wholly beyond it is refused.
 func PlanOutput(o OutputSpec, media MediaInfo, segments []Segment, cutDuration time.Duration) (RenderPlan, error) {
 	plan := RenderPlan{Segments: segments, Duration: media.Duration}
 	if len(segments) > 0 {
 		plan.Duration = cutDuration
+		if end := segments[len(segments)-1].End; media.Duration > 0 && end > media.Duration {
+			plan.Segments, plan.Duration = clipSegments(segments, media.Duration)
+			if len(plan.Segments) == 0 {
+				return RenderPlan{}, Invalid("cut_id", "the cut lies after the end of the source (%.3f s)", media.Duration.Seconds())
+			}
+		}
 	}
 	if media.HasAudio {
 		plan.AudioBitrate = capTo(autoAudioBitrate, media.AudioBitrate)
@@ -127,6 +138,21 @@ func capTo(v, source int64) int64 {
 		return source
 	}
 	return v
+}
+
+// clipSegments keeps what of segments lies before end, and its duration.
+func clipSegments(segments []Segment, end time.Duration) ([]Segment, time.Duration) {
+	var out []Segment
+	var total time.Duration
+	for _, s := range segments {
+		if s.Start >= end {
+			break
+		}
+		s.End = min(s.End, end)
+		out = append(out, s)
+		total += s.End - s.Start
+	}
+	return out, total
 }
 
 // even rounds a dimension down to an even number (yuv420p needs even sizes).

@@ -61,6 +61,29 @@ func TestPlanOutput(t *testing.T) {
 	}
 }
 
+func TestPlanOutput_clips_a_cut_made_against_longer_audio_to_the_source(t *testing.T) {
+	src := media(1920, 1080, 8_000_000, 128_000) // 10 s
+	segs := []domain.Segment{{Start: time.Second, End: 3 * time.Second}, {Start: 9 * time.Second, End: 10300 * time.Millisecond}}
+	plan, err := domain.PlanOutput(domain.OutputSpec{Format: "mp4"}, src, segs, 3300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []domain.Segment{{Start: time.Second, End: 3 * time.Second}, {Start: 9 * time.Second, End: 10 * time.Second}}
+	if len(plan.Segments) != 2 || plan.Segments[1] != want[1] || plan.Duration != 3*time.Second {
+		t.Errorf("segments %v duration %s, want %v 3s", plan.Segments, plan.Duration, want)
+	}
+	// A segment that starts after the end is dropped; nothing left is a 422.
+	plan, err = domain.PlanOutput(domain.OutputSpec{Format: "mp4"}, src, append(want, domain.Segment{Start: 10100 * time.Millisecond, End: 10300 * time.Millisecond}), 3200*time.Millisecond)
+	if err != nil || len(plan.Segments) != 2 || plan.Duration != 3*time.Second {
+		t.Errorf("plan %v %s, err %v", plan.Segments, plan.Duration, err)
+	}
+	_, err = domain.PlanOutput(domain.OutputSpec{Format: "mp4"}, src, []domain.Segment{{Start: 10100 * time.Millisecond, End: 10300 * time.Millisecond}}, 200*time.Millisecond)
+	var ve *domain.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "cut_id" {
+		t.Errorf("a cut wholly after the source's end: err = %v, want a 422 on cut_id", err)
+	}
+}
+
 func TestOutputSpec_validate(t *testing.T) {
 	cases := map[string]struct {
 		out   domain.OutputSpec

@@ -90,7 +90,7 @@ func (r *rig) render() string {
 	grant, _ := commands.NewGrantCreditsHandler(r.d)
 	create, _ := commands.NewCreateAssetHandler(r.d)
 	upload, _ := commands.NewUploadAssetPartHandler(r.d)
-	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs)
+	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs, domain.SourceLimits{})
 	request, _ := commands.NewRequestRenderHandler(r.d)
 	if _, err := grant.Handle(ctx, commands.Caller{}, commands.GrantCredits{AccountID: alice.AccountID, Seconds: 600}); err != nil {
 		r.t.Fatal(err)

@@ -34,6 +34,7 @@ func NewCodec() *Codec {
 		{AssetChargedV1, domain.AggregateAsset, decodePayload[assetChargedV1]},
 		{AssetReadyV1, domain.AggregateAsset, decodePayload[assetReadyV1]},
 		{AssetFailedV1, domain.AggregateAsset, decodePayload[assetFailedV1]},
+		{AssetPartRefusedV1, domain.AggregateAsset, decodePayload[assetPartRefusedV1]},
 
 		{CutRequestedV1, domain.AggregateCut, decodePayload[cutRequestedV1]},
 		{CutCompletedV1, domain.AggregateCut, decodePayload[cutCompletedV1]},
@@ -112,6 +113,8 @@ func toWire(e domain.Event) (string, any, error) {
 		return AssetReadyV1, assetReadyToWire(e), nil
 	case domain.AssetFailed:
 		return AssetFailedV1, assetFailedToWire(e), nil
+	case domain.AssetPartRefused:
+		return AssetPartRefusedV1, assetPartRefusedToWire(e), nil
 
 	case domain.CutRequested:
 		return CutRequestedV1, cutRequestedToWire(e), nil

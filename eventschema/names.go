@@ -13,6 +13,7 @@ const (
 	AssetChargedV1         = "asset.charged.v1"
 	AssetReadyV1           = "asset.ready.v1"
 	AssetFailedV1          = "asset.failed.v1"
+	AssetPartRefusedV1     = "asset.part_refused.v1"
 
 	CutRequestedV1 = "cut.requested.v1"
 	CutCompletedV1 = "cut.completed.v1"

@@ -174,3 +174,18 @@ func assetFailedToWire(e domain.AssetFailed) assetFailedV1 {
 func (w assetFailedV1) toDomain() (domain.Event, error) {
 	return domain.AssetFailed{Part: domain.AssetPart(w.Part), Code: w.Code, Message: w.Message}, nil
 }
+
+// asset.part_refused.v1
+type assetPartRefusedV1 struct {
+	Part    string `json:"part"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func assetPartRefusedToWire(e domain.AssetPartRefused) assetPartRefusedV1 {
+	return assetPartRefusedV1{Part: string(e.Part), Code: e.Code, Message: e.Message}
+}
+
+func (w assetPartRefusedV1) toDomain() (domain.Event, error) {
+	return domain.AssetPartRefused{Part: domain.AssetPart(w.Part), Code: w.Code, Message: w.Message}, nil
+}

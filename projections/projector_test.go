@@ -114,10 +114,10 @@ func TestAssetProjection_the_row_follows_the_aggregate_through_its_lifecycle(t *
 	at := t0
 	tick := func() time.Time { at = at.Add(time.Second); return at }
 	next(tick(), domain.AssetStateUploading, false, func() error { return a.UploadAudio("assets/ast_life/audio", 200_000, at) })
-	next(tick(), domain.AssetStateUploading, false, func() error { return a.RecordProbe(domain.AssetPartAudio, pt.Audio(), at) })
+	next(tick(), domain.AssetStateUploading, false, func() error { return a.RecordProbe(domain.AssetPartAudio, pt.Audio(), domain.SourceLimits{}, at) })
 	next(tick(), domain.AssetStateUploading, true, func() error { return a.Charge(13, "led_1", at) })
 	next(tick(), domain.AssetStateProcessing, true, func() error { return a.UploadSource("assets/ast_life/source", 4_200_000, at) })
-	next(tick(), domain.AssetStateReady, true, func() error { return a.RecordProbe(domain.AssetPartSource, pt.Video(), at) })
+	next(tick(), domain.AssetStateReady, true, func() error { return a.RecordProbe(domain.AssetPartSource, pt.Video(), domain.SourceLimits{}, at) })
 
 	got := f.asset("acc_1", id)
 	want := projections.AssetView{

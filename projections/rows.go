@@ -97,6 +97,13 @@ func segmentsFromRow(rows []segmentRow) []Segment {
 
 // jsonb encodes v for a nullable jsonb column: a nil pointer or slice becomes
 // SQL NULL rather than the JSON literal null.
+// refusalRow is rm_assets.refusal: asset.part_refused's fields.
+type refusalRow struct {
+	Part    string `json:"part"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
 func jsonb[T any](v *T) ([]byte, error) {
 	if v == nil {
 		return nil, nil
@@ -209,10 +216,18 @@ func assetRow(v AssetView) (dbRow, error) {
 	if err != nil {
 		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
 	}
+	var rr *refusalRow
+	if r := v.Refusal; r != nil {
+		rr = &refusalRow{Part: string(r.Part), Code: r.Code, Message: r.Message}
+	}
+	refusal, err := jsonb(rr)
+	if err != nil {
+		return dbRow{}, fmt.Errorf("write %s: %w", what, err)
+	}
 	code, message := failureColumns(v.Failure)
 	return dbRow{table: "rm_assets", columns: assetColumns, what: what, values: []any{
 		v.ID, v.AccountID, string(v.Kind), v.Name, string(v.State), v.Cuttable, source, audio,
-		code, message, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
+		code, message, refusal, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
 }
 
 // upsertAsset writes v unless the row already reflects v.Version or later,
@@ -267,18 +282,20 @@ func jsonbSlice[T any](s []T) ([]byte, error) {
 }
 
 const assetColumns = `id, account_id, kind, name, state, cuttable, source, audio,
-	failure_code, failure_message, charged_seconds, version, created_at, updated_at`
+	failure_code, failure_message, refusal, charged_seconds, version, created_at, updated_at`
 
 func scanAsset(row pgx.CollectableRow) (AssetView, error) {
 	var (
 		v             AssetView
 		kind, state   string
 		source, audio []byte
+		refusal       []byte
 		code, message *string
 		src, aud      *mediaRow
+		rr            *refusalRow
 	)
 	err := row.Scan(&v.ID, &v.AccountID, &kind, &v.Name, &state, &v.Cuttable, &source, &audio,
-		&code, &message, &v.ChargedSeconds, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+		&code, &message, &refusal, &v.ChargedSeconds, &v.Version, &v.CreatedAt, &v.UpdatedAt)
 	if err != nil {
 		return v, err
 	}
@@ -287,6 +304,12 @@ func scanAsset(row pgx.CollectableRow) (AssetView, error) {
 	}
 	if err := unjsonb(audio, &aud); err != nil {
 		return v, fmt.Errorf("asset %s: audio: %w", v.ID, err)
+	}
+	if err := unjsonb(refusal, &rr); err != nil {
+		return v, fmt.Errorf("asset %s: refusal: %w", v.ID, err)
+	}
+	if rr != nil {
+		v.Refusal = &RefusalView{Part: domain.AssetPart(rr.Part), Code: rr.Code, Message: rr.Message}
 	}
 	v.Kind, v.State = domain.AssetKind(kind), domain.AssetState(state)
 	v.Source, v.Audio = src.view(), aud.view()

@@ -26,9 +26,11 @@ type AssetView struct {
 	Cuttable bool
 	// Source and Audio are what probing found in the uploaded source and in
 	// the client-extracted audio; nil until that part is probed.
-	Source         *MediaView
-	Audio          *MediaView
-	Failure        *FailureView
+	Source  *MediaView
+	Audio   *MediaView
+	Failure *FailureView
+	// Refusal is why an uploaded part was refused, until it comes again.
+	Refusal        *RefusalView
 	ChargedSeconds int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -58,6 +60,13 @@ type MediaView struct {
 
 // FailureView says why an asset or a cut failed, with a stable code.
 type FailureView struct {
+	Code    string
+	Message string
+}
+
+// RefusalView mirrors domain.Refusal.
+type RefusalView struct {
+	Part    domain.AssetPart
 	Code    string
 	Message string
 }
@@ -110,9 +119,14 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 		CreatedAt: a.CreatedAt(),
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   a.Version(),
+
+		ChargedSeconds: a.ChargedSeconds(),
 	}
 	if m, ok := a.Media(); ok {
 		v.Source = mediaView(m)
+	}
+	if r := a.Refusal(); r != nil {
+		v.Refusal = &RefusalView{Part: r.Part, Code: r.Code, Message: r.Message}
 	}
 	// The aggregate exposes no accessor for these facts (yet), so they are
 	// read off the events that state them. They are plain values, not
@@ -125,8 +139,6 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 			if e.Part == domain.AssetPartAudio {
 				v.Audio = mediaView(e.Media)
 			}
-		case domain.AssetCharged:
-			v.ChargedSeconds = e.Seconds
 		}
 	}
 	return v, nil

@@ -15,8 +15,10 @@ import (
 // holds (its asset, its account's ledger) keep concurrent copies from
 // touching the same rows.
 type writeSide struct {
-	ledger     []entry
-	awaiting   []awaiting
+	ledger   []entry
+	awaiting []awaiting
+	// cleared are the assets whose wait a transaction's debit ended.
+	cleared    []string
 	cuts       map[string][]string // asset → cuts
 	signatures []signature
 	jobs       map[string]commands.RenderJob
@@ -56,12 +58,9 @@ func (w *writeSide) merge(tx *writeSide) {
 			w.ledger = append(w.ledger, e)
 		}
 	}
-	w.awaiting = slices.DeleteFunc(w.awaiting, func(a awaiting) bool {
-		return slices.ContainsFunc(tx.ledger, func(e entry) bool { return e.asset == a.asset })
-	})
+	w.awaiting = slices.DeleteFunc(w.awaiting, func(a awaiting) bool { return slices.Contains(tx.cleared, a.asset) })
 	for _, a := range tx.awaiting {
-		if !slices.ContainsFunc(w.awaiting, func(x awaiting) bool { return x.asset == a.asset }) &&
-			!slices.ContainsFunc(w.ledger, func(e entry) bool { return e.asset == a.asset }) {
+		if !slices.ContainsFunc(w.awaiting, func(x awaiting) bool { return x.asset == a.asset }) {
 			w.awaiting = append(w.awaiting, a)
 		}
 	}
@@ -108,10 +107,8 @@ func (w *writeSide) add(account, asset string, delta int64) string {
 }
 
 func (w *writeSide) DebitCredits(_ context.Context, account, asset string, seconds int64) (string, error) {
-	if slices.ContainsFunc(w.ledger, func(e entry) bool { return e.asset == asset }) {
-		return "", domain.Conflict("already_charged", "asset %s was charged already", asset)
-	}
 	w.awaiting = slices.DeleteFunc(w.awaiting, func(a awaiting) bool { return a.asset == asset })
+	w.cleared = append(w.cleared, asset)
 	return w.add(account, asset, -seconds), nil
 }
 

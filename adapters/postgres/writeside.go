@@ -32,10 +32,6 @@ func (t *eventTx) DebitCredits(ctx context.Context, accountID, assetID string, s
 	id := newEntryID()
 	_, err := t.conn.Exec(ctx, `INSERT INTO credit_ledger (entry_id, account_id, delta_seconds, reason, asset_id) VALUES ($1, $2, $3, 'charge', $4)`,
 		id, accountID, -seconds, assetID)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName == "credit_ledger_one_charge_per_asset" {
-		return "", domain.Conflict("already_charged", "asset %s was charged already", assetID)
-	}
 	if err != nil {
 		return "", fmt.Errorf("debit credits: %w", err)
 	}

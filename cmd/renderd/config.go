@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/webhooks"
+	"github.com/renderd/renderd/domain"
 )
 
 // Config is renderd's whole configuration, read from environment variables
@@ -45,6 +46,11 @@ type Config struct {
 	DBMaxConns           int
 
 	EncoderRenders bool
+
+	// Source limits, checked at probe (source_too_large beyond them).
+	MaxSourceLongEdge, MaxSourceShortEdge int
+	MaxSourceFPS                          float64
+	MaxSourceSeconds                      int
 
 	WebhookAllow        []netip.Prefix
 	WebhookAllowHTTP    bool
@@ -161,6 +167,28 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.WebhookDisableAfter })},
 	{"RENDERD_WEBHOOK_SENDERS", "webhook-senders", "32", "webhook attempts one process sends at once (at most 4 to one endpoint)",
 		intSetting(func(c *Config) *int { return &c.WebhookSenders })},
+	{"RENDERD_MAX_SOURCE_DIMENSIONS", "max-source-dimensions", "4096x2304", "largest displayed picture of a source, long edge × short edge in either orientation (4K); larger sources fail source_too_large at probe, before any frame is decoded",
+		func(c *Config, v string) error {
+			long, short, ok := strings.Cut(strings.ToLower(v), "x")
+			l, errL := strconv.Atoi(long)
+			s, errS := strconv.Atoi(short)
+			if !ok || errL != nil || errS != nil || l < 16 || s < 16 || s > l {
+				return fmt.Errorf("%q is not LONGxSHORT in pixels (like 4096x2304)", v)
+			}
+			c.MaxSourceLongEdge, c.MaxSourceShortEdge = l, s
+			return nil
+		}},
+	{"RENDERD_MAX_SOURCE_FPS", "max-source-fps", "120", "highest frame rate of a source; faster sources fail source_too_large at probe",
+		func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 1 || f > 1000 {
+				return fmt.Errorf("%q is not a frame rate from 1 to 1000", v)
+			}
+			c.MaxSourceFPS = f
+			return nil
+		}},
+	{"RENDERD_MAX_SOURCE_SECONDS", "max-source-seconds", "14400", "longest source or extracted audio, in seconds (4 h); longer ones fail source_too_large at probe",
+		intSetting(func(c *Config) *int { return &c.MaxSourceSeconds })},
 	{"RENDERD_FREE_ALLOWANCE_MINUTES", "free-allowance-minutes", "60", "credits a new account starts with, in minutes of media",
 		intSetting(func(c *Config) *int { return &c.FreeAllowanceMinutes })},
 	{"RENDERD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
@@ -285,6 +313,9 @@ func (c Config) validate(command string) error {
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
 	}
+	if c.MaxSourceSeconds < 1 {
+		errs = append(errs, errors.New("RENDERD_MAX_SOURCE_SECONDS must be at least 1"))
+	}
 	if c.FreeAllowanceMinutes < 0 {
 		errs = append(errs, errors.New("RENDERD_FREE_ALLOWANCE_MINUTES must not be negative"))
 	}
@@ -311,6 +342,12 @@ func (c Config) validate(command string) error {
 }
 
 func (c Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// sourceLimits are the limits a probed part must keep.
+func (c Config) sourceLimits() domain.SourceLimits {
+	return domain.SourceLimits{MaxLongEdge: c.MaxSourceLongEdge, MaxShortEdge: c.MaxSourceShortEdge,
+		MaxFrameRate: c.MaxSourceFPS, MaxDuration: time.Duration(c.MaxSourceSeconds) * time.Second}
+}
 
 func (c Config) needsKafka() bool {
 	return slices.ContainsFunc(c.Roles, func(r string) bool { return r != RoleAPI })

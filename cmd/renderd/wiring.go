@@ -131,7 +131,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		}
 		d := writeDeps(pool, notify)
 		prober := ffmpeg.NewProber("", 2*time.Minute)
-		media, err := mediaWorker(d, prober, blobs, log)
+		media, err := mediaWorker(d, prober, blobs, cfg.sourceLimits(), log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -183,8 +183,8 @@ func (w webhookSender) Send(ctx context.Context, m projections.WebhookMessage) p
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
 // silencedetect for automatic cuts, both on the local blob store.
-func mediaWorker(d commands.Deps, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
-	probe, err := commands.NewProbeAssetHandler(d, prober, blobs)
+func mediaWorker(d commands.Deps, prober *ffmpeg.Prober, blobs *blob.Local, limits domain.SourceLimits, log *slog.Logger) (*encoders.MediaWorker, error) {
+	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, limits)
 	if err != nil {
 		return nil, err
 	}

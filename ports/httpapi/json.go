@@ -45,8 +45,15 @@ type assetJSON struct {
 	Source    *mediaJSON   `json:"source"`
 	Audio     *mediaJSON   `json:"audio"`
 	Failure   *failureJSON `json:"failure"`
+	Refusal   *refusalJSON `json:"refusal"`
 	CreatedAt time.Time    `json:"created_at"`
 	UpdatedAt time.Time    `json:"updated_at"`
+}
+
+type refusalJSON struct {
+	Part    string `json:"part"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 type segmentJSON struct {
@@ -107,8 +114,15 @@ func toMedia(m *projections.MediaView) *mediaJSON {
 
 func toAsset(v projections.AssetView) assetJSON {
 	return assetJSON{ID: v.ID, Object: "asset", Kind: string(v.Kind), Name: v.Name, State: string(v.State), Cuttable: v.Cuttable,
-		Source: toMedia(v.Source), Audio: toMedia(v.Audio), Failure: toFailure(v.Failure),
+		Source: toMedia(v.Source), Audio: toMedia(v.Audio), Failure: toFailure(v.Failure), Refusal: toRefusal(v.Refusal),
 		CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
+}
+
+func toRefusal(r *projections.RefusalView) *refusalJSON {
+	if r == nil {
+		return nil
+	}
+	return &refusalJSON{Part: string(r.Part), Code: r.Code, Message: r.Message}
 }
 
 func toSegments(segs []projections.Segment) []segmentJSON {

@@ -349,9 +349,9 @@ const (
 		"source":{"container":"mov,mp4,m4a,3gp,3g2,mj2","duration":12.5,"size_bytes":1048576,"has_video":true,"has_audio":true,
 			"video_codec":"h264","width":1920,"height":1080,"rotation":0,"frame_rate":"30000/1001","pixel_format":"yuv420p",
 			"video_bitrate_bps":5000000,"audio_codec":"aac","audio_bitrate_bps":192000,"audio_channels":2,"audio_sample_rate":48000},
-		"audio":null,"failure":null,"created_at":"2025-01-02T03:04:05.123456Z","updated_at":"2025-01-02T03:04:06Z"}`
+		"audio":null,"failure":null,"refusal":null,"created_at":"2025-01-02T03:04:05.123456Z","updated_at":"2025-01-02T03:04:06Z"}`
 	oaUploadingAsset = `{"id":"ast_1","object":"asset","kind":"audio","name":"","state":"uploading","cuttable":false,
-		"source":null,"audio":null,"failure":null,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
+		"source":null,"audio":null,"failure":null,"refusal":null,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
 	oaCompletedCut = `{"id":"cut_1","object":"cut","asset_id":"ast_1","state":"completed","plan":{"segments":[{"start":1.5,"end":9}]},
 		"segments":[{"start":1.5,"end":9}],"duration":7.5,"failure":null,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
 	oaProcessingCut = `{"id":"cut_1","object":"cut","asset_id":"ast_1","state":"processing","plan":{"auto":{"remove_silence":{"min_silence":0.8,"threshold_db":-35}}},
@@ -411,6 +411,10 @@ func TestOpenAPIValidateResponse(t *testing.T) {
 		{"asset_with_a_stray_field_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"owner": "acc_1"}), "additional properties 'owner'"},
 		{"asset_with_an_unknown_state_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"state": "done"}), "value must be one of"},
 		{"asset_kind_is_case_sensitive", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"kind": "Video"}), "value must be one of"},
+		{"asset_with_a_refused_source_is_valid", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaUploadingAsset, map[string]any{"refusal": map[string]any{
+			"part": "source", "code": "source_duration_mismatch", "message": "the uploaded source lasts 20.000 s but the audio lasts 1.000 s"}}), ""},
+		{"refusal_of_an_unknown_part_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaUploadingAsset, map[string]any{"refusal": map[string]any{
+			"part": "video", "code": "x", "message": "x"}}), "value must be one of"},
 		{"asset_without_cuttable_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"cuttable": nil}), "missing property 'cuttable'"},
 		{"asset_with_a_malformed_time_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"created_at": "yesterday"}), "date-time"},
 		{"asset_of_another_object_type_fails", "GET", "/v1/assets/ast_1", 200, js, oaEdit(t, oaAsset, map[string]any{"object": "cut"}), "value must be 'asset'"},

@@ -63,7 +63,7 @@ func VideoAsset(t testing.TB, id, account string, at time.Time, stage int) []dom
 		check(t, a.UploadSource("assets/"+id+"/source", Video().SizeBytes, at))
 	}
 	if stage >= Probed {
-		check(t, a.RecordProbe(domain.AssetPartSource, Video(), at))
+		check(t, a.RecordProbe(domain.AssetPartSource, Video(), domain.SourceLimits{}, at))
 	}
 	if stage >= Ready {
 		secs, _ := a.NeedsCharge()
