@@ -203,7 +203,27 @@ type RenderQueue interface {
 	// RenderJob returns the render's row, locked until the transaction ends,
 	// or ok = false when the render is not queued or running.
 	RenderJob(ctx context.Context, renderID string) (job RenderJob, ok bool, err error)
+	// TakeRenderSlot gives a new render one of the account's max places
+	// in the queue (pending or running), or fails with ErrQueueFull when
+	// every place is taken. Concurrent requests of one account take
+	// different places without waiting for each other. The place is freed
+	// when the render's job is removed (SetRenderJob of a final state). It
+	// may be held back like SetRenderJob: a refusal then surfaces at the
+	// transaction's next statement or its commit.
+	TakeRenderSlot(ctx context.Context, accountID, renderID string, max int) error
+	// RunningRenders counts the account's running renders, inside a
+	// transaction holding the account's RunningStream lock.
+	RunningRenders(ctx context.Context, accountID string) (int, error)
 }
+
+// ErrQueueFull reports that an account has as many renders pending or
+// running as it may (TakeRenderSlot).
+var ErrQueueFull = errors.New("the account's render queue is full")
+
+// RunningStream is the lock name of an account's running renders: a claim
+// that counts them against the account's limit holds it, so two encoders
+// cannot both take the last place.
+func RunningStream(accountID string) string { return "running:" + accountID }
 
 // RenderJob is a render's place in the RenderQueue.
 type RenderJob struct {
@@ -216,6 +236,12 @@ type RenderJob struct {
 	WorkerID   string    // running only
 	LeaseUntil time.Time // running only
 	Since      time.Time // when the render entered State
+}
+
+// PendingRender is a render waiting in the RenderQueue, and its account.
+type PendingRender struct {
+	RenderID  string
+	AccountID string
 }
 
 // renderJob is r's row in the RenderQueue.

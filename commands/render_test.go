@@ -17,9 +17,9 @@ type renders struct {
 }
 
 func (w *world) renders() renders {
-	req, _ := commands.NewRequestRenderHandler(w.d)
+	req, _ := commands.NewRequestRenderHandler(w.d, commands.RenderLimits{MaxQueued: 100})
 	cancel, _ := commands.NewCancelRenderHandler(w.d)
-	start, _ := commands.NewStartRenderHandler(w.d)
+	start, _ := commands.NewStartRenderHandler(w.d, 2)
 	fail, _ := commands.NewFailRenderHandler(w.d)
 	return renders{req, cancel, start, fail}
 }

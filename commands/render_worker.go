@@ -11,9 +11,11 @@ import (
 // (start, progress, complete, fail, retry) are thin wrappers around it;
 // each names its rule in domain.Render. A change of state or attempt moves
 // the render in the RenderQueue, in the same transaction.
-func updateRender(ctx context.Context, d Deps, c Caller, id string, decide func(r *domain.Render, tx Tx) error) (Written, error) {
+//
+// locks are further streams the transaction locks with the render's.
+func updateRender(ctx context.Context, d Deps, c Caller, id string, decide func(r *domain.Render, tx Tx) error, locks ...string) (Written, error) {
 	var w Written
-	err := d.Store.Transact(ctx, []string{id}, func(ctx context.Context, tx Tx) error {
+	err := d.Store.Transact(ctx, append([]string{id}, locks...), func(ctx context.Context, tx Tx) error {
 		r, err := loadRender(ctx, tx, c, id)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/renderd/renderd/domain"
 )
@@ -24,20 +25,39 @@ type RenderRequestResult struct {
 	Existing bool
 }
 
+// RenderLimits bound what one account may ask of the encoders.
+type RenderLimits struct {
+	// MaxQueued is how many renders an account may have pending or
+	// running at once (0: no limit); a request for another is refused
+	// with too_many_renders until one finishes.
+	MaxQueued int
+}
+
+// queueRetryAfter is when a request refused for a full queue is worth
+// retrying: about the time a short render takes.
+const queueRetryAfter = 15 * time.Second
+
 // RequestRenderHandler handles RequestRender.
-type RequestRenderHandler struct{ d Deps }
+type RequestRenderHandler struct {
+	d      Deps
+	limits RenderLimits
+}
 
 // NewRequestRenderHandler checks its dependencies once.
-func NewRequestRenderHandler(d Deps) (*RequestRenderHandler, error) {
-	return &RequestRenderHandler{d: d}, d.Check()
+func NewRequestRenderHandler(d Deps, limits RenderLimits) (*RequestRenderHandler, error) {
+	if limits.MaxQueued < 0 {
+		return nil, errors.New("request render: limits must not be negative")
+	}
+	return &RequestRenderHandler{d: d, limits: limits}, d.Check()
 }
 
 // Handle applies DESIGN's order of checks: unknown asset (404), the request
 // on its own (422), the cut (422), an existing live render with the same
 // signature (200), gating on the asset's or cut's state (409), the output
-// against the known source (422); then the new render, which replaces the
-// latest failed or cancelled one with the signature. Identical concurrent
-// requests serialise on the signature's lock: exactly one creates.
+// against the known source (422), the account's queue (429); then the new
+// render, which replaces the latest failed or cancelled one with the
+// signature. Identical concurrent requests serialise on the signature's
+// lock: exactly one creates.
 func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd RequestRender) (RenderRequestResult, error) {
 	// The request alone first: the signature needs a valid output.
 	if err := cmd.Output.Validate(); err != nil {
@@ -93,12 +113,22 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		if err := tx.ReserveSignature(ctx, c.AccountID, sig, id); err != nil {
 			return err
 		}
+		if h.limits.MaxQueued > 0 {
+			if err := tx.TakeRenderSlot(ctx, a.AccountID(), id, h.limits.MaxQueued); err != nil {
+				return err
+			}
+		}
 		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now())); err != nil {
 			return err
 		}
 		res.Written, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, a.AccountID()), r.Changes())
 		return err
 	})
+	if errors.Is(err, ErrQueueFull) {
+		return RenderRequestResult{}, &domain.LimitError{Code: "too_many_renders",
+			Message: fmt.Sprintf("the account has %d renders pending or running, its limit; retry once one finishes", h.limits.MaxQueued),
+			Policy:  "renders_queued", Quota: int64(h.limits.MaxQueued), RetryAfter: queueRetryAfter}
+	}
 	return res, err
 }
 

@@ -16,8 +16,11 @@ import (
 // claim, and the leases of running attempts. *postgres.RenderJobs
 // implements it.
 type RenderQueue interface {
-	// Pending lists renders waiting for a claim, longest waiting first.
-	Pending(ctx context.Context, limit int) ([]string, error)
+	// Pending lists renders waiting for a claim in the order to claim
+	// them: fair across accounts (the oldest render of the account with the
+	// fewest running first), leaving out accounts that run maxRunning
+	// renders already (0: no limit).
+	Pending(ctx context.Context, limit, maxRunning int) ([]commands.PendingRender, error)
 	// Expired lists running attempts whose lease ended before now.
 	Expired(ctx context.Context, now time.Time, limit int) ([]commands.RenderJob, error)
 	// Renew extends a running attempt's lease; held is false once the
@@ -90,6 +93,10 @@ type RenderWorkerConfig struct {
 	// CancelCheck is how often a running job asks whether its attempt is
 	// still its own: a cancel stops ffmpeg within about this long.
 	CancelCheck time.Duration
+	// MaxRunningPerAccount is how many renders of one account run at once
+	// across all encoders (0: no limit); StartRender enforces it, and the
+	// queue is read without the accounts at it.
+	MaxRunningPerAccount int
 }
 
 // RenderWorker turns pending renders into deliverables: it claims them
@@ -99,9 +106,11 @@ type RenderWorkerConfig struct {
 // renders of workers that vanished.
 //
 // Work comes from the RenderQueue, which the command transactions keep; a
-// render.requested or render.retried message is only a hint to look at one
-// render now. So acknowledging a message never loses a render, and no
-// partition waits for an encode.
+// render.requested or render.retried message is only a hint to read the
+// queue now. So acknowledging a message never loses a render, no partition
+// waits for an encode, and every claim takes the render whose turn it is
+// (RenderQueue.Pending): one account's hundred queued renders do not delay
+// another account's one by more than about one encode.
 type RenderWorker struct {
 	cfg    RenderWorkerConfig
 	cmds   RenderCommands
@@ -113,7 +122,7 @@ type RenderWorker struct {
 	log    *slog.Logger
 
 	slots chan struct{} // one token per running job
-	hints chan string   // render ids announced on Kafka
+	hints chan struct{} // a render was announced on Kafka: read the queue
 	freed chan struct{} // a job ended: read the queue again
 	jobs  sync.WaitGroup
 }
@@ -122,7 +131,7 @@ type RenderWorker struct {
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
 	switch {
-	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0:
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0:
 		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
 	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
 		return nil, errors.New("render worker: every render command is required")
@@ -131,17 +140,17 @@ func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events command
 	}
 	return &RenderWorker{cfg: cfg, cmds: cmds, events: events, queue: queue, blobs: blobs, media: media, now: now,
 		log:   log.With("component", "render-worker", "worker_id", cfg.WorkerID),
-		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan string, 64), freed: make(chan struct{}, 1)}, nil
+		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan struct{}, 1), freed: make(chan struct{}, 1)}, nil
 }
 
 // Handle takes a render event from Kafka: a new or retried render is a hint
-// to claim it now if a slot is free. It never blocks on an encode.
+// to read the queue now if a slot is free. It never blocks on an encode.
 func (w *RenderWorker) Handle(_ context.Context, rec domain.Recorded) error {
 	switch rec.Event.(type) {
 	case domain.RenderRequested, domain.RenderRetried:
 		select {
-		case w.hints <- rec.StreamID:
-		default: // the queue has it; the next poll finds it
+		case w.hints <- struct{}{}:
+		default: // a read of the queue is due already
 		}
 	}
 	return nil
@@ -163,8 +172,8 @@ func (w *RenderWorker) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case id := <-w.hints:
-			w.claim(ctx, id)
+		case <-w.hints:
+			w.claimPending(ctx)
 		case <-w.freed:
 			w.claimPending(ctx)
 		case <-poll.C:
@@ -180,24 +189,25 @@ func (w *RenderWorker) claimPending(ctx context.Context) {
 		return
 	}
 	// A few more than the free slots: another encoder may win some.
-	ids, err := w.queue.Pending(ctx, 2*free)
+	pending, err := w.queue.Pending(ctx, 2*free, w.cfg.MaxRunningPerAccount)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("reading the render queue failed", "err", err)
 		}
 		return
 	}
-	for _, id := range ids {
-		if !w.claim(ctx, id) && len(w.slots) == cap(w.slots) {
+	for _, p := range pending {
+		if !w.claim(ctx, p) && len(w.slots) == cap(w.slots) {
 			return
 		}
 	}
 }
 
 // claim starts a render's next attempt on a free slot and reports whether
-// it did. Losing the claim to another encoder, or finding the render no
-// longer pending, is routine.
-func (w *RenderWorker) claim(ctx context.Context, renderID string) bool {
+// it did. Losing the claim to another encoder, finding the render no longer
+// pending, or its account at its running limit, is routine.
+func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool {
+	renderID := p.RenderID
 	select {
 	case w.slots <- struct{}{}:
 	default:
@@ -205,7 +215,8 @@ func (w *RenderWorker) claim(ctx context.Context, renderID string) bool {
 	}
 	started := w.now()
 	c := commands.Caller{CorrelationID: "claim_" + renderID}
-	attempt, _, err := w.cmds.Start.Handle(ctx, c, commands.StartRender{RenderID: renderID, WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
+	attempt, _, err := w.cmds.Start.Handle(ctx, c, commands.StartRender{RenderID: renderID, AccountID: p.AccountID,
+		WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
 	if err != nil {
 		<-w.slots
 		var conflict *domain.ConflictError

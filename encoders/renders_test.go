@@ -63,7 +63,7 @@ func newRig(t *testing.T) *rig {
 		}
 	}
 	var cmds encoders.RenderCommands
-	cmds.Start, err = commands.NewStartRenderHandler(d)
+	cmds.Start, err = commands.NewStartRenderHandler(d, 0)
 	must(err)
 	cmds.Progress, err = commands.NewReportProgressHandler(d)
 	must(err)
@@ -91,7 +91,7 @@ func (r *rig) render() string {
 	create, _ := commands.NewCreateAssetHandler(r.d)
 	upload, _ := commands.NewUploadAssetPartHandler(r.d)
 	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs, domain.SourceLimits{})
-	request, _ := commands.NewRequestRenderHandler(r.d)
+	request, _ := commands.NewRequestRenderHandler(r.d, commands.RenderLimits{})
 	if _, err := grant.Handle(ctx, commands.Caller{}, commands.GrantCredits{AccountID: alice.AccountID, Seconds: 600}); err != nil {
 		r.t.Fatal(err)
 	}
@@ -404,14 +404,14 @@ func (q *memQueue) job(id string) (j commands.RenderJob, ok bool) {
 	return j, ok
 }
 
-func (q *memQueue) Pending(context.Context, int) ([]string, error) {
+func (q *memQueue) Pending(context.Context, int, int) ([]commands.PendingRender, error) {
 	q.mu.Lock()
 	ids := slices.Clone(q.ids)
 	q.mu.Unlock()
-	var out []string
+	var out []commands.PendingRender
 	for _, id := range ids {
 		if j, ok := q.job(id); ok && j.State == domain.RenderStatePending {
-			out = append(out, id)
+			out = append(out, commands.PendingRender{RenderID: id, AccountID: j.AccountID})
 		}
 	}
 	return out, nil

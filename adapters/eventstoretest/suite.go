@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"the_cut_index_lists_an_assets_cuts", cutIndexContract},
 		{"one_live_render_per_signature_and_release_frees_it", signatureContract},
 		{"the_render_queue_follows_a_render_and_rolls_back_with_its_transaction", renderQueueContract},
+		{"an_account_has_max_places_in_the_render_queue_freed_when_its_renders_end", renderSlotsContract},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
@@ -575,5 +576,77 @@ func renderQueueContract(t *testing.T, subj Subject) {
 	set(commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStateCompleted})
 	if j, ok := get(); ok {
 		t.Errorf("a completed render is still queued: %+v", j)
+	}
+}
+
+func renderSlotsContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	const max = 2
+	// queue makes a pending render that takes a place, as RequestRender does.
+	queue := func(id string) error {
+		return s.Transact(t.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			if err := tx.TakeRenderSlot(ctx, acc, id, max); err != nil {
+				return err
+			}
+			if err := tx.SetRenderJob(ctx, commands.RenderJob{RenderID: id, AccountID: acc, State: domain.RenderStatePending, Since: time.Now()}); err != nil {
+				return err
+			}
+			// A statement after the held-back writes, as the append is.
+			_, _, err := tx.RenderJob(ctx, id)
+			return err
+		})
+	}
+	set := func(id string, state domain.RenderState) {
+		t.Helper()
+		err := s.Transact(t.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			j := commands.RenderJob{RenderID: id, AccountID: acc, State: state, Since: time.Now()}
+			if state == domain.RenderStateRunning {
+				j.Attempt, j.WorkerID, j.LeaseUntil = 1, "w1", time.Now().Add(time.Minute)
+			}
+			return tx.SetRenderJob(ctx, j)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := func() int {
+		var n int
+		err := s.Transact(t.Context(), []string{commands.RunningStream(acc)}, func(ctx context.Context, tx commands.Tx) (err error) {
+			n, err = tx.RunningRenders(ctx, acc)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, id := range []string{"rnd_slot_1", "rnd_slot_2"} {
+		if err := queue(id); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if err := queue("rnd_slot_3"); !errors.Is(err, commands.ErrQueueFull) {
+		t.Fatalf("a third render with 2 places: err = %v, want ErrQueueFull", err)
+	}
+	set("rnd_slot_1", domain.RenderStateRunning)
+	if n := running(); n != 1 {
+		t.Errorf("running renders = %d, want 1", n)
+	}
+	if err := queue("rnd_slot_3"); !errors.Is(err, commands.ErrQueueFull) {
+		t.Errorf("a running render still holds its place: err = %v", err)
+	}
+	set("rnd_slot_1", domain.RenderStateCompleted)
+	if n := running(); n != 0 {
+		t.Errorf("running renders after the completion = %d", n)
+	}
+	if err := queue("rnd_slot_3"); err != nil {
+		t.Fatalf("the completed render's place: %v", err)
+	}
+	set("rnd_slot_2", domain.RenderStateCancelled)
+	if err := queue("rnd_slot_4"); err != nil {
+		t.Fatalf("the cancelled render's place: %v", err)
+	}
+	if err := queue("rnd_slot_5"); !errors.Is(err, commands.ErrQueueFull) {
+		t.Errorf("places after the frees: err = %v, want full", err)
 	}
 }

@@ -193,6 +193,31 @@ func (w *writeSide) SetRenderJob(_ context.Context, j commands.RenderJob) error 
 	return nil
 }
 
+// TakeRenderSlot counts the account's queued renders: the in-memory store
+// serves tests, whose transactions do not race for the last place.
+func (w *writeSide) TakeRenderSlot(_ context.Context, account, render string, max int) error {
+	n := 0
+	for id, j := range w.jobs {
+		if j.AccountID == account && id != render {
+			n++
+		}
+	}
+	if n >= max {
+		return commands.ErrQueueFull
+	}
+	return nil
+}
+
+func (w *writeSide) RunningRenders(_ context.Context, account string) (int, error) {
+	n := 0
+	for _, j := range w.jobs {
+		if j.AccountID == account && j.State == domain.RenderStateRunning {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (w *writeSide) RenderJob(_ context.Context, id string) (commands.RenderJob, bool, error) {
 	j, ok := w.jobs[id]
 	return j, ok, nil

@@ -20,18 +20,46 @@ type RenderJobs struct{ pool *pgxpool.Pool }
 // NewRenderJobs returns the queue on pool.
 func NewRenderJobs(pool *pgxpool.Pool) *RenderJobs { return &RenderJobs{pool: pool} }
 
-// Pending returns up to limit renders waiting for an encoder, longest
-// waiting first.
-func (q *RenderJobs) Pending(ctx context.Context, limit int) ([]string, error) {
-	rows, err := q.pool.Query(ctx, `SELECT render_id FROM render_jobs WHERE state = 'pending' ORDER BY since LIMIT $1`, limit)
+// pendingFair orders the queue fairly across accounts: a render's turn is
+// its account's running renders plus its place among the account's pending
+// ones, so the next claim goes to the oldest render of the account with the
+// fewest running, accounts take turns, and ties go to the oldest. Accounts
+// at their running limit ($2 > 0) are left out. Each account contributes at
+// most $1 renders (the LATERAL), so one account's long queue costs the
+// query nothing.
+const pendingFair = `
+WITH running AS (
+    SELECT account_id, count(*) AS n FROM render_jobs WHERE state = 'running' GROUP BY account_id
+), turns AS (
+    SELECT p.render_id, p.account_id, p.since, coalesce(r.n, 0) + p.place AS turn
+    FROM (SELECT DISTINCT account_id FROM render_jobs WHERE state = 'pending') a
+    CROSS JOIN LATERAL (
+        SELECT render_id, account_id, since, row_number() OVER (ORDER BY since, render_id) AS place
+        FROM render_jobs WHERE account_id = a.account_id AND state = 'pending'
+        ORDER BY since, render_id LIMIT $1) p
+    LEFT JOIN running r ON r.account_id = p.account_id
+)
+SELECT render_id, account_id FROM turns
+WHERE $2 <= 0 OR turn <= $2
+ORDER BY turn, since, render_id
+LIMIT $1`
+
+// Pending returns up to limit renders waiting for an encoder, in the order
+// they should be claimed (pendingFair). maxRunning > 0 leaves out accounts
+// that run that many renders already.
+func (q *RenderJobs) Pending(ctx context.Context, limit, maxRunning int) ([]commands.PendingRender, error) {
+	rows, err := q.pool.Query(ctx, pendingFair, limit, maxRunning)
 	if err != nil {
 		return nil, fmt.Errorf("pending renders: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (commands.PendingRender, error) {
+		var p commands.PendingRender
+		return p, row.Scan(&p.RenderID, &p.AccountID)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pending renders: %w", err)
 	}
-	return ids, nil
+	return out, nil
 }
 
 // Expired returns up to limit running jobs whose lease ended before now,

@@ -186,9 +186,34 @@ func (t *eventTx) SetRenderJob(_ context.Context, j commands.RenderJob) error {
 				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since`,
 			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since)
 	default:
-		t.conn.hold(fail, `DELETE FROM render_jobs WHERE render_id = $1`, j.RenderID)
+		// The render leaves the queue, and frees its place.
+		t.conn.hold(fail, `WITH done AS (DELETE FROM render_jobs WHERE render_id = $1)
+			UPDATE render_slots SET render_id = NULL WHERE render_id = $1`, j.RenderID)
 	}
 	return nil
+}
+
+// TakeRenderSlot is held back until the transaction's next statement (see
+// txConn); renderd_take_render_slot (migration 00009) raises RDQ01 when the
+// account's places are all taken.
+func (t *eventTx) TakeRenderSlot(_ context.Context, accountID, renderID string, max int) error {
+	t.conn.hold(func(err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "RDQ01" {
+			return commands.ErrQueueFull
+		}
+		return fmt.Errorf("render queue place: %w", err)
+	}, `SELECT renderd_take_render_slot($1, $2, $3)`, accountID, renderID, max)
+	return nil
+}
+
+func (t *eventTx) RunningRenders(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := t.conn.QueryRow(ctx, `SELECT count(*) FROM render_jobs WHERE account_id = $1 AND state = 'running'`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("running renders: %w", err)
+	}
+	return n, nil
 }
 
 func (t *eventTx) RenderJob(ctx context.Context, renderID string) (commands.RenderJob, bool, error) {

@@ -142,8 +142,8 @@ func newWebhookWorld(e *env) *webhookWorld {
 	store := postgres.NewEventStore(e.pool, e.codec, nil)
 	d := commands.Deps{Store: store, Now: time.Now, NewID: func(p string) string { return p + "_" + uuid.Must(uuid.NewV7()).String() }}
 	w := &webhookWorld{e: e, store: store}
-	w.request, _ = commands.NewRequestRenderHandler(d)
-	w.start, _ = commands.NewStartRenderHandler(d)
+	w.request, _ = commands.NewRequestRenderHandler(d, commands.RenderLimits{})
+	w.start, _ = commands.NewStartRenderHandler(d, 0)
 	w.completeH, _ = commands.NewCompleteRenderHandler(d)
 	return w
 }

@@ -139,7 +139,7 @@ func (s *service) crashThenComplete(id string) {
 	s.t.Helper()
 	ctx := context.Background()
 	d := writeDeps(s.pool, nil)
-	start, _ := commands.NewStartRenderHandler(d)
+	start, _ := commands.NewStartRenderHandler(d, 0)
 	lose, _ := commands.NewLoseRenderLeaseHandler(d)
 	complete, _ := commands.NewCompleteRenderHandler(d)
 	if _, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "crashed", LeaseUntil: time.Now().Add(-time.Second)}); err != nil {

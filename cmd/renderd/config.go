@@ -47,6 +47,9 @@ type Config struct {
 
 	EncoderRenders bool
 
+	// Per-account limits on the render queue.
+	AccountMaxQueued, AccountMaxRunning int
+
 	// Source limits, checked at probe (source_too_large beyond them).
 	MaxSourceLongEdge, MaxSourceShortEdge int
 	MaxSourceFPS                          float64
@@ -139,6 +142,10 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.ReadYourWrites })},
 	{"RENDERD_DB_MAX_CONNS", "db-max-conns", "32", "Postgres connections per process",
 		intSetting(func(c *Config) *int { return &c.DBMaxConns })},
+	{"RENDERD_ACCOUNT_MAX_QUEUED", "account-max-queued", "100", "renders one account may have pending or running at once; a request for another answers 429 too_many_renders (a repeat of an existing render still answers 200). 0: no limit",
+		intSetting(func(c *Config) *int { return &c.AccountMaxQueued })},
+	{"RENDERD_ACCOUNT_MAX_RUNNING", "account-max-running", "4", "renders of one account that run at once across all encoders; the rest wait in the queue (not an error), and free encoder slots go to other accounts first. 0: no limit",
+		intSetting(func(c *Config) *int { return &c.AccountMaxRunning })},
 	{"RENDERD_ENCODER_RENDERS", "encoder-renders", "true", "whether the encoder role encodes renders (false: it only probes uploads and completes cuts)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -312,6 +319,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
+	}
+	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 {
+		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED and RENDERD_ACCOUNT_MAX_RUNNING must not be negative (0: no limit)"))
 	}
 	if c.MaxSourceSeconds < 1 {
 		errs = append(errs, errors.New("RENDERD_MAX_SOURCE_SECONDS must be at least 1"))

@@ -279,7 +279,7 @@ func (s *service) failRender(id, code, message string) {
 	s.t.Helper()
 	ctx := context.Background()
 	d := writeDeps(s.pool, nil)
-	start, _ := commands.NewStartRenderHandler(d)
+	start, _ := commands.NewStartRenderHandler(d, 0)
 	fail, _ := commands.NewFailRenderHandler(d)
 	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
 	if err != nil {
@@ -296,7 +296,7 @@ func (s *service) completeRender(id, blobKey string, data []byte) {
 	s.t.Helper()
 	ctx := context.Background()
 	d := writeDeps(s.pool, nil)
-	start, _ := commands.NewStartRenderHandler(d)
+	start, _ := commands.NewStartRenderHandler(d, 0)
 	complete, _ := commands.NewCompleteRenderHandler(d)
 	attempt, _, err := start.Handle(ctx, commands.Caller{}, commands.StartRender{RenderID: id, WorkerID: "test", LeaseUntil: time.Now().Add(time.Minute)})
 	if err != nil {

@@ -51,7 +51,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if err != nil {
 		return nil, nil, err
 	}
-	render, err := commands.NewRequestRenderHandler(d)
+	render, err := commands.NewRequestRenderHandler(d, commands.RenderLimits{MaxQueued: cfg.AccountMaxQueued})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +201,7 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 	var cmds encoders.RenderCommands
 	var errs []error
 	var err error
-	cmds.Start, err = commands.NewStartRenderHandler(d)
+	cmds.Start, err = commands.NewStartRenderHandler(d, cfg.AccountMaxRunning)
 	errs = append(errs, err)
 	cmds.Progress, err = commands.NewReportProgressHandler(d)
 	errs = append(errs, err)
@@ -222,6 +222,8 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		Lease:        cfg.EncoderLease,
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
+
+		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
 	media := ffmpegMedia{encoder: ffmpeg.NewEncoder("", time.Second), prober: prober}
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)

@@ -1,0 +1,113 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/eventschema"
+)
+
+// An account's concurrent requests race for its last places: exactly max
+// win, whatever the interleaving, and none waits for another to commit.
+func TestTakeRenderSlot_racing_requests_never_exceed_the_limit(t *testing.T) {
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	const max, racers = 5, 24
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		won, off int
+	)
+	for i := range racers {
+		wg.Go(func() {
+			id := fmt.Sprintf("rnd_race_%d", i)
+			err := store.Transact(t.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error {
+				if err := tx.TakeRenderSlot(ctx, "acc_race", id, max); err != nil {
+					return err
+				}
+				if err := tx.SetRenderJob(ctx, commands.RenderJob{RenderID: id, AccountID: "acc_race", State: domain.RenderStatePending, Since: time.Now()}); err != nil {
+					return err
+				}
+				_, _, err := tx.RenderJob(ctx, id)
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, commands.ErrQueueFull):
+				off++
+			default:
+				t.Errorf("%s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	var queued int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM render_jobs WHERE account_id = 'acc_race'`).Scan(&queued); err != nil {
+		t.Fatal(err)
+	}
+	if won != max || off != racers-max || queued != max {
+		t.Errorf("%d won, %d refused, %d queued; want %d, %d, %d", won, off, queued, max, racers-max, max)
+	}
+}
+
+// The queue is read in turns: an account's running renders count against
+// its pending ones, so a newcomer's single render goes before the second
+// render of an account that runs one already, and accounts at their running
+// limit are skipped.
+func TestPending_takes_turns_across_accounts(t *testing.T) {
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	base := time.Now().Add(-time.Hour)
+	job := func(id, acc string, state domain.RenderState, age int) {
+		t.Helper()
+		j := commands.RenderJob{RenderID: id, AccountID: acc, State: state, Since: base.Add(time.Duration(age) * time.Second)}
+		if state == domain.RenderStateRunning {
+			j.Attempt, j.WorkerID, j.LeaseUntil = 1, "w", time.Now().Add(time.Minute)
+		}
+		if err := store.Transact(t.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error { return tx.SetRenderJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A queued ten renders an hour ago and runs two; B and C queued one each later.
+	for i := range 10 {
+		job(fmt.Sprintf("rnd_a%d", i), "acc_a", domain.RenderStatePending, i)
+	}
+	job("rnd_a_run1", "acc_a", domain.RenderStateRunning, 0)
+	job("rnd_a_run2", "acc_a", domain.RenderStateRunning, 0)
+	job("rnd_b0", "acc_b", domain.RenderStatePending, 100)
+	job("rnd_c0", "acc_c", domain.RenderStatePending, 200)
+	job("rnd_c1", "acc_c", domain.RenderStatePending, 201)
+	q := postgres.NewRenderJobs(pool)
+	ids := func(limit, maxRunning int) []string {
+		t.Helper()
+		pending, err := q.Pending(t.Context(), limit, maxRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pending {
+			out = append(out, p.RenderID)
+		}
+		return out
+	}
+	if got, want := ids(6, 0), []string{"rnd_b0", "rnd_c0", "rnd_c1", "rnd_a0", "rnd_a1", "rnd_a2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("turns = %v, want %v", got, want)
+	}
+	if got, want := ids(10, 2), []string{"rnd_b0", "rnd_c0", "rnd_c1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("with 2 running at most: %v, want %v (A runs 2)", got, want)
+	}
+	if got := ids(2, 0); len(got) != 2 || got[0] != "rnd_b0" {
+		t.Errorf("limit 2: %v", got)
+	}
+}
