@@ -68,7 +68,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.create, err = commands.NewCreateAssetHandler(w.d)
 	must(err)
-	w.upload, err = commands.NewUploadAssetPartHandler(w.d)
+	w.upload, err = commands.NewUploadAssetPartHandler(w.d, commands.UploadLimits{StorageQuota: 1 << 30})
 	must(err)
 	w.probe, err = commands.NewProbeAssetHandler(w.d, fm, fm, domain.SourceLimits{MaxDuration: 4 * time.Hour})
 	must(err)
@@ -190,17 +190,113 @@ func TestProbe_of_an_unreadable_file_fails_the_asset_without_charging(t *testing
 	}
 }
 
-func TestUpload_precheck_refuses_a_second_source_and_foreign_assets(t *testing.T) {
+func (w *world) reserve(c commands.Caller, asset string, part domain.AssetPart, key string, size int64) (commands.UploadReservation, error) {
+	return w.upload.Reserve(w.t.Context(), c, asset, part, key, size, 1<<30, fakeMedia{w}.Delete)
+}
+
+func TestUpload_reserve_refuses_a_second_source_and_foreign_assets(t *testing.T) {
 	w := newWorld(t)
 	w.credit("acc_alice", 60)
 	id := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
 	var ce *domain.ConflictError
-	if err := w.upload.Precheck(t.Context(), alice, id, domain.AssetPartSource); !errors.As(err, &ce) || ce.Code != "source_already_uploaded" {
+	if _, err := w.reserve(alice, id, domain.AssetPartSource, "k", 10); !errors.As(err, &ce) || ce.Code != "source_already_uploaded" {
 		t.Errorf("second source: %v", err)
 	}
 	bob := commands.Caller{AccountID: "acc_bob"}
-	if err := w.upload.Precheck(t.Context(), bob, id, domain.AssetPartAudio); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := w.reserve(bob, id, domain.AssetPartAudio, "k", 10); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("another account's asset: %v, want not found", err)
+	}
+}
+
+func TestUpload_reserve_holds_the_part_and_the_bytes_until_recorded_or_released(t *testing.T) {
+	w := newWorld(t)
+	const quota = 1 << 30
+	created, _ := w.create.Handle(t.Context(), alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	asset := created.StreamID
+	first, err := w.reserve(alice, asset, domain.AssetPartSource, "src-1", 600<<20)
+	if err != nil || first.Bytes != 600<<20 {
+		t.Fatalf("first reservation: %+v %v", first, err)
+	}
+	var ce *domain.ConflictError
+	if _, err := w.reserve(alice, asset, domain.AssetPartSource, "src-2", 10); !errors.As(err, &ce) || ce.Code != "upload_in_progress" {
+		t.Errorf("a second upload of the part: %v, want upload_in_progress", err)
+	}
+	// Another part of another asset: the quota counts the first reservation.
+	other, _ := w.create.Handle(t.Context(), alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	var qe *domain.QuotaError
+	if _, err := w.reserve(alice, other.StreamID, domain.AssetPartSource, "o-1", 500<<20); !errors.As(err, &qe) || qe.Code != "storage_quota_exceeded" {
+		t.Errorf("600 MiB reserved + 500 MiB of a 1 GiB quota: %v, want storage_quota_exceeded", err)
+	}
+	// A body without a length gets what the quota leaves.
+	unknown, err := w.reserve(alice, other.StreamID, domain.AssetPartAudio, "o-2", -1)
+	if err != nil || unknown.Bytes != quota-600<<20 {
+		t.Errorf("unknown length: %+v %v, want %d bytes", unknown, err, quota-600<<20)
+	}
+	if err := w.upload.Release(t.Context(), unknown); err != nil {
+		t.Fatal(err)
+	}
+	// Recording the upload turns the reservation into stored bytes.
+	if _, err := w.upload.Handle(t.Context(), alice, commands.UploadAssetPart{AssetID: asset, Part: domain.AssetPartSource, BlobKey: "src-1", Size: 300 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.reserve(alice, other.StreamID, domain.AssetPartSource, "o-3", 700<<20); err != nil {
+		t.Errorf("300 MiB stored + 700 MiB of a 1 GiB quota: %v", err)
+	}
+	if _, err := w.reserve(alice, asset, domain.AssetPartAudio, "a-1", 30<<20); !errors.As(err, &qe) {
+		t.Errorf("the quota is full: %v", err)
+	}
+}
+
+func TestUpload_reservation_of_a_vanished_uploader_expires_and_its_blob_is_deleted(t *testing.T) {
+	w := newWorld(t)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	w.d.Now = func() time.Time { return now }
+	w.upload, _ = commands.NewUploadAssetPartHandler(w.d, commands.UploadLimits{StorageQuota: 1 << 30})
+	created, _ := w.create.Handle(t.Context(), alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	if _, err := w.reserve(alice, created.StreamID, domain.AssetPartSource, "vanished", 100); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(commands.UploadLease + time.Second)
+	if _, err := w.reserve(alice, created.StreamID, domain.AssetPartSource, "again", 100); err != nil {
+		t.Fatalf("after the lease: %v", err)
+	}
+	if len(w.gone) != 1 || w.gone[0] != "vanished" {
+		t.Errorf("deleted %v, want the vanished upload's blob", w.gone)
+	}
+}
+
+func TestStorage_counts_uploads_refused_parts_and_outputs_and_gates_new_renders(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 600)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartAudio, domain.MediaInfo{Duration: time.Second, HasAudio: true})
+	// A refused source frees its bytes (uploaded via addPart with Size 1).
+	w.addPart(asset, domain.AssetPartSource, "src-20s", domain.MediaInfo{Duration: 20 * time.Second, HasVideo: true, HasAudio: true, Width: 640, Height: 360})
+	used := func() int64 {
+		var n int64
+		_ = w.store.Transact(t.Context(), []string{"x"}, func(ctx context.Context, tx commands.Tx) (err error) {
+			n, err = tx.StorageUsed(ctx, "acc_alice", w.d.Now())
+			return err
+		})
+		return n
+	}
+	if u := used(); u != 1 {
+		t.Errorf("stored %d bytes, want 1 (the audio; the refused source freed)", u)
+	}
+	req, _ := commands.NewRequestRenderHandler(w.d, commands.RenderLimits{StorageQuota: 1})
+	_, err := req.Handle(t.Context(), alice, commands.RequestRender{AssetID: asset, Output: domain.OutputSpec{Format: domain.FormatMP3}})
+	wantErr(t, err, "storage_quota_exceeded")
+	req, _ = commands.NewRequestRenderHandler(w.d, commands.RenderLimits{StorageQuota: 2})
+	res, err := req.Handle(t.Context(), alice, commands.RequestRender{AssetID: asset, Output: domain.OutputSpec{Format: domain.FormatMP3}})
+	wantErr(t, err, "")
+	start, _ := commands.NewStartRenderHandler(w.d, 0)
+	complete, _ := commands.NewCompleteRenderHandler(w.d)
+	attempt, _, err := start.Handle(t.Context(), commands.Caller{}, commands.StartRender{RenderID: res.StreamID, WorkerID: "w", LeaseUntil: w.d.Now().Add(time.Minute)})
+	wantErr(t, err, "")
+	_, err = complete.Handle(t.Context(), commands.Caller{}, commands.CompleteRender{RenderID: res.StreamID, Result: domain.RenderCompleted{
+		Attempt: attempt, BlobKey: "out", SizeBytes: 1000, Duration: time.Second}})
+	wantErr(t, err, "")
+	if u := used(); u != 1001 {
+		t.Errorf("stored %d bytes, want 1001 with the output", u)
 	}
 }
 

@@ -21,10 +21,14 @@ func NewCompleteRenderHandler(d Deps) (*CompleteRenderHandler, error) {
 	return &CompleteRenderHandler{d: d}, d.Check()
 }
 
-// Handle completes; a cancelled render or a stale attempt is refused (the
-// caller then deletes the output).
+// Handle completes, and counts the output against the account's storage;
+// a cancelled render or a stale attempt is refused (the caller then deletes
+// the output).
 func (h *CompleteRenderHandler) Handle(ctx context.Context, c Caller, cmd CompleteRender) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, _ Tx) error {
-		return r.Complete(cmd.Result, h.d.Now())
+	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+		if err := r.Complete(cmd.Result, h.d.Now()); err != nil || len(r.Changes()) == 0 {
+			return err
+		}
+		return tx.AddStorage(ctx, r.AccountID(), cmd.Result.SizeBytes)
 	})
 }

@@ -33,6 +33,7 @@ type Tx interface {
 	CutIndex
 	RenderSignatures
 	RenderQueue
+	Storage
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -132,6 +133,59 @@ type Credits interface {
 	AwaitPayment(ctx context.Context, accountID, assetID string, seconds int64) error
 	// AwaitingPayment lists an account's waiting assets, longest-waiting first.
 	AwaitingPayment(ctx context.Context, accountID string) ([]string, error)
+}
+
+// Storage is what each account stores (sources and outputs, in bytes)
+// against its quota, and the uploads in progress, each reserved before its
+// body is read.
+type Storage interface {
+	// StorageUsed returns the bytes the account stores plus those its
+	// unexpired upload reservations may still bring.
+	StorageUsed(ctx context.Context, accountID string, now time.Time) (int64, error)
+	// ReserveUpload records an upload of a part in progress, inside a
+	// transaction holding the part's asset and the account's StorageStream
+	// locks. An unexpired reservation of the same part fails with
+	// ErrUploadInProgress. Expired reservations of the account (uploaders
+	// that vanished) are removed, and the blob keys they named returned so
+	// that what arrived of them is deleted.
+	ReserveUpload(ctx context.Context, r UploadReservation, now time.Time) (staleBlobKeys []string, err error)
+	// UploadInProgress reports whether an unexpired reservation holds the
+	// part.
+	UploadInProgress(ctx context.Context, assetID string, part domain.AssetPart, now time.Time) (bool, error)
+	// EndUpload removes a part's reservation (recorded or given up).
+	EndUpload(ctx context.Context, assetID string, part domain.AssetPart) error
+	// ExtendUpload moves the reservation of the upload storing blobKey to
+	// until; held is false when it is no longer that upload's.
+	ExtendUpload(ctx context.Context, assetID string, part domain.AssetPart, blobKey string, until time.Time) (held bool, err error)
+	// AddStorage changes what the account stores by delta bytes.
+	AddStorage(ctx context.Context, accountID string, delta int64) error
+}
+
+// UploadReservation is a part of an asset reserved for an upload in
+// progress: at most Bytes of it may be stored, under BlobKey, until Expires
+// unless extended.
+type UploadReservation struct {
+	AssetID   string
+	AccountID string
+	Part      domain.AssetPart
+	BlobKey   string
+	Bytes     int64
+	Expires   time.Time
+}
+
+// ErrUploadInProgress reports a part reserved by another upload.
+var ErrUploadInProgress = errors.New("an upload of this part is in progress")
+
+// StorageStream is the lock name of an account's storage: reservations
+// that check the quota hold it, so two uploads cannot both take the last
+// bytes.
+func StorageStream(accountID string) string { return "storage:" + accountID }
+
+// StoragePrefetcher is a Tx that can read an account's storage together
+// with the transaction's next statement; StorageUsed then answers without
+// a round trip of its own (see NewestRenderPrefetcher).
+type StoragePrefetcher interface {
+	PrefetchStorageUsed(accountID string, now time.Time)
 }
 
 // CutIndex records which cuts belong to which asset, so that whoever

@@ -92,6 +92,7 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 			return err
 		}
 		loaded, now := a.Version(), h.d.Now()
+		_, size := a.PartBlob(cmd.Part)
 		if failure != nil {
 			a.FailProbe(cmd.Part, failure.FailureCode(), failure.FailureMessage(), now)
 		} else if err := a.RecordProbe(cmd.Part, media, h.limits, now); err != nil {
@@ -101,6 +102,9 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 			return err
 		}
 		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes())
+		if err == nil && droppedPart(w.Events, cmd.Part) {
+			err = tx.AddStorage(ctx, a.AccountID(), -size) // its blob goes below
+		}
 		return err
 	})
 	if err != nil || !droppedPart(w.Events, cmd.Part) {

@@ -31,6 +31,10 @@ type RenderLimits struct {
 	// running at once (0: no limit); a request for another is refused
 	// with too_many_renders until one finishes.
 	MaxQueued int
+	// StorageQuota is the bytes an account may store (0: no limit); an
+	// account that stores as much already gets no new render (its output
+	// would pass the quota): storage_quota_exceeded.
+	StorageQuota int64
 }
 
 // queueRetryAfter is when a request refused for a full queue is worth
@@ -45,7 +49,7 @@ type RequestRenderHandler struct {
 
 // NewRequestRenderHandler checks its dependencies once.
 func NewRequestRenderHandler(d Deps, limits RenderLimits) (*RequestRenderHandler, error) {
-	if limits.MaxQueued < 0 {
+	if limits.MaxQueued < 0 || limits.StorageQuota < 0 {
 		return nil, errors.New("request render: limits must not be negative")
 	}
 	return &RequestRenderHandler{d: d, limits: limits}, d.Check()
@@ -77,6 +81,9 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		if p, ok := tx.(NewestRenderPrefetcher); ok {
 			p.PrefetchNewestRender(c.AccountID, sig)
 		}
+		if p, ok := tx.(StoragePrefetcher); ok && h.limits.StorageQuota > 0 {
+			p.PrefetchStorageUsed(c.AccountID, h.d.Now())
+		}
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err
@@ -102,6 +109,15 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		plan, err := planFor(a, cut, cmd.Output)
 		if err != nil {
 			return err
+		}
+		if quota := h.limits.StorageQuota; quota > 0 {
+			used, err := tx.StorageUsed(ctx, a.AccountID(), h.d.Now())
+			if err != nil {
+				return err
+			}
+			if used >= quota {
+				return domain.Conflict("storage_quota_exceeded", "the account stores %d bytes, its storage quota; a new render's output would pass it", used)
+			}
 		}
 		// The newest render with the signature is not live: failed or
 		// cancelled, the new one replaces it.

@@ -118,6 +118,7 @@ func roundDuration(d time.Duration) time.Duration { return d.Round(time.Second) 
 type partState struct {
 	uploaded bool
 	blobKey  string
+	size     int64 // bytes stored
 	probed   bool
 	media    MediaInfo
 }
@@ -170,6 +171,14 @@ func (a *Asset) Refusal() *Refusal     { return a.refusal }
 func (a *Asset) CreatedAt() time.Time  { return a.createdAt }
 func (a *Asset) SourceBlobKey() string { return a.source.blobKey }
 func (a *Asset) AudioBlobKey() string  { return a.audio.blobKey }
+
+// PartBlob is where an uploaded part is stored and its size in bytes.
+func (a *Asset) PartBlob(p AssetPart) (key string, size int64) {
+	if s := a.part(p); s != nil {
+		return s.blobKey, s.size
+	}
+	return "", 0
+}
 
 // State is the asset's lifecycle state.
 func (a *Asset) State() AssetState {
@@ -403,10 +412,10 @@ func (a *Asset) apply(e Event, at time.Time) error {
 	case AssetCreated:
 		a.kind, a.name, a.createdAt = e.Kind, e.Name, at
 	case AssetSourceUploaded:
-		a.source.uploaded, a.source.blobKey = true, e.BlobKey
+		a.source.uploaded, a.source.blobKey, a.source.size = true, e.BlobKey, e.SizeBytes
 		a.clearRefusal(AssetPartSource)
 	case AssetAudioUploaded:
-		a.audio.uploaded, a.audio.blobKey = true, e.BlobKey
+		a.audio.uploaded, a.audio.blobKey, a.audio.size = true, e.BlobKey, e.SizeBytes
 		a.clearRefusal(AssetPartAudio)
 	case AssetProbed:
 		p := a.part(e.Part)

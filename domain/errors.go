@@ -18,6 +18,9 @@ var (
 	// ErrLimit: one of the account's limits refuses the request for now
 	// (429); the same request may succeed later.
 	ErrLimit = errors.New("limit_exceeded")
+	// ErrQuota: the request's content would take the account past a quota
+	// that waiting does not restore, such as its storage (413).
+	ErrQuota = errors.New("quota_exceeded")
 )
 
 // ValidationError is a 422 naming the offending field.
@@ -71,3 +74,13 @@ type LimitError struct {
 
 func (e *LimitError) Error() string        { return e.Code + ": " + e.Message }
 func (e *LimitError) Is(target error) bool { return target == ErrLimit }
+
+// QuotaError is a 413 with a stable code (storage_quota_exceeded): what the
+// request brings would take the account past a quota.
+type QuotaError struct {
+	Code    string
+	Message string
+}
+
+func (e *QuotaError) Error() string        { return e.Code + ": " + e.Message }
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }

@@ -89,7 +89,7 @@ func (r *rig) render() string {
 	ctx := r.t.Context()
 	grant, _ := commands.NewGrantCreditsHandler(r.d)
 	create, _ := commands.NewCreateAssetHandler(r.d)
-	upload, _ := commands.NewUploadAssetPartHandler(r.d)
+	upload, _ := commands.NewUploadAssetPartHandler(r.d, commands.UploadLimits{})
 	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs, domain.SourceLimits{})
 	request, _ := commands.NewRequestRenderHandler(r.d, commands.RenderLimits{})
 	if _, err := grant.Handle(ctx, commands.Caller{}, commands.GrantCredits{AccountID: alice.AccountID, Seconds: 600}); err != nil {

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"one_live_render_per_signature_and_release_frees_it", signatureContract},
 		{"the_render_queue_follows_a_render_and_rolls_back_with_its_transaction", renderQueueContract},
 		{"an_account_has_max_places_in_the_render_queue_freed_when_its_renders_end", renderSlotsContract},
+		{"storage_counts_stored_bytes_and_live_upload_reservations", storageContract},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
@@ -648,5 +649,95 @@ func renderSlotsContract(t *testing.T, subj Subject) {
 	}
 	if err := queue("rnd_slot_5"); !errors.Is(err, commands.ErrQueueFull) {
 		t.Errorf("places after the frees: err = %v, want full", err)
+	}
+}
+
+func storageContract(t *testing.T, subj Subject) {
+	s, acc := subj.Store, subj.Account
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	in := func(fn func(ctx context.Context, tx commands.Tx) error) error {
+		return s.Transact(t.Context(), []string{"ast_st", commands.StorageStream(acc)}, fn)
+	}
+	used := func(at time.Time) int64 {
+		t.Helper()
+		var n int64
+		if err := in(func(ctx context.Context, tx commands.Tx) (err error) { n, err = tx.StorageUsed(ctx, acc, at); return }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	reserve := func(part domain.AssetPart, key string, bytes int64, at time.Time) ([]string, error) {
+		var stale []string
+		err := in(func(ctx context.Context, tx commands.Tx) (err error) {
+			stale, err = tx.ReserveUpload(ctx, commands.UploadReservation{AssetID: "ast_st", AccountID: acc, Part: part, BlobKey: key,
+				Bytes: bytes, Expires: at.Add(time.Minute)}, at)
+			return err
+		})
+		return stale, err
+	}
+	if n := used(now); n != 0 {
+		t.Fatalf("a fresh account stores %d", n)
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error { return tx.AddStorage(ctx, acc, 100) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reserve(domain.AssetPartSource, "k1", 50, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := used(now); n != 150 {
+		t.Errorf("stored 100 + reserved 50 = %d", n)
+	}
+	if _, err := reserve(domain.AssetPartSource, "k2", 10, now); !errors.Is(err, commands.ErrUploadInProgress) {
+		t.Errorf("a second reservation of the part: %v", err)
+	}
+	inProgress := func(part domain.AssetPart, at time.Time) bool {
+		var busy bool
+		if err := in(func(ctx context.Context, tx commands.Tx) (err error) {
+			busy, err = tx.UploadInProgress(ctx, "ast_st", part, at)
+			return
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return busy
+	}
+	if !inProgress(domain.AssetPartSource, now) || inProgress(domain.AssetPartAudio, now) || inProgress(domain.AssetPartSource, now.Add(2*time.Minute)) {
+		t.Error("UploadInProgress: want the source busy now, the audio free, the source free after the expiry")
+	}
+	var held bool
+	if err := in(func(ctx context.Context, tx commands.Tx) (err error) {
+		held, err = tx.ExtendUpload(ctx, "ast_st", domain.AssetPartSource, "k2", now.Add(time.Hour))
+		return err
+	}); err != nil || held {
+		t.Errorf("another upload extended the reservation: %v %v", held, err)
+	}
+	// Past its expiry the reservation counts for nothing and is replaced;
+	// its blob is handed back for deletion.
+	later := now.Add(2 * time.Minute)
+	if n := used(later); n != 100 {
+		t.Errorf("after the expiry: %d", n)
+	}
+	stale, err := reserve(domain.AssetPartSource, "k3", 20, later)
+	if err != nil || len(stale) != 1 || stale[0] != "k1" {
+		t.Errorf("replacing an expired reservation: stale %v, err %v", stale, err)
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) (err error) {
+		held, err = tx.ExtendUpload(ctx, "ast_st", domain.AssetPartSource, "k3", later.Add(time.Hour))
+		return err
+	}); err != nil || !held {
+		t.Errorf("the upload's own extension: %v %v", held, err)
+	}
+	if n := used(later.Add(30 * time.Minute)); n != 120 {
+		t.Errorf("an extended reservation still counts: %d", n)
+	}
+	if err := in(func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.EndUpload(ctx, "ast_st", domain.AssetPartSource); err != nil {
+			return err
+		}
+		return tx.AddStorage(ctx, acc, -30)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := used(later); n != 70 {
+		t.Errorf("after the end and a 30-byte release: %d", n)
 	}
 }

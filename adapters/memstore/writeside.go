@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -24,7 +25,12 @@ type writeSide struct {
 	jobs       map[string]commands.RenderJob
 	// jobWrites are a transaction's writes to jobs, nil for a removal.
 	jobWrites map[string]*commands.RenderJob
-	next      int
+	// stored is what each account stores; storedDelta, a transaction's
+	// changes to it.
+	stored, storedDelta map[string]int64
+	uploads             map[string]commands.UploadReservation // by asset/part
+	uploadWrites        map[string]*commands.UploadReservation
+	next                int
 }
 
 type entry struct {
@@ -38,12 +44,15 @@ type awaiting struct {
 }
 
 func newWriteSide() writeSide {
-	return writeSide{cuts: map[string][]string{}, jobs: map[string]commands.RenderJob{}}
+	return writeSide{cuts: map[string][]string{}, jobs: map[string]commands.RenderJob{}, stored: map[string]int64{},
+		uploads: map[string]commands.UploadReservation{}}
 }
 
 func (w *writeSide) clone() *writeSide {
 	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts),
-		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{}, next: w.next}
+		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{}, next: w.next,
+		stored: maps.Clone(w.stored), storedDelta: map[string]int64{},
+		uploads: maps.Clone(w.uploads), uploadWrites: map[string]*commands.UploadReservation{}}
 	for k, v := range c.cuts {
 		c.cuts[k] = slices.Clone(v)
 	}
@@ -86,7 +95,77 @@ func (w *writeSide) merge(tx *writeSide) {
 			w.jobs[id] = *j
 		}
 	}
+	for acc, d := range tx.storedDelta {
+		w.stored[acc] += d
+	}
+	for k, u := range tx.uploadWrites {
+		if u == nil {
+			delete(w.uploads, k)
+		} else {
+			w.uploads[k] = *u
+		}
+	}
 	w.next = max(w.next, tx.next)
+}
+
+func uploadKey(asset string, part domain.AssetPart) string { return asset + "/" + string(part) }
+
+func (w *writeSide) StorageUsed(_ context.Context, account string, now time.Time) (int64, error) {
+	used := w.stored[account]
+	for _, u := range w.uploads {
+		if u.AccountID == account && u.Expires.After(now) {
+			used += u.Bytes
+		}
+	}
+	return used, nil
+}
+
+func (w *writeSide) ReserveUpload(_ context.Context, r commands.UploadReservation, now time.Time) ([]string, error) {
+	if u, ok := w.uploads[uploadKey(r.AssetID, r.Part)]; ok && u.Expires.After(now) {
+		return nil, commands.ErrUploadInProgress
+	}
+	var stale []string
+	for k, u := range w.uploads {
+		if u.AccountID == r.AccountID && !u.Expires.After(now) {
+			stale = append(stale, u.BlobKey)
+			delete(w.uploads, k)
+			w.uploadWrites[k] = nil
+		}
+	}
+	k := uploadKey(r.AssetID, r.Part)
+	w.uploads[k] = r
+	w.uploadWrites[k] = &r
+	return stale, nil
+}
+
+func (w *writeSide) UploadInProgress(_ context.Context, asset string, part domain.AssetPart, now time.Time) (bool, error) {
+	u, ok := w.uploads[uploadKey(asset, part)]
+	return ok && u.Expires.After(now), nil
+}
+
+func (w *writeSide) EndUpload(_ context.Context, asset string, part domain.AssetPart) error {
+	k := uploadKey(asset, part)
+	delete(w.uploads, k)
+	w.uploadWrites[k] = nil
+	return nil
+}
+
+func (w *writeSide) ExtendUpload(_ context.Context, asset string, part domain.AssetPart, blobKey string, until time.Time) (bool, error) {
+	k := uploadKey(asset, part)
+	u, ok := w.uploads[k]
+	if !ok || u.BlobKey != blobKey {
+		return false, nil
+	}
+	u.Expires = until
+	w.uploads[k] = u
+	w.uploadWrites[k] = &u
+	return true, nil
+}
+
+func (w *writeSide) AddStorage(_ context.Context, account string, delta int64) error {
+	w.stored[account] += delta
+	w.storedDelta[account] += delta
+	return nil
 }
 
 func (w *writeSide) CreditBalance(_ context.Context, account string) (int64, error) {

@@ -174,7 +174,8 @@ type eventTx struct {
 	conn     *txConn
 	locked   []string
 	appended bool
-	newest   *newestLookup // PrefetchNewestRender's
+	newest   *newestLookup  // PrefetchNewestRender's
+	storage  *storageLookup // PrefetchStorageUsed's
 }
 
 func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {

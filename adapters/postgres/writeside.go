@@ -250,3 +250,94 @@ func scanRenderJob(row pgx.CollectableRow) (commands.RenderJob, error) {
 	}
 	return j, nil
 }
+
+// storageUsed is what an account stores plus what its live upload
+// reservations may still bring.
+const storageUsed = `SELECT coalesce((SELECT used_bytes FROM account_storage WHERE account_id = $1), 0)
+	+ coalesce((SELECT sum(bytes) FROM upload_reservations WHERE account_id = $1 AND expires_at > $2), 0)`
+
+// storageLookup is a StorageUsed read ahead (PrefetchStorageUsed).
+type storageLookup struct {
+	accountID string
+	used      int64
+	done      bool
+}
+
+func (t *eventTx) StorageUsed(ctx context.Context, accountID string, now time.Time) (int64, error) {
+	if p := t.storage; p != nil && p.done && p.accountID == accountID {
+		return p.used, nil
+	}
+	var used int64
+	if err := t.conn.QueryRow(ctx, storageUsed, accountID, now).Scan(&used); err != nil {
+		return 0, fmt.Errorf("storage used: %w", err)
+	}
+	return used, nil
+}
+
+// PrefetchStorageUsed implements commands.StoragePrefetcher: the read is
+// held back for the transaction's next round trip.
+func (t *eventTx) PrefetchStorageUsed(accountID string, now time.Time) {
+	p := &storageLookup{accountID: accountID}
+	t.conn.holdRead(func(err error) error { return fmt.Errorf("storage used: %w", err) }, func(row pgx.Row) error {
+		err := row.Scan(&p.used)
+		p.done = err == nil
+		return err
+	}, storageUsed, accountID, now)
+	t.storage = p
+}
+
+func (t *eventTx) ReserveUpload(ctx context.Context, r commands.UploadReservation, now time.Time) ([]string, error) {
+	var live bool
+	err := t.conn.QueryRow(ctx, `SELECT expires_at > $3 FROM upload_reservations WHERE asset_id = $1 AND part = $2`,
+		r.AssetID, string(r.Part), now).Scan(&live)
+	switch {
+	case err == nil && live:
+		return nil, commands.ErrUploadInProgress
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("reserve upload: %w", err)
+	}
+	stale, err := collectStrings(ctx, t.conn, `DELETE FROM upload_reservations WHERE account_id = $1 AND expires_at <= $2 RETURNING blob_key`,
+		r.AccountID, now)
+	if err != nil {
+		return nil, fmt.Errorf("reserve upload: %w", err)
+	}
+	t.conn.hold(func(err error) error { return fmt.Errorf("reserve upload: %w", err) },
+		`INSERT INTO upload_reservations (asset_id, part, account_id, blob_key, bytes, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		r.AssetID, string(r.Part), r.AccountID, r.BlobKey, r.Bytes, r.Expires)
+	return stale, nil
+}
+
+func (t *eventTx) UploadInProgress(ctx context.Context, assetID string, part domain.AssetPart, now time.Time) (bool, error) {
+	var busy bool
+	err := t.conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM upload_reservations WHERE asset_id = $1 AND part = $2 AND expires_at > $3)`,
+		assetID, string(part), now).Scan(&busy)
+	if err != nil {
+		return false, fmt.Errorf("upload in progress: %w", err)
+	}
+	return busy, nil
+}
+
+func (t *eventTx) EndUpload(_ context.Context, assetID string, part domain.AssetPart) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("end upload: %w", err) },
+		`DELETE FROM upload_reservations WHERE asset_id = $1 AND part = $2`, assetID, string(part))
+	return nil
+}
+
+func (t *eventTx) ExtendUpload(ctx context.Context, assetID string, part domain.AssetPart, blobKey string, until time.Time) (bool, error) {
+	tag, err := t.conn.Exec(ctx, `UPDATE upload_reservations SET expires_at = $4 WHERE asset_id = $1 AND part = $2 AND blob_key = $3`,
+		assetID, string(part), blobKey, until)
+	if err != nil {
+		return false, fmt.Errorf("extend upload: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (t *eventTx) AddStorage(_ context.Context, accountID string, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	t.conn.hold(func(err error) error { return fmt.Errorf("account storage: %w", err) },
+		`INSERT INTO account_storage (account_id, used_bytes) VALUES ($1, $2)
+		ON CONFLICT (account_id) DO UPDATE SET used_bytes = account_storage.used_bytes + excluded.used_bytes`, accountID, delta)
+	return nil
+}

@@ -47,8 +47,9 @@ type Config struct {
 
 	EncoderRenders bool
 
-	// Per-account limits on the render queue.
+	// Per-account limits on the render queue, and the storage quota.
 	AccountMaxQueued, AccountMaxRunning int
+	AccountStorageBytes                 int64
 
 	// Source limits, checked at probe (source_too_large beyond them).
 	MaxSourceLongEdge, MaxSourceShortEdge int
@@ -146,6 +147,15 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.AccountMaxQueued })},
 	{"RENDERD_ACCOUNT_MAX_RUNNING", "account-max-running", "4", "renders of one account that run at once across all encoders; the rest wait in the queue (not an error), and free encoder slots go to other accounts first. 0: no limit",
 		intSetting(func(c *Config) *int { return &c.AccountMaxRunning })},
+	{"RENDERD_ACCOUNT_STORAGE_BYTES", "account-storage-bytes", "107374182400", "bytes of sources and outputs one account may store (100 GiB); an upload past it answers 413 storage_quota_exceeded before its body is read (or when a body without a length passes it), a render request 409 storage_quota_exceeded. 0: no limit",
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a number of bytes", v)
+			}
+			c.AccountStorageBytes = n
+			return nil
+		}},
 	{"RENDERD_ENCODER_RENDERS", "encoder-renders", "true", "whether the encoder role encodes renders (false: it only probes uploads and completes cuts)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)

@@ -43,7 +43,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if err != nil {
 		return nil, nil, err
 	}
-	upload, err := commands.NewUploadAssetPartHandler(d)
+	upload, err := commands.NewUploadAssetPartHandler(d, commands.UploadLimits{StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,7 +51,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if err != nil {
 		return nil, nil, err
 	}
-	render, err := commands.NewRequestRenderHandler(d, commands.RenderLimits{MaxQueued: cfg.AccountMaxQueued})
+	render, err := commands.NewRequestRenderHandler(d, commands.RenderLimits{MaxQueued: cfg.AccountMaxQueued, StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,6 +99,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		},
 		MaxJSONBytes:   int64(cfg.MaxJSONBytes),
 		MaxUploadBytes: int64(cfg.MaxUploadBytes),
+		StorageQuota:   cfg.AccountStorageBytes,
 		ReadYourWrites: cfg.ReadYourWrites,
 		Webhooks: httpapi.WebhookConfig{
 			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,

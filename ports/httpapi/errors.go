@@ -52,6 +52,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		invalid  *domain.ValidationError
 		conflict *domain.ConflictError
 		limit    *domain.LimitError
+		quota    *domain.QuotaError
 		tooLarge *http.MaxBytesError
 	)
 	status, body := http.StatusInternalServerError, errorDetail{Code: "internal", Message: "something went wrong on our side; it has been logged"}
@@ -64,6 +65,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, body = http.StatusUnprocessableEntity, errorDetail{Code: "validation_error", Message: invalid.Message, Field: invalid.Field}
 	case errors.As(err, &conflict):
 		status, body = http.StatusConflict, errorDetail{Code: conflict.Code, Message: conflict.Message}
+	case errors.As(err, &quota):
+		status, body = http.StatusRequestEntityTooLarge, errorDetail{Code: quota.Code, Message: quota.Message}
 	case errors.As(err, &limit):
 		status, body = http.StatusTooManyRequests, errorDetail{Code: limit.Code, Message: limit.Message}
 		setLimitHeaders(w.Header(), limit)

@@ -601,7 +601,7 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 		NewID: func(prefix string) string { return fmt.Sprintf("%s_%d", prefix, ids.Add(1)) },
 	}
 	create, err1 := commands.NewCreateAssetHandler(d)
-	upload, err2 := commands.NewUploadAssetPartHandler(d)
+	upload, err2 := commands.NewUploadAssetPartHandler(d, commands.UploadLimits{})
 	cut, err3 := commands.NewRequestCutHandler(d)
 	render, err4 := commands.NewRequestRenderHandler(d, commands.RenderLimits{})
 	cancel, err5 := commands.NewCancelRenderHandler(d)

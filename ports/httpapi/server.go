@@ -72,6 +72,9 @@ type Config struct {
 	NewBlobKey   func(assetID, part string) string
 	// MaxJSONBytes bounds JSON bodies, MaxUploadBytes uploaded media.
 	MaxJSONBytes, MaxUploadBytes int64
+	// StorageQuota is the bytes an account may store (0: no limit), for
+	// the messages of refused uploads; the commands enforce it.
+	StorageQuota int64
 	// ReadYourWrites bounds the wait for the read model after a write.
 	ReadYourWrites time.Duration
 	Webhooks       WebhookConfig

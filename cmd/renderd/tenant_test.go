@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/ports/httpapi"
+)
+
+// The tenant-safety rules on the real stack: honest billing of two parts,
+// storage quotas and part reservations. One service with small limits.
+func TestTenant_billing_and_storage(t *testing.T) {
+	const quota = 4_000_000
+	s := startService(t, fmt.Sprintf("RENDERD_ACCOUNT_STORAGE_BYTES=%d", quota))
+
+	t.Run("a_long_source_after_short_audio_is_refused_and_the_audio_stays_cuttable", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		s.expect(s.upload(key, id, "audio", shortAudio(t, "1")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		s.expect(s.upload(key, id, "source", smallVideo(t, "20")), http.StatusAccepted, "")
+		a := s.waitAsset(key, id, "the source refused", func(r response) bool { return r.str("refusal.code") == "source_duration_mismatch" })
+		if a.str("state") != "uploading" || a.str("cuttable") != "true" || a.str("refusal.part") != "source" || a.str("source") != "<nil>" {
+			t.Errorf("after the refusal: %s", a.raw)
+		}
+		if charged := s.charged(id); charged != 1 {
+			t.Errorf("charged %d s, want 1 (the audio only)", charged)
+		}
+		// The mp4 render the issue found failing output_invalid cannot start.
+		s.expect(s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "output": map[string]any{"format": "mp4"}}),
+			http.StatusConflict, "asset_not_ready")
+		// A source of the same media is accepted; the refusal is gone.
+		s.expect(s.upload(key, id, "source", smallVideo(t, "1")), http.StatusAccepted, "")
+		a = s.waitAsset(key, id, "ready", state("ready"))
+		if a.str("refusal") != "<nil>" || s.charged(id) != 1 {
+			t.Errorf("after a matching source: %s, charged %d", a.raw, s.charged(id))
+		}
+		s.noBlobsLike(t, id+"/source", 1) // the refused source's blob is gone
+	})
+
+	t.Run("eight_seconds_of_audio_and_four_of_video_cannot_make_a_broken_render", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		s.expect(s.upload(key, id, "audio", shortAudio(t, "8")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		cut := s.do(key, http.MethodPost, "/v1/assets/"+id+"/cuts", map[string]any{"segments": []map[string]float64{{"start": 1, "end": 7}}})
+		s.expect(cut, http.StatusCreated, "")
+		s.expect(s.upload(key, id, "source", smallVideo(t, "4")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "the source refused", func(r response) bool { return r.str("refusal.code") == "source_duration_mismatch" })
+		s.expect(s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "cut_id": cut.str("id"), "output": map[string]any{"format": "mp4"}}),
+			http.StatusConflict, "asset_not_ready")
+		// Audio renders of the cut still work from the audio.
+		r := s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "cut_id": cut.str("id"), "output": map[string]any{"format": "m4a"}})
+		s.expect(r, http.StatusCreated, "")
+	})
+
+	t.Run("a_source_within_tolerance_and_longer_is_charged_the_difference", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		s.expect(s.upload(key, id, "audio", shortAudio(t, "2")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		s.expect(s.upload(key, id, "source", smallVideo(t, "2.4")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "ready", state("ready"))
+		if c := s.charged(id); c != 3 {
+			t.Errorf("charged %d s, want 3 (2 for the audio, then 1 for the 2.4 s source)", c)
+		}
+	})
+
+	t.Run("an_upload_longer_than_the_quota_is_refused_before_its_body_is_read", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		// Announce more than the quota and send none of it: the answer must
+		// come without the server waiting for the body.
+		status, body := s.rawPut(t, key, "/v1/assets/"+id+"/source", quota+1)
+		if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, `"storage_quota_exceeded"`) {
+			t.Errorf("got %d %s", status, body)
+		}
+		doc, _ := httpapi.LoadOpenAPI()
+		if err := doc.ValidateResponse(http.MethodPut, "/v1/assets/"+id+"/source", status, "application/json", []byte(body)); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("a_body_without_a_length_is_stopped_when_it_passes_the_quota", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		// No Content-Length: a reader the client cannot measure.
+		body := io.MultiReader(bytes.NewReader(make([]byte, quota/2)), bytes.NewReader(make([]byte, quota)))
+		s.expect(s.do(key, http.MethodPut, "/v1/assets/"+id+"/source", body), http.StatusRequestEntityTooLarge, "storage_quota_exceeded")
+		s.noBlobsLike(t, id, 0)
+		// The part is free again.
+		s.expect(s.upload(key, id, "source", smallVideo(t, "1")), http.StatusAccepted, "")
+	})
+
+	t.Run("a_second_upload_of_a_part_in_progress_is_refused_at_once", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		pr, pw := io.Pipe()
+		first := make(chan response, 1)
+		go func() { first <- s.do(key, http.MethodPut, "/v1/assets/"+id+"/source", pr) }()
+		if _, err := pw.Write(make([]byte, 64<<10)); err != nil { // the first upload is streaming
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 10*time.Second, "the first upload to hold the part", func() bool {
+			var held bool
+			_ = s.pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM upload_reservations WHERE asset_id = $1 AND part = 'source')`, id).Scan(&held)
+			return held
+		})
+		second := s.do(key, http.MethodPut, "/v1/assets/"+id+"/source", "second")
+		s.expect(second, http.StatusConflict, "upload_in_progress")
+		// Another account cannot even see the part.
+		s.expect(s.do(s.account(10), http.MethodPut, "/v1/assets/"+id+"/source", "x"), http.StatusNotFound, "not_found")
+		_ = pw.Close()
+		s.expect(<-first, http.StatusAccepted, "")
+		s.expect(s.do(key, http.MethodPut, "/v1/assets/"+id+"/source", "third"), http.StatusConflict, "source_already_uploaded")
+	})
+
+	t.Run("a_full_storage_gets_no_new_render", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "audio")
+		s.expect(s.upload(key, id, "source", shortAudio(t, "1")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "ready", state("ready"))
+		var acc string
+		if err := s.pool.QueryRow(t.Context(), `SELECT account_id FROM rm_assets WHERE id = $1`, id).Scan(&acc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(t.Context(), `UPDATE account_storage SET used_bytes = $2 WHERE account_id = $1`, acc, quota); err != nil {
+			t.Fatal(err)
+		}
+		s.expect(s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "output": map[string]any{"format": "mp3"}}),
+			http.StatusConflict, "storage_quota_exceeded")
+	})
+}
+
+// shortAudio is seconds of a stereo AAC tone in an m4a.
+func shortAudio(t *testing.T, seconds string) string {
+	return mediatest.Generate(t, "audio.m4a", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+seconds,
+		"-c:a", "aac", "-b:a", "64k", "-ac", "2")
+}
+
+// smallVideo is seconds of a small H.264 + AAC mp4.
+func smallVideo(t *testing.T, seconds string) string {
+	return mediatest.Generate(t, "video.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration="+seconds,
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+seconds,
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ac", "2", "-shortest")
+}
+
+// charged is the seconds the ledger charged for an asset.
+func (s *service) charged(assetID string) int64 {
+	s.t.Helper()
+	var n int64
+	if err := s.pool.QueryRow(s.t.Context(), `SELECT coalesce(-sum(delta_seconds), 0) FROM credit_ledger WHERE asset_id = $1`, assetID).Scan(&n); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// noBlobsLike checks that the blob folder holds want files whose path
+// contains part (temporary files included).
+func (s *service) noBlobsLike(t *testing.T, part string, want int) {
+	t.Helper()
+	root := s.env["RENDERD_BLOB_DIR"]
+	var found []string
+	testenv.Eventually(t, 10*time.Second, "the blob folder to settle", func() bool {
+		found = nil
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(path, part) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		return len(found) == want
+	})
+}
+
+// rawPut sends the request line and headers of a PUT announcing length
+// bytes, and none of the body, then reads the answer.
+func (s *service) rawPut(t *testing.T, key, path string, length int64) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: renderd\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", path, key, length)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
