@@ -17,7 +17,7 @@ type ctxKey struct{}
 
 // requestInfo is what the middleware learns of a request, in its context
 // once (one copy of the request, not one per fact): its id, and the
-// account withAuth resolved ("" before, or on routes without auth).
+// account the gate resolved ("" before, or on routes without a key).
 type requestInfo struct {
 	id      string
 	account string
@@ -79,7 +79,7 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 			if p := recover(); p != nil {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
 			}
-			// withAuth, deeper in the chain, filled in the account.
+			// The gate, deeper in the chain, filled in the account.
 			i := info(r.Context())
 			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
