@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,12 +13,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/renderd/renderd/domain"
 )
-
-// keyPrefix marks renderd API keys, so a leaked one is recognisable.
-const keyPrefix = "rdk_"
 
 // Accounts stores accounts and their API keys and authenticates requests.
 // Keys are random 32-byte secrets stored only as SHA-256 digests; a key that
@@ -32,6 +29,7 @@ type Accounts struct {
 	known    map[[32]byte]string    // key digest → account id
 	unknown  map[[32]byte]time.Time // key digest → when it last failed
 	negative time.Duration
+	lookups  singleflight.Group // by key digest
 }
 
 // NewAccounts returns the accounts store.
@@ -52,11 +50,11 @@ func (a *Accounts) Create(ctx context.Context, name string, allowanceSeconds int
 	if name == "" || len(name) > 200 {
 		return NewAccount{}, domain.Invalid("name", "must be 1 to 200 bytes")
 	}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
+	var secret [domain.APIKeySecretBytes]byte
+	if _, err := rand.Read(secret[:]); err != nil {
 		return NewAccount{}, fmt.Errorf("api key: %w", err)
 	}
-	acc := NewAccount{AccountID: "acc_" + uuid.Must(uuid.NewV7()).String(), APIKey: keyPrefix + base64.RawURLEncoding.EncodeToString(secret)}
+	acc := NewAccount{AccountID: "acc_" + uuid.Must(uuid.NewV7()).String(), APIKey: domain.NewAPIKey(secret)}
 	digest := sha256.Sum256([]byte(acc.APIKey))
 	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name) VALUES ($1, $2)`, acc.AccountID, name); err != nil {
@@ -78,10 +76,25 @@ func (a *Accounts) Create(ctx context.Context, name string, allowanceSeconds int
 	return acc, nil
 }
 
+// Cached returns the account of a key that authenticated before in this
+// process, without I/O; ok is false for any other key, known or not.
+func (a *Accounts) Cached(key string) (accountID string, ok bool) {
+	if !domain.WellFormedAPIKey(key) {
+		return "", false
+	}
+	digest := sha256.Sum256([]byte(key))
+	a.mu.RLock()
+	accountID, ok = a.known[digest]
+	a.mu.RUnlock()
+	return accountID, ok
+}
+
 // Authenticate returns the account an API key belongs to; known is false
-// for a key no account has.
+// for a key no account has. A malformed key costs no query, and concurrent
+// lookups of one key share one: a burst of requests with a new (or a
+// forged) key reaches Postgres once.
 func (a *Accounts) Authenticate(ctx context.Context, key string) (accountID string, known bool, err error) {
-	if !strings.HasPrefix(key, keyPrefix) || len(key) > 100 {
+	if !domain.WellFormedAPIKey(key) {
 		return "", false, nil
 	}
 	digest := sha256.Sum256([]byte(key))
@@ -95,7 +108,33 @@ func (a *Accounts) Authenticate(ctx context.Context, key string) (accountID stri
 	if recentlyFailed && time.Since(failed) < a.negative {
 		return "", false, nil
 	}
-	err = a.pool.QueryRow(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, digest[:]).Scan(&acc)
+	// The shared lookup outlives any one caller: a caller that gives up
+	// must not fail the others waiting on it. lookupTimeout bounds it.
+	ch := a.lookups.DoChan(string(digest[:]), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return a.lookup(ctx, digest)
+	})
+	select {
+	case <-ctx.Done():
+		return "", false, fmt.Errorf("authenticate: %w", context.Cause(ctx))
+	case res := <-ch:
+		if res.Err != nil {
+			return "", false, res.Err
+		}
+		acc = res.Val.(string)
+		return acc, acc != "", nil
+	}
+}
+
+// lookupTimeout bounds one shared key lookup.
+const lookupTimeout = 10 * time.Second
+
+// lookup queries the account of a key digest ("" for none) and caches the
+// answer.
+func (a *Accounts) lookup(ctx context.Context, digest [32]byte) (string, error) {
+	var acc string
+	err := a.pool.QueryRow(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, digest[:]).Scan(&acc)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -104,12 +143,12 @@ func (a *Accounts) Authenticate(ctx context.Context, key string) (accountID stri
 			clear(a.unknown) // bounded: a flood of bad keys cannot grow it
 		}
 		a.unknown[digest] = time.Now()
-		return "", false, nil
+		return "", nil
 	case err != nil:
-		return "", false, fmt.Errorf("authenticate: %w", err)
+		return "", fmt.Errorf("authenticate: %w", err)
 	}
 	a.known[digest] = acc
-	return acc, true, nil
+	return acc, nil
 }
 
 // Exists reports whether an account exists.

@@ -903,7 +903,7 @@ type renderdProc struct {
 }
 
 // startServe starts `renderd serve --roles roles` on e's database and
-// topics, extra environment last (it wins). Like startRenderd, but with the
+// topics, with every rate limit off, extra environment last (it wins). Like startRenderd, but with the
 // roles and environment of the caller's choosing, and no readiness wait: an
 // encoder-only process serves no HTTP.
 func startServe(e *env, name, roles string, extra ...string) (*renderdProc, error) {
@@ -915,6 +915,7 @@ func startServe(e *env, name, roles string, extra ...string) (*renderdProc, erro
 		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
 		"RENDERD_LOG_LEVEL=warn",
 	)
+	environ = append(environ, rateLimitsOff...)
 	p := &renderdProc{name: name, exited: make(chan error, 1), log: &procLog{name: name}}
 	p.cmd = exec.Command(*renderdBin, "serve", "--roles", roles) //nolint:gosec // the operator's binary
 	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = append(environ, extra...), p.log, p.log

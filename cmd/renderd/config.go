@@ -16,6 +16,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/ports/httpapi"
 )
 
 // Config is renderd's whole configuration, read from environment variables
@@ -43,6 +44,7 @@ type Config struct {
 	MaxUploadBytes       int
 	MaxJSONBytes         int
 	ReadYourWrites       time.Duration
+	Limits               httpapi.Limits
 	DBMaxConns           int
 
 	EncoderRenders bool
@@ -141,6 +143,28 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.MaxJSONBytes })},
 	{"RENDERD_READ_YOUR_WRITES_TIMEOUT", "read-your-writes-timeout", "2s", "how long a write waits for the read model to show it before answering anyway",
 		durationSetting(func(c *Config) *time.Duration { return &c.ReadYourWrites })},
+	// Rate limits hold per API process (README, "Limits"). The defaults
+	// are meant never to touch a real client; they stop a runaway loop or
+	// a flood.
+	{"RENDERD_RATE_READS", "rate-reads", "100/s,200", "per account and API process, GET requests: requests per second (/s) or minute (/m), then the burst; off: no limit. A client polling 50 renders every second uses half",
+		rateSetting(func(c *Config) *httpapi.Rate { return &c.Limits.Reads })},
+	{"RENDERD_RATE_WRITES", "rate-writes", "20/s,100", "per account and API process, other JSON requests (POST, DELETE): 100 renders requested at once, then 20 a second",
+		rateSetting(func(c *Config) *httpapi.Rate { return &c.Limits.Writes })},
+	{"RENDERD_RATE_UPLOADS", "rate-uploads", "2/s,20", "per account and API process, media uploads (PUT …/source, …/audio): 20 started at once, then 2 a second; bandwidth is the real bound",
+		rateSetting(func(c *Config) *httpapi.Rate { return &c.Limits.Uploads })},
+	{"RENDERD_RATE_REDELIVER", "rate-redeliver", "1/s,60", "per account and API process, webhook redeliveries (each sends a request to the account's endpoint): 60 at once, then 1 a second",
+		rateSetting(func(c *Config) *httpapi.Rate { return &c.Limits.Redeliver })},
+	{"RENDERD_RATE_ANONYMOUS", "rate-anonymous", "20/s,100", "per client address and API process, requests without a valid API key, a key's first use in the process (before its database lookup) and downloads: room for an office behind one NAT",
+		rateSetting(func(c *Config) *httpapi.Rate { return &c.Limits.Anonymous })},
+	{"RENDERD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of the API: from them, the client address is the right-most X-Forwarded-For hop outside these; empty: the connection's address",
+		func(c *Config, v string) error {
+			p, err := webhooks.ParsePrefixes(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a list of CIDRs or addresses", v)
+			}
+			c.Limits.TrustedProxies = p
+			return nil
+		}},
 	{"RENDERD_DB_MAX_CONNS", "db-max-conns", "32", "Postgres connections per process",
 		intSetting(func(c *Config) *int { return &c.DBMaxConns })},
 	{"RENDERD_ACCOUNT_MAX_QUEUED", "account-max-queued", "100", "renders one account may have pending or running at once; a request for another answers 429 too_many_renders (a repeat of an existing render still answers 200). 0: no limit",
@@ -222,6 +246,13 @@ func intSetting(field func(*Config) *int) func(*Config, string) error {
 		}
 		*field(c) = n
 		return nil
+	}
+}
+
+func rateSetting(field func(*Config) *httpapi.Rate) func(*Config, string) error {
+	return func(c *Config, v string) (err error) {
+		*field(c), err = httpapi.ParseRate(v)
+		return err
 	}
 }
 

@@ -44,6 +44,9 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"bad_number":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "RENDERD_KAFKA_PARTITIONS": "many"}, want: []string{"RENDERD_KAFKA_PARTITIONS"}},
 		"zero_partitions": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_KAFKA_PARTITIONS": "0"}, want: []string{"at least 1"}},
 		"bad_log_format":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_LOG_FORMAT": "xml"}, want: []string{"text or json"}},
+		"bad_rate":        {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_RATE_WRITES": "lots"}, want: []string{"RENDERD_RATE_WRITES", "/s,<burst>"}},
+		"zero_burst":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_RATE_READS": "5/s,0"}, want: []string{"RENDERD_RATE_READS", "between 1 and"}},
+		"bad_proxies":     {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/33"}, want: []string{"RENDERD_TRUSTED_PROXIES", "10.0.0.0/33"}},
 		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
 		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
 	}
@@ -62,6 +65,26 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfig_rate_limits_have_defaults_and_can_be_off(t *testing.T) {
+	cfg, _, err := loadConfig("serve", []string{"--rate-uploads", "off"}, env(map[string]string{
+		"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1",
+		"RENDERD_RATE_REDELIVER": "30/m,5", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/8, fd00::1",
+	}), &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Limits
+	if l.Reads.String() != "100/s,200" || l.Writes.String() != "20/s,100" || l.Anonymous.String() != "20/s,100" {
+		t.Errorf("defaults: %+v", l)
+	}
+	if !l.Uploads.Off() || l.Redeliver.String() != "30/m,5" {
+		t.Errorf("uploads %v, redeliver %v", l.Uploads, l.Redeliver)
+	}
+	if len(l.TrustedProxies) != 2 || l.TrustedProxies[1].String() != "fd00::1/128" {
+		t.Errorf("trusted proxies %v", l.TrustedProxies)
 	}
 }
 

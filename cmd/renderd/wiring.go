@@ -101,6 +101,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		MaxUploadBytes: int64(cfg.MaxUploadBytes),
 		StorageQuota:   cfg.AccountStorageBytes,
 		ReadYourWrites: cfg.ReadYourWrites,
+		Limits:         cfg.Limits,
 		Webhooks: httpapi.WebhookConfig{
 			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,

@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/renderd/renderd/domain"
 )
 
 // fuzzDecode feeds arbitrary bodies to decodeJSON: it must never panic, and
@@ -36,4 +41,55 @@ func FuzzDecodeCreateAsset(f *testing.F) {
 func FuzzDecodeRequestCut(f *testing.F) {
 	fuzzDecode[requestCutRequest](f, `{"segments":[{"start":1.5,"end":9}]}`,
 		`{"auto":{"remove_silence":{"min_silence":0.8,"threshold_db":-35}}}`, `{"segments":[{"start":1e400}]}`, `{"segments":{}}`)
+}
+
+// FuzzAuthorization feeds arbitrary Authorization headers to a /v1 route
+// with rate limits on: the answer is never a 500, and the authenticator is
+// only ever asked about a well-formed key.
+func FuzzAuthorization(f *testing.F) {
+	for _, s := range []string{"", "Bearer ", "Bearer " + rlKey1, "Bearer " + rlKey9, "Bearer rdk_", "bearer " + rlKey1,
+		"Bearer  " + rlKey1 + " ", "Basic dXNlcjpwYXNz", "Bearer " + rlKey1 + "\x00", "Bearer rdk_" + strings.Repeat("é", 21)} {
+		f.Add(s)
+	}
+	auth := &fuzzAuth{known: map[string]string{rlKey1: "acc_1"}}
+	h := oaServer(f, oaServerOpts{auth: auth, limits: Limits{
+		Reads: Rate{Events: 1000, Period: time.Second, Burst: 1000}, Anonymous: Rate{Events: 1000, Period: time.Second, Burst: 1000}}})
+	f.Fuzz(func(t *testing.T, authz string) {
+		req := httptest.NewRequest("GET", "/v1/credits", nil)
+		req.Header["Authorization"] = []string{authz} // as sent, unchecked
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 401, 429:
+		default:
+			t.Fatalf("Authorization %q: %d %s", authz, rec.Code, rec.Body)
+		}
+		if bad := auth.malformed.Load(); bad != nil {
+			t.Fatalf("the authenticator was asked about the malformed key %q", *bad)
+		}
+	})
+}
+
+// fuzzAuth knows keys and remembers a malformed one it was asked about.
+type fuzzAuth struct {
+	known     map[string]string
+	malformed atomic.Pointer[string]
+}
+
+func (a *fuzzAuth) check(key string) {
+	if !domain.WellFormedAPIKey(key) {
+		a.malformed.Store(&key)
+	}
+}
+
+func (a *fuzzAuth) Cached(key string) (string, bool) {
+	a.check(key)
+	acc, ok := a.known[key]
+	return acc, ok
+}
+
+func (a *fuzzAuth) Authenticate(_ context.Context, key string) (string, bool, error) {
+	a.check(key)
+	acc, ok := a.known[key]
+	return acc, ok, nil
 }

@@ -9,13 +9,15 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/renderd/renderd/domain"
 )
 
 type ctxKey struct{}
 
 // requestInfo is what the middleware learns of a request, in its context
 // once (one copy of the request, not one per fact): its id, and the
-// account withAuth resolved ("" before, or on routes without auth).
+// account the gate resolved ("" before, or on routes without a key).
 type requestInfo struct {
 	id      string
 	account string
@@ -77,7 +79,7 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 			if p := recover(); p != nil {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
 			}
-			// withAuth, deeper in the chain, filled in the account.
+			// The gate, deeper in the chain, filled in the account.
 			i := info(r.Context())
 			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
@@ -88,26 +90,36 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// Authenticator resolves an API key to its account; known is false for a
-// key no account has.
+// Authenticator resolves API keys to their accounts.
 type Authenticator interface {
+	// Cached answers from memory alone, without I/O: ok is false for a key
+	// it does not hold (known or not).
+	Cached(key string) (accountID string, ok bool)
+	// Authenticate looks the key up; known is false for a key no account
+	// has.
 	Authenticate(ctx context.Context, key string) (accountID string, known bool, err error)
 }
 
-// withAuth requires Authorization: Bearer <key>.
-func withAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+// gate admits requests to the API's routes: it authenticates the API key
+// and spends a token of the caller's rate limits. Every refusal goes
+// through writeError.
+type gate struct {
+	auth   Authenticator
+	limits *limits
+	log    *slog.Logger
+}
+
+// route guards a /v1 route: it requires Authorization: Bearer <key> and
+// spends from the account's bucket for the route's class. A request
+// without a valid key spends from its address's bucket, and so does a
+// well-formed key this process has not cached, before its database
+// lookup: forged keys reach Postgres no faster than that bucket refills. A
+// malformed key is refused before any lookup.
+func (g *gate) route(class routeClass, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
-			writeError(w, r, log, errUnauthorized)
-			return
-		}
-		acc, known, err := auth.Authenticate(r.Context(), strings.TrimSpace(key))
-		if err == nil && !known {
-			err = errUnauthorized
-		}
+		acc, err := g.admit(w.Header(), r, class)
 		if err != nil {
-			writeError(w, r, log, err)
+			writeError(w, r, g.log, err)
 			return
 		}
 		if i, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
@@ -116,6 +128,44 @@ func withAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Hand
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &requestInfo{account: acc})))
+	})
+}
+
+func (g *gate) admit(h http.Header, r *http.Request, class routeClass) (string, error) {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	key = strings.TrimSpace(key)
+	if !ok || !domain.WellFormedAPIKey(key) {
+		if err := g.limits.admitAnonymous(h, r); err != nil {
+			return "", err
+		}
+		return "", errUnauthorized
+	}
+	acc, cached := g.auth.Cached(key)
+	if !cached {
+		if err := g.limits.admitAnonymous(h, r); err != nil {
+			return "", err
+		}
+		var known bool
+		var err error
+		if acc, known, err = g.auth.Authenticate(r.Context(), key); err != nil {
+			return "", err
+		}
+		if !known {
+			return "", errUnauthorized
+		}
+	}
+	return acc, g.limits.admit(h, class, acc)
+}
+
+// anonymous guards a route that takes no API key (downloads: the token is
+// the credential) with the client address's bucket.
+func (g *gate) anonymous(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.limits.admitAnonymous(w.Header(), r); err != nil {
+			writeError(w, r, g.log, err)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -14,7 +14,7 @@ func TestAccessLog_names_the_authenticated_account_and_the_request_id(t *testing
 	var buf bytes.Buffer
 	h := oaServer(t, oaServerOpts{log: slog.New(slog.NewTextHandler(&buf, nil))})
 	req := httptest.NewRequest(http.MethodGet, "/v1/assets", nil)
-	req.Header.Set("Authorization", "Bearer good-key")
+	req.Header.Set("Authorization", "Bearer "+oaKey)
 	req.Header.Set("X-Request-Id", "req-abc")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	line := buf.String()
@@ -42,12 +42,12 @@ func TestRequestID_that_is_not_printable_is_replaced(t *testing.T) {
 func TestUpload_shorter_than_its_content_length_is_a_bad_request(t *testing.T) {
 	h := oaServer(t, oaServerOpts{})
 	create := httptest.NewRequest(http.MethodPost, "/v1/assets", strings.NewReader(`{"kind":"video"}`))
-	create.Header.Set("Authorization", "Bearer good-key")
+	create.Header.Set("Authorization", "Bearer "+oaKey)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, create)
 	id := between(rec.Body.String(), `"id":"`, `"`)
 	req := httptest.NewRequest(http.MethodPut, "/v1/assets/"+id+"/source", truncated{strings.NewReader("only a part")})
-	req.Header.Set("Authorization", "Bearer good-key")
+	req.Header.Set("Authorization", "Bearer "+oaKey)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "invalid_request") {

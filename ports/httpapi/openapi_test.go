@@ -138,11 +138,24 @@ func TestOpenAPIOperations(t *testing.T) {
 // every /v1 route, as the server registers them.
 func oaServerRoutes(t *testing.T) []string {
 	t.Helper()
+	var routes []string
+	for _, r := range oaServerTable(t) {
+		routes = append(routes, r.route)
+	}
+	return routes
+}
+
+// oaTableRow is one row of New's routes table: "METHOD /v1/path" and its
+// rate-limit class ("reads", …).
+type oaTableRow struct{ route, class string }
+
+func oaServerTable(t *testing.T) []oaTableRow {
+	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "server.go", nil, 0)
 	if err != nil {
 		t.Fatalf("parse server.go: %v", err)
 	}
-	var routes []string
+	var rows []oaTableRow
 	ast.Inspect(f, func(n ast.Node) bool {
 		as, ok := n.(*ast.AssignStmt)
 		if !ok || len(as.Lhs) != 1 || len(as.Rhs) != 1 {
@@ -153,27 +166,67 @@ func oaServerRoutes(t *testing.T) []string {
 		}
 		table, ok := as.Rhs[0].(*ast.CompositeLit)
 		if !ok {
-			t.Fatal("server.go: routes is not a composite literal any more; update serverRoutes")
+			t.Fatal("server.go: routes is not a composite literal any more; update oaServerTable")
 		}
 		for _, e := range table.Elts {
 			row, ok := e.(*ast.CompositeLit)
-			if !ok || len(row.Elts) < 2 {
-				t.Fatalf("server.go: a routes row is not {method, path, handler}")
+			if !ok || len(row.Elts) < 4 {
+				t.Fatalf("server.go: a routes row is not {method, path, class, handler}")
 			}
 			sel, ok1 := row.Elts[0].(*ast.SelectorExpr)
 			path, ok2 := row.Elts[1].(*ast.BasicLit)
-			if !ok1 || !ok2 || !strings.HasPrefix(sel.Sel.Name, "Method") {
-				t.Fatalf("server.go: a routes row is not {http.MethodX, \"/path\", handler}")
+			class, ok3 := row.Elts[2].(*ast.Ident)
+			if !ok1 || !ok2 || !ok3 || !strings.HasPrefix(sel.Sel.Name, "Method") || !strings.HasPrefix(class.Name, "class") {
+				t.Fatalf("server.go: a routes row is not {http.MethodX, \"/path\", classX, handler}")
 			}
 			p, _ := strconv.Unquote(path.Value)
-			routes = append(routes, strings.ToUpper(strings.TrimPrefix(sel.Sel.Name, "Method"))+" /v1"+p)
+			rows = append(rows, oaTableRow{
+				route: strings.ToUpper(strings.TrimPrefix(sel.Sel.Name, "Method")) + " /v1" + p,
+				class: strings.ToLower(strings.TrimPrefix(class.Name, "class")),
+			})
 		}
 		return false
 	})
-	if len(routes) == 0 {
-		t.Fatal("server.go: no routes table found; update serverRoutes")
+	if len(rows) == 0 {
+		t.Fatal("server.go: no routes table found; update oaServerTable")
 	}
-	return routes
+	return rows
+}
+
+// TestOpenAPIDocumentsTheRateLimitOfEveryRoute: each /v1 operation names the
+// bucket it spends from as the routes table does (downloads: the address's),
+// and documents the 429 with its fields.
+func TestOpenAPIDocumentsTheRateLimitOfEveryRoute(t *testing.T) {
+	doc := oaRaw(t)
+	want := map[string]string{"GET /v1/downloads/{token}": "anonymous"}
+	for _, r := range oaServerTable(t) {
+		want[r.route] = r.class
+	}
+	for route, class := range want {
+		t.Run(route, func(t *testing.T) {
+			method, path, _ := strings.Cut(route, " ")
+			op := oaDig(t, doc, "paths", path, strings.ToLower(method))
+			if got := oaDig(t, op, "x-renderd-rate-limit"); got != class {
+				t.Errorf("x-renderd-rate-limit = %v, want %s as the server spends", got, class)
+			}
+			// The RateLimited response, or one of the operation's own that
+			// adds its limits' codes (too_many_renders) to rate_limited.
+			if ref := oaDig(t, op, "responses", "429", "$ref"); ref != "#/components/responses/RateLimited" {
+				own, _ := oaDig(t, op, "responses", "429").(map[string]any)
+				codes := fmt.Sprint(oaDig(t, own, "content", "application/json", "schema", "allOf"))
+				headers, _ := own["headers"].(map[string]any)
+				if !strings.Contains(codes, "rate_limited") || headers["Retry-After"] == nil || headers["RateLimit-Policy"] == nil || headers["RateLimit"] == nil {
+					t.Errorf("429 is %v: want the RateLimited response, or its own with rate_limited and the three headers", own)
+				}
+			}
+		})
+	}
+	headers, _ := oaDig(t, doc, "components", "responses", "RateLimited", "headers").(map[string]any)
+	for _, h := range []string{"Retry-After", "RateLimit-Policy", "RateLimit"} {
+		if headers[h] == nil {
+			t.Errorf("the RateLimited response does not document %s", h)
+		}
+	}
 }
 
 // oaRouterRoutes lists what NewRouter registers outside /v1.
@@ -518,12 +571,22 @@ func TestOpenAPIValidateSchema(t *testing.T) {
 type oaServerOpts struct {
 	lagging bool         // the read model never catches up
 	log     *slog.Logger // nil: discard
+	auth    Authenticator
+	limits  Limits // zero: none
 }
+
+// oaKey is the one API key oaAuth knows, as account acc_1.
+var oaKey = domain.NewAPIKey([domain.APIKeySecretBytes]byte{1})
 
 type oaAuth struct{}
 
+func (a oaAuth) Cached(key string) (string, bool) {
+	acc, known, _ := a.Authenticate(context.Background(), key)
+	return acc, known
+}
+
 func (oaAuth) Authenticate(_ context.Context, key string) (string, bool, error) {
-	if key == "good-key" {
+	if key == oaKey {
 		return "acc_1", true, nil
 	}
 	return "", false, nil
@@ -592,7 +655,7 @@ func (f oaReads) ListCuts(_ context.Context, acc, assetID string, page projectio
 	return []projections.CutView{done, auto, failed}, "", nil
 }
 
-func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
+func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	t.Helper()
 	var ids atomic.Int64
 	d := commands.Deps{
@@ -608,9 +671,13 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		t.Fatal(err)
 	}
+	auth := cfg.auth
+	if auth == nil {
+		auth = oaAuth{}
+	}
 	h, err := New(Config{
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
-		Auth:     oaAuth{},
+		Auth:     auth,
 		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
 		Renders:  oaRenders{},
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
@@ -638,6 +705,7 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 			return nil
 		}, NewSecret: func() (string, error) { return "whsec_c2VjcmV0", nil }, NewID: func() string { return "whe_1" },
 			RotationGrace: 24 * time.Hour, Now: func() time.Time { return oaTime }},
+		Limits: cfg.limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -697,7 +765,7 @@ func (e oaExchange) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder 
 	t.Helper()
 	req := httptest.NewRequest(e.method, e.path, strings.NewReader(e.body))
 	if !e.noAuth {
-		req.Header.Set("Authorization", "Bearer good-key")
+		req.Header.Set("Authorization", "Bearer "+oaKey)
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

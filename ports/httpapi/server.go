@@ -78,6 +78,8 @@ type Config struct {
 	// ReadYourWrites bounds the wait for the read model after a write.
 	ReadYourWrites time.Duration
 	Webhooks       WebhookConfig
+	// Limits are the rate limits; the zero value limits nothing.
+	Limits Limits
 }
 
 type server struct{ Config }
@@ -105,37 +107,40 @@ func New(cfg Config) (http.Handler, error) {
 	// behind auth: inside a PathPrefix subrouter gorilla/mux v1.8.1 loses a
 	// method mismatch and answers 404 instead of 405 (gorilla/mux#751).
 	// gorilla/mux tries them in order, so the renders, which clients poll,
-	// come first.
+	// come first. A route's class names the rate limit it spends from
+	// (ratelimit.go).
 	routes := []struct {
 		method, path string
+		class        routeClass
 		h            func(http.ResponseWriter, *http.Request) error
 	}{
-		{http.MethodPost, "/renders", s.requestRender},
-		{http.MethodGet, "/renders", s.listRenders},
-		{http.MethodGet, "/renders/{id}", s.getRender},
-		{http.MethodDelete, "/renders/{id}", s.cancelRender},
-		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
-		{http.MethodPost, "/assets", s.createAsset},
-		{http.MethodGet, "/assets", s.listAssets},
-		{http.MethodGet, "/assets/{id}", s.getAsset},
-		{http.MethodPut, "/assets/{id}/source", s.uploadPart("source")},
-		{http.MethodPut, "/assets/{id}/audio", s.uploadPart("audio")},
-		{http.MethodPost, "/assets/{id}/cuts", s.requestCut},
-		{http.MethodGet, "/assets/{id}/cuts", s.listCuts},
-		{http.MethodGet, "/cuts/{id}", s.getCut},
-		{http.MethodGet, "/credits", s.getCredits},
-		{http.MethodPost, "/webhook-endpoints", s.createWebhookEndpoint},
-		{http.MethodGet, "/webhook-endpoints", s.listWebhookEndpoints},
-		{http.MethodGet, "/webhook-endpoints/{id}", s.getWebhookEndpoint},
-		{http.MethodDelete, "/webhook-endpoints/{id}", s.deleteWebhookEndpoint},
-		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", s.rotateWebhookSecret},
-		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", s.listWebhookDeliveries},
-		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", s.redeliverWebhook},
+		{http.MethodPost, "/renders", classWrites, s.requestRender},
+		{http.MethodGet, "/renders", classReads, s.listRenders},
+		{http.MethodGet, "/renders/{id}", classReads, s.getRender},
+		{http.MethodDelete, "/renders/{id}", classWrites, s.cancelRender},
+		{http.MethodGet, "/renders/{id}/events", classReads, s.renderEvents},
+		{http.MethodPost, "/assets", classWrites, s.createAsset},
+		{http.MethodGet, "/assets", classReads, s.listAssets},
+		{http.MethodGet, "/assets/{id}", classReads, s.getAsset},
+		{http.MethodPut, "/assets/{id}/source", classUploads, s.uploadPart("source")},
+		{http.MethodPut, "/assets/{id}/audio", classUploads, s.uploadPart("audio")},
+		{http.MethodPost, "/assets/{id}/cuts", classWrites, s.requestCut},
+		{http.MethodGet, "/assets/{id}/cuts", classReads, s.listCuts},
+		{http.MethodGet, "/cuts/{id}", classReads, s.getCut},
+		{http.MethodGet, "/credits", classReads, s.getCredits},
+		{http.MethodPost, "/webhook-endpoints", classWrites, s.createWebhookEndpoint},
+		{http.MethodGet, "/webhook-endpoints", classReads, s.listWebhookEndpoints},
+		{http.MethodGet, "/webhook-endpoints/{id}", classReads, s.getWebhookEndpoint},
+		{http.MethodDelete, "/webhook-endpoints/{id}", classWrites, s.deleteWebhookEndpoint},
+		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", classWrites, s.rotateWebhookSecret},
+		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", classReads, s.listWebhookDeliveries},
+		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", classRedeliver, s.redeliverWebhook},
 	}
+	g := &gate{auth: cfg.Auth, limits: newLimits(cfg.Limits), log: cfg.Log}
 	for _, rt := range routes {
-		r.Handle("/v1"+rt.path, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h))).Methods(rt.method)
+		r.Handle("/v1"+rt.path, g.route(rt.class, s.handle(rt.h))).Methods(rt.method)
 	}
-	r.Handle("/v1/downloads/{token}", cfg.Downloads).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/downloads/{token}", g.anonymous(cfg.Downloads)).Methods(http.MethodGet, http.MethodHead)
 	return withRequestID(withLogging(cfg.Log, r)), nil
 }
 
