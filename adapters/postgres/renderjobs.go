@@ -23,25 +23,28 @@ func NewRenderJobs(pool *pgxpool.Pool) *RenderJobs { return &RenderJobs{pool: po
 // pendingFair orders the queue fairly across accounts: a render's turn is
 // its account's running renders plus its place among the account's pending
 // ones, so the next claim goes to the oldest render of the account with the
-// fewest running, accounts take turns, and ties go to the oldest. Accounts
-// at their running limit ($2 > 0) are left out. Each account contributes at
-// most $1 renders (the LATERAL), so one account's long queue costs the
-// query nothing.
+// fewest running. Accounts with the same turn go round-robin: the account
+// whose render was claimed longest ago (or never) first, then the oldest
+// render. Accounts at their running limit ($2 > 0) are left out. Each
+// account contributes at most $1 renders (the LATERAL), so one account's
+// long queue costs the query nothing.
 const pendingFair = `
 WITH running AS (
     SELECT account_id, count(*) AS n FROM render_jobs WHERE state = 'running' GROUP BY account_id
 ), turns AS (
-    SELECT p.render_id, p.account_id, p.since, coalesce(r.n, 0) + p.place AS turn
+    SELECT p.render_id, p.account_id, p.since, coalesce(r.n, 0) + p.place AS turn,
+           coalesce(c.last_claimed_at, '-infinity') AS served
     FROM (SELECT DISTINCT account_id FROM render_jobs WHERE state = 'pending') a
     CROSS JOIN LATERAL (
         SELECT render_id, account_id, since, row_number() OVER (ORDER BY since, render_id) AS place
         FROM render_jobs WHERE account_id = a.account_id AND state = 'pending'
         ORDER BY since, render_id LIMIT $1) p
     LEFT JOIN running r ON r.account_id = p.account_id
+    LEFT JOIN render_claims c ON c.account_id = p.account_id
 )
 SELECT render_id, account_id FROM turns
 WHERE $2 <= 0 OR turn <= $2
-ORDER BY turn, since, render_id
+ORDER BY turn, served, since, render_id
 LIMIT $1`
 
 // Pending returns up to limit renders waiting for an encoder, in the order

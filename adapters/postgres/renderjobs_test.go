@@ -111,3 +111,37 @@ func TestPending_takes_turns_across_accounts(t *testing.T) {
 		t.Errorf("limit 2: %v", got)
 	}
 }
+
+// An account whose render just finished has as few running as a newcomer;
+// the turn then goes to the account served longest ago, not to the older
+// render, so a long queue cannot take turn after turn.
+func TestPending_goes_round_robin_between_accounts_with_as_many_running(t *testing.T) {
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	base := time.Now().Add(-time.Hour)
+	set := func(j commands.RenderJob) {
+		t.Helper()
+		if err := store.Transact(t.Context(), []string{j.RenderID}, func(ctx context.Context, tx commands.Tx) error { return tx.SetRenderJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		set(commands.RenderJob{RenderID: fmt.Sprintf("rnd_a%d", i), AccountID: "acc_a", State: domain.RenderStatePending, Since: base.Add(time.Duration(i) * time.Second)})
+	}
+	// A's first render ran and completed; B's one was queued after A's.
+	set(commands.RenderJob{RenderID: "rnd_a0", AccountID: "acc_a", State: domain.RenderStateRunning, Attempt: 1, WorkerID: "w",
+		LeaseUntil: time.Now().Add(time.Minute), Since: base.Add(time.Minute)})
+	set(commands.RenderJob{RenderID: "rnd_b0", AccountID: "acc_b", State: domain.RenderStatePending, Since: base.Add(2 * time.Minute)})
+	set(commands.RenderJob{RenderID: "rnd_a0", AccountID: "acc_a", State: domain.RenderStateCompleted})
+	pending, err := postgres.NewRenderJobs(pool).Pending(t.Context(), 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pending {
+		got = append(got, p.RenderID)
+	}
+	if want := []string{"rnd_b0", "rnd_a1", "rnd_a2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("turns = %v, want %v", got, want)
+	}
+}

@@ -185,6 +185,12 @@ func (t *eventTx) SetRenderJob(_ context.Context, j commands.RenderJob) error {
 			ON CONFLICT (render_id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
 				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since`,
 			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since)
+		if j.State == domain.RenderStateRunning {
+			// The account was served now: its next render waits for the
+			// accounts served longer ago (pendingFair).
+			t.conn.hold(fail, `INSERT INTO render_claims (account_id, last_claimed_at) VALUES ($1, $2)
+				ON CONFLICT (account_id) DO UPDATE SET last_claimed_at = excluded.last_claimed_at`, j.AccountID, j.Since)
+		}
 	default:
 		// The render leaves the queue, and frees its place.
 		t.conn.hold(fail, `WITH done AS (DELETE FROM render_jobs WHERE render_id = $1)

@@ -210,3 +210,73 @@ func (s *service) rawPut(t *testing.T, key, path string, length int64) (int, str
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// The render queue per account on the real stack: one encoder slot, four
+// places per account. A fills its places; B's one render then starts right
+// after the render A had running, before A's other three.
+func TestTenant_render_queue_is_fair_and_bounded(t *testing.T) {
+	s := startService(t, "RENDERD_ENCODER_CONCURRENCY=1", "RENDERD_ACCOUNT_MAX_QUEUED=4")
+	keyA, keyB := s.account(10), s.account(10)
+	ready := func(key string) string {
+		id := s.newAsset(key, "video")
+		s.expect(s.upload(key, id, "source", smallVideo(t, "10")), http.StatusAccepted, "")
+		s.waitAsset(key, id, "ready", state("ready"))
+		return id
+	}
+	assetA, assetB := ready(keyA), ready(keyB)
+	// Each render applies its own cut: distinct, and a real encode (a cut
+	// is never a remux), so the renders queue behind the one slot.
+	cut := func(key, asset string, start float64) string {
+		r := s.do(key, http.MethodPost, "/v1/assets/"+asset+"/cuts", map[string]any{"segments": []map[string]float64{{"start": start, "end": start + 8}}})
+		s.expect(r, http.StatusCreated, "")
+		return r.str("id")
+	}
+	cutsA := []string{cut(keyA, assetA, 0), cut(keyA, assetA, 0.5), cut(keyA, assetA, 1), cut(keyA, assetA, 1.5)}
+	cutB := cut(keyB, assetB, 0)
+	post := func(key, asset, cutID string) response {
+		return s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": asset, "cut_id": cutID, "output": map[string]any{"format": "mp4"}})
+	}
+	var a []string
+	for _, c := range cutsA {
+		r := post(keyA, assetA, c)
+		s.expect(r, http.StatusCreated, "")
+		a = append(a, r.str("id"))
+	}
+	// A fifth render of A does not fit; a repeat of a queued one does.
+	full := s.do(keyA, http.MethodPost, "/v1/renders", map[string]any{"asset_id": assetA, "output": map[string]any{"format": "mov"}})
+	s.expect(full, http.StatusTooManyRequests, "too_many_renders")
+	if h := full.header; h.Get("Retry-After") == "" || h.Get("RateLimit-Policy") != `"renders_queued";q=4` || !strings.HasPrefix(h.Get("RateLimit"), `"renders_queued";r=0;t=`) {
+		t.Errorf("429 headers: Retry-After %q, RateLimit-Policy %q, RateLimit %q", h.Get("Retry-After"), h.Get("RateLimit-Policy"), h.Get("RateLimit"))
+	}
+	s.expect(post(keyA, assetA, cutsA[0]), http.StatusOK, "")
+	// B's places are its own.
+	b := post(keyB, assetB, cutB)
+	s.expect(b, http.StatusCreated, "")
+
+	started := map[string]time.Time{}
+	for _, id := range append(a, b.str("id")) {
+		key := keyA
+		if id == b.str("id") {
+			key = keyB
+		}
+		r := s.waitRender(key, id, "completed", 3*time.Minute)
+		at, err := time.Parse(time.RFC3339Nano, r.str("started_at"))
+		if err != nil {
+			t.Fatalf("started_at of %s: %s", id, r.raw)
+		}
+		started[id] = at
+	}
+	first := a[0]
+	for _, id := range a {
+		if started[id].Before(started[first]) {
+			first = id
+		}
+	}
+	for _, id := range a {
+		if id != first && !started[b.str("id")].Before(started[id]) {
+			t.Errorf("B's render started at %s, after A's %s (%s); want it right after A's first", started[b.str("id")], id, started[id])
+		}
+	}
+	// Finished renders free their places.
+	s.expect(s.do(keyA, http.MethodPost, "/v1/renders", map[string]any{"asset_id": assetA, "output": map[string]any{"format": "mov"}}), http.StatusCreated, "")
+}

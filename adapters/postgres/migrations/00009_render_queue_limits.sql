@@ -52,6 +52,15 @@ END
 $$;
 -- +goose StatementEnd
 
+-- When each account last had a render claimed: among accounts with as many
+-- renders running, the one served longest ago goes first (round-robin), so
+-- an account with a long queue cannot take turn after turn while another
+-- account's render waits (postgres.RenderJobs.Pending).
+CREATE TABLE render_claims (
+    account_id      text        PRIMARY KEY,
+    last_claimed_at timestamptz NOT NULL
+);
+
 -- The claim side: an account's pending renders in order, and its running
 -- ones counted against RENDERD_ACCOUNT_MAX_RUNNING.
 CREATE INDEX render_jobs_account_pending ON render_jobs (account_id, since, render_id) WHERE state = 'pending';
@@ -60,5 +69,6 @@ CREATE INDEX render_jobs_account_running ON render_jobs (account_id) WHERE state
 -- +goose Down
 DROP INDEX render_jobs_account_running;
 DROP INDEX render_jobs_account_pending;
+DROP TABLE render_claims;
 DROP FUNCTION renderd_take_render_slot(text, text, integer);
 DROP TABLE render_slots;
