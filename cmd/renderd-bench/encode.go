@@ -34,6 +34,7 @@ const (
 	encodeCancels     = 20
 	encodeStarts      = 10
 	encodeBatch       = 4
+	encodeFairQueue   = 20 // renders account A queues before account B posts one
 	encodeConcurrency = 2
 	// Uploads of the same file: a signature is per asset, and the runs
 	// need more same-plan 720p signatures than one asset offers.
@@ -114,8 +115,122 @@ func benchEncode(ctx context.Context, e *env, _ time.Duration) (rs []result, err
 	if err != nil {
 		return nil, fmt.Errorf("two at once: %w", err)
 	}
+	e.log.Debug("encode: fairness")
+	fair, err := b.fairness(ctx, b.take(encodeFairQueue))
+	if err != nil {
+		return nil, fmt.Errorf("fairness: %w", err)
+	}
 	hwm, maxRSS, samples := b.rss.finish()
-	return b.results(video, audio, remux, starts, fromAck, fromSent, wall, batch, hwm, maxRSS, samples), nil
+	rs = b.results(video, audio, remux, starts, fromAck, fromSent, wall, batch, hwm, maxRSS, samples)
+	return append(rs, fair.result(video)), nil
+}
+
+// fairRun is the fairness measurement: account A queues renders, then
+// account B posts one.
+type fairRun struct {
+	queued      int           // A's renders, queued before B's POST
+	wait        time.Duration // B's POST sent → B's ffmpeg seen
+	startedOfA  int           // A's renders whose ffmpeg started meanwhile (the two running before excluded)
+	runningOfA  int           // A's renders running when B posted
+	queueFullOK bool          // A's queue took all its renders (none refused)
+}
+
+// fairness has account A post its renders (two start at once, the rest
+// wait), then account B post one render of its own asset, and times B's
+// POST to B's ffmpeg: with fair claims it starts as soon as one of A's
+// encodes ends, however many A queued. Every render is cancelled after.
+func (b *encodeBench) fairness(ctx context.Context, queueA []encodeRequest) (fairRun, error) {
+	if err := b.waitIdle(ctx); err != nil {
+		return fairRun{}, err
+	}
+	accB, err := postgres.NewAccounts(b.e.pool).Create(ctx, "bench-encode-b", 600*60)
+	if err != nil {
+		return fairRun{}, err
+	}
+	benchB := *b
+	benchB.key = accB.APIKey
+	assetB, err := benchB.upload(ctx)
+	if err == nil {
+		err = benchB.waitAsset(ctx, assetB)
+	}
+	if err != nil {
+		return fairRun{}, fmt.Errorf("account B's asset: %w", err)
+	}
+	var run fairRun
+	var ids []string
+	defer func() {
+		for _, id := range ids {
+			_, _, _ = b.call(context.WithoutCancel(ctx), http.MethodDelete, "/v1/renders/"+id, nil, nil)
+		}
+	}()
+	before := pids()
+	for _, r := range queueA {
+		id, err := b.post(ctx, r)
+		if err != nil {
+			return run, err
+		}
+		ids = append(ids, id)
+	}
+	run.queued, run.queueFullOK = len(ids), true
+	// Both slots busy with A's first two.
+	for deadline := time.Now().Add(time.Minute); len(b.ffmpegsOf(before, ids)) < encodeConcurrency; {
+		if time.Now().After(deadline) {
+			return run, fmt.Errorf("A's first %d renders did not start within a minute", encodeConcurrency)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return run, err
+		}
+	}
+	runningBefore := b.ffmpegsOf(before, ids)
+	run.runningOfA = len(runningBefore)
+	known := pids()
+	sent := time.Now()
+	idB, err := benchB.post(ctx, encodeRequest{asset: assetB, output: domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p}})
+	if err != nil {
+		return run, err
+	}
+	defer func() {
+		_, _, _ = benchB.call(context.WithoutCancel(ctx), http.MethodDelete, "/v1/renders/"+idB, nil, nil)
+	}()
+	for deadline := sent.Add(5 * time.Minute); ; {
+		if pid, _ := b.findFFmpeg(known, "/renders/"+idB+"/"); pid != 0 {
+			run.wait = time.Since(sent)
+			break
+		}
+		if time.Now().After(deadline) {
+			return run, errors.New("B's render did not start within 5 minutes")
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return run, err
+		}
+	}
+	run.startedOfA = len(b.ffmpegsOf(known, ids))
+	return run, nil
+}
+
+// ffmpegsOf counts the encoder's ffmpeg children not in known that render
+// one of ids.
+func (b *encodeBench) ffmpegsOf(known map[int]bool, ids []string) map[int]bool {
+	out := map[int]bool{}
+	for _, id := range ids {
+		if pid, _ := b.findFFmpeg(known, "/renders/"+id+"/"); pid != 0 {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+func (f fairRun) result(video pairResult) result {
+	encode := pct(slices.Sorted(slices.Values(video.service)), 0.5)
+	return result{
+		name: fmt.Sprintf("fairness: account A queues %d × 720p renders (%d start at once), then account B posts 1: B's POST → B's ffmpeg started",
+			f.queued, f.runningOfA),
+		value:    fmt.Sprintf("%.2f s; A's renders started in between: %d", f.wait.Seconds(), f.startedOfA),
+		baseline: fmt.Sprintf("%.2f s, one 720p encode (service, median of the pairs above)", encode.Seconds()),
+		ratio:    ratio(f.wait.Seconds() / encode.Seconds()),
+		target:   "≤ 1.5 × one encode",
+		ok:       f.queueFullOK && f.startedOfA == 0 && f.wait.Seconds() <= 1.5*encode.Seconds(),
+	}
 }
 
 // encodeBench is one run: the source, the two renderd processes and the
@@ -282,7 +397,7 @@ func (b *encodeBench) prepare(ctx context.Context) error {
 			}
 		}
 	}
-	if need := encodePairs + encodeStarts + encodeCancels + encodeBatch; need > len(b.encodes) {
+	if need := encodePairs + encodeStarts + encodeCancels + encodeBatch + encodeFairQueue; need > len(b.encodes) {
 		return fmt.Errorf("%d renders need more than the %d prepared signatures: raise encodeAssets", need, len(b.encodes))
 	}
 	return nil
@@ -903,7 +1018,7 @@ type renderdProc struct {
 }
 
 // startServe starts `renderd serve --roles roles` on e's database and
-// topics, with every rate limit off, extra environment last (it wins). Like startRenderd, but with the
+// topics, with the benchmark's limits (benchLimits), extra environment last (it wins). Like startRenderd, but with the
 // roles and environment of the caller's choosing, and no readiness wait: an
 // encoder-only process serves no HTTP.
 func startServe(e *env, name, roles string, extra ...string) (*renderdProc, error) {
@@ -915,7 +1030,7 @@ func startServe(e *env, name, roles string, extra ...string) (*renderdProc, erro
 		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
 		"RENDERD_LOG_LEVEL=warn",
 	)
-	environ = append(environ, rateLimitsOff...)
+	environ = append(environ, benchLimits...)
 	p := &renderdProc{name: name, exited: make(chan error, 1), log: &procLog{name: name}}
 	p.cmd = exec.Command(*renderdBin, "serve", "--roles", roles) //nolint:gosec // the operator's binary
 	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = append(environ, extra...), p.log, p.log

@@ -22,16 +22,19 @@ SELECT account_id, row_number() OVER (PARTITION BY account_id ORDER BY since, re
 FROM render_jobs;
 
 -- renderd_take_render_slot gives p_render a free place among the account's
--- first p_max, adding the missing places of an account that has fewer (a
--- new account, a raised limit). With none free it raises SQLSTATE RDQ01,
--- which aborts the transaction (and so the render's creation).
+-- first p_max. An account with fewer places (a new account, a raised
+-- limit) gets them as it needs them, 64 at a time, so a high limit costs
+-- nothing up front. Each turn of the loop claims a place or adds some (its
+-- own rows, or another request's, committed meanwhile), so it ends. With
+-- every place taken it raises SQLSTATE RDQ01, which aborts the transaction
+-- (and so the render's creation).
 -- +goose StatementBegin
 CREATE FUNCTION renderd_take_render_slot(p_account text, p_render text, p_max integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     places integer;
 BEGIN
-    FOR attempt IN 1..2 LOOP
+    LOOP
         UPDATE render_slots SET render_id = p_render
         WHERE (account_id, slot) = (
             SELECT account_id, slot FROM render_slots
@@ -43,7 +46,7 @@ BEGIN
         SELECT count(*) INTO places FROM render_slots WHERE account_id = p_account AND slot < p_max;
         EXIT WHEN places >= p_max;
         INSERT INTO render_slots (account_id, slot)
-        SELECT p_account, s FROM generate_series(0, p_max - 1) s
+        SELECT p_account, s FROM generate_series(places, least(p_max, places + 64) - 1) s
         ON CONFLICT DO NOTHING;
     END LOOP;
     RAISE EXCEPTION 'account % has no free place in the render queue (limit %)', p_account, p_max
