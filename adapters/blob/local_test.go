@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -374,13 +375,20 @@ func TestSweepTemp_removes_old_temp_files_anywhere_and_keeps_fresh_ones_and_ever
 	writeAged(t, dir, "assets/ast_1/source-1", 48*time.Hour)
 	writeAged(t, dir, "renders/rnd_1/attempt-1.mp4", 48*time.Hour)
 	writeAged(t, dir, "renders/rnd_1/tmp-not-hidden", 48*time.Hour)
+	// Nor is a directory, whatever its name.
+	writeAged(t, dir, "renders/.tmp-dir/kept", 48*time.Hour)
+	at := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "renders", ".tmp-dir"), at, at); err != nil {
+		t.Fatal(err)
+	}
 
 	removed, err := s.SweepTemp(t.Context(), time.Hour)
 	if err != nil || removed != 3 {
 		t.Fatalf("SweepTemp = %d, %v; want 3 removed", removed, err)
 	}
 	got := files(t, dir)
-	want := []string{"assets/ast_1/.tmp-fresh", "assets/ast_1/source-1", "renders/rnd_1/attempt-1.mp4", "renders/rnd_1/tmp-not-hidden"}
+	want := []string{"assets/ast_1/.tmp-fresh", "assets/ast_1/source-1", "renders/.tmp-dir/kept", "renders/rnd_1/attempt-1.mp4",
+		"renders/rnd_1/tmp-not-hidden"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("left %v, want %v", got, want)
 	}
@@ -397,10 +405,14 @@ func TestSweepTemp_never_follows_a_symlink_out_of_the_root(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "assets")); err != nil {
 		t.Fatal(err)
 	}
-	// A link named like a temporary file is not one: the link stays, and so
-	// does its target.
-	if err := os.Symlink(filepath.Join(outside, ".tmp-outside"), filepath.Join(dir, ".tmp-link")); err != nil {
+	// A link named like a temporary file is not one, however old: the link
+	// stays, and so does its target.
+	link := filepath.Join(dir, ".tmp-link")
+	if err := os.Symlink(filepath.Join(outside, ".tmp-outside"), link); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := exec.Command("touch", "-h", "-t", "200001010000", link).CombinedOutput(); err != nil {
+		t.Fatalf("age the link: %v %s", err, out)
 	}
 	removed, err := s.SweepTemp(t.Context(), time.Hour)
 	if err != nil || removed != 0 {
