@@ -28,6 +28,9 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	if cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Roles) != 5 || cfg.Partitions != 12 || cfg.ReplicationFactor != -1 {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
+	if cfg.HTTPTimeout != 30*time.Second || cfg.HTTPIdleTimeout != 2*time.Minute || cfg.TransferMinRate != 8192 || cfg.TransferWindow != 30*time.Second {
+		t.Errorf("connection defaults not applied: %+v", cfg)
+	}
 }
 
 func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
@@ -44,8 +47,16 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"bad_number":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "RENDERD_KAFKA_PARTITIONS": "many"}, want: []string{"RENDERD_KAFKA_PARTITIONS"}},
 		"zero_partitions": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_KAFKA_PARTITIONS": "0"}, want: []string{"at least 1"}},
 		"bad_log_format":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_LOG_FORMAT": "xml"}, want: []string{"text or json"}},
-		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
-		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
+		"zero_http_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_TIMEOUT": "0s"},
+			want: []string{"RENDERD_HTTP_TIMEOUT and RENDERD_HTTP_IDLE_TIMEOUT must be positive"}},
+		"negative_idle_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_IDLE_TIMEOUT": "-1s"},
+			want: []string{"RENDERD_HTTP_IDLE_TIMEOUT must be positive"}},
+		"zero_transfer_rate": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_MIN_RATE": "0"},
+			want: []string{"RENDERD_TRANSFER_MIN_RATE must be at least 1"}},
+		"zero_transfer_window": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "0s"},
+			want: []string{"RENDERD_TRANSFER_WINDOW positive"}},
+		"unknown_flag":   {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
+		"stray_argument": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -25,6 +25,10 @@ import (
 // contract like a consumer-group name: renaming it re-ships the whole log.
 const relayName = "kafka-relay"
 
+// maxHeaderBytes bounds a request's head; a larger one is answered 431 by
+// net/http before any handler runs.
+const maxHeaderBytes = 64 << 10
+
 func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -108,7 +112,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
-		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		// No ReadTimeout or WriteTimeout: one bound cannot fit both a JSON
+		// request and a long upload, so httpapi sets each request's
+		// deadlines by its route's kind (ports/httpapi/timeouts.go).
+		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)

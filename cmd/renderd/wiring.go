@@ -100,6 +100,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		MaxJSONBytes:   int64(cfg.MaxJSONBytes),
 		MaxUploadBytes: int64(cfg.MaxUploadBytes),
 		ReadYourWrites: cfg.ReadYourWrites,
+		Timeouts:       httpapi.Timeouts{JSON: cfg.HTTPTimeout, MinRate: int64(cfg.TransferMinRate), Window: cfg.TransferWindow},
 		Webhooks: httpapi.WebhookConfig{
 			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,

@@ -512,8 +512,13 @@ func TestOpenAPIValidateSchema(t *testing.T) {
 // ---- the real handlers, answering through New, checked against the document
 
 type oaServerOpts struct {
-	lagging bool         // the read model never catches up
-	log     *slog.Logger // nil: discard
+	lagging   bool         // the read model never catches up
+	log       *slog.Logger // nil: discard
+	timeouts  Timeouts     // zero: generous ones
+	blobs     Blobs        // nil: a sink
+	maxUpload int64        // 0: 1 KiB
+	downloads http.Handler // nil: every token refused
+	waiter    Waiter       // nil: by lagging
 }
 
 type oaAuth struct{}
@@ -604,6 +609,18 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		t.Fatal(err)
 	}
+	var blobs Blobs = oaBlobs{}
+	if cfg.blobs != nil {
+		blobs = cfg.blobs
+	}
+	var waiter Waiter = oaWaiter{lagging: cfg.lagging}
+	if cfg.waiter != nil {
+		waiter = cfg.waiter
+	}
+	downloads := cfg.downloads
+	if downloads == nil {
+		downloads = DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil)
+	}
 	h, err := New(Config{
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     oaAuth{},
@@ -612,10 +629,10 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			return "http://127.0.0.1:8080/v1/downloads/tok", oaTime.Add(15 * time.Minute), nil
 		},
-		Downloads: DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil),
+		Downloads: downloads,
 		Reads:     oaReads{lagging: cfg.lagging},
-		Waiter:    oaWaiter{lagging: cfg.lagging},
-		Blobs:     oaBlobs{},
+		Waiter:    waiter,
+		Blobs:     blobs,
 		Credits: func(context.Context, string, int) (int64, []LedgerEntry, error) {
 			return 258, []LedgerEntry{
 				{ID: "led_3", Seconds: 60, Reason: "grant", CreatedAt: oaTime},
@@ -625,8 +642,9 @@ func oaServer(t *testing.T, cfg oaServerOpts) http.Handler {
 		},
 		NewBlobKey:     func(assetID, part string) string { return "assets/" + assetID + "/" + part },
 		MaxJSONBytes:   1 << 10,
-		MaxUploadBytes: 1 << 10,
+		MaxUploadBytes: cmp.Or(cfg.maxUpload, 1<<10),
 		ReadYourWrites: time.Second,
+		Timeouts:       cmp.Or(cfg.timeouts, Timeouts{JSON: 30 * time.Second, MinRate: 1, Window: 30 * time.Second}),
 		Webhooks: WebhookConfig{Store: oaWebhooks{}, CheckURL: func(raw string) error {
 			if !strings.HasPrefix(raw, "https://") {
 				return errors.New("must be https")

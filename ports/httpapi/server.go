@@ -74,6 +74,7 @@ type Config struct {
 	MaxJSONBytes, MaxUploadBytes int64
 	// ReadYourWrites bounds the wait for the read model after a write.
 	ReadYourWrites time.Duration
+	Timeouts       Timeouts
 	Webhooks       WebhookConfig
 }
 
@@ -90,8 +91,8 @@ func New(cfg Config) (http.Handler, error) {
 	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 {
 		return nil, errors.New("httpapi: incomplete webhook configuration")
 	}
-	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 {
-		return nil, errors.New("httpapi: limits and the read-your-writes bound must be positive")
+	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 || !cfg.Timeouts.valid() {
+		return nil, errors.New("httpapi: limits, timeouts and the read-your-writes bound must be positive")
 	}
 	s := &server{cfg}
 	r := NewRouter(cfg.Readiness)
@@ -102,37 +103,39 @@ func New(cfg Config) (http.Handler, error) {
 	// behind auth: inside a PathPrefix subrouter gorilla/mux v1.8.1 loses a
 	// method mismatch and answers 404 instead of 405 (gorilla/mux#751).
 	// gorilla/mux tries them in order, so the renders, which clients poll,
-	// come first.
+	// come first. Each route's kind picks its connection deadlines
+	// (timeouts.go).
 	routes := []struct {
 		method, path string
 		h            func(http.ResponseWriter, *http.Request) error
+		kind         routeKind
 	}{
-		{http.MethodPost, "/renders", s.requestRender},
-		{http.MethodGet, "/renders", s.listRenders},
-		{http.MethodGet, "/renders/{id}", s.getRender},
-		{http.MethodDelete, "/renders/{id}", s.cancelRender},
-		{http.MethodGet, "/renders/{id}/events", s.renderEvents},
-		{http.MethodPost, "/assets", s.createAsset},
-		{http.MethodGet, "/assets", s.listAssets},
-		{http.MethodGet, "/assets/{id}", s.getAsset},
-		{http.MethodPut, "/assets/{id}/source", s.uploadPart("source")},
-		{http.MethodPut, "/assets/{id}/audio", s.uploadPart("audio")},
-		{http.MethodPost, "/assets/{id}/cuts", s.requestCut},
-		{http.MethodGet, "/assets/{id}/cuts", s.listCuts},
-		{http.MethodGet, "/cuts/{id}", s.getCut},
-		{http.MethodGet, "/credits", s.getCredits},
-		{http.MethodPost, "/webhook-endpoints", s.createWebhookEndpoint},
-		{http.MethodGet, "/webhook-endpoints", s.listWebhookEndpoints},
-		{http.MethodGet, "/webhook-endpoints/{id}", s.getWebhookEndpoint},
-		{http.MethodDelete, "/webhook-endpoints/{id}", s.deleteWebhookEndpoint},
-		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", s.rotateWebhookSecret},
-		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", s.listWebhookDeliveries},
-		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", s.redeliverWebhook},
+		{http.MethodPost, "/renders", s.requestRender, jsonRoute},
+		{http.MethodGet, "/renders", s.listRenders, jsonRoute},
+		{http.MethodGet, "/renders/{id}", s.getRender, jsonRoute},
+		{http.MethodDelete, "/renders/{id}", s.cancelRender, jsonRoute},
+		{http.MethodGet, "/renders/{id}/events", s.renderEvents, jsonRoute},
+		{http.MethodPost, "/assets", s.createAsset, jsonRoute},
+		{http.MethodGet, "/assets", s.listAssets, jsonRoute},
+		{http.MethodGet, "/assets/{id}", s.getAsset, jsonRoute},
+		{http.MethodPut, "/assets/{id}/source", s.uploadPart("source"), uploadRoute},
+		{http.MethodPut, "/assets/{id}/audio", s.uploadPart("audio"), uploadRoute},
+		{http.MethodPost, "/assets/{id}/cuts", s.requestCut, jsonRoute},
+		{http.MethodGet, "/assets/{id}/cuts", s.listCuts, jsonRoute},
+		{http.MethodGet, "/cuts/{id}", s.getCut, jsonRoute},
+		{http.MethodGet, "/credits", s.getCredits, jsonRoute},
+		{http.MethodPost, "/webhook-endpoints", s.createWebhookEndpoint, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints", s.listWebhookEndpoints, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints/{id}", s.getWebhookEndpoint, jsonRoute},
+		{http.MethodDelete, "/webhook-endpoints/{id}", s.deleteWebhookEndpoint, jsonRoute},
+		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", s.rotateWebhookSecret, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", s.listWebhookDeliveries, jsonRoute},
+		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", s.redeliverWebhook, jsonRoute},
 	}
 	for _, rt := range routes {
-		r.Handle("/v1"+rt.path, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h))).Methods(rt.method)
+		r.Handle("/v1"+rt.path, s.withDeadlines(rt.kind, withAuth(cfg.Auth, cfg.Log, s.handle(rt.h)))).Methods(rt.method)
 	}
-	r.Handle("/v1/downloads/{token}", cfg.Downloads).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, cfg.Downloads)).Methods(http.MethodGet, http.MethodHead)
 	return withRequestID(withLogging(cfg.Log, r)), nil
 }
 
