@@ -79,6 +79,12 @@ const (
 
 var allRoles = []string{RoleAPI, RoleRelay, RoleProjector, RoleEncoder, RoleWebhooks}
 
+// maxTransferWindow bounds RENDERD_TRANSFER_WINDOW well below tempMaxAge:
+// a live upload writes its temporary file at least once per window, so the
+// sweep never takes it for one a crash left behind. The setting's help and
+// error say "10m" too.
+const maxTransferWindow = 10 * time.Minute
+
 // setting is one configuration value: its environment variable, its flag,
 // its default and how to parse it. The README's config table is generated
 // from these (renderd config-table) and checked by a test.
@@ -100,7 +106,7 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.HTTPIdleTimeout })},
 	{"RENDERD_TRANSFER_MIN_RATE", "transfer-min-rate", "8192", "slowest upload or download, in bytes per second over each RENDERD_TRANSFER_WINDOW; a slower one is cut off (an upload with 408 upload_too_slow, and nothing stored)",
 		intSetting(func(c *Config) *int { return &c.TransferMinRate })},
-	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over",
+	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over, at most 10m (temporary blob files idle for an hour are swept)",
 		durationSetting(func(c *Config) *time.Duration { return &c.TransferWindow })},
 	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. Keep it on loopback",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
@@ -298,8 +304,8 @@ func (c Config) validate(command string) error {
 	if c.HTTPTimeout <= 0 || c.HTTPIdleTimeout <= 0 {
 		errs = append(errs, errors.New("RENDERD_HTTP_TIMEOUT and RENDERD_HTTP_IDLE_TIMEOUT must be positive"))
 	}
-	if c.TransferMinRate < 1 || c.TransferWindow <= 0 {
-		errs = append(errs, errors.New("RENDERD_TRANSFER_MIN_RATE must be at least 1, RENDERD_TRANSFER_WINDOW positive"))
+	if c.TransferMinRate < 1 || c.TransferWindow <= 0 || c.TransferWindow > maxTransferWindow {
+		errs = append(errs, errors.New("RENDERD_TRANSFER_MIN_RATE must be at least 1, RENDERD_TRANSFER_WINDOW positive and at most 10m"))
 	}
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))

@@ -55,6 +55,10 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 			want: []string{"RENDERD_TRANSFER_MIN_RATE must be at least 1"}},
 		"zero_transfer_window": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "0s"},
 			want: []string{"RENDERD_TRANSFER_WINDOW positive"}},
+		// A longer window would let a live upload's temporary file look
+		// abandoned to the sweep (tempMaxAge).
+		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
+			want: []string{"at most 10m"}},
 		"unknown_flag":   {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
 		"stray_argument": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
 	}
@@ -91,5 +95,11 @@ func TestREADME_config_table_is_current(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), configTable()) {
 		t.Errorf("README.md's config table is stale; replace it with the output of `renderd config-table`:\n%s", configTable())
+	}
+}
+
+func TestTransfer_window_bound_stays_well_below_the_temp_sweep_age(t *testing.T) {
+	if 4*maxTransferWindow > tempMaxAge {
+		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, tempMaxAge)
 	}
 }
