@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 var (
@@ -127,7 +128,7 @@ func (l *Local) createTemp(dir string) (string, *os.File, error) {
 	for range 10 {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
-		name := path.Join(dir, ".tmp-"+hex.EncodeToString(b))
+		name := path.Join(dir, tempPrefix+hex.EncodeToString(b))
 		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -202,13 +203,71 @@ func (l *Local) Commit(tmpPath, key string) (int64, error) {
 // Discard removes a temporary file from CreateTemp; a missing one is fine.
 func (l *Local) Discard(tmpPath string) error {
 	rel, err := filepath.Rel(l.dir, tmpPath)
-	if err != nil || !strings.HasPrefix(path.Base(filepath.ToSlash(rel)), ".tmp-") {
+	if err != nil || !strings.HasPrefix(path.Base(filepath.ToSlash(rel)), tempPrefix) {
 		return fmt.Errorf("discard %s: not a temporary file of this store", tmpPath)
 	}
 	if err := l.root.Remove(filepath.ToSlash(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("discard: %w", err)
 	}
 	return nil
+}
+
+// tempPrefix starts the name of every temporary file (Put's and
+// CreateTemp's); no valid key has a segment starting with a dot.
+const tempPrefix = ".tmp-"
+
+// SweepTemp removes the temporary files, anywhere under the root, that were
+// last modified more than age ago, and returns how many it removed: what a
+// crash between creating a temporary file and committing or discarding it
+// leaves behind. Only regular files named .tmp-* are candidates, never a
+// blob, a directory or a symbolic link, and the walk stays inside the root.
+//
+// A writer still at work keeps its file's modification time fresh, so age
+// must be well above the longest pause of any writer sharing the folder
+// (the caller knows which those are). A file that vanishes during the sweep
+// (committed, discarded, or swept by another process) is skipped; other
+// failures are returned, joined, after the rest of the tree was swept.
+func (l *Local) SweepTemp(ctx context.Context, age time.Duration) (removed int, err error) {
+	cutoff := time.Now().Add(-age)
+	var errs []error
+	walkErr := fs.WalkDir(l.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if err != nil {
+			if name == "." {
+				return err
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return nil // WalkDir skips a directory it cannot read
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
+		}
+		info, err := d.Info()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			errs = append(errs, err)
+			return nil
+		case !info.ModTime().Before(cutoff):
+			return nil
+		}
+		switch err := l.root.Remove(name); {
+		case err == nil:
+			removed++
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("sweep %s: %w", name, err))
+		}
+		return nil
+	})
+	if walkErr != nil {
+		errs = append(errs, fmt.Errorf("sweep: %w", walkErr))
+	}
+	return removed, errors.Join(errs...)
 }
 
 // tempName maps a CreateTemp path for key back to its name under the root.
@@ -218,7 +277,7 @@ func (l *Local) tempName(tmpPath, key string) (string, error) {
 	}
 	rel, err := filepath.Rel(l.dir, tmpPath)
 	rel = filepath.ToSlash(rel)
-	if err != nil || path.Dir(rel) != path.Dir(key) || !strings.HasPrefix(path.Base(rel), ".tmp-") {
+	if err != nil || path.Dir(rel) != path.Dir(key) || !strings.HasPrefix(path.Base(rel), tempPrefix) {
 		return "", fmt.Errorf("commit %s: %s is not a temporary file for it", key, tmpPath)
 	}
 	return rel, nil

@@ -8,10 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/renderd/renderd/adapters/blob"
 )
@@ -344,5 +346,92 @@ func TestCommit_refuses_a_path_that_is_not_a_temp_file_for_the_key(t *testing.T)
 	}
 	if err := s.Discard("/etc/passwd"); err == nil {
 		t.Error("Discard accepted a path outside the store")
+	}
+}
+
+// writeAged writes a file under dir and sets its modification time age ago.
+func writeAged(t *testing.T, dir, rel string, age time.Duration) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-age)
+	if err := os.Chtimes(p, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSweepTemp_removes_old_temp_files_anywhere_and_keeps_fresh_ones_and_every_blob(t *testing.T) {
+	s, dir := newStore(t)
+	for _, rel := range []string{".tmp-root", "assets/ast_1/.tmp-0a1b", "renders/rnd_1/deep/.tmp-2c3d"} {
+		writeAged(t, dir, rel, 2*time.Hour)
+	}
+	writeAged(t, dir, "assets/ast_1/.tmp-fresh", time.Minute)
+	// Committed blobs are never candidates, however old.
+	writeAged(t, dir, "assets/ast_1/source-1", 48*time.Hour)
+	writeAged(t, dir, "renders/rnd_1/attempt-1.mp4", 48*time.Hour)
+	writeAged(t, dir, "renders/rnd_1/tmp-not-hidden", 48*time.Hour)
+	// Nor is a directory, whatever its name.
+	writeAged(t, dir, "renders/.tmp-dir/kept", 48*time.Hour)
+	at := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "renders", ".tmp-dir"), at, at); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := s.SweepTemp(t.Context(), time.Hour)
+	if err != nil || removed != 3 {
+		t.Fatalf("SweepTemp = %d, %v; want 3 removed", removed, err)
+	}
+	got := files(t, dir)
+	want := []string{"assets/ast_1/.tmp-fresh", "assets/ast_1/source-1", "renders/.tmp-dir/kept", "renders/rnd_1/attempt-1.mp4",
+		"renders/rnd_1/tmp-not-hidden"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("left %v, want %v", got, want)
+	}
+	if removed, err := s.SweepTemp(t.Context(), time.Hour); err != nil || removed != 0 {
+		t.Fatalf("second sweep = %d, %v; want nothing to do", removed, err)
+	}
+}
+
+func TestSweepTemp_never_follows_a_symlink_out_of_the_root(t *testing.T) {
+	s, dir := newStore(t)
+	outside := t.TempDir()
+	writeAged(t, outside, ".tmp-outside", 2*time.Hour)
+	writeAged(t, outside, "nested/.tmp-outside", 2*time.Hour)
+	if err := os.Symlink(outside, filepath.Join(dir, "assets")); err != nil {
+		t.Fatal(err)
+	}
+	// A link named like a temporary file is not one, however old: the link
+	// stays, and so does its target.
+	link := filepath.Join(dir, ".tmp-link")
+	if err := os.Symlink(filepath.Join(outside, ".tmp-outside"), link); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("touch", "-h", "-t", "200001010000", link).CombinedOutput(); err != nil {
+		t.Fatalf("age the link: %v %s", err, out)
+	}
+	removed, err := s.SweepTemp(t.Context(), time.Hour)
+	if err != nil || removed != 0 {
+		t.Fatalf("SweepTemp = %d, %v; want nothing removed", removed, err)
+	}
+	if got := files(t, outside); len(got) != 2 {
+		t.Fatalf("outside the root only %v are left", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".tmp-link")); err != nil {
+		t.Fatalf("the symlink was removed: %v", err)
+	}
+}
+
+func TestSweepTemp_stops_when_the_context_ends(t *testing.T) {
+	s, dir := newStore(t)
+	writeAged(t, dir, "assets/ast_1/.tmp-0a1b", 2*time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.SweepTemp(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }

@@ -77,7 +77,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	}
 	t.Cleanup(pool.Close)
 	s.pool = pool
-	if s.blobs, err = blob.NewLocal(blobDir); err != nil {
+	if s.blobs, err = blob.NewLocal(env["RENDERD_BLOB_DIR"]); err != nil { // blobDir, unless overridden
 		t.Fatal(err)
 	}
 	// Warm up: on a fresh broker the consumer groups take a few seconds to

@@ -28,6 +28,11 @@ type Config struct {
 	DebugAddr    string
 	Roles        []string
 
+	HTTPTimeout     time.Duration
+	HTTPIdleTimeout time.Duration
+	TransferMinRate int
+	TransferWindow  time.Duration
+
 	TopicPrefix       string
 	GroupPrefix       string
 	Partitions        int
@@ -86,6 +91,12 @@ const (
 
 var allRoles = []string{RoleAPI, RoleRelay, RoleProjector, RoleEncoder, RoleWebhooks}
 
+// maxTransferWindow bounds RENDERD_TRANSFER_WINDOW well below tempMaxAge:
+// a live upload writes its temporary file at least once per window, so the
+// sweep never takes it for one a crash left behind. The setting's help and
+// error say "10m" too.
+const maxTransferWindow = 10 * time.Minute
+
 // setting is one configuration value: its environment variable, its flag,
 // its default and how to parse it. The README's config table is generated
 // from these (renderd config-table) and checked by a test.
@@ -101,6 +112,14 @@ var settings = []setting{
 		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
 	{"RENDERD_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "address the API listens on",
 		func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+	{"RENDERD_HTTP_TIMEOUT", "http-timeout", "30s", "how long a JSON request, body included, may take to arrive (408 request_timeout after); its answer may take RENDERD_READ_YOUR_WRITES_TIMEOUT longer",
+		durationSetting(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
+	{"RENDERD_HTTP_IDLE_TIMEOUT", "http-idle-timeout", "2m", "how long an idle keep-alive connection stays open",
+		durationSetting(func(c *Config) *time.Duration { return &c.HTTPIdleTimeout })},
+	{"RENDERD_TRANSFER_MIN_RATE", "transfer-min-rate", "8192", "slowest upload or download, in bytes per second over each RENDERD_TRANSFER_WINDOW; a slower one is cut off (an upload with 408 upload_too_slow, and nothing stored)",
+		intSetting(func(c *Config) *int { return &c.TransferMinRate })},
+	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over, at most 10m (temporary blob files idle for an hour are swept)",
+		durationSetting(func(c *Config) *time.Duration { return &c.TransferWindow })},
 	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. Keep it on loopback",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
 	{"RENDERD_ROLES", "roles", strings.Join(allRoles, ","), "roles this process runs: " + strings.Join(allRoles, ", "),
@@ -357,6 +376,12 @@ func (c Config) validate(command string) error {
 	}
 	if c.ReadYourWrites <= 0 {
 		errs = append(errs, errors.New("RENDERD_READ_YOUR_WRITES_TIMEOUT must be positive"))
+	}
+	if c.HTTPTimeout <= 0 || c.HTTPIdleTimeout <= 0 {
+		errs = append(errs, errors.New("RENDERD_HTTP_TIMEOUT and RENDERD_HTTP_IDLE_TIMEOUT must be positive"))
+	}
+	if c.TransferMinRate < 1 || c.TransferWindow <= 0 || c.TransferWindow > maxTransferWindow {
+		errs = append(errs, errors.New("RENDERD_TRANSFER_MIN_RATE must be at least 1, RENDERD_TRANSFER_WINDOW positive and at most 10m"))
 	}
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))

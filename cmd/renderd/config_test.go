@@ -28,6 +28,9 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	if cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Roles) != 5 || cfg.Partitions != 12 || cfg.ReplicationFactor != -1 {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
+	if cfg.HTTPTimeout != 30*time.Second || cfg.HTTPIdleTimeout != 2*time.Minute || cfg.TransferMinRate != 8192 || cfg.TransferWindow != 30*time.Second {
+		t.Errorf("connection defaults not applied: %+v", cfg)
+	}
 }
 
 func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
@@ -49,6 +52,18 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"bad_proxies":     {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/33"}, want: []string{"RENDERD_TRUSTED_PROXIES", "10.0.0.0/33"}},
 		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
 		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
+		"zero_http_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_TIMEOUT": "0s"},
+			want: []string{"RENDERD_HTTP_TIMEOUT and RENDERD_HTTP_IDLE_TIMEOUT must be positive"}},
+		"negative_idle_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_IDLE_TIMEOUT": "-1s"},
+			want: []string{"RENDERD_HTTP_IDLE_TIMEOUT must be positive"}},
+		"zero_transfer_rate": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_MIN_RATE": "0"},
+			want: []string{"RENDERD_TRANSFER_MIN_RATE must be at least 1"}},
+		"zero_transfer_window": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "0s"},
+			want: []string{"RENDERD_TRANSFER_WINDOW positive"}},
+		// A longer window would let a live upload's temporary file look
+		// abandoned to the sweep (tempMaxAge).
+		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
+			want: []string{"at most 10m"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -103,5 +118,11 @@ func TestREADME_config_table_is_current(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), configTable()) {
 		t.Errorf("README.md's config table is stale; replace it with the output of `renderd config-table`:\n%s", configTable())
+	}
+}
+
+func TestTransfer_window_bound_stays_well_below_the_temp_sweep_age(t *testing.T) {
+	if 4*maxTransferWindow > tempMaxAge {
+		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, tempMaxAge)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/relay"
@@ -24,6 +25,23 @@ import (
 // relayName keys the relay's leader lock and checkpoint. It is a public
 // contract like a consumer-group name: renaming it re-ships the whole log.
 const relayName = "kafka-relay"
+
+// maxHeaderBytes bounds a request's head; a larger one is answered 431 by
+// net/http before any handler runs.
+const maxHeaderBytes = 64 << 10
+
+// tempMaxAge is how long a temporary blob file (.tmp-*) may go unmodified
+// before the sweep takes it for one a crash left behind. Every writer keeps
+// its file's modification time fresh while it works: an upload writes at
+// least once per RENDERD_TRANSFER_WINDOW (a slower one is cut off, and the
+// window is at most maxTransferWindow), and ffmpeg writes its output
+// continuously, however many hours an encode runs. An hour is far beyond
+// both, which matters because processes sharing one blob folder sweep each
+// other's files too and cannot ask whether their writer is alive.
+const (
+	tempMaxAge     = time.Hour
+	tempSweepEvery = time.Hour
+)
 
 func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := openPool(ctx, cfg)
@@ -108,7 +126,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
-		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		// No ReadTimeout or WriteTimeout: one bound cannot fit both a JSON
+		// request and a long upload, so httpapi sets each request's
+		// deadlines by its route's kind (ports/httpapi/timeouts.go).
+		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -126,6 +148,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			defer cancel()
 			return srv.Shutdown(sctx)
 		})
+	}
+
+	if cfg.has(RoleAPI) || cfg.has(RoleEncoder) {
+		// These roles write blobs, so a crash of theirs leaves temporary files.
+		blobs, err := blob.NewLocal(cfg.BlobDir)
+		if err != nil {
+			return fmt.Errorf("blob store: %w", err)
+		}
+		defer blobs.Close()
+		g.Go(func() error { sweepTemps(ctx, blobs, log); return nil })
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
@@ -150,6 +182,32 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	err = g.Wait()
 	log.Info("renderd stopped")
 	return err
+}
+
+// sweepTemps removes the temporary blob files crashes left behind (see
+// tempMaxAge): at start, then every tempSweepEvery, until ctx ends. A failed
+// sweep is logged and retried at the next one; it never stops the service.
+func sweepTemps(ctx context.Context, blobs *blob.Local, log *slog.Logger) {
+	tick := time.NewTicker(tempSweepEvery)
+	defer tick.Stop()
+	for {
+		removed, err := blobs.SweepTemp(ctx, tempMaxAge)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("sweeping temporary blob files failed", "error", err, "removed", removed)
+		case removed > 0:
+			log.Info("swept temporary blob files left behind", "removed", removed, "older_than", tempMaxAge)
+		default:
+			log.Debug("no temporary blob files left behind", "older_than", tempMaxAge)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // kafkaReachable checks that some broker accepts connections.

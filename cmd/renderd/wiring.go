@@ -102,6 +102,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		StorageQuota:   cfg.AccountStorageBytes,
 		ReadYourWrites: cfg.ReadYourWrites,
 		Limits:         cfg.Limits,
+		Timeouts:       httpapi.Timeouts{JSON: cfg.HTTPTimeout, MinRate: int64(cfg.TransferMinRate), Window: cfg.TransferWindow},
 		Webhooks: httpapi.WebhookConfig{
 			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,

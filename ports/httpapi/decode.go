@@ -26,9 +26,15 @@ func decodeJSON(r *http.Request, limit int64, dst any) error {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var (
+			tooLarge *http.MaxBytesError
+			api      *apiError
+		)
+		switch {
+		case errors.As(err, &tooLarge):
 			return errBodyTooLarge
+		case errors.As(err, &api):
+			return err // the body's own verdict (errRequestTimeout)
 		}
 		return badRequest("", "the body must hold exactly one JSON object")
 	}
@@ -41,10 +47,13 @@ func jsonError(err error) error {
 		syntax   *json.SyntaxError
 		typ      *json.UnmarshalTypeError
 		tooLarge *http.MaxBytesError
+		api      *apiError
 	)
 	switch {
 	case errors.As(err, &tooLarge):
 		return errBodyTooLarge
+	case errors.As(err, &api):
+		return err // the body's own verdict (errRequestTimeout)
 	case errors.Is(err, io.EOF):
 		return badRequest("", "the body is empty; a JSON object is required")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):

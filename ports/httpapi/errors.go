@@ -31,6 +31,14 @@ var (
 	errNotFound     = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
 	errMethod       = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
 	errTooLarge     = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
+	// errRequestTimeout: a JSON body did not arrive within the timeout
+	// (Timeouts.JSON).
+	errRequestTimeout = &apiError{status: http.StatusRequestTimeout, code: "request_timeout",
+		message: "the request body did not arrive in time"}
+	// errUploadTooSlow: an upload fell below the minimum transfer rate
+	// (Timeouts.MinRate over Timeouts.Window); nothing of it is stored.
+	errUploadTooSlow = &apiError{status: http.StatusRequestTimeout, code: "upload_too_slow",
+		message: "the upload was slower than the minimum transfer rate and was cut off; nothing was stored, retry it"}
 )
 
 // errorBody is the one error shape of the API.

@@ -69,6 +69,10 @@ type statusRecorder struct {
 
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
+// Unwrap lets http.ResponseController reach the server's writer: the
+// per-route deadlines (timeouts.go) are set through it.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // withLogging writes one line per request, and turns a panic into a 500
 // (logged with its value) instead of a dropped connection.
 func withLogging(log *slog.Logger, next http.Handler) http.Handler {

@@ -569,10 +569,15 @@ func TestOpenAPIValidateSchema(t *testing.T) {
 // ---- the real handlers, answering through New, checked against the document
 
 type oaServerOpts struct {
-	lagging bool         // the read model never catches up
-	log     *slog.Logger // nil: discard
-	auth    Authenticator
-	limits  Limits // zero: none
+	lagging   bool         // the read model never catches up
+	log       *slog.Logger // nil: discard
+	auth      Authenticator
+	limits    Limits       // zero: none
+	timeouts  Timeouts     // zero: generous ones
+	blobs     Blobs        // nil: a sink
+	maxUpload int64        // 0: 1 KiB
+	downloads http.Handler // nil: every token refused
+	waiter    Waiter       // nil: by lagging
 }
 
 // oaKey is the one API key oaAuth knows, as account acc_1.
@@ -675,6 +680,18 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	if auth == nil {
 		auth = oaAuth{}
 	}
+	var blobs Blobs = oaBlobs{}
+	if cfg.blobs != nil {
+		blobs = cfg.blobs
+	}
+	var waiter Waiter = oaWaiter{lagging: cfg.lagging}
+	if cfg.waiter != nil {
+		waiter = cfg.waiter
+	}
+	downloads := cfg.downloads
+	if downloads == nil {
+		downloads = DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil)
+	}
 	h, err := New(Config{
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     auth,
@@ -683,10 +700,10 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			return "http://127.0.0.1:8080/v1/downloads/tok", oaTime.Add(15 * time.Minute), nil
 		},
-		Downloads: DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil),
+		Downloads: downloads,
 		Reads:     oaReads{lagging: cfg.lagging},
-		Waiter:    oaWaiter{lagging: cfg.lagging},
-		Blobs:     oaBlobs{},
+		Waiter:    waiter,
+		Blobs:     blobs,
 		Credits: func(context.Context, string, int) (int64, []LedgerEntry, error) {
 			return 258, []LedgerEntry{
 				{ID: "led_3", Seconds: 60, Reason: "grant", CreatedAt: oaTime},
@@ -696,8 +713,9 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		},
 		NewBlobKey:     func(assetID, part string) string { return "assets/" + assetID + "/" + part },
 		MaxJSONBytes:   1 << 10,
-		MaxUploadBytes: 1 << 10,
+		MaxUploadBytes: cmp.Or(cfg.maxUpload, 1<<10),
 		ReadYourWrites: time.Second,
+		Timeouts:       cmp.Or(cfg.timeouts, Timeouts{JSON: 30 * time.Second, MinRate: 1, Window: 30 * time.Second}),
 		Webhooks: WebhookConfig{Store: oaWebhooks{}, CheckURL: func(raw string) error {
 			if !strings.HasPrefix(raw, "https://") {
 				return errors.New("must be https")

@@ -77,6 +77,7 @@ type Config struct {
 	StorageQuota int64
 	// ReadYourWrites bounds the wait for the read model after a write.
 	ReadYourWrites time.Duration
+	Timeouts       Timeouts
 	Webhooks       WebhookConfig
 	// Limits are the rate limits; the zero value limits nothing.
 	Limits Limits
@@ -95,8 +96,8 @@ func New(cfg Config) (http.Handler, error) {
 	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 {
 		return nil, errors.New("httpapi: incomplete webhook configuration")
 	}
-	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 {
-		return nil, errors.New("httpapi: limits and the read-your-writes bound must be positive")
+	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 || !cfg.Timeouts.valid() {
+		return nil, errors.New("httpapi: limits, timeouts and the read-your-writes bound must be positive")
 	}
 	s := &server{cfg}
 	r := NewRouter(cfg.Readiness)
@@ -108,39 +109,40 @@ func New(cfg Config) (http.Handler, error) {
 	// method mismatch and answers 404 instead of 405 (gorilla/mux#751).
 	// gorilla/mux tries them in order, so the renders, which clients poll,
 	// come first. A route's class names the rate limit it spends from
-	// (ratelimit.go).
+	// (ratelimit.go); its kind picks its connection deadlines (timeouts.go).
 	routes := []struct {
 		method, path string
 		class        routeClass
 		h            func(http.ResponseWriter, *http.Request) error
+		kind         routeKind
 	}{
-		{http.MethodPost, "/renders", classWrites, s.requestRender},
-		{http.MethodGet, "/renders", classReads, s.listRenders},
-		{http.MethodGet, "/renders/{id}", classReads, s.getRender},
-		{http.MethodDelete, "/renders/{id}", classWrites, s.cancelRender},
-		{http.MethodGet, "/renders/{id}/events", classReads, s.renderEvents},
-		{http.MethodPost, "/assets", classWrites, s.createAsset},
-		{http.MethodGet, "/assets", classReads, s.listAssets},
-		{http.MethodGet, "/assets/{id}", classReads, s.getAsset},
-		{http.MethodPut, "/assets/{id}/source", classUploads, s.uploadPart("source")},
-		{http.MethodPut, "/assets/{id}/audio", classUploads, s.uploadPart("audio")},
-		{http.MethodPost, "/assets/{id}/cuts", classWrites, s.requestCut},
-		{http.MethodGet, "/assets/{id}/cuts", classReads, s.listCuts},
-		{http.MethodGet, "/cuts/{id}", classReads, s.getCut},
-		{http.MethodGet, "/credits", classReads, s.getCredits},
-		{http.MethodPost, "/webhook-endpoints", classWrites, s.createWebhookEndpoint},
-		{http.MethodGet, "/webhook-endpoints", classReads, s.listWebhookEndpoints},
-		{http.MethodGet, "/webhook-endpoints/{id}", classReads, s.getWebhookEndpoint},
-		{http.MethodDelete, "/webhook-endpoints/{id}", classWrites, s.deleteWebhookEndpoint},
-		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", classWrites, s.rotateWebhookSecret},
-		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", classReads, s.listWebhookDeliveries},
-		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", classRedeliver, s.redeliverWebhook},
+		{http.MethodPost, "/renders", classWrites, s.requestRender, jsonRoute},
+		{http.MethodGet, "/renders", classReads, s.listRenders, jsonRoute},
+		{http.MethodGet, "/renders/{id}", classReads, s.getRender, jsonRoute},
+		{http.MethodDelete, "/renders/{id}", classWrites, s.cancelRender, jsonRoute},
+		{http.MethodGet, "/renders/{id}/events", classReads, s.renderEvents, jsonRoute},
+		{http.MethodPost, "/assets", classWrites, s.createAsset, jsonRoute},
+		{http.MethodGet, "/assets", classReads, s.listAssets, jsonRoute},
+		{http.MethodGet, "/assets/{id}", classReads, s.getAsset, jsonRoute},
+		{http.MethodPut, "/assets/{id}/source", classUploads, s.uploadPart("source"), uploadRoute},
+		{http.MethodPut, "/assets/{id}/audio", classUploads, s.uploadPart("audio"), uploadRoute},
+		{http.MethodPost, "/assets/{id}/cuts", classWrites, s.requestCut, jsonRoute},
+		{http.MethodGet, "/assets/{id}/cuts", classReads, s.listCuts, jsonRoute},
+		{http.MethodGet, "/cuts/{id}", classReads, s.getCut, jsonRoute},
+		{http.MethodGet, "/credits", classReads, s.getCredits, jsonRoute},
+		{http.MethodPost, "/webhook-endpoints", classWrites, s.createWebhookEndpoint, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints", classReads, s.listWebhookEndpoints, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints/{id}", classReads, s.getWebhookEndpoint, jsonRoute},
+		{http.MethodDelete, "/webhook-endpoints/{id}", classWrites, s.deleteWebhookEndpoint, jsonRoute},
+		{http.MethodPost, "/webhook-endpoints/{id}/rotate-secret", classWrites, s.rotateWebhookSecret, jsonRoute},
+		{http.MethodGet, "/webhook-endpoints/{id}/deliveries", classReads, s.listWebhookDeliveries, jsonRoute},
+		{http.MethodPost, "/webhook-deliveries/{id}/redeliver", classRedeliver, s.redeliverWebhook, jsonRoute},
 	}
 	g := &gate{auth: cfg.Auth, limits: newLimits(cfg.Limits), log: cfg.Log}
 	for _, rt := range routes {
-		r.Handle("/v1"+rt.path, g.route(rt.class, s.handle(rt.h))).Methods(rt.method)
+		r.Handle("/v1"+rt.path, s.withDeadlines(rt.kind, g.route(rt.class, s.handle(rt.h)))).Methods(rt.method)
 	}
-	r.Handle("/v1/downloads/{token}", g.anonymous(cfg.Downloads)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, g.anonymous(cfg.Downloads))).Methods(http.MethodGet, http.MethodHead)
 	return withRequestID(withLogging(cfg.Log, r)), nil
 }
 
