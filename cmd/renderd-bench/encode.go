@@ -133,6 +133,10 @@ type fairRun struct {
 	startedOfA  int           // A's renders whose ffmpeg started meanwhile (the two running before excluded)
 	runningOfA  int           // A's renders running when B posted
 	queueFullOK bool          // A's queue took all its renders (none refused)
+	// encode is how long the render of A that freed B's slot took, from
+	// render.started to render.completed: one encode as it ran here, next
+	// to another (two slots share the two cores).
+	encode time.Duration
 }
 
 // fairness has account A post its renders (two start at once, the rest
@@ -205,6 +209,14 @@ func (b *encodeBench) fairness(ctx context.Context, queueA []encodeRequest) (fai
 		}
 	}
 	run.startedOfA = len(b.ffmpegsOf(known, ids))
+	for _, id := range ids {
+		if r, err := b.history(ctx, id); err == nil && (run.encode == 0 || r.took() < run.encode) {
+			run.encode = r.took()
+		}
+	}
+	if run.encode == 0 {
+		return run, errors.New("none of A's renders completed before B's started")
+	}
 	return run, nil
 }
 
@@ -221,15 +233,16 @@ func (b *encodeBench) ffmpegsOf(known map[int]bool, ids []string) map[int]bool {
 }
 
 func (f fairRun) result(video pairResult) result {
-	encode := pct(slices.Sorted(slices.Values(video.service)), 0.5)
+	alone := pct(slices.Sorted(slices.Values(video.service)), 0.5)
 	return result{
 		name: fmt.Sprintf("fairness: account A queues %d × 720p renders (%d start at once), then account B posts 1: B's POST → B's ffmpeg started",
 			f.queued, f.runningOfA),
-		value:    fmt.Sprintf("%.2f s; A's renders started in between: %d", f.wait.Seconds(), f.startedOfA),
-		baseline: fmt.Sprintf("%.2f s, one 720p encode (service, median of the pairs above)", encode.Seconds()),
-		ratio:    ratio(f.wait.Seconds() / encode.Seconds()),
-		target:   "≤ 1.5 × one encode",
-		ok:       f.queueFullOK && f.startedOfA == 0 && f.wait.Seconds() <= 1.5*encode.Seconds(),
+		value: fmt.Sprintf("%.2f s; A's renders started in between: %d", f.wait.Seconds(), f.startedOfA),
+		baseline: fmt.Sprintf("%.2f s, the encode of A's that freed the slot (started → completed, %d at once; %.2f s alone, median of the pairs above)",
+			f.encode.Seconds(), f.runningOfA, alone.Seconds()),
+		ratio:  ratio(f.wait.Seconds() / f.encode.Seconds()),
+		target: "≤ 1.5 × one encode",
+		ok:     f.queueFullOK && f.startedOfA == 0 && f.wait.Seconds() <= 1.5*f.encode.Seconds(),
 	}
 }
 
