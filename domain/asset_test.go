@@ -3,6 +3,7 @@ package domain_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -351,3 +352,63 @@ func TestAsset_source_limits_fail_the_asset_at_probe(t *testing.T) {
 		t.Errorf("5 h of audio: %v %+v", err, a.Failure())
 	}
 }
+
+// For any two durations and either order of probing, the second part is
+// refused exactly when the durations disagree beyond the tolerance, and
+// what the asset is charged adds up to the longer accepted part.
+func TestAsset_billing_property_over_random_durations_and_both_orders(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 2026))
+	for range 2000 {
+		audioD := time.Duration(rng.Int64N(int64(3 * time.Hour)))
+		if audioD < time.Millisecond {
+			audioD = time.Millisecond
+		}
+		// Mostly near the audio's duration, sometimes far from it.
+		sourceD := audioD + time.Duration(rng.NormFloat64()*float64(audioD)/50)
+		if rng.IntN(4) == 0 {
+			sourceD = time.Duration(rng.Int64N(int64(3 * time.Hour)))
+		}
+		sourceD = max(sourceD, time.Millisecond)
+		refused := absDur(audioD-sourceD) > domain.DurationTolerance(audioD, sourceD)
+		for _, audioFirst := range []bool{true, false} {
+			a, _ := domain.RebuildAsset(history(createdVideo, audioUp, sourceUp))
+			first, second := domain.AssetPartAudio, domain.AssetPartSource
+			firstM, secondM := audioOnly(audioD), video(sourceD)
+			if !audioFirst {
+				first, second, firstM, secondM = second, first, secondM, firstM
+			}
+			var charged int64
+			chargeAll := func() {
+				if s, due := a.NeedsCharge(); due {
+					if err := a.Charge(s, "led", now); err != nil {
+						t.Fatal(err)
+					}
+					charged += s
+				}
+			}
+			if err := a.RecordProbe(first, firstM, domain.SourceLimits{}, now); err != nil {
+				t.Fatal(err)
+			}
+			chargeAll()
+			if err := a.RecordProbe(second, secondM, domain.SourceLimits{}, now); err != nil {
+				t.Fatal(err)
+			}
+			chargeAll()
+			want := ceilSec(firstM.Duration)
+			if !refused {
+				want = ceilSec(max(audioD, sourceD))
+			}
+			if (a.Refusal() != nil) != refused || charged != want || a.ChargedSeconds() != want {
+				t.Fatalf("audio %s source %s audio first %v: refused %v (want %v), charged %d (want %d)",
+					audioD, sourceD, audioFirst, a.Refusal() != nil, refused, charged, want)
+			}
+			if a.State() != domain.AssetStateReady && !(refused && audioFirst) {
+				t.Fatalf("audio %s source %s audio first %v: state %s", audioD, sourceD, audioFirst, a.State())
+			}
+		}
+	}
+}
+
+func absDur(d time.Duration) time.Duration { return max(d, -d) }
+
+func ceilSec(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
