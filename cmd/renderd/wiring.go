@@ -138,6 +138,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		}
 		d := writeDeps(pool, notify)
 		prober := ffmpeg.NewProber("", 2*time.Minute)
+		cfg.WorkerID = cmp.Or(cfg.WorkerID, defaultWorkerID()) // one name for both pools' claims
 		media, err := mediaWorker(cfg, d, pool, prober, blobs, log)
 		if err != nil {
 			return nil, nil, err
@@ -204,7 +205,7 @@ func mediaWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg
 		return nil, err
 	}
 	wc := encoders.MediaWorkerConfig{
-		WorkerID:     cmp.Or(cfg.WorkerID, defaultWorkerID()),
+		WorkerID:     cfg.WorkerID,
 		Concurrency:  cfg.mediaConcurrency(),
 		Lease:        cfg.EncoderLease,
 		PollInterval: cfg.EncoderPoll,
