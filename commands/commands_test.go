@@ -21,6 +21,8 @@ type world struct {
 	d      commands.Deps
 	media  map[string]domain.MediaInfo // blob path → what probing finds
 	gone   []string                    // blob keys deleted
+	probes int                         // ffprobe runs
+	detect int                         // silencedetect runs
 	create *commands.CreateAssetHandler
 	upload *commands.UploadAssetPartHandler
 	probe  *commands.ProbeAssetHandler
@@ -32,6 +34,7 @@ type world struct {
 type fakeMedia struct{ w *world }
 
 func (f fakeMedia) Probe(_ context.Context, path string) (domain.MediaInfo, error) {
+	f.w.probes++
 	m, ok := f.w.media[path]
 	if !ok {
 		return m, mediaErr{"source_unreadable"}
@@ -40,6 +43,7 @@ func (f fakeMedia) Probe(_ context.Context, path string) (domain.MediaInfo, erro
 }
 
 func (f fakeMedia) DetectSilences(_ context.Context, path string, _ domain.SilenceRemoval) ([]domain.Segment, time.Duration, error) {
+	f.w.detect++
 	return []domain.Segment{{Start: 0, End: time.Second}}, f.w.media[path].Duration, nil
 }
 
@@ -74,7 +78,7 @@ func newWorld(t *testing.T) *world {
 	must(err)
 	w.grant, err = commands.NewGrantCreditsHandler(w.d)
 	must(err)
-	w.cut, err = commands.NewRequestCutHandler(w.d)
+	w.cut, err = commands.NewRequestCutHandler(w.d, commands.CutLimits{})
 	must(err)
 	w.finish, err = commands.NewCompleteCutHandler(w.d, fm, fm)
 	must(err)
@@ -94,17 +98,24 @@ func (w *world) credit(acc string, seconds int64) commands.GrantResult {
 // uploaded creates an asset of kind, uploads part with media behind it and
 // probes it.
 func (w *world) uploaded(kind domain.AssetKind, part domain.AssetPart, media domain.MediaInfo) string {
+	id := w.uploadOnly(alice, kind, part, media)
+	if _, err := w.probe.Handle(w.t.Context(), commands.Caller{}, commands.ProbeAsset{AssetID: id, Part: part}); err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+// uploadOnly creates an asset of kind for c and uploads part with media
+// behind it, leaving its probe queued.
+func (w *world) uploadOnly(c commands.Caller, kind domain.AssetKind, part domain.AssetPart, media domain.MediaInfo) string {
 	ctx := w.t.Context()
-	created, err := w.create.Handle(ctx, alice, commands.CreateAsset{Kind: kind, Name: "clip"})
+	created, err := w.create.Handle(ctx, c, commands.CreateAsset{Kind: kind, Name: "clip"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	key := created.StreamID + "/" + string(part)
 	w.media["/blobs/"+key] = media
-	if _, err := w.upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: created.StreamID, Part: part, BlobKey: key, Size: 1}); err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := w.probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: created.StreamID, Part: part}); err != nil {
+	if _, err := w.upload.Handle(ctx, c, commands.UploadAssetPart{AssetID: created.StreamID, Part: part, BlobKey: key, Size: 1}); err != nil {
 		w.t.Fatal(err)
 	}
 	return created.StreamID
@@ -324,10 +335,12 @@ func TestCut_requested_early_completes_once_the_asset_is_cuttable(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the media worker does on asset.charged: complete the cuts in
+	// flight without a media tool, then run the automatic cut's job.
 	finishAll := func() {
-		cuts, err := w.finish.CutsOf(t.Context(), asset)
+		cuts, err := w.finish.CutsInFlight(t.Context(), asset)
 		if err != nil || len(cuts) != 2 {
-			t.Fatalf("cuts of the asset: %v %v", cuts, err)
+			t.Fatalf("cuts of the asset in flight: %v %v", cuts, err)
 		}
 		for _, c := range cuts {
 			if _, err := w.finish.Handle(t.Context(), commands.Caller{}, commands.CompleteCut{CutID: c}); err != nil {
@@ -344,6 +357,10 @@ func TestCut_requested_early_completes_once_the_asset_is_cuttable(t *testing.T) 
 	if c := w.cutState(res.StreamID); c.State() != domain.CutStateFailed || c.Failure().Code != domain.FailureOutOfRange {
 		t.Errorf("explicit cut past the end: %s %+v", c.State(), c.Failure())
 	}
+	if c := w.cutState(auto.StreamID); c.State() != domain.CutStateProcessing {
+		t.Fatalf("an automatic cut was decided without its silence detection: %s", c.State())
+	}
+	w.runJob(commands.SilenceJobID(auto.StreamID))
 	if c := w.cutState(auto.StreamID); c.State() != domain.CutStateCompleted || c.Duration() != time.Second {
 		t.Errorf("auto cut: %s %s", c.State(), c.Duration())
 	}

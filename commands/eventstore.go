@@ -34,6 +34,7 @@ type Tx interface {
 	RenderSignatures
 	RenderQueue
 	Storage
+	MediaQueue
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -188,13 +189,29 @@ type StoragePrefetcher interface {
 	PrefetchStorageUsed(accountID string, now time.Time)
 }
 
-// CutIndex records which cuts belong to which asset, so that whoever
-// completes an asset's cuts sees every cut requested before (cut requests
-// hold the asset's stream lock).
+// CutIndex records which cuts belong to which asset and which are still
+// in flight (processing), so that whoever completes an asset's cuts sees
+// every cut requested before (cut requests hold the asset's stream lock),
+// and a cut request can count what its limits bound.
 type CutIndex interface {
-	IndexCut(ctx context.Context, assetID, cutID string) error
-	CutsOf(ctx context.Context, assetID string) ([]string, error)
+	// IndexCut writes the cut's row as the cut now is: its asset and
+	// account, whether it is automatic, and whether it is in flight. The
+	// cut's transactions call it when they create or decide the cut. It
+	// may be held back like SetRenderJob.
+	IndexCut(ctx context.Context, cut *domain.Cut) error
+	// CutsInFlight lists an asset's processing cuts, exact inside a
+	// transaction holding the asset's stream lock.
+	CutsInFlight(ctx context.Context, assetID string) ([]string, error)
+	// AutoCutsInFlight counts an account's processing automatic cuts,
+	// exact inside a transaction holding the account's AutoCutsStream lock.
+	AutoCutsInFlight(ctx context.Context, accountID string) (int, error)
 }
+
+// AutoCutsStream is the lock name of an account's automatic cuts: a request
+// for one counts them against the account's limit while holding it, so two
+// requests cannot both take the last place. Only automatic cut requests
+// take it.
+func AutoCutsStream(accountID string) string { return "autocuts:" + accountID }
 
 // CheckAppend is the precondition every store applies to an append: the
 // stream is among those the transaction locked, the metadata names an

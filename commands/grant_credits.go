@@ -8,7 +8,8 @@ import (
 )
 
 // GrantCredits adds seconds to an account's credits and resumes, in the
-// order they started waiting, the assets that waited for payment.
+// order they started waiting, the assets that waited for payment: a charge
+// that makes an asset cuttable wakes its waiting media jobs.
 type GrantCredits struct {
 	AccountID string
 	Seconds   int64
@@ -88,6 +89,9 @@ func (h *GrantCreditsHandler) charge(ctx context.Context, c Caller, accountID, a
 		}
 		if _, due := a.NeedsCharge(); due {
 			return errStillWaiting // roll back: nothing to record
+		}
+		if err := wakeIfSettled(ctx, tx, a); err != nil {
+			return err
 		}
 		_, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, accountID), a.Changes())
 		return err

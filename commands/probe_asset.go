@@ -8,11 +8,15 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// ProbeAsset probes an uploaded part of an asset and settles its charge. The
-// media worker issues it for asset.source_uploaded / asset.audio_uploaded.
+// ProbeAsset probes an uploaded part of an asset and settles its charge. A
+// media worker issues it for the part's probe job (ProbeJobID).
 type ProbeAsset struct {
 	AssetID string
 	Part    domain.AssetPart
+	// Crashed says that probing the part stopped a media worker
+	// domain.MaxCrashedAttempts times (their leases ran out): the part fails
+	// with media_crashed instead of being probed once more.
+	Crashed bool
 }
 
 // Prober reads what a media file holds.
@@ -59,30 +63,33 @@ func NewProbeAssetHandler(d Deps, prober Prober, blobs PartBlobs, limits domain.
 }
 
 // Handle probes outside any transaction (ffprobe takes a while), then
-// records the result and settles the charge in one. A redelivered trigger
-// finds the part probed and does nothing. Once the outcome is committed, the
-// blob of a part the asset refused or failed on is deleted: nothing will
-// read it again.
+// records the result, settles the charge and finishes the part's probe job
+// in one; a charge that makes the asset cuttable wakes its waiting jobs. A
+// repeated job finds the part probed and records nothing. Once the outcome
+// is committed, the blob of a part the asset refused or failed on is
+// deleted: nothing will read it again.
 func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset) (Written, error) {
 	a, err := loadAsset(ctx, h.d.Store, c, cmd.AssetID)
 	if err != nil {
 		return Written{}, err
 	}
-	key := a.SourceBlobKey()
-	if cmd.Part == domain.AssetPartAudio {
-		key = a.AudioBlobKey()
-	}
-	if key == "" || a.Failure() != nil {
-		return Written{StreamID: a.ID(), Version: a.Version()}, nil
-	}
-	path, err := h.blobs.Path(key)
-	if err != nil {
-		return Written{}, fmt.Errorf("probe %s: %w", a.ID(), err)
-	}
-	media, probeErr := h.prober.Probe(ctx, path)
-	var failure MediaFailure
-	if probeErr != nil && !errors.As(probeErr, &failure) {
-		return Written{}, fmt.Errorf("probe %s: %w", a.ID(), probeErr)
+	key := partKey(a, cmd.Part)
+	var (
+		media   domain.MediaInfo
+		probed  bool
+		failure MediaFailure
+	)
+	if key != "" && a.Failure() == nil && !cmd.Crashed {
+		path, err := h.blobs.Path(key)
+		if err != nil {
+			return Written{}, fmt.Errorf("probe %s: %w", a.ID(), err)
+		}
+		var probeErr error
+		media, probeErr = h.prober.Probe(ctx, path)
+		if probeErr != nil && !errors.As(probeErr, &failure) {
+			return Written{}, fmt.Errorf("probe %s: %w", a.ID(), probeErr)
+		}
+		probed = probeErr == nil
 	}
 
 	var w Written
@@ -93,12 +100,31 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 		}
 		loaded, now := a.Version(), h.d.Now()
 		_, size := a.PartBlob(cmd.Part)
-		if failure != nil {
+		if partKey(a, cmd.Part) != key {
+			// Refused and uploaded again meanwhile: what was probed is
+			// gone, and the new upload's job probes the new file.
+			w = Written{StreamID: a.ID(), Version: loaded}
+			return nil
+		}
+		switch {
+		case key == "":
+		case cmd.Crashed:
+			a.FailProbe(cmd.Part, domain.FailureMediaCrashed,
+				fmt.Sprintf("probing this file stopped the media worker %d times", domain.MaxCrashedAttempts), now)
+		case failure != nil:
 			a.FailProbe(cmd.Part, failure.FailureCode(), failure.FailureMessage(), now)
-		} else if err := a.RecordProbe(cmd.Part, media, h.limits, now); err != nil {
-			return err
+		case probed:
+			if err := a.RecordProbe(cmd.Part, media, h.limits, now); err != nil {
+				return err
+			}
 		}
 		if err := settle(ctx, tx, a, now); err != nil {
+			return err
+		}
+		if err := wakeIfSettled(ctx, tx, a); err != nil {
+			return err
+		}
+		if err := tx.FinishMediaJob(ctx, ProbeJobID(a.ID(), cmd.Part)); err != nil {
 			return err
 		}
 		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes())
@@ -114,6 +140,24 @@ func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset
 		return w, fmt.Errorf("probe %s: recorded, but deleting the dropped %s: %w", cmd.AssetID, cmd.Part, err)
 	}
 	return w, nil
+}
+
+// partKey is the blob of an uploaded part, "" when there is none.
+func partKey(a *domain.Asset, part domain.AssetPart) string {
+	if part == domain.AssetPartAudio {
+		return a.AudioBlobKey()
+	}
+	return a.SourceBlobKey()
+}
+
+// wakeIfSettled makes the asset's waiting jobs (automatic cuts) claimable
+// once the asset is cuttable, or failed (their cuts then fail). The
+// transaction holds the asset's lock.
+func wakeIfSettled(ctx context.Context, tx Tx, a *domain.Asset) error {
+	if !a.Cuttable() && a.Failure() == nil {
+		return nil
+	}
+	return tx.WakeMediaJobs(ctx, a.ID())
 }
 
 // droppedPart reports whether events refused part or failed the asset on it.

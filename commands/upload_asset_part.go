@@ -10,7 +10,8 @@ import (
 )
 
 // UploadAssetPart records that an asset's source or client-extracted audio
-// is in the blob store. Probing follows asynchronously (ProbeAsset).
+// is in the blob store, and queues the part's probe (ProbeAsset) for the
+// media workers in the same transaction.
 type UploadAssetPart struct {
 	AssetID string
 	Part    domain.AssetPart
@@ -158,8 +159,8 @@ func (h *UploadAssetPartHandler) Handle(ctx context.Context, c Caller, cmd Uploa
 		if err != nil {
 			return err
 		}
-		loaded := a.Version()
-		if err := upload(a, cmd.Part, cmd.BlobKey, cmd.Size, h.d.Now()); err != nil {
+		loaded, now := a.Version(), h.d.Now()
+		if err := upload(a, cmd.Part, cmd.BlobKey, cmd.Size, now); err != nil {
 			return err
 		}
 		if err := tx.EndUpload(ctx, a.ID(), cmd.Part); err != nil {
@@ -168,8 +169,10 @@ func (h *UploadAssetPartHandler) Handle(ctx context.Context, c Caller, cmd Uploa
 		if err := tx.AddStorage(ctx, a.AccountID(), cmd.Size); err != nil {
 			return err
 		}
-		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes())
-		return err
+		if w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes()); err != nil {
+			return err
+		}
+		return tx.QueueMediaJob(ctx, probeJob(a, cmd.Part, c, w, now))
 	})
 	return w, err
 }

@@ -22,6 +22,10 @@ const (
 	FailureNoVideoStream    = "no_video_stream"
 	FailureNoAudioStream    = "no_audio_stream"
 	FailureSourceTooLarge   = "source_too_large"
+	// FailureMediaCrashed: working on the file (probing a part, detecting
+	// a cut's silences) stopped the media worker MaxCrashedAttempts times.
+	// It fails an asset's part as well as an automatic cut.
+	FailureMediaCrashed = "media_crashed"
 	// RefusalDurationMismatch: the video source and the client-extracted
 	// audio describe the same media, so their durations must agree within
 	// DurationTolerance.
@@ -327,9 +331,10 @@ func (a *Asset) readyIfSettled(now time.Time) {
 	}
 }
 
-// FailProbe records that a part could not be probed at all.
+// FailProbe records that an uploaded part could not be probed at all. A
+// part probed already (a repeated probe) or not uploaded changes nothing.
 func (a *Asset) FailProbe(part AssetPart, code, message string, now time.Time) {
-	if a.failure == nil {
+	if p := a.part(part); p != nil && p.uploaded && !p.probed && a.failure == nil {
 		a.record(AssetFailed{Part: part, Code: code, Message: message}, now)
 	}
 }

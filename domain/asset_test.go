@@ -117,6 +117,21 @@ func TestAsset_commands(t *testing.T) {
 				domain.AssetCharged{Seconds: 1}, domain.AssetReady{}},
 			when:    func(a *domain.Asset) error { return a.Charge(1, "led_3", now) },
 			wantErr: "nothing_to_charge", state: domain.AssetStateReady, cut: true},
+		{name: "a_part_that_cannot_be_probed_fails_the_asset", given: []domain.Event{createdVideo, sourceUp},
+			when: func(a *domain.Asset) error {
+				a.FailProbe(domain.AssetPartSource, domain.FailureMediaCrashed, "crashed", now)
+				return nil
+			},
+			then:  []domain.Event{domain.AssetFailed{Part: domain.AssetPartSource, Code: domain.FailureMediaCrashed, Message: "crashed"}},
+			state: domain.AssetStateFailed},
+		{name: "a_failed_probe_of_a_part_probed_already_changes_nothing",
+			given: []domain.Event{createdVideo, sourceUp, domain.AssetProbed{Part: domain.AssetPartSource, Media: video(time.Second)}},
+			when: func(a *domain.Asset) error {
+				a.FailProbe(domain.AssetPartSource, domain.FailureMediaCrashed, "crashed", now)
+				a.FailProbe(domain.AssetPartAudio, domain.FailureMediaCrashed, "not uploaded", now)
+				return nil
+			},
+			state: domain.AssetStateProcessing},
 		{name: "uploading_to_a_failed_asset_is_rejected",
 			given:   []domain.Event{createdVideo, domain.AssetAudioUploaded{}, domain.AssetFailed{Code: "source_unreadable", Message: "corrupt"}},
 			when:    func(a *domain.Asset) error { return a.UploadSource("blob/src", 1, now) },

@@ -22,6 +22,9 @@ import (
 type Subject struct {
 	Store   commands.EventStore
 	Account string
+	// MediaJobs reads the committed media queue, ordered by job id, as the
+	// media workers see it.
+	MediaJobs func(ctx context.Context) ([]commands.MediaJob, error)
 }
 
 // NewStore returns a fresh subject.
@@ -45,7 +48,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"overlapping_multi_stream_transactions_do_not_deadlock", events(overlappingTransactions)},
 		{"credits_are_granted_debited_and_roll_back", creditsContract},
 		{"assets_awaiting_payment_are_listed_in_order_and_cleared_by_a_debit", awaitingContract},
-		{"the_cut_index_lists_an_assets_cuts", cutIndexContract},
+		{"the_cut_index_counts_cuts_in_flight_per_asset_and_automatic_ones_per_account", cutIndexContract},
+		{"the_media_queue_follows_its_jobs_and_rolls_back_with_their_transaction", mediaQueueContract},
 		{"one_live_render_per_signature_and_release_frees_it", signatureContract},
 		{"the_render_queue_follows_a_render_and_rolls_back_with_its_transaction", renderQueueContract},
 		{"an_account_has_max_places_in_the_render_queue_freed_when_its_renders_end", renderSlotsContract},
@@ -474,16 +478,168 @@ func awaitingContract(t *testing.T, subj Subject) {
 
 func cutIndexContract(t *testing.T, subj Subject) {
 	s, ctx := subj.Store, t.Context()
-	for _, c := range []string{"cut_2", "cut_1", "cut_1"} {
-		if err := s.Transact(ctx, []string{"ast_x"}, func(ctx context.Context, tx commands.Tx) error { return tx.IndexCut(ctx, "ast_x", c) }); err != nil {
+	explicit := []domain.Segment{{Start: 0, End: time.Second}}
+	auto := &domain.SilenceRemoval{MinSilence: time.Second, ThresholdDB: -35}
+	newCut := func(id, account, asset string, auto *domain.SilenceRemoval) *domain.Cut {
+		t.Helper()
+		var segs []domain.Segment
+		if auto == nil {
+			segs = explicit
+		}
+		c, err := domain.RequestCut(id, account, asset, segs, auto, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	index := func(c *domain.Cut) {
+		t.Helper()
+		err := s.Transact(ctx, []string{c.AssetID(), c.ID()}, func(ctx context.Context, tx commands.Tx) error {
+			if err := tx.IndexCut(ctx, c); err != nil {
+				return err
+			}
+			_, err := tx.CutsInFlight(ctx, c.AssetID()) // a statement after the held-back write
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	var cuts []string
-	_ = s.Transact(ctx, []string{"ast_x"}, func(ctx context.Context, tx commands.Tx) (err error) { cuts, err = tx.CutsOf(ctx, "ast_x"); return })
-	slices.Sort(cuts)
-	if !slices.Equal(cuts, []string{"cut_1", "cut_2"}) {
-		t.Errorf("cuts = %v", cuts)
+	inFlight := func(asset string) []string {
+		t.Helper()
+		var cuts []string
+		if err := s.Transact(ctx, []string{asset}, func(ctx context.Context, tx commands.Tx) (err error) { cuts, err = tx.CutsInFlight(ctx, asset); return }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(cuts)
+		return cuts
+	}
+	autos := func(account string) int {
+		t.Helper()
+		var n int
+		if err := s.Transact(ctx, []string{commands.AutoCutsStream(account)}, func(ctx context.Context, tx commands.Tx) (err error) {
+			n, err = tx.AutoCutsInFlight(ctx, account)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	c1, c2, c3 := newCut("cut_1", "acc_a", "ast_x", nil), newCut("cut_2", "acc_a", "ast_x", auto), newCut("cut_3", "acc_a", "ast_y", auto)
+	other := newCut("cut_4", "acc_b", "ast_z", auto)
+	for _, c := range []*domain.Cut{c2, c1, c3, other, c1} { // indexing again changes nothing
+		index(c)
+	}
+	if got := inFlight("ast_x"); !slices.Equal(got, []string{"cut_1", "cut_2"}) {
+		t.Errorf("cuts in flight of ast_x = %v", got)
+	}
+	if n := autos("acc_a"); n != 2 {
+		t.Errorf("automatic cuts in flight of acc_a = %d, want 2 (of two assets; the explicit cut does not count)", n)
+	}
+	c2.Fail("nothing_kept", "all silent", at)
+	index(c2)
+	c1.Fail("asset_failed", "gone", at)
+	index(c1)
+	if got := inFlight("ast_x"); len(got) != 0 {
+		t.Errorf("decided cuts still in flight: %v", got)
+	}
+	if n, m := autos("acc_a"), autos("acc_b"); n != 1 || m != 1 {
+		t.Errorf("automatic cuts in flight: acc_a %d (want 1), acc_b %d (want 1)", n, m)
+	}
+	// A rolled-back decision leaves the cut in flight.
+	c3.Fail("nothing_kept", "all silent", at)
+	_ = s.Transact(ctx, []string{"ast_y"}, func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.IndexCut(ctx, c3); err != nil {
+			return err
+		}
+		return errors.New("rolled back")
+	})
+	if got := inFlight("ast_y"); !slices.Equal(got, []string{"cut_3"}) {
+		t.Errorf("after a rolled-back decision: %v", got)
+	}
+}
+
+func mediaQueueContract(t *testing.T, subj Subject) {
+	s, ctx := subj.Store, t.Context()
+	since := time.Now().UTC().Truncate(time.Millisecond)
+	probe := commands.MediaJob{JobID: commands.ProbeJobID("ast_m", domain.AssetPartSource), Kind: commands.MediaJobProbe,
+		AccountID: "acc_m", AssetID: "ast_m", Part: domain.AssetPartSource, State: commands.MediaJobPending, Since: since}
+	silence := func(cut, asset string) commands.MediaJob {
+		return commands.MediaJob{JobID: commands.SilenceJobID(cut), Kind: commands.MediaJobSilence, AccountID: "acc_m",
+			AssetID: asset, CutID: cut, State: commands.MediaJobWaiting, Since: since}
+	}
+	in := func(asset string, fn func(ctx context.Context, tx commands.Tx) error) error {
+		return s.Transact(ctx, []string{asset}, func(ctx context.Context, tx commands.Tx) error {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.CutsInFlight(ctx, asset) // a statement after the held-back writes
+			return err
+		})
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// states lists the queue as "job_id=state".
+	states := func() []string {
+		t.Helper()
+		jobs, err := subj.MediaJobs(ctx)
+		must(err)
+		var out []string
+		for _, j := range jobs {
+			out = append(out, j.JobID+"="+string(j.State))
+		}
+		return out
+	}
+	must(in("ast_m", func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.QueueMediaJob(ctx, probe); err != nil {
+			return err
+		}
+		return tx.QueueMediaJob(ctx, silence("cut_m1", "ast_m"))
+	}))
+	must(in("ast_n", func(ctx context.Context, tx commands.Tx) error {
+		return tx.QueueMediaJob(ctx, silence("cut_n1", "ast_n"))
+	}))
+	jobs, err := subj.MediaJobs(ctx)
+	must(err)
+	if len(jobs) > 0 {
+		jobs[0].Since = jobs[0].Since.UTC()
+	}
+	if len(jobs) != 3 || !reflect.DeepEqual(jobs[0], probe) || jobs[1].CutID != "cut_m1" || jobs[1].Part != "" || !jobs[1].Since.Equal(since) {
+		t.Fatalf("queued jobs = %+v", jobs)
+	}
+	// Queueing a job again leaves it as it is.
+	again := probe
+	again.State = commands.MediaJobWaiting
+	must(in("ast_m", func(ctx context.Context, tx commands.Tx) error { return tx.QueueMediaJob(ctx, again) }))
+	want := []string{"probe:ast_m:source=pending", "silence:cut_m1=waiting", "silence:cut_n1=waiting"}
+	if got := states(); !slices.Equal(got, want) {
+		t.Errorf("after queueing again: %v, want %v", got, want)
+	}
+	must(in("ast_m", func(ctx context.Context, tx commands.Tx) error { return tx.WakeMediaJobs(ctx, "ast_m") }))
+	want = []string{"probe:ast_m:source=pending", "silence:cut_m1=pending", "silence:cut_n1=waiting"}
+	if got := states(); !slices.Equal(got, want) {
+		t.Errorf("after waking ast_m: %v, want %v (the other asset's job waits on)", got, want)
+	}
+	must(in("ast_m", func(ctx context.Context, tx commands.Tx) error {
+		return tx.ParkMediaJob(ctx, commands.SilenceJobID("cut_m1"))
+	}))
+	_ = in("ast_m", func(ctx context.Context, tx commands.Tx) error {
+		if err := tx.FinishMediaJob(ctx, probe.JobID); err != nil {
+			return err
+		}
+		return errors.New("rolled back")
+	})
+	want = []string{"probe:ast_m:source=pending", "silence:cut_m1=waiting", "silence:cut_n1=waiting"}
+	if got := states(); !slices.Equal(got, want) {
+		t.Errorf("after parking and a rolled-back finish: %v, want %v", got, want)
+	}
+	must(in("ast_m", func(ctx context.Context, tx commands.Tx) error { return tx.FinishMediaJob(ctx, probe.JobID) }))
+	if got := states(); !slices.Equal(got, want[1:]) {
+		t.Errorf("after finishing the probe: %v, want %v", got, want[1:])
 	}
 }
 

@@ -6,7 +6,9 @@ package memstore
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/renderd/renderd/commands"
@@ -123,4 +125,14 @@ func (t *tx) Append(ctx context.Context, streamID string, expected commands.Expe
 	t.staged[streamID] = append(t.staged[streamID], recs...)
 	t.order = append(t.order, recs...)
 	return recs, nil
+}
+
+// MediaJobs returns the committed media queue, by job id: what the media
+// workers would claim from.
+func (s *Store) MediaJobs() []commands.MediaJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jobs := slices.Collect(maps.Values(s.ws.media))
+	slices.SortFunc(jobs, func(a, b commands.MediaJob) int { return strings.Compare(a.JobID, b.JobID) })
+	return jobs
 }

@@ -20,7 +20,7 @@ type writeSide struct {
 	awaiting []awaiting
 	// cleared are the assets whose wait a transaction's debit ended.
 	cleared    []string
-	cuts       map[string][]string // asset → cuts
+	cuts       []indexedCut // in the order indexed
 	signatures []signature
 	jobs       map[string]commands.RenderJob
 	// jobWrites are a transaction's writes to jobs, nil for a removal.
@@ -30,7 +30,16 @@ type writeSide struct {
 	stored, storedDelta map[string]int64
 	uploads             map[string]commands.UploadReservation // by asset/part
 	uploadWrites        map[string]*commands.UploadReservation
-	next                int
+	media               map[string]commands.MediaJob
+	// mediaWrites are a transaction's writes to media, nil for a removal.
+	mediaWrites map[string]*commands.MediaJob
+	next        int
+}
+
+// indexedCut is a cut's row in the cut index.
+type indexedCut struct {
+	asset, cut, account string
+	auto, processing    bool
 }
 
 type entry struct {
@@ -44,19 +53,16 @@ type awaiting struct {
 }
 
 func newWriteSide() writeSide {
-	return writeSide{cuts: map[string][]string{}, jobs: map[string]commands.RenderJob{}, stored: map[string]int64{},
+	return writeSide{jobs: map[string]commands.RenderJob{}, media: map[string]commands.MediaJob{}, stored: map[string]int64{},
 		uploads: map[string]commands.UploadReservation{}}
 }
 
 func (w *writeSide) clone() *writeSide {
-	c := &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: maps.Clone(w.cuts),
-		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{}, next: w.next,
+	return &writeSide{ledger: slices.Clone(w.ledger), awaiting: slices.Clone(w.awaiting), cuts: slices.Clone(w.cuts),
+		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{},
+		media: maps.Clone(w.media), mediaWrites: map[string]*commands.MediaJob{}, next: w.next,
 		stored: maps.Clone(w.stored), storedDelta: map[string]int64{},
 		uploads: maps.Clone(w.uploads), uploadWrites: map[string]*commands.UploadReservation{}}
-	for k, v := range c.cuts {
-		c.cuts[k] = slices.Clone(v)
-	}
-	return c
 }
 
 // merge applies what tx added (entries, waits, cut index rows) and removed
@@ -73,11 +79,11 @@ func (w *writeSide) merge(tx *writeSide) {
 			w.awaiting = append(w.awaiting, a)
 		}
 	}
-	for asset, cuts := range tx.cuts {
-		for _, c := range cuts {
-			if !slices.Contains(w.cuts[asset], c) {
-				w.cuts[asset] = append(w.cuts[asset], c)
-			}
+	for _, c := range tx.cuts { // the cut's locks keep two transactions off one row
+		if i := slices.IndexFunc(w.cuts, func(x indexedCut) bool { return x.cut == c.cut }); i >= 0 {
+			w.cuts[i] = c
+		} else {
+			w.cuts = append(w.cuts, c)
 		}
 	}
 	for _, sig := range tx.signatures {
@@ -103,6 +109,13 @@ func (w *writeSide) merge(tx *writeSide) {
 			delete(w.uploads, k)
 		} else {
 			w.uploads[k] = *u
+		}
+	}
+	for id, j := range tx.mediaWrites {
+		if j == nil {
+			delete(w.media, id)
+		} else {
+			w.media[id] = *j
 		}
 	}
 	w.next = max(w.next, tx.next)
@@ -215,15 +228,76 @@ func (w *writeSide) AwaitingPayment(_ context.Context, account string) ([]string
 	return out, nil
 }
 
-func (w *writeSide) IndexCut(_ context.Context, asset, cut string) error {
-	if !slices.Contains(w.cuts[asset], cut) {
-		w.cuts[asset] = append(w.cuts[asset], cut)
+func (w *writeSide) IndexCut(_ context.Context, cut *domain.Cut) error {
+	row := indexedCut{asset: cut.AssetID(), cut: cut.ID(), account: cut.AccountID(), auto: cut.Auto() != nil,
+		processing: cut.State() == domain.CutStateProcessing}
+	if i := slices.IndexFunc(w.cuts, func(x indexedCut) bool { return x.cut == row.cut }); i >= 0 {
+		w.cuts[i].processing = row.processing
+		return nil
+	}
+	w.cuts = append(w.cuts, row)
+	return nil
+}
+
+func (w *writeSide) CutsInFlight(_ context.Context, asset string) ([]string, error) {
+	var out []string
+	for _, c := range w.cuts {
+		if c.asset == asset && c.processing {
+			out = append(out, c.cut)
+		}
+	}
+	return out, nil
+}
+
+func (w *writeSide) AutoCutsInFlight(_ context.Context, account string) (int, error) {
+	n := 0
+	for _, c := range w.cuts {
+		if c.account == account && c.auto && c.processing {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (w *writeSide) setMedia(j commands.MediaJob) {
+	w.media[j.JobID] = j
+	w.mediaWrites[j.JobID] = &j
+}
+
+func (w *writeSide) QueueMediaJob(_ context.Context, j commands.MediaJob) error {
+	if _, ok := w.media[j.JobID]; !ok {
+		w.setMedia(j)
 	}
 	return nil
 }
 
-func (w *writeSide) CutsOf(_ context.Context, asset string) ([]string, error) {
-	return slices.Clone(w.cuts[asset]), nil
+func (w *writeSide) FinishMediaJob(_ context.Context, id string) error {
+	delete(w.media, id)
+	w.mediaWrites[id] = nil
+	return nil
+}
+
+func (w *writeSide) ParkMediaJob(_ context.Context, id string) error {
+	j, ok := w.media[id]
+	if !ok {
+		return nil
+	}
+	if j.State == commands.MediaJobRunning {
+		j.Attempts = max(j.Attempts-1, 0)
+	}
+	j.State, j.WorkerID = commands.MediaJobWaiting, ""
+	w.setMedia(j)
+	return nil
+}
+
+func (w *writeSide) WakeMediaJobs(_ context.Context, asset string) error {
+	for _, j := range w.media {
+		if j.AssetID == asset && j.State == commands.MediaJobWaiting {
+			j.State = commands.MediaJobPending
+			w.setMedia(j)
+		}
+	}
+	return nil
 }
 
 type signature struct {

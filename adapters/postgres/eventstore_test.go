@@ -22,7 +22,8 @@ func TestEventStoreContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return eventstoretest.Subject{Store: postgres.NewEventStore(pool, eventschema.NewCodec(), nil), Account: acc.AccountID}
+		return eventstoretest.Subject{Store: postgres.NewEventStore(pool, eventschema.NewCodec(), nil), Account: acc.AccountID,
+			MediaJobs: func(ctx context.Context) ([]commands.MediaJob, error) { return postgres.ListMediaJobs(ctx, pool) }}
 	})
 }
 

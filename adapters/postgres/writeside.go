@@ -15,7 +15,7 @@ import (
 )
 
 // The write-side tables a command transaction changes along with its events
-// (see commands.Credits and commands.CutIndex).
+// (see commands.Credits, commands.CutIndex and the queues).
 
 func newEntryID() string { return "led_" + uuid.Must(uuid.NewV7()).String() }
 
@@ -80,15 +80,70 @@ func (t *eventTx) AwaitingPayment(ctx context.Context, accountID string) ([]stri
 	return collectStrings(ctx, t.conn, `SELECT asset_id FROM awaiting_payment WHERE account_id = $1 ORDER BY since, asset_id`, accountID)
 }
 
-func (t *eventTx) IndexCut(ctx context.Context, assetID, cutID string) error {
-	if _, err := t.conn.Exec(ctx, `INSERT INTO asset_cuts (asset_id, cut_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, assetID, cutID); err != nil {
-		return fmt.Errorf("index cut: %w", err)
-	}
+// IndexCut is held back until the transaction's next statement (see
+// txConn).
+func (t *eventTx) IndexCut(_ context.Context, cut *domain.Cut) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("index cut: %w", err) }, `
+		INSERT INTO asset_cuts (asset_id, cut_id, account_id, auto, processing) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (asset_id, cut_id) DO UPDATE SET processing = excluded.processing`,
+		cut.AssetID(), cut.ID(), cut.AccountID(), cut.Auto() != nil, cut.State() == domain.CutStateProcessing)
 	return nil
 }
 
-func (t *eventTx) CutsOf(ctx context.Context, assetID string) ([]string, error) {
-	return collectStrings(ctx, t.conn, `SELECT cut_id FROM asset_cuts WHERE asset_id = $1 ORDER BY cut_id`, assetID)
+func (t *eventTx) CutsInFlight(ctx context.Context, assetID string) ([]string, error) {
+	cuts, err := collectStrings(ctx, t.conn, `SELECT cut_id FROM asset_cuts WHERE asset_id = $1 AND processing ORDER BY cut_id`, assetID)
+	if err != nil {
+		return nil, fmt.Errorf("cuts in flight: %w", err)
+	}
+	return cuts, nil
+}
+
+func (t *eventTx) AutoCutsInFlight(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := t.conn.QueryRow(ctx, `SELECT count(*) FROM asset_cuts WHERE account_id = $1 AND auto AND processing`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("automatic cuts in flight: %w", err)
+	}
+	return n, nil
+}
+
+// The media queue's writes (commands.MediaQueue) are held back until the
+// transaction's next statement (see txConn).
+
+func (t *eventTx) QueueMediaJob(_ context.Context, j commands.MediaJob) error {
+	var cut, part *string
+	if j.CutID != "" {
+		cut = &j.CutID
+	}
+	if j.Part != "" {
+		p := string(j.Part)
+		part = &p
+	}
+	t.conn.hold(func(err error) error { return fmt.Errorf("queue media job: %w", err) }, `
+		INSERT INTO media_jobs (job_id, kind, account_id, asset_id, cut_id, part, state, since, correlation_id, causation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id) DO NOTHING`,
+		j.JobID, string(j.Kind), j.AccountID, j.AssetID, cut, part, string(j.State), j.Since, j.CorrelationID, j.CausationID)
+	return nil
+}
+
+func (t *eventTx) FinishMediaJob(_ context.Context, jobID string) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("finish media job: %w", err) },
+		`DELETE FROM media_jobs WHERE job_id = $1`, jobID)
+	return nil
+}
+
+func (t *eventTx) ParkMediaJob(_ context.Context, jobID string) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("park media job: %w", err) }, `
+		UPDATE media_jobs SET state = 'waiting', worker_id = NULL, lease_until = NULL, not_before = NULL,
+			attempts = CASE WHEN state = 'running' THEN greatest(attempts - 1, 0) ELSE attempts END
+		WHERE job_id = $1`, jobID)
+	return nil
+}
+
+func (t *eventTx) WakeMediaJobs(_ context.Context, assetID string) error {
+	t.conn.hold(func(err error) error { return fmt.Errorf("wake media jobs: %w", err) },
+		`UPDATE media_jobs SET state = 'pending' WHERE asset_id = $1 AND state = 'waiting'`, assetID)
+	return nil
 }
 
 func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {

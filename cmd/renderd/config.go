@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,8 @@ type Config struct {
 	// Per-account limits on the render queue, and the storage quota.
 	AccountMaxQueued, AccountMaxRunning int
 	AccountStorageBytes                 int64
+	// Limits on cuts in flight: per asset, and automatic ones per account.
+	AssetMaxCutsInFlight, AccountMaxAutoCuts int
 
 	// Source limits, checked at probe (source_too_large beyond them).
 	MaxSourceLongEdge, MaxSourceShortEdge int
@@ -71,6 +74,7 @@ type Config struct {
 	WebhookSenders      int
 	WorkerID            string
 	EncoderConcurrency  int
+	MediaConcurrency    int
 	EncoderLease        time.Duration
 	EncoderPoll         time.Duration
 	EncoderCancelCheck  time.Duration
@@ -199,6 +203,10 @@ var settings = []setting{
 			c.AccountStorageBytes = n
 			return nil
 		}},
+	{"RENDERD_ASSET_MAX_CUTS_IN_FLIGHT", "asset-max-cuts-in-flight", "50", "cuts of one asset that may be processing at once (waiting for the asset's upload and charge, or for silence detection); a request for another answers 429 too_many_cuts. A cut decided at once is never refused. 0: no limit",
+		intSetting(func(c *Config) *int { return &c.AssetMaxCutsInFlight })},
+	{"RENDERD_ACCOUNT_MAX_AUTO_CUTS", "account-max-auto-cuts", "4", "automatic (silence-removal) cuts of one account that may be processing at once, over all its assets; a request for another answers 429 too_many_cuts. 0: no limit",
+		intSetting(func(c *Config) *int { return &c.AccountMaxAutoCuts })},
 	{"RENDERD_ENCODER_RENDERS", "encoder-renders", "true", "whether the encoder role encodes renders (false: it only probes uploads and completes cuts)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -209,9 +217,11 @@ var settings = []setting{
 		func(c *Config, v string) error { c.WorkerID = v; return nil }},
 	{"RENDERD_ENCODER_CONCURRENCY", "encoder-concurrency", "0", "renders one encoder process runs at once (0: the number of CPU cores)",
 		intSetting(func(c *Config) *int { return &c.EncoderConcurrency })},
-	{"RENDERD_ENCODER_LEASE", "encoder-lease", "30s", "lease of a running render, renewed every third of it; a render whose encoder stops renewing is re-queued after it",
+	{"RENDERD_MEDIA_CONCURRENCY", "media-concurrency", "0", "probes and silence detections one encoder process runs at once, beside its renders (0: the number of CPU cores, at least 2)",
+		intSetting(func(c *Config) *int { return &c.MediaConcurrency })},
+	{"RENDERD_ENCODER_LEASE", "encoder-lease", "30s", "lease of a running render or media job, renewed every third of it; work whose encoder stops renewing is taken up again after it",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderLease })},
-	{"RENDERD_ENCODER_POLL_INTERVAL", "encoder-poll-interval", "2s", "how often an encoder with a free slot reads the render queue without a Kafka hint",
+	{"RENDERD_ENCODER_POLL_INTERVAL", "encoder-poll-interval", "2s", "how often an encoder with a free slot reads the render and media queues without a Kafka hint",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderPoll })},
 	{"RENDERD_ENCODER_CANCEL_CHECK", "encoder-cancel-check", "250ms", "how often a running render checks it was not cancelled (ffmpeg stops within about this, plus a second)",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderCancelCheck })},
@@ -386,8 +396,8 @@ func (c Config) validate(command string) error {
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
 	}
-	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 {
-		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED and RENDERD_ACCOUNT_MAX_RUNNING must not be negative (0: no limit)"))
+	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 || c.AssetMaxCutsInFlight < 0 || c.AccountMaxAutoCuts < 0 {
+		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED, RENDERD_ACCOUNT_MAX_RUNNING, RENDERD_ASSET_MAX_CUTS_IN_FLIGHT and RENDERD_ACCOUNT_MAX_AUTO_CUTS must not be negative (0: no limit)"))
 	}
 	if c.MaxSourceSeconds < 1 {
 		errs = append(errs, errors.New("RENDERD_MAX_SOURCE_SECONDS must be at least 1"))
@@ -395,8 +405,8 @@ func (c Config) validate(command string) error {
 	if c.FreeAllowanceMinutes < 0 {
 		errs = append(errs, errors.New("RENDERD_FREE_ALLOWANCE_MINUTES must not be negative"))
 	}
-	if c.EncoderConcurrency < 0 || c.EncoderConcurrency > 256 {
-		errs = append(errs, errors.New("RENDERD_ENCODER_CONCURRENCY must be between 0 (the number of cores) and 256"))
+	if c.EncoderConcurrency < 0 || c.EncoderConcurrency > 256 || c.MediaConcurrency < 0 || c.MediaConcurrency > 256 {
+		errs = append(errs, errors.New("RENDERD_ENCODER_CONCURRENCY and RENDERD_MEDIA_CONCURRENCY must be between 0 (the number of cores) and 256"))
 	}
 	if c.EncoderLease < 3*time.Second || c.EncoderPoll <= 0 || c.EncoderCancelCheck <= 0 || c.EncoderCancelCheck > c.EncoderLease/3 {
 		errs = append(errs, errors.New("RENDERD_ENCODER_LEASE must be at least 3s, the poll interval positive, and the cancel check positive and at most a third of the lease"))
@@ -418,6 +428,17 @@ func (c Config) validate(command string) error {
 }
 
 func (c Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// mediaConcurrency is RENDERD_MEDIA_CONCURRENCY with its default: one slot
+// per core, since a silence detection keeps one core busy while it decodes
+// (about a second per 15 minutes of audio), and at least two, so that one
+// long detection never leaves a probe waiting on a one-core machine.
+func (c Config) mediaConcurrency() int {
+	if c.MediaConcurrency > 0 {
+		return c.MediaConcurrency
+	}
+	return max(2, runtime.NumCPU())
+}
 
 // sourceLimits are the limits a probed part must keep.
 func (c Config) sourceLimits() domain.SourceLimits {

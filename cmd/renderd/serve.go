@@ -161,13 +161,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
-		router, renders, err := consumerRouter(cfg, pool, notifier, topics, log)
+		router, pools, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return router.Run(ctx) })
-		if renders != nil {
-			g.Go(func() error { return renders.Run(ctx) })
+		for _, p := range pools {
+			g.Go(func() error { return p.Run(ctx) })
 		}
 	}
 

@@ -47,7 +47,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if err != nil {
 		return nil, nil, err
 	}
-	cut, err := commands.NewRequestCutHandler(d)
+	cut, err := commands.NewRequestCutHandler(d, commands.CutLimits{MaxPerAsset: cfg.AssetMaxCutsInFlight, MaxAutoPerAccount: cfg.AccountMaxAutoCuts})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,11 +111,18 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	return h, waiter, err
 }
 
+// workerPool is a worker pool that runs next to the router: the router
+// only hands it hints.
+type workerPool interface {
+	Run(ctx context.Context) error
+}
+
 // consumerRouter wires the Kafka consumers of the projector role (read
 // models) and the encoder role (the media worker and the render worker),
-// whichever this process runs. The render worker, when there is one, must
-// run next to the router: the router only hands it hints.
-func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, *encoders.RenderWorker, error) {
+// whichever this process runs, and returns the encoder role's pools (the
+// media worker's, and the render worker's unless RENDERD_ENCODER_RENDERS is
+// false), which must run next to the router.
+func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, []workerPool, error) {
 	codec := eventschema.NewCodec()
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
@@ -126,7 +133,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			Renders: projections.NewRenderProjector(pool, store, log),
 		})...)
 	}
-	var renders *encoders.RenderWorker
+	var pools []workerPool
 	if cfg.has(RoleEncoder) {
 		blobs, err := blob.NewLocal(cfg.BlobDir)
 		if err != nil {
@@ -134,16 +141,20 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		}
 		d := writeDeps(pool, notify)
 		prober := ffmpeg.NewProber("", 2*time.Minute)
-		media, err := mediaWorker(d, prober, blobs, cfg.sourceLimits(), log)
+		cfg.WorkerID = cmp.Or(cfg.WorkerID, defaultWorkerID()) // one name for both pools' claims
+		media, err := mediaWorker(cfg, d, pool, prober, blobs, log)
 		if err != nil {
 			return nil, nil, err
 		}
 		handlers = append(handlers, consumers.MediaHandlers(media)...)
+		pools = append(pools, media)
 		if cfg.EncoderRenders {
-			if renders, err = renderWorker(cfg, d, pool, prober, blobs, log); err != nil {
+			renders, err := renderWorker(cfg, d, pool, prober, blobs, log)
+			if err != nil {
 				return nil, nil, err
 			}
 			handlers = append(handlers, consumers.EncoderHandlers(renders)...)
+			pools = append(pools, renders)
 		}
 	}
 	if cfg.has(RoleWebhooks) {
@@ -153,7 +164,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 	}
 	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
 		codec, handlers, log)
-	return router, renders, err
+	return router, pools, err
 }
 
 // webhookGuard is the SSRF guard of webhook URLs and connections.
@@ -185,9 +196,10 @@ func (w webhookSender) Send(ctx context.Context, m projections.WebhookMessage) p
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
-// silencedetect for automatic cuts, both on the local blob store.
-func mediaWorker(d commands.Deps, prober *ffmpeg.Prober, blobs *blob.Local, limits domain.SourceLimits, log *slog.Logger) (*encoders.MediaWorker, error) {
-	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, limits)
+// silencedetect for automatic cuts, both on the local blob store, in a pool
+// fed by the media queue in Postgres.
+func mediaWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
+	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, cfg.sourceLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +207,14 @@ func mediaWorker(d commands.Deps, prober *ffmpeg.Prober, blobs *blob.Local, limi
 	if err != nil {
 		return nil, err
 	}
-	return encoders.NewMediaWorker(probe, cuts, log)
+	wc := encoders.MediaWorkerConfig{
+		WorkerID:     cfg.WorkerID,
+		Concurrency:  cfg.mediaConcurrency(),
+		Lease:        cfg.EncoderLease,
+		PollInterval: cfg.EncoderPoll,
+		RetryDelay:   5 * time.Second,
+	}
+	return encoders.NewMediaWorker(wc, probe, cuts, postgres.NewMediaJobs(pool), time.Now, log)
 }
 
 // renderWorker wires the encoder role's render pipeline: the render

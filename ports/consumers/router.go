@@ -64,13 +64,15 @@ func ProjectorHandlers(p Projections) []Handler {
 	}
 }
 
-// MediaHandlers are the encoder role's media-worker consumers: probes of
-// uploads (asset topic) and cut completion (asset and cut topics). ffprobe
-// and silencedetect run for seconds, hence the long timeout.
+// MediaHandlers are the encoder role's media-worker consumers: uploads and
+// automatic cuts are hints to claim their media jobs (ffprobe and
+// silencedetect run in the worker's pool, never on a partition), and cuts
+// that need no media tool are completed or failed inline, a few short
+// transactions per event.
 func MediaHandlers(worker EventHandler) []Handler {
 	return []Handler{
-		{AssetsMediaGroup, domain.AggregateAsset, worker, 10 * time.Minute},
-		{CutsMediaGroup, domain.AggregateCut, worker, 10 * time.Minute},
+		{AssetsMediaGroup, domain.AggregateAsset, worker, 30 * time.Second},
+		{CutsMediaGroup, domain.AggregateCut, worker, 30 * time.Second},
 	}
 }
 

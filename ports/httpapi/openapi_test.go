@@ -670,7 +670,7 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	}
 	create, err1 := commands.NewCreateAssetHandler(d)
 	upload, err2 := commands.NewUploadAssetPartHandler(d, commands.UploadLimits{})
-	cut, err3 := commands.NewRequestCutHandler(d)
+	cut, err3 := commands.NewRequestCutHandler(d, commands.CutLimits{})
 	render, err4 := commands.NewRequestRenderHandler(d, commands.RenderLimits{})
 	cancel, err5 := commands.NewCancelRenderHandler(d)
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
