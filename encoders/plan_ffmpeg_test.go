@@ -90,7 +90,7 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 		{name: "mp3_of_mp3_remuxes", file: "mp3", format: domain.FormatMP3, fast: true},
 		{name: "mp3_of_landscape_cut_in_three", file: "landscape", format: domain.FormatMP3, segments: threeCuts},
 	}
-	prober := ffmpeg.NewProber("", 30*time.Second)
+	prober := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -107,7 +107,7 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 			if err != nil {
 				t.Fatalf("plan: %v", err)
 			}
-			input, err := ffmpeg.InputArgs(src, media.Container)
+			input, err := prober.InputArgs(src, media.Container)
 			if err != nil {
 				t.Fatal(err)
 			}

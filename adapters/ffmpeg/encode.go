@@ -464,26 +464,6 @@ func outputProbeFailure(err error) error {
 	return err
 }
 
-// probeJSON runs ffprobe on path exactly as Probe does and returns its JSON,
-// for callers that need more than MediaInfo (Verify reads stream
-// durations). Errors are Probe's.
-func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
-	if err := checkSource(path); err != nil {
-		return nil, err
-	}
-	args := append([]string{"-v", "error"}, inputOptions()...)
-	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
-	stdout := &cappedBuffer{limit: maxProbeOutput}
-	stderr := &tailBuffer{limit: stderrTail}
-	if err := runTool(ctx, p.timeout, p.ffprobePath, args, stdout, stderr); err != nil {
-		return nil, toolFailure("ffprobe", err, stderr.String(), path)
-	}
-	if stdout.truncated {
-		return nil, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
-	}
-	return stdout.buf.Bytes(), nil
-}
-
 // outputProblems lists the checks info fails, one phrase each. videoDur and
 // audioDur are the picked streams' durations, zero when unknown.
 func outputProblems(info domain.MediaInfo, videoDur, audioDur time.Duration, want Expect) []string {

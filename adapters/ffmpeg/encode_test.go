@@ -351,7 +351,7 @@ func TestVerify_outputs_against_the_plan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
-			info, err := Verify(context.Background(), NewProber(mediatest.FFprobe(t), 20*time.Second), tt.path, tt.want)
+			info, err := Verify(context.Background(), NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{}), tt.path, tt.want)
 			if tt.fail == "" {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
@@ -374,7 +374,7 @@ func TestVerify_outputs_against_the_plan(t *testing.T) {
 
 func TestVerify_unreadable_or_missing_output_is_output_invalid(t *testing.T) {
 	t.Parallel()
-	prober := NewProber(mediatest.FFprobe(t), 20*time.Second)
+	prober := NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{})
 	want := Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}
 	tests := []struct {
 		rule string
@@ -398,7 +398,7 @@ func TestVerify_unreadable_or_missing_output_is_output_invalid(t *testing.T) {
 func TestVerify_cancellation_is_the_workers_error(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Verify(ctx, NewProber(mediatest.FFprobe(t), 20*time.Second), mediatest.Corrupt(t), Expect{Container: "mp4"})
+	_, err := Verify(ctx, NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{}), mediatest.Corrupt(t), Expect{Container: "mp4"})
 	var ee *EncodeError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &ee) {
 		t.Fatalf("got %v, want a plain context.Canceled", err)

@@ -1,6 +1,9 @@
 package ffmpeg
 
-import "syscall"
+import (
+	"fmt"
+	"syscall"
+)
 
 // encodeProcAttr puts ffmpeg in its own process group, so a terminal's
 // Ctrl-C reaches the worker (which then stops ffmpeg itself) and not ffmpeg
@@ -11,4 +14,14 @@ import "syscall"
 // the worker never does.)
 func encodeProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// addressSpaceHardLimit is this process's hard RLIMIT_AS, which a child's
+// cap cannot exceed.
+func addressSpaceHardLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err != nil {
+		return 0, fmt.Errorf("reading the address-space limit: %w", err)
+	}
+	return lim.Max, nil
 }

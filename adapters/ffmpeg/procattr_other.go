@@ -2,10 +2,17 @@
 
 package ffmpeg
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 // encodeProcAttr puts ffmpeg in its own process group (see the Linux
 // version; elsewhere an orphaned ffmpeg runs to its end or its timeout).
 func encodeProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+func addressSpaceHardLimit() (uint64, error) {
+	return 0, errors.New("capping ffmpeg's memory needs Linux (util-linux's prlimit)")
 }

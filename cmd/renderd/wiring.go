@@ -130,7 +130,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			return nil, nil, fmt.Errorf("blob store: %w", err)
 		}
 		d := writeDeps(pool, notify)
-		prober := ffmpeg.NewProber("", 2*time.Minute)
+		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{})
 		media, err := mediaWorker(d, prober, blobs, log)
 		if err != nil {
 			return nil, nil, err
@@ -240,7 +240,7 @@ type ffmpegMedia struct {
 }
 
 func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
-	return ffmpeg.InputArgs(path, container)
+	return m.prober.InputArgs(path, container)
 }
 
 func (m ffmpegMedia) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(encoders.Progress)) error {
