@@ -292,35 +292,6 @@ func TestBuildCommand_untrusted_text_never_reaches_the_arguments(t *testing.T) {
 	}
 }
 
-func TestBuildCommand_timeout_scales_with_the_media_read(t *testing.T) {
-	hd := source1080p()
-	p720 := domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 128_000, Duration: 10 * time.Second}
-	cases := []struct {
-		name string
-		job  encoders.Job
-		want time.Duration
-	}{
-		{"video_encode_allows_20_s_per_output_second", job(domain.FormatMP4, p720, hd), 2*time.Minute + 200*time.Second},
-		{"remux_allows_1_s_per_output_second", job(domain.FormatMP4, plan(1920, 1080, hd), hd), 2*time.Minute + 10*time.Second},
-		{"audio_encode_allows_1_s_per_output_second", job(domain.FormatMP3, domain.RenderPlan{AudioBitrate: 96_000, Duration: 10 * time.Second}, hd),
-			2*time.Minute + 10*time.Second},
-		// ffmpeg decodes everything before the last kept frame.
-		{"cut_counts_the_source_up_to_its_last_segment", job(domain.FormatMP4, cutPlan(p720, segments(1, 2, 59, 60)), hd),
-			2*time.Minute + 20*60*time.Second},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			cmd, err := encoders.BuildCommand(c.job)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cmd.Timeout != c.want {
-				t.Errorf("Timeout = %v, want %v", cmd.Timeout, c.want)
-			}
-		})
-	}
-}
-
 func TestBuildCommand_impossible_jobs_are_errors(t *testing.T) {
 	hd := source1080p()
 	p720 := domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 128_000, Duration: 10 * time.Second}

@@ -46,8 +46,10 @@ type Media interface {
 	// allowlist, file protocol only), ending in "-i file:<path>".
 	InputArgs(path, container string) ([]string, error)
 	// Run runs one encode until it exits; when ctx ends ffmpeg is stopped
-	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error.
-	Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(Progress)) error
+	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error. An
+	// encode that stalls or runs too long is stopped the same way and fails
+	// with CodeTimeout.
+	Run(ctx context.Context, args []string, onProgress func(Progress)) error
 	// Verify probes an output and checks it against want.
 	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)
 }

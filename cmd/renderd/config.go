@@ -57,6 +57,8 @@ type Config struct {
 	EncoderLease        time.Duration
 	EncoderPoll         time.Duration
 	EncoderCancelCheck  time.Duration
+	EncodeStallTimeout  time.Duration
+	EncodeMaxTime       time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -149,6 +151,10 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderPoll })},
 	{"RENDERD_ENCODER_CANCEL_CHECK", "encoder-cancel-check", "250ms", "how often a running render checks it was not cancelled (ffmpeg stops within about this, plus a second)",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderCancelCheck })},
+	{"RENDERD_ENCODE_STALL_TIMEOUT", "encode-stall-timeout", "10m", "a render's ffmpeg that neither advances its output nor reads for this long is stopped, and the render fails with timeout. Outside Linux only the output counts: then it must outlast the +faststart rewrite that ends a long output (about 3 min for 90 GB at 460 MB/s)",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncodeStallTimeout })},
+	{"RENDERD_ENCODE_MAX_TIME", "encode-max-time", "48h", "no render's ffmpeg runs longer than this, however busy, and the render fails with timeout. 4 h of 4K to 4K takes about 18 h on 2 cores running 2 renders: lower it on bigger encoders",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncodeMaxTime })},
 	{"RENDERD_WEBHOOK_ALLOW", "webhook-allow", "", "comma-separated CIDRs webhooks may reach despite the SSRF guard (private, loopback, link-local addresses are refused otherwise); make run sets 127.0.0.0/8,::1/128",
 		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
 	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
@@ -293,6 +299,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.EncoderLease < 3*time.Second || c.EncoderPoll <= 0 || c.EncoderCancelCheck <= 0 || c.EncoderCancelCheck > c.EncoderLease/3 {
 		errs = append(errs, errors.New("RENDERD_ENCODER_LEASE must be at least 3s, the poll interval positive, and the cancel check positive and at most a third of the lease"))
+	}
+	if c.EncodeStallTimeout <= 0 || c.EncodeMaxTime <= 0 {
+		errs = append(errs, errors.New("RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"))
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookDisableAfter <= 0 || c.WebhookSenders < 1 {
 		errs = append(errs, errors.New("RENDERD_WEBHOOK_TIMEOUT and RENDERD_WEBHOOK_DISABLE_AFTER must be positive, RENDERD_WEBHOOK_SENDERS at least 1"))

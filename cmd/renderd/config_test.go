@@ -30,6 +30,26 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	}
 }
 
+func TestConfig_encode_limits_default_and_parse(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1"}
+	cfg, _, err := loadConfig("serve", nil, env(base), &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EncodeStallTimeout != 10*time.Minute || cfg.EncodeMaxTime != 48*time.Hour {
+		t.Errorf("defaults: stall %v, max time %v", cfg.EncodeStallTimeout, cfg.EncodeMaxTime)
+	}
+	cfg, _, err = loadConfig("serve", []string{"--encode-max-time", "12h"}, env(map[string]string{
+		"DATABASE_URL": base["DATABASE_URL"], "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "2m",
+	}), &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EncodeStallTimeout != 2*time.Minute || cfg.EncodeMaxTime != 12*time.Hour {
+		t.Errorf("set: stall %v, max time %v", cfg.EncodeStallTimeout, cfg.EncodeMaxTime)
+	}
+}
+
 func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 	cases := map[string]struct {
 		env  map[string]string
@@ -44,8 +64,12 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"bad_number":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "RENDERD_KAFKA_PARTITIONS": "many"}, want: []string{"RENDERD_KAFKA_PARTITIONS"}},
 		"zero_partitions": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_KAFKA_PARTITIONS": "0"}, want: []string{"at least 1"}},
 		"bad_log_format":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_LOG_FORMAT": "xml"}, want: []string{"text or json"}},
-		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
-		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
+		"negative_stall_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "-1m"},
+			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
+		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
+			want: []string{"must be positive"}},
+		"unknown_flag":   {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
+		"stray_argument": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -223,7 +223,8 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
 	}
-	media := ffmpegMedia{encoder: ffmpeg.NewEncoder("", time.Second), prober: prober}
+	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime})
+	media := ffmpegMedia{encoder: encoder, prober: prober}
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
 }
 
@@ -243,8 +244,8 @@ func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
 	return m.prober.InputArgs(path, container)
 }
 
-func (m ffmpegMedia) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(encoders.Progress)) error {
-	return m.encoder.Run(ctx, args, timeout, func(p ffmpeg.Progress) {
+func (m ffmpegMedia) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) error {
+	return m.encoder.Run(ctx, args, func(p ffmpeg.Progress) {
 		onProgress(encoders.Progress{OutTime: p.OutTime, Speed: p.Speed})
 	})
 }
