@@ -130,7 +130,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			return nil, nil, fmt.Errorf("blob store: %w", err)
 		}
 		d := writeDeps(pool, notify)
-		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{})
+		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{Memory: int64(cfg.FFmpegMemoryLimit)})
 		media, err := mediaWorker(d, prober, blobs, log)
 		if err != nil {
 			return nil, nil, err
@@ -223,7 +223,8 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
 	}
-	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime})
+	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
+		Memory: int64(cfg.FFmpegMemoryLimit)})
 	media := ffmpegMedia{encoder: encoder, prober: prober}
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
 }
