@@ -154,7 +154,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 			_ = w.blobs.Discard(tmp) // the partial or refused output
 		}
 	}()
-	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp})
+	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp, Threads: w.cfg.Threads})
 	if err != nil {
 		return encoded{}, failure(CodeEncodeFailed, err.Error())
 	}

@@ -18,6 +18,10 @@ type Job struct {
 	Source domain.MediaInfo  // the probe of the input file
 	Input  []string          // input options ending in "-i file:<path>" (adapters/ffmpeg.InputArgs)
 	Output string            // output file path; the muxer is forced with -f
+	// Threads is the encoders' -threads: how many threads one render's
+	// libx264 may run, so that the renders sharing a machine share its
+	// cores. 0 leaves ffmpeg's own choice (1.5× the cores for libx264).
+	Threads int
 }
 
 // Command is an ffmpeg invocation (arguments without the binary name). How
@@ -75,6 +79,9 @@ func BuildCommand(j Job) (Command, error) {
 		args = append(args, remuxArgs(j)...)
 	} else {
 		args = append(args, encodeArgs(j)...)
+		if j.Threads > 0 {
+			args = append(args, "-threads", strconv.Itoa(j.Threads))
+		}
 	}
 	// Only the picture and the sound: no subtitles, data tracks, tags,
 	// titles or chapters of an uploaded file reach a deliverable.

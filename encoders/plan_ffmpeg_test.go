@@ -44,6 +44,7 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 		format   domain.Format
 		res      domain.Resolution
 		segments []domain.Segment
+		threads  int
 		fast     bool // the plan equals the source
 	}{
 		// The plan of Landscape1080p with nothing asked is the source: Auto
@@ -58,6 +59,7 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 		// for it is the source, so only a cut re-encodes it.
 		{name: "mp4_of_video_without_audio_cut_in_three", file: "silent", format: domain.FormatMP4, res: domain.Resolution720p, segments: threeCuts},
 		{name: "mp4_of_landscape_cut_in_three_at_720p", file: "landscape", format: domain.FormatMP4, res: domain.Resolution720p, segments: threeCuts},
+		{name: "mp4_of_vertical_at_720p_on_one_encoder_thread", file: "vertical", format: domain.FormatMP4, res: domain.Resolution720p, threads: 1},
 
 		{name: "mov_of_landscape_at_720p", file: "landscape", format: domain.FormatMOV, res: domain.Resolution720p},
 		{name: "mov_of_vertical_as_is_remuxes", file: "vertical", format: domain.FormatMOV, fast: true},
@@ -111,7 +113,7 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "render.part") // no extension: the muxer comes from -f
-			cmd, err := encoders.BuildCommand(encoders.Job{Format: c.format, Plan: p, Source: media, Input: input, Output: out})
+			cmd, err := encoders.BuildCommand(encoders.Job{Format: c.format, Plan: p, Source: media, Input: input, Output: out, Threads: c.threads})
 			if err != nil {
 				t.Fatal(err)
 			}

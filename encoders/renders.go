@@ -92,6 +92,8 @@ type RenderWorkerConfig struct {
 	// CancelCheck is how often a running job asks whether its attempt is
 	// still its own: a cancel stops ffmpeg within about this long.
 	CancelCheck time.Duration
+	// Threads is each encode's -threads (Job.Threads); 0 is ffmpeg's choice.
+	Threads int
 }
 
 // RenderWorker turns pending renders into deliverables: it claims them
@@ -124,7 +126,7 @@ type RenderWorker struct {
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
 	switch {
-	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0:
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.Threads < 0:
 		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
 	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
 		return nil, errors.New("render worker: every render command is required")

@@ -60,6 +60,7 @@ type Config struct {
 	EncodeStallTimeout  time.Duration
 	EncodeMaxTime       time.Duration
 	FFmpegMemoryLimit   int
+	FFmpegThreads       int
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -158,6 +159,8 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.EncodeMaxTime })},
 	{"RENDERD_FFMPEG_MEMORY_LIMIT", "ffmpeg-memory-limit", "4294967296", "address space each ffmpeg and ffprobe may map, in bytes (RLIMIT_AS, set with util-linux's prlimit); 0: no cap. A render over it fails with memory_limit_exceeded, an upload's probe with source_too_large. Measured on 2 cores: 4K encode 1.6 GiB, 1080p 0.9 GiB, ffprobe 0.3 GiB; it grows with threads (a 4K encode at 16: 4.3 GiB), so raise it, or set RENDERD_FFMPEG_THREADS, on encoders with many cores",
 		intSetting(func(c *Config) *int { return &c.FFmpegMemoryLimit })},
+	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: ffmpeg's own choice, bounded by the cores (libx264 takes 1.5 per core). The default stays 0 until measured",
+		intSetting(func(c *Config) *int { return &c.FFmpegThreads })},
 	{"RENDERD_WEBHOOK_ALLOW", "webhook-allow", "", "comma-separated CIDRs webhooks may reach despite the SSRF guard (private, loopback, link-local addresses are refused otherwise); make run sets 127.0.0.0/8,::1/128",
 		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
 	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
@@ -309,6 +312,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.EncodeStallTimeout <= 0 || c.EncodeMaxTime <= 0 {
 		errs = append(errs, errors.New("RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"))
+	}
+	if c.FFmpegThreads < 0 || c.FFmpegThreads > 256 {
+		errs = append(errs, errors.New("RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"))
 	}
 	if c.FFmpegMemoryLimit != 0 && c.FFmpegMemoryLimit < minMemoryLimit {
 		errs = append(errs, fmt.Errorf("RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least %d (512 MiB): ffmpeg alone maps about 265 MiB of libraries", minMemoryLimit))

@@ -36,17 +36,17 @@ func TestConfig_media_limits_default_and_parse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.EncodeStallTimeout != 10*time.Minute || cfg.EncodeMaxTime != 48*time.Hour || cfg.FFmpegMemoryLimit != 4<<30 {
-		t.Errorf("defaults: stall %v, max time %v, memory %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit)
+	if cfg.EncodeStallTimeout != 10*time.Minute || cfg.EncodeMaxTime != 48*time.Hour || cfg.FFmpegMemoryLimit != 4<<30 || cfg.FFmpegThreads != 0 {
+		t.Errorf("defaults: stall %v, max time %v, memory %d, threads %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit, cfg.FFmpegThreads)
 	}
 	cfg, _, err = loadConfig("serve", []string{"--encode-max-time", "12h", "--ffmpeg-memory-limit", "0"}, env(map[string]string{
-		"DATABASE_URL": base["DATABASE_URL"], "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "2m",
+		"DATABASE_URL": base["DATABASE_URL"], "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "2m", "RENDERD_FFMPEG_THREADS": "2",
 	}), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.EncodeStallTimeout != 2*time.Minute || cfg.EncodeMaxTime != 12*time.Hour || cfg.FFmpegMemoryLimit != 0 {
-		t.Errorf("set: stall %v, max time %v, memory %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit)
+	if cfg.EncodeStallTimeout != 2*time.Minute || cfg.EncodeMaxTime != 12*time.Hour || cfg.FFmpegMemoryLimit != 0 || cfg.FFmpegThreads != 2 {
+		t.Errorf("set: stall %v, max time %v, memory %d, threads %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit, cfg.FFmpegThreads)
 	}
 }
 
@@ -68,6 +68,8 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
 		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
 			want: []string{"must be positive"}},
+		"negative_threads": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_THREADS": "-2"},
+			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
 		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
 			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least 536870912"}},
 		"memory_limit_too_small_to_load_ffmpeg": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "104857600"},

@@ -222,6 +222,7 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		Lease:        cfg.EncoderLease,
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
+		Threads:      cfg.FFmpegThreads,
 	}
 	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
 		Memory: int64(cfg.FFmpegMemoryLimit)})
