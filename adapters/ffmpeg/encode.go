@@ -132,7 +132,7 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // partial output), with ctx.Err(). When the encode stalls or outlives
 // MaxTime (EncodeLimits), the same stop happens and Run returns an
 // *EncodeError with CodeEncodeTimeout whose message names the rule ("ffmpeg
-// made no progress for 10m0s", "ffmpeg ran longer than 24h0m0s"). A run
+// made no progress for 10m0s", "ffmpeg ran longer than 48h0m0s"). A run
 // that needed more than the memory cap is an *EncodeError with
 // CodeMemoryLimitExceeded. Any other non-zero exit is an *EncodeError with
 // CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the

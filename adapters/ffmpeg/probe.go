@@ -11,7 +11,12 @@
 //   - with -format_whitelist set to allowedDemuxers, so libavformat refuses
 //     any other demuxer before it reads a header. A playlist (hls, concat,
 //     ffconcat) would otherwise open the files it lists: an upload could
-//     read other assets or server files through the file protocol itself.
+//     read other assets or server files through the file protocol itself;
+//   - with -max_pixels:V (Limits.MaxPixels), so no video decoder allocates a
+//     picture larger than a source may be, whatever size the file declares.
+//
+// Every process runs under the configured cap on its address space
+// (Limits.Memory, EncodeLimits.Memory; see toolCommand).
 //
 // Binaries run through os/exec with an argument vector, never a shell.
 package ffmpeg
