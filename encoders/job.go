@@ -16,11 +16,20 @@ import (
 
 // Failure codes of render.failed, as clients see them.
 const (
-	CodeSourceUnreadable = "source_unreadable"
-	CodeEncodeFailed     = "encode_failed"
-	CodeOutputInvalid    = "output_invalid"
-	CodeTimeout          = "timeout"
+	CodeSourceUnreadable    = "source_unreadable"
+	CodeEncodeFailed        = "encode_failed"
+	CodeOutputInvalid       = "output_invalid"
+	CodeTimeout             = "timeout"
+	CodeMemoryLimitExceeded = "memory_limit_exceeded"
 )
+
+// retryable says whether requesting the same render again may succeed: a
+// stall or a crash of ffmpeg can be the machine's (a stuck disk, another
+// job's load). A source that needs more memory than the cap, or an output
+// that fails its checks, fails the same way every time.
+func retryable(code string) bool {
+	return code == CodeTimeout || code == CodeEncodeFailed
+}
 
 // How a job's context ended, when it did not end on its own.
 var (
@@ -145,7 +154,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 			_ = w.blobs.Discard(tmp) // the partial or refused output
 		}
 	}()
-	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp})
+	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp, Threads: w.cfg.Threads})
 	if err != nil {
 		return encoded{}, failure(CodeEncodeFailed, err.Error())
 	}
@@ -158,7 +167,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	}
 
 	reporter := newProgressReporter(w, job, req.Plan.Duration)
-	runErr := w.media.Run(ctx, cmd.Args, cmd.Timeout, reporter.observe)
+	runErr := w.media.Run(ctx, cmd.Args, reporter.observe)
 	reporter.close()
 	if runErr != nil {
 		return encoded{}, runErr
@@ -266,7 +275,7 @@ func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
 	defer cancel()
 	_, ferr := w.cmds.Fail.Handle(ctx, job.caller, commands.FailRender{RenderID: job.renderID, Attempt: job.attempt,
-		Code: code, Message: message, Retryable: code == CodeTimeout || code == CodeEncodeFailed})
+		Code: code, Message: message, Retryable: retryable(code)})
 	log.Warn("render failed", "code", code, "message", message, "report_err", ferr)
 }
 

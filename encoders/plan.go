@@ -18,13 +18,18 @@ type Job struct {
 	Source domain.MediaInfo  // the probe of the input file
 	Input  []string          // input options ending in "-i file:<path>" (adapters/ffmpeg.InputArgs)
 	Output string            // output file path; the muxer is forced with -f
+	// Threads is the encoders' -threads: how many threads one render's
+	// libx264 may run, so that the renders sharing a machine share its
+	// cores. 0 leaves ffmpeg's own choice (1.5× the cores for libx264).
+	Threads int
 }
 
-// Command is an ffmpeg invocation (arguments without the binary name).
+// Command is an ffmpeg invocation (arguments without the binary name). How
+// long it may run is the Media's business (a stall rule and a cap), not the
+// plan's: an encode's speed depends on the machine, not only on the media.
 type Command struct {
 	Args     []string
-	FastPath bool          // remux with -c copy, no re-encode
-	Timeout  time.Duration // wall-clock limit for the run, scaled to the output duration
+	FastPath bool // remux with -c copy, no re-encode
 }
 
 // ErrImpossibleJob is wrapped by every error of BuildCommand: the job
@@ -58,18 +63,6 @@ var (
 	lameRates = []int{8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 )
 
-// Timeouts: a fixed allowance for start-up and the faststart rewrite, plus
-// an amount per second of media read. A 4K veryfast encode on 2 cores runs
-// at 0.3–1× real time, so 20 s per second leaves a margin of 6× and more.
-// A remux (~300× real time), AAC (~65×) and libmp3lame (130–170×) need far
-// less: 1 s per second still leaves a margin of 65× and more, and a hung
-// audio job is not held for hours.
-const (
-	timeoutBase        = 2 * time.Minute
-	videoEncodePerSec  = 20
-	otherWorkPerSecond = 1
-)
-
 // BuildCommand builds the ffmpeg command line that turns j.Source into
 // j.Plan. Arguments hold only fixed options, numbers from the plan, and the
 // caller's Input and Output: no text from a user.
@@ -86,6 +79,9 @@ func BuildCommand(j Job) (Command, error) {
 		args = append(args, remuxArgs(j)...)
 	} else {
 		args = append(args, encodeArgs(j)...)
+		if j.Threads > 0 {
+			args = append(args, "-threads", strconv.Itoa(j.Threads))
+		}
 	}
 	// Only the picture and the sound: no subtitles, data tracks, tags,
 	// titles or chapters of an uploaded file reach a deliverable.
@@ -95,12 +91,7 @@ func BuildCommand(j Job) (Command, error) {
 	}
 	// "file:" keeps a path from being read as a protocol or an option.
 	args = append(args, "-f", muxers[j.Format], "file:"+j.Output)
-
-	perSec := otherWorkPerSecond
-	if j.Format.IsVideo() && !fast {
-		perSec = videoEncodePerSec
-	}
-	return Command{Args: args, FastPath: fast, Timeout: timeoutBase + time.Duration(perSec)*readSpan(j.Plan)}, nil
+	return Command{Args: args, FastPath: fast}, nil
 }
 
 // checkJob refuses a job that cannot produce its plan. Messages name no
@@ -322,14 +313,4 @@ func fanOut(chains *[]string, stream, split, prefix string, n int) []string {
 func seconds(d time.Duration) string {
 	us := d.Microseconds()
 	return fmt.Sprintf("%d.%06d", us/1_000_000, us%1_000_000)
-}
-
-// readSpan is how much media ffmpeg reads: the output, or for a cut
-// everything up to the last kept frame, since skipped parts are decoded too.
-func readSpan(p domain.RenderPlan) time.Duration {
-	span := p.Duration
-	if n := len(p.Segments); n > 0 {
-		span = max(span, p.Segments[n-1].End)
-	}
-	return span
 }

@@ -38,6 +38,11 @@ func job(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) encoders.Jo
 	return encoders.Job{Format: f, Plan: p, Source: src, Input: testInput, Output: testOutput}
 }
 
+func withThreads(j encoders.Job, n int) encoders.Job {
+	j.Threads = n
+	return j
+}
+
 // edit returns src changed by fn, so a case reads as "the usual, but …".
 func edit(src domain.MediaInfo, fn func(*domain.MediaInfo)) domain.MediaInfo {
 	fn(&src)
@@ -114,6 +119,9 @@ func TestBuildCommand(t *testing.T) {
 		{name: "mov_is_faststart", job: job(domain.FormatMOV, p720, hd), want: [][]string{{"-movflags", "+faststart"}}},
 		{name: "m4a_is_faststart", job: job(domain.FormatM4A, audio96k, hd), want: [][]string{{"-movflags", "+faststart"}}},
 		{name: "mp3_has_no_movflags", job: job(domain.FormatMP3, audioPlan, hd), not: []string{"-movflags"}},
+		{name: "encoder_threads_are_set_when_configured", job: withThreads(job(domain.FormatMP4, p720, hd), 2),
+			want: [][]string{{"-c:v", "libx264"}, {"-threads", "2"}, {"-f", "mp4", "file:" + testOutput}}},
+		{name: "encoder_threads_are_ffmpegs_choice_by_default", job: job(domain.FormatMP4, p720, hd), not: []string{"-threads"}},
 		{name: "video_without_audio_renders_video_only", job: job(domain.FormatMP4, domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 2_000_000, Duration: 10 * time.Second}, noAudio),
 			want: [][]string{{"-map", "0:V:0", "-vf"}}, not: []string{"0:a:0", "-c:a", "-b:a", "-ac", "-ar", "-an"}},
 
@@ -169,6 +177,7 @@ func TestBuildCommand(t *testing.T) {
 			want: [][]string{{"-map", "0:V:0", "-map", "0:a:0", "-c", "copy", "-sn", "-dn"}, {"-movflags", "+faststart"}},
 			not:  []string{"libx264", "aac", "-vf", "-b:v", "-fps_mode"}},
 		{name: "mov_of_an_equal_plan_remuxes", job: job(domain.FormatMOV, same, hd), fast: true, want: [][]string{{"-c", "copy"}}},
+		{name: "a_remux_runs_no_encoder_to_give_threads", job: withThreads(job(domain.FormatMOV, same, hd), 2), fast: true, not: []string{"-threads"}},
 		{name: "rotated_source_equal_to_the_plan_remuxes_with_its_rotation", job: job(domain.FormatMP4, plan(1080, 1920, rotated), rotated), fast: true,
 			want: [][]string{{"-c", "copy"}}, not: []string{"-vf"}},
 		{name: "video_without_audio_equal_to_the_plan_remuxes", job: job(domain.FormatMP4, plan(1920, 1080, noAudio), noAudio), fast: true,
@@ -289,35 +298,6 @@ func TestBuildCommand_untrusted_text_never_reaches_the_arguments(t *testing.T) {
 		if last := cmd.Args[len(cmd.Args)-1]; last != "file:"+out {
 			t.Errorf("%s: output argument %q", f, last)
 		}
-	}
-}
-
-func TestBuildCommand_timeout_scales_with_the_media_read(t *testing.T) {
-	hd := source1080p()
-	p720 := domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 128_000, Duration: 10 * time.Second}
-	cases := []struct {
-		name string
-		job  encoders.Job
-		want time.Duration
-	}{
-		{"video_encode_allows_20_s_per_output_second", job(domain.FormatMP4, p720, hd), 2*time.Minute + 200*time.Second},
-		{"remux_allows_1_s_per_output_second", job(domain.FormatMP4, plan(1920, 1080, hd), hd), 2*time.Minute + 10*time.Second},
-		{"audio_encode_allows_1_s_per_output_second", job(domain.FormatMP3, domain.RenderPlan{AudioBitrate: 96_000, Duration: 10 * time.Second}, hd),
-			2*time.Minute + 10*time.Second},
-		// ffmpeg decodes everything before the last kept frame.
-		{"cut_counts_the_source_up_to_its_last_segment", job(domain.FormatMP4, cutPlan(p720, segments(1, 2, 59, 60)), hd),
-			2*time.Minute + 20*60*time.Second},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			cmd, err := encoders.BuildCommand(c.job)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cmd.Timeout != c.want {
-				t.Errorf("Timeout = %v, want %v", cmd.Timeout, c.want)
-			}
-		})
 	}
 }
 

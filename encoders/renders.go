@@ -49,8 +49,10 @@ type Media interface {
 	// allowlist, file protocol only), ending in "-i file:<path>".
 	InputArgs(path, container string) ([]string, error)
 	// Run runs one encode until it exits; when ctx ends ffmpeg is stopped
-	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error.
-	Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(Progress)) error
+	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error. An
+	// encode that stalls or runs too long is stopped the same way and fails
+	// with CodeTimeout.
+	Run(ctx context.Context, args []string, onProgress func(Progress)) error
 	// Verify probes an output and checks it against want.
 	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)
 }
@@ -97,6 +99,8 @@ type RenderWorkerConfig struct {
 	// across all encoders (0: no limit); StartRender enforces it, and the
 	// queue is read without the accounts at it.
 	MaxRunningPerAccount int
+	// Threads is each encode's -threads (Job.Threads); 0 is ffmpeg's choice.
+	Threads int
 }
 
 // RenderWorker turns pending renders into deliverables: it claims them
@@ -131,7 +135,7 @@ type RenderWorker struct {
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
 	switch {
-	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0:
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0 || cfg.Threads < 0:
 		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
 	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
 		return nil, errors.New("render worker: every render command is required")

@@ -189,15 +189,18 @@ func TestRenderWorker_a_verified_encode_is_committed_and_completed(t *testing.T)
 
 func TestRenderWorker_failures_are_recorded_with_their_codes_and_leave_no_output(t *testing.T) {
 	cases := []struct {
-		name   string
-		run    error
-		verify error
-		code   string
+		name      string
+		run       error
+		verify    error
+		code      string
+		retryable bool // requesting the render again may succeed
 	}{
-		{"ffmpeg_exits_with_an_error", &mediaErr{"encode_failed", "x264 [error]: broken"}, nil, "encode_failed"},
-		{"ffmpeg_runs_past_its_timeout", &mediaErr{"timeout", "did not finish within 2m40s"}, nil, "timeout"},
-		{"the_output_fails_verification", nil, &mediaErr{"output_invalid", "size: got 1280×718"}, "output_invalid"},
-		{"the_worker_itself_fails", errors.New("exec: ffmpeg not found"), nil, "encode_failed"},
+		{"ffmpeg_exits_with_an_error", &mediaErr{"encode_failed", "x264 [error]: broken"}, nil, "encode_failed", true},
+		{"ffmpeg_makes_no_progress", &mediaErr{"timeout", "ffmpeg made no progress for 10m0s"}, nil, "timeout", true},
+		{"ffmpeg_needs_more_memory_than_the_cap", &mediaErr{"memory_limit_exceeded", "ffmpeg needed more than the 4096 MiB memory limit"}, nil,
+			"memory_limit_exceeded", false},
+		{"the_output_fails_verification", nil, &mediaErr{"output_invalid", "size: got 1280×718"}, "output_invalid", false},
+		{"the_worker_itself_fails", errors.New("exec: ffmpeg not found"), nil, "encode_failed", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -207,6 +210,9 @@ func TestRenderWorker_failures_are_recorded_with_their_codes_and_leave_no_output
 			got := r.run(id, 5*time.Second)
 			if got.State() != domain.RenderStateFailed || got.Failure().Code != c.code {
 				t.Fatalf("state %s failure %+v, want failed %s", got.State(), got.Failure(), c.code)
+			}
+			if failed := r.failedEvent(id); failed.Retryable != c.retryable {
+				t.Errorf("render.failed %+v, want retryable %v", failed, c.retryable)
 			}
 			if files := r.outputs(id); len(files) > 0 {
 				t.Errorf("outputs left behind: %v", files)
@@ -319,6 +325,22 @@ func TestRenderWorker_progress_is_reported_in_steps_and_never_reaches_100_before
 	}
 }
 
+// failedEvent is the render's render.failed.
+func (r *rig) failedEvent(id string) domain.RenderFailed {
+	r.t.Helper()
+	recs, err := r.store.Load(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if f, ok := rec.Event.(domain.RenderFailed); ok {
+			return f
+		}
+	}
+	r.t.Fatalf("render %s has no render.failed", id)
+	return domain.RenderFailed{}
+}
+
 func (r *rig) cancelRender(id string) {
 	if _, err := r.cancel.Handle(context.Background(), alice, commands.CancelRender{RenderID: id}); err != nil {
 		r.t.Error(err)
@@ -345,7 +367,7 @@ func (m *scriptedMedia) InputArgs(path, container string) ([]string, error) {
 	return []string{"-f", "mp4", "-i", "file:" + path}, nil
 }
 
-func (m *scriptedMedia) Run(ctx context.Context, args []string, _ time.Duration, onProgress func(encoders.Progress)) error {
+func (m *scriptedMedia) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) error {
 	m.runs.Add(1)
 	out := args[len(args)-1][len("file:"):]
 	if err := os.WriteFile(out, []byte("encoded"), 0o600); err != nil {

@@ -27,13 +27,17 @@ import (
 const (
 	// CodeEncodeFailed: ffmpeg exited with an error.
 	CodeEncodeFailed = "encode_failed"
-	// CodeEncodeTimeout: the encode ran past its time limit. (CodeTimeout is
-	// ProbeError's "media_timeout".) The error also wraps
-	// context.DeadlineExceeded.
+	// CodeEncodeTimeout: the encode stalled or ran past its time limit (see
+	// EncodeLimits). (CodeTimeout is ProbeError's "media_timeout".) The
+	// error also wraps context.DeadlineExceeded.
 	CodeEncodeTimeout = "timeout"
 	// CodeOutputInvalid: ffmpeg finished, but its output is not what the
 	// render planned (see Verify).
 	CodeOutputInvalid = "output_invalid"
+	// CodeMemoryLimitExceeded: ffmpeg needed more memory than
+	// EncodeLimits.Memory allows. The same source fails the same way on
+	// every attempt.
+	CodeMemoryLimitExceeded = "memory_limit_exceeded"
 )
 
 // EncodeError is a failed encode with a stable code. Message is short and
@@ -54,26 +58,45 @@ func (e *EncodeError) Unwrap() error { return e.Err }
 func (e *EncodeError) FailureCode() string    { return e.Code }
 func (e *EncodeError) FailureMessage() string { return e.Message }
 
+// EncodeLimits bound every encode an Encoder runs. Zero values mean no
+// bound.
+type EncodeLimits struct {
+	// Stall stops an encode that makes no progress for this long: its
+	// output position (-progress out_time) does not advance and, on Linux,
+	// it reads no input either. Reads count because an encode can be busy
+	// for long without output: a cut decodes everything before a late
+	// segment, and the +faststart rewrite at the end reads the whole output
+	// back while ffmpeg prints no progress at all.
+	Stall time.Duration
+	// MaxTime stops any encode that runs longer, however busy: the backstop
+	// for an ffmpeg that keeps reading or writing without end.
+	MaxTime time.Duration
+	// Memory caps ffmpeg's address space (RLIMIT_AS) in bytes, as
+	// Limits.Memory does.
+	Memory int64
+}
+
 // Encoder runs ffmpeg encodes. Safe for concurrent use.
 type Encoder struct {
 	ffmpegPath string
 	grace      time.Duration
+	limits     EncodeLimits
 	// started, when set (tests only), learns the pid of every ffmpeg Run
 	// starts, before Run waits for it.
 	started func(pid int)
 }
 
-// NewEncoder runs the ffmpeg binary at ffmpegPath ("" = "ffmpeg" on PATH);
-// grace is how long a stopped ffmpeg gets between SIGTERM and SIGKILL
-// (default 1 s when ≤ 0).
-func NewEncoder(ffmpegPath string, grace time.Duration) *Encoder {
+// NewEncoder runs the ffmpeg binary at ffmpegPath ("" = "ffmpeg" on PATH)
+// within limits; grace is how long a stopped ffmpeg gets between SIGTERM
+// and SIGKILL (default 1 s when ≤ 0).
+func NewEncoder(ffmpegPath string, grace time.Duration, limits EncodeLimits) *Encoder {
 	if ffmpegPath == "" {
 		ffmpegPath = "ffmpeg"
 	}
 	if grace <= 0 {
 		grace = time.Second
 	}
-	return &Encoder{ffmpegPath: ffmpegPath, grace: grace}
+	return &Encoder{ffmpegPath: ffmpegPath, grace: grace, limits: limits}
 }
 
 // Progress is one block of ffmpeg's -progress output.
@@ -85,6 +108,14 @@ type Progress struct {
 	Speed   float64 // "speed=1.23x" → 1.23; 0 when unknown ("N/A")
 	End     bool    // progress=end
 }
+
+// limitHit is the cause of a stop that one of EncodeLimits' time rules
+// decided; its text says which rule fired.
+type limitHit struct{ rule string }
+
+func (e limitHit) Error() string { return e.rule }
+
+func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 
 // Run runs ffmpeg with args until it exits. args must ask for progress on
 // stdout ("-progress pipe:1 -nostats"); stderr is kept for error messages.
@@ -98,20 +129,28 @@ type Progress struct {
 //
 // When ctx ends, ffmpeg gets SIGTERM, then SIGKILL after the grace; Run
 // returns only after the process is gone (so the caller can delete the
-// partial output), with ctx.Err(). When timeout (> 0) passes first, the same
-// stop happens and Run returns an *EncodeError with CodeEncodeTimeout. A
-// non-zero exit is an *EncodeError with CodeEncodeFailed whose Message holds
-// ffmpeg's last stderr lines, with the input and output paths replaced. A
-// missing binary or a failed start is a plain error: the worker's trouble.
-func (e *Encoder) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(Progress)) error {
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	if timeout > 0 {
+// partial output), with ctx.Err(). When the encode stalls or outlives
+// MaxTime (EncodeLimits), the same stop happens and Run returns an
+// *EncodeError with CodeEncodeTimeout whose message names the rule ("ffmpeg
+// made no progress for 10m0s", "ffmpeg ran longer than 48h0m0s"). A run
+// that needed more than the memory cap is an *EncodeError with
+// CodeMemoryLimitExceeded. Any other non-zero exit is an *EncodeError with
+// CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
+// input and output paths replaced. A missing binary or a failed start is a
+// plain error: the worker's trouble.
+func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) error {
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if e.limits.MaxTime > 0 {
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(runCtx, timeout, errTimedOut{limit: timeout})
+		runCtx, cancel = context.WithTimeoutCause(runCtx, e.limits.MaxTime,
+			limitHit{rule: "ran longer than " + e.limits.MaxTime.String()})
 		defer cancel()
 	}
-	cmd := exec.CommandContext(runCtx, e.ffmpegPath, args...)
+	cmd, err := toolCommand(runCtx, e.ffmpegPath, args, e.limits.Memory)
+	if err != nil {
+		return fmt.Errorf("ffmpeg: %w", err)
+	}
 	// An empty environment, as in runTool: FFREPORT and AV_LOG_FORCE_* would
 	// let the worker's environment change what ffmpeg writes.
 	cmd.Env = []string{}
@@ -136,15 +175,21 @@ func (e *Encoder) Run(ctx context.Context, args []string, timeout time.Duration,
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	watchCtx, stopWatch := context.WithCancel(runCtx)
+	var watching sync.WaitGroup
+	if e.limits.Stall > 0 {
+		watching.Go(func() { watchStall(watchCtx, e.limits.Stall, cmd.Process.Pid, progress, stop) })
+	}
 	reaped := false
 	defer func() {
 		// Only a panicking onProgress leaves the loop with ffmpeg running.
 		if !reaped {
-			stop()
+			stop(nil)
 			<-exited
 		}
+		stopWatch()
+		watching.Wait()
 	}()
-	var err error
 	for !reaped {
 		select {
 		case <-progress.ready:
@@ -153,28 +198,64 @@ func (e *Encoder) Run(ctx context.Context, args []string, timeout time.Duration,
 			reaped = true
 		}
 	}
+	stopWatch()
+	watching.Wait()
 	if ctx.Err() == nil {
 		deliver(onProgress, progress.take())
 	}
 
+	var hit limitHit
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case runCtx.Err() != nil:
-		return &EncodeError{Code: CodeEncodeTimeout, Message: "ffmpeg " + errTimedOut{limit: timeout}.Error(),
-			Err: context.Cause(runCtx)}
 	case err == nil:
-		return nil
+		return nil // finished before any stop reached it
+	case errors.As(context.Cause(runCtx), &hit):
+		return &EncodeError{Code: CodeEncodeTimeout, Message: "ffmpeg " + hit.rule, Err: hit}
 	}
 	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		msg := "ffmpeg " + exitErr.ProcessState.String()
-		if s := encodeStderrSummary(stderr.String(), args, maxEncodeMessage-len(msg)-2); s != "" {
-			msg += ": " + s
-		}
-		return &EncodeError{Code: CodeEncodeFailed, Message: msg, Err: err}
+	if !errors.As(err, &exitErr) {
+		return fmt.Errorf("ffmpeg: %w", err)
 	}
-	return fmt.Errorf("ffmpeg: %w", err)
+	code, msg := CodeEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
+	if e.limits.Memory > 0 && outOfMemory(err, stderr.String()) {
+		code, msg = CodeMemoryLimitExceeded, "ffmpeg needed more than the "+mib(e.limits.Memory)+" memory limit"
+	}
+	if s := encodeStderrSummary(stderr.String(), args, maxEncodeMessage-len(msg)-2); s != "" {
+		msg += ": " + s
+	}
+	return &EncodeError{Code: code, Message: msg, Err: err}
+}
+
+// watchStall stops the run with a limitHit once neither ffmpeg's output
+// position nor the bytes it has read have advanced for limit. It checks
+// several times per limit, so a stall is caught at most an eighth late; it
+// returns when ctx ends.
+func watchStall(ctx context.Context, limit time.Duration, pid int, progress *progressLog, stop context.CancelCauseFunc) {
+	tick := time.NewTicker(min(max(limit/8, 10*time.Millisecond), 5*time.Second))
+	defer tick.Stop()
+	var lastPos time.Duration
+	var lastRead int64
+	advanced := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			pos := progress.position()
+			read, ok := bytesRead(pid)
+			switch {
+			case pos > lastPos || (ok && read > lastRead):
+				lastPos, advanced = max(pos, lastPos), now
+				if ok {
+					lastRead = read
+				}
+			case now.Sub(advanced) >= limit:
+				stop(limitHit{rule: "made no progress for " + limit.String()})
+				return
+			}
+		}
+	}
 }
 
 func deliver(onProgress func(Progress), blocks []Progress) {
@@ -268,6 +349,13 @@ func (l *progressLog) line(s string) {
 		default:
 		}
 	}
+}
+
+// position is the latest known output position.
+func (l *progressLog) position() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
 }
 
 // take returns the blocks queued since the last take.
@@ -462,26 +550,6 @@ func outputProbeFailure(err error) error {
 		return &EncodeError{Code: CodeOutputInvalid, Message: "the output cannot be probed: " + pe.Message, Err: err}
 	}
 	return err
-}
-
-// probeJSON runs ffprobe on path exactly as Probe does and returns its JSON,
-// for callers that need more than MediaInfo (Verify reads stream
-// durations). Errors are Probe's.
-func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
-	if err := checkSource(path); err != nil {
-		return nil, err
-	}
-	args := append([]string{"-v", "error"}, inputOptions()...)
-	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
-	stdout := &cappedBuffer{limit: maxProbeOutput}
-	stderr := &tailBuffer{limit: stderrTail}
-	if err := runTool(ctx, p.timeout, p.ffprobePath, args, stdout, stderr); err != nil {
-		return nil, toolFailure("ffprobe", err, stderr.String(), path)
-	}
-	if stdout.truncated {
-		return nil, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
-	}
-	return stdout.buf.Bytes(), nil
 }
 
 // outputProblems lists the checks info fails, one phrase each. videoDur and

@@ -16,6 +16,10 @@ const (
 	CodeNoMediaStreams = "no_media_streams"
 	// CodeNoAudio: silence detection was asked of a file without audio.
 	CodeNoAudio = "no_audio"
+	// CodeSourceTooLarge: the file declares pictures larger than
+	// Limits.MaxPixels, or reading it needed more memory than Limits.Memory
+	// allows. Retrying cannot help.
+	CodeSourceTooLarge = "source_too_large"
 	// CodeTimeout: ffprobe or ffmpeg ran past the adapter's own time limit.
 	// The error also wraps context.DeadlineExceeded, so a caller can choose to
 	// retry on a less loaded worker rather than fail the asset.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os/exec"
 	"time"
 )
 
@@ -17,18 +16,22 @@ func (e errTimedOut) Error() string { return "did not finish within " + e.limit.
 
 func (e errTimedOut) Unwrap() error { return context.DeadlineExceeded }
 
-// runTool runs one ffmpeg-suite binary to completion. Arguments go straight
-// to execve, never through a shell. The process is killed when ctx ends or
-// timeout (if positive) passes; the caller's cancellation comes back as
-// ctx.Err(), the timeout as errTimedOut.
-func runTool(ctx context.Context, timeout time.Duration, bin string, args []string, stdout, stderr io.Writer) error {
+// runTool runs one ffmpeg-suite binary to completion, its address space
+// capped at memory bytes when memory > 0 (see toolCommand). Arguments go
+// straight to execve, never through a shell. The process is killed when ctx
+// ends or timeout (if positive) passes; the caller's cancellation comes back
+// as ctx.Err(), the timeout as errTimedOut.
+func runTool(ctx context.Context, timeout time.Duration, memory int64, bin string, args []string, stdout, stderr io.Writer) error {
 	runCtx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(runCtx, bin, args...)
+	cmd, err := toolCommand(runCtx, bin, args, memory)
+	if err != nil {
+		return err
+	}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	// An empty environment: FFREPORT and AV_LOG_FORCE_* would otherwise let
@@ -38,7 +41,7 @@ func runTool(ctx context.Context, timeout time.Duration, bin string, args []stri
 	// Kill (the default Cancel) ends ffmpeg at once; WaitDelay only bounds
 	// the wait for its output pipes.
 	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	if err == nil {
 		return nil
 	}

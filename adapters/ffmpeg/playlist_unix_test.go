@@ -32,7 +32,7 @@ func TestProbe_playlist_is_refused_before_its_entries_are_opened(t *testing.T) {
 	}
 	makeFIFO(t, segment)
 
-	_, err = ffmpeg.NewProber(mediatest.FFprobe(t), 5*time.Second).Probe(context.Background(), playlist)
+	_, err = ffmpeg.NewProber(mediatest.FFprobe(t), 5*time.Second, ffmpeg.Limits{}).Probe(context.Background(), playlist)
 	assertCode(t, err, ffmpeg.CodeContainerNotAllowed)
 }
 

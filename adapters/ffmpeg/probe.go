@@ -11,7 +11,12 @@
 //   - with -format_whitelist set to allowedDemuxers, so libavformat refuses
 //     any other demuxer before it reads a header. A playlist (hls, concat,
 //     ffconcat) would otherwise open the files it lists: an upload could
-//     read other assets or server files through the file protocol itself.
+//     read other assets or server files through the file protocol itself;
+//   - with -max_pixels:V (Limits.MaxPixels), so no video decoder allocates a
+//     picture larger than a source may be, whatever size the file declares.
+//
+// Every process runs under the configured cap on its address space
+// (Limits.Memory, EncodeLimits.Memory; see toolCommand).
 //
 // Binaries run through os/exec with an argument vector, never a shell.
 package ffmpeg
@@ -53,52 +58,71 @@ const stderrTail = 8 << 10
 type Prober struct {
 	ffprobePath string
 	timeout     time.Duration
+	limits      Limits
 }
 
 // NewProber returns a Prober running the ffprobe binary at ffprobePath (an
 // empty path means "ffprobe" on PATH). Each probe is killed after timeout;
-// zero or less means only the caller's context bounds it.
-func NewProber(ffprobePath string, timeout time.Duration) *Prober {
+// zero or less means only the caller's context bounds it. limits bound every
+// probe, and every input opened with the Prober's InputArgs.
+func NewProber(ffprobePath string, timeout time.Duration, limits Limits) *Prober {
 	if ffprobePath == "" {
 		ffprobePath = "ffprobe"
 	}
-	return &Prober{ffprobePath: ffprobePath, timeout: timeout}
+	return &Prober{ffprobePath: ffprobePath, timeout: timeout, limits: limits}
 }
 
 // Probe reports what the media file at path holds. A file that cannot be a
 // source yields a *ProbeError (source_unreadable, container_not_allowed,
-// no_media_streams, media_timeout); any other error is the worker's own
-// trouble (a missing blob, a missing binary, cancellation) and is worth a
-// retry.
+// no_media_streams, source_too_large, media_timeout); any other error is the
+// worker's own trouble (a missing blob, a missing binary, cancellation) and
+// is worth a retry.
 func (p *Prober) Probe(ctx context.Context, path string) (domain.MediaInfo, error) {
-	if err := checkSource(path); err != nil {
+	raw, err := p.probeJSON(ctx, path)
+	if err != nil {
 		return domain.MediaInfo{}, err
 	}
-	args := append([]string{"-v", "error"}, inputOptions()...)
-	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
+	return parseProbe(raw)
+}
 
+// probeJSON runs ffprobe on path and returns its JSON: Probe's run, shared
+// with callers that need more than MediaInfo (Verify reads stream
+// durations). Errors are Probe's.
+func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
+	if err := checkSource(path); err != nil {
+		return nil, err
+	}
+	args := append([]string{"-v", "error"}, inputOptions()...)
+	args = append(args, p.limits.pixelOptions()...)
+	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
 	stdout := &cappedBuffer{limit: maxProbeOutput}
 	stderr := &tailBuffer{limit: stderrTail}
-	if err := runTool(ctx, p.timeout, p.ffprobePath, args, stdout, stderr); err != nil {
-		return domain.MediaInfo{}, toolFailure("ffprobe", err, stderr.String(), path)
+	if err := runTool(ctx, p.timeout, p.limits.Memory, p.ffprobePath, args, stdout, stderr); err != nil {
+		return nil, toolFailure("ffprobe", "probing the file", err, stderr.String(), path, p.limits.Memory)
+	}
+	// A decoder that refuses an oversized picture does not always fail
+	// ffprobe: VP9 and MJPEG streams come out 0×0.
+	if refused := pixelCapRefusal(stderr.String()); refused != nil {
+		return nil, refused
 	}
 	if stdout.truncated {
-		return domain.MediaInfo{}, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
+		return nil, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
 	}
-	return parseProbe(stdout.buf.Bytes())
+	return stdout.buf.Bytes(), nil
 }
 
 // InputArgs returns the ffmpeg input arguments that open path the way Probe
-// did: file protocol only, the container allowlist, and the demuxer pinned to
-// container (MediaInfo.Container), so ffmpeg cannot detect the file as
-// something else than what was probed. The result ends with "-i file:<path>".
-func InputArgs(path, container string) ([]string, error) {
+// did: file protocol only, the container allowlist, the same picture-size
+// cap, and the demuxer pinned to container (MediaInfo.Container), so ffmpeg
+// cannot detect the file as something else than what was probed. The result
+// ends with "-i file:<path>".
+func (p *Prober) InputArgs(path, container string) ([]string, error) {
 	demuxer, ok := demuxerFor(container)
 	if !ok {
 		return nil, &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", container)}
 	}
-	args := append(inputOptions(), "-f", demuxer, "-i", "file:"+path)
-	return args, nil
+	args := append(inputOptions(), p.limits.pixelOptions()...)
+	return append(args, "-f", demuxer, "-i", "file:"+path), nil
 }
 
 // inputOptions are the options every input is opened with.
@@ -149,14 +173,21 @@ func checkSource(path string) error {
 	return nil
 }
 
-// toolFailure classifies a failed ffprobe/ffmpeg run.
-func toolFailure(tool string, err error, stderr, path string) error {
+// toolFailure classifies a failed ffprobe/ffmpeg run. doing names the run
+// for a memory failure ("probing the file"); memory is the cap it ran under.
+func toolFailure(tool, doing string, err error, stderr, path string, memory int64) error {
 	var timedOut errTimedOut
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &timedOut):
 		return &ProbeError{Code: CodeTimeout, Message: tool + " " + timedOut.Error(), Err: err}
 	case errors.As(err, &exitErr):
+		if refused := pixelCapRefusal(stderr); refused != nil {
+			return refused
+		}
+		if memory > 0 && outOfMemory(err, stderr) {
+			return &ProbeError{Code: CodeSourceTooLarge, Message: doing + " needed more than the " + mib(memory) + " memory limit", Err: err}
+		}
 		if demuxer, ok := blockedDemuxer(stderr); ok {
 			return &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", demuxer), Err: err}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -314,12 +315,13 @@ func TestBlockedDemuxer_names_the_refused_demuxer(t *testing.T) {
 	}
 }
 
-func TestInputArgs_pin_the_probed_demuxer(t *testing.T) {
-	got, err := InputArgs("/blobs/a b", mp4)
+func TestInputArgs_pin_the_probed_demuxer_and_cap_the_picture_size(t *testing.T) {
+	got, err := NewProber("", 0, Limits{}).InputArgs("/blobs/a b", mp4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers, "-f", "mov", "-i", "file:/blobs/a b"}
+	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers,
+		"-max_pixels:V", "9437184", "-f", "mov", "-i", "file:/blobs/a b"}
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
@@ -328,7 +330,10 @@ func TestInputArgs_pin_the_probed_demuxer(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
-	_, err = InputArgs("/blobs/x", "hls")
+	if got, _ := NewProber("", 0, Limits{MaxPixels: 1920 * 1080}).InputArgs("/x", mp4); !slices.Contains(got, "2073600") {
+		t.Errorf("a configured cap: got %q, want -max_pixels:V 2073600", got)
+	}
+	_, err = NewProber("", 0, Limits{}).InputArgs("/blobs/x", "hls")
 	assertCode(t, err, CodeContainerNotAllowed)
 }
 

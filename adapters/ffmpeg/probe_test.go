@@ -3,6 +3,7 @@ package ffmpeg_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,7 @@ import (
 const mp4 = "mov,mp4,m4a,3gp,3g2,mj2"
 
 func newProber(t *testing.T) *ffmpeg.Prober {
-	return ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second)
+	return ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second, ffmpeg.Limits{})
 }
 
 type bitrateRange struct{ min, max int64 }
@@ -164,7 +165,7 @@ func TestProbe_cancelled_context_stops_ffprobe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := ffmpeg.NewProber(bin, time.Minute).Probe(ctx, source)
+	_, err := ffmpeg.NewProber(bin, time.Minute, ffmpeg.Limits{}).Probe(ctx, source)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -185,7 +186,7 @@ func TestProbe_timeout_stops_ffprobe(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := ffmpeg.NewProber(bin, 300*time.Millisecond).Probe(context.Background(), source)
+	_, err := ffmpeg.NewProber(bin, 300*time.Millisecond, ffmpeg.Limits{}).Probe(context.Background(), source)
 	assertCode(t, err, ffmpeg.CodeTimeout)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a timeout should match context.DeadlineExceeded: %v", err)
@@ -235,4 +236,65 @@ func assertCode(t *testing.T, err error, code string) *ffmpeg.ProbeError {
 		t.Fatalf("got code %s (%s), want %s", pe.Code, pe.Message, code)
 	}
 	return pe
+}
+
+// A few KB can declare pictures of any size; decoding one 16K frame takes
+// hundreds of MiB. The decoder's pixel cap refuses the picture before it is
+// allocated, so the probe fails fast with source_too_large naming the size,
+// well within a memory cap that leaves ffprobe little beyond its libraries
+// (about 265 MiB of address space on Debian).
+func TestProbe_a_file_declaring_huge_pictures_is_refused_before_any_frame_is_decoded(t *testing.T) {
+	tests := []struct {
+		rule          string
+		width, height int
+	}{
+		{"8k_is_refused", 7680, 4320},
+		{"16k_is_refused", 16384, 8640},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			t.Parallel()
+			path := mediatest.DeclaredSize(t, tt.width, tt.height)
+			prober := ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second, ffmpeg.Limits{Memory: 400 << 20})
+			_, err := prober.Probe(context.Background(), path)
+			pe := assertCode(t, err, ffmpeg.CodeSourceTooLarge)
+			want := fmt.Sprintf("the video's pictures are %d×%d, more than the 9437184 pixels a source may have", tt.width, tt.height)
+			if pe.Message != want {
+				t.Errorf("message %q, want %q", pe.Message, want)
+			}
+		})
+	}
+}
+
+// The cap is on video streams: a large cover picture in an MP3 is not the
+// media and still probes (as audio only).
+func TestProbe_a_large_cover_picture_is_not_capped(t *testing.T) {
+	t.Parallel()
+	path := mediatest.Generate(t, "big_cover.mp3", "-f", "lavfi", "-i", "sine=duration=1",
+		"-f", "lavfi", "-i", "color=gray:size=4096x4096:duration=1", "-map", "0:a", "-map", "1:v", "-frames:v", "1",
+		"-c:a", "libmp3lame", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-disposition:v:0", "attached_pic", "-id3v2_version", "3")
+	got, err := newProber(t).Probe(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Probe: %v", err)
+	}
+	if !got.HasAudio || got.HasVideo {
+		t.Errorf("got %+v, want audio only", got)
+	}
+}
+
+// Under a cap too small for ffprobe to load its libraries, the probe fails
+// with source_too_large and names the cap; silence detection, which probes
+// first under the same Limits, too.
+func TestProbe_and_silence_detection_over_the_memory_cap_are_source_too_large(t *testing.T) {
+	t.Parallel()
+	path := mediatest.WithSilences(t)
+	prober := ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second, ffmpeg.Limits{Memory: 128 << 20})
+	_, err := prober.Probe(context.Background(), path)
+	pe := assertCode(t, err, ffmpeg.CodeSourceTooLarge)
+	if pe.Message != "probing the file needed more than the 128 MiB memory limit" {
+		t.Errorf("message %q", pe.Message)
+	}
+	_, _, err = ffmpeg.NewSilenceDetector(mediatest.FFmpeg(t), prober, 20*time.Second).DetectSilences(context.Background(), path,
+		domain.SilenceRemoval{MinSilence: 500 * time.Millisecond, ThresholdDB: -35})
+	assertCode(t, err, ffmpeg.CodeSourceTooLarge)
 }

@@ -28,10 +28,10 @@ type SilenceDetector struct {
 
 // NewSilenceDetector returns a detector running the ffmpeg binary at
 // ffmpegPath (empty means "ffmpeg" on PATH). It probes each file with prober
-// (required) first, to apply the container allowlist and learn the duration. A run is
-// killed after timeout; zero or less means only the caller's context bounds
-// it (decoding audio runs at several hundred times real time, so an hour of
-// media takes seconds).
+// (required) first, to apply the container allowlist and learn the duration,
+// and runs ffmpeg under the prober's Limits. A run is killed after timeout;
+// zero or less means only the caller's context bounds it (decoding audio runs
+// at several hundred times real time, so an hour of media takes seconds).
 func NewSilenceDetector(ffmpegPath string, prober *Prober, timeout time.Duration) *SilenceDetector {
 	if ffmpegPath == "" {
 		ffmpegPath = "ffmpeg"
@@ -56,7 +56,7 @@ func (d *SilenceDetector) DetectSilences(ctx context.Context, path string, r dom
 	if !info.HasAudio {
 		return nil, 0, &ProbeError{Code: CodeNoAudio, Message: "the file has no audio stream"}
 	}
-	input, err := InputArgs(path, info.Container)
+	input, err := d.prober.InputArgs(path, info.Container)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -72,8 +72,9 @@ func (d *SilenceDetector) DetectSilences(ctx context.Context, path string, r dom
 	// ffmpeg says; scanning line by line keeps memory flat however much a
 	// damaged file makes the decoder complain.
 	log := &silenceLog{tail: tailBuffer{limit: stderrTail}}
-	if err := runTool(ctx, d.timeout, d.ffmpegPath, args, nil, log); err != nil {
-		return nil, 0, toolFailure("ffmpeg silencedetect", err, log.tail.String(), path)
+	memory := d.prober.limits.Memory
+	if err := runTool(ctx, d.timeout, memory, d.ffmpegPath, args, nil, log); err != nil {
+		return nil, 0, toolFailure("ffmpeg silencedetect", "detecting silences", err, log.tail.String(), path, memory)
 	}
 	log.flush()
 	return keptSegments(log.silences, info.Duration), info.Duration, nil

@@ -706,7 +706,8 @@ func (b *encodeBench) bareCommand(o domain.OutputSpec) (encoders.Job, encoders.C
 	if err != nil {
 		return encoders.Job{}, encoders.Command{}, err
 	}
-	input, err := ffmpeg.InputArgs(b.source, b.media.Container)
+	// The worker's own prober, as wired: the same input options.
+	input, err := ffmpeg.NewProber("", 0, ffmpeg.Limits{}).InputArgs(b.source, b.media.Container)
 	if err != nil {
 		return encoders.Job{}, encoders.Command{}, err
 	}

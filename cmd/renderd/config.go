@@ -78,6 +78,10 @@ type Config struct {
 	EncoderLease        time.Duration
 	EncoderPoll         time.Duration
 	EncoderCancelCheck  time.Duration
+	EncodeStallTimeout  time.Duration
+	EncodeMaxTime       time.Duration
+	FFmpegMemoryLimit   int
+	FFmpegThreads       int
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -225,6 +229,14 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderPoll })},
 	{"RENDERD_ENCODER_CANCEL_CHECK", "encoder-cancel-check", "250ms", "how often a running render checks it was not cancelled (ffmpeg stops within about this, plus a second)",
 		durationSetting(func(c *Config) *time.Duration { return &c.EncoderCancelCheck })},
+	{"RENDERD_ENCODE_STALL_TIMEOUT", "encode-stall-timeout", "10m", "a render's ffmpeg that neither advances its output nor reads for this long is stopped, and the render fails with timeout. Outside Linux only the output counts: then it must outlast the +faststart rewrite that ends a long output (about 3 min for 90 GB at 460 MB/s)",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncodeStallTimeout })},
+	{"RENDERD_ENCODE_MAX_TIME", "encode-max-time", "48h", "no render's ffmpeg runs longer than this, however busy, and the render fails with timeout. 4 h of 4K to 4K takes about 18 h on 2 cores running 2 renders: lower it on bigger encoders",
+		durationSetting(func(c *Config) *time.Duration { return &c.EncodeMaxTime })},
+	{"RENDERD_FFMPEG_MEMORY_LIMIT", "ffmpeg-memory-limit", "4294967296", "address space each ffmpeg and ffprobe may map, in bytes (RLIMIT_AS, set with util-linux's prlimit); 0: no cap. A render over it fails with memory_limit_exceeded, an upload's probe with source_too_large. Measured on 2 cores: 4K encode 1.6 GiB, 1080p 0.9 GiB, ffprobe 0.3 GiB; it grows with threads (a 4K encode at 16: 4.3 GiB), so raise it, or set RENDERD_FFMPEG_THREADS, on encoders with many cores",
+		intSetting(func(c *Config) *int { return &c.FFmpegMemoryLimit })},
+	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: ffmpeg's own choice, bounded by the cores (libx264 takes 1.5 per core). The default stays 0 until measured",
+		intSetting(func(c *Config) *int { return &c.FFmpegThreads })},
 	{"RENDERD_WEBHOOK_ALLOW", "webhook-allow", "", "comma-separated CIDRs webhooks may reach despite the SSRF guard (private, loopback, link-local addresses are refused otherwise); make run sets 127.0.0.0/8,::1/128",
 		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
 	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
@@ -305,6 +317,10 @@ func splitList(v string) []string {
 	}
 	return out
 }
+
+// minMemoryLimit is the smallest memory cap worth setting: under about
+// 265 MiB ffmpeg cannot even load its libraries, and every run would fail.
+const minMemoryLimit = 512 << 20
 
 // errUsage marks configuration and usage errors: exit code 2.
 var errUsage = errors.New("usage")
@@ -410,6 +426,15 @@ func (c Config) validate(command string) error {
 	}
 	if c.EncoderLease < 3*time.Second || c.EncoderPoll <= 0 || c.EncoderCancelCheck <= 0 || c.EncoderCancelCheck > c.EncoderLease/3 {
 		errs = append(errs, errors.New("RENDERD_ENCODER_LEASE must be at least 3s, the poll interval positive, and the cancel check positive and at most a third of the lease"))
+	}
+	if c.EncodeStallTimeout <= 0 || c.EncodeMaxTime <= 0 {
+		errs = append(errs, errors.New("RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"))
+	}
+	if c.FFmpegThreads < 0 || c.FFmpegThreads > 256 {
+		errs = append(errs, errors.New("RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"))
+	}
+	if c.FFmpegMemoryLimit != 0 && c.FFmpegMemoryLimit < minMemoryLimit {
+		errs = append(errs, fmt.Errorf("RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least %d (512 MiB): ffmpeg alone maps about 265 MiB of libraries", minMemoryLimit))
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookDisableAfter <= 0 || c.WebhookSenders < 1 {
 		errs = append(errs, errors.New("RENDERD_WEBHOOK_TIMEOUT and RENDERD_WEBHOOK_DISABLE_AFTER must be positive, RENDERD_WEBHOOK_SENDERS at least 1"))

@@ -33,6 +33,26 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	}
 }
 
+func TestConfig_media_limits_default_and_parse(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1"}
+	cfg, _, err := loadConfig("serve", nil, env(base), &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EncodeStallTimeout != 10*time.Minute || cfg.EncodeMaxTime != 48*time.Hour || cfg.FFmpegMemoryLimit != 4<<30 || cfg.FFmpegThreads != 0 {
+		t.Errorf("defaults: stall %v, max time %v, memory %d, threads %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit, cfg.FFmpegThreads)
+	}
+	cfg, _, err = loadConfig("serve", []string{"--encode-max-time", "12h", "--ffmpeg-memory-limit", "0"}, env(map[string]string{
+		"DATABASE_URL": base["DATABASE_URL"], "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "2m", "RENDERD_FFMPEG_THREADS": "2",
+	}), &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EncodeStallTimeout != 2*time.Minute || cfg.EncodeMaxTime != 12*time.Hour || cfg.FFmpegMemoryLimit != 0 || cfg.FFmpegThreads != 2 {
+		t.Errorf("set: stall %v, max time %v, memory %d, threads %d", cfg.EncodeStallTimeout, cfg.EncodeMaxTime, cfg.FFmpegMemoryLimit, cfg.FFmpegThreads)
+	}
+}
+
 func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 	cases := map[string]struct {
 		env  map[string]string
@@ -64,6 +84,16 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		// abandoned to the sweep (tempMaxAge).
 		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
 			want: []string{"at most 10m"}},
+		"negative_stall_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "-1m"},
+			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
+		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
+			want: []string{"must be positive"}},
+		"negative_threads": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_THREADS": "-2"},
+			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
+		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
+			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least 536870912"}},
+		"memory_limit_too_small_to_load_ffmpeg": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "104857600"},
+			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -100,6 +130,18 @@ func TestConfig_rate_limits_have_defaults_and_can_be_off(t *testing.T) {
 	}
 	if len(l.TrustedProxies) != 2 || l.TrustedProxies[1].String() != "fd00::1/128" {
 		t.Errorf("trusted proxies %v", l.TrustedProxies)
+	}
+}
+
+// Without prlimit no capped ffmpeg can start: an encoder refuses to serve,
+// before it connects to anything, rather than fail every upload.
+func TestConfig_memory_limit_without_prlimit_is_a_usage_error(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	base := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "KAFKA_BROKERS": "127.0.0.1:1"}
+	err := run(t.Context(), []string{"serve", "--roles", "encoder"}, env(base), &bytes.Buffer{}, &bytes.Buffer{})
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "RENDERD_FFMPEG_MEMORY_LIMIT") ||
+		!strings.Contains(err.Error(), "prlimit") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %v, want a one-line usage error naming the setting and prlimit", err)
 	}
 }
 

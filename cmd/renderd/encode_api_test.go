@@ -37,7 +37,7 @@ func TestEncoder_renders_each_format_and_serves_the_download(t *testing.T) {
 	s := startService(t, "RENDERD_ENCODER_CONCURRENCY=2")
 	key := s.account(60)
 	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
-	prober := ffmpeg.NewProber("", 30*time.Second)
+	prober := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{})
 	cases := []struct {
 		output       map[string]any
 		video, audio string

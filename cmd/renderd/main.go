@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/renderd/renderd/adapters/ffmpeg"
 )
 
 const usage = `usage: renderd <command> [flags]
@@ -100,6 +102,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if len(rest) > 0 && name != "history" {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
+	}
+	if name == "serve" && cfg.has(RoleEncoder) {
+		// Every ffmpeg would fail to start: say so now, not per upload.
+		if err := ffmpeg.CheckMemoryLimit(int64(cfg.FFmpegMemoryLimit)); err != nil {
+			return fmt.Errorf("%w: RENDERD_FFMPEG_MEMORY_LIMIT: %w", errUsage, err)
+		}
 	}
 	log := newLogger(cfg, stderr)
 	switch name {

@@ -22,7 +22,7 @@ import (
 // storage quotas and part reservations. One service with small limits.
 func TestTenant_billing_and_storage(t *testing.T) {
 	const quota = 4_000_000
-	s := startService(t, fmt.Sprintf("RENDERD_ACCOUNT_STORAGE_BYTES=%d", quota))
+	s := startService(t, fmt.Sprintf("RENDERD_ACCOUNT_STORAGE_BYTES=%d", quota), "RENDERD_MAX_SOURCE_SECONDS=30")
 
 	t.Run("a_long_source_after_short_audio_is_refused_and_the_audio_stays_cuttable", func(t *testing.T) {
 		s := s.with(t)
@@ -77,6 +77,29 @@ func TestTenant_billing_and_storage(t *testing.T) {
 		s.waitAsset(key, id, "ready", state("ready"))
 		if c := s.charged(id); c != 3 {
 			t.Errorf("charged %d s, want 3 (2 for the audio, then 1 for the 2.4 s source)", c)
+		}
+	})
+
+	t.Run("a_tiny_file_declaring_8k_pictures_fails_at_probe_as_too_large", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "video")
+		s.expect(s.upload(key, id, "source", mediatest.DeclaredSize(t, 7680, 4320)), http.StatusAccepted, "")
+		a := s.waitAsset(key, id, "failed", state("failed"))
+		if a.str("failure.code") != "source_too_large" || s.charged(id) != 0 {
+			t.Errorf("an 8K bomb: %s, charged %d", a.raw, s.charged(id))
+		}
+		s.noBlobsLike(t, id+"/source", 0) // the failed part's blob is gone
+	})
+
+	t.Run("a_source_past_the_duration_limit_fails_at_probe", func(t *testing.T) {
+		s := s.with(t)
+		key := s.account(10)
+		id := s.newAsset(key, "audio")
+		s.expect(s.upload(key, id, "source", shortAudio(t, "40")), http.StatusAccepted, "")
+		a := s.waitAsset(key, id, "failed", state("failed"))
+		if a.str("failure.code") != "source_too_large" || !strings.Contains(a.str("failure.message"), "the limit is 30s") {
+			t.Errorf("40 s past a 30 s limit: %s", a.raw)
 		}
 	})
 

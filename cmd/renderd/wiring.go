@@ -140,7 +140,8 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			return nil, nil, fmt.Errorf("blob store: %w", err)
 		}
 		d := writeDeps(pool, notify)
-		prober := ffmpeg.NewProber("", 2*time.Minute)
+		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{Memory: int64(cfg.FFmpegMemoryLimit),
+			MaxPixels: int64(cfg.MaxSourceLongEdge) * int64(cfg.MaxSourceShortEdge)})
 		cfg.WorkerID = cmp.Or(cfg.WorkerID, defaultWorkerID()) // one name for both pools' claims
 		media, err := mediaWorker(cfg, d, pool, prober, blobs, log)
 		if err != nil {
@@ -244,10 +245,13 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		Lease:        cfg.EncoderLease,
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
+		Threads:      cfg.FFmpegThreads,
 
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
-	media := ffmpegMedia{encoder: ffmpeg.NewEncoder("", time.Second), prober: prober}
+	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
+		Memory: int64(cfg.FFmpegMemoryLimit)})
+	media := ffmpegMedia{encoder: encoder, prober: prober}
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
 }
 
@@ -264,11 +268,11 @@ type ffmpegMedia struct {
 }
 
 func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
-	return ffmpeg.InputArgs(path, container)
+	return m.prober.InputArgs(path, container)
 }
 
-func (m ffmpegMedia) Run(ctx context.Context, args []string, timeout time.Duration, onProgress func(encoders.Progress)) error {
-	return m.encoder.Run(ctx, args, timeout, func(p ffmpeg.Progress) {
+func (m ffmpegMedia) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) error {
+	return m.encoder.Run(ctx, args, func(p ffmpeg.Progress) {
 		onProgress(encoders.Progress{OutTime: p.OutTime, Speed: p.Speed})
 	})
 }

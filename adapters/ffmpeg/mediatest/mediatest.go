@@ -255,6 +255,19 @@ func Anamorphic(t testing.TB) string {
 		testsrc2(1440, 1080, "1"), []string{"-vf", "setsar=4/3"}, h264("yuv420p", "2M", "1M"))...)
 }
 
+// DeclaredSize is declared_<width>x<height>.mp4: a single black H.264
+// frame of width×height (libx264 veryfast, CRF 51), a few KB that declare a
+// huge picture: 7.6 KB at 7680×4320, 27 KB at 16384×8640 (libx264 makes
+// both). Container "mov,mp4,m4a,3gp,3g2,mj2", duration 0.040 s (one frame
+// at 25 fps), yuv420p, no audio. A plain ffprobe reports width×height, and
+// decodes the frame to do so.
+func DeclaredSize(t testing.TB, width, height int) string {
+	t.Helper()
+	size := strconv.Itoa(width) + "x" + strconv.Itoa(height)
+	return Generate(t, "declared_"+size+".mp4", "-f", "lavfi", "-i", "color=black:size="+size+":duration=0.04",
+		"-frames:v", "1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "51", "-pix_fmt", "yuv420p")
+}
+
 // Corrupt is corrupt.mp4: 64 KiB of pseudo-random bytes (a fixed seed, so
 // every run gets the same bytes) behind a media file name. ffprobe cannot
 // read it.
