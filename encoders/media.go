@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/renderd/renderd/commands"
@@ -24,7 +25,8 @@ type MediaQueue interface {
 	// account with the fewest running jobs first, then the oldest job),
 	// counting an attempt, under a lease of the given length; ok = false
 	// when there is none. A job whose lease ran out is claimable again.
-	Claim(ctx context.Context, workerID string, lease time.Duration) (job commands.MediaJob, ok bool, err error)
+	// probesOnly leaves silence detections where they are.
+	Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly bool) (job commands.MediaJob, ok bool, err error)
 	// Renew extends the claim's lease; held is false once the claim ended
 	// (the job was decided, parked, or claimed again).
 	Renew(ctx context.Context, job commands.MediaJob, lease time.Duration) (held bool, err error)
@@ -75,9 +77,13 @@ type MediaWorker struct {
 	log   *slog.Logger
 
 	slots chan struct{} // one token per running job
-	hints chan struct{} // work was announced on Kafka: read the queue
-	freed chan struct{} // a job ended: read the queue again
-	jobs  sync.WaitGroup
+	// detecting counts the running silence detections: they may take all
+	// slots but one, so probes (a fraction of a second each) never wait
+	// behind detections (minutes for hours of audio).
+	detecting atomic.Int32
+	hints     chan struct{} // work was announced on Kafka: read the queue
+	freed     chan struct{} // a job ended: read the queue again
+	jobs      sync.WaitGroup
 }
 
 // NewMediaWorker checks its dependencies once.
@@ -159,6 +165,14 @@ func (m *MediaWorker) Run(ctx context.Context) error {
 	}
 }
 
+// ProbesOnly reports whether a worker of concurrency slots, detecting
+// silences in detecting of them, may claim only probes: detections take all
+// slots but one, so a probe never waits behind them. A single slot is
+// shared.
+func ProbesOnly(concurrency, detecting int) bool {
+	return concurrency > 1 && detecting >= concurrency-1
+}
+
 // claimFree fills the free slots from the queue, one claim each.
 func (m *MediaWorker) claimFree(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -167,7 +181,7 @@ func (m *MediaWorker) claimFree(ctx context.Context) {
 		default:
 			return // every slot is busy
 		}
-		job, ok, err := m.queue.Claim(ctx, m.cfg.WorkerID, m.cfg.Lease)
+		job, ok, err := m.queue.Claim(ctx, m.cfg.WorkerID, m.cfg.Lease, ProbesOnly(m.cfg.Concurrency, int(m.detecting.Load())))
 		if err != nil || !ok {
 			<-m.slots
 			if err != nil && ctx.Err() == nil {
@@ -175,8 +189,15 @@ func (m *MediaWorker) claimFree(ctx context.Context) {
 			}
 			return
 		}
+		detection := job.Kind == commands.MediaJobSilence
+		if detection {
+			m.detecting.Add(1)
+		}
 		m.jobs.Go(func() {
 			defer func() {
+				if detection {
+					m.detecting.Add(-1)
+				}
 				<-m.slots
 				select {
 				case m.freed <- struct{}{}:

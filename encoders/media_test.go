@@ -323,11 +323,11 @@ func (q *scriptedQueue) claimsHeld() int {
 // loseClaims makes every claim end elsewhere.
 func (q *scriptedQueue) loseClaims() { q.mu.Lock(); q.lost = true; q.mu.Unlock() }
 
-func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration) (commands.MediaJob, bool, error) {
+func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration, probesOnly bool) (commands.MediaJob, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, j := range q.jobs {
-		if j.State == commands.MediaJobPending && !time.Now().Before(j.notBefore) {
+		if j.State == commands.MediaJobPending && !time.Now().Before(j.notBefore) && (!probesOnly || j.Kind == commands.MediaJobProbe) {
 			q.jobs[i].State, q.jobs[i].WorkerID, q.jobs[i].Attempts = commands.MediaJobRunning, worker, j.Attempts+1
 			return q.jobs[i].MediaJob, true, nil
 		}
@@ -370,4 +370,15 @@ func (q *scriptedQueue) Done(_ context.Context, c commands.MediaJob) error {
 		q.jobs = slices.Delete(q.jobs, i, i+1)
 	}
 	return nil
+}
+
+func TestMediaWorker_silence_detections_leave_a_slot_for_probes(t *testing.T) {
+	for _, c := range []struct {
+		slots, detecting int
+		probesOnly       bool
+	}{{1, 0, false}, {1, 1, false}, {2, 0, false}, {2, 1, true}, {4, 2, false}, {4, 3, true}} {
+		if got := encoders.ProbesOnly(c.slots, c.detecting); got != c.probesOnly {
+			t.Errorf("%d slots, %d detecting: probes only = %v, want %v", c.slots, c.detecting, got, c.probesOnly)
+		}
+	}
 }

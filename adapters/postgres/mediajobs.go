@@ -25,7 +25,8 @@ func NewMediaJobs(pool *pgxpool.Pool) *MediaJobs { return &MediaJobs{pool: pool}
 // claimMedia takes the next job: pending (and not held back), or running
 // under a lease that ran out (its worker vanished: attempts + 1 counts
 // that). Fair across accounts: the job of the account with the fewest
-// running jobs goes first, then the oldest. SKIP LOCKED lets concurrent
+// running jobs goes first, then the oldest. With $3 set only probes are
+// claimed (see encoders.MediaWorker). SKIP LOCKED lets concurrent
 // claimers take different jobs without waiting; a job claimed meanwhile no
 // longer matches when its lock is taken and is passed over.
 const claimMedia = `
@@ -34,8 +35,9 @@ WITH running AS (
     WHERE state = 'running' AND lease_until >= now() GROUP BY account_id
 ), next AS (
     SELECT j.job_id FROM media_jobs j LEFT JOIN running r ON r.account_id = j.account_id
-    WHERE (j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= now()))
-       OR (j.state = 'running' AND j.lease_until < now())
+    WHERE ((j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= now()))
+       OR (j.state = 'running' AND j.lease_until < now()))
+      AND (NOT $3 OR j.kind = 'probe')
     ORDER BY coalesce(r.n, 0), j.since, j.job_id
     LIMIT 1
     FOR UPDATE OF j SKIP LOCKED
@@ -48,9 +50,10 @@ RETURNING ` + mediaJobColumns
 const mediaJobColumns = `m.job_id, m.kind, m.account_id, m.asset_id, m.cut_id, m.part, m.state, m.attempts, m.worker_id, m.since, m.correlation_id, m.causation_id`
 
 // Claim takes the next job for workerID under a lease of the given
-// length, or ok = false when no job is claimable.
-func (q *MediaJobs) Claim(ctx context.Context, workerID string, lease time.Duration) (commands.MediaJob, bool, error) {
-	rows, err := q.pool.Query(ctx, claimMedia, workerID, lease)
+// length (only a probe when probesOnly), or ok = false when no job is
+// claimable.
+func (q *MediaJobs) Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly bool) (commands.MediaJob, bool, error) {
+	rows, err := q.pool.Query(ctx, claimMedia, workerID, lease, probesOnly)
 	if err != nil {
 		return commands.MediaJob{}, false, fmt.Errorf("claim a media job: %w", err)
 	}

@@ -41,7 +41,7 @@ func probeJob(asset, account string, queued time.Time) commands.MediaJob {
 
 func claim(t *testing.T, q *postgres.MediaJobs, worker string) (commands.MediaJob, bool) {
 	t.Helper()
-	j, ok, err := q.Claim(t.Context(), worker, time.Minute)
+	j, ok, err := q.Claim(t.Context(), worker, time.Minute, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestMediaJobs_concurrent_claimers_never_take_one_job_twice(t *testing.T) {
 		wg.Go(func() {
 			worker := fmt.Sprint("w", c)
 			for {
-				j, ok, err := q.Claim(t.Context(), worker, time.Minute)
+				j, ok, err := q.Claim(t.Context(), worker, time.Minute, false)
 				if err != nil {
 					t.Error(err)
 					return
@@ -337,3 +337,24 @@ type unreadable struct{}
 func (unreadable) Error() string          { return "source_unreadable" }
 func (unreadable) FailureCode() string    { return "source_unreadable" }
 func (unreadable) FailureMessage() string { return "not media" }
+
+// A worker whose other slots detect silences claims only probes: an older
+// detection waits, the probe behind it does not.
+func TestMediaJobs_a_probes_only_claim_passes_over_detections(t *testing.T) {
+	pool := testenv.Postgres(t)
+	q := postgres.NewMediaJobs(pool)
+	base := time.Now().Add(-time.Hour)
+	detection := commands.MediaJob{JobID: commands.SilenceJobID("cut_1"), Kind: commands.MediaJobSilence, AccountID: "acc_a",
+		AssetID: "ast_1", CutID: "cut_1", State: commands.MediaJobPending, Since: base}
+	queueJobs(t, pool, detection, probeJob("ast_2", "acc_a", base.Add(time.Minute)))
+	j, ok, err := q.Claim(t.Context(), "w1", time.Minute, true)
+	if err != nil || !ok || j.Kind != commands.MediaJobProbe {
+		t.Fatalf("probes only: %+v %v %v", j, ok, err)
+	}
+	if _, ok, _ := q.Claim(t.Context(), "w1", time.Minute, true); ok {
+		t.Error("a probes-only claim took the detection")
+	}
+	if j, ok := claim(t, q, "w1"); !ok || j.Kind != commands.MediaJobSilence {
+		t.Errorf("an ordinary claim: %+v %v", j, ok)
+	}
+}
