@@ -179,7 +179,7 @@ func (b *encodeBench) fairness(ctx context.Context, queueA []encodeRequest) (fai
 	// Both slots busy with A's first two.
 	for deadline := time.Now().Add(time.Minute); len(b.ffmpegsOf(before, ids)) < encodeConcurrency; {
 		if time.Now().After(deadline) {
-			return run, fmt.Errorf("A's first %d renders did not start within a minute", encodeConcurrency)
+			return run, fmt.Errorf("account A's first %d renders did not start within a minute", encodeConcurrency)
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return run, err
@@ -202,7 +202,7 @@ func (b *encodeBench) fairness(ctx context.Context, queueA []encodeRequest) (fai
 			break
 		}
 		if time.Now().After(deadline) {
-			return run, errors.New("B's render did not start within 5 minutes")
+			return run, errors.New("account B's render did not start within 5 minutes")
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
 			return run, err
@@ -215,7 +215,7 @@ func (b *encodeBench) fairness(ctx context.Context, queueA []encodeRequest) (fai
 		}
 	}
 	if run.encode == 0 {
-		return run, errors.New("none of A's renders completed before B's started")
+		return run, errors.New("none of account A's renders completed before account B's started")
 	}
 	return run, nil
 }

@@ -27,11 +27,9 @@ func TestTenant_billing_and_storage(t *testing.T) {
 	t.Run("a_long_source_after_short_audio_is_refused_and_the_audio_stays_cuttable", func(t *testing.T) {
 		s := s.with(t)
 		key := s.account(10)
-		id := s.newAsset(key, "video")
-		s.expect(s.upload(key, id, "audio", shortAudio(t, "1")), http.StatusAccepted, "")
-		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		id := s.cuttableVideo(key, "1")
 		s.expect(s.upload(key, id, "source", smallVideo(t, "20")), http.StatusAccepted, "")
-		a := s.waitAsset(key, id, "the source refused", func(r response) bool { return r.str("refusal.code") == "source_duration_mismatch" })
+		a := s.waitRefused(key, id)
 		if a.str("state") != "uploading" || a.str("cuttable") != "true" || a.str("refusal.part") != "source" || a.str("source") != "<nil>" {
 			t.Errorf("after the refusal: %s", a.raw)
 		}
@@ -53,13 +51,11 @@ func TestTenant_billing_and_storage(t *testing.T) {
 	t.Run("eight_seconds_of_audio_and_four_of_video_cannot_make_a_broken_render", func(t *testing.T) {
 		s := s.with(t)
 		key := s.account(10)
-		id := s.newAsset(key, "video")
-		s.expect(s.upload(key, id, "audio", shortAudio(t, "8")), http.StatusAccepted, "")
-		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		id := s.cuttableVideo(key, "8")
 		cut := s.do(key, http.MethodPost, "/v1/assets/"+id+"/cuts", map[string]any{"segments": []map[string]float64{{"start": 1, "end": 7}}})
 		s.expect(cut, http.StatusCreated, "")
 		s.expect(s.upload(key, id, "source", smallVideo(t, "4")), http.StatusAccepted, "")
-		s.waitAsset(key, id, "the source refused", func(r response) bool { return r.str("refusal.code") == "source_duration_mismatch" })
+		s.waitRefused(key, id)
 		s.expect(s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "cut_id": cut.str("id"), "output": map[string]any{"format": "mp4"}}),
 			http.StatusConflict, "asset_not_ready")
 		// Audio renders of the cut still work from the audio.
@@ -70,9 +66,7 @@ func TestTenant_billing_and_storage(t *testing.T) {
 	t.Run("a_source_within_tolerance_and_longer_is_charged_the_difference", func(t *testing.T) {
 		s := s.with(t)
 		key := s.account(10)
-		id := s.newAsset(key, "video")
-		s.expect(s.upload(key, id, "audio", shortAudio(t, "2")), http.StatusAccepted, "")
-		s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+		id := s.cuttableVideo(key, "2")
 		s.expect(s.upload(key, id, "source", smallVideo(t, "2.4")), http.StatusAccepted, "")
 		s.waitAsset(key, id, "ready", state("ready"))
 		if c := s.charged(id); c != 3 {
@@ -171,6 +165,22 @@ func TestTenant_billing_and_storage(t *testing.T) {
 		s.expect(s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": id, "output": map[string]any{"format": "mp3"}}),
 			http.StatusConflict, "storage_quota_exceeded")
 	})
+}
+
+// cuttableVideo is a video asset made cuttable by seconds of
+// client-extracted audio, its source not uploaded yet.
+func (s *service) cuttableVideo(key, seconds string) string {
+	s.t.Helper()
+	id := s.newAsset(key, "video")
+	s.expect(s.upload(key, id, "audio", shortAudio(s.t, seconds)), http.StatusAccepted, "")
+	s.waitAsset(key, id, "cuttable", func(r response) bool { return r.str("cuttable") == "true" })
+	return id
+}
+
+// waitRefused waits for the asset's source to be refused for its duration.
+func (s *service) waitRefused(key, id string) response {
+	s.t.Helper()
+	return s.waitAsset(key, id, "the source refused", func(r response) bool { return r.str("refusal.code") == "source_duration_mismatch" })
 }
 
 // shortAudio is seconds of a stereo AAC tone in an m4a.
