@@ -217,21 +217,31 @@ func (a *Asset) paidFor(d time.Duration) bool {
 func (a *Asset) Media() (MediaInfo, bool) { return a.source.media, a.source.probed }
 
 // AudioMedia returns the probed audio a cut or audio render reads: the
-// client-extracted audio if there is one, else the source's.
+// client-extracted audio if there is one, else the source's. A source paid
+// for goes before client audio still waiting for the top-up of its extra
+// seconds, so an asset that was cuttable stays so.
 func (a *Asset) AudioMedia() (MediaInfo, bool) {
-	if a.audio.probed {
-		return a.audio.media, true
-	}
-	return a.source.media, a.source.probed
+	p := a.audioPart()
+	return p.media, p.probed
 }
 
 // AudioSource returns the blob and probe that AudioMedia describes: the
 // file an audio render or a cut reads.
 func (a *Asset) AudioSource() (blobKey string, media MediaInfo, ok bool) {
-	if a.audio.probed {
-		return a.audio.blobKey, a.audio.media, true
+	p := a.audioPart()
+	return p.blobKey, p.media, p.probed
+}
+
+func (a *Asset) audioPart() *partState {
+	switch {
+	case a.audio.probed && a.paidFor(a.audio.media.Duration):
+		return &a.audio
+	case a.source.probed && a.paidFor(a.source.media.Duration):
+		return &a.source
+	case a.audio.probed:
+		return &a.audio
 	}
-	return a.source.blobKey, a.source.media, a.source.probed
+	return &a.source
 }
 
 // Duration is the duration of the probed timeline, zero until probed.

@@ -245,10 +245,10 @@ func TestAsset_billing_of_two_parts(t *testing.T) {
 			given: []domain.Event{createdVideo, audioUp, probed(aud, audioOnly(10*time.Second)), domain.AssetCharged{Seconds: 10}, sourceUp},
 			when:  probe(src, video(9600*time.Millisecond)),
 			then:  []domain.Event{probed(src, video(9600*time.Millisecond)), domain.AssetReady{}}, state: domain.AssetStateReady, cut: true},
-		{name: "audio_within_tolerance_and_longer_than_a_ready_source_is_charged_the_difference",
+		{name: "audio_within_tolerance_and_longer_than_a_ready_source_is_charged_the_difference_and_the_source_serves_meanwhile",
 			given: []domain.Event{createdVideo, sourceUp, audioUp, probed(src, video(10*time.Second)), domain.AssetCharged{Seconds: 10}, domain.AssetReady{}},
 			when:  probe(aud, audioOnly(10300*time.Millisecond)),
-			then:  []domain.Event{probed(aud, audioOnly(10300*time.Millisecond))}, state: domain.AssetStateReady, due: 1},
+			then:  []domain.Event{probed(aud, audioOnly(10300*time.Millisecond))}, state: domain.AssetStateReady, cut: true, due: 1}, // from its source meanwhile
 		{name: "one_percent_of_a_long_part_is_tolerated",
 			given: []domain.Event{createdVideo, audioUp, probed(aud, audioOnly(time.Hour)), domain.AssetCharged{Seconds: 3600}, sourceUp},
 			when:  probe(src, video(time.Hour+30*time.Second)),
