@@ -17,7 +17,7 @@ import (
 
 // An account's concurrent requests race for its last places: exactly max
 // win, whatever the interleaving, also while the account's places are
-// added 64 at a time.
+// added as they are needed.
 func TestTakeRenderSlot_racing_requests_never_exceed_the_limit(t *testing.T) {
 	for _, c := range []struct{ max, racers int }{{5, 24}, {70, 90}} {
 		t.Run(fmt.Sprintf("%d_places_%d_requests", c.max, c.racers), func(t *testing.T) { raceForSlots(t, c.max, c.racers) })

@@ -15,6 +15,9 @@ CREATE TABLE render_slots (
     PRIMARY KEY (account_id, slot)
 );
 CREATE UNIQUE INDEX render_slots_render ON render_slots (render_id);
+-- The free places: a claim finds the first at once, however many of the
+-- account's places are taken.
+CREATE INDEX render_slots_free ON render_slots (account_id, slot) WHERE render_id IS NULL;
 
 -- Renders queued before the limit existed hold places of their own.
 INSERT INTO render_slots (account_id, slot, render_id)
@@ -23,8 +26,9 @@ FROM render_jobs;
 
 -- renderd_take_render_slot gives p_render a free place among the account's
 -- first p_max. An account with fewer places (a new account, a raised
--- limit) gets them as it needs them, 64 at a time, so a high limit costs
--- nothing up front. Each turn of the loop claims a place or adds some (its
+-- limit) gets them as it needs them, up to 1024 at a time, so a high limit
+-- costs nothing up front; the requests that find none free meanwhile wait
+-- for that one insert. Each turn of the loop claims a place or adds some (its
 -- own rows, or another request's, committed meanwhile), so it ends. With
 -- every place taken it raises SQLSTATE RDQ01, which aborts the transaction
 -- (and so the render's creation).
@@ -46,7 +50,7 @@ BEGIN
         SELECT count(*) INTO places FROM render_slots WHERE account_id = p_account AND slot < p_max;
         EXIT WHEN places >= p_max;
         INSERT INTO render_slots (account_id, slot)
-        SELECT p_account, s FROM generate_series(places, least(p_max, places + 64) - 1) s
+        SELECT p_account, s FROM generate_series(places, least(p_max, places + 1024) - 1) s
         ON CONFLICT DO NOTHING;
     END LOOP;
     RAISE EXCEPTION 'account % has no free place in the render queue (limit %)', p_account, p_max
