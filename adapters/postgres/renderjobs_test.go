@@ -151,3 +151,52 @@ func TestPending_goes_round_robin_between_accounts_with_as_many_running(t *testi
 		t.Errorf("turns = %v, want %v", got, want)
 	}
 }
+
+// BenchmarkTakeRenderSlot is what the queue limit adds to a render request
+// at the default's scale: a command transaction that takes one of 100
+// places (half of them taken) and queues the render, against the same
+// transaction without the place.
+func BenchmarkTakeRenderSlot(b *testing.B) {
+	pool := testenv.Postgres(b)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	const places = 100
+	queue := func(id string, take bool) error {
+		return store.Transact(b.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			if take {
+				if err := tx.TakeRenderSlot(ctx, "acc_bench", id, places); err != nil {
+					return err
+				}
+			}
+			if err := tx.SetRenderJob(ctx, commands.RenderJob{RenderID: id, AccountID: "acc_bench", State: domain.RenderStatePending, Since: time.Now()}); err != nil {
+				return err
+			}
+			_, _, err := tx.RenderJob(ctx, id)
+			return err
+		})
+	}
+	done := func(id string) error {
+		return store.Transact(b.Context(), []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			return tx.SetRenderJob(ctx, commands.RenderJob{RenderID: id, AccountID: "acc_bench", State: domain.RenderStateCancelled})
+		})
+	}
+	for i := range places / 2 {
+		if err := queue(fmt.Sprint("rnd_held_", i), true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, take := range []bool{false, true} {
+		b.Run(fmt.Sprintf("place_%v", take), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				id := fmt.Sprintf("rnd_%v_%d", take, i)
+				i++
+				if err := queue(id, take); err != nil {
+					b.Fatal(err)
+				}
+				if err := done(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
