@@ -55,10 +55,11 @@ func NewRequestRenderHandler(d Deps, limits RenderLimits) (*RequestRenderHandler
 	return &RequestRenderHandler{d: d, limits: limits}, d.Check()
 }
 
-// Handle applies DESIGN's order of checks: unknown asset (404), the request
-// on its own (422), the cut (422), an existing live render with the same
-// signature (200), gating on the asset's or cut's state (409), the output
-// against the known source (422), the account's queue (429); then the new
+// Handle applies the order of checks of docs/renders.md: unknown asset
+// (404), the request on its own (422), the cut (422), an existing live
+// render with the same signature (200), gating on the asset's or cut's
+// state (409), the output against the known source (422), the account's
+// storage (409) and queue (429); then the new
 // render, which replaces the latest failed or cancelled one with the
 // signature. Identical concurrent requests serialise on the signature's
 // lock: exactly one creates.

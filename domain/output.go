@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// The output ladders of the seed's "Output spec".
+// The output ladders and tiers (docs/renders.md, "Output spec").
 var (
 	videoLadderMbps = []int{5, 10, 20, 50}
 	audioLadderKbps = []int{128, 192, 256, 320}
 	tierShortEdge   = map[Resolution]int{Resolution720p: 720, Resolution1080p: 1080, Resolution4K: 2160}
 )
 
-// Auto bitrates (DESIGN "Pinned rules"): video 5/10/20 Mbps for outputs whose
-// short edge is ≤ 720 / ≤ 1080 / larger, audio 192 kbps; each capped to the
-// source.
+// Auto bitrates (docs/renders.md, "Auto, caps and refusals"): video
+// 5/10/20 Mbps for outputs whose short edge is ≤ 720 / ≤ 1080 / larger,
+// audio 192 kbps; each capped to the source.
 const (
 	autoAudioBitrate   = 192_000
 	videoOverSourceCap = 1.10 // an explicit video bitrate more than 10 % above the source is refused

@@ -45,8 +45,8 @@ var muxers = map[domain.Format]string{
 	domain.FormatMP3: "mp3",
 }
 
-// x264Preset trades size for speed. STACK-NOTES measured 30 s of 1080p30 →
-// 720p on 2 cores: ultrafast 4.5 s, veryfast 6.6 s, faster 8.6 s, medium
+// x264Preset trades size for speed. Measured (docs/renders.md): 30 s of
+// 1080p30 → 720p on 2 cores: ultrafast 4.5 s, veryfast 6.6 s, faster 8.6 s, medium
 // 20.8 s. ultrafast turns off CABAC and B-frames, so its stream is no
 // longer the High profile we promise (and is larger at a given quality);
 // veryfast keeps both and is three times faster than medium.

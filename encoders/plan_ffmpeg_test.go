@@ -19,7 +19,7 @@ import (
 
 // The commands BuildCommand makes, run by the real ffmpeg on the mediatest
 // fixtures: the output must be the plan. Cases run one after another; two
-// encodes at once on 2 cores gain almost nothing (STACK-NOTES).
+// encodes at once on 2 cores gain almost nothing (docs/renders.md).
 func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 	mediatest.FFmpeg(t) // skips without ffmpeg
 	mediatest.FFprobe(t)

@@ -378,10 +378,10 @@ func renderFailure(code string) *FailureView {
 // code, in the read model and in the render's history alike.
 //
 // The encoder's own message is not shown: it is free text that may quote
-// ffmpeg's stderr, and with it file paths and worker details (DESIGN: no
-// worker ids, paths or ffmpeg stderr). Telling a harmless message from a
-// leaking one after the fact is guesswork, so the message is derived from
-// the code alone, which is the stable, public part. The encoder's words
+// ffmpeg's stderr, and with it file paths and worker details
+// (docs/renders.md, "What clients see of a failure"). Telling a harmless
+// message from a leaking one after the fact is guesswork, so the message is
+// derived from the code alone, which is the stable, public part. The encoder's words
 // stay in the event store for operators.
 func publicFailureMessage(code string) string {
 	if m, ok := publicFailureMessages[code]; ok {
