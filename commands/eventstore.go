@@ -146,9 +146,11 @@ type Storage interface {
 	// ReserveUpload records an upload of a part in progress, inside a
 	// transaction holding the part's asset and the account's StorageStream
 	// locks. An unexpired reservation of the same part fails with
-	// ErrUploadInProgress. Expired reservations of the account (uploaders
-	// that vanished) are removed, and the blob keys they named returned so
-	// that what arrived of them is deleted.
+	// ErrUploadInProgress, maybe held back to the transaction's next
+	// statement or its commit like SetRenderJob (callers check
+	// UploadInProgress first). Expired reservations of the account
+	// (uploaders that vanished) are removed, and the blob keys they named
+	// returned so that what arrived of them is deleted.
 	ReserveUpload(ctx context.Context, r UploadReservation, now time.Time) (staleBlobKeys []string, err error)
 	// UploadInProgress reports whether an unexpired reservation holds the
 	// part.

@@ -100,11 +100,11 @@ func (h *UploadAssetPartHandler) Reserve(ctx context.Context, c Caller, assetID 
 			}
 		}
 		stale, err = tx.ReserveUpload(ctx, res, now)
-		if errors.Is(err, ErrUploadInProgress) {
-			return inProgress(true, part)
-		}
 		return err
 	})
+	if errors.Is(err, ErrUploadInProgress) { // a race the check above lost: the reservation's own key
+		err = inProgress(true, part)
+	}
 	if err != nil {
 		return UploadReservation{}, err
 	}

@@ -102,14 +102,14 @@ func (l SourceLimits) exceeded(m MediaInfo) string {
 	if (l.MaxLongEdge > 0 && long > l.MaxLongEdge) || (l.MaxShortEdge > 0 && short > l.MaxShortEdge) {
 		return fmt.Sprintf("its picture is %d×%d; the limit is %d×%d", m.Width, m.Height, l.MaxLongEdge, l.MaxShortEdge)
 	}
-	if fps, ok := FrameRateValue(m.FrameRate); ok && l.MaxFrameRate > 0 && fps > l.MaxFrameRate {
+	if fps, ok := frameRateValue(m.FrameRate); ok && l.MaxFrameRate > 0 && fps > l.MaxFrameRate {
 		return fmt.Sprintf("it plays %.3g frames per second; the limit is %g", fps, l.MaxFrameRate)
 	}
 	return ""
 }
 
-// FrameRateValue reads a "num/den" frame rate (MediaInfo.FrameRate).
-func FrameRateValue(r string) (float64, bool) {
+// frameRateValue reads a "num/den" frame rate (MediaInfo.FrameRate).
+func frameRateValue(r string) (float64, bool) {
 	var num, den int64
 	if n, err := fmt.Sscanf(r, "%d/%d", &num, &den); err != nil || n != 2 || num <= 0 || den <= 0 {
 		return 0, false

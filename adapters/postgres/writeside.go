@@ -347,23 +347,23 @@ func (t *eventTx) PrefetchStorageUsed(accountID string, now time.Time) {
 	t.storage = p
 }
 
+// ReserveUpload removes the account's expired reservations (the part's own
+// among them, if it expired) and holds the insert back until the
+// transaction's next statement: a live reservation of the part is its
+// primary key, so a second one surfaces there as ErrUploadInProgress.
 func (t *eventTx) ReserveUpload(ctx context.Context, r commands.UploadReservation, now time.Time) ([]string, error) {
-	var live bool
-	err := t.conn.QueryRow(ctx, `SELECT expires_at > $3 FROM upload_reservations WHERE asset_id = $1 AND part = $2`,
-		r.AssetID, string(r.Part), now).Scan(&live)
-	switch {
-	case err == nil && live:
-		return nil, commands.ErrUploadInProgress
-	case err != nil && !errors.Is(err, pgx.ErrNoRows):
-		return nil, fmt.Errorf("reserve upload: %w", err)
-	}
 	stale, err := collectStrings(ctx, t.conn, `DELETE FROM upload_reservations WHERE account_id = $1 AND expires_at <= $2 RETURNING blob_key`,
 		r.AccountID, now)
 	if err != nil {
 		return nil, fmt.Errorf("reserve upload: %w", err)
 	}
-	t.conn.hold(func(err error) error { return fmt.Errorf("reserve upload: %w", err) },
-		`INSERT INTO upload_reservations (asset_id, part, account_id, blob_key, bytes, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+	t.conn.hold(func(err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "upload_reservations_pkey" {
+			return commands.ErrUploadInProgress
+		}
+		return fmt.Errorf("reserve upload: %w", err)
+	}, `INSERT INTO upload_reservations (asset_id, part, account_id, blob_key, bytes, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		r.AssetID, string(r.Part), r.AccountID, r.BlobKey, r.Bytes, r.Expires)
 	return stale, nil
 }

@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -206,21 +204,18 @@ func (s *service) charged(assetID string) int64 {
 	return n
 }
 
-// noBlobsLike checks that the blob folder holds want files whose path
+// noBlobsLike waits until the blob folder holds want files whose path
 // contains part (temporary files included).
 func (s *service) noBlobsLike(t *testing.T, part string, want int) {
 	t.Helper()
-	root := s.env["RENDERD_BLOB_DIR"]
-	var found []string
 	testenv.Eventually(t, 10*time.Second, "the blob folder to settle", func() bool {
-		found = nil
-		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.Contains(path, part) {
-				found = append(found, path)
+		found := 0
+		for _, f := range s.blobFiles() {
+			if strings.Contains(f, part) {
+				found++
 			}
-			return nil
-		})
-		return len(found) == want
+		}
+		return found == want
 	})
 }
 

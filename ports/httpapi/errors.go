@@ -104,12 +104,18 @@ func setLimitHeaders(h http.Header, l *domain.LimitError) {
 	if l.Policy == "" {
 		return
 	}
-	policy := `"` + l.Policy + `";q=` + strconv.FormatInt(l.Quota, 10)
-	if l.Window > 0 {
-		policy += ";w=" + strconv.FormatInt(ceilSeconds(l.Window), 10)
-	}
-	h.Set("RateLimit-Policy", policy)
+	h.Set("RateLimit-Policy", policyField(l.Policy, l.Quota, l.Window))
 	h.Set("RateLimit", `"`+l.Policy+`";r=0;t=`+strconv.FormatInt(retry, 10))
+}
+
+// policyField is a RateLimit-Policy item: "<name>";q=<quota>, and
+// ;w=<window seconds> for a rate (window > 0).
+func policyField(name string, quota int64, window time.Duration) string {
+	f := `"` + name + `";q=` + strconv.FormatInt(quota, 10)
+	if window > 0 {
+		f += ";w=" + strconv.FormatInt(ceilSeconds(window), 10)
+	}
+	return f
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1: a client told to

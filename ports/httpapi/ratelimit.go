@@ -236,7 +236,7 @@ func newPolicy[K comparable](name string, r Rate, maxBuckets int, hash func(maph
 	window := time.Duration(r.Burst) * r.Period / time.Duration(r.Events)
 	return &policy[K]{
 		name: name, rate: r, limit: limit, window: window, message: message,
-		header:  []string{`"` + name + `";q=` + strconv.Itoa(r.Burst) + ";w=" + strconv.FormatInt(ceilSeconds(window), 10)},
+		header:  []string{policyField(name, int64(r.Burst), window)},
 		prefix:  `"` + name + `";r=`,
 		buckets: newBuckets(limit, r.Burst, maxBuckets, hash),
 	}
