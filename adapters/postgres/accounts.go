@@ -49,8 +49,8 @@ type Accounts struct {
 // cachedKey is a key a lookup found.
 type cachedKey struct {
 	id, account string
-	expires     time.Time // the key's own expiry (zero: none)
-	fresh       time.Time // trusted without a lookup until then (the TTL)
+	expires     time.Time    // the key's own expiry (zero: none)
+	fresh       time.Time    // trusted without a lookup until then (the TTL)
 	used        atomic.Int64 // unix nanoseconds of the last usage recorded
 }
 

@@ -36,11 +36,11 @@ var (
 	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "a valid API key is required: Authorization: Bearer <key>",
 		challenge: `Bearer realm="renderd"`}
 	errInvalidKey = &apiError{status: http.StatusUnauthorized, code: "unauthorized",
-		message: "the API key is not valid (unknown, revoked or expired): Authorization: Bearer <key>",
+		message:   "the API key is not valid (unknown, revoked or expired): Authorization: Bearer <key>",
 		challenge: `Bearer realm="renderd", error="invalid_token"`}
-	errNotFound     = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
-	errMethod       = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
-	errTooLarge     = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
+	errNotFound = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
+	errMethod   = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
+	errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
 	// errRequestTimeout: a JSON body did not arrive within the timeout
 	// (Timeouts.JSON).
 	errRequestTimeout = &apiError{status: http.StatusRequestTimeout, code: "request_timeout",
