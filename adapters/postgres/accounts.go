@@ -43,7 +43,8 @@ type Accounts struct {
 	gen     uint64
 	lookups singleflight.Group // by key digest
 
-	usage chan string // ids of keys whose last_used_at is due
+	usage     chan string // ids of keys whose last_used_at is due
+	listening atomic.Bool // Run hears revocations now
 }
 
 // cachedKey is a key a lookup found.

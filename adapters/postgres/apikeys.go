@@ -194,6 +194,11 @@ func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context)
 	}
 }
 
+// Listening reports whether revocations reach this process at once: Run
+// is listening. When it is not, a revoked key may pass here for up to the
+// cache TTL.
+func (a *Accounts) Listening() bool { return a.listening.Load() }
+
 // listen runs one listening session until its connection fails or ctx
 // ends.
 func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) error {
@@ -207,6 +212,8 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 	}
 	// Revocations before LISTEN were not heard: start from an empty cache.
 	a.forgetAll()
+	a.listening.Store(true)
+	defer a.listening.Store(false)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
