@@ -25,7 +25,7 @@ import (
 // authentication costs no query on the hot path; a revoked key leaves every
 // process's cache through Postgres LISTEN/NOTIFY (Run), and each entry is
 // trusted for at most the cache TTL without a fresh lookup, so a lost
-// notification is bounded too (docs/architecture.md, "API keys").
+// notification is bounded too (README, "API keys").
 type Accounts struct {
 	pool    *pgxpool.Pool
 	ttl     time.Duration
