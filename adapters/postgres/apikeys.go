@@ -116,7 +116,9 @@ func (a *Accounts) RevokeKey(ctx context.Context, accountID, id string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM api_keys WHERE id = $1`, id); err != nil {
 			return err
 		}
-		// Delivered at commit, to every listening process.
+		// Delivered at commit, to every listening process. Revokes are rare,
+		// so the notify lock this takes at commit costs nothing (unlike a
+		// NOTIFY in every command transaction, notifier.go).
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, KeysChannel, id)
 		return err
 	})
@@ -206,7 +208,11 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx) // the session is over either way
+	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{KeysChannel}.Sanitize()); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
