@@ -188,7 +188,9 @@ func TestAPIKeys_create_list_revoke_and_their_refusals(t *testing.T) {
 		statuses := make([]int, 2)
 		var wg sync.WaitGroup
 		for i := range 2 {
-			wg.Go(func() { statuses[i] = s.do(key, http.MethodDelete, "/v1/api-keys/"+list.str(fmt.Sprintf("data.%d.id", i)), nil).status })
+			wg.Go(func() {
+				statuses[i] = s.do(key, http.MethodDelete, "/v1/api-keys/"+list.str(fmt.Sprintf("data.%d.id", i)), nil).status
+			})
 		}
 		wg.Wait()
 		if !(statuses[0] == 204 && statuses[1] == 409) && !(statuses[0] == 409 && statuses[1] == 204) {
