@@ -26,6 +26,7 @@ const KeysChannel = "renderd_api_keys"
 // Blanks around name are dropped.
 func (a *Accounts) CreateKey(ctx context.Context, accountID, name string, expires time.Time) (string, domain.APIKeyInfo, error) {
 	name = strings.TrimSpace(name)
+	expires = expires.Truncate(time.Microsecond) // as Postgres keeps it
 	if err := errors.Join(domain.CheckAPIKeyName(name), domain.CheckAPIKeyExpiry(expires, a.now())); err != nil {
 		return "", domain.APIKeyInfo{}, err
 	}
