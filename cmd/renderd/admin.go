@@ -16,6 +16,7 @@ import (
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/eventschema"
+	"github.com/renderd/renderd/ports/httpapi"
 )
 
 // accountsCreate prints {"account_id","api_key"}: the key is shown once.
@@ -86,6 +87,75 @@ func adminFlags(name *string, account *string, minutes *int) func(*flag.FlagSet)
 		}
 		if minutes != nil {
 			fs.IntVar(minutes, "minutes", 0, "minutes of media to grant")
+		}
+	}
+}
+
+// keyArgs are the flags of "accounts keys …".
+type keyArgs struct{ account, name, expiresAt, id string }
+
+// accountsKeys runs "accounts keys create|list|revoke" for operators, with
+// the rules of /v1/api-keys (docs in the README, "API keys"): create prints
+// the key once, as POST /v1/api-keys answers; list prints the keys without
+// them; revoke refuses the account's last usable key.
+func accountsKeys(ctx context.Context, cfg Config, command string, a keyArgs, stdout io.Writer) error {
+	if a.account == "" || (command == "accounts keys revoke" && a.id == "") {
+		return fmt.Errorf("%w: %s needs --account%s", errUsage, command, map[bool]string{true: " and --id"}[command == "accounts keys revoke"])
+	}
+	var expires time.Time
+	if a.expiresAt != "" {
+		var err error
+		if expires, err = httpapi.ParseKeyExpiry(a.expiresAt); err != nil {
+			return fmt.Errorf("%w: --expires-at: %w", errUsage, err)
+		}
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	accounts := apiAccounts(cfg, pool)
+	out := json.NewEncoder(stdout)
+	switch command {
+	case "accounts keys create":
+		key, info, err := accounts.CreateKey(ctx, a.account, a.name, expires)
+		if err != nil {
+			return err
+		}
+		return out.Encode(httpapi.ToAPIKeyJSON(info, key))
+	case "accounts keys list":
+		if ok, err := accounts.Exists(ctx, a.account); err != nil || !ok {
+			return errors.Join(fmt.Errorf("no account %s", a.account), err)
+		}
+		keys, err := accounts.Keys(ctx, a.account)
+		if err != nil {
+			return err
+		}
+		list := make([]httpapi.APIKeyJSON, len(keys))
+		for i, k := range keys {
+			list[i] = httpapi.ToAPIKeyJSON(k, "")
+		}
+		return out.Encode(map[string]any{"data": list})
+	default:
+		if err := accounts.RevokeKey(ctx, a.account, a.id); err != nil {
+			return err
+		}
+		return out.Encode(map[string]any{"id": a.id, "revoked": true})
+	}
+}
+
+// keyFlags registers the flags of "accounts keys …".
+func keyFlags(account, name, expiresAt, id *string) func(*flag.FlagSet) {
+	return func(fs *flag.FlagSet) {
+		fs.StringVar(account, "account", "", "account id")
+		if name != nil {
+			fs.StringVar(name, "name", "", "the key's name (at most 100 bytes)")
+		}
+		if expiresAt != nil {
+			fs.StringVar(expiresAt, "expires-at", "", "when the key stops working, RFC 3339 (default: never)")
+		}
+		if id != nil {
+			fs.StringVar(id, "id", "", "the key's id (key_…)")
 		}
 	}
 }

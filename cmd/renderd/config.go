@@ -60,6 +60,10 @@ type Config struct {
 	AccountStorageBytes                 int64
 	// Limits on cuts in flight: per asset, and automatic ones per account.
 	AssetMaxCutsInFlight, AccountMaxAutoCuts int
+	// API keys: most per account, and how long a process trusts a cached
+	// key without a lookup (the fallback to revocation notifications).
+	AccountMaxAPIKeys int
+	APIKeyCacheTTL    time.Duration
 
 	// Source limits, checked at probe (source_too_large beyond them).
 	MaxSourceLongEdge, MaxSourceShortEdge int
@@ -211,6 +215,10 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.AssetMaxCutsInFlight })},
 	{"RENDERD_ACCOUNT_MAX_AUTO_CUTS", "account-max-auto-cuts", "4", "automatic (silence-removal) cuts of one account that may be processing at once, over all its assets; a request for another answers 429 too_many_cuts. 0: no limit",
 		intSetting(func(c *Config) *int { return &c.AccountMaxAutoCuts })},
+	{"RENDERD_ACCOUNT_MAX_API_KEYS", "account-max-api-keys", "20", "API keys one account may hold, expired ones included until revoked; another answers 409 too_many_api_keys",
+		intSetting(func(c *Config) *int { return &c.AccountMaxAPIKeys })},
+	{"RENDERD_API_KEY_CACHE_TTL", "api-key-cache-ttl", "30s", "how long an API process trusts a key it looked up before looking it up again (1s to 5m): revocations reach every process at once through Postgres LISTEN/NOTIFY, and this bounds a revoked key's life should a notification be lost",
+		durationSetting(func(c *Config) *time.Duration { return &c.APIKeyCacheTTL })},
 	{"RENDERD_ENCODER_RENDERS", "encoder-renders", "true", "whether the encoder role encodes renders (false: it only probes uploads and completes cuts)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -414,6 +422,12 @@ func (c Config) validate(command string) error {
 	}
 	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 || c.AssetMaxCutsInFlight < 0 || c.AccountMaxAutoCuts < 0 {
 		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED, RENDERD_ACCOUNT_MAX_RUNNING, RENDERD_ASSET_MAX_CUTS_IN_FLIGHT and RENDERD_ACCOUNT_MAX_AUTO_CUTS must not be negative (0: no limit)"))
+	}
+	if c.AccountMaxAPIKeys < 1 || c.AccountMaxAPIKeys > 1000 {
+		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_API_KEYS must be between 1 and 1000"))
+	}
+	if c.APIKeyCacheTTL < time.Second || c.APIKeyCacheTTL > 5*time.Minute {
+		errs = append(errs, errors.New("RENDERD_API_KEY_CACHE_TTL must be between 1s and 5m"))
 	}
 	if c.MaxSourceSeconds < 1 {
 		errs = append(errs, errors.New("RENDERD_MAX_SOURCE_SECONDS must be at least 1"))

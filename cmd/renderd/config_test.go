@@ -92,6 +92,11 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
 		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
 			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least 536870912"}},
+		"no_api_keys_per_account": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ACCOUNT_MAX_API_KEYS": "0"},
+			want: []string{"RENDERD_ACCOUNT_MAX_API_KEYS must be between 1 and 1000"}},
+		// The TTL bounds a revoked key's life when a notification is lost.
+		"key_cache_ttl_beyond_5m": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_API_KEY_CACHE_TTL": "1h"},
+			want: []string{"RENDERD_API_KEY_CACHE_TTL must be between 1s and 5m"}},
 		"memory_limit_too_small_to_load_ffmpeg": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "104857600"},
 			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least"}},
 	}

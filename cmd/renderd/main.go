@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/renderd/renderd/adapters/ffmpeg"
@@ -22,6 +23,12 @@ commands:
   migrate       apply pending database migrations
   accounts create --name NAME
                 create an account; prints {"account_id","api_key"} (the key is shown once)
+  accounts keys create --account ID [--name NAME] [--expires-at RFC3339]
+                make another API key for an account; prints it as POST /v1/api-keys does (shown once)
+  accounts keys list --account ID
+                print an account's API keys (never the keys themselves)
+  accounts keys revoke --account ID --id KEY_ID
+                revoke an API key; every API process refuses it within about a second
   credits grant --account ID --minutes N
                 add credits; assets waiting for payment resume
   history RENDER_ID [--json] | history --asset ASSET_ID [--json]
@@ -71,6 +78,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		name, args = "events tail", args[1:]
 	case "accounts", "credits":
+		if name == "accounts" && len(args) > 0 && args[0] == "keys" {
+			// Three-word commands: "accounts keys create|list|revoke".
+			if len(args) < 2 || !slices.Contains([]string{"create", "list", "revoke"}, args[1]) {
+				return fmt.Errorf("%w: did you mean \"accounts keys create|list|revoke\"?", errUsage)
+			}
+			name, args = "accounts keys "+args[1], args[2:]
+			break
+		}
 		// Two-word commands: "accounts create", "credits grant".
 		want := map[string]string{"accounts": "create", "credits": "grant"}[name]
 		if len(args) == 0 || args[0] != want {
@@ -84,14 +99,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var (
 		accountName, account, asset, typ string
+		keyName, keyExpires, keyID       string
 		minutes, limit                   int
 		asJSON, fromBeginning, swap      bool
 	)
 	extra := map[string]func(*flag.FlagSet){
-		"accounts create": adminFlags(&accountName, nil, nil),
-		"credits grant":   adminFlags(nil, &account, &minutes),
-		"history":         historyFlags(&asJSON, &asset),
-		"events tail":     tailFlags(&typ, &fromBeginning, &limit),
+		"accounts create":      adminFlags(&accountName, nil, nil),
+		"credits grant":        adminFlags(nil, &account, &minutes),
+		"accounts keys create": keyFlags(&account, &keyName, &keyExpires, nil),
+		"accounts keys list":   keyFlags(&account, nil, nil, nil),
+		"accounts keys revoke": keyFlags(&account, nil, nil, &keyID),
+		"history":              historyFlags(&asJSON, &asset),
+		"events tail":          tailFlags(&typ, &fromBeginning, &limit),
 		"replay": func(fs *flag.FlagSet) {
 			fs.BoolVar(&swap, "swap", false, "make the rebuilt read models the live ones")
 		},
@@ -117,6 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return accountsCreate(ctx, cfg, accountName, stdout)
 	case "credits grant":
 		return creditsGrant(ctx, cfg, log, account, minutes, stdout)
+	case "accounts keys create", "accounts keys list", "accounts keys revoke":
+		return accountsKeys(ctx, cfg, name, keyArgs{account: account, name: keyName, expiresAt: keyExpires, id: keyID}, stdout)
 	case "history":
 		return history(ctx, cfg, rest, asset, asJSON, stdout)
 	case "verify":

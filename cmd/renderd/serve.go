@@ -121,11 +121,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, err := apiHandler(cfg, pool, notifier, log)
+		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, log)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
+		// Key revocations (LISTEN on a connection of its own) and key usage.
+		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
+		g.Go(func() error { return accounts.Run(ctx, connect, log) })
 		// No ReadTimeout or WriteTimeout: one bound cannot fit both a JSON
 		// request and a long upload, so httpapi sets each request's
 		// deadlines by its route's kind (ports/httpapi/timeouts.go).

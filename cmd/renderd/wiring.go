@@ -32,39 +32,40 @@ import (
 
 // apiHandler wires the HTTP API: commands on the write side, read models
 // behind the GETs, the blob store for uploads. The returned waiter must run
-// for read-your-writes.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (http.Handler, *projections.Waiter, error) {
+// for read-your-writes, and the accounts (Run) for key revocations to
+// reach this process's key cache.
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (http.Handler, *projections.Waiter, *postgres.Accounts, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("blob store: %w", err)
+		return nil, nil, nil, fmt.Errorf("blob store: %w", err)
 	}
 	d := writeDeps(pool, notify)
 	create, err := commands.NewCreateAssetHandler(d)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	upload, err := commands.NewUploadAssetPartHandler(d, commands.UploadLimits{StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cut, err := commands.NewRequestCutHandler(d, commands.CutLimits{MaxPerAsset: cfg.AssetMaxCutsInFlight, MaxAutoPerAccount: cfg.AccountMaxAutoCuts})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	render, err := commands.NewRequestRenderHandler(d, commands.RenderLimits{MaxQueued: cfg.AccountMaxQueued, StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cancel, err := commands.NewCancelRenderHandler(d)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	signer, err := downloadSigner(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	publicURL := cmp.Or(cfg.PublicURL, "http://"+cfg.HTTPAddr)
-	accounts := postgres.NewAccounts(pool)
+	accounts := apiAccounts(cfg, pool)
 	checks := map[string]httpapi.Check{"postgres": pool.Ping}
 	if len(cfg.KafkaBrokers) > 0 {
 		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
@@ -74,6 +75,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	h, err := httpapi.New(httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
+		APIKeys:  accounts,
 		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
 		Reads:    queries,
 		Renders:  queries,
@@ -108,7 +110,13 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
 		},
 	})
-	return h, waiter, err
+	return h, waiter, accounts, err
+}
+
+// apiAccounts is the accounts store with the configured key limit and
+// cache TTL.
+func apiAccounts(cfg Config, pool *pgxpool.Pool) *postgres.Accounts {
+	return postgres.NewAccountsWith(pool, postgres.AccountsOptions{CacheTTL: cfg.APIKeyCacheTTL, MaxKeys: cfg.AccountMaxAPIKeys})
 }
 
 // workerPool is a worker pool that runs next to the router: the router

@@ -44,11 +44,13 @@ func FuzzDecodeRequestCut(f *testing.F) {
 }
 
 // FuzzAuthorization feeds arbitrary Authorization headers to a /v1 route
-// with rate limits on: the answer is never a 500, and the authenticator is
-// only ever asked about a well-formed key.
+// with rate limits on: the answer is never a 500, a 401 always challenges
+// with the Bearer scheme, a known key passes whatever the scheme's case,
+// and the authenticator is only ever asked about a well-formed key.
 func FuzzAuthorization(f *testing.F) {
 	for _, s := range []string{"", "Bearer ", "Bearer " + rlKey1, "Bearer " + rlKey9, "Bearer rdk_", "bearer " + rlKey1,
-		"Bearer  " + rlKey1 + " ", "Basic dXNlcjpwYXNz", "Bearer " + rlKey1 + "\x00", "Bearer rdk_" + strings.Repeat("é", 21)} {
+		"Bearer  " + rlKey1 + " ", "Basic dXNlcjpwYXNz", "Bearer " + rlKey1 + "\x00", "Bearer rdk_" + strings.Repeat("é", 21),
+		"BEARER " + rlKey1, "bEaReR\t" + rlKey1, "\tBearer " + rlKey1, "Bearer", "Bearer\x00" + rlKey1, "Bearerx " + rlKey1} {
 		f.Add(s)
 	}
 	auth := &fuzzAuth{known: map[string]string{rlKey1: "acc_1"}}
@@ -60,9 +62,18 @@ func FuzzAuthorization(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		switch rec.Code {
-		case 200, 401, 429:
+		case 200, 429:
+		case 401:
+			if c := rec.Header().Get("WWW-Authenticate"); !strings.HasPrefix(c, `Bearer realm="renderd"`) {
+				t.Fatalf("Authorization %q: 401 with WWW-Authenticate %q", authz, c)
+			}
 		default:
 			t.Fatalf("Authorization %q: %d %s", authz, rec.Code, rec.Body)
+		}
+		// The scheme is case-insensitive: a known key passes however the
+		// word Bearer is spelt.
+		if scheme, key, _ := strings.Cut(authz, " "); strings.EqualFold(scheme, "bearer") && key == rlKey1 && rec.Code == 401 {
+			t.Fatalf("Authorization %q: the known key was refused", authz)
 		}
 		if bad := auth.malformed.Load(); bad != nil {
 			t.Fatalf("the authenticator was asked about the malformed key %q", *bad)

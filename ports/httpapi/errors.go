@@ -18,6 +18,8 @@ type apiError struct {
 	code    string
 	message string
 	field   string
+	// challenge is a 401's WWW-Authenticate value.
+	challenge string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -27,10 +29,18 @@ func badRequest(field, message string) error {
 }
 
 var (
-	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "a valid API key is required: Authorization: Bearer <key>"}
-	errNotFound     = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
-	errMethod       = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
-	errTooLarge     = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
+	// errUnauthorized: no bearer key was presented; errInvalidKey: one was,
+	// and it is malformed, unknown, revoked or expired. Both challenge the
+	// client to the Bearer scheme (RFC 6750 §3), the latter with
+	// error="invalid_token".
+	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "a valid API key is required: Authorization: Bearer <key>",
+		challenge: `Bearer realm="renderd"`}
+	errInvalidKey = &apiError{status: http.StatusUnauthorized, code: "unauthorized",
+		message:   "the API key is not valid (unknown, revoked or expired): Authorization: Bearer <key>",
+		challenge: `Bearer realm="renderd", error="invalid_token"`}
+	errNotFound = &apiError{status: http.StatusNotFound, code: "not_found", message: "no such resource"}
+	errMethod   = &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here"}
+	errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, code: "payload_too_large", message: "the request body is too large"}
 	// errRequestTimeout: a JSON body did not arrive within the timeout
 	// (Timeouts.JSON).
 	errRequestTimeout = &apiError{status: http.StatusRequestTimeout, code: "request_timeout",
@@ -67,6 +77,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	switch {
 	case errors.As(err, &api):
 		status, body = api.status, errorDetail{Code: api.code, Message: api.message, Field: api.field}
+		if api.challenge != "" {
+			w.Header().Set("WWW-Authenticate", api.challenge)
+		}
 	case errors.As(err, &tooLarge), errors.Is(err, errBodyTooLarge):
 		status, body = http.StatusRequestEntityTooLarge, errorDetail{Code: errTooLarge.code, Message: errTooLarge.message}
 	case errors.As(err, &invalid):

@@ -136,11 +136,13 @@ func (g *gate) route(class routeClass, next http.Handler) http.Handler {
 }
 
 func (g *gate) admit(h http.Header, r *http.Request, class routeClass) (string, error) {
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	key = strings.TrimSpace(key)
-	if !ok || !domain.WellFormedAPIKey(key) {
+	key, presented := bearerKey(r.Header.Get("Authorization"))
+	if !domain.WellFormedAPIKey(key) {
 		if err := g.limits.admitAnonymous(h, r); err != nil {
 			return "", err
+		}
+		if presented {
+			return "", errInvalidKey
 		}
 		return "", errUnauthorized
 	}
@@ -155,10 +157,23 @@ func (g *gate) admit(h http.Header, r *http.Request, class routeClass) (string, 
 			return "", err
 		}
 		if !known {
-			return "", errUnauthorized
+			return "", errInvalidKey
 		}
 	}
 	return acc, g.limits.admit(h, class, acc)
+}
+
+// bearerKey reads "Authorization: Bearer <key>". The scheme is
+// case-insensitive (RFC 9110 §11.1), and blanks around the key are
+// ignored. presented is whether a bearer credential was sent at all, for
+// the 401's challenge.
+func bearerKey(authorization string) (key string, presented bool) {
+	scheme, rest, _ := strings.Cut(strings.TrimLeft(authorization, " \t"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	key = strings.Trim(rest, " \t")
+	return key, key != ""
 }
 
 // anonymous guards a route that takes no API key (downloads: the token is

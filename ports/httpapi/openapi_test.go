@@ -355,6 +355,9 @@ func TestOpenAPISchemasMatchTheGoShapes(t *testing.T) {
 		{"WebhookDelivery", deliveryJSON{}, false},
 		{"WebhookDeliveryList", listJSON[deliveryJSON]{}, false},
 		{"RedeliverAccepted", redeliverJSON{}, false},
+		{"CreateAPIKey", createAPIKeyRequest{}, true},
+		{"APIKey", APIKeyJSON{}, false},
+		{"APIKeyList", listJSON[APIKeyJSON]{}, false},
 	} {
 		typ := reflect.TypeOf(tc.goType)
 		t.Run(tc.schema+"_is_"+typ.Name(), func(t *testing.T) {
@@ -695,6 +698,7 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	h, err := New(Config{
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     auth,
+		APIKeys:  newOAKeys(),
 		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
 		Renders:  oaRenders{},
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {

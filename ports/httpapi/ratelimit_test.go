@@ -289,7 +289,7 @@ func TestAuth_a_malformed_key_is_refused_without_asking_the_authenticator(t *tes
 	for _, limits := range []Limits{{}, {Anonymous: Rate{Events: 1000, Period: time.Second, Burst: 1000}}} {
 		h, auth, _ := rlServer(t, limits)
 		for _, authz := range []string{"Bearer ", "Bearer nope", "Bearer rdk_nope", "Bearer " + rlKey1 + "x", "Bearer " + rlKey1[:len(rlKey1)-1],
-			"Bearer " + strings.ToUpper(rlKey1), "Bearer " + strings.Repeat("A", 100_000), "bearer " + rlKey1, rlKey1} {
+			"Bearer " + strings.ToUpper(rlKey1), "Bearer " + strings.Repeat("A", 100_000), "Bearer" + rlKey1, "Basic " + rlKey1, rlKey1} {
 			rec := (rlRequest{method: "GET", path: "/v1/assets", auth: authz}).do(h)
 			if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `"unauthorized"`) {
 				t.Errorf("%.30q: %d %s", authz, rec.Code, rec.Body)

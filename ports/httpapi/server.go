@@ -58,6 +58,7 @@ type Commands struct {
 type Config struct {
 	Log       *slog.Logger
 	Auth      Authenticator
+	APIKeys   APIKeys
 	Commands  Commands
 	Reads     Reads
 	Renders   RenderReads
@@ -88,7 +89,7 @@ type server struct{ Config }
 // New returns the API's handler.
 func New(cfg Config) (http.Handler, error) {
 	c := cfg.Commands
-	if cfg.Log == nil || cfg.Auth == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
+	if cfg.Log == nil || cfg.Auth == nil || cfg.APIKeys == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
 		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil ||
 		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
@@ -130,6 +131,9 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodGet, "/assets/{id}/cuts", classReads, s.listCuts, jsonRoute},
 		{http.MethodGet, "/cuts/{id}", classReads, s.getCut, jsonRoute},
 		{http.MethodGet, "/credits", classReads, s.getCredits, jsonRoute},
+		{http.MethodPost, "/api-keys", classWrites, s.createAPIKey, jsonRoute},
+		{http.MethodGet, "/api-keys", classReads, s.listAPIKeys, jsonRoute},
+		{http.MethodDelete, "/api-keys/{id}", classWrites, s.revokeAPIKey, jsonRoute},
 		{http.MethodPost, "/webhook-endpoints", classWrites, s.createWebhookEndpoint, jsonRoute},
 		{http.MethodGet, "/webhook-endpoints", classReads, s.listWebhookEndpoints, jsonRoute},
 		{http.MethodGet, "/webhook-endpoints/{id}", classReads, s.getWebhookEndpoint, jsonRoute},
