@@ -74,16 +74,16 @@ type Config struct {
 	WebhookSenders      int
 	// Per account: live endpoints; per delivery: redeliveries.
 	WebhookMaxEndpoints, WebhookMaxRedeliveries int
-	WorkerID            string
-	EncoderConcurrency  int
-	MediaConcurrency    int
-	EncoderLease        time.Duration
-	EncoderPoll         time.Duration
-	EncoderCancelCheck  time.Duration
-	EncodeStallTimeout  time.Duration
-	EncodeMaxTime       time.Duration
-	FFmpegMemoryLimit   int
-	FFmpegThreads       int
+	WorkerID                                    string
+	EncoderConcurrency                          int
+	MediaConcurrency                            int
+	EncoderLease                                time.Duration
+	EncoderPoll                                 time.Duration
+	EncoderCancelCheck                          time.Duration
+	EncodeStallTimeout                          time.Duration
+	EncodeMaxTime                               time.Duration
+	FFmpegMemoryLimit                           int
+	FFmpegThreads                               int
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
