@@ -72,22 +72,23 @@ type Config struct {
 	WebhookTimeout      time.Duration
 	WebhookDisableAfter time.Duration
 	WebhookSenders      int
-	// Per account: live endpoints; per delivery: redeliveries.
-	WebhookMaxEndpoints, WebhookMaxRedeliveries int
-	WorkerID                                    string
-	EncoderConcurrency                          int
-	MediaConcurrency                            int
-	EncoderLease                                time.Duration
-	EncoderPoll                                 time.Duration
-	EncoderCancelCheck                          time.Duration
-	EncodeStallTimeout                          time.Duration
-	EncodeMaxTime                               time.Duration
-	FFmpegMemoryLimit                           int
-	FFmpegThreads                               int
+	WorkerID            string
+	EncoderConcurrency  int
+	MediaConcurrency    int
+	EncoderLease        time.Duration
+	EncoderPoll         time.Duration
+	EncoderCancelCheck  time.Duration
+	EncodeStallTimeout  time.Duration
+	EncodeMaxTime       time.Duration
+	FFmpegMemoryLimit   int
+	FFmpegThreads       int
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
+
+	// Webhook bounds: live endpoints per account, redeliveries per delivery.
+	WebhookMaxEndpoints, WebhookMaxRedeliveries int
 }
 
 // Roles a serve process can run.
