@@ -29,12 +29,10 @@ const WebhooksChannel = "renderd_webhooks"
 
 // WebhookEndpoint is an account's receiver of webhooks.
 type WebhookEndpoint struct {
-	ID        string
-	AccountID string
-	URL       string
-	// URLKey is the URL's comparison form: an account has at most one live
-	// endpoint per key.
-	URLKey         string
+	ID             string
+	AccountID      string
+	URL            string
+	URLKey         string // the URL's comparison form: one live endpoint per key and account
 	Events         []string
 	Description    string
 	Secret         string // the current signing secret
