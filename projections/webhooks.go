@@ -154,7 +154,7 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 }
 
 func duplicateURL() error {
-	return domain.Conflict(CodeDuplicateURL, "the account has an endpoint with this URL already: change that one's events, or delete it first")
+	return domain.Conflict(CodeDuplicateURL, "the account has an endpoint with this URL already: use that one, or delete it first")
 }
 
 // Endpoint returns one of the account's endpoints.
