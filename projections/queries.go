@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -159,6 +160,42 @@ func listPage[T any](ctx context.Context, pool *pgxpool.Pool, page Page, scan pg
 	}
 	list = list[:limit]
 	return list, keyOf(list[limit-1]).encode(), nil
+}
+
+// bindCursor binds a keyset cursor to the filters of the list it pages,
+// "<fingerprint>.<keyset>" ("" stays ""). The keyset alone would page any
+// list, so a cursor reused with other filters would silently skip or repeat
+// items; unbindCursor refuses it instead.
+func bindCursor(filters, keyset string) string {
+	if keyset == "" {
+		return ""
+	}
+	return cursorFingerprint(filters) + "." + keyset
+}
+
+// unbindCursor returns the keyset of a cursor bindCursor made for the same
+// filters, or ErrBadCursor; keep says which filters to keep.
+func unbindCursor(filters, c, keep string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	bad := func(reason string) error {
+		return fmt.Errorf("%w: %w", ErrBadCursor, &domain.ValidationError{Field: "cursor", Message: reason})
+	}
+	fp, keyset, ok := strings.Cut(c, ".")
+	if !ok || keyset == "" {
+		return "", bad("is not a cursor this API returned")
+	}
+	if fp != cursorFingerprint(filters) {
+		return "", bad("belongs to a list with other filters: " + keep + ", or start over without a cursor")
+	}
+	return keyset, nil
+}
+
+// cursorFingerprint is a short digest of a list's filters (base64url, no '.').
+func cursorFingerprint(filters string) string {
+	sum := sha256.Sum256([]byte(filters))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
 // cursor is the keyset position of the last item of a page.

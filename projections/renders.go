@@ -2,8 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -664,37 +662,13 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 	return list, f.wrapCursor(next), nil
 }
 
-// wrapCursor binds a keyset cursor to the filters: "<fingerprint>.<cursor>".
-// The keyset alone would page any list, so a cursor reused with other
-// filters would silently skip or repeat renders.
+// wrapCursor binds a keyset cursor to the filters (bindCursor).
 func (f RenderFilter) wrapCursor(keyset string) string {
-	if keyset == "" {
-		return ""
-	}
-	return f.fingerprint() + "." + keyset
+	return bindCursor("asset_id="+f.AssetID+"\x00state="+f.State, keyset)
 }
 
 func (f RenderFilter) unwrapCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	bad := func(reason string) error {
-		return fmt.Errorf("%w: %w", ErrBadCursor, &domain.ValidationError{Field: "cursor", Message: reason})
-	}
-	fp, keyset, ok := strings.Cut(c, ".")
-	if !ok || keyset == "" {
-		return "", bad("is not a cursor this API returned")
-	}
-	if fp != f.fingerprint() {
-		return "", bad("belongs to a list with other filters: keep asset_id and state, or start over without a cursor")
-	}
-	return keyset, nil
-}
-
-// fingerprint is a short digest of the filters (base64url, no '.').
-func (f RenderFilter) fingerprint() string {
-	sum := sha256.Sum256([]byte("asset_id=" + f.AssetID + "\x00state=" + f.State))
-	return base64.RawURLEncoding.EncodeToString(sum[:9])
+	return unbindCursor("asset_id="+f.AssetID+"\x00state="+f.State, c, "keep asset_id and state")
 }
 
 // HistoryEntry is one event of a render's history as auditors see it: the

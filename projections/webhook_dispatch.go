@@ -244,10 +244,14 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 	now := d.now()
 	res := d.sender.Send(ctx, WebhookMessage{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
 	a := res.Attempt
+	var body *string // NULL: not kept
+	if a.BodyKept {
+		body = &a.Body
+	}
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, n) DO NOTHING`,
-		c.id, c.attempt, a.At, a.StatusCode, a.Latency.Milliseconds(), a.Error, a.Body)
+		c.id, c.attempt, a.At, a.StatusCode, a.Latency.Milliseconds(), a.Error, body)
 	switch {
 	case res.OK:
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/domain"
@@ -31,6 +32,7 @@ type WebhookEndpoint struct {
 	ID             string
 	AccountID      string
 	URL            string
+	URLKey         string // the URL's comparison form: one live endpoint per key and account
 	Events         []string
 	Description    string
 	Secret         string // the current signing secret
@@ -59,6 +61,7 @@ type WebhookDelivery struct {
 	EventType     string
 	RenderID      string
 	Status        string // pending, delivered, failed
+	Redeliveries  int    // asked for through the API
 	NextAttemptAt time.Time
 	CreatedAt     time.Time
 	Attempts      []WebhookAttempt
@@ -71,8 +74,20 @@ type WebhookAttempt struct {
 	StatusCode int // 0: no response
 	Latency    time.Duration
 	Error      string
-	Body       string // response body excerpt, at most 1 KiB
+	// Body is the response body's excerpt (at most 1 KiB) when BodyKept:
+	// only a public destination's is (adapters/webhooks.Public).
+	Body     string
+	BodyKept bool
 }
+
+// Webhook conflicts (409), by code.
+const (
+	CodeEndpointLimit   = "webhook_endpoint_limit"
+	CodeDuplicateURL    = "duplicate_webhook_url"
+	CodeDeliveryPending = "delivery_pending"
+	CodeRedeliveryLimit = "redelivery_limit"
+	CodeEndpointOff     = "webhook_endpoint_disabled"
+)
 
 // Webhooks holds webhook endpoints (an account's configuration: plain rows,
 // not events) and the delivery log.
@@ -94,14 +109,52 @@ func scanEndpoint(row pgx.CollectableRow) (WebhookEndpoint, error) {
 	return e, err
 }
 
-// CreateEndpoint stores a new endpoint.
-func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint) error {
-	_, err := w.pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.ID, e.AccountID, e.URL, e.Events, e.Description, e.Secret, e.CreatedAt)
+// CreateEndpoint stores a new endpoint, unless the account has limit live
+// endpoints already (a ConflictError webhook_endpoint_limit) or one with the
+// same URLKey (duplicate_webhook_url). An account's creations take turns on
+// a transaction lock, so concurrent ones cannot pass the limit together;
+// the unique index on the key backs the duplicate check up. Endpoints made
+// before keys existed compare by their URL as written.
+func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit int) error {
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("create webhook endpoint: %w", err)
 	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	// The count is a statement of its own, after the lock: its snapshot then
+	// holds what the previous holder committed.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('renderd.webhook_endpoints:' || $1, 0))`, e.AccountID); err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	var live int
+	var duplicate bool
+	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(coalesce(url_key, url) = $2), false)
+		FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL`, e.AccountID, e.URLKey).Scan(&live, &duplicate)
+	if err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	switch {
+	case duplicate:
+		return duplicateURL()
+	case live >= limit:
+		return domain.Conflict(CodeEndpointLimit, "the account has %d webhook endpoints, the most it may have: delete one first", live)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, url_key, events, description, secret, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.AccountID, e.URL, e.URLKey, e.Events, e.Description, e.Secret, e.CreatedAt)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.ConstraintName == "webhook_endpoints_url_once" {
+		return duplicateURL()
+	}
+	if err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", err)
+	}
 	return nil
+}
+
+func duplicateURL() error {
+	return domain.Conflict(CodeDuplicateURL, "the account has an endpoint with this URL already: use that one, or delete it first")
 }
 
 // Endpoint returns one of the account's endpoints.
@@ -121,18 +174,16 @@ func (w *Webhooks) Endpoint(ctx context.Context, accountID, id string) (WebhookE
 	return e, nil
 }
 
-// Endpoints lists the account's endpoints, newest first.
-func (w *Webhooks) Endpoints(ctx context.Context, accountID string) ([]WebhookEndpoint, error) {
-	rows, err := w.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
-		WHERE account_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 100`, accountID)
+// Endpoints returns a page of the account's endpoints, newest first, and
+// the cursor of the next page ("" after the last), like ListAssets.
+func (w *Webhooks) Endpoints(ctx context.Context, accountID string, page Page) ([]WebhookEndpoint, string, error) {
+	list, next, err := listPage(ctx, w.pool, page, scanEndpoint,
+		`SELECT `+endpointColumns+` FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL`, []any{accountID},
+		func(e WebhookEndpoint) cursor { return cursor{e.CreatedAt, e.ID} })
 	if err != nil {
-		return nil, fmt.Errorf("webhook endpoints: %w", err)
+		return nil, "", fmt.Errorf("webhook endpoints: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, scanEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("webhook endpoints: %w", err)
-	}
-	return list, nil
+	return list, next, nil
 }
 
 // DeleteEndpoint removes an endpoint; its pending deliveries fail.
@@ -170,68 +221,105 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 	return w.Endpoint(ctx, accountID, id)
 }
 
-// Deliveries lists an endpoint's deliveries, newest first, with their
-// attempts; status filters when not empty.
-func (w *Webhooks) Deliveries(ctx context.Context, accountID, endpointID, status string) ([]WebhookDelivery, error) {
+// Deliveries returns a page of an endpoint's deliveries, newest first, with
+// their attempts, and the cursor of the next page ("" after the last);
+// status filters when not empty, and a cursor is bound to it (as
+// ListRenders' to its filters).
+func (w *Webhooks) Deliveries(ctx context.Context, accountID, endpointID, status string, page Page) ([]WebhookDelivery, string, error) {
 	if _, err := w.Endpoint(ctx, accountID, endpointID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	rows, err := w.pool.Query(ctx, `SELECT id, endpoint_id, event_id::text, event_type, render_id, status,
-			coalesce(next_attempt_at, 'epoch'), created_at
-		FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 = '' OR status = $2)
-		ORDER BY created_at DESC, id DESC LIMIT 100`, endpointID, status)
+	keyset, err := unbindCursor("status="+status, page.Cursor, "keep status")
 	if err != nil {
-		return nil, fmt.Errorf("webhook deliveries: %w", err)
+		return nil, "", fmt.Errorf("webhook deliveries: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (WebhookDelivery, error) {
+	page.Cursor = keyset
+	list, next, err := listPage(ctx, w.pool, page, func(row pgx.CollectableRow) (WebhookDelivery, error) {
 		var d WebhookDelivery
-		err := row.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.RenderID, &d.Status, &d.NextAttemptAt, &d.CreatedAt)
+		err := row.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.RenderID, &d.Status, &d.Redeliveries, &d.NextAttemptAt, &d.CreatedAt)
 		if d.NextAttemptAt.Equal(time.Unix(0, 0)) || d.Status != "pending" {
 			d.NextAttemptAt = time.Time{}
 		}
 		return d, err
-	})
-	if err != nil || len(list) == 0 {
-		return list, err
+	}, `SELECT id, endpoint_id, event_id::text, event_type, render_id, status, redeliveries, coalesce(next_attempt_at, 'epoch'), created_at
+		FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 = '' OR status = $2)`, []any{endpointID, status},
+		func(d WebhookDelivery) cursor { return cursor{d.CreatedAt, d.ID} })
+	if err != nil {
+		return nil, "", fmt.Errorf("webhook deliveries: %w", err)
+	}
+	next = bindCursor("status="+status, next)
+	if len(list) == 0 {
+		return list, next, nil
 	}
 	ids := make([]string, len(list))
 	byID := make(map[string]*WebhookDelivery, len(list))
 	for i := range list {
 		ids[i], byID[list[i].ID] = list[i].ID, &list[i]
 	}
-	rows, err = w.pool.Query(ctx, `SELECT delivery_id, n, at, status_code, latency_ms, error, body
+	rows, err := w.pool.Query(ctx, `SELECT delivery_id, n, at, status_code, latency_ms, error, body
 		FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, n`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("webhook attempts: %w", err)
+		return nil, "", fmt.Errorf("webhook attempts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var a WebhookAttempt
 		var ms int64
-		if err := rows.Scan(&id, &a.N, &a.At, &a.StatusCode, &ms, &a.Error, &a.Body); err != nil {
-			return nil, fmt.Errorf("webhook attempts: %w", err)
+		var body *string
+		if err := rows.Scan(&id, &a.N, &a.At, &a.StatusCode, &ms, &a.Error, &body); err != nil {
+			return nil, "", fmt.Errorf("webhook attempts: %w", err)
 		}
 		a.Latency = time.Duration(ms) * time.Millisecond
+		if body != nil {
+			a.Body, a.BodyKept = *body, true
+		}
 		byID[id].Attempts = append(byID[id].Attempts, a)
 	}
-	return list, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("webhook attempts: %w", err)
+	}
+	return list, next, nil
 }
 
-// Redeliver makes a delivery due now, whatever its status: the next
-// attempt goes out with the same webhook-id.
-func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string) error {
-	tag, err := w.pool.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = now()
+// Redeliver makes a delivered or failed delivery due now, for one more
+// attempt with the same webhook-id, at most limit times per delivery. A
+// pending one (waiting for a retry, or in flight) is a ConflictError
+// delivery_pending, one redelivered limit times redelivery_limit, and one
+// whose endpoint is disabled webhook_endpoint_disabled; the update checks
+// all of it at once, so concurrent calls cannot pass the limit.
+func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string, limit int) error {
+	tag, err := w.pool.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = now(), redeliveries = d.redeliveries + 1
 		FROM webhook_endpoints e
-		WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL`, deliveryID, accountID)
+		WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL AND e.disabled_at IS NULL
+			AND d.status IN ('delivered', 'failed') AND d.redeliveries < $3`, deliveryID, accountID, limit)
 	if err != nil {
 		return fmt.Errorf("redeliver: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("webhook delivery %s: %w", deliveryID, ErrNotFound)
+	if tag.RowsAffected() == 1 {
+		_, err = w.pool.Exec(ctx, `SELECT pg_notify($1, '')`, WebhooksChannel)
+		return err
 	}
-	_, err = w.pool.Exec(ctx, `SELECT pg_notify($1, '')`, WebhooksChannel)
-	return err
+	// Why not: read back once; a concurrent change only picks another reason.
+	var status string
+	var redeliveries int
+	var disabled bool
+	err = w.pool.QueryRow(ctx, `SELECT d.status, d.redeliveries, e.disabled_at IS NOT NULL
+		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		WHERE d.id = $1 AND d.account_id = $2 AND e.deleted_at IS NULL`, deliveryID, accountID).Scan(&status, &redeliveries, &disabled)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("webhook delivery %s: %w", deliveryID, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("redeliver: %w", err)
+	case disabled:
+		return domain.Conflict(CodeEndpointOff, "the delivery's endpoint is disabled; register the URL again as a new endpoint")
+	case status == "pending":
+		return domain.Conflict(CodeDeliveryPending, "the delivery is still pending (waiting for a retry or being sent); redeliver it once it is delivered or failed")
+	case redeliveries >= limit:
+		return domain.Conflict(CodeRedeliveryLimit, "the delivery was redelivered %d times, the most it may be", redeliveries)
+	}
+	return domain.Conflict(CodeDeliveryPending, "the delivery changed while this request ran; retry it")
 }
 
 // WebhookPayload builds the body of a webhook: the event's id, public type
@@ -254,14 +342,15 @@ func NewWebhookProjector(pool *pgxpool.Pool, events EventLoader, payload Webhook
 	return &WebhookProjector{pool: pool, events: events, payload: payload, newID: newID, log: log.With("projection", "webhook-deliveries")}
 }
 
-// Handle records the deliveries of one render event.
+// Handle records the deliveries of one render event. Everything but the
+// stream, the version and the event id is taken from the event store, the
+// account above all: the Kafka record's attributes (ce_accountid among
+// them) only point at the event, so a forged or stale record cannot send a
+// render to another account's endpoints. A record the store does not hold
+// at that version is unprojectable.
 func (p *WebhookProjector) Handle(ctx context.Context, rec domain.Recorded) error {
-	var typ string
 	switch rec.Event.(type) {
-	case domain.RenderCompleted:
-		typ = WebhookRenderCompleted
-	case domain.RenderFailed:
-		typ = WebhookRenderFailed
+	case domain.RenderCompleted, domain.RenderFailed:
 	default:
 		return nil
 	}
@@ -269,19 +358,32 @@ func (p *WebhookProjector) Handle(ctx context.Context, rec domain.Recorded) erro
 	if err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
-	if int64(len(history)) < rec.StreamVersion {
+	if rec.StreamVersion < 1 || int64(len(history)) < rec.StreamVersion {
 		return fmt.Errorf("webhook deliveries of %s: the store holds %d events: %w", rec.ID, len(history), ErrUnprojectable)
+	}
+	stored := history[rec.StreamVersion-1]
+	if stored.ID != rec.ID {
+		return fmt.Errorf("webhook deliveries of %s: the store holds event %s at version %d: %w", rec.ID, stored.ID, rec.StreamVersion, ErrUnprojectable)
+	}
+	var typ string
+	switch stored.Event.(type) {
+	case domain.RenderCompleted:
+		typ = WebhookRenderCompleted
+	case domain.RenderFailed:
+		typ = WebhookRenderFailed
+	default:
+		return fmt.Errorf("webhook deliveries of %s: the store holds %T: %w", rec.ID, stored.Event, ErrUnprojectable)
 	}
 	view, err := renderView(history[:rec.StreamVersion])
 	if err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w: %w", rec.ID, ErrUnprojectable, err)
 	}
-	body, err := p.payload(rec.ID, typ, rec.OccurredAt, view)
+	body, err := p.payload(stored.ID, typ, stored.OccurredAt, view)
 	if err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
 	rows, err := p.pool.Query(ctx, `SELECT id FROM webhook_endpoints
-		WHERE account_id = $1 AND deleted_at IS NULL AND disabled_at IS NULL AND $2 = ANY(events)`, rec.AccountID, typ)
+		WHERE account_id = $1 AND deleted_at IS NULL AND disabled_at IS NULL AND $2 = ANY(events)`, view.AccountID, typ)
 	if err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
@@ -295,12 +397,12 @@ func (p *WebhookProjector) Handle(ctx context.Context, rec domain.Recorded) erro
 				payload, status, next_attempt_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now())
 			ON CONFLICT (event_id, endpoint_id) DO NOTHING`,
-			p.newID(), ep, rec.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body)
+			p.newID(), ep, view.AccountID, stored.ID, typ, stored.StreamID, stored.StreamVersion, body)
 	}
 	batch.Queue(`SELECT pg_notify($1, '')`, WebhooksChannel)
 	if err := p.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
-	p.log.Debug("webhook deliveries recorded", "render_id", rec.StreamID, "event", typ, "endpoints", len(endpoints))
+	p.log.Debug("webhook deliveries recorded", "render_id", stored.StreamID, "event", typ, "endpoints", len(endpoints))
 	return nil
 }

@@ -12,12 +12,18 @@ import (
 var (
 	// ErrRefusedDestination reports an address a delivery may not reach
 	// (loopback, private, link-local, metadata, ...). Errors wrapping it name
-	// the address and the reason.
+	// the address and the reason; the delivery log never shows them (it says
+	// RefusedMessage), because a customer could map the service's network by
+	// reading back which names resolve where.
 	ErrRefusedDestination = errors.New("refused destination")
 	// ErrInvalidURL reports an endpoint URL that cannot be accepted. A URL
 	// naming a refused IP literal wraps ErrRefusedDestination as well.
 	ErrInvalidURL = errors.New("invalid webhook url")
 )
+
+// RefusedMessage is the delivery log's one word for every refused
+// destination: no address, no range, no reason.
+const RefusedMessage = "destination refused"
 
 // maxURLLen bounds an endpoint URL; longer ones are refused at creation.
 const maxURLLen = 2048
@@ -93,17 +99,50 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 // valid port. It does not resolve the host: the resolved address is checked
 // at send time, on every connection. A host that is an IP literal is checked
 // here already, so an obviously internal URL is refused up front.
-func (g *Guard) CheckURL(raw string) error {
+//
+// It returns the URL's comparison form (URLKey), by which an account's
+// endpoints are kept distinct.
+func (g *Guard) CheckURL(raw string) (string, error) {
 	u, err := g.parseURL(raw)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
 		if err := g.CheckIP(ip); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidURL, err)
+			return "", fmt.Errorf("%w: %w", ErrInvalidURL, err)
 		}
 	}
-	return nil
+	return urlKey(u), nil
+}
+
+// urlKey is the form two endpoint URLs are compared in (docs/webhooks.md,
+// "Endpoints"): scheme and host in lower case, a host's trailing dot and the
+// scheme's default port dropped, an IP literal in its canonical spelling, an
+// empty path as "/". The rest (path, trailing slash, query) is compared as
+// written: receivers may tell "/hooks" from "/hooks/", or route on the query.
+func urlKey(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.String()
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if p := u.Port(); p != "" {
+		if n, _ := strconv.Atoi(p); !(scheme == "https" && n == 443) && !(scheme == "http" && n == 80) {
+			host += ":" + strconv.Itoa(n)
+		}
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	key := scheme + "://" + host + path
+	if u.RawQuery != "" || u.ForceQuery {
+		key += "?" + u.RawQuery
+	}
+	return key
 }
 
 // parseURL is CheckURL without the IP-literal check; Send uses it and leaves
@@ -177,6 +216,14 @@ func (g *Guard) CheckIP(ip netip.Addr) error {
 		return &refusedError{addr: ip, reason: reason}
 	}
 	return nil
+}
+
+// Public reports whether ip is a public unicast address: one the guard lets
+// through with no allow prefix. Only such destinations get their response
+// bodies kept in the delivery log; one that only an allow prefix opens
+// (RENDERD_WEBHOOK_ALLOW) is the operator's own network.
+func Public(ip netip.Addr) bool {
+	return ip.IsValid() && specialPurpose(embeddedIPv4(ip.WithZone(""))) == ""
 }
 
 var (

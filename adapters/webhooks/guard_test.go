@@ -162,7 +162,7 @@ func TestGuard_CheckURL(t *testing.T) {
 		{"hostname_is_not_resolved", withHTTP, "http://localhost:9000/", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.g.CheckURL(tc.url)
+			_, err := tc.g.CheckURL(tc.url)
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("CheckURL(%q) = %v, want nil", tc.url, err)
@@ -179,5 +179,39 @@ func TestGuard_CheckURL(t *testing.T) {
 				t.Errorf("CheckURL error %q quotes the credentials", err)
 			}
 		})
+	}
+}
+
+func TestGuard_CheckURL_returns_the_comparison_form(t *testing.T) {
+	g := NewGuard(nil, true)
+	for _, tc := range []struct{ a, b string }{
+		{"https://Hooks.Example.COM/in", "https://hooks.example.com/in"},
+		{"HTTPS://hooks.example.com/in", "https://hooks.example.com/in"},
+		{"https://hooks.example.com:443/in", "https://hooks.example.com/in"},
+		{"http://hooks.example.com:80/in", "http://hooks.example.com/in"},
+		{"https://hooks.example.com.", "https://hooks.example.com/"},
+		{"https://hooks.example.com", "https://hooks.example.com/"},
+		{"https://hooks.example.com:0443/in", "https://hooks.example.com/in"},
+		{"https://[2606:4700:0::6810:84e5]/in", "https://[2606:4700::6810:84e5]/in"},
+	} {
+		ka, errA := g.CheckURL(tc.a)
+		kb, errB := g.CheckURL(tc.b)
+		if errA != nil || errB != nil || ka != kb {
+			t.Errorf("CheckURL(%q) = %q, %v; CheckURL(%q) = %q, %v: want the same form", tc.a, ka, errA, tc.b, kb, errB)
+		}
+	}
+	for _, tc := range []struct{ a, b string }{
+		{"https://hooks.example.com/in", "https://hooks.example.com/in/"},
+		{"https://hooks.example.com/in", "https://hooks.example.com/IN"},
+		{"https://hooks.example.com/in", "http://hooks.example.com/in"},
+		{"https://hooks.example.com/in", "https://hooks.example.com:8443/in"},
+		{"https://hooks.example.com/in?a=1", "https://hooks.example.com/in?a=2"},
+		{"https://hooks.example.com/in", "https://other.example.com/in"},
+	} {
+		ka, _ := g.CheckURL(tc.a)
+		kb, _ := g.CheckURL(tc.b)
+		if ka == kb {
+			t.Errorf("%q and %q compare equal (%q): want distinct", tc.a, tc.b, ka)
+		}
 	}
 }

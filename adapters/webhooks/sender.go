@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -28,7 +29,8 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// UserAgent identifies the sender to receivers.
 	UserAgent = "renderd-webhooks/1"
-	// MaxExcerpt is the most of a response body kept in the delivery log.
+	// MaxExcerpt is the most of a response body kept in the delivery log
+	// (and only from a public destination: see Attempt.BodyKept).
 	MaxExcerpt = 1024
 
 	// maxRetryAfter caps a receiver's Retry-After, so that one answer cannot
@@ -67,8 +69,13 @@ type Attempt struct {
 	// It never contains a secret.
 	Error string
 	// Body is an excerpt of the response body: at most MaxExcerpt bytes of
-	// valid UTF-8 without NUL (invalid bytes become U+FFFD).
+	// valid UTF-8 without NUL (invalid bytes become U+FFFD), when BodyKept.
 	Body string
+	// BodyKept is true when the response came from a public address (Public):
+	// a body from an address only an allow prefix opens is not read back to
+	// the customer, who could otherwise read the operator's internal
+	// services through the delivery log.
+	BodyKept bool
 	// RetryAfter is the response's Retry-After (seconds or HTTP date), 0 when
 	// absent or unparsable, capped at 24 h.
 	RetryAfter time.Duration
@@ -90,6 +97,10 @@ func (a Attempt) Gone() bool { return a.StatusCode == http.StatusGone }
 type Sender struct {
 	guard  *Guard
 	client *http.Client
+	// keepBody decides, on the peer address of the connection a response
+	// came on, whether its body goes to the delivery log: Public. The
+	// package's tests replace it to look at excerpts from local receivers.
+	keepBody func(netip.Addr) bool
 }
 
 // NewSender returns a sender dialling only what g allows (a nil g is the
@@ -123,7 +134,8 @@ func NewSender(g *Guard, timeout time.Duration) *Sender {
 		DisableCompression:     true,
 	}
 	return &Sender{
-		guard: g,
+		guard:    g,
+		keepBody: Public,
 		client: &http.Client{
 			Transport: transport,
 			Timeout:   timeout,
@@ -185,6 +197,16 @@ func (s *Sender) Send(ctx context.Context, m Message) Attempt {
 	req.Header.Set("webhook-id", m.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
+	// The address the response comes from: a connection's peer, be it
+	// dialled for this request or reused (no proxy is ever in between).
+	var peer netip.Addr
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			if ap, err := netip.ParseAddrPort(info.Conn.RemoteAddr().String()); err == nil {
+				peer = ap.Addr()
+			}
+		},
+	}))
 
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -197,26 +219,27 @@ func (s *Sender) Send(ctx context.Context, m Message) Attempt {
 	// response arrived, so the excerpt is whatever was read.
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, MaxExcerpt+utf8.UTFMax))
 	a.Latency = time.Since(start)
-	a.Body = excerpt(head, MaxExcerpt)
+	if a.BodyKept = s.keepBody(peer); a.BodyKept {
+		a.Body = excerpt(head, MaxExcerpt)
+	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	return a
 }
 
 // describe turns a transport error into a short reason for the delivery
 // log. The URL (which a customer may have given a token in its query) is left
-// out; the host is named only where it explains the failure.
+// out; the host is named only where it explains the failure, and a resolved
+// address never (a refusal is RefusedMessage, whatever it refused).
 func describe(err error, elapsed time.Duration) string {
-	var refused *refusedError
+	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	var hostErr x509.HostnameError
 	var recordErr tls.RecordHeaderError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &refused):
-		return refused.Error()
 	case errors.Is(err, ErrRefusedDestination):
-		return ErrRefusedDestination.Error()
+		return RefusedMessage
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded),
@@ -244,7 +267,11 @@ func describe(err error, elapsed time.Duration) string {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed before a response"
 	}
-	// *url.Error quotes the whole URL; keep only the cause.
+	// *url.Error quotes the whole URL and *net.OpError the addresses; keep
+	// only the cause.
+	if errors.As(err, &opErr) {
+		return opErr.Op + ": " + opErr.Err.Error()
+	}
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err

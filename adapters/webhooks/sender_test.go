@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -136,8 +137,17 @@ func TestSend_zero_timestamp_is_the_attempt_time(t *testing.T) {
 	}
 }
 
+// excerptSender is a sender to loopback receivers that keeps their response
+// bodies, as it keeps those of public destinations (which a test cannot
+// listen on): what an excerpt holds is tested on it.
+func excerptSender() *Sender {
+	s := NewSender(localGuard(), 0)
+	s.keepBody = func(netip.Addr) bool { return true }
+	return s
+}
+
 func TestSend_outcomes(t *testing.T) {
-	sender := NewSender(localGuard(), 0)
+	sender := excerptSender()
 	for _, tc := range []struct {
 		name     string
 		status   int
@@ -164,8 +174,8 @@ func TestSend_outcomes(t *testing.T) {
 			if a.Error != "" {
 				t.Errorf("Error = %q on a response, want empty", a.Error)
 			}
-			if a.Body != tc.body {
-				t.Errorf("Body = %q, want %q", a.Body, tc.body)
+			if a.Body != tc.body || !a.BodyKept {
+				t.Errorf("Body = %q (kept %v), want %q", a.Body, a.BodyKept, tc.body)
 			}
 			if a.Latency <= 0 || a.At.IsZero() {
 				t.Errorf("At %v, Latency %v: want both set", a.At, a.Latency)
@@ -299,7 +309,7 @@ func TestSend_body_excerpt_is_at_most_1KiB_of_valid_utf8(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		_, _ = io.WriteString(w, big)
 	})
-	a := NewSender(localGuard(), 0).Send(context.Background(), testMessage(t, srv.URL))
+	a := excerptSender().Send(context.Background(), testMessage(t, srv.URL))
 	if a.StatusCode != http.StatusBadGateway {
 		t.Fatalf("Send = %+v", a)
 	}
@@ -382,7 +392,8 @@ func TestSend_invalid_url_or_secret_sends_nothing(t *testing.T) {
 
 // The default guard must refuse internal destinations before connect(): no
 // packet may reach them. The attempt fails at once, far below any connect
-// timeout, and names the refused destination.
+// timeout, and the delivery log's reason names no address, no range: the
+// customer must not learn where a name resolves inside the network.
 func TestSend_default_guard_refuses_internal_destinations_without_connecting(t *testing.T) {
 	srv, accepted := countingServer(t, "tcp4", "127.0.0.1:0")
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
@@ -391,7 +402,7 @@ func TestSend_default_guard_refuses_internal_destinations_without_connecting(t *
 		name string
 		g    *Guard
 		url  string
-		addr string // in the error
+		addr string // never in the error
 	}{
 		{"metadata_address", NewGuard(nil, true), "http://169.254.169.254/latest/meta-data/", "169.254.169.254"},
 		{"private_address", NewGuard(nil, true), "http://10.0.0.1/", "10.0.0.1"},
@@ -400,7 +411,7 @@ func TestSend_default_guard_refuses_internal_destinations_without_connecting(t *
 		{"cgnat_address", NewGuard(nil, true), "http://100.64.0.1/", "100.64.0.1"},
 		{"loopback_receiver", NewGuard(nil, true), "http://127.0.0.1:" + port + "/", "127.0.0.1"},
 		// A hostname is resolved and every resulting address checked.
-		{"hostname_resolving_to_loopback", NewGuard(nil, true), "http://localhost:" + port + "/", "(loopback)"},
+		{"hostname_resolving_to_loopback", NewGuard(nil, true), "http://localhost:" + port + "/", "127.0.0.1"},
 		// The allow list opens loopback only.
 		{"loopback_allowed_still_refuses_metadata", localGuard(), "http://169.254.169.254/", "169.254.169.254"},
 	} {
@@ -409,8 +420,8 @@ func TestSend_default_guard_refuses_internal_destinations_without_connecting(t *
 			if a.StatusCode != 0 || a.OK() {
 				t.Fatalf("Send = %+v, want no response", a)
 			}
-			if !strings.HasPrefix(a.Error, "refused destination") || !strings.Contains(a.Error, tc.addr) {
-				t.Errorf("Error = %q, want refused destination naming %s", a.Error, tc.addr)
+			if a.Error != RefusedMessage || strings.Contains(a.Error, tc.addr) {
+				t.Errorf("Error = %q, want %q and nothing of %s", a.Error, RefusedMessage, tc.addr)
 			}
 			if a.Latency > time.Second {
 				t.Errorf("Latency = %v: the refusal must come before any connect attempt", a.Latency)
@@ -466,7 +477,7 @@ func TestSend_ipv6_loopback_is_refused_by_default(t *testing.T) {
 	srv, accepted := countingServer(t, "tcp6", "[::1]:0")
 
 	a := NewSender(NewGuard(nil, true), 0).Send(context.Background(), testMessage(t, srv.URL))
-	if a.StatusCode != 0 || !strings.Contains(a.Error, "refused destination: ::1 (loopback)") {
+	if a.StatusCode != 0 || a.Error != RefusedMessage {
 		t.Fatalf("Send = %+v, want refused ::1", a)
 	}
 	if n := accepted(); n != 0 {
@@ -474,5 +485,39 @@ func TestSend_ipv6_loopback_is_refused_by_default(t *testing.T) {
 	}
 	if a := NewSender(localGuard(), 0).Send(context.Background(), testMessage(t, srv.URL)); a.StatusCode != 200 {
 		t.Fatalf("::1 allowed: Send = %+v, want 200", a)
+	}
+}
+
+// A destination only an allow prefix opens is the operator's network: what
+// it answers is sent nowhere, its body is not kept for the delivery log.
+func TestSend_keeps_no_body_from_a_destination_the_allow_list_opens(t *testing.T) {
+	srv, _ := receiver(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "internal admin page: secrets inside")
+	})
+	a := NewSender(localGuard(), 0).Send(context.Background(), testMessage(t, srv.URL))
+	if a.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("Send = %+v", a)
+	}
+	if a.BodyKept || a.Body != "" {
+		t.Errorf("Body %q kept %v from a loopback receiver, want none", a.Body, a.BodyKept)
+	}
+}
+
+// The guard's decision behind keeping a body: public unicast addresses only,
+// whatever the allow list opens.
+func TestPublic_is_the_public_unicast_check_without_the_allow_list(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"93.184.215.14": true, "2606:4700::6810:84e5": true, "::ffff:93.184.215.14": true,
+		"127.0.0.1": false, "::1": false, "10.1.2.3": false, "192.168.0.1": false, "172.16.0.1": false,
+		"169.254.169.254": false, "100.64.0.1": false, "::ffff:10.0.0.1": false, "64:ff9b::a00:1": false,
+		"fe80::1%eth0": false, "fd00::1": false, "0.0.0.0": false, "224.0.0.1": false, "192.0.2.1": false,
+	} {
+		if got := Public(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Public(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if Public(netip.Addr{}) {
+		t.Error("Public(invalid) = true")
 	}
 }

@@ -90,6 +90,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
+
+	// Webhook bounds: live endpoints per account, redeliveries per delivery.
+	WebhookMaxEndpoints, WebhookMaxRedeliveries int
 }
 
 // Roles a serve process can run.
@@ -257,6 +260,10 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.WebhookDisableAfter })},
 	{"RENDERD_WEBHOOK_SENDERS", "webhook-senders", "32", "webhook attempts one process sends at once (at most 4 to one endpoint)",
 		intSetting(func(c *Config) *int { return &c.WebhookSenders })},
+	{"RENDERD_WEBHOOK_MAX_ENDPOINTS", "webhook-max-endpoints", "20", "webhook endpoints one account may have (409 webhook_endpoint_limit beyond; deleted ones do not count)",
+		intSetting(func(c *Config) *int { return &c.WebhookMaxEndpoints })},
+	{"RENDERD_WEBHOOK_MAX_REDELIVERIES", "webhook-max-redeliveries", "10", "times one webhook delivery may be redelivered through the API (409 redelivery_limit beyond), besides the per-account rate RENDERD_RATE_REDELIVER",
+		intSetting(func(c *Config) *int { return &c.WebhookMaxRedeliveries })},
 	{"RENDERD_MAX_SOURCE_DIMENSIONS", "max-source-dimensions", "4096x2304", "largest displayed picture of a source, long edge × short edge in either orientation (4K); larger sources fail source_too_large at probe, before any frame is decoded",
 		func(c *Config, v string) error {
 			long, short, ok := strings.Cut(strings.ToLower(v), "x")
@@ -452,6 +459,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookDisableAfter <= 0 || c.WebhookSenders < 1 {
 		errs = append(errs, errors.New("RENDERD_WEBHOOK_TIMEOUT and RENDERD_WEBHOOK_DISABLE_AFTER must be positive, RENDERD_WEBHOOK_SENDERS at least 1"))
+	}
+	if c.WebhookMaxEndpoints < 1 || c.WebhookMaxRedeliveries < 0 {
+		errs = append(errs, errors.New("RENDERD_WEBHOOK_MAX_ENDPOINTS must be at least 1, RENDERD_WEBHOOK_MAX_REDELIVERIES at least 0"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))

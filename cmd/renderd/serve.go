@@ -95,6 +95,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
+	if cfg.has(RoleAPI) || cfg.has(RoleWebhooks) {
+		warnWebhookGuard(cfg, log)
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	notifier := postgres.NewCommitNotifier(pool, log)
 	g.Go(func() error { return notifier.Run(ctx) })

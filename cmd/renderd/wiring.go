@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,6 +109,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Webhooks: httpapi.WebhookConfig{
 			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
+			MaxEndpoints: cfg.WebhookMaxEndpoints, MaxRedeliveries: cfg.WebhookMaxRedeliveries,
 		},
 	})
 	return h, waiter, accounts, err
@@ -176,6 +178,22 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 	return router, pools, err
 }
 
+// warnWebhookGuard logs, at start, what RENDERD_WEBHOOK_ALLOW and
+// RENDERD_WEBHOOK_ALLOW_HTTP open beyond the SSRF guard's default (make run
+// opens loopback and http, so its output shows the line): an operator should
+// never run that way by accident.
+func warnWebhookGuard(cfg Config, log *slog.Logger) {
+	if len(cfg.WebhookAllow) == 0 && !cfg.WebhookAllowHTTP {
+		return
+	}
+	opened := make([]string, len(cfg.WebhookAllow))
+	for i, p := range cfg.WebhookAllow {
+		opened[i] = p.String()
+	}
+	log.Warn("the webhook SSRF guard is opened: webhooks may reach these ranges, or use http (meant for local development; no response body is kept from an opened range)",
+		"RENDERD_WEBHOOK_ALLOW", strings.Join(opened, ","), "RENDERD_WEBHOOK_ALLOW_HTTP", cfg.WebhookAllowHTTP)
+}
+
 // webhookGuard is the SSRF guard of webhook URLs and connections.
 func webhookGuard(cfg Config) *webhooks.Guard {
 	return webhooks.NewGuard(cfg.WebhookAllow, cfg.WebhookAllowHTTP)
@@ -201,7 +219,7 @@ type webhookSender struct{ s *webhooks.Sender }
 func (w webhookSender) Send(ctx context.Context, m projections.WebhookMessage) projections.WebhookResult {
 	a := w.s.Send(ctx, webhooks.Message{URL: m.URL, ID: m.ID, Timestamp: m.Timestamp, Body: m.Body, Secrets: m.Secrets})
 	return projections.WebhookResult{OK: a.OK(), Gone: a.Gone(), RetryAfter: a.RetryAfter, Attempt: projections.WebhookAttempt{
-		At: a.At, StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error, Body: a.Body}}
+		At: a.At, StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error, Body: a.Body, BodyKept: a.BodyKept}}
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,

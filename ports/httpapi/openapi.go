@@ -55,6 +55,7 @@ type Operation struct {
 type OpenAPI struct {
 	paths            []*openAPIPath
 	schemas          map[string]*jsonschema.Schema // components/schemas by name
+	webhooks         map[string]*jsonschema.Schema // request bodies of the top-level webhooks, by name
 	methodNotAllowed *openAPIResponse
 }
 
@@ -88,6 +89,7 @@ type (
 		OpenAPI    string                                `json:"openapi"`
 		Security   []map[string][]string                 `json:"security"`
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Webhooks   map[string]json.RawMessage            `json:"webhooks"`
 		Components struct {
 			Schemas   map[string]json.RawMessage `json:"schemas"`
 			Responses map[string]rawResponse     `json:"responses"`
@@ -134,9 +136,14 @@ func compileOpenAPI() (*OpenAPI, error) {
 		return sch, nil
 	}
 
-	o := &OpenAPI{schemas: map[string]*jsonschema.Schema{}}
+	o := &OpenAPI{schemas: map[string]*jsonschema.Schema{}, webhooks: map[string]*jsonschema.Schema{}}
 	for name := range doc.Components.Schemas {
 		if o.schemas[name], err = compile("components", "schemas", name); err != nil {
+			return nil, err
+		}
+	}
+	for name := range doc.Webhooks {
+		if o.webhooks[name], err = compile("webhooks", name, "post", "requestBody", "content", "application/json", "schema"); err != nil {
 			return nil, err
 		}
 	}
@@ -237,6 +244,17 @@ func (o *OpenAPI) ValidateSchema(name string, body []byte) error {
 	sch, ok := o.schemas[name]
 	if !ok {
 		return fmt.Errorf("openapi: no schema %q in components/schemas", name)
+	}
+	return validateJSON(sch, body)
+}
+
+// ValidateWebhook checks a webhook body against the request body the
+// document's top-level webhooks give for its event type, e.g.
+// ValidateWebhook("render.completed", body).
+func (o *OpenAPI) ValidateWebhook(eventType string, body []byte) error {
+	sch, ok := o.webhooks[eventType]
+	if !ok {
+		return fmt.Errorf("openapi: no webhook %q in webhooks", eventType)
 	}
 	return validateJSON(sch, body)
 }

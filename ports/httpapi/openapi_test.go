@@ -12,6 +12,7 @@ import (
 	"go/token"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -720,13 +721,13 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		MaxUploadBytes: cmp.Or(cfg.maxUpload, 1<<10),
 		ReadYourWrites: time.Second,
 		Timeouts:       cmp.Or(cfg.timeouts, Timeouts{JSON: 30 * time.Second, MinRate: 1, Window: 30 * time.Second}),
-		Webhooks: WebhookConfig{Store: oaWebhooks{}, CheckURL: func(raw string) error {
+		Webhooks: WebhookConfig{Store: oaWebhooks{}, CheckURL: func(raw string) (string, error) {
 			if !strings.HasPrefix(raw, "https://") {
-				return errors.New("must be https")
+				return "", errors.New("must be https")
 			}
-			return nil
+			return raw, nil
 		}, NewSecret: func() (string, error) { return "whsec_c2VjcmV0", nil }, NewID: func() string { return "whe_1" },
-			RotationGrace: 24 * time.Hour, Now: func() time.Time { return oaTime }},
+			RotationGrace: 24 * time.Hour, Now: func() time.Time { return oaTime }, MaxEndpoints: 20, MaxRedeliveries: 10},
 		Limits: cfg.limits,
 	})
 	if err != nil {
@@ -735,23 +736,37 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	return h
 }
 
-// oaWebhooks knows endpoint whe_1 with one delivery of two attempts.
+// oaWebhooks knows endpoint whe_1 with one delivery of three attempts
+// (whd_1), a pending one (whd_2) and one redelivered to its limit (whd_3);
+// https://example.com/dup is a duplicate URL, and an endpoint for
+// https://example.com/full passes the account's limit.
 type oaWebhooks struct{}
 
 var oaEndpoint = projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_1", URL: "https://example.com/hook",
 	Events: []string{"render.completed"}, Secret: "whsec_c2VjcmV0", CreatedAt: oaTime}
 
-func (oaWebhooks) CreateEndpoint(context.Context, projections.WebhookEndpoint) error { return nil }
+func (oaWebhooks) CreateEndpoint(_ context.Context, e projections.WebhookEndpoint, _ int) error {
+	switch e.URLKey {
+	case "https://example.com/dup":
+		return domain.Conflict(projections.CodeDuplicateURL, "dup")
+	case "https://example.com/full":
+		return domain.Conflict(projections.CodeEndpointLimit, "full")
+	}
+	return nil
+}
 func (oaWebhooks) Endpoint(_ context.Context, _, id string) (projections.WebhookEndpoint, error) {
 	if id != "whe_1" {
 		return projections.WebhookEndpoint{}, projections.ErrNotFound
 	}
 	return oaEndpoint, nil
 }
-func (w oaWebhooks) Endpoints(ctx context.Context, acc string) ([]projections.WebhookEndpoint, error) {
+func (w oaWebhooks) Endpoints(ctx context.Context, acc string, page projections.Page) ([]projections.WebhookEndpoint, string, error) {
+	if page.Cursor == "bad" {
+		return nil, "", projections.ErrBadCursor
+	}
 	off := oaEndpoint
 	off.ID, off.DisabledAt, off.DisabledReason = "whe_2", oaTime, "the receiver answered 410 Gone"
-	return []projections.WebhookEndpoint{oaEndpoint, off}, nil
+	return []projections.WebhookEndpoint{oaEndpoint, off}, "next", nil
 }
 func (w oaWebhooks) DeleteEndpoint(ctx context.Context, acc, id string) error {
 	_, err := w.Endpoint(ctx, acc, id)
@@ -760,22 +775,31 @@ func (w oaWebhooks) DeleteEndpoint(ctx context.Context, acc, id string) error {
 func (w oaWebhooks) RotateSecret(ctx context.Context, acc, id, secret string, _ time.Time) (projections.WebhookEndpoint, error) {
 	return w.Endpoint(ctx, acc, id)
 }
-func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string) ([]projections.WebhookDelivery, error) {
+func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string, page projections.Page) ([]projections.WebhookDelivery, string, error) {
 	if _, err := w.Endpoint(ctx, acc, id); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if page.Cursor == "bad" {
+		return nil, "", projections.ErrBadCursor
 	}
 	return []projections.WebhookDelivery{{ID: "whd_1", EndpointID: id, EventID: "0190a1b2-0000-7000-8000-000000000001", EventType: "render.completed",
-		RenderID: "rnd_1", Status: "pending", NextAttemptAt: oaTime.Add(5 * time.Minute), CreatedAt: oaTime,
+		RenderID: "rnd_1", Status: "pending", Redeliveries: 1, NextAttemptAt: oaTime.Add(5 * time.Minute), CreatedAt: oaTime,
 		Attempts: []projections.WebhookAttempt{
-			{N: 1, At: oaTime, Error: "timeout after 10s", Latency: 10 * time.Second},
-			{N: 2, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops"},
-		}}}, nil
+			{N: 1, At: oaTime, Error: "destination refused"},
+			{N: 2, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops", BodyKept: true},
+			{N: 3, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond},
+		}}}, "", nil
 }
-func (oaWebhooks) Redeliver(_ context.Context, _, id string) error {
-	if id != "whd_1" {
-		return projections.ErrNotFound
+func (oaWebhooks) Redeliver(_ context.Context, _, id string, _ int) error {
+	switch id {
+	case "whd_1":
+		return nil
+	case "whd_2":
+		return domain.Conflict(projections.CodeDeliveryPending, "pending")
+	case "whd_3":
+		return domain.Conflict(projections.CodeRedeliveryLimit, "limit")
 	}
-	return nil
+	return projections.ErrNotFound
 }
 
 type oaExchange struct {
@@ -867,7 +891,11 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 		{"webhook_endpoint_without_events_is_422", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/hook","events":[]}`}, 422, "validation_error"},
 		{"webhook_endpoint_unknown_event_is_422", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/hook","events":["render.started"]}`}, 422, "validation_error"},
 		{"webhook_endpoint_malformed_is_400", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":1}`}, 400, "invalid_request"},
-		{"list_webhook_endpoints_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints"}, 200, ""},
+		{"webhook_endpoint_with_a_duplicate_url_is_409", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/dup","events":["render.completed"]}`}, 409, "duplicate_webhook_url"},
+		{"webhook_endpoint_past_the_limit_is_409", oaExchange{method: "POST", path: "/v1/webhook-endpoints", body: `{"url":"https://example.com/full","events":["render.completed"]}`}, 409, "webhook_endpoint_limit"},
+		{"list_webhook_endpoints_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints?limit=2"}, 200, ""},
+		{"list_webhook_endpoints_bad_limit_is_422", oaExchange{method: "GET", path: "/v1/webhook-endpoints?limit=0"}, 422, "validation_error"},
+		{"list_webhook_endpoints_bad_cursor_is_400", oaExchange{method: "GET", path: "/v1/webhook-endpoints?cursor=bad"}, 400, "invalid_request"},
 		{"get_webhook_endpoint_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1"}, 200, ""},
 		{"get_missing_webhook_endpoint_is_404", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_9"}, 404, "not_found"},
 		{"rotate_webhook_secret_is_200", oaExchange{method: "POST", path: "/v1/webhook-endpoints/whe_1/rotate-secret"}, 200, ""},
@@ -875,9 +903,13 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 		{"delete_webhook_endpoint_is_204", oaExchange{method: "DELETE", path: "/v1/webhook-endpoints/whe_1"}, 204, ""},
 		{"delete_missing_webhook_endpoint_is_404", oaExchange{method: "DELETE", path: "/v1/webhook-endpoints/whe_9"}, 404, "not_found"},
 		{"list_webhook_deliveries_is_200", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?status=pending"}, 200, ""},
+		{"list_webhook_deliveries_bad_cursor_is_400", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?cursor=bad"}, 400, "invalid_request"},
+		{"list_webhook_deliveries_bad_limit_is_422", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?limit=101"}, 422, "validation_error"},
 		{"list_webhook_deliveries_bad_status_is_422", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_1/deliveries?status=lost"}, 422, "validation_error"},
 		{"list_deliveries_of_a_missing_endpoint_is_404", oaExchange{method: "GET", path: "/v1/webhook-endpoints/whe_9/deliveries"}, 404, "not_found"},
 		{"redeliver_is_202", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_1/redeliver"}, 202, ""},
+		{"redeliver_a_pending_delivery_is_409", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_2/redeliver"}, 409, "delivery_pending"},
+		{"redeliver_past_the_limit_is_409", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_3/redeliver"}, 409, "redelivery_limit"},
 		{"redeliver_a_missing_delivery_is_404", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_9/redeliver"}, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { check(t, tc.e, tc.e.do(t, h), tc.status, tc.code) })
@@ -970,3 +1002,43 @@ func (oaTokens) Verify(string, time.Time) (DownloadGrant, error) {
 type oaOpener struct{}
 
 func (oaOpener) Open(string) (*os.File, error) { return nil, os.ErrNotExist }
+
+func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
+	doc, o := oaRaw(t), oaLoad(t)
+	hooks, _ := doc["webhooks"].(map[string]any)
+	if len(hooks) != len(projections.WebhookEventTypes) {
+		t.Errorf("webhooks %v, want one per event type %v", slices.Collect(maps.Keys(hooks)), projections.WebhookEventTypes)
+	}
+	for _, typ := range projections.WebhookEventTypes {
+		t.Run(typ, func(t *testing.T) {
+			params, _ := oaDig(t, doc, "webhooks", typ, "post", "parameters").([]any)
+			var names []string
+			for _, p := range params {
+				if oaDig(t, p, "in") == "header" && oaDig(t, p, "required") == true {
+					names = append(names, oaDig(t, p, "name").(string))
+				}
+			}
+			for _, h := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+				if !slices.Contains(names, h) {
+					t.Errorf("headers %v, want %s", names, h)
+				}
+			}
+			v := oaRenders{}.view()
+			if typ == projections.WebhookRenderFailed {
+				v.State, v.Progress, v.Result, v.CompletedAt, v.FailedAt = domain.RenderStateFailed, 0, nil, time.Time{}, oaTime
+				v.Failure = &projections.FailureView{Code: "encode_failed", Message: "the render failed: encode failed"}
+			}
+			body, err := WebhookPayload("0190a1b2-0000-7000-8000-000000000001", typ, oaTime, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := o.ValidateWebhook(typ, body); err != nil {
+				t.Errorf("WebhookPayload does not match webhooks.%s: %v\n%s", typ, err, body)
+			}
+			wrong, _ := WebhookPayload("0190a1b2-0000-7000-8000-000000000001", "render.started", oaTime, v)
+			if o.ValidateWebhook(typ, wrong) == nil {
+				t.Errorf("a payload of another type passes as %s", typ)
+			}
+		})
+	}
+}

@@ -94,7 +94,8 @@ func New(cfg Config) (http.Handler, error) {
 		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
 	}
-	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 {
+	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 ||
+		wh.MaxEndpoints < 1 || wh.MaxRedeliveries < 0 {
 		return nil, errors.New("httpapi: incomplete webhook configuration")
 	}
 	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 || !cfg.Timeouts.valid() {

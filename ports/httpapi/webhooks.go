@@ -16,26 +16,30 @@ import (
 // Webhooks are the webhook endpoints and their delivery log.
 // *projections.Webhooks implements it.
 type Webhooks interface {
-	CreateEndpoint(ctx context.Context, e projections.WebhookEndpoint) error
+	CreateEndpoint(ctx context.Context, e projections.WebhookEndpoint, limit int) error
 	Endpoint(ctx context.Context, accountID, id string) (projections.WebhookEndpoint, error)
-	Endpoints(ctx context.Context, accountID string) ([]projections.WebhookEndpoint, error)
+	Endpoints(ctx context.Context, accountID string, page projections.Page) ([]projections.WebhookEndpoint, string, error)
 	DeleteEndpoint(ctx context.Context, accountID, id string) error
 	RotateSecret(ctx context.Context, accountID, id, secret string, keepOldUntil time.Time) (projections.WebhookEndpoint, error)
-	Deliveries(ctx context.Context, accountID, endpointID, status string) ([]projections.WebhookDelivery, error)
-	Redeliver(ctx context.Context, accountID, deliveryID string) error
+	Deliveries(ctx context.Context, accountID, endpointID, status string, page projections.Page) ([]projections.WebhookDelivery, string, error)
+	Redeliver(ctx context.Context, accountID, deliveryID string, limit int) error
 }
 
 // WebhookConfig is what the webhook endpoints need besides the store.
 type WebhookConfig struct {
 	Store Webhooks
-	// CheckURL refuses a URL the senders may not call (scheme, host).
-	CheckURL func(raw string) error
+	// CheckURL refuses a URL the senders may not call (scheme, host), and
+	// returns the form duplicates are found by (docs/webhooks.md).
+	CheckURL func(raw string) (string, error)
 	// NewSecret mints a signing secret ("whsec_…").
 	NewSecret func() (string, error)
 	NewID     func() string
 	// RotationGrace is how long a rotated-out secret keeps signing.
 	RotationGrace time.Duration
 	Now           func() time.Time
+	// MaxEndpoints bounds an account's live endpoints, MaxRedeliveries the
+	// redeliveries of one delivery.
+	MaxEndpoints, MaxRedeliveries int
 }
 
 type endpointRequest struct {
@@ -77,7 +81,8 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if req.URL == nil || *req.URL == "" {
 		return domain.Invalid("url", "is required")
 	}
-	if err := s.Webhooks.CheckURL(*req.URL); err != nil {
+	key, err := s.Webhooks.CheckURL(*req.URL)
+	if err != nil {
 		return domain.Invalid("url", "%s", err.Error())
 	}
 	if req.Events == nil || len(*req.Events) == 0 {
@@ -102,9 +107,9 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	e := projections.WebhookEndpoint{ID: s.Webhooks.NewID(), AccountID: accountID(r.Context()), URL: *req.URL, Events: events,
+	e := projections.WebhookEndpoint{ID: s.Webhooks.NewID(), AccountID: accountID(r.Context()), URL: *req.URL, URLKey: key, Events: events,
 		Description: desc, Secret: secret, CreatedAt: s.Webhooks.Now().UTC().Truncate(time.Microsecond)}
-	if err := s.Webhooks.Store.CreateEndpoint(r.Context(), e); err != nil {
+	if err := s.Webhooks.Store.CreateEndpoint(r.Context(), e, s.Webhooks.MaxEndpoints); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, toEndpoint(e, true))
@@ -112,15 +117,15 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.Webhooks.Store.Endpoints(r.Context(), accountID(r.Context()))
+	page, err := pageOf(r)
 	if err != nil {
 		return err
 	}
-	out := make([]endpointJSON, len(list))
-	for i, e := range list {
-		out[i] = toEndpoint(e, false)
+	views, next, err := s.Webhooks.Store.Endpoints(r.Context(), accountID(r.Context()), page)
+	if err != nil {
+		return pageError(err)
 	}
-	writeJSON(w, http.StatusOK, listJSON[endpointJSON]{Data: out})
+	writeJSON(w, http.StatusOK, list(views, next, func(e projections.WebhookEndpoint) endpointJSON { return toEndpoint(e, false) }))
 	return nil
 }
 
@@ -163,6 +168,7 @@ type deliveryJSON struct {
 	EventType     string        `json:"event_type"`
 	RenderID      string        `json:"render_id"`
 	Status        string        `json:"status"`
+	Redeliveries  int           `json:"redeliveries"`
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	CreatedAt     time.Time     `json:"created_at"`
 	Attempts      []attemptJSON `json:"attempts"`
@@ -174,7 +180,7 @@ type attemptJSON struct {
 	StatusCode *int      `json:"status_code"`
 	LatencyMS  int64     `json:"latency_ms"`
 	Error      *string   `json:"error"`
-	Body       string    `json:"response_body"`
+	Body       *string   `json:"response_body"` // null: not kept
 }
 
 var deliveryStatuses = []string{"pending", "delivered", "failed"}
@@ -184,26 +190,35 @@ func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	if status != "" && !slices.Contains(deliveryStatuses, status) {
 		return domain.Invalid("status", "must be one of %v", deliveryStatuses)
 	}
-	list, err := s.Webhooks.Store.Deliveries(r.Context(), accountID(r.Context()), mux.Vars(r)["id"], status)
+	page, err := pageOf(r)
 	if err != nil {
 		return err
 	}
-	out := make([]deliveryJSON, len(list))
-	for i, d := range list {
-		out[i] = deliveryJSON{ID: d.ID, Object: "webhook_delivery", EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType,
-			RenderID: d.RenderID, Status: d.Status, NextAttemptAt: optTime(d.NextAttemptAt), CreatedAt: d.CreatedAt.UTC(),
-			Attempts: make([]attemptJSON, len(d.Attempts))}
-		for j, a := range d.Attempts {
-			aj := attemptJSON{N: a.N, At: a.At.UTC(), LatencyMS: a.Latency.Milliseconds(), Error: optString(a.Error), Body: a.Body}
-			if a.StatusCode != 0 {
-				code := a.StatusCode
-				aj.StatusCode = &code
-			}
-			out[i].Attempts[j] = aj
-		}
+	views, next, err := s.Webhooks.Store.Deliveries(r.Context(), accountID(r.Context()), mux.Vars(r)["id"], status, page)
+	if err != nil {
+		return pageError(err)
 	}
-	writeJSON(w, http.StatusOK, listJSON[deliveryJSON]{Data: out})
+	writeJSON(w, http.StatusOK, list(views, next, toDelivery))
 	return nil
+}
+
+func toDelivery(d projections.WebhookDelivery) deliveryJSON {
+	out := deliveryJSON{ID: d.ID, Object: "webhook_delivery", EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType,
+		RenderID: d.RenderID, Status: d.Status, Redeliveries: d.Redeliveries, NextAttemptAt: optTime(d.NextAttemptAt),
+		CreatedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(d.Attempts))}
+	for j, a := range d.Attempts {
+		aj := attemptJSON{N: a.N, At: a.At.UTC(), LatencyMS: a.Latency.Milliseconds(), Error: optString(a.Error)}
+		if a.StatusCode != 0 {
+			code := a.StatusCode
+			aj.StatusCode = &code
+		}
+		if a.BodyKept {
+			body := a.Body
+			aj.Body = &body
+		}
+		out.Attempts[j] = aj
+	}
+	return out
 }
 
 type redeliverJSON struct {
@@ -213,7 +228,7 @@ type redeliverJSON struct {
 }
 
 func (s *server) redeliverWebhook(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Webhooks.Store.Redeliver(r.Context(), accountID(r.Context()), mux.Vars(r)["id"]); err != nil {
+	if err := s.Webhooks.Store.Redeliver(r.Context(), accountID(r.Context()), mux.Vars(r)["id"], s.Webhooks.MaxRedeliveries); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, redeliverJSON{ID: mux.Vars(r)["id"], Object: "webhook_delivery", Status: "pending"})
