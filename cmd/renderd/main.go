@@ -33,9 +33,13 @@ commands:
                 --swap then makes the rebuilt ones live, catching up on writes made meanwhile
   events tail [--type render.*] [--from-beginning] [--limit N]
                 print the event topics as JSON lines (analytics, ad hoc)
+  secrets rotate
+                seal every webhook signing secret again under RENDERD_SECRETS_KEY's first key,
+                so that the keys after it can be removed (README, "Operating the secrets")
   config-table  print the configuration settings as a Markdown table
 
-Every setting is an environment variable or a flag; "renderd <command> -h" lists them.
+Every setting is an environment variable or a flag (secrets: the environment only);
+"renderd <command> -h" lists them.
 `
 
 func main() {
@@ -70,9 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("%w: did you mean \"events tail\"?", errUsage)
 		}
 		name, args = "events tail", args[1:]
-	case "accounts", "credits":
-		// Two-word commands: "accounts create", "credits grant".
-		want := map[string]string{"accounts": "create", "credits": "grant"}[name]
+	case "accounts", "credits", "secrets":
+		// Two-word commands: "accounts create", "credits grant", "secrets rotate".
+		want := map[string]string{"accounts": "create", "credits": "grant", "secrets": "rotate"}[name]
 		if len(args) == 0 || args[0] != want {
 			return fmt.Errorf("%w: did you mean %q?", errUsage, name+" "+want)
 		}
@@ -125,6 +129,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return replay(ctx, cfg, log, swap, stdout, stderr)
 	case "events tail":
 		return eventsTail(ctx, cfg, typ, fromBeginning, limit, stdout)
+	case "secrets rotate":
+		return secretsRotate(ctx, cfg, log)
 	default:
 		return serve(ctx, cfg, log)
 	}

@@ -16,10 +16,12 @@ import (
 
 	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/relay"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
+	"github.com/renderd/renderd/projections"
 )
 
 // relayName keys the relay's leader lock and checkpoint. It is a public
@@ -52,7 +54,51 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := postgres.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
+	if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+		return err
+	}
 	log.Info("database is up to date")
+	return nil
+}
+
+// secretsRotate seals every webhook secret sealed under another key again
+// under the first key of RENDERD_SECRETS_KEY (and any still in clear).
+func secretsRotate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return sealWebhookSecrets(ctx, cfg, pool, true, log)
+}
+
+// sealWebhookSecrets seals the webhook secrets rows still hold in clear
+// (migration 00013), and with reseal every secret sealed under a key other
+// than RENDERD_SECRETS_KEY's first. Without the key it only checks that no
+// row holds a secret in clear.
+func sealWebhookSecrets(ctx context.Context, cfg Config, pool *pgxpool.Pool, reseal bool, log *slog.Logger) error {
+	if len(cfg.SecretsKeys) == 0 {
+		var clear int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE secret IS NOT NULL OR previous_secret IS NOT NULL`).Scan(&clear)
+		if err != nil {
+			return fmt.Errorf("webhook secrets: %w", err)
+		}
+		if clear > 0 {
+			return fmt.Errorf("%w: %d webhook endpoints hold their signing secrets in clear: set RENDERD_SECRETS_KEY and run renderd migrate again to seal them", errUsage, clear)
+		}
+		return nil
+	}
+	sealer, err := secretSealer(cfg)
+	if err != nil {
+		return err
+	}
+	n, err := projections.NewWebhooks(pool, sealer).SealSecrets(ctx, reseal)
+	if err != nil {
+		return err
+	}
+	if n > 0 || reseal {
+		log.Info("webhook secrets sealed", "endpoints", n, "key_id", sealer.Primary())
+	}
 	return nil
 }
 
@@ -86,6 +132,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer pool.Close()
 	codec := eventschema.NewCodec()
 	topics := kafka.Topics{Prefix: cfg.TopicPrefix}
+	var sealer *keyring.AEAD
+	if cfg.has(RoleAPI) || cfg.has(RoleWebhooks) {
+		if sealer, err = secretSealer(cfg); err != nil {
+			return err
+		}
+		// Rows written in clear by an older process during an upgrade.
+		if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+			return err
+		}
+	}
 
 	if cfg.needsKafka() {
 		err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, topics.All(),
@@ -121,7 +177,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, err := apiHandler(cfg, pool, notifier, log)
+		handler, waiter, err := apiHandler(cfg, pool, notifier, sealer, log)
 		if err != nil {
 			return err
 		}
@@ -172,7 +228,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleWebhooks) {
-		dispatcher, err := webhookDispatcher(cfg, pool, log)
+		dispatcher, err := webhookDispatcher(cfg, pool, sealer, log)
 		if err != nil {
 			return err
 		}
