@@ -125,6 +125,11 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 // shuts them down gracefully: the API drains its requests, the relay
 // finishes and checkpoints its batch.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost); err != nil {
+			return err
+		}
+	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -280,6 +285,42 @@ func kafkaReachable(brokers []string) httpapi.Check {
 		}
 		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
 	}
+}
+
+// checkDebugAddr refuses a pprof address beyond loopback unless allowed:
+// an empty host (":6060") or an unspecified one listens on every
+// interface, and a host name counts only if every address it resolves to
+// is loopback.
+func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) error {
+	if allowRemote {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
+			errUsage, addr, why)
+	}
+	if host == "" {
+		return refuse("listens on every interface")
+	}
+	addrs := []string{host}
+	if ip := net.ParseIP(host); ip == nil {
+		if addrs, err = lookup(ctx, host); err != nil {
+			return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+		}
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return refuse("is not a loopback address")
+		}
+	}
+	if len(addrs) == 0 {
+		return refuse("resolves to no address")
+	}
+	return nil
 }
 
 // serveDebug serves net/http/pprof on cfg.DebugAddr, apart from the API so
