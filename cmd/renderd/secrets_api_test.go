@@ -302,3 +302,35 @@ func TestSecrets_migrate_seals_plaintext_rows_and_rotate_seals_again_under_the_n
 		t.Errorf("rotate without RENDERD_SECRETS_KEY: %v", err)
 	}
 }
+
+func TestSecrets_a_secret_that_does_not_open_is_never_sent_unsigned(t *testing.T) {
+	s := startService(t, webhookEnv...)
+	key := s.account(60)
+	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
+	good, bad := newReceiver(t, nil), newReceiver(t, nil)
+	goodID, _ := s.endpoint(key, good.srv.URL)
+	badID, _ := s.endpoint(key, bad.srv.URL)
+	// Another row's sealed secret is bound to that row: here it does not open.
+	if _, err := s.pool.Exec(t.Context(), `UPDATE webhook_endpoints SET secret_sealed = (SELECT secret_sealed FROM webhook_endpoints WHERE id = $1)
+		WHERE id = $2`, goodID, badID); err != nil {
+		t.Fatal(err)
+	}
+	id := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4"})).str("id")
+	s.completeRender(id, "renders/"+id+"/out.mp4", []byte("mp4"))
+	testenv.Eventually(t, 60*time.Second, "the good endpoint's delivery", func() bool { return good.count() == 1 })
+	// The other delivery is claimed and put off, not attempted: it waits
+	// for an operator to fix the key ring.
+	testenv.Eventually(t, 30*time.Second, "the undecryptable delivery to be put off", func() bool {
+		var attempts int
+		var putOff bool
+		err := s.pool.QueryRow(t.Context(), `SELECT attempts, next_attempt_at > now() + interval '20 seconds' FROM webhook_deliveries
+			WHERE endpoint_id = $1`, badID).Scan(&attempts, &putOff)
+		return err == nil && attempts == 0 && putOff
+	})
+	if n := bad.count(); n != 0 {
+		t.Errorf("the endpoint whose secret does not open received %d requests", n)
+	}
+	if list := s.deliveries(key, badID); len(list) != 1 || dig(list[0], "status") != "pending" || len(dig(list[0], "attempts").([]any)) != 0 {
+		t.Errorf("deliveries: %v", list)
+	}
+}
