@@ -222,8 +222,9 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, accountID, id string) err
 func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret string, keepOldUntil time.Time) (WebhookEndpoint, error) {
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		var current []byte
-		err := tx.QueryRow(ctx, `SELECT secret_sealed FROM webhook_endpoints
-			WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, accountID).Scan(&current)
+		var clear *string // a row not sealed yet (SealSecrets)
+		err := tx.QueryRow(ctx, `SELECT secret_sealed, secret FROM webhook_endpoints
+			WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, accountID).Scan(&current, &clear)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
 		}
@@ -236,6 +237,9 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 		if err != nil {
 			return err
 		}
+		if current == nil && clear != nil {
+			old = *clear
+		}
 		previous, err := sealSecret(w.sealer, id, secretPrevious, old)
 		if err != nil {
 			return err
@@ -244,8 +248,8 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret_sealed = $2, previous_secret_until = $3, secret_sealed = $4
-			WHERE id = $1`, id, previous, keepOldUntil, next)
+		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret_sealed = $2, previous_secret_until = $3, secret_sealed = $4,
+			secret = NULL, previous_secret = NULL WHERE id = $1`, id, previous, keepOldUntil, next)
 		return err
 	})
 	if err != nil {

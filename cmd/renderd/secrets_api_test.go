@@ -16,6 +16,7 @@ import (
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/projections"
 )
 
 // Keys of the rotation tests (32 bytes each, base64).
@@ -333,4 +334,35 @@ func TestSecrets_a_secret_that_does_not_open_is_never_sent_unsigned(t *testing.T
 	if list := s.deliveries(key, badID); len(list) != 1 || dig(list[0], "status") != "pending" || len(dig(list[0], "attempts").([]any)) != 0 {
 		t.Errorf("deliveries: %v", list)
 	}
+}
+
+func TestSecrets_rotating_an_endpoint_still_in_clear_seals_both_secrets(t *testing.T) {
+	pool := testenv.Postgres(t)
+	const old = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	_, err := pool.Exec(t.Context(), `INSERT INTO webhook_endpoints (id, account_id, url, events, secret, created_at)
+		VALUES ('whe_old', 'acc_1', 'https://example.com/hook', ARRAY['render.completed'], $1, now())`, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1 := ring(t, "k1:"+key1)
+	const next = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+	e, err := projections.NewWebhooks(pool, k1).RotateSecret(t.Context(), "acc_1", "whe_old", next, time.Now().Add(time.Hour))
+	if err != nil || e.Secret != next {
+		t.Fatalf("rotate: %+v, %v", e, err)
+	}
+	if _, err := projections.NewWebhooks(pool, k1).RotateSecret(t.Context(), "acc_2", "whe_old", next, time.Now()); !errors.Is(err, projections.ErrNotFound) {
+		t.Errorf("another account's endpoint: %v", err)
+	}
+	cur, prev, clear := sealedColumns(t, pool, "whe_old")
+	if clear {
+		t.Fatal("plaintext left after a rotation")
+	}
+	if got, err := k1.Open(cur, []byte("webhook_endpoints/whe_old/current")); err != nil || string(got) != next {
+		t.Errorf("current: %q, %v", got, err)
+	}
+	if got, err := k1.Open(prev, []byte("webhook_endpoints/whe_old/previous")); err != nil || string(got) != old {
+		t.Errorf("previous: %q, %v", got, err)
+	}
+	assertNotInClear(t, tableText(t, pool), old)
+	assertNotInClear(t, tableText(t, pool), next)
 }
