@@ -117,7 +117,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"DATABASE_URL", "database-url", "", "Postgres connection URL (required)",
+	{"DATABASE_URL", "database-url", "", "Postgres connection URL (required); the flag refuses one carrying a password (keep that in the environment, PGPASSWORD or ~/.pgpass)",
 		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"KAFKA_BROKERS", "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required by the relay, projector, encoder and webhooks roles)",
 		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
