@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -365,4 +366,62 @@ func TestSecrets_rotating_an_endpoint_still_in_clear_seals_both_secrets(t *testi
 	}
 	assertNotInClear(t, tableText(t, pool), old)
 	assertNotInClear(t, tableText(t, pool), next)
+}
+
+func TestReadyz_names_failing_checks_without_their_errors_which_go_to_the_log(t *testing.T) {
+	dsn := testenv.NewDatabase(t)
+	if err := run(t.Context(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": dsn}), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	dead := freeAddr(t) // nothing listens there: the Kafka check fails
+	p := start(t, []string{"DATABASE_URL=" + dsn, "KAFKA_BROKERS=" + dead, "RENDERD_HTTP_ADDR=" + addr, "RENDERD_SECRETS_KEY=" + testSecretsKey},
+		"serve", "--roles", "api")
+	var status int
+	var body string
+	testenv.Eventually(t, 30*time.Second, "/readyz to answer", func() bool {
+		status, body = fetch(t, "http://"+addr+"/readyz")
+		return status != 0
+	})
+	if want := `{"checks":{"kafka":"failing","postgres":"ok"},"ready":false}`; status != http.StatusServiceUnavailable || strings.TrimSpace(body) != want {
+		t.Errorf("/readyz = %d %s, want 503 %s", status, body, want)
+	}
+	if strings.Contains(body, dead) || strings.Contains(body, "refused") {
+		t.Errorf("/readyz tells the error: %s", body)
+	}
+	testenv.Eventually(t, 10*time.Second, "the check's error in the log", func() bool {
+		return strings.Contains(p.stderr.String(), "readiness check failing") && strings.Contains(p.stderr.String(), dead)
+	})
+}
+
+func TestServe_pprof_beyond_loopback_only_when_forced(t *testing.T) {
+	f := newServeFixture(t)
+	p := start(t, append(f.env, "RENDERD_DEBUG_ADDR=:0"), "serve", "--roles", "relay")
+	err := p.wait(t, 30*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(p.stderr.String(), "RENDERD_DEBUG_ALLOW_REMOTE") {
+		t.Fatalf("exit %v, stderr %s; want code 2 naming RENDERD_DEBUG_ALLOW_REMOTE", err, p.stderr)
+	}
+	_, port, _ := strings.Cut(freeAddr(t), ":")
+	start(t, append(f.env, "RENDERD_DEBUG_ADDR=0.0.0.0:"+port, "RENDERD_DEBUG_ALLOW_REMOTE=true"), "serve", "--roles", "relay")
+	testenv.Eventually(t, 30*time.Second, "pprof on every interface, forced", func() bool {
+		status, _ := fetch(t, "http://127.0.0.1:"+port+"/debug/pprof/")
+		return status == http.StatusOK
+	})
+}
+
+func TestSecrets_on_the_command_line_are_refused_by_the_binary(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--download-secret", secretValue},
+		{"secrets", "rotate", "--secrets-key=" + secretValue},
+		{"migrate", "--database-url", "postgres://renderd:hunter2@127.0.0.1:1/renderd"},
+	} {
+		p := start(t, []string{"DATABASE_URL=postgres://nobody@127.0.0.1:1/none"}, args...)
+		err := p.wait(t, 30*time.Second)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(p.stderr.String(), "in the environment") ||
+			strings.Contains(p.stderr.String(), "c2VjcmV0") || strings.Contains(p.stderr.String(), "hunter2") {
+			t.Errorf("%q: exit %v, stderr %s", args, err, p.stderr)
+		}
+	}
 }
