@@ -7,9 +7,14 @@ GO          ?= go
 BIN         := bin
 STACK_ENV   := .data/stack.env
 DEV_ACCOUNT := .data/dev-account.json
+# The dev key ring sealing webhook signing secrets (RENDERD_SECRETS_KEY):
+# made once by `make run`, mode 0600, kept with the stack's data.
+SECRETS_KEY := .data/secrets.key
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Loads DATABASE_URL and KAFKA_BROKERS written by deployments/local/up.
 WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
+# RENDERD_SECRETS_KEY from the environment, else from $(SECRETS_KEY).
+WITH_KEY    := export RENDERD_SECRETS_KEY="$${RENDERD_SECRETS_KEY:-$$(cat $(SECRETS_KEY))}";
 
 .PHONY: help stack stack-down build run test test-unit lint bench fmt clean
 
@@ -27,7 +32,10 @@ build: ## build bin/renderd and bin/renderd-bench
 	$(GO) build -o $(BIN)/renderd-bench ./cmd/renderd-bench
 
 run: stack build ## run renderd with all roles on the local stack (127.0.0.1:8080, RENDERD_HTTP_ADDR overrides)
-	@$(WITH_STACK) $(BIN)/renderd migrate
+	@test -s $(SECRETS_KEY) || (umask 077; mkdir -p $(dir $(SECRETS_KEY)); \
+	  echo "dev1:$$(head -c 32 /dev/urandom | base64 | tr -d '\n')" > $(SECRETS_KEY))
+	@chmod 600 $(SECRETS_KEY)
+	@$(WITH_STACK) $(WITH_KEY) $(BIN)/renderd migrate
 	@# One dev account per local stack (down --purge forgets it).
 	@$(WITH_STACK) test -s $(DEV_ACCOUNT) || $(BIN)/renderd accounts create --name dev > $(DEV_ACCOUNT)
 	@echo
@@ -37,7 +45,7 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 	@echo "                 -d '{\"kind\":\"video\",\"name\":\"demo\"}' http://$${RENDERD_HTTP_ADDR:-127.0.0.1:8080}/v1/assets"
 	@echo
 	@# Local development: webhooks may reach receivers on this machine over http.
-	@$(WITH_STACK) RENDERD_WEBHOOK_ALLOW="$${RENDERD_WEBHOOK_ALLOW-127.0.0.0/8,::1/128}" \
+	@$(WITH_STACK) $(WITH_KEY) RENDERD_WEBHOOK_ALLOW="$${RENDERD_WEBHOOK_ALLOW-127.0.0.0/8,::1/128}" \
 	  RENDERD_WEBHOOK_ALLOW_HTTP="$${RENDERD_WEBHOOK_ALLOW_HTTP-true}" exec $(BIN)/renderd serve
 
 FUZZ_TARGETS := FuzzDecodeCreateAsset FuzzDecodeRequestCut FuzzAuthorization

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -65,6 +66,7 @@ type DispatcherConfig struct {
 type WebhookDispatcher struct {
 	pool     *pgxpool.Pool
 	connect  func(context.Context) (*pgx.Conn, error)
+	sealer   SecretSealer
 	sender   WebhookSender
 	schedule RetrySchedule
 	cfg      DispatcherConfig
@@ -78,13 +80,16 @@ type WebhookDispatcher struct {
 }
 
 // NewWebhookDispatcher returns a dispatcher; connect opens its LISTEN
-// connection.
-func NewWebhookDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn, error), sender WebhookSender,
+// connection, sealer opens the endpoints' secrets.
+func NewWebhookDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn, error), sealer SecretSealer, sender WebhookSender,
 	schedule RetrySchedule, cfg DispatcherConfig, now func() time.Time, log *slog.Logger) (*WebhookDispatcher, error) {
+	if sealer == nil {
+		return nil, errors.New("webhook dispatcher: no secret sealer")
+	}
 	if cfg.Senders < 1 || cfg.PerEndpoint < 1 || cfg.Poll <= 0 || cfg.Hold <= 0 || cfg.DisableAfter <= 0 || cfg.ReadModelWait <= 0 {
 		return nil, fmt.Errorf("webhook dispatcher: invalid config %+v", cfg)
 	}
-	return &WebhookDispatcher{pool: pool, connect: connect, sender: sender, schedule: schedule, cfg: cfg, now: now,
+	return &WebhookDispatcher{pool: pool, connect: connect, sealer: sealer, sender: sender, schedule: schedule, cfg: cfg, now: now,
 		log: log.With("component", "webhook-dispatcher"), inFlight: map[string]int{},
 		slots: make(chan struct{}, cfg.Senders), wake: make(chan struct{}, 1)}, nil
 }
@@ -97,6 +102,7 @@ type claimed struct {
 	payload                           []byte
 	endpoint                          WebhookEndpoint
 	endpointGone                      bool
+	secretErr                         error // the endpoint's secrets did not open
 }
 
 // Run sends deliveries until ctx ends; attempts in flight finish first.
@@ -213,17 +219,26 @@ func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error)
 		FROM due, webhook_endpoints e
 		WHERE d.id = due.id AND e.id = d.endpoint_id
 		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
-			e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL, e.url, e.secret, coalesce(e.previous_secret, ''),
+			e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL, e.url, e.secret_sealed, e.previous_secret_sealed,
 			coalesce(e.previous_secret_until, 'epoch')`, n, d.cfg.Hold.String())
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
+		var sealed, sealedPrev []byte
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
-			&c.endpointGone, &e.URL, &e.Secret, &e.PreviousSecret, &e.PreviousUntil)
+			&c.endpointGone, &e.URL, &sealed, &sealedPrev, &e.PreviousUntil)
 		e.ID = c.endpointID
+		if err == nil {
+			if e.Secret, c.secretErr = openSecret(d.sealer, e.ID, secretCurrent, sealed); c.secretErr == nil {
+				e.PreviousSecret, c.secretErr = openSecret(d.sealer, e.ID, secretPrevious, sealedPrev)
+			}
+			if c.secretErr == nil && e.Secret == "" {
+				c.secretErr = errors.New("the endpoint's secret is not sealed yet (renderd migrate seals it)")
+			}
+		}
 		return c, err
 	})
 }
@@ -233,6 +248,13 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 	log := d.log.With("delivery_id", c.id, "endpoint_id", c.endpointID, "render_id", c.renderID, "attempt", c.attempt)
 	if c.endpointGone {
 		d.exec(ctx, log, `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
+		return
+	}
+	if c.secretErr != nil {
+		// An operator's mistake (a key left out of RENDERD_SECRETS_KEY):
+		// nothing is sent unsigned; the delivery waits for the key.
+		log.Error("cannot sign a webhook: its secret does not open with RENDERD_SECRETS_KEY", "error", c.secretErr)
+		d.putOff(ctx, c, time.Minute)
 		return
 	}
 	var shown bool

@@ -29,14 +29,18 @@ const WebhooksChannel = "renderd_webhooks"
 
 // WebhookEndpoint is an account's receiver of webhooks.
 type WebhookEndpoint struct {
-	ID             string
-	AccountID      string
-	URL            string
-	URLKey         string // the URL's comparison form: one live endpoint per key and account
-	Events         []string
-	Description    string
-	Secret         string // the current signing secret
-	PreviousSecret string // a rotated-out secret still signing until PreviousUntil
+	ID          string
+	AccountID   string
+	URL         string
+	URLKey      string // the URL's comparison form: one live endpoint per key and account
+	Events      []string
+	Description string
+	// Secret is the current signing secret and PreviousSecret a rotated-out
+	// one still signing until PreviousUntil. They are stored sealed (see
+	// SecretSealer): reads of the API leave them empty; they are set on
+	// create and rotate, and for the dispatcher.
+	Secret         string
+	PreviousSecret string
 	PreviousUntil  time.Time
 	DisabledAt     time.Time // zero while enabled
 	DisabledReason string
@@ -89,19 +93,69 @@ const (
 	CodeEndpointOff     = "webhook_endpoint_disabled"
 )
 
+// SecretSealer encrypts webhook signing secrets at rest; adapters/keyring
+// implements it with AES-256-GCM under the operator's key ring. ad binds a
+// sealed value to its place, so one copied to another row or column does
+// not open.
+type SecretSealer interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+	// Stale reports a value sealed under a key other than the one Seal uses.
+	Stale(sealed []byte) bool
+}
+
+// The columns a secret is sealed for: its additional data.
+const (
+	secretCurrent  = "current"
+	secretPrevious = "previous"
+)
+
+func secretAD(endpointID, column string) []byte {
+	return []byte("webhook_endpoints/" + endpointID + "/" + column)
+}
+
+func sealSecret(s SecretSealer, endpointID, column, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, nil
+	}
+	b, err := s.Seal([]byte(secret), secretAD(endpointID, column))
+	if err != nil {
+		return nil, fmt.Errorf("seal the %s secret of %s: %w", column, endpointID, err)
+	}
+	return b, nil
+}
+
+func openSecret(s SecretSealer, endpointID, column string, sealed []byte) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	b, err := s.Open(sealed, secretAD(endpointID, column))
+	if err != nil {
+		return "", fmt.Errorf("open the %s secret of %s: %w", column, endpointID, err)
+	}
+	return string(b), nil
+}
+
 // Webhooks holds webhook endpoints (an account's configuration: plain rows,
 // not events) and the delivery log.
-type Webhooks struct{ pool *pgxpool.Pool }
+type Webhooks struct {
+	pool   *pgxpool.Pool
+	sealer SecretSealer
+}
 
-// NewWebhooks returns the webhook tables on pool.
-func NewWebhooks(pool *pgxpool.Pool) *Webhooks { return &Webhooks{pool: pool} }
+// NewWebhooks returns the webhook tables on pool; sealer seals and opens
+// the signing secrets.
+func NewWebhooks(pool *pgxpool.Pool, sealer SecretSealer) *Webhooks {
+	return &Webhooks{pool: pool, sealer: sealer}
+}
 
-const endpointColumns = `id, account_id, url, events, description, secret, coalesce(previous_secret, ''),
+// endpointColumns leave the secrets out: only the dispatcher opens them.
+const endpointColumns = `id, account_id, url, events, description,
 	coalesce(previous_secret_until, 'epoch'), coalesce(disabled_at, 'epoch'), coalesce(disabled_reason, ''), created_at`
 
 func scanEndpoint(row pgx.CollectableRow) (WebhookEndpoint, error) {
 	var e WebhookEndpoint
-	err := row.Scan(&e.ID, &e.AccountID, &e.URL, &e.Events, &e.Description, &e.Secret, &e.PreviousSecret,
+	err := row.Scan(&e.ID, &e.AccountID, &e.URL, &e.Events, &e.Description,
 		&e.PreviousUntil, &e.DisabledAt, &e.DisabledReason, &e.CreatedAt)
 	if e.DisabledAt.Equal(time.Unix(0, 0)) {
 		e.DisabledAt = time.Time{}
@@ -109,13 +163,21 @@ func scanEndpoint(row pgx.CollectableRow) (WebhookEndpoint, error) {
 	return e, err
 }
 
-// CreateEndpoint stores a new endpoint, unless the account has limit live
-// endpoints already (a ConflictError webhook_endpoint_limit) or one with the
-// same URLKey (duplicate_webhook_url). An account's creations take turns on
-// a transaction lock, so concurrent ones cannot pass the limit together;
-// the unique index on the key backs the duplicate check up. Endpoints made
+// CreateEndpoint stores a new endpoint, its secret sealed, unless the
+// account has limit live endpoints already (a ConflictError
+// webhook_endpoint_limit) or one with the same URLKey
+// (duplicate_webhook_url). An account's creations take turns on a
+// transaction lock, so concurrent ones cannot pass the limit together; the
+// unique index on the key backs the duplicate check up. Endpoints made
 // before keys existed compare by their URL as written.
 func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit int) error {
+	if e.Secret == "" {
+		return errors.New("create webhook endpoint: no secret")
+	}
+	sealed, err := sealSecret(w.sealer, e.ID, secretCurrent, e.Secret)
+	if err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", err)
+	}
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("create webhook endpoint: %w", err)
@@ -139,8 +201,8 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 	case live >= limit:
 		return domain.Conflict(CodeEndpointLimit, "the account has %d webhook endpoints, the most it may have: delete one first", live)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, url_key, events, description, secret, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.AccountID, e.URL, e.URLKey, e.Events, e.Description, e.Secret, e.CreatedAt)
+	_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, url_key, events, description, secret_sealed, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.AccountID, e.URL, e.URLKey, e.Events, e.Description, sealed, e.CreatedAt)
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.ConstraintName == "webhook_endpoints_url_once" {
 		return duplicateURL()
 	}
@@ -208,17 +270,131 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, accountID, id string) err
 }
 
 // RotateSecret replaces the endpoint's secret; the old one keeps signing
-// until keepOldUntil.
+// until keepOldUntil. The returned endpoint carries the new secret.
 func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret string, keepOldUntil time.Time) (WebhookEndpoint, error) {
-	tag, err := w.pool.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $3, secret = $4
-		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID, keepOldUntil, secret)
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		var current []byte
+		var clear *string // a row not sealed yet (SealSecrets)
+		err := tx.QueryRow(ctx, `SELECT secret_sealed, secret FROM webhook_endpoints
+			WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, accountID).Scan(&current, &clear)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		// The current secret moves to the previous column: sealed again,
+		// for its new place.
+		old, err := openSecret(w.sealer, id, secretCurrent, current)
+		if err != nil {
+			return err
+		}
+		if current == nil && clear != nil {
+			old = *clear
+		}
+		previous, err := sealSecret(w.sealer, id, secretPrevious, old)
+		if err != nil {
+			return err
+		}
+		next, err := sealSecret(w.sealer, id, secretCurrent, secret)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret_sealed = $2, previous_secret_until = $3, secret_sealed = $4,
+			secret = NULL, previous_secret = NULL WHERE id = $1`, id, previous, keepOldUntil, next)
+		return err
+	})
 	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
+	e, err := w.Endpoint(ctx, accountID, id)
+	if err != nil {
+		return WebhookEndpoint{}, err
 	}
-	return w.Endpoint(ctx, accountID, id)
+	e.Secret = secret
+	return e, nil
+}
+
+// SealSecrets seals the secrets rows still hold in clear (from before
+// migration 00013, or written by an older process) and clears the
+// plaintext; with reseal, it also seals again every secret sealed under a
+// key other than the ring's first, so that an old key can leave the ring.
+// It is idempotent and safe beside live traffic: each batch of rows is
+// locked while it is rewritten. It returns how many rows changed.
+func (w *Webhooks) SealSecrets(ctx context.Context, reseal bool) (int, error) {
+	type row struct {
+		id                       string
+		plain, plainPrev         *string
+		sealed, sealedPrev       []byte
+		newSealed, newSealedPrev []byte
+	}
+	changed, after := 0, ""
+	for {
+		var batch []row
+		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id, secret, previous_secret, secret_sealed, previous_secret_sealed
+				FROM webhook_endpoints WHERE id > $1 AND ($2 OR secret IS NOT NULL OR previous_secret IS NOT NULL)
+				ORDER BY id LIMIT 200 FOR UPDATE`, after, reseal)
+			if err != nil {
+				return err
+			}
+			batch, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+				var x row
+				return x, r.Scan(&x.id, &x.plain, &x.plainPrev, &x.sealed, &x.sealedPrev)
+			})
+			if err != nil {
+				return err
+			}
+			for i := range batch {
+				x := &batch[i]
+				var dirty bool
+				if x.newSealed, dirty, err = w.resealed(x.id, secretCurrent, x.plain, x.sealed); err != nil {
+					return err
+				}
+				var dirtyPrev bool
+				if x.newSealedPrev, dirtyPrev, err = w.resealed(x.id, secretPrevious, x.plainPrev, x.sealedPrev); err != nil {
+					return err
+				}
+				if !dirty && !dirtyPrev {
+					continue
+				}
+				if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET secret = NULL, previous_secret = NULL,
+					secret_sealed = $2, previous_secret_sealed = $3 WHERE id = $1`, x.id, x.newSealed, x.newSealedPrev); err != nil {
+					return err
+				}
+				changed++
+			}
+			return nil
+		})
+		if err != nil {
+			return changed, fmt.Errorf("seal webhook secrets: %w", err)
+		}
+		if len(batch) == 0 {
+			return changed, nil
+		}
+		after = batch[len(batch)-1].id
+	}
+}
+
+// resealed is the sealed value one secret column should hold: plain sealed
+// when the row holds it in clear, sealed again under the first key when
+// stale, else as it is; dirty says whether it changed.
+func (w *Webhooks) resealed(id, column string, plain *string, sealed []byte) ([]byte, bool, error) {
+	switch {
+	case plain != nil && *plain != "":
+		b, err := sealSecret(w.sealer, id, column, *plain)
+		return b, true, err
+	case plain != nil: // an empty plaintext: nothing to seal, but clear it
+		return sealed, true, nil
+	case sealed != nil && w.sealer.Stale(sealed):
+		s, err := openSecret(w.sealer, id, column, sealed)
+		if err != nil {
+			return nil, false, err
+		}
+		b, err := sealSecret(w.sealer, id, column, s)
+		return b, true, err
+	}
+	return sealed, false, nil
 }
 
 // Deliveries returns a page of an endpoint's deliveries, newest first, with

@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
@@ -17,9 +19,17 @@ import (
 // whd_0 … whd_4, a minute apart, failed and delivered by turns.
 func deliveryFixture(t *testing.T) (*projections.Webhooks, *pgxpool.Pool) {
 	pool := testenv.Postgres(t)
-	w := projections.NewWebhooks(pool)
+	keys, err := keyring.Parse("k:"+base64.StdEncoding.EncodeToString(make([]byte, 32)), 32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := keyring.NewAEAD(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := projections.NewWebhooks(pool, sealer)
 	ctx := t.Context()
-	err := w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
+	err = w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
 		Events: projections.WebhookEventTypes, Secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", CreatedAt: t0}, 20)
 	if err != nil {
 		t.Fatal(err)

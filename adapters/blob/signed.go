@@ -7,8 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/renderd/renderd/adapters/keyring"
 )
 
 var (
@@ -31,19 +34,23 @@ type Download struct {
 	Expires time.Time
 }
 
-// MinSecretLen is the shortest secret NewSigner accepts.
+// MinSecretLen is the shortest key NewSigner accepts.
 const MinSecretLen = 32
 
 const (
-	tokenVersion   = 1
+	// tokenVersion tokens name their key; legacyVersion ones (minted
+	// before key rings) do not.
+	tokenVersion   = 2
+	legacyVersion  = 1
 	maxFilenameLen = 128
 	macLen         = sha256.Size
-	// headerLen is the version byte, the expiry (unix seconds, int64) and
-	// the key's length (uint16).
-	headerLen     = 1 + 8 + 2
-	maxTokenBytes = headerLen + maxKeyLen + maxFilenameLen + macLen
+	// fieldsLen is the expiry (unix seconds, int64) and the blob key's
+	// length (uint16).
+	fieldsLen     = 8 + 2
+	maxTokenBytes = 2 + keyring.MaxIDLen + fieldsLen + maxKeyLen + maxFilenameLen + macLen
 	// macContext separates these MACs from any other use of the secret.
-	macContext = "renderd download v1\x00"
+	macContext       = "renderd download v2\x00"
+	legacyMACContext = "renderd download v1\x00"
 )
 
 // maxTokenLen bounds the text of a token, checked before any decoding.
@@ -53,33 +60,53 @@ var maxTokenLen = tokenEncoding.EncodedLen(maxTokenBytes)
 // trailing bits; Verify also re-encodes, so one token has one spelling.
 var tokenEncoding = base64.RawURLEncoding.Strict()
 
-// Signer mints and checks signed, expiring download tokens.
+// Signer mints and checks signed, expiring download tokens under a key
+// ring (RENDERD_DOWNLOAD_SECRET): the first key signs, every key verifies,
+// so a new key can go first while URLs already handed out keep working
+// until they expire.
 //
 // A token is base64url (no padding) of
 //
-//	version (1 byte) | expiry, unix seconds (int64, big endian) |
-//	len(key) (uint16, big endian) | key | filename | HMAC-SHA256
+//	version 2 (1 byte) | len(key id) (1 byte) | key id |
+//	expiry, unix seconds (int64, big endian) |
+//	len(blob key) (uint16, big endian) | blob key | filename | HMAC-SHA256
 //
-// where the MAC covers everything before it. Nothing in a token is secret
-// (the key and file name can be read from it); it cannot be forged or
-// altered without the secret. A Signer is safe for concurrent use.
+// where the MAC, under the key named, covers everything before it. Tokens
+// of version 1 (the same without the key id, from before key rings) verify
+// under any key of the ring until they expire. Nothing in a token is
+// secret (the key and file name can be read from it); it cannot be forged
+// or altered without the key. A Signer is safe for concurrent use.
 type Signer struct {
-	secret []byte
+	signing keyring.Key
+	keys    []keyring.Key
 }
 
-// NewSigner returns a Signer keyed by secret, which must be at least
-// MinSecretLen bytes (such as 32 random bytes). The secret is copied.
-func NewSigner(secret []byte) (*Signer, error) {
-	if len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("download signing secret: %d bytes, want at least %d", len(secret), MinSecretLen)
+// NewSigner returns a Signer over keys, each at least MinSecretLen bytes
+// (such as 32 random bytes), keys[0] signing. The keys are copied.
+func NewSigner(keys []keyring.Key) (*Signer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("download signing: no key")
 	}
-	return &Signer{secret: append([]byte(nil), secret...)}, nil
+	s := &Signer{}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if len(k.Secret) < MinSecretLen {
+			return nil, fmt.Errorf("download signing key %q: %d bytes, want at least %d", k.ID, len(k.Secret), MinSecretLen)
+		}
+		if k.ID == "" || len(k.ID) > keyring.MaxIDLen || seen[k.ID] {
+			return nil, fmt.Errorf("download signing key %q: the id must be 1 to %d bytes and unique", k.ID, keyring.MaxIDLen)
+		}
+		seen[k.ID] = true
+		s.keys = append(s.keys, keyring.Key{ID: k.ID, Secret: append([]byte(nil), k.Secret...)})
+	}
+	s.signing = s.keys[0]
+	return s, nil
 }
 
-// Sign returns a URL-safe token for d. The expiry is truncated to the
-// second. A file name outside the safe set is made safe (each disallowed
-// byte becomes '_', leading dots are dropped, it is cut to 128 bytes, and an
-// empty one becomes "download").
+// Sign returns a URL-safe token for d, under the first key. The expiry is
+// truncated to the second. A file name outside the safe set is made safe
+// (each disallowed byte becomes '_', leading dots are dropped, it is cut to
+// 128 bytes, and an empty one becomes "download").
 //
 // Keys are made by the server, so an invalid one is a bug: Sign refuses it
 // rather than mint a token that could never be used.
@@ -88,19 +115,22 @@ func (s *Signer) Sign(d Download) (string, error) {
 		return "", fmt.Errorf("blob: sign: %w", err)
 	}
 	name := safeFilename(d.Filename)
-	buf := make([]byte, headerLen, headerLen+len(d.Key)+len(name)+macLen)
-	buf[0] = tokenVersion
-	binary.BigEndian.PutUint64(buf[1:9], uint64(d.Expires.Unix()))
-	binary.BigEndian.PutUint16(buf[9:11], uint16(len(d.Key)))
+	id := s.signing.ID
+	buf := make([]byte, 0, 2+len(id)+fieldsLen+len(d.Key)+len(name)+macLen)
+	buf = append(buf, tokenVersion, byte(len(id)))
+	buf = append(buf, id...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(d.Expires.Unix()))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(d.Key)))
 	buf = append(buf, d.Key...)
 	buf = append(buf, name...)
-	buf = append(buf, s.mac(buf)...)
+	buf = append(buf, mac(s.signing.Secret, macContext, buf)...)
 	return tokenEncoding.EncodeToString(buf), nil
 }
 
 // Verify checks token and returns what it grants. Any malformed, altered or
-// foreign token is ErrTokenInvalid; a genuine one at or past its expiry
-// (compared with now) is ErrTokenExpired. On error the Download is zero.
+// foreign token, or one of a key the ring no longer holds, is
+// ErrTokenInvalid; a genuine one at or past its expiry (compared with now)
+// is ErrTokenExpired. On error the Download is zero.
 func (s *Signer) Verify(token string, now time.Time) (Download, error) {
 	invalid := func(reason string) (Download, error) {
 		return Download{}, fmt.Errorf("%w: %s", ErrTokenInvalid, reason)
@@ -113,20 +143,37 @@ func (s *Signer) Verify(token string, now time.Time) (Download, error) {
 	if err != nil || tokenEncoding.EncodeToString(raw) != token {
 		return invalid("not base64url")
 	}
-	if len(raw) < headerLen+macLen {
+	if len(raw) < 1+fieldsLen+macLen {
 		return invalid("too short")
 	}
 	payload, sum := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
-	if !hmac.Equal(sum, s.mac(payload)) {
-		return invalid("bad signature")
-	}
-	// Only authenticated bytes are parsed from here on.
-	if payload[0] != tokenVersion {
+	var fields []byte
+	switch payload[0] {
+	case tokenVersion:
+		n := int(payload[1])
+		if n == 0 || len(payload) < 2+n+fieldsLen {
+			return invalid("bad key id")
+		}
+		key, ok := s.key(string(payload[2 : 2+n]))
+		if !ok {
+			return invalid("unknown key id")
+		}
+		if !hmac.Equal(sum, mac(key, macContext, payload)) {
+			return invalid("bad signature")
+		}
+		fields = payload[2+n:]
+	case legacyVersion:
+		if !slices.ContainsFunc(s.keys, func(k keyring.Key) bool { return hmac.Equal(sum, mac(k.Secret, legacyMACContext, payload)) }) {
+			return invalid("bad signature")
+		}
+		fields = payload[1:]
+	default:
 		return invalid("unknown version")
 	}
-	exp := int64(binary.BigEndian.Uint64(payload[1:9]))
-	keyLen := int(binary.BigEndian.Uint16(payload[9:11]))
-	rest := payload[headerLen:]
+	// Only authenticated bytes are parsed from here on.
+	exp := int64(binary.BigEndian.Uint64(fields[0:8]))
+	keyLen := int(binary.BigEndian.Uint16(fields[8:10]))
+	rest := fields[fieldsLen:]
 	if keyLen > len(rest) {
 		return invalid("key length out of range")
 	}
@@ -143,6 +190,15 @@ func (s *Signer) Verify(token string, now time.Time) (Download, error) {
 	return d, nil
 }
 
+func (s *Signer) key(id string) ([]byte, bool) {
+	for _, k := range s.keys {
+		if k.ID == id {
+			return k.Secret, true
+		}
+	}
+	return nil, false
+}
+
 // URL returns the download URL for d: base (RENDERD_PUBLIC_URL, with or
 // without a trailing slash) + "/v1/downloads/" + a fresh token.
 func (s *Signer) URL(base string, d Download) (string, error) {
@@ -153,9 +209,9 @@ func (s *Signer) URL(base string, d Download) (string, error) {
 	return strings.TrimRight(base, "/") + "/v1/downloads/" + token, nil
 }
 
-func (s *Signer) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte(macContext))
+func mac(secret []byte, context string, payload []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(context))
 	m.Write(payload)
 	return m.Sum(nil)
 }

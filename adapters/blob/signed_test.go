@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/renderd/renderd/adapters/keyring"
 )
 
 var (
@@ -19,7 +21,12 @@ var (
 
 func testSigner(t testing.TB) *Signer {
 	t.Helper()
-	s, err := NewSigner(testSecret)
+	return ringSigner(t, keyring.Key{ID: "k1", Secret: testSecret})
+}
+
+func ringSigner(t testing.TB, keys ...keyring.Key) *Signer {
+	t.Helper()
+	s, err := NewSigner(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,27 +37,45 @@ func testDownload() Download {
 	return Download{Key: "renders/rnd_123/output.mp4", Filename: "rnd_123.mp4", Expires: testNow.Add(15 * time.Minute)}
 }
 
-// signRaw MACs an arbitrary payload, bypassing Sign's checks.
+// signRaw MACs an arbitrary payload under the signing key, bypassing
+// Sign's checks (a version 1 payload as version 1 tokens were).
 func signRaw(s *Signer, payload []byte) string {
-	return tokenEncoding.EncodeToString(append(append([]byte(nil), payload...), s.mac(payload)...))
+	ctx := macContext
+	if payload[0] == legacyVersion {
+		ctx = legacyMACContext
+	}
+	return tokenEncoding.EncodeToString(append(append([]byte(nil), payload...), mac(s.signing.Secret, ctx, payload)...))
 }
 
+// rawPayload is a token's payload naming the key k1 (none in version 1).
 func rawPayload(version byte, exp int64, key, filename string, keyLen int) []byte {
-	p := make([]byte, headerLen)
-	p[0] = version
-	binary.BigEndian.PutUint64(p[1:9], uint64(exp))
-	binary.BigEndian.PutUint16(p[9:11], uint16(keyLen))
+	p := []byte{version}
+	if version != legacyVersion {
+		p = append(p, 2, 'k', '1')
+	}
+	p = binary.BigEndian.AppendUint64(p, uint64(exp))
+	p = binary.BigEndian.AppendUint16(p, uint16(keyLen))
 	return append(append(p, key...), filename...)
 }
 
-func TestNewSigner_wants_a_secret_of_at_least_32_bytes(t *testing.T) {
+func TestNewSigner_wants_keys_of_at_least_32_bytes_with_unique_ids(t *testing.T) {
 	for _, n := range []int{0, 1, 31} {
-		if _, err := NewSigner(make([]byte, n)); err == nil {
+		if _, err := NewSigner([]keyring.Key{{ID: "k1", Secret: make([]byte, n)}}); err == nil {
 			t.Errorf("NewSigner accepted a %d-byte secret", n)
 		}
 	}
+	for name, keys := range map[string][]keyring.Key{
+		"no key":       nil,
+		"no id":        {{Secret: testSecret}},
+		"a long id":    {{ID: strings.Repeat("k", 17), Secret: testSecret}},
+		"a twice used": {{ID: "a", Secret: testSecret}, {ID: "a", Secret: testSecret}},
+	} {
+		if _, err := NewSigner(keys); err == nil {
+			t.Errorf("%s: NewSigner accepted it", name)
+		}
+	}
 	secret := bytes.Clone(testSecret)
-	s, err := NewSigner(secret)
+	s, err := NewSigner([]keyring.Key{{ID: "k1", Secret: secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +213,7 @@ func TestVerify_rejects_every_single_byte_change_of_the_payload(t *testing.T) {
 }
 
 func TestVerify_rejects_a_token_of_another_secret(t *testing.T) {
-	other, err := NewSigner([]byte("another secret, 32 bytes or more!"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := ringSigner(t, keyring.Key{ID: "k1", Secret: []byte("another secret, 32 bytes or more!")})
 	tok := mustSign(t, other, testDownload())
 	if _, err := testSigner(t).Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
 		t.Errorf("err = %v, want ErrTokenInvalid", err)
@@ -233,7 +255,7 @@ func TestVerify_rejects_signed_payloads_it_would_never_mint(t *testing.T) {
 	s := testSigner(t)
 	exp := testNow.Add(time.Minute).Unix()
 	for name, payload := range map[string][]byte{
-		"unknown version":     rawPayload(2, exp, "a/b", "b.mp4", 3),
+		"unknown version":     rawPayload(3, exp, "a/b", "b.mp4", 3),
 		"invalid key":         rawPayload(tokenVersion, exp, "../etc/passwd", "b.mp4", 13),
 		"empty key":           rawPayload(tokenVersion, exp, "", "b.mp4", 0),
 		"key length too long": rawPayload(tokenVersion, exp, "a/b", "", 4),
@@ -321,4 +343,55 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("unexpected error %v", err)
 		}
 	})
+}
+
+var otherSecret = []byte("fedcba9876543210fedcba9876543210")
+
+func TestVerify_a_token_of_the_old_key_verifies_while_the_ring_holds_it(t *testing.T) {
+	old := testSigner(t)
+	tok := mustSign(t, old, testDownload())
+	rotated := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret}, keyring.Key{ID: "k1", Secret: testSecret})
+	if _, err := rotated.Verify(tok, testNow); err != nil {
+		t.Fatalf("a k1 token under the ring k2,k1: %v", err)
+	}
+	// The new key signs, and names itself in the token.
+	fresh := mustSign(t, rotated, testDownload())
+	if raw, _ := tokenEncoding.DecodeString(fresh); string(raw[2:2+raw[1]]) != "k2" {
+		t.Errorf("the token names key %q, want k2", raw[2:2+raw[1]])
+	}
+	if _, err := old.Verify(fresh, testNow); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("a k2 token verified under k1 alone: %v", err)
+	}
+	// k1 leaves the ring: its tokens stop working.
+	retired := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret})
+	if _, err := retired.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("a k1 token verified after k1 left the ring: %v", err)
+	}
+}
+
+func TestVerify_a_token_naming_a_key_by_another_id_is_invalid(t *testing.T) {
+	// The same bytes under another id: the id is looked up, not guessed.
+	tok := mustSign(t, testSigner(t), testDownload())
+	renamed := ringSigner(t, keyring.Key{ID: "k9", Secret: testSecret})
+	if _, err := renamed.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "unknown key id") {
+		t.Errorf("err = %v, want ErrTokenInvalid (unknown key id)", err)
+	}
+}
+
+func TestVerify_a_version_1_token_verifies_under_any_key_of_the_ring(t *testing.T) {
+	exp := testNow.Add(time.Minute).Unix()
+	v1 := signRaw(testSigner(t), rawPayload(legacyVersion, exp, "a/b", "b.mp4", 3))
+	ring := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret}, keyring.Key{ID: "k1", Secret: testSecret})
+	if d, err := ring.Verify(v1, testNow); err != nil || d.Key != "a/b" {
+		t.Fatalf("a version 1 token under a ring holding its key: %+v, %v", d, err)
+	}
+	if _, err := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret}).Verify(v1, testNow); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("a version 1 token verified without its key: %v", err)
+	}
+	// A version 2 payload MACed as version 1 (a downgrade) is refused.
+	p := rawPayload(tokenVersion, exp, "a/b", "b.mp4", 3)
+	forged := tokenEncoding.EncodeToString(append(p, mac(testSecret, legacyMACContext, p)...))
+	if _, err := ring.Verify(forged, testNow); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("a downgraded MAC verified: %v", err)
+	}
 }

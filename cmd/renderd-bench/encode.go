@@ -1043,6 +1043,7 @@ func startServe(e *env, name, roles string, extra ...string) (*renderdProc, erro
 		"RENDERD_KAFKA_TOPIC_PREFIX="+prefix,
 		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
 		"RENDERD_LOG_LEVEL=warn",
+		"RENDERD_SECRETS_KEY="+e.secretsKey,
 	)
 	environ = append(environ, benchLimits...)
 	p := &renderdProc{name: name, exited: make(chan error, 1), log: &procLog{name: name}}

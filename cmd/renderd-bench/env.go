@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/eventschema"
 )
@@ -24,6 +27,10 @@ type env struct {
 	topics   kafka.Topics
 	codec    *eventschema.Codec
 	log      *slog.Logger
+	// secretsKey is the RENDERD_SECRETS_KEY of every renderd started, and
+	// sealer its ring, for the endpoints the benchmarks write directly.
+	secretsKey string
+	sealer     *keyring.AEAD
 }
 
 func newEnv(ctx context.Context, dsn string, brokers []string, log *slog.Logger) (*env, error) {
@@ -31,6 +38,13 @@ func newEnv(ctx context.Context, dsn string, brokers []string, log *slog.Logger)
 	suffix := randomSuffix()
 	e.dbName = "renderd_bench_" + suffix
 	e.topics = kafka.Topics{Prefix: "bench." + suffix + "."}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	e.secretsKey = "bench:" + base64.StdEncoding.EncodeToString(key)
+	var err error
+	if e.sealer, err = keyring.NewAEAD([]keyring.Key{{ID: "bench", Secret: key}}); err != nil {
+		return nil, err
+	}
 
 	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -41,7 +41,7 @@ func benchWebhooks(ctx context.Context, e *env, _ time.Duration) ([]result, erro
 		return nil, err
 	}
 	defer rc.close()
-	err = projections.NewWebhooks(e.pool).CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_bench", AccountID: acc.AccountID,
+	err = projections.NewWebhooks(e.pool, e.sealer).CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_bench", AccountID: acc.AccountID,
 		URL: "http://" + rc.addr + "/hooks", Events: projections.WebhookEventTypes, Secret: "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		CreatedAt: time.Now()}, 1)
 	if err != nil {

@@ -43,6 +43,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		// Generous for a shared machine; the bound itself is covered by the
 		// handler tests with a read model that never catches up.
 		"RENDERD_READ_YOUR_WRITES_TIMEOUT": "10s",
+		"RENDERD_SECRETS_KEY":              testSecretsKey,
 	}
 	for _, kv := range extraEnv {
 		k, v, _ := strings.Cut(kv, "=")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/ports/httpapi"
@@ -27,6 +27,7 @@ type Config struct {
 	KafkaBrokers []string
 	HTTPAddr     string
 	DebugAddr    string
+	DebugRemote  bool
 	Roles        []string
 
 	HTTPTimeout     time.Duration
@@ -45,7 +46,8 @@ type Config struct {
 	FreeAllowanceMinutes int
 	BlobDir              string
 	PublicURL            string
-	DownloadSecret       []byte
+	DownloadKeys         []keyring.Key // the first signs, all verify
+	SecretsKeys          []keyring.Key // the first seals webhook secrets, all open
 	DownloadTTL          time.Duration
 	MaxUploadBytes       int
 	MaxJSONBytes         int
@@ -114,14 +116,15 @@ const maxTransferWindow = 10 * time.Minute
 
 // setting is one configuration value: its environment variable, its flag,
 // its default and how to parse it. The README's config table is generated
-// from these (renderd config-table) and checked by a test.
+// from these (renderd config-table) and checked by a test. A secret has no
+// flag (flag ""): the command line shows in ps and /proc/<pid>/cmdline.
 type setting struct {
 	env, flag, def, help string
 	set                  func(c *Config, v string) error
 }
 
 var settings = []setting{
-	{"DATABASE_URL", "database-url", "", "Postgres connection URL (required)",
+	{"DATABASE_URL", "database-url", "", "Postgres connection URL (required); the flag refuses one carrying a password (keep that in the environment, PGPASSWORD or ~/.pgpass)",
 		func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
 	{"KAFKA_BROKERS", "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required by the relay, projector, encoder and webhooks roles)",
 		func(c *Config, v string) error { c.KafkaBrokers = splitList(v); return nil }},
@@ -135,8 +138,10 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.TransferMinRate })},
 	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over, at most 10m (temporary blob files idle for an hour are swept)",
 		durationSetting(func(c *Config) *time.Duration { return &c.TransferWindow })},
-	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. Keep it on loopback",
+	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. A loopback address only (a host name must resolve to loopback alone), unless RENDERD_DEBUG_ALLOW_REMOTE",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
+	{"RENDERD_DEBUG_ALLOW_REMOTE", "debug-allow-remote", "false", "let RENDERD_DEBUG_ADDR listen beyond loopback (pprof has no authentication, and its profiles and command line tell a lot)",
+		func(c *Config, v string) (err error) { c.DebugRemote, err = strconv.ParseBool(v); return err }},
 	{"RENDERD_ROLES", "roles", strings.Join(allRoles, ","), "roles this process runs: " + strings.Join(allRoles, ", "),
 		func(c *Config, v string) error { c.Roles = splitList(v); return nil }},
 	{"RENDERD_KAFKA_TOPIC_PREFIX", "kafka-topic-prefix", "renderd.", "prefix of the event topics (<prefix>assets, <prefix>cuts, <prefix>renders)",
@@ -157,17 +162,19 @@ var settings = []setting{
 		func(c *Config, v string) error { c.BlobDir = v; return nil }},
 	{"RENDERD_PUBLIC_URL", "public-url", "", "base of download URLs (default: http:// + RENDERD_HTTP_ADDR)",
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return nil }},
-	{"RENDERD_DOWNLOAD_SECRET", "download-secret", "", "base64 of at least 32 random bytes signing download URLs; share it between instances (default: random per process, with a warning)",
-		func(c *Config, v string) error {
-			if v == "" {
-				return nil
+	{"RENDERD_DOWNLOAD_SECRET", "", "", "key ring signing download URLs: comma-separated id:base64 keys of at least 32 random bytes, the first signing, all verifying (k2:…,k1:…; one bare base64 key is the key 0); share it between instances (default: random per process, with a warning)",
+		func(c *Config, v string) (err error) {
+			if v != "" {
+				c.DownloadKeys, err = keyring.Parse(v, 32, 0)
 			}
-			b, err := base64.StdEncoding.DecodeString(v)
-			if err != nil || len(b) < 32 {
-				return errors.New("must be base64 of at least 32 bytes (e.g. head -c 32 /dev/urandom | base64)")
+			return err
+		}},
+	{"RENDERD_SECRETS_KEY", "", "", "key ring sealing webhook signing secrets at rest (AES-256-GCM): comma-separated id:base64 keys of exactly 32 random bytes, the first sealing, all opening; required by the api and webhooks roles. make run keeps one in .data/secrets.key",
+		func(c *Config, v string) (err error) {
+			if v != "" {
+				c.SecretsKeys, err = keyring.Parse(v, 32, 32)
 			}
-			c.DownloadSecret = b
-			return nil
+			return err
 		}},
 	{"RENDERD_DOWNLOAD_TTL", "download-ttl", "15m", "how long a download URL stays valid",
 		durationSetting(func(c *Config) *time.Duration { return &c.DownloadTTL })},
@@ -352,16 +359,27 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 			values[s.env] = v
 		}
 	}
+	if err := refuseSecretFlags(args); err != nil {
+		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
 	fs := flag.NewFlagSet("renderd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fromFlag := map[string]bool{}
 	for _, s := range settings {
-		fs.Func(s.flag, s.help+" (env "+s.env+")", func(v string) error { values[s.env] = v; return nil })
+		if s.flag == "" {
+			continue
+		}
+		fs.Func(s.flag, s.help+" (env "+s.env+")", func(v string) error { values[s.env], fromFlag[s.env] = v, true; return nil })
 	}
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fromFlag["DATABASE_URL"] && urlHasPassword(values["DATABASE_URL"]) {
+		return c, nil, fmt.Errorf("%w: --database-url carries a password, and the command line shows in ps and /proc/<pid>/cmdline: "+
+			"set DATABASE_URL in the environment (or keep the password in PGPASSWORD or ~/.pgpass)", errUsage)
 	}
 	for _, s := range settings {
 		if err := s.set(&c, values[s.env]); err != nil {
@@ -372,6 +390,44 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 		return c, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return c, fs.Args(), nil
+}
+
+// refuseSecretFlags refuses a secret setting given as a flag (see
+// setting), naming its environment variable, never echoing the value.
+func refuseSecretFlags(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
+		for _, s := range settings {
+			if s.flag == "" && name == secretFlagName(s.env) {
+				return fmt.Errorf("--%s is not accepted: a secret on the command line shows in ps and /proc/<pid>/cmdline; set %s in the environment", name, s.env)
+			}
+		}
+	}
+	return nil
+}
+
+// secretFlagName is the flag a secret setting would have had:
+// RENDERD_DOWNLOAD_SECRET → download-secret.
+func secretFlagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "RENDERD_")), "_", "-")
+}
+
+// urlHasPassword reports whether a connection URL carries a password, in
+// its user part or as a password= parameter.
+func urlHasPassword(v string) bool {
+	u, err := url.Parse(v)
+	if err != nil {
+		return strings.Contains(strings.ToLower(v), "password") // unparsable: assume the worst
+	}
+	_, has := u.User.Password()
+	return has || u.Query().Has("password")
 }
 
 func (c Config) validate(command string) error {
@@ -388,6 +444,13 @@ func (c Config) validate(command string) error {
 		if !slices.Contains(allRoles, r) {
 			errs = append(errs, fmt.Errorf("RENDERD_ROLES: unknown role %q (known: %s)", r, strings.Join(allRoles, ", ")))
 		}
+	}
+	if command == "serve" && (c.has(RoleAPI) || c.has(RoleWebhooks)) && len(c.SecretsKeys) == 0 {
+		errs = append(errs, errors.New("RENDERD_SECRETS_KEY is required by the api and webhooks roles (they seal and open webhook signing secrets): "+
+			"set it to k1:$(head -c 32 /dev/urandom | base64), and keep it (README, \"Operating the secrets\")"))
+	}
+	if command == "secrets rotate" && len(c.SecretsKeys) == 0 {
+		errs = append(errs, errors.New("RENDERD_SECRETS_KEY is required: the new key first, then the keys in use"))
 	}
 	if command == "serve" && c.needsKafka() && len(c.KafkaBrokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS is required by the roles "+strings.Join(c.Roles, ",")))
@@ -510,7 +573,11 @@ func configTable() string {
 		} else {
 			def = "`" + def + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", s.env, s.flag, def, s.help)
+		flagName := "`--" + s.flag + "`"
+		if s.flag == "" {
+			flagName = "none: a secret, environment only"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.env, flagName, def, s.help)
 	}
 	return b.String()
 }

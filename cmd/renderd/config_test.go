@@ -11,10 +11,14 @@ import (
 
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
+// testSecretsKey is the RENDERD_SECRETS_KEY of the tests' services: the
+// api and webhooks roles refuse to start without one.
+const testSecretsKey = "test:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 func TestConfig_defaults_env_and_flags(t *testing.T) {
 	cfg, _, err := loadConfig("serve", []string{"--relay-batch-size", "50"}, env(map[string]string{
 		"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1, b:2",
-		"RENDERD_RELAY_BATCH_SIZE": "7", "RENDERD_RELAY_POLL_INTERVAL": "250ms",
+		"RENDERD_RELAY_BATCH_SIZE": "7", "RENDERD_RELAY_POLL_INTERVAL": "250ms", "RENDERD_SECRETS_KEY": testSecretsKey,
 	}), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +38,7 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 }
 
 func TestConfig_media_limits_default_and_parse(t *testing.T) {
-	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1"}
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1", "RENDERD_SECRETS_KEY": testSecretsKey}
 	cfg, _, err := loadConfig("serve", nil, env(base), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +48,7 @@ func TestConfig_media_limits_default_and_parse(t *testing.T) {
 	}
 	cfg, _, err = loadConfig("serve", []string{"--encode-max-time", "12h", "--ffmpeg-memory-limit", "0"}, env(map[string]string{
 		"DATABASE_URL": base["DATABASE_URL"], "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "2m", "RENDERD_FFMPEG_THREADS": "2",
+		"RENDERD_SECRETS_KEY": testSecretsKey,
 	}), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +76,8 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"zero_burst":      {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_RATE_READS": "5/s,0"}, want: []string{"RENDERD_RATE_READS", "between 1 and"}},
 		"bad_proxies":     {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/33"}, want: []string{"RENDERD_TRUSTED_PROXIES", "10.0.0.0/33"}},
 		"unknown_flag":    {env: map[string]string{"DATABASE_URL": "postgres://x/y"}, args: []string{"--nope"}, want: []string{"nope"}},
-		"stray_argument":  {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1"}, args: []string{"extra"}, want: []string{"unexpected arguments"}},
+		"stray_argument": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_SECRETS_KEY": testSecretsKey},
+			args: []string{"extra"}, want: []string{"unexpected arguments"}},
 		"zero_http_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_TIMEOUT": "0s"},
 			want: []string{"RENDERD_HTTP_TIMEOUT and RENDERD_HTTP_IDLE_TIMEOUT must be positive"}},
 		"negative_idle_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_HTTP_IDLE_TIMEOUT": "-1s"},
@@ -121,7 +127,7 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 func TestConfig_rate_limits_have_defaults_and_can_be_off(t *testing.T) {
 	cfg, _, err := loadConfig("serve", []string{"--rate-uploads", "off"}, env(map[string]string{
 		"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1",
-		"RENDERD_RATE_REDELIVER": "30/m,5", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/8, fd00::1",
+		"RENDERD_RATE_REDELIVER": "30/m,5", "RENDERD_TRUSTED_PROXIES": "10.0.0.0/8, fd00::1", "RENDERD_SECRETS_KEY": testSecretsKey,
 	}), &bytes.Buffer{}, nil)
 	if err != nil {
 		t.Fatal(err)

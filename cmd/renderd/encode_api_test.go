@@ -317,7 +317,7 @@ func (s *service) outputFiles(id string) []string {
 func (s *service) encoderEnv(extra ...string) []string {
 	var env []string
 	for _, k := range []string{"DATABASE_URL", "KAFKA_BROKERS", "RENDERD_KAFKA_TOPIC_PREFIX", "RENDERD_KAFKA_GROUP_PREFIX",
-		"RENDERD_KAFKA_PARTITIONS", "RENDERD_BLOB_DIR"} {
+		"RENDERD_KAFKA_PARTITIONS", "RENDERD_BLOB_DIR", "RENDERD_SECRETS_KEY"} {
 		env = append(env, k+"="+s.env[k])
 	}
 	return append(append(env, "RENDERD_LOG_LEVEL=info", "RENDERD_ENCODER_CONCURRENCY=1"), extra...)

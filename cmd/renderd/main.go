@@ -40,9 +40,13 @@ commands:
                 --swap then makes the rebuilt ones live, catching up on writes made meanwhile
   events tail [--type render.*] [--from-beginning] [--limit N]
                 print the event topics as JSON lines (analytics, ad hoc)
+  secrets rotate
+                seal every webhook signing secret again under RENDERD_SECRETS_KEY's first key,
+                so that the keys after it can be removed (README, "Operating the secrets")
   config-table  print the configuration settings as a Markdown table
 
-Every setting is an environment variable or a flag; "renderd <command> -h" lists them.
+Every setting is an environment variable or a flag (secrets: the environment only);
+"renderd <command> -h" lists them.
 `
 
 func main() {
@@ -77,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("%w: did you mean \"events tail\"?", errUsage)
 		}
 		name, args = "events tail", args[1:]
-	case "accounts", "credits":
+	case "accounts", "credits", "secrets":
 		if name == "accounts" && len(args) > 0 && args[0] == "keys" {
 			// Three-word commands: "accounts keys create|list|revoke".
 			if len(args) < 2 || !slices.Contains([]string{"create", "list", "revoke"}, args[1]) {
@@ -86,8 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			name, args = "accounts keys "+args[1], args[2:]
 			break
 		}
-		// Two-word commands: "accounts create", "credits grant".
-		want := map[string]string{"accounts": "create", "credits": "grant"}[name]
+		// Two-word commands: "accounts create", "credits grant", "secrets rotate".
+		want := map[string]string{"accounts": "create", "credits": "grant", "secrets": "rotate"}[name]
 		if len(args) == 0 || args[0] != want {
 			return fmt.Errorf("%w: did you mean %q?", errUsage, name+" "+want)
 		}
@@ -146,6 +150,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return replay(ctx, cfg, log, swap, stdout, stderr)
 	case "events tail":
 		return eventsTail(ctx, cfg, typ, fromBeginning, limit, stdout)
+	case "secrets rotate":
+		return secretsRotate(ctx, cfg, log)
 	default:
 		return serve(ctx, cfg, log)
 	}

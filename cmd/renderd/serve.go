@@ -16,10 +16,12 @@ import (
 
 	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/relay"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
+	"github.com/renderd/renderd/projections"
 )
 
 // relayName keys the relay's leader lock and checkpoint. It is a public
@@ -52,7 +54,51 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := postgres.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
+	if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+		return err
+	}
 	log.Info("database is up to date")
+	return nil
+}
+
+// secretsRotate seals every webhook secret sealed under another key again
+// under the first key of RENDERD_SECRETS_KEY (and any still in clear).
+func secretsRotate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return sealWebhookSecrets(ctx, cfg, pool, true, log)
+}
+
+// sealWebhookSecrets seals the webhook secrets rows still hold in clear
+// (migration 00013), and with reseal every secret sealed under a key other
+// than RENDERD_SECRETS_KEY's first. Without the key it only checks that no
+// row holds a secret in clear.
+func sealWebhookSecrets(ctx context.Context, cfg Config, pool *pgxpool.Pool, reseal bool, log *slog.Logger) error {
+	if len(cfg.SecretsKeys) == 0 {
+		var clear int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE secret IS NOT NULL OR previous_secret IS NOT NULL`).Scan(&clear)
+		if err != nil {
+			return fmt.Errorf("webhook secrets: %w", err)
+		}
+		if clear > 0 {
+			return fmt.Errorf("%w: %d webhook endpoints hold their signing secrets in clear: set RENDERD_SECRETS_KEY and run renderd migrate again to seal them", errUsage, clear)
+		}
+		return nil
+	}
+	sealer, err := secretSealer(cfg)
+	if err != nil {
+		return err
+	}
+	n, err := projections.NewWebhooks(pool, sealer).SealSecrets(ctx, reseal)
+	if err != nil {
+		return err
+	}
+	if n > 0 || reseal {
+		log.Info("webhook secrets sealed", "endpoints", n, "key_id", sealer.Primary())
+	}
 	return nil
 }
 
@@ -79,6 +125,11 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 // shuts them down gracefully: the API drains its requests, the relay
 // finishes and checkpoints its batch.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost); err != nil {
+			return err
+		}
+	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -86,6 +137,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer pool.Close()
 	codec := eventschema.NewCodec()
 	topics := kafka.Topics{Prefix: cfg.TopicPrefix}
+	var sealer *keyring.AEAD
+	if cfg.has(RoleAPI) || cfg.has(RoleWebhooks) {
+		if sealer, err = secretSealer(cfg); err != nil {
+			return err
+		}
+		// Rows written in clear by an older process during an upgrade.
+		if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+			return err
+		}
+	}
 
 	if cfg.needsKafka() {
 		err := kafka.EnsureTopics(ctx, cfg.KafkaBrokers, topics.All(),
@@ -125,7 +186,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, log)
+		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, log)
 		if err != nil {
 			return err
 		}
@@ -179,7 +240,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleWebhooks) {
-		dispatcher, err := webhookDispatcher(cfg, pool, log)
+		dispatcher, err := webhookDispatcher(cfg, pool, sealer, log)
 		if err != nil {
 			return err
 		}
@@ -231,6 +292,42 @@ func kafkaReachable(brokers []string) httpapi.Check {
 		}
 		return fmt.Errorf("no broker reachable: %w", errors.Join(errs...))
 	}
+}
+
+// checkDebugAddr refuses a pprof address beyond loopback unless allowed:
+// an empty host (":6060") or an unspecified one listens on every
+// interface, and a host name counts only if every address it resolves to
+// is loopback.
+func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) error {
+	if allowRemote {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
+			errUsage, addr, why)
+	}
+	if host == "" {
+		return refuse("listens on every interface")
+	}
+	addrs := []string{host}
+	if ip := net.ParseIP(host); ip == nil {
+		if addrs, err = lookup(ctx, host); err != nil {
+			return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+		}
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return refuse("is not a loopback address")
+		}
+	}
+	if len(addrs) == 0 {
+		return refuse("resolves to no address")
+	}
+	return nil
 }
 
 // serveDebug serves net/http/pprof on cfg.DebugAddr, apart from the API so

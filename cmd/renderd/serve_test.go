@@ -128,7 +128,8 @@ func newServeFixture(t *testing.T) *serveFixture {
 	prefix := testenv.TopicPrefix(t)
 	f := &serveFixture{
 		env: []string{"DATABASE_URL=" + dsn, "KAFKA_BROKERS=" + strings.Join(testenv.KafkaBrokers(t), ","),
-			"RENDERD_KAFKA_TOPIC_PREFIX=" + prefix, "RENDERD_KAFKA_PARTITIONS=3", "RENDERD_RELAY_POLL_INTERVAL=200ms"},
+			"RENDERD_KAFKA_TOPIC_PREFIX=" + prefix, "RENDERD_KAFKA_PARTITIONS=3", "RENDERD_RELAY_POLL_INTERVAL=200ms",
+			"RENDERD_SECRETS_KEY=" + testSecretsKey},
 		topics: kafka.Topics{Prefix: prefix},
 	}
 	if err := start(t, f.env, "migrate").wait(t, 30*time.Second); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
@@ -35,7 +36,7 @@ import (
 // behind the GETs, the blob store for uploads. The returned waiter must run
 // for read-your-writes, and the accounts (Run) for key revocations to
 // reach this process's key cache.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, log *slog.Logger) (http.Handler, *projections.Waiter, *postgres.Accounts, error) {
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer projections.SecretSealer, log *slog.Logger) (http.Handler, *projections.Waiter, *postgres.Accounts, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("blob store: %w", err)
@@ -107,7 +108,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Limits:         cfg.Limits,
 		Timeouts:       httpapi.Timeouts{JSON: cfg.HTTPTimeout, MinRate: int64(cfg.TransferMinRate), Window: cfg.TransferWindow},
 		Webhooks: httpapi.WebhookConfig{
-			Store: projections.NewWebhooks(pool), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
+			Store: projections.NewWebhooks(pool, sealer), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
 			MaxEndpoints: cfg.WebhookMaxEndpoints, MaxRedeliveries: cfg.WebhookMaxRedeliveries,
 		},
@@ -201,13 +202,13 @@ func webhookGuard(cfg Config) *webhooks.Guard {
 
 // webhookDispatcher wires the webhooks role's sender: due deliveries from
 // Postgres, sent through the SSRF guard on the configured schedule.
-func webhookDispatcher(cfg Config, pool *pgxpool.Pool, log *slog.Logger) (*projections.WebhookDispatcher, error) {
+func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer projections.SecretSealer, log *slog.Logger) (*projections.WebhookDispatcher, error) {
 	sender := webhookSender{webhooks.NewSender(webhookGuard(cfg), cfg.WebhookTimeout)}
 	schedule := func(failed int, retryAfter time.Duration) (time.Duration, bool) {
 		return cfg.WebhookSchedule.Next(failed, retryAfter, nil)
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
-	return projections.NewWebhookDispatcher(pool, connect, sender, schedule, projections.DispatcherConfig{
+	return projections.NewWebhookDispatcher(pool, connect, sealer, sender, schedule, projections.DispatcherConfig{
 		Senders: cfg.WebhookSenders, PerEndpoint: 4, Poll: time.Second, Hold: cfg.WebhookTimeout + 5*time.Second,
 		DisableAfter: cfg.WebhookDisableAfter, ReadModelWait: 100 * time.Millisecond,
 	}, time.Now, log)
@@ -308,19 +309,29 @@ func (m ffmpegMedia) Verify(ctx context.Context, path string, want encoders.Expe
 		AudioCodec: want.AudioCodec, Width: want.Width, Height: want.Height, Duration: want.Duration, FrameRate: want.FrameRate})
 }
 
-// downloadSigner signs download URLs with the configured secret, or with a
-// random one (download URLs then die with the process and work on this
+// downloadSigner signs download URLs with the configured key ring, or with
+// a random key (download URLs then die with the process and work on this
 // instance only: fine for development, said loudly).
 func downloadSigner(cfg Config, log *slog.Logger) (*blob.Signer, error) {
-	secret := cfg.DownloadSecret
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
+	keys := cfg.DownloadKeys
+	if len(keys) == 0 {
+		secret := make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
+		keys = []keyring.Key{{ID: "random", Secret: secret}}
 		log.Warn("RENDERD_DOWNLOAD_SECRET is not set: download URLs are signed with a random key and stop working on restart or on another instance")
 	}
-	return blob.NewSigner(secret)
+	return blob.NewSigner(keys)
+}
+
+// secretSealer is the key ring of RENDERD_SECRETS_KEY, which seals webhook
+// signing secrets at rest.
+func secretSealer(cfg Config) (*keyring.AEAD, error) {
+	if len(cfg.SecretsKeys) == 0 {
+		return nil, fmt.Errorf("%w: RENDERD_SECRETS_KEY is not set", errUsage)
+	}
+	return keyring.NewAEAD(cfg.SecretsKeys)
 }
 
 // downloadTokens adapts blob.Signer to the API's DownloadTokens.

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -14,27 +15,31 @@ import (
 // Check reports whether one dependency is usable.
 type Check func(ctx context.Context) error
 
-// NewRouter returns the API's router. readiness names the checks /readyz runs.
-func NewRouter(readiness map[string]Check) *mux.Router {
+// NewRouter returns the API's router. readiness names the checks /readyz
+// runs; log gets their errors.
+func NewRouter(readiness map[string]Check, log *slog.Logger) *mux.Router {
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", readyz(readiness)).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", readyz(readiness, log)).Methods(http.MethodGet)
 	r.Handle("/openapi.json", OpenAPIHandler()).Methods(http.MethodGet)
 	return r
 }
 
 // readyz answers 200 when every check passes within two seconds, else 503
-// with what failed.
-func readyz(checks map[string]Check) http.HandlerFunc {
+// naming what failed: "ok" or "failing" per check, nothing more (an error
+// names hosts, ports and users); the error itself goes to the log.
+func readyz(checks map[string]Check, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 		defer cancel()
 		status, report := http.StatusOK, map[string]string{}
 		for name, check := range checks {
 			if err := check(ctx); err != nil {
-				status, report[name] = http.StatusServiceUnavailable, err.Error()
+				status, report[name] = http.StatusServiceUnavailable, "failing"
+				log.WarnContext(req.Context(), "readiness check failing", "check", name, "error", err,
+					"correlation_id", requestID(req.Context()))
 				continue
 			}
 			report[name] = "ok"
@@ -42,6 +47,11 @@ func readyz(checks map[string]Check) http.HandlerFunc {
 		writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": report})
 	}
 }
+
+// noStore keeps an answer carrying a secret or a download URL (itself a
+// credential) out of every cache, the browser's and any proxy's, and out
+// of their disks.
+func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/renderd/renderd/domain"
 )
@@ -21,6 +24,7 @@ type ctxKey struct{}
 type requestInfo struct {
 	id      string
 	account string
+	route   string // the matched route's template, "" until matched
 }
 
 func info(ctx context.Context) *requestInfo {
@@ -188,11 +192,53 @@ func (g *gate) anonymous(next http.Handler) http.Handler {
 	})
 }
 
-// logPath is the request path fit for logs: a download token is the
-// credential itself, so it is masked.
+// recordRoute notes the matched route's template for the logs (a mux
+// middleware: it runs for matched routes only).
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt := mux.CurrentRoute(r); rt != nil {
+			if tmpl, err := rt.GetPathTemplate(); err == nil {
+				info(r.Context()).route = tmpl
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logPath is the request path fit for logs: the route's template
+// ("/v1/downloads/{token}") when a route matched, so no credential or id
+// in a path reaches the log; otherwise the path, cut after "download" in
+// any spelling (case, percent-encoding, doubled slashes that mux answers
+// with a redirect): a download token is the credential itself.
 func logPath(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, "/v1/downloads/") {
-		return "/v1/downloads/…"
+	if rt := info(r.Context()).route; rt != "" {
+		return rt
 	}
-	return r.URL.Path
+	return redactPath(r.URL.Path)
+}
+
+func redactPath(p string) string {
+	decoded := p
+	for range 3 { // %2564 is %64 is d
+		u, err := url.PathUnescape(decoded)
+		if err != nil || u == decoded {
+			break
+		}
+		decoded = u
+	}
+	if i := strings.Index(asciiLower(decoded), "download"); i >= 0 {
+		return decoded[:i] + "download…"
+	}
+	return p
+}
+
+// asciiLower lowercases A-Z only, so that indexes into it hold in s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -72,11 +73,71 @@ func between(s, from, to string) string {
 	return out
 }
 
-func TestAccessLog_masks_download_tokens(t *testing.T) {
+func TestAccessLog_never_shows_a_download_token_on_any_spelling(t *testing.T) {
+	const tok = "Tok3nSecretValue"
+	enc := func(s string) string {
+		var b strings.Builder
+		for i := range len(s) {
+			fmt.Fprintf(&b, "%%%02X", s[i])
+		}
+		return b.String()
+	}
+	paths := []string{
+		"/v1/downloads/" + tok,
+		"/v1//downloads/" + tok,
+		"//v1/downloads/" + tok,
+		"/v1/downloads//" + tok,
+		"/v1/downloads/" + tok + "/",
+		"/v1/downloads/" + tok + "//",
+		"/v1/./downloads/" + tok,
+		"/v1/x/../downloads/" + tok,
+		"/v1/%64ownloads/" + tok,
+		"/v1/%2564ownloads/" + tok,
+		"/v1/downloads%2F" + tok,
+		"/v1/downloads/" + enc(tok),
+		"/v1/Downloads/" + tok,
+		"/V1/DOWNLOADS/" + tok,
+		"/v1/downloads/" + tok + "?token=x",
+		"/v1/download/" + tok,
+		"/v1/downloads/" + tok + "/extra",
+	}
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete} {
+		for _, p := range paths {
+			t.Run(method+" "+p, func(t *testing.T) {
+				var buf bytes.Buffer
+				h := oaServer(t, oaServerOpts{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+				req := httptest.NewRequest(method, "http://renderd.test"+p, nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code >= 500 {
+					t.Errorf("status %d", rec.Code)
+				}
+				logs := strings.ToLower(buf.String())
+				if !strings.Contains(logs, `msg="http request"`) {
+					t.Fatalf("no access log line: %s", buf.String())
+				}
+				for _, leak := range []string{tok, enc(tok), tok[:8]} {
+					if strings.Contains(logs, strings.ToLower(leak)) {
+						t.Errorf("status %d: the log shows the token (%q): %s", rec.Code, leak, buf.String())
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAccessLog_names_the_route_template_of_a_matched_route(t *testing.T) {
 	var buf bytes.Buffer
 	h := oaServer(t, oaServerOpts{log: slog.New(slog.NewTextHandler(&buf, nil))})
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/downloads/secret-token-value", nil))
-	if strings.Contains(buf.String(), "secret-token-value") {
-		t.Errorf("the access log shows a download token: %s", buf.String())
+	req := httptest.NewRequest(http.MethodGet, "/v1/renders/rnd_secretish", nil)
+	req.Header.Set("Authorization", "Bearer "+oaKey)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if !strings.Contains(buf.String(), "path=/v1/renders/{id}") || strings.Contains(buf.String(), "rnd_secretish") {
+		t.Errorf("access log: %s", buf.String())
+	}
+	buf.Reset()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/nothing/here", nil))
+	if !strings.Contains(buf.String(), "path=/v1/nothing/here") {
+		t.Errorf("an unmatched path is logged as it is: %s", buf.String())
 	}
 }

@@ -234,7 +234,7 @@ func TestOpenAPIDocumentsTheRateLimitOfEveryRoute(t *testing.T) {
 func oaRouterRoutes(t *testing.T) []string {
 	t.Helper()
 	var routes []string
-	err := NewRouter(nil).Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+	err := NewRouter(nil, slog.New(slog.DiscardHandler)).Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		path, err := r.GetPathTemplate()
 		if err != nil {
 			return nil
@@ -928,9 +928,20 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 	})
 
 	t.Run("readiness_failing_is_503", func(t *testing.T) {
-		r := NewRouter(map[string]Check{"postgres": func(context.Context) error { return errors.New("connection refused") }})
+		var logs bytes.Buffer
+		r := NewRouter(map[string]Check{
+			"postgres": func(context.Context) error { return errors.New("dial tcp 10.0.0.7:5432: connection refused") },
+			"kafka":    func(context.Context) error { return nil },
+		}, slog.New(slog.NewTextHandler(&logs, nil)))
 		e := oaExchange{method: "GET", path: "/readyz", noAuth: true}
-		check(t, e, e.do(t, r), 503, "")
+		rec := e.do(t, r)
+		check(t, e, rec, 503, "")
+		if got, want := strings.TrimSpace(rec.Body.String()), `{"checks":{"kafka":"ok","postgres":"failing"},"ready":false}`; got != want {
+			t.Errorf("body = %s, want %s (no error text)", got, want)
+		}
+		if !strings.Contains(logs.String(), "10.0.0.7:5432: connection refused") || !strings.Contains(logs.String(), "check=postgres") {
+			t.Errorf("the log lacks the check's error: %s", logs.String())
+		}
 	})
 
 	lagging := oaServer(t, oaServerOpts{lagging: true})

@@ -138,6 +138,7 @@ func (s *server) getRender(w http.ResponseWriter, r *http.Request) error {
 		expires = expires.UTC()
 		out.DownloadURL, out.DownloadExpiresAt = &url, &expires
 	}
+	noStore(w) // whatever the state: one rule for one route
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

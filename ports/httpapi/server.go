@@ -102,7 +102,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("httpapi: limits, timeouts and the read-your-writes bound must be positive")
 	}
 	s := &server{cfg}
-	r := NewRouter(cfg.Readiness)
+	r := NewRouter(cfg.Readiness, cfg.Log)
 	r.NotFoundHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })
 	r.MethodNotAllowedHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errMethod })
 
@@ -148,6 +148,7 @@ func New(cfg Config) (http.Handler, error) {
 		r.Handle("/v1"+rt.path, s.withDeadlines(rt.kind, g.route(rt.class, s.handle(rt.h)))).Methods(rt.method)
 	}
 	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, g.anonymous(cfg.Downloads))).Methods(http.MethodGet, http.MethodHead)
+	r.Use(recordRoute)
 	return withRequestID(withLogging(cfg.Log, r)), nil
 }
 

@@ -112,6 +112,7 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err := s.Webhooks.Store.CreateEndpoint(r.Context(), e, s.Webhooks.MaxEndpoints); err != nil {
 		return err
 	}
+	noStore(w)
 	writeJSON(w, http.StatusCreated, toEndpoint(e, true))
 	return nil
 }
@@ -156,6 +157,7 @@ func (s *server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	noStore(w)
 	writeJSON(w, http.StatusOK, toEndpoint(e, true))
 	return nil
 }
