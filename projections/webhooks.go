@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -109,10 +108,10 @@ func (w *Webhooks) Endpoint(ctx context.Context, accountID, id string) (WebhookE
 	rows, err := w.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
 		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID)
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: %w", err)
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: %w", lookupError(err))
 	}
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRow(err) {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
 	}
 	if err != nil {

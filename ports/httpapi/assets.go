@@ -199,9 +199,13 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 var errQuotaReached = errors.New("the upload passed what the account's storage quota leaves")
 
-// pageOf reads ?limit= and ?cursor=: limit 1..100, default 20.
+// pageOf reads ?limit= and ?cursor=: limit 1..100, default 20. The whole
+// query is checked (queryOf).
 func pageOf(r *http.Request) (projections.Page, error) {
-	q := r.URL.Query()
+	q, err := queryOf(r)
+	if err != nil {
+		return projections.Page{}, err
+	}
 	page := projections.Page{Limit: 20, Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

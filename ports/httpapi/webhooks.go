@@ -180,7 +180,11 @@ type attemptJSON struct {
 var deliveryStatuses = []string{"pending", "delivered", "failed"}
 
 func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	status := r.URL.Query().Get("status")
+	q, err := queryOf(r)
+	if err != nil {
+		return err
+	}
+	status := q.Get("status")
 	if status != "" && !slices.Contains(deliveryStatuses, status) {
 		return domain.Invalid("status", "must be one of %v", deliveryStatuses)
 	}
