@@ -143,7 +143,7 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, accountID, id string) err
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now() WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID)
 	if err != nil {
-		return fmt.Errorf("delete webhook endpoint: %w", err)
+		return fmt.Errorf("delete webhook endpoint: %w", lookupError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
@@ -161,7 +161,7 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 	tag, err := w.pool.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $3, secret = $4
 		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID, keepOldUntil, secret)
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
+		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", lookupError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
@@ -224,7 +224,7 @@ func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string) 
 		FROM webhook_endpoints e
 		WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL`, deliveryID, accountID)
 	if err != nil {
-		return fmt.Errorf("redeliver: %w", err)
+		return fmt.Errorf("redeliver: %w", lookupError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("webhook delivery %s: %w", deliveryID, ErrNotFound)
