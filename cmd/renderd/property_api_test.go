@@ -107,6 +107,15 @@ func (s *service) propertyCheck(t *testing.T, f fixtures) {
 		statuses[status]++
 	}
 	t.Logf("statuses: %v", statuses)
+	ok := 0
+	for status, n := range statuses {
+		if status >= 200 && status < 300 {
+			ok += n
+		}
+	}
+	if ok < budget/10 {
+		t.Errorf("only %d of %d generated requests succeeded: the generator no longer builds valid requests", ok, budget)
+	}
 }
 
 // operations lists the document's served operations in a stable order.
@@ -481,13 +490,18 @@ func (p *prop) gen(sch docNode, name string, depth int) any {
 				}
 			}
 		}
+		names := make([]string, 0, len(props))
+		for k := range props {
+			names = append(names, k)
+		}
+		sort.Strings(names) // a seed replays the same values
 		out := map[string]any{}
-		for k, ps := range props {
+		for _, k := range names {
 			if excluded[k] && !required[k] || depth > 4 {
 				continue
 			}
 			if required[k] || p.chance(50) {
-				out[k] = p.gen(ps.(docNode), k, depth+1)
+				out[k] = p.gen(props[k].(docNode), k, depth+1)
 			}
 		}
 		return out
@@ -496,6 +510,12 @@ func (p *prop) gen(sch docNode, name string, depth int) any {
 }
 
 func (p *prop) stringFor(name string, sch docNode) string {
+	switch sch["format"] {
+	case "date-time":
+		return time.Now().Add(time.Duration(1+p.rng.IntN(72)) * time.Hour).UTC().Format(time.RFC3339)
+	case "uri":
+		return "https://example.com/" + strconv.Itoa(p.rng.IntN(1000))
+	}
 	if pat, _ := sch["pattern"].(string); pat != "" {
 		if ex, ok := sch["example"].(string); ok {
 			return ex
