@@ -128,6 +128,36 @@ func TestBadInputIsNeverA500(t *testing.T) {
 			if err := o.ValidateResponse(tc.e.method, path, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()); err != nil {
 				t.Error(err)
 			}
+			if err := o.ValidateHeaders(tc.e.method, path, rec.Code, rec.Header()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestValidateHeaders(t *testing.T) {
+	o := oaLoad(t)
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		status int
+		header http.Header
+		ok     bool
+	}{
+		{"a_405_with_allow", "PATCH", "/v1/assets", 405, http.Header{"Allow": {"GET, POST"}}, true},
+		{"a_405_without_allow", "PATCH", "/v1/assets", 405, http.Header{}, false},
+		{"a_405_with_a_malformed_allow", "PATCH", "/v1/assets", 405, http.Header{"Allow": {"get,post"}}, false},
+		{"a_429_with_retry_after", "GET", "/v1/assets", 429, http.Header{"Retry-After": {"3"}, "Ratelimit-Policy": {`"reads";q=200;w=2`}}, true},
+		{"a_work_limit_429", "POST", "/v1/renders", 429, http.Header{"Retry-After": {"30"}, "Ratelimit-Policy": {`"renders_queued";q=100`}, "Ratelimit": {`"renders_queued";r=0;t=30`}}, true},
+		{"a_retry_after_of_zero", "GET", "/v1/assets", 429, http.Header{"Retry-After": {"0"}}, false},
+		{"a_retry_after_that_is_no_number", "GET", "/v1/assets", 429, http.Header{"Retry-After": {"soon"}}, false},
+		{"an_undocumented_status", "GET", "/v1/assets", 418, http.Header{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := o.ValidateHeaders(tc.method, tc.path, tc.status, tc.header); (err == nil) != tc.ok {
+				t.Errorf("err = %v, want ok = %v", err, tc.ok)
+			}
 		})
 	}
 }
