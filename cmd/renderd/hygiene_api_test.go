@@ -87,6 +87,8 @@ func TestAPI_bad_input_is_never_a_500(t *testing.T) {
 			{"GET", "/v1/assets?cursor=%00", nil, 400, "invalid_request", "cursor"},
 			{"GET", "/v1/webhook-endpoints/" + f.endpoint + "/deliveries?status=%00", nil, 400, "invalid_request", "status"},
 			{"GET", "/v1/renders?asset_id=" + f.render, nil, 404, "not_found", ""},
+			{"GET", "/v1/assets/" + f.asset + "?x=%00", nil, 400, "invalid_request", "x"},
+			{"DELETE", "/v1/renders/" + f.render + "?a=%zz", nil, 400, "invalid_request", ""},
 			// A forged cursor: base64url of "1:<NUL>".
 			{"GET", "/v1/assets?cursor=MToA", nil, 400, "invalid_request", "cursor"},
 			{"POST", "/v1/assets", `{"kind":"audio","name":"a\u0000b"}`, 400, "invalid_request", "name"},

@@ -199,13 +199,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 var errQuotaReached = errors.New("the upload passed what the account's storage quota leaves")
 
-// pageOf reads ?limit= and ?cursor=: limit 1..100, default 20. The whole
-// query is checked (queryOf).
+// pageOf reads ?limit= and ?cursor=: limit 1..100, default 20.
 func pageOf(r *http.Request) (projections.Page, error) {
-	q, err := queryOf(r)
-	if err != nil {
-		return projections.Page{}, err
-	}
+	q := r.URL.Query()
 	page := projections.Page{Limit: 20, Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

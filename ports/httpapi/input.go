@@ -96,9 +96,9 @@ func checkIDs(path string, h func(http.ResponseWriter, *http.Request) error) fun
 
 // queryOf parses the request's query strictly: a malformed pair, or a name
 // or value with invalid UTF-8 or a control character (NUL included), is
-// 400 invalid_request naming the parameter. Handlers read their query
-// parameters through it, never through r.URL.Query, which drops what it
-// cannot parse.
+// 400 invalid_request naming the parameter. The gate runs it on every /v1
+// request (middleware.go), so handlers read r.URL.Query(), which would
+// otherwise drop what it cannot parse, knowing it is clean.
 func queryOf(r *http.Request) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {

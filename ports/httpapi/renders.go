@@ -150,10 +150,7 @@ func (s *server) listRenders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := queryOf(r)
-	if err != nil {
-		return err
-	}
+	q := r.URL.Query()
 	if a := q.Get("asset_id"); a != "" && !wellFormedID(idPrefixes["assets"], a) {
 		return errNotFound // like an unknown asset, without a lookup
 	}

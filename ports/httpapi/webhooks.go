@@ -180,11 +180,7 @@ type attemptJSON struct {
 var deliveryStatuses = []string{"pending", "delivered", "failed"}
 
 func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	q, err := queryOf(r)
-	if err != nil {
-		return err
-	}
-	status := q.Get("status")
+	status := r.URL.Query().Get("status")
 	if status != "" && !slices.Contains(deliveryStatuses, status) {
 		return domain.Invalid("status", "must be one of %v", deliveryStatuses)
 	}
