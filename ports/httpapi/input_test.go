@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -162,5 +163,15 @@ func TestValidateHeaders(t *testing.T) {
 				t.Errorf("err = %v, want ok = %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// The gate refuses a bad query string on every /v1 route (queryOf), so
+// every /v1 operation documents 400.
+func TestEveryV1OperationDocumentsTheQueryCheck(t *testing.T) {
+	for _, op := range oaLoad(t).Operations() {
+		if strings.HasPrefix(op.Path, "/v1/") && !op.Planned && !slices.Contains(op.Statuses, "400") {
+			t.Errorf("%s %s (%s) does not document 400 invalid_request (a query value with NUL, invalid UTF-8 or a control character)", op.Method, op.Path, op.ID)
+		}
 	}
 }
