@@ -48,9 +48,9 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 	@$(WITH_STACK) $(WITH_KEY) RENDERD_WEBHOOK_ALLOW="$${RENDERD_WEBHOOK_ALLOW-127.0.0.0/8,::1/128}" \
 	  RENDERD_WEBHOOK_ALLOW_HTTP="$${RENDERD_WEBHOOK_ALLOW_HTTP-true}" exec $(BIN)/renderd serve
 
-FUZZ_TARGETS := FuzzDecodeCreateAsset FuzzDecodeRequestCut FuzzAuthorization
+FUZZ_TARGETS := FuzzDecodeCreateAsset FuzzDecodeRequestCut FuzzAuthorization FuzzPathID FuzzQuery FuzzHeaders
 
-test: stack ## every test, unit and integration, with -race, on the real stack; then a short fuzz of the request decoders
+test: stack ## every test, unit and integration, with -race, on the real stack; then a short fuzz of the request decoders (bodies, path ids, queries, headers)
 	$(WITH_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
 	for f in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 8s ./ports/httpapi || exit 1; done
 

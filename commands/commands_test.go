@@ -375,6 +375,38 @@ func TestCut_of_another_accounts_asset_is_not_found(t *testing.T) {
 	}
 }
 
+func TestIds_of_another_stream_type_are_not_found(t *testing.T) {
+	w := newWorld(t)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	cut, err := w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{{Start: 0, End: time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cut's id where an asset id belongs: its events rebuild no asset.
+	_, err = w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: cut.StreamID, Segments: []domain.Segment{{Start: 0, End: time.Second}}})
+	if !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a cut of a cut: err = %v, want not found", err)
+	}
+	cancel, err := commands.NewCancelRenderHandler(w.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cancel.Handle(t.Context(), alice, commands.CancelRender{RenderID: asset}); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("cancelling an asset: err = %v, want not found", err)
+	}
+}
+
+func TestCut_with_empty_segments_next_to_auto_is_invalid(t *testing.T) {
+	w := newWorld(t)
+	asset := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)
+	_, err := w.cut.Handle(t.Context(), alice, commands.RequestCut{AssetID: asset, Segments: []domain.Segment{},
+		Auto: &domain.SilenceRemoval{MinSilence: time.Second, ThresholdDB: -35}})
+	var invalid *domain.ValidationError
+	if !errors.As(err, &invalid) || invalid.Field != "auto" {
+		t.Errorf("err = %v, want a validation error on auto", err)
+	}
+}
+
 func (w *world) balance(acc string) int64 {
 	var b int64
 	err := w.store.Transact(w.t.Context(), []string{commands.LedgerStream(acc)}, func(ctx context.Context, tx commands.Tx) (err error) {

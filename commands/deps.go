@@ -50,12 +50,16 @@ func (d Deps) meta(c Caller, accountID string) domain.Metadata {
 }
 
 // loadAsset loads an asset the caller may see: another account's asset is
-// reported exactly like a missing one.
+// reported exactly like a missing one, and so is a stream of another type
+// (a render id where an asset id belongs).
 func loadAsset(ctx context.Context, tx interface {
 	Load(context.Context, string) ([]domain.Recorded, error)
 }, c Caller, id string) (*domain.Asset, error) {
 	recs, err := tx.Load(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := ofType(recs, domain.AggregateAsset, id); err != nil {
 		return nil, err
 	}
 	a, err := domain.RebuildAsset(recs)
@@ -74,6 +78,9 @@ func loadCut(ctx context.Context, tx interface {
 }, c Caller, id string) (*domain.Cut, error) {
 	recs, err := tx.Load(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := ofType(recs, domain.AggregateCut, id); err != nil {
 		return nil, err
 	}
 	cut, err := domain.RebuildCut(recs)
@@ -133,6 +140,9 @@ func loadRender(ctx context.Context, tx interface {
 	if err != nil {
 		return nil, err
 	}
+	if err := ofType(recs, domain.AggregateRender, id); err != nil {
+		return nil, err
+	}
 	r, err := domain.RebuildRender(recs)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", id, err)
@@ -141,4 +151,13 @@ func loadRender(ctx context.Context, tx interface {
 		return nil, fmt.Errorf("render %s: %w", id, domain.ErrNotFound)
 	}
 	return r, nil
+}
+
+// ofType reports a stream of another aggregate type as not found: its
+// events would not rebuild the aggregate the caller asked for.
+func ofType(recs []domain.Recorded, want domain.AggregateType, id string) error {
+	if len(recs) > 0 && recs[0].StreamType != want {
+		return fmt.Errorf("%s %s: %w", want, id, domain.ErrNotFound)
+	}
+	return nil
 }

@@ -41,10 +41,11 @@ type Cut struct {
 }
 
 // RequestCut validates a plan and starts a cut. Exactly one of segments and
-// auto is given.
+// auto is given: segments that are given but empty (not nil) count as
+// given, so an empty list next to auto is refused too.
 func RequestCut(id, accountID, assetID string, segments []Segment, auto *SilenceRemoval, now time.Time) (*Cut, error) {
 	switch {
-	case len(segments) > 0 && auto != nil:
+	case segments != nil && auto != nil:
 		return nil, Invalid("auto", "give either segments or auto, not both")
 	case auto != nil:
 		if auto.MinSilence < minSilenceFloor || auto.MinSilence > minSilenceCeil {

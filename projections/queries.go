@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/domain"
@@ -67,10 +69,10 @@ func NewQueries(pool *pgxpool.Pool) *Queries {
 func (q *Queries) Asset(ctx context.Context, accountID, id string) (AssetView, error) {
 	rows, err := q.pool.Query(ctx, `SELECT `+assetColumns+` FROM rm_assets WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
-		return AssetView{}, fmt.Errorf("asset %s: %w", id, err)
+		return AssetView{}, fmt.Errorf("asset %s: %w", id, lookupError(err))
 	}
 	v, err := pgx.CollectExactlyOneRow(rows, scanAsset)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRow(err) {
 		return AssetView{}, fmt.Errorf("asset %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -96,10 +98,10 @@ func (q *Queries) ListAssets(ctx context.Context, accountID string, page Page) (
 func (q *Queries) Cut(ctx context.Context, accountID, id string) (CutView, error) {
 	rows, err := q.pool.Query(ctx, `SELECT `+cutColumns+` FROM rm_cuts WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
-		return CutView{}, fmt.Errorf("cut %s: %w", id, err)
+		return CutView{}, fmt.Errorf("cut %s: %w", id, lookupError(err))
 	}
 	v, err := pgx.CollectExactlyOneRow(rows, scanCut)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRow(err) {
 		return CutView{}, fmt.Errorf("cut %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -115,7 +117,7 @@ func (q *Queries) ListCuts(ctx context.Context, accountID, assetID string, page 
 	var exists bool
 	err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2)`, assetID, accountID).Scan(&exists)
 	if err != nil {
-		return nil, "", fmt.Errorf("list cuts of %s: %w", assetID, err)
+		return nil, "", fmt.Errorf("list cuts of %s: %w", assetID, lookupError(err))
 	}
 	if !exists {
 		return nil, "", fmt.Errorf("list cuts of %s: asset: %w", assetID, ErrNotFound)
@@ -198,6 +200,34 @@ func cursorFingerprint(filters string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
+// The times a cursor may carry: years 1 to 9999, well inside Postgres'
+// timestamptz range.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).UnixMicro()
+)
+
+// noRow reports a lookup that found nothing: no row, or parameters no row
+// can hold (lookupError).
+func noRow(err error) bool { return errors.Is(err, pgx.ErrNoRows) || refusedBytes(err) }
+
+// lookupError reports parameters Postgres refused as text as not found.
+func lookupError(err error) error {
+	if refusedBytes(err) {
+		return errors.Join(err, ErrNotFound)
+	}
+	return err
+}
+
+// refusedBytes reports Postgres refusing a text parameter's bytes: NUL
+// (SQLSTATE 22021) or an escape it cannot store (22P05). No row holds such
+// a value. The API refuses them at its boundary (ports/httpapi/input.go);
+// this keeps a read from answering 500 should one slip through.
+func refusedBytes(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05")
+}
+
 // cursor is the keyset position of the last item of a page.
 type cursor struct {
 	createdAt time.Time
@@ -226,7 +256,9 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, bad("is not a cursor this API returned")
 	}
 	us, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
+	// Forged ones never reach Postgres: it refuses NUL and invalid UTF-8
+	// in the id, and times outside its range.
+	if err != nil || us < minCursorMicros || us > maxCursorMicros || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		return cursor{}, bad("is not a cursor this API returned")
 	}
 	return cursor{createdAt: time.UnixMicro(us).UTC(), id: id}, nil

@@ -48,6 +48,34 @@ func TestQueries_another_accounts_ids_are_not_found_like_unknown_ones(t *testing
 	}
 }
 
+// The API refuses these bytes at its boundary; should one slip through, a
+// lookup must still answer not found, never an error (a 500).
+func TestQueries_ids_with_bytes_postgres_refuses_are_not_found(t *testing.T) {
+	f := newFixture(t)
+	f.seedAsset("ast_1", "acc_1", t0)
+	ctx := t.Context()
+	webhooks := projections.NewWebhooks(f.pool, testSealer(t))
+	for _, id := range []string{"ast_\x00", "ast_\xff", "\x00"} {
+		checks := map[string]error{}
+		_, checks["asset"] = f.queries.Asset(ctx, "acc_1", id)
+		_, checks["cut"] = f.queries.Cut(ctx, "acc_1", id)
+		_, _, checks["cuts"] = f.queries.ListCuts(ctx, "acc_1", id, projections.Page{})
+		_, checks["render"] = f.queries.Render(ctx, "acc_1", id)
+		_, checks["history"] = f.queries.RenderHistory(ctx, "acc_1", id)
+		_, _, checks["renders of"] = f.queries.ListRenders(ctx, "acc_1", projections.RenderFilter{AssetID: id}, projections.Page{})
+		_, checks["endpoint"] = webhooks.Endpoint(ctx, "acc_1", id)
+		_, _, checks["deliveries"] = webhooks.Deliveries(ctx, "acc_1", id, "", projections.Page{})
+		checks["delete endpoint"] = webhooks.DeleteEndpoint(ctx, "acc_1", id)
+		_, checks["rotate"] = webhooks.RotateSecret(ctx, "acc_1", id, "whsec_x", t0)
+		checks["redeliver"] = webhooks.Redeliver(ctx, "acc_1", id, 10)
+		for name, err := range checks {
+			if !errors.Is(err, projections.ErrNotFound) {
+				t.Errorf("%s %q: err = %v, want ErrNotFound", name, id, err)
+			}
+		}
+	}
+}
+
 func TestQueries_a_malformed_cursor_is_ErrBadCursor_for_the_cursor_field(t *testing.T) {
 	f := newFixture(t)
 	f.seedAsset("ast_1", "acc_1", t0)
@@ -59,6 +87,10 @@ func TestQueries_a_malformed_cursor_is_ErrBadCursor_for_the_cursor_field(t *test
 		base64.RawURLEncoding.EncodeToString([]byte("123:")),
 		base64.StdEncoding.EncodeToString([]byte("1740830400123456:ast_1")), // padded: not what we hand out
 		string(make([]byte, 600)),
+		base64.RawURLEncoding.EncodeToString([]byte("1740830400123456:ast_\x00")),  // NUL: Postgres refuses it
+		base64.RawURLEncoding.EncodeToString([]byte("1740830400123456:ast_\xff")),  // invalid UTF-8
+		base64.RawURLEncoding.EncodeToString([]byte("9223372036854775807:ast_1")),  // past Postgres' timestamps
+		base64.RawURLEncoding.EncodeToString([]byte("-9223372036854775808:ast_1")), // before them
 	} {
 		_, _, err := f.queries.ListAssets(t.Context(), "acc_1", projections.Page{Cursor: c})
 		var invalid *domain.ValidationError

@@ -602,12 +602,12 @@ func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView,
 	var tuple uint32
 	rows, err := q.pool.Query(ctx, `SELECT xmin, `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
-		return RenderView{}, fmt.Errorf("render %s: %w", id, err)
+		return RenderView{}, fmt.Errorf("render %s: %w", id, lookupError(err))
 	}
 	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (RenderView, error) {
 		return scanRenderRow(row, &tuple)
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRow(err) {
 		return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -642,7 +642,7 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 		var exists bool
 		err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2)`, f.AssetID, accountID).Scan(&exists)
 		if err != nil {
-			return nil, "", fmt.Errorf("list renders of %s: %w", f.AssetID, err)
+			return nil, "", fmt.Errorf("list renders of %s: %w", f.AssetID, lookupError(err))
 		}
 		if !exists {
 			return nil, "", fmt.Errorf("list renders of %s: asset: %w", f.AssetID, ErrNotFound)
@@ -791,7 +791,7 @@ func (q *Queries) RenderHistory(ctx context.Context, accountID, renderID string)
 		WHERE stream_id = $1 AND account_id = $2 AND stream_type = $3
 		ORDER BY stream_version`, renderID, accountID, string(domain.AggregateRender))
 	if err != nil {
-		return nil, fmt.Errorf("history of render %s: %w", renderID, err)
+		return nil, fmt.Errorf("history of render %s: %w", renderID, lookupError(err))
 	}
 	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HistoryEntry, error) {
 		var (
@@ -816,7 +816,7 @@ func (q *Queries) RenderHistory(ctx context.Context, accountID, renderID string)
 		return e, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history of render %s: %w", renderID, err)
+		return nil, fmt.Errorf("history of render %s: %w", renderID, lookupError(err))
 	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("history of render %s: %w", renderID, ErrNotFound)

@@ -224,10 +224,10 @@ func (w *Webhooks) Endpoint(ctx context.Context, accountID, id string) (WebhookE
 	rows, err := w.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
 		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID)
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: %w", err)
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: %w", lookupError(err))
 	}
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRow(err) {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -257,7 +257,7 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, accountID, id string) err
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now() WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID)
 	if err != nil {
-		return fmt.Errorf("delete webhook endpoint: %w", err)
+		return fmt.Errorf("delete webhook endpoint: %w", lookupError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
@@ -305,7 +305,7 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 		return err
 	})
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
+		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", lookupError(err))
 	}
 	e, err := w.Endpoint(ctx, accountID, id)
 	if err != nil {
@@ -470,7 +470,7 @@ func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string, 
 		WHERE d.id = $1 AND d.account_id = $2 AND e.id = d.endpoint_id AND e.deleted_at IS NULL AND e.disabled_at IS NULL
 			AND d.status IN ('delivered', 'failed') AND d.redeliveries < $3`, deliveryID, accountID, limit)
 	if err != nil {
-		return fmt.Errorf("redeliver: %w", err)
+		return fmt.Errorf("redeliver: %w", lookupError(err))
 	}
 	if tag.RowsAffected() == 1 {
 		_, err = w.pool.Exec(ctx, `SELECT pg_notify($1, '')`, WebhooksChannel)

@@ -15,10 +15,9 @@ import (
 	"github.com/renderd/renderd/projections"
 )
 
-// deliveryFixture stores endpoint whe_1 of acc_a with five deliveries:
-// whd_0 … whd_4, a minute apart, failed and delivered by turns.
-func deliveryFixture(t *testing.T) (*projections.Webhooks, *pgxpool.Pool) {
-	pool := testenv.Postgres(t)
+// testSealer is a key ring of one all-zero key, for the stores' secrets.
+func testSealer(t *testing.T) *keyring.AEAD {
+	t.Helper()
 	keys, err := keyring.Parse("k:"+base64.StdEncoding.EncodeToString(make([]byte, 32)), 32, 32)
 	if err != nil {
 		t.Fatal(err)
@@ -27,9 +26,16 @@ func deliveryFixture(t *testing.T) (*projections.Webhooks, *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := projections.NewWebhooks(pool, sealer)
+	return sealer
+}
+
+// deliveryFixture stores endpoint whe_1 of acc_a with five deliveries:
+// whd_0 … whd_4, a minute apart, failed and delivered by turns.
+func deliveryFixture(t *testing.T) (*projections.Webhooks, *pgxpool.Pool) {
+	pool := testenv.Postgres(t)
+	w := projections.NewWebhooks(pool, testSealer(t))
 	ctx := t.Context()
-	err = w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
+	err := w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
 		Events: projections.WebhookEventTypes, Secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", CreatedAt: t0}, 20)
 	if err != nil {
 		t.Fatal(err)

@@ -138,13 +138,26 @@ const selectColumns = `position, event_id, stream_id, stream_type, stream_versio
 func (s *EventStore) load(ctx context.Context, q querier, streamID string) ([]domain.Recorded, error) {
 	rows, err := q.Query(ctx, `SELECT `+selectColumns+` FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
 	if err != nil {
-		return nil, fmt.Errorf("load stream %s: %w", streamID, err)
+		return nil, fmt.Errorf("load stream %s: %w", streamID, refusedID(err))
 	}
 	recs, err := pgx.CollectRows(rows, s.scanRecorded)
 	if err != nil {
-		return nil, fmt.Errorf("load stream %s: %w", streamID, err)
+		return nil, fmt.Errorf("load stream %s: %w", streamID, refusedID(err))
 	}
 	return recs, nil
+}
+
+// refusedID reports a stream id whose bytes Postgres refuses as text (NUL:
+// SQLSTATE 22021, 22P05) as not found as well: no stream has it. The API
+// refuses such ids first (ports/httpapi/input.go); this keeps one that
+// slips through from becoming a 500. It stays an error, so no command goes
+// on in the transaction the refusal aborted.
+func refusedID(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05") {
+		return errors.Join(err, domain.ErrNotFound)
+	}
+	return err
 }
 
 func (s *EventStore) scanRecorded(row pgx.CollectableRow) (domain.Recorded, error) {

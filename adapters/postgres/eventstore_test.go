@@ -163,6 +163,23 @@ func TestLoad_reports_an_event_the_codec_cannot_read(t *testing.T) {
 	}
 }
 
+func TestLoad_of_an_id_postgres_refuses_is_not_found(t *testing.T) {
+	ctx := t.Context()
+	store := postgres.NewEventStore(testenv.Postgres(t), eventschema.NewCodec(), nil)
+	for _, id := range []string{"ast_\x00", "ast_\xff"} {
+		if _, err := store.Load(ctx, id); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("Load(%q): err = %v, want ErrNotFound", id, err)
+		}
+		err := store.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.Tx) error {
+			_, err := tx.Load(ctx, id)
+			return err
+		})
+		if !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("Load(%q) in a transaction: err = %v, want ErrNotFound", id, err)
+		}
+	}
+}
+
 // A writer that bypasses the stream lock (raw SQL here) still cannot create a
 // second event at a version: our insert waits on its uncommitted row and,
 // once it commits, fails on the unique version as a concurrency conflict.

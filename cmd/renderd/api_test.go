@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,26 @@ type service struct {
 	pool  *pgxpool.Pool
 	blobs *blob.Local
 	env   map[string]string // the service's configuration
+	logs  *logBuffer        // what serve logged (warn and above by default)
+}
+
+// logBuffer keeps the service's log lines, for tests that assert on them.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// since returns the log written after mark (a length from len), and the new mark.
+func (b *logBuffer) since(mark int) (string, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()[mark:], b.buf.Len()
 }
 
 func startService(t *testing.T, extraEnv ...string) *service {
@@ -56,14 +77,15 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, testWriter{t}) }()
+	served := &logBuffer{}
+	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, io.MultiWriter(testWriter{t}, served)) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	s := &service{t: t, base: "http://" + addr, env: env}
+	s := &service{t: t, base: "http://" + addr, env: env, logs: served}
 	testenv.Eventually(t, 30*time.Second, "the API to be ready", func() bool {
 		resp, err := http.Get(s.base + "/readyz")
 		if err != nil {

@@ -185,6 +185,16 @@ func TestAPIKeys_create_list_revoke_and_their_refusals(t *testing.T) {
 		_, key := s.newAccount()
 		s.expect(s.do(key, http.MethodPost, "/v1/api-keys", `{}`), http.StatusCreated, "")
 		list := s.do(key, http.MethodGet, "/v1/api-keys", nil)
+		// Both requests authenticate with key. When the revoke of key itself
+		// wins, the other request may arrive after key is gone: its 401 is
+		// then the right answer too (the race at the store is
+		// adapters/postgres's TestAPIKeys_two_revokes_of_an_accounts_last_two_keys_one_wins).
+		self := -1
+		for i := range 2 {
+			if p := list.str(fmt.Sprintf("data.%d.prefix", i)); p != "" && strings.HasPrefix(key, p) {
+				self = i
+			}
+		}
 		statuses := make([]int, 2)
 		var wg sync.WaitGroup
 		for i := range 2 {
@@ -193,8 +203,13 @@ func TestAPIKeys_create_list_revoke_and_their_refusals(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if !(statuses[0] == 204 && statuses[1] == 409) && !(statuses[0] == 409 && statuses[1] == 204) {
-			t.Errorf("concurrent revokes answered %v, want one 204 and one 409", statuses)
+		oneWins := statuses[0] == 204 && statuses[1] == 409 || statuses[0] == 409 && statuses[1] == 204
+		selfWinsFirst := self >= 0 && statuses[self] == 204 && statuses[1-self] == 401
+		if !oneWins && !selfWinsFirst {
+			t.Errorf("concurrent revokes answered %v (key is data.%d), want one 204 and one 409 (or 401 after key's own revoke)", statuses, self)
+		}
+		if statuses[0] == 204 && statuses[1] == 204 {
+			t.Error("both keys revoked: the account has none left")
 		}
 	})
 

@@ -24,6 +24,10 @@ func (s *server) requestCut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cmd := commands.RequestCut{AssetID: mux.Vars(r)["id"]}
+	if req.Segments != nil {
+		// Given, even empty: next to auto it is a plan with both (422).
+		cmd.Segments = make([]domain.Segment, 0, len(req.Segments))
+	}
 	for _, seg := range req.Segments {
 		cmd.Segments = append(cmd.Segments, domain.Segment{Start: duration(seg.Start), End: duration(seg.End)})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -13,8 +14,9 @@ import (
 var errBodyTooLarge = errors.New("request body too large")
 
 // decodeJSON reads one JSON object into dst, strictly: unknown fields,
-// wrong types, trailing data and malformed JSON are 400 invalid_request
-// naming the field where there is one; a body over limit is 413.
+// wrong types, trailing data, malformed JSON and a string holding NUL
+// (refuseNUL) are 400 invalid_request naming the field where there is one;
+// a body over limit is 413.
 func decodeJSON(r *http.Request, limit int64, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return badRequest("", "the body must be JSON (Content-Type: application/json)")
@@ -24,6 +26,9 @@ func decodeJSON(r *http.Request, limit int64, dst any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
+	}
+	if err := refuseNUL(reflect.ValueOf(dst), ""); err != nil {
+		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var (

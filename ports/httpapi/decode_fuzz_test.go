@@ -104,3 +104,85 @@ func (a *fuzzAuth) Authenticate(_ context.Context, key string) (string, bool, er
 	acc, ok := a.known[key]
 	return acc, ok, nil
 }
+
+// FuzzPathID feeds arbitrary path segments where ids belong: the answer is
+// never a 5xx, and only a well-formed id of the route's type reaches the
+// handlers (the canned read model finds any id it is asked about).
+func FuzzPathID(f *testing.F) {
+	for _, s := range []string{"ast_1", "rnd_1", "\xff", "ast_\x00", "ast_1/cuts", "..", "ast_1%2F", "ast_" + strings.Repeat("9", 70), "ÄST_1", " ast_1"} {
+		f.Add(s)
+	}
+	h := oaServer(f, oaServerOpts{})
+	f.Fuzz(func(t *testing.T, seg string) {
+		for _, prefix := range []string{"/v1/assets/", "/v1/cuts/", "/v1/renders/"} {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.URL.Path, req.URL.RawPath = prefix+seg, "" // as decoded, unchecked
+			req.Header.Set("Authorization", "Bearer "+oaKey)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("GET %q: %d %s", req.URL.Path, rec.Code, rec.Body)
+			}
+			if rec.Code == 200 && !strings.Contains(seg, "/") && !wellFormedID(pathIDs(prefix + "{id}")["id"], seg) {
+				t.Fatalf("GET %q answered 200 for an ill-formed id", req.URL.Path)
+			}
+		}
+	})
+}
+
+// FuzzQuery feeds arbitrary query strings to a list: never a 5xx, and what
+// queryOf accepts holds only clean text.
+func FuzzQuery(f *testing.F) {
+	for _, s := range []string{"limit=2", "asset_id=%00", "asset_id=%FF", "cursor=%zz", "state=running&limit=1", "a=1;b=2", "asset_id=rnd_1", "limit=-1", "limit=99999999999999999999"} {
+		f.Add(s)
+	}
+	h := oaServer(f, oaServerOpts{})
+	f.Fuzz(func(t *testing.T, raw string) {
+		req := httptest.NewRequest("GET", "/v1/renders", nil)
+		req.URL.RawQuery = raw
+		if q, err := queryOf(req); err == nil {
+			for name, vs := range q {
+				for _, v := range append(vs, name) {
+					if !cleanText(v) {
+						t.Fatalf("queryOf(%q) accepted %q", raw, v)
+					}
+				}
+			}
+		}
+		req.Header.Set("Authorization", "Bearer "+oaKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 400, 404, 422:
+		default:
+			t.Fatalf("GET /v1/renders?%s: %d %s", raw, rec.Code, rec.Body)
+		}
+	})
+}
+
+// FuzzHeaders feeds arbitrary X-Request-Id and Content-Type headers to a
+// write: never a 5xx, and the echoed X-Request-Id (which becomes the
+// events' correlation id) is always 1–128 printable ASCII characters.
+func FuzzHeaders(f *testing.F) {
+	for _, s := range [][2]string{{"", "application/json"}, {"trace-42", "application/json; charset=utf-8"}, {"a\x00b", "text/plain"},
+		{"\xff", "application/json\x00"}, {strings.Repeat("x", 200), "APPLICATION/JSON"}, {"é", ""}} {
+		f.Add(s[0], s[1])
+	}
+	h := oaServer(f, oaServerOpts{})
+	f.Fuzz(func(t *testing.T, requestID, contentType string) {
+		req := httptest.NewRequest("POST", "/v1/assets", strings.NewReader(`{"kind":"audio","name":"n"}`))
+		req.Header["X-Request-Id"] = []string{requestID} // as sent, unchecked
+		req.Header["Content-Type"] = []string{contentType}
+		req.Header.Set("Authorization", "Bearer "+oaKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 201, 400:
+		default:
+			t.Fatalf("X-Request-Id %q, Content-Type %q: %d %s", requestID, contentType, rec.Code, rec.Body)
+		}
+		if id := rec.Header().Get("X-Request-Id"); !validRequestID(id) {
+			t.Fatalf("X-Request-Id %q echoed as %q", requestID, id)
+		}
+	})
+}

@@ -118,7 +118,8 @@ type gate struct {
 }
 
 // route guards a /v1 route: it requires Authorization: Bearer <key> and
-// spends from the account's bucket for the route's class. A request
+// spends from the account's bucket for the route's class; then it refuses
+// a query string with bytes no handler should see (queryOf). A request
 // without a valid key spends from its address's bucket, and so does a
 // well-formed key this process has not cached, before its database
 // lookup: forged keys reach Postgres no faster than that bucket refills. A
@@ -126,6 +127,9 @@ type gate struct {
 func (g *gate) route(class routeClass, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		acc, err := g.admit(w.Header(), r, class)
+		if err == nil {
+			_, err = queryOf(r)
+		}
 		if err != nil {
 			writeError(w, r, g.log, err)
 			return
@@ -184,7 +188,11 @@ func bearerKey(authorization string) (key string, presented bool) {
 // the credential) with the client address's bucket.
 func (g *gate) anonymous(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := g.limits.admitAnonymous(w.Header(), r); err != nil {
+		err := g.limits.admitAnonymous(w.Header(), r)
+		if err == nil {
+			_, err = queryOf(r)
+		}
+		if err != nil {
 			writeError(w, r, g.log, err)
 			return
 		}

@@ -74,6 +74,12 @@ type openAPIResponse struct {
 	location string                        // JSON pointer of the response, for messages
 	content  []string                      // documented media ranges; none: no body
 	schemas  map[string]*jsonschema.Schema // by media range, JSON ones only
+	headers  map[string]*openAPIHeader     // by canonical name
+}
+
+type openAPIHeader struct {
+	required bool
+	schema   *jsonschema.Schema // nil: any value
 }
 
 var loadOpenAPI = sync.OnceValues(compileOpenAPI)
@@ -93,6 +99,7 @@ type (
 		Components struct {
 			Schemas   map[string]json.RawMessage `json:"schemas"`
 			Responses map[string]rawResponse     `json:"responses"`
+			Headers   map[string]rawHeader       `json:"headers"`
 		} `json:"components"`
 	}
 	rawOperation struct {
@@ -104,6 +111,12 @@ type (
 	rawResponse struct {
 		Ref     string                     `json:"$ref"`
 		Content map[string]json.RawMessage `json:"content"`
+		Headers map[string]rawHeader       `json:"headers"`
+	}
+	rawHeader struct {
+		Ref      string          `json:"$ref"`
+		Required bool            `json:"required"`
+		Schema   json.RawMessage `json:"schema"`
 	}
 )
 
@@ -156,7 +169,25 @@ func compileOpenAPI() (*OpenAPI, error) {
 			}
 			r, pointer = target, []string{"components", "responses", name}
 		}
-		out := &openAPIResponse{location: rawPointer(pointer...), schemas: map[string]*jsonschema.Schema{}}
+		out := &openAPIResponse{location: rawPointer(pointer...), schemas: map[string]*jsonschema.Schema{}, headers: map[string]*openAPIHeader{}}
+		for name, h := range r.Headers {
+			at := slices.Concat(pointer, []string{"headers", name})
+			if h.Ref != "" {
+				ref, ok := strings.CutPrefix(h.Ref, "#/components/headers/")
+				target, found := doc.Components.Headers[ref]
+				if !ok || !found || target.Ref != "" {
+					return nil, fmt.Errorf("openapi: %s: $ref %q names no components/headers entry", rawPointer(at...), h.Ref)
+				}
+				h, at = target, []string{"components", "headers", ref}
+			}
+			oh := &openAPIHeader{required: h.Required}
+			if h.Schema != nil {
+				if oh.schema, err = compile(append(at, "schema")...); err != nil {
+					return nil, err
+				}
+			}
+			out.headers[http.CanonicalHeaderKey(name)] = oh
+		}
 		for mediaRange, raw := range r.Content {
 			out.content = append(out.content, mediaRange)
 			var media struct {
@@ -271,19 +302,64 @@ func (o *OpenAPI) ValidateWebhook(eventType string, body []byte) error {
 // An undocumented path, method or status is an error too: extend
 // ports/httpapi/openapi.json.
 func (o *OpenAPI) ValidateResponse(method, path string, status int, contentType string, body []byte) error {
+	resp, what, err := o.response(method, path, status)
+	if err != nil {
+		return err
+	}
+	return resp.validate(what, contentType, body)
+}
+
+// ValidateHeaders checks a real response's headers against the ones
+// documented for its status (found as ValidateResponse finds them): a
+// required one must be present, and each present one must satisfy its
+// schema, read as a string or, failing that, as the integer it spells
+// (Retry-After). Headers the document does not name pass.
+func (o *OpenAPI) ValidateHeaders(method, path string, status int, h http.Header) error {
+	resp, what, err := o.response(method, path, status)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(resp.headers))
+	for name := range resp.headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		doc := resp.headers[name]
+		values, present := h[name]
+		switch {
+		case !present && doc.required:
+			return fmt.Errorf("openapi: %s: header %s is required by %s", what, name, resp.location)
+		case !present || doc.schema == nil:
+			continue
+		}
+		v := values[0]
+		if err := doc.schema.Validate(v); err != nil {
+			n, perr := strconv.ParseInt(v, 10, 64)
+			if perr != nil || doc.schema.Validate(json.Number(strconv.FormatInt(n, 10))) != nil {
+				return fmt.Errorf("openapi: %s: header %s: %q: %w", what, name, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// response finds the documented response for a real one, and a label for
+// messages.
+func (o *OpenAPI) response(method, path string, status int) (*openAPIResponse, string, error) {
 	method = strings.ToUpper(method)
 	path, _, _ = strings.Cut(path, "?")
 	p := o.match(path)
 	if p == nil {
-		return fmt.Errorf("openapi: no documented path matches %s (extend ports/httpapi/openapi.json)", path)
+		return nil, "", fmt.Errorf("openapi: no documented path matches %s (extend ports/httpapi/openapi.json)", path)
 	}
 	what := fmt.Sprintf("%s %s (%s) → %d", method, path, p.template, status)
 	op := p.ops[method]
 	if op == nil {
 		if status == http.StatusMethodNotAllowed {
-			return o.methodNotAllowed.validate(what, contentType, body)
+			return o.methodNotAllowed, what, nil
 		}
-		return fmt.Errorf("openapi: %s: %s is not documented on %s (documented: %s)", what, method, p.template, strings.Join(p.methods(), ", "))
+		return nil, "", fmt.Errorf("openapi: %s: %s is not documented on %s (documented: %s)", what, method, p.template, strings.Join(p.methods(), ", "))
 	}
 	code := strconv.Itoa(status)
 	resp := op.responses[code]
@@ -294,9 +370,9 @@ func (o *OpenAPI) ValidateResponse(method, path string, status int, contentType 
 		resp = op.responses["default"]
 	}
 	if resp == nil {
-		return fmt.Errorf("openapi: %s: status %d is not documented for %s (documented: %s)", what, status, op.ID, strings.Join(op.Statuses, ", "))
+		return nil, "", fmt.Errorf("openapi: %s: status %d is not documented for %s (documented: %s)", what, status, op.ID, strings.Join(op.Statuses, ", "))
 	}
-	return resp.validate(what, contentType, body)
+	return resp, what, nil
 }
 
 func (r *openAPIResponse) validate(what, contentType string, body []byte) error {

@@ -80,6 +80,9 @@ func (s *server) requestRender(w http.ResponseWriter, r *http.Request) error {
 	if req.AssetID == nil || *req.AssetID == "" {
 		return domain.Invalid("asset_id", "is required")
 	}
+	if !wellFormedID(idPrefixes["assets"], *req.AssetID) {
+		return errNotFound // like an unknown asset, without a lookup
+	}
 	cmd := commands.RequestRender{AssetID: *req.AssetID, Output: req.Output.spec()}
 	if req.CutID != nil {
 		if *req.CutID == "" {
@@ -149,6 +152,9 @@ func (s *server) listRenders(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	if a := q.Get("asset_id"); a != "" && !wellFormedID(idPrefixes["assets"], a) {
+		return errNotFound // like an unknown asset, without a lookup
+	}
 	views, next, err := s.Renders.ListRenders(r.Context(), accountID(r.Context()),
 		projections.RenderFilter{AssetID: q.Get("asset_id"), State: q.Get("state")}, page)
 	if err != nil {

@@ -6,7 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/projections"
@@ -104,7 +108,10 @@ func New(cfg Config) (http.Handler, error) {
 	s := &server{cfg}
 	r := NewRouter(cfg.Readiness, cfg.Log)
 	r.NotFoundHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })
-	r.MethodNotAllowedHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errMethod })
+	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, req *http.Request) error {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
+		return errMethod
+	})
 
 	// The /v1 routes sit on the root router with their full paths, each
 	// behind auth: inside a PathPrefix subrouter gorilla/mux v1.8.1 loses a
@@ -145,7 +152,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	g := &gate{auth: cfg.Auth, limits: newLimits(cfg.Limits), log: cfg.Log}
 	for _, rt := range routes {
-		r.Handle("/v1"+rt.path, s.withDeadlines(rt.kind, g.route(rt.class, s.handle(rt.h)))).Methods(rt.method)
+		r.Handle("/v1"+rt.path, s.withDeadlines(rt.kind, g.route(rt.class, s.handle(checkIDs(rt.path, rt.h))))).Methods(rt.method)
 	}
 	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, g.anonymous(cfg.Downloads))).Methods(http.MethodGet, http.MethodHead)
 	r.Use(recordRoute)
@@ -185,4 +192,20 @@ func (s *server) afterWrite(w http.ResponseWriter, r *http.Request, written comm
 		s.Log.WarnContext(r.Context(), "read model lagging behind a write", "stream_id", written.StreamID,
 			"version", written.Version, "correlation_id", requestID(r.Context()))
 	}
+}
+
+// allowedMethods lists the methods the router serves on the request's path,
+// for the Allow header of a 405 (RFC 9110 §15.5.6).
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var out []string
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		var m mux.RouteMatch
+		if route.Match(req, &m) || errors.Is(m.MatchErr, mux.ErrMethodMismatch) {
+			methods, _ := route.GetMethods()
+			out = append(out, methods...)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
 }
