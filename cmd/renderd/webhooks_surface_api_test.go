@@ -415,7 +415,7 @@ func TestWebhooks_a_record_naming_another_account_reaches_only_the_render_s_owne
 }
 
 func TestServe_warns_at_start_when_the_webhook_guard_is_opened(t *testing.T) {
-	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1"}
+	base := map[string]string{"DATABASE_URL": "postgres://u:p@localhost:5432/db", "KAFKA_BROKERS": "a:1", "RENDERD_SECRETS_KEY": testSecretsKey}
 	warned := func(extra map[string]string) string {
 		t.Helper()
 		kv := map[string]string{}
