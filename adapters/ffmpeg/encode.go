@@ -47,6 +47,9 @@ type EncodeError struct {
 	Code    string
 	Message string
 	Err     error
+	// Permanent marks a failure that every attempt would repeat, whatever
+	// its code (an ffmpeg command the kernel refuses to start).
+	Permanent bool
 }
 
 func (e *EncodeError) Error() string { return e.Code + ": " + e.Message }
@@ -57,6 +60,9 @@ func (e *EncodeError) Unwrap() error { return e.Err }
 // (commands.MediaFailure), as opposed to the worker.
 func (e *EncodeError) FailureCode() string    { return e.Code }
 func (e *EncodeError) FailureMessage() string { return e.Message }
+
+// Deterministic says the failure is Permanent (the encoders' retry rule).
+func (e *EncodeError) Deterministic() bool { return e.Permanent }
 
 // EncodeLimits bound every encode an Encoder runs. Zero values mean no
 // bound.
@@ -166,6 +172,11 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	if err := cmd.Start(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // ended before the start: nothing ran
+		}
+		if errors.Is(err, syscall.E2BIG) {
+			// The same command is as long on every worker.
+			return &EncodeError{Code: CodeEncodeFailed, Permanent: true, Err: err,
+				Message: "the ffmpeg command is longer than the kernel accepts (argument list too long)"}
 		}
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
