@@ -246,6 +246,25 @@ func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
 	}
 }
 
+// One argument past the kernel's MAX_ARG_STRLEN (128 KiB): what a
+// 1000-segment graph on the command line was. Every worker would fail it.
+func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	graph := strings.Repeat("null,", 40_000) + "null"
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(context.Background(),
+		encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-vf", graph, "-f", "mp4", "file:"+out), nil)
+	if !errors.Is(err, syscall.E2BIG) {
+		t.Fatalf("err = %v, want E2BIG", err)
+	}
+	ee := assertEncodeCode(t, err, CodeEncodeFailed)
+	if !ee.Deterministic() || !ee.Permanent {
+		t.Errorf("%v is not permanent: it would be retried", ee)
+	}
+	if strings.Contains(ee.Message, "null,") || strings.Contains(ee.Message, out) {
+		t.Errorf("message %q quotes the command", ee.Message)
+	}
+}
+
 func TestEncoderRun_missing_binary_is_a_worker_error(t *testing.T) {
 	err := NewEncoder(filepath.Join(t.TempDir(), "ffmpeg"), 0, EncodeLimits{}).Run(context.Background(), encodeArgs(), nil)
 	var ee *EncodeError

@@ -400,3 +400,37 @@ func zombie(pid int) bool {
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return strings.HasPrefix(rest, "Z")
 }
+
+// A cut at the documented maximum of segments renders: its filter graph
+// (about 160 KB for video and audio) is past the kernel's 128 KiB limit on
+// one argument, so it reaches ffmpeg through a file. The source is cheap to
+// cut 1000 ways: 100 s of 1 fps video and one-second PCM packets, since the
+// graph's cost grows with frames × segments.
+func TestEncoder_a_cut_of_1000_segments_renders(t *testing.T) {
+	s := startService(t, "RENDERD_MAX_JSON_BYTES=200000")
+	key := s.account(60)
+	src := mediatest.Generate(t, "thousand.mkv",
+		"-f", "lavfi", "-i", "testsrc2=size=64x36:rate=1:duration=100",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:samples_per_frame=8000:duration=100",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-ac", "1")
+	video := s.readyAsset(key, "video", src)
+	segments := make([]map[string]float64, domain.MaxSegments)
+	for i := range segments {
+		segments[i] = map[string]float64{"start": float64(i) / 10, "end": float64(i+1) / 10}
+	}
+	cut := s.do(key, "POST", "/v1/assets/"+video+"/cuts", map[string]any{"segments": segments})
+	s.expect(cut, http.StatusCreated, "")
+	testenv.Eventually(t, 30*time.Second, "the cut to complete", func() bool {
+		return s.do(key, "GET", "/v1/cuts/"+cut.str("id"), nil).str("state") == "completed"
+	})
+	id := s.do(key, "POST", "/v1/renders", map[string]any{"asset_id": video, "cut_id": cut.str("id"),
+		"output": map[string]any{"format": "mp4"}}).str("id")
+	got := s.waitRender(key, id, "completed", 5*time.Minute)
+	info, err := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{}).Probe(t.Context(), s.download(got.str("download_url")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := info.Duration - 100*time.Second; d < -time.Second || d > time.Second || !info.HasVideo || !info.HasAudio {
+		t.Errorf("output: %+v, want 100 s of video and audio", info)
+	}
+}
