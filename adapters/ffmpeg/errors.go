@@ -11,6 +11,9 @@ const (
 	// CodeContainerNotAllowed: the file is a container outside the allowlist
 	// (a playlist, a concat list, an image, ...). See allowedDemuxers.
 	CodeContainerNotAllowed = "container_not_allowed"
+	// CodeCodecNotAllowed: a stream of the file (audio, video or subtitles)
+	// is in a codec outside the allowlist. See allowedDecoders.
+	CodeCodecNotAllowed = "codec_not_allowed"
 	// CodeNoMediaStreams: the container holds no audio and no video (cover
 	// art does not count).
 	CodeNoMediaStreams = "no_media_streams"
@@ -99,6 +102,21 @@ func blockedDemuxer(stderr string) (string, bool) {
 		name, rest := splitLogContext(strings.TrimSpace(line))
 		if name != "" && strings.HasPrefix(rest, "Format not on whitelist") {
 			return name, true
+		}
+	}
+	return "", false
+}
+
+// blockedDecoder returns the decoder that codec_whitelist refused, if one
+// was: libavcodec logs "Codec (srt) not on whitelist '…'" in that decoder's
+// context.
+func blockedDecoder(stderr string) (string, bool) {
+	for _, line := range strings.Split(stderr, "\n") {
+		_, rest := splitLogContext(strings.TrimSpace(line))
+		if name, ok := strings.CutPrefix(rest, "Codec ("); ok {
+			if name, _, ok = strings.Cut(name, ") not on whitelist"); ok && name != "" {
+				return name, true
+			}
 		}
 	}
 	return "", false

@@ -315,12 +315,12 @@ func TestBlockedDemuxer_names_the_refused_demuxer(t *testing.T) {
 	}
 }
 
-func TestInputArgs_pin_the_probed_demuxer_and_cap_the_picture_size(t *testing.T) {
+func TestInputArgs_pin_the_probed_demuxer_allow_the_accepted_codecs_and_cap_the_picture_size(t *testing.T) {
 	got, err := NewProber("", 0, Limits{}).InputArgs("/blobs/a b", mp4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers,
+	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers, "-codec_whitelist", allowedDecoders,
 		"-max_pixels:V", "9437184", "-f", "mov", "-i", "file:/blobs/a b"}
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %q", got, want)
