@@ -310,7 +310,7 @@ func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
 	stderr.WriteString("file:/var/lib/renderd/blobs/assets/a1/source.mp4: Invalid data found when processing input\n")
 	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\r\n")
 	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\n")
-	got := encodeStderrSummary(stderr.String(), args, maxEncodeMessage)
+	got := encodeStderrSummary(stderr.String(), pathReplacements(args), maxEncodeMessage)
 	lines := strings.Split(got, "; ")
 	if len(lines) != maxEncodeLines {
 		t.Errorf("got %d lines, want the last %d: %q", len(lines), maxEncodeLines, got)
@@ -323,7 +323,7 @@ func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
 		t.Errorf("got %q, with a path or an address", got)
 	}
 
-	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", args, maxEncodeMessage)
+	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", pathReplacements(args), maxEncodeMessage)
 	if len(long) > maxEncodeMessage || !strings.HasPrefix(long, "…é") || !strings.HasSuffix(long, "; the reason") {
 		t.Errorf("a long summary keeps its end within %d bytes, got %d bytes: %.20q…", maxEncodeMessage, len(long), long)
 	}

@@ -19,7 +19,8 @@
 //     picture larger than a source may be, whatever size the file declares.
 //
 // Every process runs under the configured cap on its address space
-// (Limits.Memory, EncodeLimits.Memory; see toolCommand).
+// (Limits.Memory, EncodeLimits.Memory) and, when one is set, in the media
+// sandbox (Sandbox; docs/security.md).
 //
 // Binaries run through os/exec with an argument vector, never a shell.
 package ffmpeg
@@ -125,8 +126,8 @@ func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
 	stdout := &cappedBuffer{limit: maxProbeOutput}
 	stderr := &tailBuffer{limit: stderrTail}
-	if err := runTool(ctx, p.timeout, p.limits.Memory, p.ffprobePath, args, stdout, stderr); err != nil {
-		return nil, toolFailure("ffprobe", "probing the file", err, stderr.String(), path, p.limits.Memory)
+	if names, err := runTool(ctx, p.timeout, p.limits, p.ffprobePath, args, stdout, stderr); err != nil {
+		return nil, toolFailure("ffprobe", "probing the file", err, stderr.String(), path, names, p.limits.Memory)
 	}
 	// A decoder that refuses an oversized picture does not always fail
 	// ffprobe: VP9 and MJPEG streams come out 0×0.
@@ -202,8 +203,9 @@ func checkSource(path string) error {
 }
 
 // toolFailure classifies a failed ffprobe/ffmpeg run. doing names the run
-// for a memory failure ("probing the file"); memory is the cap it ran under.
-func toolFailure(tool, doing string, err error, stderr, path string, memory int64) error {
+// for a memory failure ("probing the file"); names are runTool's; memory is
+// the cap it ran under.
+func toolFailure(tool, doing string, err error, stderr, path string, names []string, memory int64) error {
 	var timedOut errTimedOut
 	var exitErr *exec.ExitError
 	switch {
@@ -223,7 +225,7 @@ func toolFailure(tool, doing string, err error, stderr, path string, memory int6
 			return &ProbeError{Code: CodeCodecNotAllowed, Message: fmt.Sprintf("codec %q is not allowed", decoder), Err: err}
 		}
 		msg := "the file is not readable media"
-		if s := stderrSummary(stderr, path); s != "" {
+		if s := stderrSummary(stderr, path, names); s != "" {
 			msg += ": " + s
 		}
 		return &ProbeError{Code: CodeSourceUnreadable, Message: msg, Err: err}

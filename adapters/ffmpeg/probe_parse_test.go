@@ -301,7 +301,7 @@ func TestParseProbe_output_that_is_not_ffprobe_json_is_a_worker_error(t *testing
 func TestStderrSummary_drops_paths_and_log_contexts(t *testing.T) {
 	stderr := "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55da9ab9e280] moov atom not found\n" +
 		"file:/var/lib/renderd/blobs/ab/cd: Invalid data found when processing input\n"
-	got := stderrSummary(stderr, "/var/lib/renderd/blobs/ab/cd")
+	got := stderrSummary(stderr, "/var/lib/renderd/blobs/ab/cd", nil)
 	want := "moov atom not found; Invalid data found when processing input"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
