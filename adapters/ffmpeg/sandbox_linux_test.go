@@ -386,10 +386,10 @@ func checkNoPaths(t *testing.T, msg string, paths ...string) {
 func TestScrub_names_known_files_and_hides_other_paths(t *testing.T) {
 	p := newPathNames(append(pathPairs("/srv/blobs/a/src", "input"), "/proc/self/fd/4", "output"))
 	for in, want := range map[string]string{
-		"file:/srv/blobs/a/src: Invalid data":           "input: Invalid data",
-		"Could not write header (/proc/self/fd/4)":      "Could not write header (output)",
+		"file:/srv/blobs/a/src: Invalid data":          "input: Invalid data",
+		"Could not write header (/proc/self/fd/4)":     "Could not write header (output)",
 		"Error opening /usr/share/x/y.dat for reading": "Error opening a server path for reading",
-		"rate 30000/1001, N/A, 1/30":                    "rate 30000/1001, N/A, 1/30",
+		"rate 30000/1001, N/A, 1/30":                   "rate 30000/1001, N/A, 1/30",
 	} {
 		if got := p.scrub(in); got != want {
 			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
