@@ -377,18 +377,35 @@ func ffmpegOf(renderID string) []int {
 	var pids []int
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "renders/"+renderID+"/") {
+		if err != nil {
 			continue
 		}
 		if args := strings.Split(string(b), "\x00"); filepath.Base(args[0]) != "ffmpeg" {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		// The media sandbox hands ffmpeg its output as a descriptor
+		// (/proc/self/fd/N): the render's path is in its fd table then.
+		if !strings.Contains(string(b), "renders/"+renderID+"/") && !opens(pid, "renders/"+renderID+"/") {
+			continue
+		}
 		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// opens reports whether one of pid's descriptors is a file whose path
+// holds part.
+func opens(pid int, part string) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, part) {
+			return true
+		}
+	}
+	return false
 }
 
 // zombie reports a process that exited and waits to be reaped.
