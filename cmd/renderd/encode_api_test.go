@@ -88,6 +88,9 @@ func TestEncoder_cancel_stops_ffmpeg_and_leaves_no_output(t *testing.T) {
 	video := s.readyAsset(key, "video", longVideo(t))
 	id := s.do(key, "POST", "/v1/renders", render(video, encodeLong)).str("id")
 	testenv.Eventually(t, encodeTimeout, "ffmpeg to run the render", func() bool { return len(ffmpegOf(id)) > 0 })
+	for _, pid := range ffmpegOf(id) {
+		checkConfined(t, pid)
+	}
 
 	s.expect(s.do(key, "DELETE", "/v1/renders/"+id, nil), http.StatusNoContent, "")
 	cancelled := time.Now()
@@ -394,6 +397,30 @@ func ffmpegOf(renderID string) []int {
 		}
 	}
 	return pids
+}
+
+// checkConfined checks the service's ffmpeg runs in the media sandbox's
+// layers that this machine allows (docs/security.md): another network
+// namespace, and the unprivileged user when the service is root.
+func checkConfined(t *testing.T, pid int) {
+	t.Helper()
+	self, _ := os.Readlink("/proc/self/ns/net")
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err == nil && theirs == self {
+		t.Errorf("ffmpeg %d shares renderd's network namespace %s", pid, self)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return // it ended meanwhile
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if uids, ok := strings.CutPrefix(line, "Uid:"); ok && os.Geteuid() == 0 && strings.Fields(uids)[0] == "0" {
+			t.Errorf("ffmpeg %d runs as root: %s", pid, line)
+		}
+		if groups, ok := strings.CutPrefix(line, "Groups:"); ok && os.Geteuid() == 0 && strings.TrimSpace(groups) != "" {
+			t.Errorf("ffmpeg %d keeps supplementary groups: %s", pid, line)
+		}
+	}
 }
 
 // opens reports whether one of pid's descriptors is a file whose path
