@@ -20,7 +20,7 @@
 //
 // Every process runs under the configured cap on its address space
 // (Limits.Memory, EncodeLimits.Memory) and, when one is set, in the media
-// sandbox (Sandbox; docs/security.md).
+// sandbox (Sandbox; docs/renders.md, "The media sandbox").
 //
 // Binaries run through os/exec with an argument vector, never a shell.
 package ffmpeg

@@ -26,7 +26,7 @@ const (
 	SandboxOff SandboxMode = "off"
 )
 
-// SandboxConfig is what the operator chose (docs/security.md).
+// SandboxConfig is what the operator chose (docs/renders.md, "The media sandbox").
 type SandboxConfig struct {
 	Mode SandboxMode
 	// User is the account the tools run as when renderd runs as root: a
@@ -39,7 +39,7 @@ type SandboxConfig struct {
 }
 
 // Sandbox confines every ffmpeg and ffprobe this package starts, in layers
-// (docs/security.md):
+// (docs/renders.md, "The media sandbox"):
 //
 //   - user: when renderd runs as root, the tools run as an unprivileged
 //     account with no supplementary groups, so they can read neither the

@@ -396,3 +396,35 @@ func TestScrub_names_known_files_and_hides_other_paths(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSandbox_start measures what each layer adds to starting a tool
+// (`true`, which does nothing): the cost every probe and encode pays once.
+func BenchmarkSandbox_start(b *testing.B) {
+	bin, err := exec.LookPath("true")
+	if err != nil {
+		b.Fatal(err)
+	}
+	full := fullSandbox(b)
+	layers := map[string]*Sandbox{
+		"bare":     nil,
+		"network":  {uid: -1, gid: -1, noNetwork: full.noNetwork},
+		"user":     {uid: full.uid, gid: full.gid},
+		"landlock": {uid: -1, gid: -1, landlock: full.landlock, helper: full.helper},
+		"all":      full,
+	}
+	for _, name := range []string{"bare", "network", "user", "landlock", "all"} {
+		b.Run(name, func(b *testing.B) {
+			sb := layers[name]
+			for b.Loop() {
+				cmd, files, err := sb.command(context.Background(), bin, nil, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Run(); err != nil {
+					b.Fatal(err)
+				}
+				files.close()
+			}
+		})
+	}
+}

@@ -400,7 +400,7 @@ func ffmpegOf(renderID string) []int {
 }
 
 // checkConfined checks the service's ffmpeg runs in the media sandbox's
-// layers that this machine allows (docs/security.md): another network
+// layers that this machine allows (docs/renders.md, "The media sandbox"): another network
 // namespace, and the unprivileged user when the service is root.
 func checkConfined(t *testing.T, pid int) {
 	t.Helper()
