@@ -51,8 +51,8 @@ type SandboxConfig struct {
 //   - network: a new, empty network namespace (CLONE_NEWNET): no
 //     interface but a loopback that is down;
 //   - landlock: the tool can open only the system files it needs to load
-//     (/usr, /lib*, /etc/ld.so.cache, /sys/devices/system) and the run's
-//     own descriptors, cannot connect or bind TCP, signal or ptrace
+//     (/usr, /lib*, /etc/ld.so.cache, /sys/devices/system, /dev/urandom,
+//     /dev/null) and the run's own descriptors, cannot connect or bind TCP, signal or ptrace
 //     anything outside its own run, or reach an abstract unix socket.
 //     Landlock restricts the calling thread, so a small helper
 //     (SandboxExec) sets it up and then execs the tool.

@@ -74,10 +74,11 @@ func (sb *Sandbox) selfTest() error {
 }
 
 // System files a tool reads to start: the loader, its cache and the
-// libraries, and the CPU and memory topology libraries ask about.
+// libraries, the CPU and memory topology libraries ask about, and the
+// devices libavutil reads (a random seed, an empty input).
 var (
 	systemExec = []string{"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"}
-	systemRead = []string{"/etc/ld.so.cache", "/sys/devices/system"}
+	systemRead = []string{"/etc/ld.so.cache", "/sys/devices/system", "/dev/urandom", "/dev/null"}
 )
 
 // SandboxExec is the helper: `renderd sandbox-exec [--uid N --gid N]
