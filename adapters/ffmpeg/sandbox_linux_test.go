@@ -397,6 +397,25 @@ func TestScrub_names_known_files_and_hides_other_paths(t *testing.T) {
 	}
 }
 
+// A helper that cannot set the sandbox up fails the run as the worker's
+// trouble (retried elsewhere), never as the file's.
+func TestSandbox_a_helper_that_fails_is_the_workers_error_not_the_files(t *testing.T) {
+	sb := landlockOnly(t)
+	sb.helper = append(sb.helper, "--bogus", "1")
+	_, err := NewProber(mediatest.FFprobe(t), 30*time.Second, Limits{Sandbox: sb}).Probe(t.Context(), mediatest.AudioM4A(t))
+	var pe *ProbeError
+	if err == nil || errors.As(err, &pe) || !strings.Contains(err.Error(), "media sandbox: unknown option") {
+		t.Fatalf("probe: %v, want a plain media sandbox error", err)
+	}
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	err = NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}).Run(t.Context(),
+		encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-f", "mp4", "file:"+out), nil)
+	var ee *EncodeError
+	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "media sandbox:") {
+		t.Fatalf("encode: %v, want a plain media sandbox error", err)
+	}
+}
+
 // BenchmarkSandbox_start measures what each layer adds to starting a tool
 // (`true`, which does nothing): the cost every probe and encode pays once.
 func BenchmarkSandbox_start(b *testing.B) {

@@ -88,6 +88,8 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
 		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
 			want: []string{"must be positive"}},
+		"unknown_media_sandbox": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_MEDIA_SANDBOX": "on"},
+			want: []string{"RENDERD_MEDIA_SANDBOX must be auto, strict or off"}},
 		"negative_threads": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_THREADS": "-2"},
 			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
 		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
