@@ -118,6 +118,9 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 	return sb, nil
 }
 
+// LandlockABI is the Landlock ABI this kernel offers, or why there is none.
+func LandlockABI() (int, error) { return landlockABI() }
+
 // Layers names the layers in force, for logs and tests.
 func (sb *Sandbox) Layers() []string {
 	if sb == nil {
