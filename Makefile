@@ -27,8 +27,9 @@ stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally
 stack-down: ## stop the local stack
 	deployments/local/down
 
-build: ## build bin/renderd and bin/renderd-bench
+build: ## build bin/renderd, its media sandbox helper bin/renderd-sandbox, and bin/renderd-bench
 	$(GO) build -o $(BIN)/renderd ./cmd/renderd
+	$(GO) build -o $(BIN)/renderd-sandbox ./cmd/renderd-sandbox
 	$(GO) build -o $(BIN)/renderd-bench ./cmd/renderd-bench
 
 run: stack build ## run renderd with all roles on the local stack (127.0.0.1:8080, RENDERD_HTTP_ADDR overrides)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,10 +27,20 @@ const (
 // retryable says whether requesting the same render again may succeed: a
 // stall or a crash of ffmpeg can be the machine's (a stuck disk, another
 // job's load). A source that needs more memory than the cap, or an output
-// that fails its checks, fails the same way every time.
-func retryable(code string) bool {
+// that fails its checks, fails the same way every time, and so does any
+// failure that says it is Deterministic (a job BuildCommand refuses, an
+// ffmpeg command the kernel refuses to start), whatever its code.
+func retryable(code string, err error) bool {
+	var d deterministic
+	if errors.As(err, &d) && d.Deterministic() {
+		return false
+	}
 	return code == CodeTimeout || code == CodeEncodeFailed
 }
+
+// deterministic is implemented by failures that know they would fail the
+// same way on every attempt.
+type deterministic interface{ Deterministic() bool }
 
 // How a job's context ended, when it did not end on its own.
 var (
@@ -154,9 +165,23 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 			_ = w.blobs.Discard(tmp) // the partial or refused output
 		}
 	}()
-	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp, Threads: w.cfg.Threads})
+	// The job's scratch folder holds what ffmpeg reads besides the source
+	// (the cut's filter graph); it goes with the job.
+	scratch, err := os.MkdirTemp(w.cfg.ScratchDir, "render-")
 	if err != nil {
-		return encoded{}, failure(CodeEncodeFailed, err.Error())
+		return encoded{}, fmt.Errorf("scratch folder: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	script := filepath.Join(scratch, "filter")
+	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp,
+		FilterScript: script, Threads: w.cfg.Threads})
+	if err != nil {
+		return encoded{}, &jobFailure{code: CodeEncodeFailed, message: err.Error(), deterministic: true}
+	}
+	if cmd.FilterGraph != "" {
+		if err := os.WriteFile(script, []byte(cmd.FilterGraph), 0o600); err != nil {
+			return encoded{}, fmt.Errorf("filter script: %w", err)
+		}
 	}
 	// A cancel between the claim and here must prevent the start.
 	if held, err := w.queue.Held(ctx, job.renderID, job.attempt, w.cfg.WorkerID); err == nil && !held {
@@ -275,7 +300,7 @@ func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
 	defer cancel()
 	_, ferr := w.cmds.Fail.Handle(ctx, job.caller, commands.FailRender{RenderID: job.renderID, Attempt: job.attempt,
-		Code: code, Message: message, Retryable: retryable(code)})
+		Code: code, Message: message, Retryable: retryable(code, err)})
 	log.Warn("render failed", "code", code, "message", message, "report_err", ferr)
 }
 
@@ -312,10 +337,14 @@ func trimMessage(s string) string {
 }
 
 // jobFailure is a failure the pipeline itself decides.
-type jobFailure struct{ code, message string }
+type jobFailure struct {
+	code, message string
+	deterministic bool
+}
 
 func failure(code, message string) error { return &jobFailure{code: code, message: message} }
 
 func (f *jobFailure) Error() string          { return f.code + ": " + f.message }
 func (f *jobFailure) FailureCode() string    { return f.code }
 func (f *jobFailure) FailureMessage() string { return f.message }
+func (f *jobFailure) Deterministic() bool    { return f.deterministic }

@@ -18,6 +18,13 @@ type Job struct {
 	Source domain.MediaInfo  // the probe of the input file
 	Input  []string          // input options ending in "-i file:<path>" (adapters/ffmpeg.InputArgs)
 	Output string            // output file path; the muxer is forced with -f
+	// FilterScript is the path of the file the caller writes
+	// Command.FilterGraph to before running a cut: graphs go to ffmpeg
+	// through a file (-filter_complex_script), since a cut of 1000 segments
+	// is a graph of some 150 KB, past the kernel's 128 KiB limit on one
+	// argument (execve fails with E2BIG). Required when the plan has
+	// segments.
+	FilterScript string
 	// Threads is the encoders' -threads: how many threads one render's
 	// libx264 may run, so that the renders sharing a machine share its
 	// cores. 0 leaves ffmpeg's own choice (1.5× the cores for libx264).
@@ -30,6 +37,9 @@ type Job struct {
 type Command struct {
 	Args     []string
 	FastPath bool // remux with -c copy, no re-encode
+	// FilterGraph is the content of Job.FilterScript, "" when the command
+	// reads no script.
+	FilterGraph string
 }
 
 // ErrImpossibleJob is wrapped by every error of BuildCommand: the job
@@ -75,10 +85,13 @@ func BuildCommand(j Job) (Command, error) {
 	args = append(args, j.Input...)
 
 	fast := canRemux(j)
+	var graph string
 	if fast {
 		args = append(args, remuxArgs(j)...)
 	} else {
-		args = append(args, encodeArgs(j)...)
+		var enc []string
+		enc, graph = encodeArgs(j)
+		args = append(args, enc...)
 		if j.Threads > 0 {
 			args = append(args, "-threads", strconv.Itoa(j.Threads))
 		}
@@ -91,7 +104,7 @@ func BuildCommand(j Job) (Command, error) {
 	}
 	// "file:" keeps a path from being read as a protocol or an option.
 	args = append(args, "-f", muxers[j.Format], "file:"+j.Output)
-	return Command{Args: args, FastPath: fast}, nil
+	return Command{Args: args, FastPath: fast, FilterGraph: graph}, nil
 }
 
 // checkJob refuses a job that cannot produce its plan. Messages name no
@@ -106,6 +119,9 @@ func checkJob(j Job) error {
 	}
 	if j.Output == "" {
 		return errors.New("no output path")
+	}
+	if len(p.Segments) > 0 && j.FilterScript == "" {
+		return errors.New("a cut needs a filter script path")
 	}
 	if p.Duration <= 0 {
 		return errors.New("the plan has no duration")
@@ -184,7 +200,9 @@ func remuxArgs(j Job) []string {
 	return append(args, "-c", "copy")
 }
 
-func encodeArgs(j Job) []string {
+// encodeArgs returns the re-encode's arguments and, for a cut, the filter
+// graph they read from j.FilterScript.
+func encodeArgs(j Job) (args []string, graph string) {
 	video, audio := j.Format.IsVideo(), j.Source.HasAudio
 	// Autorotate stays on (ffmpeg's default): frames reach the filters
 	// upright and the output carries no rotation, so the scale is to the
@@ -192,10 +210,10 @@ func encodeArgs(j Job) []string {
 	// resolves anamorphic sources.
 	scale := fmt.Sprintf("scale=%d:%d,setsar=1", j.Plan.Width, j.Plan.Height)
 
-	var args []string
 	switch {
 	case len(j.Plan.Segments) > 0:
-		args = append(args, "-filter_complex", cutGraph(j.Plan.Segments, video, audio, scale))
+		graph = cutGraph(j.Plan.Segments, video, audio, scale)
+		args = append(args, "-filter_complex_script", j.FilterScript)
 		if video {
 			args = append(args, "-map", "[v]")
 		}
@@ -238,7 +256,7 @@ func encodeArgs(j Job) []string {
 			args = append(args, "-ar", strconv.Itoa(rate))
 		}
 	}
-	return args
+	return args, graph
 }
 
 // sampleRate returns the output rate for a source rate and whether it must

@@ -3,6 +3,7 @@ package encoders_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -113,8 +114,13 @@ func TestBuildCommand_ffmpeg_output_is_the_plan(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "render.part") // no extension: the muxer comes from -f
-			cmd, err := encoders.BuildCommand(encoders.Job{Format: c.format, Plan: p, Source: media, Input: input, Output: out, Threads: c.threads})
+			script := filepath.Join(t.TempDir(), "filter")
+			cmd, err := encoders.BuildCommand(encoders.Job{Format: c.format, Plan: p, Source: media, Input: input, Output: out,
+				FilterScript: script, Threads: c.threads})
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(script, []byte(cmd.FilterGraph), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if cmd.FastPath != c.fast {

@@ -34,8 +34,29 @@ func plan(w, h int, src domain.MediaInfo) domain.RenderPlan {
 	return domain.RenderPlan{Width: w, Height: h, VideoBitrate: src.VideoBitrate, AudioBitrate: src.AudioBitrate, Duration: src.Duration}
 }
 
+const testScript = "/scratch/render-1/filter"
+
 func job(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) encoders.Job {
-	return encoders.Job{Format: f, Plan: p, Source: src, Input: testInput, Output: testOutput}
+	return encoders.Job{Format: f, Plan: p, Source: src, Input: testInput, Output: testOutput, FilterScript: testScript}
+}
+
+// inlined is cmd's arguments with the filter script read back in place
+// ("-filter_complex_script <path>" → "-filter_complex <graph>"), so the
+// cases read the graph where ffmpeg applies it.
+func inlined(t *testing.T, cmd encoders.Command) []string {
+	t.Helper()
+	args := slices.Clone(cmd.Args)
+	i := slices.Index(args, "-filter_complex_script")
+	if (i >= 0) != (cmd.FilterGraph != "") {
+		t.Fatalf("filter script argument at %d, graph %q", i, cmd.FilterGraph)
+	}
+	if i >= 0 {
+		if args[i+1] != testScript {
+			t.Fatalf("filter script %q, want the job's %q", args[i+1], testScript)
+		}
+		args[i], args[i+1] = "-filter_complex", cmd.FilterGraph
+	}
+	return args
 }
 
 func withThreads(j encoders.Job, n int) encoders.Job {
@@ -223,14 +244,15 @@ func TestBuildCommand(t *testing.T) {
 			if cmd.FastPath != c.fast {
 				t.Errorf("FastPath = %v, want %v", cmd.FastPath, c.fast)
 			}
+			args := inlined(t, cmd)
 			for _, run := range c.want {
-				if !containsRun(cmd.Args, run) {
-					t.Errorf("missing %q in\n%q", run, cmd.Args)
+				if !containsRun(args, run) {
+					t.Errorf("missing %q in\n%q", run, args)
 				}
 			}
 			for _, arg := range c.not {
-				if slices.Contains(cmd.Args, arg) {
-					t.Errorf("unexpected %q in\n%q", arg, cmd.Args)
+				if slices.Contains(args, arg) {
+					t.Errorf("unexpected %q in\n%q", arg, args)
 				}
 			}
 			checkShape(t, cmd.Args, c.job)
@@ -339,6 +361,9 @@ func TestBuildCommand_impossible_jobs_are_errors(t *testing.T) {
 		{"segment_starting_before_the_source", withPlan(func(p *domain.RenderPlan) { p.Segments = segments(-1, 1) })},
 		{"overlapping_segments", withPlan(func(p *domain.RenderPlan) { p.Segments = segments(0, 2, 1, 3) })},
 		{"unsorted_segments", withPlan(func(p *domain.RenderPlan) { p.Segments = segments(4, 5, 1, 2) })},
+		{"cut_without_a_filter_script", withJob(func(j *encoders.Job) {
+			j.Plan.Segments, j.FilterScript = segments(1, 2), ""
+		})},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -101,6 +101,9 @@ type RenderWorkerConfig struct {
 	MaxRunningPerAccount int
 	// Threads is each encode's -threads (Job.Threads); 0 is ffmpeg's choice.
 	Threads int
+	// ScratchDir is where each job gets its own folder for the files ffmpeg
+	// reads besides the source (a cut's filter script); "" is os.TempDir().
+	ScratchDir string
 }
 
 // RenderWorker turns pending renders into deliverables: it claims them

@@ -2,7 +2,6 @@ package ffmpeg
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +45,9 @@ type EncodeError struct {
 	Code    string
 	Message string
 	Err     error
+	// Permanent marks a failure that every attempt would repeat, whatever
+	// its code (an ffmpeg command the kernel refuses to start).
+	Permanent bool
 }
 
 func (e *EncodeError) Error() string { return e.Code + ": " + e.Message }
@@ -57,6 +58,9 @@ func (e *EncodeError) Unwrap() error { return e.Err }
 // (commands.MediaFailure), as opposed to the worker.
 func (e *EncodeError) FailureCode() string    { return e.Code }
 func (e *EncodeError) FailureMessage() string { return e.Message }
+
+// Deterministic says the failure is Permanent (the encoders' retry rule).
+func (e *EncodeError) Deterministic() bool { return e.Permanent }
 
 // EncodeLimits bound every encode an Encoder runs. Zero values mean no
 // bound.
@@ -74,6 +78,8 @@ type EncodeLimits struct {
 	// Memory caps ffmpeg's address space (RLIMIT_AS) in bytes, as
 	// Limits.Memory does.
 	Memory int64
+	// Sandbox confines every encode (nil: unconfined).
+	Sandbox *Sandbox
 }
 
 // Encoder runs ffmpeg encodes. Safe for concurrent use.
@@ -147,14 +153,13 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 			limitHit{rule: "ran longer than " + e.limits.MaxTime.String()})
 		defer cancel()
 	}
-	cmd, err := toolCommand(runCtx, e.ffmpegPath, args, e.limits.Memory)
+	cmd, files, err := e.limits.Sandbox.command(runCtx, e.ffmpegPath, args, e.limits.Memory)
 	if err != nil {
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
-	// An empty environment, as in runTool: FFREPORT and AV_LOG_FORCE_* would
-	// let the worker's environment change what ffmpeg writes.
-	cmd.Env = []string{}
-	cmd.SysProcAttr = encodeProcAttr()
+	// After the wait: the output goes back to renderd's user once ffmpeg
+	// is gone.
+	defer files.close()
 	// SIGTERM lets ffmpeg flush and exit in a few hundred ms; os/exec sends
 	// SIGKILL when it is still there WaitDelay later. WaitDelay also bounds
 	// the wait for the output pipes once ffmpeg has exited.
@@ -166,6 +171,11 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	if err := cmd.Start(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // ended before the start: nothing ran
+		}
+		if errors.Is(err, syscall.E2BIG) {
+			// The same command is as long on every worker.
+			return &EncodeError{Code: CodeEncodeFailed, Permanent: true, Err: err,
+				Message: "the ffmpeg command is longer than the kernel accepts (argument list too long)"}
 		}
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
@@ -217,11 +227,15 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	if !errors.As(err, &exitErr) {
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
+	if hf := helperFailure(err, stderr.String()); hf != nil {
+		return hf
+	}
 	code, msg := CodeEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
 	if e.limits.Memory > 0 && outOfMemory(err, stderr.String()) {
 		code, msg = CodeMemoryLimitExceeded, "ffmpeg needed more than the "+mib(e.limits.Memory)+" memory limit"
 	}
-	if s := encodeStderrSummary(stderr.String(), args, maxEncodeMessage-len(msg)-2); s != "" {
+	names := append(pathReplacements(args), files.replacements()...)
+	if s := encodeStderrSummary(stderr.String(), names, maxEncodeMessage-len(msg)-2); s != "" {
 		msg += ": " + s
 	}
 	return &EncodeError{Code: code, Message: msg, Err: err}
@@ -387,11 +401,11 @@ const (
 
 // encodeStderrSummary keeps the last distinct lines of ffmpeg's stderr,
 // joined with "; ", in at most limit bytes. A log context "[libx264 @ 0x55d0c0ffee00] " becomes
-// "libx264: " (the address means nothing to a client), and the absolute
-// input and output paths of args (blob store paths) become "input" and
-// "output".
-func encodeStderrSummary(stderr string, args []string, limit int) string {
-	paths := pathReplacer(args)
+// "libx264: " (the address means nothing to a client), the paths of names
+// (pathReplacements, runFiles.replacements) become their names ("input",
+// "output", "filter script"), and any other absolute path "a server path".
+func encodeStderrSummary(stderr string, names []string, limit int) string {
+	paths := newPathNames(names)
 	var lines []string
 	seen := map[string]bool{}
 	for _, line := range strings.FieldsFunc(stderr, func(r rune) bool { return r == '\n' || r == '\r' }) {
@@ -400,7 +414,7 @@ func encodeStderrSummary(stderr string, args []string, limit int) string {
 		if name != "" {
 			line = name + ": " + line
 		}
-		line = paths.Replace(line)
+		line = paths.scrub(line)
 		if line == "" || seen[line] {
 			continue
 		}
@@ -413,33 +427,23 @@ func encodeStderrSummary(stderr string, args []string, limit int) string {
 	return truncateFront(strings.Join(lines, "; "), limit)
 }
 
-// pathReplacer replaces the absolute paths args open: every -i value and the
-// output (the last argument), with or without their "file:" prefix.
-func pathReplacer(args []string) *strings.Replacer {
-	type pair struct{ old, new string }
-	var pairs []pair
-	add := func(arg, name string) {
-		path := strings.TrimPrefix(arg, "file:")
-		if filepath.IsAbs(path) {
-			pairs = append(pairs, pair{"file:" + path, name}, pair{path, name})
-		}
-	}
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-i" {
-			add(args[i+1], "input")
-		}
-	}
-	if len(args) > 0 {
-		add(args[len(args)-1], "output")
-	}
-	// The Replacer tries its pairs in order: the longest first, so a path
-	// that extends another ("out.mp4.tmp") is replaced whole.
-	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(len(b.old), len(a.old)) })
+// pathReplacements names the paths args open: every -i value ("input"), a
+// -filter_complex_script ("filter script") and the output, the last
+// argument ("output").
+func pathReplacements(args []string) []string {
 	var oldnew []string
-	for _, p := range pairs {
-		oldnew = append(oldnew, p.old, p.new)
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-i":
+			oldnew = append(oldnew, pathPairs(args[i+1], "input")...)
+		case "-filter_complex_script":
+			oldnew = append(oldnew, pathPairs(args[i+1], "filter script")...)
+		}
 	}
-	return strings.NewReplacer(oldnew...)
+	if n := len(args); n > 0 && strings.HasPrefix(args[n-1], "file:") {
+		oldnew = append(oldnew, pathPairs(args[n-1], "output")...)
+	}
+	return oldnew
 }
 
 // truncateFront keeps the last limit bytes of s, on a rune boundary, marking

@@ -246,6 +246,25 @@ func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
 	}
 }
 
+// One argument past the kernel's MAX_ARG_STRLEN (128 KiB): what a
+// 1000-segment graph on the command line was. Every worker would fail it.
+func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	graph := strings.Repeat("null,", 40_000) + "null"
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(context.Background(),
+		encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-vf", graph, "-f", "mp4", "file:"+out), nil)
+	if !errors.Is(err, syscall.E2BIG) {
+		t.Fatalf("err = %v, want E2BIG", err)
+	}
+	ee := assertEncodeCode(t, err, CodeEncodeFailed)
+	if !ee.Deterministic() || !ee.Permanent {
+		t.Errorf("%v is not permanent: it would be retried", ee)
+	}
+	if strings.Contains(ee.Message, "null,") || strings.Contains(ee.Message, out) {
+		t.Errorf("message %q quotes the command", ee.Message)
+	}
+}
+
 func TestEncoderRun_missing_binary_is_a_worker_error(t *testing.T) {
 	err := NewEncoder(filepath.Join(t.TempDir(), "ffmpeg"), 0, EncodeLimits{}).Run(context.Background(), encodeArgs(), nil)
 	var ee *EncodeError
@@ -291,7 +310,7 @@ func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
 	stderr.WriteString("file:/var/lib/renderd/blobs/assets/a1/source.mp4: Invalid data found when processing input\n")
 	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\r\n")
 	stderr.WriteString("Could not write header for output file #0 (/var/lib/renderd/blobs/renders/r1/attempt-1.mp4.tmp)\n")
-	got := encodeStderrSummary(stderr.String(), args, maxEncodeMessage)
+	got := encodeStderrSummary(stderr.String(), pathReplacements(args), maxEncodeMessage)
 	lines := strings.Split(got, "; ")
 	if len(lines) != maxEncodeLines {
 		t.Errorf("got %d lines, want the last %d: %q", len(lines), maxEncodeLines, got)
@@ -304,7 +323,7 @@ func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
 		t.Errorf("got %q, with a path or an address", got)
 	}
 
-	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", args, maxEncodeMessage)
+	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", pathReplacements(args), maxEncodeMessage)
 	if len(long) > maxEncodeMessage || !strings.HasPrefix(long, "…é") || !strings.HasSuffix(long, "; the reason") {
 		t.Errorf("a long summary keeps its end within %d bytes, got %d bytes: %.20q…", maxEncodeMessage, len(long), long)
 	}

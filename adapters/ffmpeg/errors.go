@@ -1,6 +1,11 @@
 package ffmpeg
 
-import "strings"
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // Stable codes of ProbeError. They end up in asset.failed and cut.failed
 // events, so they are part of the public contract: never rename one.
@@ -11,6 +16,9 @@ const (
 	// CodeContainerNotAllowed: the file is a container outside the allowlist
 	// (a playlist, a concat list, an image, ...). See allowedDemuxers.
 	CodeContainerNotAllowed = "container_not_allowed"
+	// CodeCodecNotAllowed: a stream of the file (audio, video or subtitles)
+	// is in a codec outside the allowlist. See allowedDecoders.
+	CodeCodecNotAllowed = "codec_not_allowed"
 	// CodeNoMediaStreams: the container holds no audio and no video (cover
 	// art does not count).
 	CodeNoMediaStreams = "no_media_streams"
@@ -63,18 +71,16 @@ func splitLogContext(line string) (name, rest string) {
 const maxMessage = 200
 
 // stderrSummary turns ffmpeg's stderr into a one-line reason: the last few
-// distinct lines, without context prefixes and without the input path (a
-// server path must not reach clients).
-func stderrSummary(stderr, path string) string {
+// distinct lines, without context prefixes and without server paths (see
+// scrubPaths): the input path and names' descriptors become their names.
+func stderrSummary(stderr, path string, names []string) string {
+	paths := newPathNames(append(pathPairs(path, "input"), names...))
 	var lines []string
 	seen := map[string]bool{}
 	for _, line := range strings.Split(stderr, "\n") {
 		line = strings.TrimSpace(strings.TrimRight(line, "\r"))
 		_, line = splitLogContext(line)
-		if path != "" {
-			line = strings.ReplaceAll(line, "file:"+path, "input")
-			line = strings.ReplaceAll(line, path, "input")
-		}
+		line = paths.scrub(line)
 		line = strings.TrimPrefix(line, "input: ")
 		if line == "" || seen[line] {
 			continue
@@ -102,4 +108,62 @@ func blockedDemuxer(stderr string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// blockedDecoder returns the decoder that codec_whitelist refused, if one
+// was: libavcodec logs "Codec (srt) not on whitelist '…'" in that decoder's
+// context.
+func blockedDecoder(stderr string) (string, bool) {
+	for _, line := range strings.Split(stderr, "\n") {
+		_, rest := splitLogContext(strings.TrimSpace(line))
+		if name, ok := strings.CutPrefix(rest, "Codec ("); ok {
+			if name, _, ok = strings.Cut(name, ") not on whitelist"); ok && name != "" {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// pathNames replaces the paths a run opened by their stable names ("input",
+// "output", "filter script"), and any other absolute path by "a server
+// path": a tool's message can name a file the run did not (a library's
+// data file, a folder), and a failure message travels in public events.
+type pathNames struct{ known *strings.Replacer }
+
+// newPathNames takes old, new pairs; the longest old is replaced first, so
+// a path that extends another ("out.mp4.tmp") is replaced whole.
+func newPathNames(oldnew []string) pathNames {
+	type pair struct{ old, new string }
+	var pairs []pair
+	for i := 0; i+1 < len(oldnew); i += 2 {
+		if oldnew[i] != "" {
+			pairs = append(pairs, pair{oldnew[i], oldnew[i+1]})
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(len(b.old), len(a.old)) })
+	flat := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		flat = append(flat, p.old, p.new)
+	}
+	return pathNames{known: strings.NewReplacer(flat...)}
+}
+
+// pathPairs names an absolute path, bare and behind "file:"; anything else
+// (a lavfi graph, "pipe:1") is no path.
+func pathPairs(path, name string) []string {
+	path = strings.TrimPrefix(path, "file:")
+	if !strings.HasPrefix(path, "/") {
+		return nil
+	}
+	return []string{"file:" + path, name, path, name}
+}
+
+// serverPath is an absolute path of two or more parts that starts a word:
+// "/var/lib/renderd/blobs/x", "file:/tmp/a", "(/proc/self/fd/3)"; not
+// "N/A" or "1/30".
+var serverPath = regexp.MustCompile(`(^|[\s'"(\[=,<])(?:file:)?/[^\s'"(),;\[\]<>]*/[^\s'"(),;\[\]<>]*`)
+
+func (p pathNames) scrub(line string) string {
+	return serverPath.ReplaceAllString(p.known.Replace(line), "${1}a server path")
 }

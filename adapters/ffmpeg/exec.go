@@ -16,42 +16,51 @@ func (e errTimedOut) Error() string { return "did not finish within " + e.limit.
 
 func (e errTimedOut) Unwrap() error { return context.DeadlineExceeded }
 
-// runTool runs one ffmpeg-suite binary to completion, its address space
-// capped at memory bytes when memory > 0 (see toolCommand). Arguments go
-// straight to execve, never through a shell. The process is killed when ctx
-// ends or timeout (if positive) passes; the caller's cancellation comes back
-// as ctx.Err(), the timeout as errTimedOut.
-func runTool(ctx context.Context, timeout time.Duration, memory int64, bin string, args []string, stdout, stderr io.Writer) error {
+// runTool runs one ffmpeg-suite binary to completion under limits: its
+// address space capped at limits.Memory when that is positive, confined by
+// limits.Sandbox (Sandbox.command). Arguments go straight to execve, never
+// through a shell. The process is killed when ctx ends or timeout (if
+// positive) passes; the caller's cancellation comes back as ctx.Err(), the
+// timeout as errTimedOut, a sandbox that could not be set up as a plain
+// error. names are the stable names of the paths the tool saw, as
+// strings.NewReplacer pairs, for its messages.
+func runTool(ctx context.Context, timeout time.Duration, limits Limits, bin string, args []string, stdout io.Writer, stderr stderrLog) (names []string, err error) {
 	runCtx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd, err := toolCommand(runCtx, bin, args, memory)
+	cmd, files, err := limits.Sandbox.command(runCtx, bin, args, limits.Memory)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer files.close()
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	// An empty environment: FFREPORT and AV_LOG_FORCE_* would otherwise let
-	// the worker's environment make ffmpeg write report files or change the
-	// log format this package parses.
-	cmd.Env = []string{}
 	// Kill (the default Cancel) ends ffmpeg at once; WaitDelay only bounds
 	// the wait for its output pipes.
 	cmd.WaitDelay = 2 * time.Second
 	err = cmd.Run()
 	if err == nil {
-		return nil
+		return files.replacements(), nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return ctxErr
+		return nil, ctxErr
 	}
 	if errors.Is(runCtx.Err(), context.DeadlineExceeded) {
-		return errTimedOut{limit: timeout}
+		return nil, errTimedOut{limit: timeout}
 	}
-	return err
+	if hf := helperFailure(err, stderr.String()); hf != nil {
+		return nil, hf
+	}
+	return files.replacements(), err
+}
+
+// stderrLog takes a tool's stderr and gives back its tail.
+type stderrLog interface {
+	io.Writer
+	String() string
 }
 
 // cappedBuffer keeps at most limit bytes and remembers that it dropped some.

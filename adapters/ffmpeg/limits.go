@@ -1,7 +1,6 @@
 package ffmpeg
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -22,6 +21,8 @@ type Limits struct {
 	// allocate; 0 means DefaultMaxPixels. A file that declares larger
 	// pictures is refused before any frame is decoded (source_too_large).
 	MaxPixels int64
+	// Sandbox confines each process (nil: unconfined).
+	Sandbox *Sandbox
 }
 
 // DefaultMaxPixels is 4096×2304: DCI 4K and UHD fit, in either orientation.
@@ -42,31 +43,15 @@ func (l Limits) pixelOptions() []string {
 	return []string{"-max_pixels:V", strconv.FormatInt(l.maxPixels(), 10)}
 }
 
-// toolCommand is the exec.Cmd that runs bin with args, under the memory cap
-// when there is one.
-//
-// The cap is RLIMIT_AS, set by util-linux's prlimit, which sets it on itself
-// and then execs bin: the limit is in place before bin's first instruction,
-// and the process keeps prlimit's pid, process group and parent-death
-// signal, so stopping it (SIGTERM, SIGKILL) reaches ffmpeg itself. Go's
-// os/exec has no way to set a resource limit on the child only. A memory
-// cgroup would measure what matters (resident memory) rather than address
-// space, but it needs a writable cgroup tree and a delegated controller,
-// which most containers do not give; an rlimit needs no privilege and works
-// per process anywhere.
-func toolCommand(ctx context.Context, bin string, args []string, memory int64) (*exec.Cmd, error) {
-	if memory <= 0 {
-		return exec.CommandContext(ctx, bin, args...), nil
-	}
-	// prlimit runs with the child's empty environment, so it gets bin's
-	// full path rather than searching a PATH it does not have.
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		return nil, err
-	}
-	full := append([]string{"--as=" + strconv.FormatInt(memory, 10), "--", path}, args...)
-	return exec.CommandContext(ctx, "prlimit", full...), nil
-}
+// The memory cap is RLIMIT_AS, set by util-linux's prlimit, which sets it
+// on itself and then execs the tool (Sandbox.command): the limit is in
+// place before the tool's first instruction, and the process keeps
+// prlimit's pid, process group and parent-death signal, so stopping it
+// (SIGTERM, SIGKILL) reaches ffmpeg itself. Go's os/exec has no way to set a
+// resource limit on the child only. A memory cgroup would measure what
+// matters (resident memory) rather than address space, but it needs a
+// writable cgroup tree and a delegated controller, which most containers do
+// not give; an rlimit needs no privilege and works per process anywhere.
 
 // CheckMemoryLimit says whether this host can cap ffmpeg's memory at
 // memory bytes (0: no cap, always fine): prlimit must be on PATH and the

@@ -12,11 +12,15 @@
 //     any other demuxer before it reads a header. A playlist (hls, concat,
 //     ffconcat) would otherwise open the files it lists: an upload could
 //     read other assets or server files through the file protocol itself;
+//   - with -codec_whitelist set to allowedDecoders, so no decoder outside
+//     what the service accepts ever runs on an upload: the allowed
+//     containers carry dozens of codecs, and each decoder is attack surface;
 //   - with -max_pixels:V (Limits.MaxPixels), so no video decoder allocates a
 //     picture larger than a source may be, whatever size the file declares.
 //
 // Every process runs under the configured cap on its address space
-// (Limits.Memory, EncodeLimits.Memory; see toolCommand).
+// (Limits.Memory, EncodeLimits.Memory) and, when one is set, in the media
+// sandbox (Sandbox; docs/renders.md, "The media sandbox").
 //
 // Binaries run through os/exec with an argument vector, never a shell.
 package ffmpeg
@@ -48,6 +52,31 @@ import (
 // demuxers, lavfi, tty, subtitle formats and raw codec streams.
 const allowedDemuxers = "mov,matroska,mp3,aac,wav,flac,ogg,avi,mpegts"
 
+// allowedDecoders is the codec allowlist, as libavcodec decoder names (the
+// list codec_whitelist takes; it names decoders, not codecs: "mp3float" is
+// the MP3 decoder ffmpeg picks, "libdav1d" the AV1 one). It is what the
+// allowed containers carry from cameras, phones, editors and the web:
+//
+//	video     h264, hevc, vp8, vp9, libdav1d (AV1), mpeg4, mpeg2video,
+//	          mpeg1video, h263 (3GP), prores, theora (Ogg), and mjpeg and
+//	          png (cover art; MJPEG video)
+//	audio     aac, aac_latm, mp3float and mp3, mp2float and mp2, ac3, eac3,
+//	          opus, vorbis, flac, alac, amrnb and amrwb (3GP), and PCM:
+//	          pcm_{s16,s24,s32,f32,f64}{le,be}, pcm_u8, pcm_s8, pcm_alaw,
+//	          pcm_mulaw
+//	subtitles text only: mov_text, subrip, srt, ass, ssa, webvtt, text
+//	          (ffprobe opens every stream's decoder, so a file with
+//	          subtitles needs theirs; renders drop subtitles)
+//
+// A file with any stream in another codec is refused at the probe
+// (codec_not_allowed), before its bytes reach that decoder. docs/renders.md
+// lists the accepted inputs for clients.
+const allowedDecoders = "h264,hevc,vp8,vp9,libdav1d,mpeg4,mpeg2video,mpeg1video,h263,prores,theora,mjpeg,png," +
+	"aac,aac_latm,mp3float,mp3,mp2float,mp2,ac3,eac3,opus,vorbis,flac,alac,amrnb,amrwb," +
+	"pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,pcm_f64le,pcm_f64be," +
+	"pcm_u8,pcm_s8,pcm_alaw,pcm_mulaw," +
+	"mov_text,subrip,srt,ass,ssa,webvtt,text"
+
 // maxProbeOutput bounds ffprobe's JSON; real media needs a few KiB.
 const maxProbeOutput = 8 << 20
 
@@ -74,7 +103,7 @@ func NewProber(ffprobePath string, timeout time.Duration, limits Limits) *Prober
 
 // Probe reports what the media file at path holds. A file that cannot be a
 // source yields a *ProbeError (source_unreadable, container_not_allowed,
-// no_media_streams, source_too_large, media_timeout); any other error is the
+// codec_not_allowed, no_media_streams, source_too_large, media_timeout); any other error is the
 // worker's own trouble (a missing blob, a missing binary, cancellation) and
 // is worth a retry.
 func (p *Prober) Probe(ctx context.Context, path string) (domain.MediaInfo, error) {
@@ -97,8 +126,8 @@ func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 	args = append(args, "-print_format", "json", "-show_format", "-show_streams", "-i", "file:"+path)
 	stdout := &cappedBuffer{limit: maxProbeOutput}
 	stderr := &tailBuffer{limit: stderrTail}
-	if err := runTool(ctx, p.timeout, p.limits.Memory, p.ffprobePath, args, stdout, stderr); err != nil {
-		return nil, toolFailure("ffprobe", "probing the file", err, stderr.String(), path, p.limits.Memory)
+	if names, err := runTool(ctx, p.timeout, p.limits, p.ffprobePath, args, stdout, stderr); err != nil {
+		return nil, toolFailure("ffprobe", "probing the file", err, stderr.String(), path, names, p.limits.Memory)
 	}
 	// A decoder that refuses an oversized picture does not always fail
 	// ffprobe: VP9 and MJPEG streams come out 0×0.
@@ -112,8 +141,8 @@ func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 }
 
 // InputArgs returns the ffmpeg input arguments that open path the way Probe
-// did: file protocol only, the container allowlist, the same picture-size
-// cap, and the demuxer pinned to container (MediaInfo.Container), so ffmpeg
+// did: file protocol only, the container and codec allowlists, the same
+// picture-size cap, and the demuxer pinned to container (MediaInfo.Container), so ffmpeg
 // cannot detect the file as something else than what was probed. The result
 // ends with "-i file:<path>".
 func (p *Prober) InputArgs(path, container string) ([]string, error) {
@@ -127,7 +156,7 @@ func (p *Prober) InputArgs(path, container string) ([]string, error) {
 
 // inputOptions are the options every input is opened with.
 func inputOptions() []string {
-	return []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers}
+	return []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers, "-codec_whitelist", allowedDecoders}
 }
 
 // demuxerFor returns the -f name of an allowed container: ffprobe's
@@ -174,8 +203,9 @@ func checkSource(path string) error {
 }
 
 // toolFailure classifies a failed ffprobe/ffmpeg run. doing names the run
-// for a memory failure ("probing the file"); memory is the cap it ran under.
-func toolFailure(tool, doing string, err error, stderr, path string, memory int64) error {
+// for a memory failure ("probing the file"); names are runTool's; memory is
+// the cap it ran under.
+func toolFailure(tool, doing string, err error, stderr, path string, names []string, memory int64) error {
 	var timedOut errTimedOut
 	var exitErr *exec.ExitError
 	switch {
@@ -191,8 +221,11 @@ func toolFailure(tool, doing string, err error, stderr, path string, memory int6
 		if demuxer, ok := blockedDemuxer(stderr); ok {
 			return &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", demuxer), Err: err}
 		}
+		if decoder, ok := blockedDecoder(stderr); ok {
+			return &ProbeError{Code: CodeCodecNotAllowed, Message: fmt.Sprintf("codec %q is not allowed", decoder), Err: err}
+		}
 		msg := "the file is not readable media"
-		if s := stderrSummary(stderr, path); s != "" {
+		if s := stderrSummary(stderr, path, names); s != "" {
 			msg += ": " + s
 		}
 		return &ProbeError{Code: CodeSourceUnreadable, Message: msg, Err: err}

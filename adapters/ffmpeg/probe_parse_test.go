@@ -301,7 +301,7 @@ func TestParseProbe_output_that_is_not_ffprobe_json_is_a_worker_error(t *testing
 func TestStderrSummary_drops_paths_and_log_contexts(t *testing.T) {
 	stderr := "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55da9ab9e280] moov atom not found\n" +
 		"file:/var/lib/renderd/blobs/ab/cd: Invalid data found when processing input\n"
-	got := stderrSummary(stderr, "/var/lib/renderd/blobs/ab/cd")
+	got := stderrSummary(stderr, "/var/lib/renderd/blobs/ab/cd", nil)
 	want := "moov atom not found; Invalid data found when processing input"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -315,12 +315,12 @@ func TestBlockedDemuxer_names_the_refused_demuxer(t *testing.T) {
 	}
 }
 
-func TestInputArgs_pin_the_probed_demuxer_and_cap_the_picture_size(t *testing.T) {
+func TestInputArgs_pin_the_probed_demuxer_allow_the_accepted_codecs_and_cap_the_picture_size(t *testing.T) {
 	got, err := NewProber("", 0, Limits{}).InputArgs("/blobs/a b", mp4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers,
+	want := []string{"-protocol_whitelist", "file", "-format_whitelist", allowedDemuxers, "-codec_whitelist", allowedDecoders,
 		"-max_pixels:V", "9437184", "-f", "mov", "-i", "file:/blobs/a b"}
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %q", got, want)

@@ -117,6 +117,8 @@ func TestProbe_files_that_cannot_be_sources(t *testing.T) {
 		{"ffconcat_list_is_container_not_allowed", ffconcatList, ffmpeg.CodeContainerNotAllowed},
 		{"png_image_is_container_not_allowed", pngImage, ffmpeg.CodeContainerNotAllowed},
 		{"subtitles_only_file_has_no_media_streams", subtitlesOnly, ffmpeg.CodeNoMediaStreams},
+		{"video_in_a_codec_outside_the_allowlist_is_codec_not_allowed", mediatest.SnowVideo, ffmpeg.CodeCodecNotAllowed},
+		{"one_audio_stream_outside_the_allowlist_is_codec_not_allowed", wavpackBesideH264, ffmpeg.CodeCodecNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -224,6 +226,12 @@ func subtitlesOnly(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return mediatest.Generate(t, "subtitles.mkv", "-i", srt)
+}
+
+// wavpackBesideH264 has an allowed H.264 stream and a WavPack one.
+func wavpackBesideH264(t testing.TB) string {
+	return mediatest.Generate(t, "wavpack.mkv", "-f", "lavfi", "-i", "testsrc2=size=64x36:duration=1",
+		"-f", "lavfi", "-i", "sine=duration=1", "-c:v", "libx264", "-c:a", "wavpack")
 }
 
 func assertCode(t *testing.T, err error, code string) *ffmpeg.ProbeError {

@@ -72,9 +72,9 @@ func (d *SilenceDetector) DetectSilences(ctx context.Context, path string, r dom
 	// ffmpeg says; scanning line by line keeps memory flat however much a
 	// damaged file makes the decoder complain.
 	log := &silenceLog{tail: tailBuffer{limit: stderrTail}}
-	memory := d.prober.limits.Memory
-	if err := runTool(ctx, d.timeout, memory, d.ffmpegPath, args, nil, log); err != nil {
-		return nil, 0, toolFailure("ffmpeg silencedetect", "detecting silences", err, log.tail.String(), path, memory)
+	limits := d.prober.limits
+	if names, err := runTool(ctx, d.timeout, limits, d.ffmpegPath, args, nil, log); err != nil {
+		return nil, 0, toolFailure("ffmpeg silencedetect", "detecting silences", err, log.tail.String(), path, names, limits.Memory)
 	}
 	log.flush()
 	return keptSegments(log.silences, info.Duration), info.Duration, nil
@@ -111,6 +111,9 @@ func (l *silenceLog) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// String is the tail of stderr.
+func (l *silenceLog) String() string { return l.tail.String() }
 
 // flush handles a last line without a newline.
 func (l *silenceLog) flush() {

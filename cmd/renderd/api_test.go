@@ -362,6 +362,7 @@ func TestAPI_assets_and_cuts_end_to_end(t *testing.T) {
 			{"video", mediatest.AudioMP3WithCoverArt(t), "no_video_stream"},
 			{"audio", mediatest.VideoNoAudio(t), "no_audio_stream"},
 			{"video", mediatest.Playlist(t), "container_not_allowed"},
+			{"video", mediatest.SnowVideo(t), "codec_not_allowed"},
 		} {
 			id := s.newAsset(key, c.kind)
 			s.expect(s.upload(key, id, "source", c.file), http.StatusAccepted, "")

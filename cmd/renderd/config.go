@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/domain"
@@ -88,6 +89,8 @@ type Config struct {
 	EncodeMaxTime       time.Duration
 	FFmpegMemoryLimit   int
 	FFmpegThreads       int
+	MediaSandbox        string
+	MediaUser           string
 
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
@@ -255,6 +258,10 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.FFmpegMemoryLimit })},
 	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: ffmpeg's own choice, bounded by the cores (libx264 takes 1.5 per core). The default stays 0 until measured",
 		intSetting(func(c *Config) *int { return &c.FFmpegThreads })},
+	{"RENDERD_MEDIA_SANDBOX", "media-sandbox", "auto", "how ffmpeg and ffprobe are confined (docs/renders.md): auto uses every layer the kernel allows (an unprivileged user when renderd is root, a new network namespace, Landlock) and logs a warning per missing one; strict refuses to start without all of them; off runs them as renderd's user with its network",
+		func(c *Config, v string) error { c.MediaSandbox = v; return nil }},
+	{"RENDERD_MEDIA_USER", "media-user", "nobody", "the account ffmpeg and ffprobe run as when renderd runs as root (a name or a uid; not root); a dedicated account is better than a shared nobody",
+		func(c *Config, v string) error { c.MediaUser = v; return nil }},
 	{"RENDERD_WEBHOOK_ALLOW", "webhook-allow", "", "comma-separated CIDRs webhooks may reach despite the SSRF guard (private, loopback, link-local addresses are refused otherwise); make run sets 127.0.0.0/8,::1/128",
 		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
 	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
@@ -519,6 +526,11 @@ func (c Config) validate(command string) error {
 	}
 	if c.FFmpegMemoryLimit != 0 && c.FFmpegMemoryLimit < minMemoryLimit {
 		errs = append(errs, fmt.Errorf("RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least %d (512 MiB): ffmpeg alone maps about 265 MiB of libraries", minMemoryLimit))
+	}
+	switch ffmpeg.SandboxMode(c.MediaSandbox) {
+	case ffmpeg.SandboxAuto, ffmpeg.SandboxStrict, ffmpeg.SandboxOff:
+	default:
+		errs = append(errs, errors.New("RENDERD_MEDIA_SANDBOX must be auto, strict or off"))
 	}
 	if c.WebhookTimeout <= 0 || c.WebhookDisableAfter <= 0 || c.WebhookSenders < 1 {
 		errs = append(errs, errors.New("RENDERD_WEBHOOK_TIMEOUT and RENDERD_WEBHOOK_DISABLE_AFTER must be positive, RENDERD_WEBHOOK_SENDERS at least 1"))

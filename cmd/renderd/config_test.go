@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +96,8 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
 		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
 			want: []string{"must be positive"}},
+		"unknown_media_sandbox": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_MEDIA_SANDBOX": "on"},
+			want: []string{"RENDERD_MEDIA_SANDBOX must be auto, strict or off"}},
 		"negative_threads": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_THREADS": "-2"},
 			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
 		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
@@ -177,5 +181,26 @@ func TestREADME_config_table_is_current(t *testing.T) {
 func TestTransfer_window_bound_stays_well_below_the_temp_sweep_age(t *testing.T) {
 	if 4*maxTransferWindow > tempMaxAge {
 		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, tempMaxAge)
+	}
+}
+
+func TestSandboxHelper_prefers_renderd_sandbox_beside_the_binary(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "renderd")
+	if got := sandboxHelper(exe); !slices.Equal(got, []string{exe, "sandbox-exec"}) {
+		t.Errorf("alone: %q, want renderd itself", got)
+	}
+	small := filepath.Join(dir, "renderd-sandbox")
+	if err := os.WriteFile(small, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := sandboxHelper(exe); got[0] != exe {
+		t.Errorf("a renderd-sandbox that is not executable was taken: %q", got)
+	}
+	if err := os.Chmod(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := sandboxHelper(exe); !slices.Equal(got, []string{small}) {
+		t.Errorf("beside it: %q, want %s", got, small)
 	}
 }

@@ -88,6 +88,9 @@ func TestEncoder_cancel_stops_ffmpeg_and_leaves_no_output(t *testing.T) {
 	video := s.readyAsset(key, "video", longVideo(t))
 	id := s.do(key, "POST", "/v1/renders", render(video, encodeLong)).str("id")
 	testenv.Eventually(t, encodeTimeout, "ffmpeg to run the render", func() bool { return len(ffmpegOf(id)) > 0 })
+	for _, pid := range ffmpegOf(id) {
+		checkConfined(t, pid)
+	}
 
 	s.expect(s.do(key, "DELETE", "/v1/renders/"+id, nil), http.StatusNoContent, "")
 	cancelled := time.Now()
@@ -377,18 +380,59 @@ func ffmpegOf(renderID string) []int {
 	var pids []int
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "renders/"+renderID+"/") {
+		if err != nil {
 			continue
 		}
 		if args := strings.Split(string(b), "\x00"); filepath.Base(args[0]) != "ffmpeg" {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		// The media sandbox hands ffmpeg its output as a descriptor
+		// (/proc/self/fd/N): the render's path is in its fd table then.
+		if !strings.Contains(string(b), "renders/"+renderID+"/") && !opens(pid, "renders/"+renderID+"/") {
+			continue
+		}
 		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// checkConfined checks the service's ffmpeg runs in the media sandbox's
+// layers that this machine allows (docs/renders.md, "The media sandbox"): another network
+// namespace, and the unprivileged user when the service is root.
+func checkConfined(t *testing.T, pid int) {
+	t.Helper()
+	self, _ := os.Readlink("/proc/self/ns/net")
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err == nil && theirs == self {
+		t.Errorf("ffmpeg %d shares renderd's network namespace %s", pid, self)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return // it ended meanwhile
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if uids, ok := strings.CutPrefix(line, "Uid:"); ok && os.Geteuid() == 0 && strings.Fields(uids)[0] == "0" {
+			t.Errorf("ffmpeg %d runs as root: %s", pid, line)
+		}
+		if groups, ok := strings.CutPrefix(line, "Groups:"); ok && os.Geteuid() == 0 && strings.TrimSpace(groups) != "" {
+			t.Errorf("ffmpeg %d keeps supplementary groups: %s", pid, line)
+		}
+	}
+}
+
+// opens reports whether one of pid's descriptors is a file whose path
+// holds part.
+func opens(pid int, part string) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, part) {
+			return true
+		}
+	}
+	return false
 }
 
 // zombie reports a process that exited and waits to be reaped.
@@ -399,4 +443,38 @@ func zombie(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return strings.HasPrefix(rest, "Z")
+}
+
+// A cut at the documented maximum of segments renders: its filter graph
+// (about 160 KB for video and audio) is past the kernel's 128 KiB limit on
+// one argument, so it reaches ffmpeg through a file. The source is cheap to
+// cut 1000 ways: 100 s of 1 fps video and one-second PCM packets, since the
+// graph's cost grows with frames × segments.
+func TestEncoder_a_cut_of_1000_segments_renders(t *testing.T) {
+	s := startService(t, "RENDERD_MAX_JSON_BYTES=200000")
+	key := s.account(60)
+	src := mediatest.Generate(t, "thousand.mkv",
+		"-f", "lavfi", "-i", "testsrc2=size=64x36:rate=1:duration=100",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:samples_per_frame=8000:duration=100",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-ac", "1")
+	video := s.readyAsset(key, "video", src)
+	segments := make([]map[string]float64, domain.MaxSegments)
+	for i := range segments {
+		segments[i] = map[string]float64{"start": float64(i) / 10, "end": float64(i+1) / 10}
+	}
+	cut := s.do(key, "POST", "/v1/assets/"+video+"/cuts", map[string]any{"segments": segments})
+	s.expect(cut, http.StatusCreated, "")
+	testenv.Eventually(t, 30*time.Second, "the cut to complete", func() bool {
+		return s.do(key, "GET", "/v1/cuts/"+cut.str("id"), nil).str("state") == "completed"
+	})
+	id := s.do(key, "POST", "/v1/renders", map[string]any{"asset_id": video, "cut_id": cut.str("id"),
+		"output": map[string]any{"format": "mp4"}}).str("id")
+	got := s.waitRender(key, id, "completed", 5*time.Minute)
+	info, err := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{}).Probe(t.Context(), s.download(got.str("download_url")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := info.Duration - 100*time.Second; d < -time.Second || d > time.Second || !info.HasVideo || !info.HasAudio {
+		t.Errorf("output: %+v, want 100 s of video and audio", info)
+	}
 }

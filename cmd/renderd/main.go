@@ -50,6 +50,11 @@ Every setting is an environment variable or a flag (secrets: the environment onl
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandboxExecCommand {
+		// The media sandbox's helper: it confines itself and execs ffmpeg
+		// or ffprobe (adapters/ffmpeg.SandboxExec); nothing else runs.
+		os.Exit(ffmpeg.SandboxExec(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

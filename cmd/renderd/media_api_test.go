@@ -163,10 +163,15 @@ func silencedetectOf(assetID string) []int {
 	var pids []int
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "assets/"+assetID+"/") || !strings.Contains(string(b), "silencedetect") {
+		if err != nil || !strings.Contains(string(b), "silencedetect") {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		// A sandboxed ffmpeg reads the blob through a descriptor (see ffmpegOf).
+		blob := "assets/" + assetID + "/"
+		if !strings.Contains(string(b), blob) && !opens(pid, blob) {
+			continue
+		}
 		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
 			pids = append(pids, pid)
 		}

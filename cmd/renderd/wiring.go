@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -151,8 +152,12 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			return nil, nil, fmt.Errorf("blob store: %w", err)
 		}
 		d := writeDeps(pool, notify)
+		sandbox, err := mediaSandbox(cfg, log)
+		if err != nil {
+			return nil, nil, err
+		}
 		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{Memory: int64(cfg.FFmpegMemoryLimit),
-			MaxPixels: int64(cfg.MaxSourceLongEdge) * int64(cfg.MaxSourceShortEdge)})
+			MaxPixels: int64(cfg.MaxSourceLongEdge) * int64(cfg.MaxSourceShortEdge), Sandbox: sandbox})
 		cfg.WorkerID = cmp.Or(cfg.WorkerID, defaultWorkerID()) // one name for both pools' claims
 		media, err := mediaWorker(cfg, d, pool, prober, blobs, log)
 		if err != nil {
@@ -161,7 +166,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		handlers = append(handlers, consumers.MediaHandlers(media)...)
 		pools = append(pools, media)
 		if cfg.EncoderRenders {
-			renders, err := renderWorker(cfg, d, pool, prober, blobs, log)
+			renders, err := renderWorker(cfg, d, pool, prober, sandbox, blobs, log)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -247,7 +252,7 @@ func mediaWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg
 
 // renderWorker wires the encoder role's render pipeline: the render
 // commands, the queue and leases in Postgres, ffmpeg on the local blob store.
-func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.RenderWorker, error) {
+func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, sandbox *ffmpeg.Sandbox, blobs *blob.Local, log *slog.Logger) (*encoders.RenderWorker, error) {
 	var cmds encoders.RenderCommands
 	var errs []error
 	var err error
@@ -277,9 +282,36 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
 	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
-		Memory: int64(cfg.FFmpegMemoryLimit)})
+		Memory: int64(cfg.FFmpegMemoryLimit), Sandbox: sandbox})
 	media := ffmpegMedia{encoder: encoder, prober: prober}
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
+}
+
+// sandboxExecCommand is the hidden command that runs the media sandbox's
+// helper (main).
+const sandboxExecCommand = "sandbox-exec"
+
+// mediaSandbox confines the encoder role's ffmpeg and ffprobe. The Landlock
+// helper is renderd-sandbox when it lies beside this binary (make build
+// puts it there): it starts in about 1 ms, this binary in about 15 (its
+// dependencies' package initialisation), and every probe and encode starts
+// one. Otherwise this very binary serves, as `renderd sandbox-exec`.
+func mediaSandbox(cfg Config, log *slog.Logger) (*ffmpeg.Sandbox, error) {
+	var helper []string
+	if exe, err := os.Executable(); err == nil {
+		helper = sandboxHelper(exe)
+	}
+	return ffmpeg.NewSandbox(ffmpeg.SandboxConfig{Mode: ffmpeg.SandboxMode(cfg.MediaSandbox), User: cfg.MediaUser, Helper: helper},
+		log.With("component", "media-sandbox"))
+}
+
+// sandboxHelper is the helper command for the renderd binary at exe.
+func sandboxHelper(exe string) []string {
+	small := filepath.Join(filepath.Dir(exe), "renderd-sandbox")
+	if st, err := os.Stat(small); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+		return []string{small}
+	}
+	return []string{exe, sandboxExecCommand}
 }
 
 // defaultWorkerID names this process uniquely enough for leases and logs.

@@ -281,6 +281,14 @@ func Corrupt(t testing.TB) string {
 	return writeFile(t, "corrupt.mp4", data)
 }
 
+// SnowVideo is snow.mkv: 1 s of 64×36 video in Snow, a codec ffmpeg
+// encodes and the service does not accept, in an allowed container.
+// renderd must reject it (codec_not_allowed) before the decoder runs.
+func SnowVideo(t testing.TB) string {
+	t.Helper()
+	return Generate(t, "snow.mkv", "-f", "lavfi", "-i", "testsrc2=size=64x36:duration=1", "-c:v", "snow", "-strict", "-2")
+}
+
 // Empty is empty.mp4: zero bytes.
 func Empty(t testing.TB) string {
 	t.Helper()
