@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
@@ -18,8 +19,10 @@ var errBodyTooLarge = errors.New("request body too large")
 // (refuseNUL) are 400 invalid_request naming the field where there is one;
 // a body over limit is 413.
 func decodeJSON(r *http.Request, limit int64, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return badRequest("", "the body must be JSON (Content-Type: application/json)")
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return badRequest("", "the body must be JSON (Content-Type: application/json)")
+		}
 	}
 	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)

@@ -175,3 +175,26 @@ func TestEveryV1OperationDocumentsTheQueryCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeJSON_takes_the_JSON_media_type_only(t *testing.T) {
+	for ct, ok := range map[string]bool{
+		"":                                true, // curl -d without -H: the body decides
+		"application/json":                true,
+		"application/json; charset=utf-8": true,
+		"Application/JSON":                true,
+		"application/jsonx":               false,
+		"application/json-patch+json":     false,
+		"text/plain":                      false,
+		"application/json; =":             false,
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/assets", strings.NewReader(`{}`))
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		var dst struct{}
+		err := decodeJSON(r, 1024, &dst)
+		if ok != (err == nil) {
+			t.Errorf("Content-Type %q: err = %v", ct, err)
+		}
+	}
+}
