@@ -70,6 +70,22 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
+	s := runService(t, env)
+	// Warm up: on a fresh broker the consumer groups take a few seconds to
+	// join; wait until a write shows in the read model.
+	key := s.account(1)
+	id := s.do(key, http.MethodPost, "/v1/assets", map[string]string{"kind": "audio", "name": "warm-up"}).str("id")
+	testenv.Eventually(t, 60*time.Second, "the read model to serve a first write", func() bool {
+		return s.do(key, http.MethodGet, "/v1/assets/"+id, nil).status == http.StatusOK
+	})
+	return s
+}
+
+// runService migrates env's database, serves renderd with env until the
+// test ends, and returns it once /readyz answers 200.
+func runService(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	dsn := env["DATABASE_URL"]
 	getenv := func(k string) string { return env[k] }
 	var logs bytes.Buffer
 	if err := run(t.Context(), []string{"migrate"}, getenv, io.Discard, &logs); err != nil {
@@ -85,7 +101,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	s := &service{t: t, base: "http://" + addr, env: env, logs: served}
+	s := &service{t: t, base: "http://" + env["RENDERD_HTTP_ADDR"], env: env, logs: served}
 	testenv.Eventually(t, 30*time.Second, "the API to be ready", func() bool {
 		resp, err := http.Get(s.base + "/readyz")
 		if err != nil {
@@ -103,13 +119,6 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	if s.blobs, err = blob.NewLocal(env["RENDERD_BLOB_DIR"]); err != nil { // blobDir, unless overridden
 		t.Fatal(err)
 	}
-	// Warm up: on a fresh broker the consumer groups take a few seconds to
-	// join; wait until a write shows in the read model.
-	key := s.account(1)
-	id := s.do(key, http.MethodPost, "/v1/assets", map[string]string{"kind": "audio", "name": "warm-up"}).str("id")
-	testenv.Eventually(t, 60*time.Second, "the read model to serve a first write", func() bool {
-		return s.do(key, http.MethodGet, "/v1/assets/"+id, nil).status == http.StatusOK
-	})
 	return s
 }
 
@@ -218,13 +227,17 @@ func (s *service) do(key, method, path string, body any) response {
 	raw, _ := io.ReadAll(resp.Body)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	_ = json.Unmarshal(raw, &out.body)
-	// Every real response must be what the OpenAPI document promises.
+	// Every real response must be what the OpenAPI document promises: its
+	// status, body and headers.
 	doc, err := httpapi.LoadOpenAPI()
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	validate := func() error {
-		return doc.ValidateResponse(method, req.URL.Path, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+		if err := doc.ValidateResponse(method, req.URL.Path, resp.StatusCode, resp.Header.Get("Content-Type"), raw); err != nil {
+			return err
+		}
+		return doc.ValidateHeaders(method, req.URL.Path, resp.StatusCode, resp.Header)
 	}
 	if resp.StatusCode == http.StatusNotFound && !documented(doc, req.URL.Path) {
 		validate = func() error { return doc.ValidateSchema("Error", raw) } // an unknown route

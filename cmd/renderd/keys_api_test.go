@@ -2,18 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/testenv"
@@ -32,36 +28,7 @@ func startAPI(t *testing.T, dsn string, extraEnv ...string) *service {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	getenv := func(k string) string { return env[k] }
-	var logs bytes.Buffer
-	if err := run(t.Context(), []string{"migrate"}, getenv, io.Discard, &logs); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, logs.String())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, testWriter{t}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	s := &service{t: t, base: "http://" + addr, env: env}
-	testenv.Eventually(t, 30*time.Second, "the API to be ready", func() bool {
-		resp, err := http.Get(s.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	pool, err := pgxpool.New(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s.pool = pool
-	return s
+	return runService(t, env)
 }
 
 // newAccount creates an account and returns its id and first key.
