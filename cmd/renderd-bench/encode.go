@@ -933,7 +933,8 @@ func (b *encodeBench) waitIdle(ctx context.Context) error {
 }
 
 // findFFmpeg returns an ffmpeg child of the encoder, not in known, whose
-// command line contains needle.
+// command line or open files (the media sandbox hands ffmpeg its files as
+// descriptors, docs/renders.md) contain needle, and those as one string.
 func (b *encodeBench) findFFmpeg(known map[int]bool, needle string) (int, string) {
 	parent := b.encoder.cmd.Process.Pid
 	for pid := range pids() {
@@ -946,14 +947,33 @@ func (b *encodeBench) findFFmpeg(known map[int]bool, needle string) (int, string
 		}
 		cmdline := string(raw)
 		args := strings.Split(cmdline, "\x00")
-		if filepath.Base(args[0]) != "ffmpeg" || !strings.Contains(cmdline, needle) {
+		if filepath.Base(args[0]) != "ffmpeg" {
 			continue
+		}
+		if !strings.Contains(cmdline, needle) {
+			cmdline += "\x00" + strings.Join(openFiles(pid), "\x00")
+			if !strings.Contains(cmdline, needle) {
+				continue
+			}
 		}
 		if ppid, _ := procStat(pid); ppid == parent && !processGone(pid) {
 			return pid, cmdline
 		}
 	}
 	return 0, ""
+}
+
+// openFiles lists the paths a process has open (/proc/<pid>/fd).
+func openFiles(pid int) []string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, _ := os.ReadDir(dir)
+	var out []string
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil {
+			out = append(out, target)
+		}
+	}
+	return out
 }
 
 func pids() map[int]bool {
