@@ -40,7 +40,9 @@ func TestEncoderRun_an_encode_without_progress_is_stopped_as_a_stall(t *testing.
 					"-c:v", "libx264", "-preset", "ultrafast")
 				feedAndHold(t, fifo, clip)
 			}
-			const stall = time.Second
+			// Long enough that a slow start on a loaded machine (ffmpeg not
+			// yet reading its input) is not taken for the stall itself.
+			const stall = 3 * time.Second
 			e, pid := watchedEncoder(t, mediatest.FFmpeg(t), 300*time.Millisecond, EncodeLimits{Stall: stall, MaxTime: time.Minute})
 			out := filepath.Join(t.TempDir(), "out.mp4")
 			var last time.Duration
@@ -49,7 +51,7 @@ func TestEncoderRun_an_encode_without_progress_is_stopped_as_a_stall(t *testing.
 			err := e.Run(context.Background(), encodeArgs("-stats_period", "0.1", "-analyzeduration", "500000", "-f", "mpegts", "-i", "file:"+fifo,
 				"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out), func(p Progress) { last = p.OutTime })
 			ee := assertEncodeCode(t, err, CodeEncodeTimeout)
-			if ee.Message != "ffmpeg made no progress for 1s" || !errors.Is(err, context.DeadlineExceeded) {
+			if ee.Message != "ffmpeg made no progress for "+stall.String() || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("got %v, want the stall rule named and context.DeadlineExceeded wrapped", err)
 			}
 			assertGone(t, *pid)
