@@ -436,13 +436,32 @@ func TestAPIKeys_the_migration_keeps_older_keys_working(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, name) VALUES ('acc_old', 'old')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, 'acc_old')`, digest[:]); err != nil {
+	// The statement a process from before the migration runs to make a key.
+	const olderInsert = `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, 'acc_old')`
+	if _, err := pool.Exec(ctx, olderInsert, digest[:]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, strings.TrimPrefix(up, "-- +goose Up")); err != nil {
 		t.Fatal(err)
 	}
 	accounts := postgres.NewAccounts(pool)
+	// During a rolling upgrade that process still runs beside the new
+	// schema: its keys get an id and a name too, and work.
+	during := domain.NewAPIKey([domain.APIKeySecretBytes]byte{8, 8, 8})
+	duringDigest := sha256.Sum256([]byte(during))
+	if _, err := pool.Exec(ctx, olderInsert, duringDigest[:]); err != nil {
+		t.Fatalf("the older process's key insert after the migration: %v", err)
+	}
+	if got, known, err := accounts.Authenticate(ctx, during); err != nil || !known || got != "acc_old" {
+		t.Fatalf("a key the older process made after the migration authenticates as %q %v %v", got, known, err)
+	}
+	both, err := accounts.Keys(ctx, "acc_old")
+	if err != nil || len(both) != 2 || both[0].ID == both[1].ID || both[0].Name != "default" || both[1].Name != "default" {
+		t.Fatalf("keys %+v %v", both, err)
+	}
+	if err := accounts.RevokeKey(ctx, "acc_old", both[0].ID); err != nil { // the newer
+		t.Fatal(err)
+	}
 	if got, known, err := accounts.Authenticate(ctx, key); err != nil || !known || got != "acc_old" {
 		t.Fatalf("the older key authenticates as %q %v %v", got, known, err)
 	}
