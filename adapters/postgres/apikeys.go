@@ -131,10 +131,12 @@ func (a *Accounts) RevokeKey(ctx context.Context, accountID, id string) error {
 }
 
 // lockAccount takes an account's row lock; an unknown account is
-// domain.ErrNotFound.
+// domain.ErrNotFound. FOR NO KEY UPDATE orders the account's key changes
+// but, unlike FOR UPDATE, leaves alone the inserts that only check the
+// account through a foreign key (credit_ledger, api_keys, …).
 func lockAccount(ctx context.Context, tx pgx.Tx, accountID string) error {
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&one)
+	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, accountID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("account %s: %w", accountID, domain.ErrNotFound)
 	}

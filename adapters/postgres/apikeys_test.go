@@ -479,3 +479,34 @@ func TestAPIKeys_the_migration_keeps_older_keys_working(t *testing.T) {
 		t.Error("the revoked older key authenticates")
 	}
 }
+
+func TestAPIKeys_a_key_change_does_not_block_the_accounts_other_writes(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	accounts := postgres.NewAccounts(pool)
+	acc, err := accounts.Create(ctx, "busy", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the test's end
+	if err := postgres.LockAccount(ctx, tx, acc.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	// While a key change holds the account, its other writes (which check
+	// the account's row through their foreign key) go on. lock_timeout
+	// turns a wait into an error rather than a hang.
+	err = pgx.BeginFunc(ctx, pool, func(other pgx.Tx) error {
+		if _, err := other.Exec(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
+			return err
+		}
+		_, err := other.Exec(ctx, `INSERT INTO credit_ledger (entry_id, account_id, delta_seconds, reason) VALUES ('led_busy', $1, 10, 'grant')`, acc.AccountID)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a credit grant while a key change holds the account: %v", err)
+	}
+}
