@@ -510,3 +510,113 @@ func TestAPIKeys_a_key_change_does_not_block_the_accounts_other_writes(t *testin
 		t.Fatalf("a credit grant while a key change holds the account: %v", err)
 	}
 }
+
+// A lookup that read a key's row before an invalidation (a revocation's
+// notification, the listener's reconnection) answers its caller but caches
+// nothing: the invalidation came first and must win.
+func TestAPIKeys_a_lookup_racing_an_invalidation_caches_nothing(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name       string
+		invalidate func(a *postgres.Accounts, id string)
+	}{
+		{"a revocation", func(a *postgres.Accounts, id string) { a.Forget(id) }},
+		{"a reconnection", func(a *postgres.Accounts, _ string) { a.ForgetAll() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			accounts := postgres.NewAccounts(pool)
+			acc, err := accounts.Create(ctx, "race", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := accounts.Keys(ctx, acc.AccountID)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("keys %v %v", keys, err)
+			}
+			// Hold the lookup's query on the table until the invalidation.
+			lock, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // released below
+			if _, err := lock.Exec(ctx, `LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+			type answer struct {
+				account string
+				known   bool
+				err     error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				id, known, err := accounts.Authenticate(ctx, acc.APIKey)
+				done <- answer{id, known, err}
+			}()
+			waitForLockWait(t, pool, "api_keys")
+			tc.invalidate(accounts, keys[0].ID)
+			if err := lock.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := <-done
+			if got.err != nil || !got.known || got.account != acc.AccountID {
+				t.Fatalf("the racing lookup answered %+v", got)
+			}
+			if _, ok := accounts.Cached(acc.APIKey); ok {
+				t.Error("a lookup that raced an invalidation cached its row")
+			}
+			// The next lookup, after the invalidation, caches as usual.
+			if _, known, err := accounts.Authenticate(ctx, acc.APIKey); err != nil || !known {
+				t.Fatal(known, err)
+			}
+			if _, ok := accounts.Cached(acc.APIKey); !ok {
+				t.Error("a lookup after the invalidation cached nothing")
+			}
+		})
+	}
+}
+
+// waitForLockWait waits until a query naming table waits for a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool, table string) {
+	t.Helper()
+	for {
+		var waiting bool
+		err := pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid())`, table).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAPIKeys_a_key_no_account_has_is_remembered_for_a_while(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	accounts := postgres.NewAccounts(pool)
+	accounts.SetNegativeTTL(time.Hour)
+	acc, err := accounts.Create(ctx, "neg", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := domain.NewAPIKey([domain.APIKeySecretBytes]byte{9, 9, 9})
+	if _, known, err := accounts.Authenticate(ctx, key); err != nil || known {
+		t.Fatalf("an unknown key: %v %v", known, err)
+	}
+	// The key appears behind the cache's back: the store answers from its
+	// memory of the failure, without a query.
+	digest := sha256.Sum256([]byte(key))
+	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, $2)`, digest[:], acc.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, err := accounts.Authenticate(ctx, key); err != nil || known {
+		t.Fatalf("within the negative TTL the key is still unknown: %v %v", known, err)
+	}
+	accounts.SetNegativeTTL(0)
+	if got, known, err := accounts.Authenticate(ctx, key); err != nil || !known || got != acc.AccountID {
+		t.Fatalf("past the negative TTL: %q %v %v", got, known, err)
+	}
+}

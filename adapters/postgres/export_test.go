@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -16,3 +17,7 @@ func (a *Accounts) Forget(id string) { a.forget(id) }
 
 // ForgetAll empties a's cache, as the listener's reconnection does.
 func (a *Accounts) ForgetAll() { a.forgetAll() }
+
+// SetNegativeTTL sets how long a's cache remembers a key that no account
+// has.
+func (a *Accounts) SetNegativeTTL(d time.Duration) { a.negative = d }
