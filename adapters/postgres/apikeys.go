@@ -278,9 +278,9 @@ func (a *Accounts) writeUsage(ctx context.Context, log *slog.Logger) {
 		}
 		clear(ids)
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		// The interval is usageEvery.
 		_, err := a.pool.Exec(wctx, `UPDATE api_keys SET last_used_at = now()
-			WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at <= now() - interval '1 minute')`, batch)
+			WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => $2))`,
+			batch, usageEvery.Seconds())
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("recording API key usage failed", "error", err, "keys", len(batch))
