@@ -154,13 +154,12 @@ func validKeyID(id string) bool {
 	return err == nil
 }
 
-// Listener backoff: the first retry after a lost connection, the longest
-// wait between retries, and how long a session must have lasted for the
-// backoff to start over.
+// Listener backoff: the first retry after a lost connection and the
+// longest wait between retries. The backoff starts over after a session
+// that got to listen.
 const (
 	listenRetryMin = 100 * time.Millisecond
 	listenRetryMax = 5 * time.Second
-	listenGoodRun  = time.Minute
 )
 
 // Run keeps the key cache honest until ctx ends: it listens on a dedicated
@@ -179,13 +178,14 @@ func (a *Accounts) Run(ctx context.Context, connect func(context.Context) (*pgx.
 func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), log *slog.Logger) {
 	wait := listenRetryMin
 	for {
-		start := time.Now()
-		err := a.listen(ctx, connect)
+		listened, err := a.listen(ctx, connect)
 		a.forgetAll()
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) >= listenGoodRun {
+		if listened {
+			// That session worked: a blip after it is retried at once,
+			// however long earlier outages were.
 			wait = listenRetryMin
 		}
 		log.Warn("the API key listener lost its connection: the key cache is emptied and the listener reconnects",
@@ -205,11 +205,11 @@ func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context)
 func (a *Accounts) Listening() bool { return a.listening.Load() }
 
 // listen runs one listening session until its connection fails or ctx
-// ends.
-func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) error {
+// ends; listened says whether it got to LISTEN.
+func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) (listened bool, err error) {
 	conn, err := connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -217,7 +217,7 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 		_ = conn.Close(cctx) // the session is over either way
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{KeysChannel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return false, fmt.Errorf("listen: %w", err)
 	}
 	// Revocations before LISTEN were not heard: start from an empty cache.
 	a.forgetAll()
@@ -226,7 +226,7 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
+			return true, fmt.Errorf("wait for notification: %w", err)
 		}
 		a.forget(n.Payload)
 	}

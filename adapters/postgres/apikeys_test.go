@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -618,5 +619,74 @@ func TestAPIKeys_a_key_no_account_has_is_remembered_for_a_while(t *testing.T) {
 	accounts.SetNegativeTTL(0)
 	if got, known, err := accounts.Authenticate(ctx, key); err != nil || !known || got != acc.AccountID {
 		t.Fatalf("past the negative TTL: %q %v %v", got, known, err)
+	}
+}
+
+// syncBuffer is a log sink several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// After a session that got to listen, the listener's backoff starts over:
+// a blip after earlier outages is retried at the shortest wait.
+func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(t *testing.T) {
+	pool := testenv.Postgres(t)
+	accounts := postgres.NewAccounts(pool)
+	var mu sync.Mutex
+	calls, pid := 0, uint32(0)
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 3 { // an outage: the backoff grows
+			return nil, errors.New("outage")
+		}
+		conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+		if err == nil {
+			pid = conn.PgConn().PID()
+		}
+		return conn, err
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = accounts.Run(ctx, connect, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	testenv.Eventually(t, 30*time.Second, "the listener to listen", accounts.Listening)
+	mu.Lock()
+	listener := pid
+	mu.Unlock()
+	if _, err := pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, listener); err != nil {
+		t.Fatal(err)
+	}
+	retries := func() []string {
+		var waits []string
+		for line := range strings.Lines(logs.String()) {
+			if _, w, ok := strings.Cut(strings.TrimSpace(line), "retry_in="); ok {
+				waits = append(waits, w)
+			}
+		}
+		return waits
+	}
+	testenv.Eventually(t, 30*time.Second, "the lost session to be logged", func() bool { return len(retries()) >= 4 })
+	waits := retries()
+	if got := waits[3]; got != "100ms" {
+		t.Errorf("after a session that listened, the retry waits %s (waits %v), want 100ms", got, waits)
 	}
 }
