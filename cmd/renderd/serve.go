@@ -160,35 +160,47 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		warnWebhookGuard(cfg, log)
 	}
 
-	g, ctx := errgroup.WithContext(ctx)
+	// Components are built between goroutines that already run (the API
+	// listens before the consumers are wired): a component that fails to
+	// build stops everything started so far and waits for it, so a failed
+	// start never leaves the API serving (and /readyz saying 200) with half
+	// its roles.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, ctx := errgroup.WithContext(runCtx)
+	failed := func(err error) error {
+		stop()
+		_ = g.Wait() // every goroutine ends with ctx; err is the cause
+		return err
+	}
 	notifier := postgres.NewCommitNotifier(pool, log)
 	g.Go(func() error { return notifier.Run(ctx) })
 
 	if cfg.has(RoleRelay) {
 		pub, err := kafka.NewBatchPublisher(cfg.KafkaBrokers, kafka.ProducerConfig("renderd-relay"), kafka.CloudEventsMarshaler{})
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		defer pub.Close()
 		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
 		r, err := relay.New(relay.Config{Name: relayName, BatchSize: cfg.RelayBatchSize, PollInterval: cfg.RelayPollInterval, StandbyRetry: time.Second},
 			connect, pub, relay.CloudEventsMapper(codec, topics), log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return r.Run(ctx) })
 	}
 
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(ctx, g, cfg, log); err != nil {
-			return err
+			return failed(err)
 		}
 	}
 
 	if cfg.has(RoleAPI) {
 		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
 		// Key revocations (LISTEN on a connection of its own) and key usage.
@@ -201,7 +213,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+			return failed(fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err))
 		}
 		log.Info("api listening", "url", "http://"+ln.Addr().String())
 		g.Go(func() error {
@@ -222,7 +234,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// These roles write blobs, so a crash of theirs leaves temporary files.
 		blobs, err := blob.NewLocal(cfg.BlobDir)
 		if err != nil {
-			return fmt.Errorf("blob store: %w", err)
+			return failed(fmt.Errorf("blob store: %w", err))
 		}
 		defer blobs.Close()
 		g.Go(func() error { sweepTemps(ctx, blobs, log); return nil })
@@ -231,7 +243,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
 		router, pools, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return router.Run(ctx) })
 		for _, p := range pools {
@@ -242,7 +254,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.has(RoleWebhooks) {
 		dispatcher, err := webhookDispatcher(cfg, pool, sealer, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return dispatcher.Run(ctx) })
 	}
