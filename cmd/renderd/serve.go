@@ -126,9 +126,11 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 // finishes and checkpoints its batch.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.DebugAddr != "" {
-		if err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost); err != nil {
+		addr, err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost)
+		if err != nil {
 			return err
 		}
+		cfg.DebugAddr = addr // the checked address, not the name again
 	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -309,17 +311,19 @@ func kafkaReachable(brokers []string) httpapi.Check {
 // checkDebugAddr refuses a pprof address beyond loopback unless allowed:
 // an empty host (":6060") or an unspecified one listens on every
 // interface, and a host name counts only if every address it resolves to
-// is loopback.
-func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) error {
+// is loopback. It returns the address to listen on: for a host name, the
+// first address it resolved to, so that listening does not resolve the name
+// again (to an answer that may have changed).
+func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) (string, error) {
 	if allowRemote {
-		return nil
+		return addr, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+		return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
 	}
-	refuse := func(why string) error {
-		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
+	refuse := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
 			errUsage, addr, why)
 	}
 	if host == "" {
@@ -328,7 +332,7 @@ func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup f
 	addrs := []string{host}
 	if ip := net.ParseIP(host); ip == nil {
 		if addrs, err = lookup(ctx, host); err != nil {
-			return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+			return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
 		}
 	}
 	for _, a := range addrs {
@@ -339,7 +343,7 @@ func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup f
 	if len(addrs) == 0 {
 		return refuse("resolves to no address")
 	}
-	return nil
+	return net.JoinHostPort(addrs[0], port), nil
 }
 
 // serveDebug serves net/http/pprof on cfg.DebugAddr, apart from the API so
