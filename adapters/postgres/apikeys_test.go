@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -688,5 +689,34 @@ func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(
 	waits := retries()
 	if got := waits[3]; got != "100ms" {
 		t.Errorf("after a session that listened, the retry waits %s (waits %v), want 100ms", got, waits)
+	}
+}
+
+// A key lookup that cannot reach Postgres is an outage (domain.ErrUnavailable,
+// 503 at the API), not an unknown key and not a bug.
+func TestAPIKeys_a_lookup_without_postgres_is_unavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	pool, err := pgxpool.New(t.Context(), "postgres://renderd@"+addr+"/renderd?connect_timeout=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	accounts := postgres.NewAccounts(pool)
+	key := domain.NewAPIKey([domain.APIKeySecretBytes]byte{4, 2})
+	if _, known, err := accounts.Authenticate(t.Context(), key); !errors.Is(err, domain.ErrUnavailable) || known {
+		t.Fatalf("Authenticate = %v, %v; want domain.ErrUnavailable", known, err)
+	}
+	// A query error that is no outage stays what it is.
+	bad := testenv.Postgres(t)
+	if _, err := bad.Exec(t.Context(), `ALTER TABLE api_keys RENAME COLUMN key_hash TO digest`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := postgres.NewAccounts(bad).Authenticate(t.Context(), key); err == nil || errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a broken query: %v, want an error other than ErrUnavailable", err)
 	}
 }
