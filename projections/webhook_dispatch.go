@@ -220,27 +220,60 @@ func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error)
 		WHERE d.id = due.id AND e.id = d.endpoint_id
 		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
 			e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL, e.url, e.secret_sealed, e.previous_secret_sealed,
-			coalesce(e.previous_secret_until, 'epoch')`, n, d.cfg.Hold.String())
+			coalesce(e.previous_secret_until, 'epoch'), e.secret, e.previous_secret`, n, d.cfg.Hold.String())
 	if err != nil {
 		return nil, err
 	}
+	now := d.now()
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
 		var c claimed
-		var sealed, sealedPrev []byte
+		var s storedSecrets
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
-			&c.endpointGone, &e.URL, &sealed, &sealedPrev, &e.PreviousUntil)
+			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev)
 		e.ID = c.endpointID
 		if err == nil {
-			if e.Secret, c.secretErr = openSecret(d.sealer, e.ID, secretCurrent, sealed); c.secretErr == nil {
-				e.PreviousSecret, c.secretErr = openSecret(d.sealer, e.ID, secretPrevious, sealedPrev)
-			}
-			if c.secretErr == nil && e.Secret == "" {
-				c.secretErr = errors.New("the endpoint's secret is not sealed yet (renderd migrate seals it)")
-			}
+			e.Secret, e.PreviousSecret, c.secretErr = s.open(d.sealer, e.ID, e.PreviousUntil, now)
 		}
 		return c, err
 	})
+}
+
+// storedSecrets are an endpoint's secret columns as a row holds them.
+type storedSecrets struct {
+	sealed, sealedPrev []byte
+	clear, clearPrev   *string // written by an older process, not sealed yet
+}
+
+// open returns the secrets that sign a message sent at now. A secret in
+// clear is current whatever is sealed beside it: an older process rotating
+// a sealed row writes the new secret in clear and leaves the one it
+// replaced sealed as current, so that one is the previous secret (until
+// previousUntil, which that rotation set). A previous secret past
+// previousUntil signs nothing and is not opened, so one whose key left the
+// ring holds no delivery back.
+func (s storedSecrets) open(sealer SecretSealer, id string, previousUntil, now time.Time) (current, previous string, err error) {
+	live := now.Before(previousUntil)
+	switch {
+	case s.clear != nil && *s.clear != "" && s.clearPrev != nil && *s.clearPrev != "":
+		current, previous = *s.clear, *s.clearPrev
+	case s.clear != nil && *s.clear != "":
+		current = *s.clear
+		if live {
+			previous, err = openSecret(sealer, id, secretCurrent, s.sealed)
+		}
+	default:
+		if current, err = openSecret(sealer, id, secretCurrent, s.sealed); err == nil && live {
+			previous, err = openSecret(sealer, id, secretPrevious, s.sealedPrev)
+		}
+		if err == nil && current == "" {
+			err = errors.New("the endpoint has no secret")
+		}
+	}
+	if !live {
+		previous = ""
+	}
+	return current, previous, err
 }
 
 // attempt sends one claimed delivery and records what happened.

@@ -322,15 +322,9 @@ func (w *Webhooks) RotateSecret(ctx context.Context, accountID, id, secret strin
 // It is idempotent and safe beside live traffic: each batch of rows is
 // locked while it is rewritten. It returns how many rows changed.
 func (w *Webhooks) SealSecrets(ctx context.Context, reseal bool) (int, error) {
-	type row struct {
-		id                       string
-		plain, plainPrev         *string
-		sealed, sealedPrev       []byte
-		newSealed, newSealedPrev []byte
-	}
 	changed, after := 0, ""
 	for {
-		var batch []row
+		var batch []sealRow
 		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `SELECT id, secret, previous_secret, secret_sealed, previous_secret_sealed
 				FROM webhook_endpoints WHERE id > $1 AND ($2 OR secret IS NOT NULL OR previous_secret IS NOT NULL)
@@ -338,8 +332,8 @@ func (w *Webhooks) SealSecrets(ctx context.Context, reseal bool) (int, error) {
 			if err != nil {
 				return err
 			}
-			batch, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-				var x row
+			batch, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (sealRow, error) {
+				var x sealRow
 				return x, r.Scan(&x.id, &x.plain, &x.plainPrev, &x.sealed, &x.sealedPrev)
 			})
 			if err != nil {
@@ -347,6 +341,9 @@ func (w *Webhooks) SealSecrets(ctx context.Context, reseal bool) (int, error) {
 			}
 			for i := range batch {
 				x := &batch[i]
+				if err := x.movedByOlderRotate(w.sealer); err != nil {
+					return err
+				}
 				var dirty bool
 				if x.newSealed, dirty, err = w.resealed(x.id, secretCurrent, x.plain, x.sealed); err != nil {
 					return err
@@ -374,6 +371,33 @@ func (w *Webhooks) SealSecrets(ctx context.Context, reseal bool) (int, error) {
 		}
 		after = batch[len(batch)-1].id
 	}
+}
+
+// sealRow is one endpoint's secret columns while SealSecrets rewrites them.
+type sealRow struct {
+	id                       string
+	plain, plainPrev         *string
+	sealed, sealedPrev       []byte
+	newSealed, newSealedPrev []byte
+}
+
+// movedByOlderRotate repairs a sealed row that a process from before
+// migration 00013 rotated during a rolling upgrade: its rotation ran
+// `SET previous_secret = secret, previous_secret_until = $3, secret = $4`,
+// which leaves the new secret in clear, the one it replaced sealed as
+// current and no previous secret in clear. The replaced secret is the
+// previous one, still signing until the previous_secret_until that
+// rotation set; the older previous secret is gone (as after any rotation).
+func (x *sealRow) movedByOlderRotate(sealer SecretSealer) error {
+	if x.plain == nil || *x.plain == "" || x.sealed == nil || (x.plainPrev != nil && *x.plainPrev != "") {
+		return nil
+	}
+	old, err := openSecret(sealer, x.id, secretCurrent, x.sealed)
+	if err != nil {
+		return err
+	}
+	x.plainPrev, x.sealedPrev = &old, nil
+	return nil
 }
 
 // resealed is the sealed value one secret column should hold: plain sealed

@@ -131,10 +131,12 @@ func (a *Accounts) RevokeKey(ctx context.Context, accountID, id string) error {
 }
 
 // lockAccount takes an account's row lock; an unknown account is
-// domain.ErrNotFound.
+// domain.ErrNotFound. FOR NO KEY UPDATE orders the account's key changes
+// but, unlike FOR UPDATE, leaves alone the inserts that only check the
+// account through a foreign key (credit_ledger, api_keys, …).
 func lockAccount(ctx context.Context, tx pgx.Tx, accountID string) error {
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&one)
+	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, accountID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("account %s: %w", accountID, domain.ErrNotFound)
 	}
@@ -152,13 +154,12 @@ func validKeyID(id string) bool {
 	return err == nil
 }
 
-// Listener backoff: the first retry after a lost connection, the longest
-// wait between retries, and how long a session must have lasted for the
-// backoff to start over.
+// Listener backoff: the first retry after a lost connection and the
+// longest wait between retries. The backoff starts over after a session
+// that got to listen.
 const (
 	listenRetryMin = 100 * time.Millisecond
 	listenRetryMax = 5 * time.Second
-	listenGoodRun  = time.Minute
 )
 
 // Run keeps the key cache honest until ctx ends: it listens on a dedicated
@@ -177,13 +178,14 @@ func (a *Accounts) Run(ctx context.Context, connect func(context.Context) (*pgx.
 func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), log *slog.Logger) {
 	wait := listenRetryMin
 	for {
-		start := time.Now()
-		err := a.listen(ctx, connect)
+		listened, err := a.listen(ctx, connect)
 		a.forgetAll()
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) >= listenGoodRun {
+		if listened {
+			// That session worked: a blip after it is retried at once,
+			// however long earlier outages were.
 			wait = listenRetryMin
 		}
 		log.Warn("the API key listener lost its connection: the key cache is emptied and the listener reconnects",
@@ -203,11 +205,11 @@ func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context)
 func (a *Accounts) Listening() bool { return a.listening.Load() }
 
 // listen runs one listening session until its connection fails or ctx
-// ends.
-func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) error {
+// ends; listened says whether it got to LISTEN.
+func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) (listened bool, err error) {
 	conn, err := connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -215,7 +217,7 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 		_ = conn.Close(cctx) // the session is over either way
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{KeysChannel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return false, fmt.Errorf("listen: %w", err)
 	}
 	// Revocations before LISTEN were not heard: start from an empty cache.
 	a.forgetAll()
@@ -224,7 +226,7 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
+			return true, fmt.Errorf("wait for notification: %w", err)
 		}
 		a.forget(n.Payload)
 	}
@@ -276,9 +278,9 @@ func (a *Accounts) writeUsage(ctx context.Context, log *slog.Logger) {
 		}
 		clear(ids)
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		// The interval is usageEvery.
 		_, err := a.pool.Exec(wctx, `UPDATE api_keys SET last_used_at = now()
-			WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at <= now() - interval '1 minute')`, batch)
+			WHERE id = ANY($1) AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => $2))`,
+			batch, usageEvery.Seconds())
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("recording API key usage failed", "error", err, "keys", len(batch))

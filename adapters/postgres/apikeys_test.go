@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -436,13 +438,32 @@ func TestAPIKeys_the_migration_keeps_older_keys_working(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, name) VALUES ('acc_old', 'old')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, 'acc_old')`, digest[:]); err != nil {
+	// The statement a process from before the migration runs to make a key.
+	const olderInsert = `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, 'acc_old')`
+	if _, err := pool.Exec(ctx, olderInsert, digest[:]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, strings.TrimPrefix(up, "-- +goose Up")); err != nil {
 		t.Fatal(err)
 	}
 	accounts := postgres.NewAccounts(pool)
+	// During a rolling upgrade that process still runs beside the new
+	// schema: its keys get an id and a name too, and work.
+	during := domain.NewAPIKey([domain.APIKeySecretBytes]byte{8, 8, 8})
+	duringDigest := sha256.Sum256([]byte(during))
+	if _, err := pool.Exec(ctx, olderInsert, duringDigest[:]); err != nil {
+		t.Fatalf("the older process's key insert after the migration: %v", err)
+	}
+	if got, known, err := accounts.Authenticate(ctx, during); err != nil || !known || got != "acc_old" {
+		t.Fatalf("a key the older process made after the migration authenticates as %q %v %v", got, known, err)
+	}
+	both, err := accounts.Keys(ctx, "acc_old")
+	if err != nil || len(both) != 2 || both[0].ID == both[1].ID || both[0].Name != "default" || both[1].Name != "default" {
+		t.Fatalf("keys %+v %v", both, err)
+	}
+	if err := accounts.RevokeKey(ctx, "acc_old", both[0].ID); err != nil { // the newer
+		t.Fatal(err)
+	}
 	if got, known, err := accounts.Authenticate(ctx, key); err != nil || !known || got != "acc_old" {
 		t.Fatalf("the older key authenticates as %q %v %v", got, known, err)
 	}
@@ -458,5 +479,244 @@ func TestAPIKeys_the_migration_keeps_older_keys_working(t *testing.T) {
 	}
 	if _, known, _ := accounts.Authenticate(ctx, key); known {
 		t.Error("the revoked older key authenticates")
+	}
+}
+
+func TestAPIKeys_a_key_change_does_not_block_the_accounts_other_writes(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	accounts := postgres.NewAccounts(pool)
+	acc, err := accounts.Create(ctx, "busy", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the test's end
+	if err := postgres.LockAccount(ctx, tx, acc.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	// While a key change holds the account, its other writes (which check
+	// the account's row through their foreign key) go on. lock_timeout
+	// turns a wait into an error rather than a hang.
+	err = pgx.BeginFunc(ctx, pool, func(other pgx.Tx) error {
+		if _, err := other.Exec(ctx, `SET LOCAL lock_timeout = '5s'`); err != nil {
+			return err
+		}
+		_, err := other.Exec(ctx, `INSERT INTO credit_ledger (entry_id, account_id, delta_seconds, reason) VALUES ('led_busy', $1, 10, 'grant')`, acc.AccountID)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a credit grant while a key change holds the account: %v", err)
+	}
+}
+
+// A lookup that read a key's row before an invalidation (a revocation's
+// notification, the listener's reconnection) answers its caller but caches
+// nothing: the invalidation came first and must win.
+func TestAPIKeys_a_lookup_racing_an_invalidation_caches_nothing(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name       string
+		invalidate func(a *postgres.Accounts, id string)
+	}{
+		{"a revocation", func(a *postgres.Accounts, id string) { a.Forget(id) }},
+		{"a reconnection", func(a *postgres.Accounts, _ string) { a.ForgetAll() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			accounts := postgres.NewAccounts(pool)
+			acc, err := accounts.Create(ctx, "race", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := accounts.Keys(ctx, acc.AccountID)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("keys %v %v", keys, err)
+			}
+			// Hold the lookup's query on the table until the invalidation.
+			lock, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // released below
+			if _, err := lock.Exec(ctx, `LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+			type answer struct {
+				account string
+				known   bool
+				err     error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				id, known, err := accounts.Authenticate(ctx, acc.APIKey)
+				done <- answer{id, known, err}
+			}()
+			waitForLockWait(t, pool, "api_keys")
+			tc.invalidate(accounts, keys[0].ID)
+			if err := lock.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := <-done
+			if got.err != nil || !got.known || got.account != acc.AccountID {
+				t.Fatalf("the racing lookup answered %+v", got)
+			}
+			if _, ok := accounts.Cached(acc.APIKey); ok {
+				t.Error("a lookup that raced an invalidation cached its row")
+			}
+			// The next lookup, after the invalidation, caches as usual.
+			if _, known, err := accounts.Authenticate(ctx, acc.APIKey); err != nil || !known {
+				t.Fatal(known, err)
+			}
+			if _, ok := accounts.Cached(acc.APIKey); !ok {
+				t.Error("a lookup after the invalidation cached nothing")
+			}
+		})
+	}
+}
+
+// waitForLockWait waits until a query naming table waits for a lock.
+func waitForLockWait(t *testing.T, pool *pgxpool.Pool, table string) {
+	t.Helper()
+	for {
+		var waiting bool
+		err := pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid())`, table).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAPIKeys_a_key_no_account_has_is_remembered_for_a_while(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	accounts := postgres.NewAccounts(pool)
+	accounts.SetNegativeTTL(time.Hour)
+	acc, err := accounts.Create(ctx, "neg", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := domain.NewAPIKey([domain.APIKeySecretBytes]byte{9, 9, 9})
+	if _, known, err := accounts.Authenticate(ctx, key); err != nil || known {
+		t.Fatalf("an unknown key: %v %v", known, err)
+	}
+	// The key appears behind the cache's back: the store answers from its
+	// memory of the failure, without a query.
+	digest := sha256.Sum256([]byte(key))
+	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (key_hash, account_id) VALUES ($1, $2)`, digest[:], acc.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, err := accounts.Authenticate(ctx, key); err != nil || known {
+		t.Fatalf("within the negative TTL the key is still unknown: %v %v", known, err)
+	}
+	accounts.SetNegativeTTL(0)
+	if got, known, err := accounts.Authenticate(ctx, key); err != nil || !known || got != acc.AccountID {
+		t.Fatalf("past the negative TTL: %q %v %v", got, known, err)
+	}
+}
+
+// syncBuffer is a log sink several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// After a session that got to listen, the listener's backoff starts over:
+// a blip after earlier outages is retried at the shortest wait.
+func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(t *testing.T) {
+	pool := testenv.Postgres(t)
+	accounts := postgres.NewAccounts(pool)
+	var mu sync.Mutex
+	calls, pid := 0, uint32(0)
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 3 { // an outage: the backoff grows
+			return nil, errors.New("outage")
+		}
+		conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+		if err == nil {
+			pid = conn.PgConn().PID()
+		}
+		return conn, err
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = accounts.Run(ctx, connect, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	testenv.Eventually(t, 30*time.Second, "the listener to listen", accounts.Listening)
+	mu.Lock()
+	listener := pid
+	mu.Unlock()
+	if _, err := pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, listener); err != nil {
+		t.Fatal(err)
+	}
+	retries := func() []string {
+		var waits []string
+		for line := range strings.Lines(logs.String()) {
+			if _, w, ok := strings.Cut(strings.TrimSpace(line), "retry_in="); ok {
+				waits = append(waits, w)
+			}
+		}
+		return waits
+	}
+	testenv.Eventually(t, 30*time.Second, "the lost session to be logged", func() bool { return len(retries()) >= 4 })
+	waits := retries()
+	if got := waits[3]; got != "100ms" {
+		t.Errorf("after a session that listened, the retry waits %s (waits %v), want 100ms", got, waits)
+	}
+}
+
+// A key lookup that cannot reach Postgres is an outage (domain.ErrUnavailable,
+// 503 at the API), not an unknown key and not a bug.
+func TestAPIKeys_a_lookup_without_postgres_is_unavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	pool, err := pgxpool.New(t.Context(), "postgres://renderd@"+addr+"/renderd?connect_timeout=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	accounts := postgres.NewAccounts(pool)
+	key := domain.NewAPIKey([domain.APIKeySecretBytes]byte{4, 2})
+	if _, known, err := accounts.Authenticate(t.Context(), key); !errors.Is(err, domain.ErrUnavailable) || known {
+		t.Fatalf("Authenticate = %v, %v; want domain.ErrUnavailable", known, err)
+	}
+	// A query error that is no outage stays what it is.
+	bad := testenv.Postgres(t)
+	if _, err := bad.Exec(t.Context(), `ALTER TABLE api_keys RENAME COLUMN key_hash TO digest`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := postgres.NewAccounts(bad).Authenticate(t.Context(), key); err == nil || errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("a broken query: %v, want an error other than ErrUnavailable", err)
 	}
 }

@@ -124,8 +124,12 @@ func accountsKeys(ctx context.Context, cfg Config, command string, a keyArgs, st
 		}
 		return out.Encode(httpapi.ToAPIKeyJSON(info, key))
 	case "accounts keys list":
-		if ok, err := accounts.Exists(ctx, a.account); err != nil || !ok {
-			return errors.Join(fmt.Errorf("no account %s", a.account), err)
+		ok, err := accounts.Exists(ctx, a.account)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no account %s", a.account)
 		}
 		keys, err := accounts.Keys(ctx, a.account)
 		if err != nil {

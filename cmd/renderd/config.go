@@ -427,14 +427,16 @@ func secretFlagName(env string) string {
 }
 
 // urlHasPassword reports whether a connection URL carries a password, in
-// its user part or as a password= parameter.
+// its user part or as a password= or sslpassword= (the client key's
+// passphrase) parameter.
 func urlHasPassword(v string) bool {
 	u, err := url.Parse(v)
 	if err != nil {
 		return strings.Contains(strings.ToLower(v), "password") // unparsable: assume the worst
 	}
 	_, has := u.User.Password()
-	return has || u.Query().Has("password")
+	q := u.Query()
+	return has || q.Has("password") || q.Has("sslpassword")
 }
 
 func (c Config) validate(command string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 )
@@ -28,16 +29,22 @@ func TestDebug_addr_must_be_loopback_unless_allowed(t *testing.T) {
 		"public.example:6060": false, "mixed.example:6060": false, "empty.example:6060": false, "nowhere.invalid:6060": false,
 		"127.0.0.1": false, // no port
 	} {
-		err := checkDebugAddr(t.Context(), addr, false, lookup)
+		listen, err := checkDebugAddr(t.Context(), addr, false, lookup)
 		if (err == nil) != ok {
 			t.Errorf("%s: err = %v, want allowed %v", addr, err, ok)
 		}
 		if err != nil && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), "RENDERD_DEBUG_ADDR")) {
 			t.Errorf("%s: err = %v, want a usage error naming RENDERD_DEBUG_ADDR", addr, err)
 		}
-		if err := checkDebugAddr(t.Context(), addr, true, lookup); err != nil {
-			t.Errorf("%s with RENDERD_DEBUG_ALLOW_REMOTE: %v", addr, err)
+		if err == nil && net.ParseIP(strings.Trim(listen[:strings.LastIndex(listen, ":")], "[]")) == nil {
+			t.Errorf("%s: listens on %q, want the checked IP address (not the name, resolved again)", addr, listen)
 		}
+		if got, err := checkDebugAddr(t.Context(), addr, true, lookup); err != nil || got != addr {
+			t.Errorf("%s with RENDERD_DEBUG_ALLOW_REMOTE: %q %v", addr, got, err)
+		}
+	}
+	if got, _ := checkDebugAddr(t.Context(), "localhost:6060", false, lookup); got != "127.0.0.1:6060" {
+		t.Errorf("localhost:6060 listens on %q, want 127.0.0.1:6060", got)
 	}
 }
 

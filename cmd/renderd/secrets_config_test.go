@@ -36,7 +36,8 @@ func TestConfig_secrets_are_refused_as_flags_naming_their_env_var(t *testing.T) 
 
 func TestConfig_a_database_url_flag_with_a_password_is_refused(t *testing.T) {
 	base := map[string]string{"KAFKA_BROKERS": "a:1", "RENDERD_SECRETS_KEY": testSecretsKey}
-	for _, u := range []string{"postgres://renderd:hunter2@db/renderd", "postgres://renderd@db/renderd?password=hunter2"} {
+	for _, u := range []string{"postgres://renderd:hunter2@db/renderd", "postgres://renderd@db/renderd?password=hunter2",
+		"postgres://renderd@db/renderd?sslmode=verify-full&sslkey=/k.pem&sslpassword=hunter2"} {
 		err := run(t.Context(), []string{"migrate", "--database-url", u}, env(base), &bytes.Buffer{}, &bytes.Buffer{})
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "set DATABASE_URL in the environment") || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: err = %v, want a usage error naming DATABASE_URL, without the password", u, err)

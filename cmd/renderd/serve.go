@@ -126,9 +126,11 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 // finishes and checkpoints its batch.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.DebugAddr != "" {
-		if err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost); err != nil {
+		addr, err := checkDebugAddr(ctx, cfg.DebugAddr, cfg.DebugRemote, net.DefaultResolver.LookupHost)
+		if err != nil {
 			return err
 		}
+		cfg.DebugAddr = addr // the checked address, not the name again
 	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -160,35 +162,47 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		warnWebhookGuard(cfg, log)
 	}
 
-	g, ctx := errgroup.WithContext(ctx)
+	// Components are built between goroutines that already run (the API
+	// listens before the consumers are wired): a component that fails to
+	// build stops everything started so far and waits for it, so a failed
+	// start never leaves the API serving (and /readyz saying 200) with half
+	// its roles.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, ctx := errgroup.WithContext(runCtx)
+	failed := func(err error) error {
+		stop()
+		_ = g.Wait() // every goroutine ends with ctx; err is the cause
+		return err
+	}
 	notifier := postgres.NewCommitNotifier(pool, log)
 	g.Go(func() error { return notifier.Run(ctx) })
 
 	if cfg.has(RoleRelay) {
 		pub, err := kafka.NewBatchPublisher(cfg.KafkaBrokers, kafka.ProducerConfig("renderd-relay"), kafka.CloudEventsMarshaler{})
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		defer pub.Close()
 		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
 		r, err := relay.New(relay.Config{Name: relayName, BatchSize: cfg.RelayBatchSize, PollInterval: cfg.RelayPollInterval, StandbyRetry: time.Second},
 			connect, pub, relay.CloudEventsMapper(codec, topics), log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return r.Run(ctx) })
 	}
 
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(ctx, g, cfg, log); err != nil {
-			return err
+			return failed(err)
 		}
 	}
 
 	if cfg.has(RoleAPI) {
 		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
 		// Key revocations (LISTEN on a connection of its own) and key usage.
@@ -201,7 +215,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+			return failed(fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err))
 		}
 		log.Info("api listening", "url", "http://"+ln.Addr().String())
 		g.Go(func() error {
@@ -222,7 +236,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// These roles write blobs, so a crash of theirs leaves temporary files.
 		blobs, err := blob.NewLocal(cfg.BlobDir)
 		if err != nil {
-			return fmt.Errorf("blob store: %w", err)
+			return failed(fmt.Errorf("blob store: %w", err))
 		}
 		defer blobs.Close()
 		g.Go(func() error { sweepTemps(ctx, blobs, log); return nil })
@@ -231,7 +245,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
 		router, pools, err := consumerRouter(cfg, pool, notifier, topics, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return router.Run(ctx) })
 		for _, p := range pools {
@@ -242,7 +256,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.has(RoleWebhooks) {
 		dispatcher, err := webhookDispatcher(cfg, pool, sealer, log)
 		if err != nil {
-			return err
+			return failed(err)
 		}
 		g.Go(func() error { return dispatcher.Run(ctx) })
 	}
@@ -297,17 +311,19 @@ func kafkaReachable(brokers []string) httpapi.Check {
 // checkDebugAddr refuses a pprof address beyond loopback unless allowed:
 // an empty host (":6060") or an unspecified one listens on every
 // interface, and a host name counts only if every address it resolves to
-// is loopback.
-func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) error {
+// is loopback. It returns the address to listen on: for a host name, the
+// first address it resolved to, so that listening does not resolve the name
+// again (to an answer that may have changed).
+func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup func(context.Context, string) ([]string, error)) (string, error) {
 	if allowRemote {
-		return nil
+		return addr, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+		return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
 	}
-	refuse := func(why string) error {
-		return fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
+	refuse := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR %q %s: pprof has no authentication, so it listens on loopback only (like 127.0.0.1:6060) unless RENDERD_DEBUG_ALLOW_REMOTE=true",
 			errUsage, addr, why)
 	}
 	if host == "" {
@@ -316,7 +332,7 @@ func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup f
 	addrs := []string{host}
 	if ip := net.ParseIP(host); ip == nil {
 		if addrs, err = lookup(ctx, host); err != nil {
-			return fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
+			return "", fmt.Errorf("%w: RENDERD_DEBUG_ADDR: %w", errUsage, err)
 		}
 	}
 	for _, a := range addrs {
@@ -327,7 +343,7 @@ func checkDebugAddr(ctx context.Context, addr string, allowRemote bool, lookup f
 	if len(addrs) == 0 {
 		return refuse("resolves to no address")
 	}
-	return nil
+	return net.JoinHostPort(addrs[0], port), nil
 }
 
 // serveDebug serves net/http/pprof on cfg.DebugAddr, apart from the API so

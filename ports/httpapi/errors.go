@@ -93,6 +93,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		setLimitHeaders(w.Header(), limit)
 	case errors.Is(err, domain.ErrNotFound):
 		status, body = http.StatusNotFound, errorDetail{Code: errNotFound.code, Message: errNotFound.message}
+	case errors.Is(err, domain.ErrUnavailable):
+		status, body = http.StatusServiceUnavailable, errorDetail{Code: "unavailable", Message: "the service cannot answer right now (a dependency is unreachable); retry after Retry-After seconds"}
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetry))
 	case errors.Is(err, commands.ErrConcurrencyConflict):
 		status, body = http.StatusConflict, errorDetail{Code: "concurrent_update", Message: "the resource changed while this request ran; retry it"}
 	}
@@ -101,11 +104,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.InfoContext(r.Context(), "request abandoned by the client", "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
 		return
 	}
-	if status >= 500 {
+	if status == http.StatusServiceUnavailable {
+		// An outage (Postgres restarting), not a bug: readyz reports it too.
+		log.WarnContext(r.Context(), "request refused: a dependency is unavailable", "error", err, "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
+	} else if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", logPath(r), "correlation_id", requestID(r.Context()))
 	}
 	writeJSON(w, status, errorBody{Error: body})
 }
+
+// unavailableRetry is the Retry-After of a 503 unavailable, in seconds.
+const unavailableRetry = 1
 
 // setLimitHeaders states a refusing limit: Retry-After (whole seconds, at
 // least 1), and the limit with nothing remaining in the RateLimit-Policy and

@@ -5,17 +5,17 @@
 -- last used. A key is still stored as its SHA-256 digest only; revoking a
 -- key deletes its row. Keys made before this migration keep working: they
 -- get an id and the name "default", and no display prefix (only their
--- digest was ever stored).
+-- digest was ever stored). The defaults also serve a process from before
+-- this migration still running during a rolling upgrade: its
+-- `INSERT INTO api_keys (key_hash, account_id)` makes such a key too. (A
+-- volatile default gives every existing row a value of its own.)
 ALTER TABLE api_keys
-    ADD COLUMN id           text,
-    ADD COLUMN name         text NOT NULL DEFAULT '',
+    ADD COLUMN id           text NOT NULL DEFAULT 'key_' || gen_random_uuid()::text,
+    ADD COLUMN name         text NOT NULL DEFAULT 'default',
     ADD COLUMN prefix       text,
     ADD COLUMN expires_at   timestamptz,
     ADD COLUMN last_used_at timestamptz;
 
-UPDATE api_keys SET id = 'key_' || gen_random_uuid()::text, name = 'default';
-
-ALTER TABLE api_keys ALTER COLUMN id SET NOT NULL;
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_id_key UNIQUE (id);
 CREATE INDEX api_keys_account_idx ON api_keys (account_id, created_at DESC);
 
