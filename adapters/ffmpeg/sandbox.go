@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,12 @@ type SandboxConfig struct {
 	// helper (SandboxExec): {"/usr/bin/renderd", "sandbox-exec"}. Without
 	// it there is no Landlock layer.
 	Helper []string
+	// Probe is the ffprobe the self-test runs (`-version`) through the
+	// helper, as every probe will: "" is "ffprobe" on PATH.
+	Probe string
+	// Memory is the address-space cap (bytes, 0: none) the tools run
+	// under; the self-test runs under it too.
+	Memory int64
 }
 
 // Sandbox confines every ffmpeg and ffprobe this package starts, in layers
@@ -106,7 +113,7 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 	default:
 		sb.landlock, sb.helper = abi, cfg.Helper
 		// The helper must work before any upload depends on it.
-		if err := sb.selfTest(); err != nil {
+		if err := sb.selfTest(cmp.Or(cfg.Probe, "ffprobe"), cfg.Memory); err != nil {
 			sb.landlock, sb.helper = 0, nil
 			lack("landlock", err)
 		}
@@ -320,18 +327,16 @@ func (sb *Sandbox) command(ctx context.Context, bin string, args []string, memor
 		}
 		argv[0] = path
 	}
-	if memory > 0 {
-		prlimit, err := exec.LookPath("prlimit")
-		if err != nil {
-			rf.close()
-			return nil, nil, err
-		}
-		argv = append([]string{prlimit, "--as=" + strconv.FormatInt(memory, 10), "--"}, argv...)
-	}
 	if sb != nil && sb.landlock > 0 {
+		// The helper sets the memory cap on itself just before it execs
+		// the tool: a prlimit in between would be the program Landlock
+		// lets run, and a tool outside the system folders could not start.
 		helper := append([]string(nil), sb.helper...)
 		if sb.uid >= 0 {
 			helper = append(helper, "--uid", strconv.Itoa(sb.uid), "--gid", strconv.Itoa(sb.gid))
+		}
+		if memory > 0 {
+			helper = append(helper, "--memory", strconv.FormatInt(memory, 10))
 		}
 		if rf != nil && len(rf.files) > 0 {
 			modes := make([]string, len(rf.files))
@@ -344,6 +349,13 @@ func (sb *Sandbox) command(ctx context.Context, bin string, args []string, memor
 			helper = append(helper, "--files", strings.Join(modes, ","))
 		}
 		argv = append(append(helper, "--"), argv...)
+	} else if memory > 0 {
+		prlimit, err := exec.LookPath("prlimit")
+		if err != nil {
+			rf.close()
+			return nil, nil, err
+		}
+		argv = append([]string{prlimit, "--as=" + strconv.FormatInt(memory, 10), "--"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = []string{}
@@ -362,19 +374,45 @@ const sandboxExitCode = 125
 // sandboxMarker starts every line the helper writes.
 const sandboxMarker = "renderd sandbox-exec: "
 
-// helperFailure returns the worker's error for a run the helper could not
-// start, or nil when the tool itself ran.
+// Exit statuses of a launcher (the helper, prlimit) that could not run the
+// tool: 126, found but could not be executed; 127, not found (also the
+// loader's status when it cannot load the tool's libraries).
+const (
+	cannotExecuteCode = 126
+	notFoundCode      = 127
+)
+
+// helperFailure returns the worker's error for a run whose tool never ran
+// (the helper could not set the sandbox up, or a launcher could not start
+// the tool: exit status 125, 126 or 127), or nil when the tool itself ran.
+// Such a failure is the worker's, never the file's. A loader that could not
+// map a library under the memory cap is left to the caller's outOfMemory.
 func helperFailure(err error, stderr string) error {
 	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.ExitCode() != sandboxExitCode {
+	if !errors.As(err, &exitErr) {
 		return nil
 	}
-	for _, line := range strings.Split(stderr, "\n") {
-		if msg, ok := strings.CutPrefix(strings.TrimSpace(line), sandboxMarker); ok {
-			return fmt.Errorf("media sandbox: %s", msg)
+	switch exitErr.ExitCode() {
+	case sandboxExitCode:
+		for _, line := range strings.Split(stderr, "\n") {
+			if msg, ok := strings.CutPrefix(strings.TrimSpace(line), sandboxMarker); ok {
+				return fmt.Errorf("media sandbox: %s", msg)
+			}
 		}
+		return fmt.Errorf("media sandbox: the helper failed (exit status %d): %s", sandboxExitCode, lastLine(stderr))
+	case cannotExecuteCode, notFoundCode:
+		if strings.Contains(stderr, "failed to map segment") {
+			return nil
+		}
+		return fmt.Errorf("the media tool could not be started (exit status %d): %s", exitErr.ExitCode(), lastLine(stderr))
 	}
 	return nil
+}
+
+// lastLine is the last non-empty line of s, for a worker's log.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // procAttr is the tools' SysProcAttr: their own process group, killed with

@@ -54,13 +54,15 @@ func landlockABI() (int, error) {
 	return int(abi), nil
 }
 
-// selfTest runs the helper once on `true`, as every run will use it.
-func (sb *Sandbox) selfTest() error {
-	bin, err := exec.LookPath("true")
+// selfTest runs the helper once on `probe -version` under the memory cap,
+// as every run will use it: the configured tool, wherever it lies, must
+// start confined.
+func (sb *Sandbox) selfTest(probe string, memory int64) error {
+	bin, err := exec.LookPath(probe)
 	if err != nil {
 		return err
 	}
-	cmd, rf, err := sb.command(context.Background(), bin, nil, 0)
+	cmd, rf, err := sb.command(context.Background(), bin, []string{"-version"}, memory)
 	if err != nil {
 		return err
 	}
@@ -82,10 +84,11 @@ var (
 )
 
 // SandboxExec is the helper: `renderd sandbox-exec [--uid N --gid N]
-// [--files ro,rw,…] -- /path/to/tool args…`. It restricts itself with
-// Landlock to the system files and the inherited descriptors 3, 4, … (ro:
-// read, rw: read and write), drops to the user, and execs the tool, which
-// keeps all of it. It returns only on failure, with sandboxExitCode after
+// [--memory BYTES] [--files ro,rw,…] -- /path/to/tool args…`. It restricts
+// itself with Landlock to the system files, the tool and the inherited
+// descriptors 3, 4, … (ro: read, rw: read and write), drops to the user,
+// caps its address space (RLIMIT_AS) and execs the tool, which keeps all of
+// it. It returns only on failure, with sandboxExitCode after
 // one line on stderr.
 func SandboxExec(args []string) int {
 	// Landlock and no_new_privs bind the calling thread, which must be the
@@ -100,6 +103,7 @@ func SandboxExec(args []string) int {
 func sandboxExec(args []string) error {
 	uid, gid := -1, -1
 	var modes []string
+	var memory uint64
 	for len(args) > 0 && args[0] != "--" {
 		if len(args) < 2 {
 			return fmt.Errorf("option %q without a value", args[0])
@@ -110,6 +114,8 @@ func sandboxExec(args []string) error {
 			uid, err = strconv.Atoi(args[1])
 		case "--gid":
 			gid, err = strconv.Atoi(args[1])
+		case "--memory":
+			memory, err = strconv.ParseUint(args[1], 10, 64)
 		case "--files":
 			modes = strings.Split(args[1], ",")
 		default:
@@ -121,7 +127,7 @@ func sandboxExec(args []string) error {
 		args = args[2:]
 	}
 	if len(args) < 2 || !strings.HasPrefix(args[1], "/") {
-		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--files ro,rw,…] -- /path/to/tool args…`)
+		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--memory BYTES] [--files ro,rw,…] -- /path/to/tool args…`)
 	}
 	tool := args[1:]
 	if err := os.Chdir("/"); err != nil {
@@ -150,6 +156,13 @@ func sandboxExec(args []string) error {
 		}
 		if os.Getppid() != parent {
 			return errors.New("renderd ended before the tool started")
+		}
+	}
+	if memory > 0 {
+		// Last, so the helper itself never runs under the cap: the limit
+		// holds from the tool's first instruction, as prlimit's would.
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: memory, Max: memory}); err != nil {
+			return fmt.Errorf("memory cap: %w", err)
 		}
 	}
 	return syscall.Exec(tool[0], tool, []string{})

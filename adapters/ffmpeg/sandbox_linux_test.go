@@ -447,3 +447,62 @@ func BenchmarkSandbox_start(b *testing.B) {
 		})
 	}
 }
+
+// A tool outside the system folders (/opt, /nix/store) starts under the
+// memory cap: the helper caps itself and execs the tool, which Landlock
+// lets it run. Before, prlimit was the program Landlock let run; it could
+// not exec the tool (status 126) and the probe blamed the file.
+func TestSandbox_a_tool_outside_the_system_folders_runs_under_the_memory_cap(t *testing.T) {
+	if _, err := landlockABI(); err != nil {
+		t.Skipf("this kernel has no Landlock: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "tools-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // reachable by the media user
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(mediatest.FFprobe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "ffprobe")
+	if err := os.WriteFile(probe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const memory = 4 << 30
+	sb, err := NewSandbox(SandboxConfig{Mode: SandboxStrict, User: "nobody", Helper: testHelper(t), Probe: probe, Memory: memory},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil && os.Geteuid() == 0 {
+		t.Fatalf("the self-test with %s under a 4 GiB cap: %v", probe, err)
+	}
+	if err != nil {
+		t.Skipf("not every layer here: %v", err)
+	}
+	info, err := NewProber(probe, 30*time.Second, Limits{Memory: memory, Sandbox: sb}).Probe(t.Context(), mediatest.AudioM4A(t))
+	if err != nil {
+		t.Fatalf("probe with %s in %v: %v", probe, sb.Layers(), err)
+	}
+	if !info.HasAudio {
+		t.Errorf("probe: %+v, want audio", info)
+	}
+}
+
+// A launcher that cannot start the tool (126: not executable, 127: not
+// found) or a helper that fails is the worker's trouble, never the file's.
+func TestSandbox_launcher_exit_statuses_are_the_workers_failure(t *testing.T) {
+	for _, code := range []int{125, 126, 127} {
+		err := exitError(t, "echo 'cannot execute' >&2; exit "+strconv.Itoa(code))
+		if hf := helperFailure(err, "prlimit: cannot execute /opt/ffprobe: Permission denied\n"); hf == nil {
+			t.Errorf("exit %d: no worker failure", code)
+		}
+	}
+	if hf := helperFailure(exitError(t, "exit 127"), "ffmpeg: error while loading shared libraries: libx.so: failed to map segment from shared object\n"); hf != nil {
+		t.Errorf("the loader out of memory under the cap: %v, want it left to outOfMemory", hf)
+	}
+	if hf := helperFailure(exitError(t, "exit 1"), "x"); hf != nil {
+		t.Errorf("exit 1: %v, want the tool's own failure", hf)
+	}
+}
