@@ -140,7 +140,9 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // *EncodeError with CodeEncodeTimeout whose message names the rule ("ffmpeg
 // made no progress for 10m0s", "ffmpeg ran longer than 48h0m0s"). A run
 // that needed more than the memory cap is an *EncodeError with
-// CodeMemoryLimitExceeded. Any other non-zero exit is an *EncodeError with
+// CodeMemoryLimitExceeded. An input the allowlists refuse (a codec or a
+// container, see inputOptions) is a permanent *EncodeError with
+// CodeCodecNotAllowed or CodeContainerNotAllowed. Any other non-zero exit is an *EncodeError with
 // CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
 // input and output paths replaced. A missing binary or a failed start is a
 // plain error: the worker's trouble.
@@ -229,6 +231,16 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	}
 	if hf := helperFailure(err, stderr.String()); hf != nil {
 		return hf
+	}
+	// An asset probed before the allowlist changed can hold a codec or a
+	// container now outside it: every attempt would be refused the same way.
+	if decoder, ok := blockedDecoder(stderr.String()); ok {
+		return &EncodeError{Code: CodeCodecNotAllowed, Permanent: true, Err: err,
+			Message: fmt.Sprintf("codec %q is not allowed", decoder)}
+	}
+	if demuxer, ok := blockedDemuxer(stderr.String()); ok {
+		return &EncodeError{Code: CodeContainerNotAllowed, Permanent: true, Err: err,
+			Message: fmt.Sprintf("container %q is not allowed", demuxer)}
 	}
 	code, msg := CodeEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
 	if e.limits.Memory > 0 && outOfMemory(err, stderr.String()) {
