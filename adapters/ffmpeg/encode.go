@@ -146,7 +146,7 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
 // input and output paths replaced. A missing binary or a failed start is a
 // plain error: the worker's trouble.
-func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) error {
+func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) (err error) {
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if e.limits.MaxTime > 0 {
@@ -160,8 +160,13 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
 	// After the wait: the output goes back to renderd's user once ffmpeg
-	// is gone.
-	defer files.close()
+	// is gone. An output that cannot be taken back (another name, a mode)
+	// must not be committed: the run fails as the worker's trouble.
+	defer func() {
+		if closeErr := files.close(); closeErr != nil && ctx.Err() == nil {
+			err = fmt.Errorf("ffmpeg: media sandbox: taking the output back: %w", closeErr)
+		}
+	}()
 	// SIGTERM lets ffmpeg flush and exit in a few hundred ms; os/exec sends
 	// SIGKILL when it is still there WaitDelay later. WaitDelay also bounds
 	// the wait for the output pipes once ffmpeg has exited.

@@ -177,8 +177,9 @@ func lookupUser(name string) (uid, gid int, err error) {
 type runFiles struct {
 	files   []*os.File
 	outputs []*os.File // owned by the media user during the run
-	names   []string   // "input", "output", "filter script", per file
-	args    []string   // args with the paths replaced by /proc/self/fd/N
+	modes   []os.FileMode
+	names   []string // "input", "output", "filter script", per file
+	args    []string // args with the paths replaced by /proc/self/fd/N
 }
 
 // fileArgs finds the files args name: every "-i file:<path>", a
@@ -241,12 +242,19 @@ func (sb *Sandbox) openRunFiles(args []string) (*runFiles, error) {
 			return nil, err
 		}
 		if sb.uid >= 0 {
+			st, err := f.Stat()
+			if err != nil {
+				f.Close()
+				rf.close()
+				return nil, err
+			}
 			if err := f.Chown(sb.uid, sb.gid); err != nil {
 				f.Close()
 				rf.close()
 				return nil, fmt.Errorf("handing the output to the media user: %w", err)
 			}
 			rf.outputs = append(rf.outputs, f)
+			rf.modes = append(rf.modes, st.Mode().Perm())
 		}
 		add(output, "output", f)
 	}
@@ -273,18 +281,24 @@ func (sb *Sandbox) grantRead(f *os.File) error {
 	return nil
 }
 
-// close gives the outputs back to renderd's user and closes every file.
+// close takes the outputs back from the media user and closes every file.
+// During the run the media user owned each output and could have changed
+// its mode (setuid, world-writable), given it an ACL, or hard-linked it
+// somewhere it can reach: close restores renderd's owner, the mode the file
+// had and no ACL, and fails when the file has another name. An error means
+// the output must not be used.
 func (rf *runFiles) close() error {
 	if rf == nil {
 		return nil
 	}
 	var errs []error
-	for _, f := range rf.outputs {
-		errs = append(errs, f.Chown(os.Geteuid(), os.Getegid()))
+	for i, f := range rf.outputs {
+		errs = append(errs, reclaim(f, rf.modes[i]))
 	}
 	for _, f := range rf.files {
 		errs = append(errs, f.Close())
 	}
+	rf.outputs, rf.files = nil, nil
 	return errors.Join(errs...)
 }
 

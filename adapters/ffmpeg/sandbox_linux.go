@@ -280,3 +280,26 @@ func allowFD(ruleset, fd int, access uint64, what string) error {
 	}
 	return nil
 }
+
+// reclaim gives an output back to renderd's user with mode and no ACL, and
+// fails when the media user gave it another name (a hard link).
+func reclaim(f *os.File, mode os.FileMode) error {
+	if err := f.Chown(os.Geteuid(), os.Getegid()); err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	err := unix.Fremovexattr(int(f.Fd()), "system.posix_acl_access")
+	if err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("removing the output's ACL: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Nlink != 1 {
+		return fmt.Errorf("the output has %d names after the run, want 1", st.Nlink)
+	}
+	return nil
+}

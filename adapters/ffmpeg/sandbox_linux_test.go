@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -504,5 +505,78 @@ func TestSandbox_launcher_exit_statuses_are_the_workers_failure(t *testing.T) {
 	}
 	if hf := helperFailure(exitError(t, "exit 1"), "x"); hf != nil {
 		t.Errorf("exit 1: %v, want the tool's own failure", hf)
+	}
+}
+
+// runOutput runs `sh -c script sh file:<out>` in sb, the output handed
+// over as descriptor 3, and returns close's error.
+func runOutput(t *testing.T, sb *Sandbox, out, script string) error {
+	t.Helper()
+	cmd, files, err := sb.command(t.Context(), "/bin/sh", []string{"-c", script, "sh", "file:" + out}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		files.close()
+		t.Fatalf("sh -c %q: %v: %s", script, err, stderr.String())
+	}
+	return files.close()
+}
+
+// The media user owns the output during the run; whatever mode it gives
+// it, renderd takes the file back with the mode it had.
+func TestSandbox_the_output_comes_back_with_its_mode(t *testing.T) {
+	sb := fullSandbox(t)
+	if !slices.Contains(sb.Layers(), "user") {
+		t.Skip("the output changes hands only under the user layer")
+	}
+	out := filepath.Join(t.TempDir(), "out.part")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runOutput(t, sb, out, "chmod 6777 /proc/self/fd/3"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode(); mode != 0o600 {
+		t.Errorf("the output is %v after the run, want -rw-------", mode)
+	}
+	if owner := st.Sys().(*syscall.Stat_t).Uid; int(owner) != os.Geteuid() {
+		t.Errorf("the output is owned by uid %d after the run, want %d", owner, os.Geteuid())
+	}
+}
+
+// Without Landlock the media user could give the output a second name in a
+// folder it can write: close refuses such an output.
+func TestSandbox_an_output_with_a_second_name_is_refused(t *testing.T) {
+	sb := userOnly(t)
+	shared, err := os.MkdirTemp("", "shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shared) })
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.part")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = runOutput(t, sb, out, "ln -L /proc/self/fd/3 "+filepath.Join(shared, "mine"))
+	if err == nil || !strings.Contains(err.Error(), "2 names") {
+		t.Fatalf("close: %v, want a refusal of the second name", err)
+	}
+	// Through Encoder.Run, the encode fails as the worker's trouble.
+	out2 := filepath.Join(t.TempDir(), "out.part")
+	err = NewEncoder("/bin/sh", time.Second, EncodeLimits{Sandbox: sb}).Run(t.Context(),
+		[]string{"-c", "ln -L /proc/self/fd/3 " + filepath.Join(shared, "again"), "sh", "file:" + out2}, nil)
+	var ee *EncodeError
+	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "2 names") {
+		t.Fatalf("Run: %v, want the worker's error refusing the output", err)
 	}
 }

@@ -28,3 +28,11 @@ func SandboxExec([]string) int {
 	fmt.Fprintln(os.Stderr, sandboxMarker+errLinuxOnly.Error())
 	return sandboxExitCode
 }
+
+// reclaim gives an output back to renderd's user with mode.
+func reclaim(f *os.File, mode os.FileMode) error {
+	if err := f.Chown(os.Geteuid(), os.Getegid()); err != nil {
+		return err
+	}
+	return f.Chmod(mode)
+}
