@@ -62,13 +62,18 @@ type SandboxConfig struct {
 //     /dev/null) and the run's own descriptors, cannot connect or bind TCP, signal or ptrace
 //     anything outside its own run, or reach an abstract unix socket.
 //     Landlock restricts the calling thread, so a small helper
-//     (SandboxExec) sets it up and then execs the tool.
+//     (SandboxExec) sets it up and then execs the tool;
+//   - seccomp: the helper also installs a filter under which socket,
+//     socketpair and io_uring_setup fail (EACCES), so the tool cannot reach
+//     a unix socket by path either (a database's, a daemon's), which
+//     neither Landlock nor the network namespace stops.
 //
 // A nil *Sandbox runs the tools unconfined, as renderd's user.
 type Sandbox struct {
 	uid, gid  int  // -1 when the tools keep renderd's user
 	noNetwork bool // start the tool in a new network namespace
 	landlock  int  // the Landlock ABI in use, 0 for none
+	seccomp   bool // the helper denies the tool sockets (seccompSelf)
 	helper    []string
 }
 
@@ -112,16 +117,25 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 		lack("landlock", errors.New("no helper command to apply it"))
 	default:
 		sb.landlock, sb.helper = abi, cfg.Helper
+		sb.seccomp = seccompAvailable() == nil
 		// The helper must work before any upload depends on it.
 		if err := sb.selfTest(cmp.Or(cfg.Probe, "ffprobe"), cfg.Memory); err != nil {
-			sb.landlock, sb.helper = 0, nil
+			sb.landlock, sb.helper, sb.seccomp = 0, nil, false
 			lack("landlock", err)
 		}
+	}
+	switch err := seccompAvailable(); {
+	case sb.seccomp:
+	case err != nil:
+		lack("seccomp", err)
+	default:
+		lack("seccomp", errors.New("the seccomp filter is installed by the Landlock helper, which is not in use"))
 	}
 	if strict && len(missing) > 0 {
 		return nil, fmt.Errorf("media sandbox is strict: %w", errors.Join(missing...))
 	}
-	log.Info("media sandbox", "user", sb.uid >= 0, "uid", sb.uid, "network_namespace", sb.noNetwork, "landlock_abi", sb.landlock)
+	log.Info("media sandbox", "user", sb.uid >= 0, "uid", sb.uid, "network_namespace", sb.noNetwork, "landlock_abi", sb.landlock,
+		"seccomp", sb.seccomp)
 	return sb, nil
 }
 
@@ -142,6 +156,9 @@ func (sb *Sandbox) Layers() []string {
 	}
 	if sb.landlock > 0 {
 		l = append(l, "landlock")
+	}
+	if sb.seccomp {
+		l = append(l, "seccomp")
 	}
 	return l
 }
@@ -351,6 +368,9 @@ func (sb *Sandbox) command(ctx context.Context, bin string, args []string, memor
 		}
 		if memory > 0 {
 			helper = append(helper, "--memory", strconv.FormatInt(memory, 10))
+		}
+		if sb.seccomp {
+			helper = append(helper, "--no-sockets")
 		}
 		if rf != nil && len(rf.files) > 0 {
 			modes := make([]string, len(rf.files))

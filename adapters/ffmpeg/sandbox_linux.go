@@ -84,12 +84,13 @@ var (
 )
 
 // SandboxExec is the helper: `renderd sandbox-exec [--uid N --gid N]
-// [--memory BYTES] [--files ro,rw,…] -- /path/to/tool args…`. It restricts
-// itself with Landlock to the system files, the tool and the inherited
-// descriptors 3, 4, … (ro: read, rw: read and write), drops to the user,
+// [--memory BYTES] [--no-sockets] [--files ro,rw,…] -- /path/to/tool
+// args…`. It restricts itself with Landlock to the system files, the tool
+// and the inherited descriptors 3, 4, … (ro: read, rw: read and write),
+// with --no-sockets denies itself sockets (seccompSelf), drops to the user,
 // caps its address space (RLIMIT_AS) and execs the tool, which keeps all of
-// it. It returns only on failure, with sandboxExitCode after
-// one line on stderr.
+// it. It returns only on failure, with sandboxExitCode after one line on
+// stderr.
 func SandboxExec(args []string) int {
 	// Landlock and no_new_privs bind the calling thread, which must be the
 	// one that execs.
@@ -104,7 +105,13 @@ func sandboxExec(args []string) error {
 	uid, gid := -1, -1
 	var modes []string
 	var memory uint64
+	noSockets := false
 	for len(args) > 0 && args[0] != "--" {
+		if args[0] == "--no-sockets" {
+			noSockets = true
+			args = args[1:]
+			continue
+		}
 		if len(args) < 2 {
 			return fmt.Errorf("option %q without a value", args[0])
 		}
@@ -127,7 +134,7 @@ func sandboxExec(args []string) error {
 		args = args[2:]
 	}
 	if len(args) < 2 || !strings.HasPrefix(args[1], "/") {
-		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--memory BYTES] [--files ro,rw,…] -- /path/to/tool args…`)
+		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--memory BYTES] [--no-sockets] [--files ro,rw,…] -- /path/to/tool args…`)
 	}
 	tool := args[1:]
 	if err := os.Chdir("/"); err != nil {
@@ -136,6 +143,12 @@ func sandboxExec(args []string) error {
 	parent := os.Getppid()
 	if err := landlockSelf(tool[0], modes); err != nil {
 		return err
+	}
+	if noSockets {
+		// After landlockSelf, which sets no_new_privs.
+		if err := seccompSelf(); err != nil {
+			return err
+		}
 	}
 	if uid >= 0 {
 		if gid < 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +27,17 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "sandbox-exec" {
 		os.Exit(SandboxExec(os.Args[2:]))
+	}
+	if len(os.Args) > 2 && os.Args[1] == "dial-unix" {
+		// A tool that tries a unix socket by path (see
+		// TestSandbox_seccomp_layer_cannot_reach_a_unix_socket_by_path).
+		conn, err := net.Dial("unix", os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		conn.Close()
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -105,7 +117,7 @@ func TestSandbox_reports_the_layers_this_kernel_allows(t *testing.T) {
 	if os.Geteuid() == 0 && !strings.Contains(strings.Join(sb.Layers(), ","), "user") {
 		t.Errorf("renderd is root but the tools keep its user: %v", sb.Layers())
 	}
-	if warned := strings.Count(logs.String(), "level=WARN"); warned != 3-len(sb.Layers())+boolInt(os.Geteuid() != 0) {
+	if warned := strings.Count(logs.String(), "level=WARN"); warned != 4-len(sb.Layers())+boolInt(os.Geteuid() != 0) {
 		t.Errorf("%d warnings for layers %v: one per missing layer, want\n%s", warned, sb.Layers(), logs.String())
 	}
 }
@@ -578,5 +590,65 @@ func TestSandbox_an_output_with_a_second_name_is_refused(t *testing.T) {
 	var ee *EncodeError
 	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "2 names") {
 		t.Fatalf("Run: %v, want the worker's error refusing the output", err)
+	}
+}
+
+// Landlock and the network namespace leave unix sockets reached by path
+// (a database's, a daemon's) open; the seccomp layer denies the tool any
+// socket. The tool here is this test binary (dial-unix, see TestMain),
+// copied where the media user can run it.
+func TestSandbox_seccomp_layer_cannot_reach_a_unix_socket_by_path(t *testing.T) {
+	sb := fullSandbox(t)
+	if !slices.Contains(sb.Layers(), "seccomp") {
+		t.Skipf("no seccomp layer here: %v", sb.Layers())
+	}
+	dir, err := os.MkdirTemp("", "sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(dir, "dial")
+	if err := os.WriteFile(tool, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(sb *Sandbox) (string, error) {
+		cmd, files, err := sb.command(t.Context(), tool, []string{"dial-unix", sock}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer files.close()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// The same sandbox without the filter connects: the test reaches the
+	// socket, so the refusal below is the filter's.
+	without := *sb
+	without.seccomp = false
+	if out, err := dial(&without); err != nil {
+		t.Fatalf("without seccomp: %v: %s", err, out)
+	}
+	out, err := dial(sb)
+	if err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("with seccomp: %v %q, want the socket denied", err, out)
 	}
 }

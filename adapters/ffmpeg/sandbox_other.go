@@ -21,6 +21,8 @@ func tryNewNetwork() error { return errLinuxOnly }
 
 func landlockABI() (int, error) { return 0, errLinuxOnly }
 
+func seccompAvailable() error { return errLinuxOnly }
+
 func (sb *Sandbox) selfTest(string, int64) error { return errLinuxOnly }
 
 // SandboxExec is the Landlock helper, which needs Linux.

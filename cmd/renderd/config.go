@@ -258,7 +258,7 @@ var settings = []setting{
 		intSetting(func(c *Config) *int { return &c.FFmpegMemoryLimit })},
 	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: ffmpeg's own choice, bounded by the cores (libx264 takes 1.5 per core). The default stays 0 until measured",
 		intSetting(func(c *Config) *int { return &c.FFmpegThreads })},
-	{"RENDERD_MEDIA_SANDBOX", "media-sandbox", "auto", "how ffmpeg and ffprobe are confined (docs/renders.md): auto uses every layer the kernel allows (an unprivileged user when renderd is root, a new network namespace, Landlock) and logs a warning per missing one; strict refuses to start without all of them; off runs them as renderd's user with its network",
+	{"RENDERD_MEDIA_SANDBOX", "media-sandbox", "auto", "how ffmpeg and ffprobe are confined (docs/renders.md): auto uses every layer the kernel allows (an unprivileged user when renderd is root, a new network namespace, Landlock, a seccomp filter denying sockets) and logs a warning per missing one; strict refuses to start without all of them; off runs them as renderd's user with its network",
 		func(c *Config, v string) error { c.MediaSandbox = v; return nil }},
 	{"RENDERD_MEDIA_USER", "media-user", "nobody", "the account ffmpeg and ffprobe run as when renderd runs as root (a name or a uid; not root); a dedicated account is better than a shared nobody",
 		func(c *Config, v string) error { c.MediaUser = v; return nil }},
