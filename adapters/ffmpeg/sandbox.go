@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +44,12 @@ type SandboxConfig struct {
 	// Memory is the address-space cap (bytes, 0: none) the tools run
 	// under; the self-test runs under it too.
 	Memory int64
+	// Private are folders the media user must not reach by path: the blob
+	// store, whose inputs the sandbox makes readable to the user's group
+	// for good (see grantRead). Checked at start when the tools run as
+	// another user: a folder the user can enter is a warning (auto) or a
+	// refusal (strict).
+	Private []string
 }
 
 // Sandbox confines every ffmpeg and ffprobe this package starts, in layers
@@ -105,6 +112,18 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 	} else {
 		log.Info("media sandbox: renderd does not run as root; the media tools run as its own user", "uid", os.Geteuid())
 	}
+	if sb.uid >= 0 {
+		for _, dir := range cfg.Private {
+			switch reachable, err := reachableBy(dir, sb.uid, sb.gid); {
+			case err != nil:
+				return nil, fmt.Errorf("media sandbox: %w", err)
+			case reachable:
+				why := fmt.Errorf("%s can be entered by the media user (uid %d, gid %d), and the inputs the tools read are readable to its group for good: make it (or a folder above it) 0750 or 0700 (docs/renders.md, \"The media sandbox\")", dir, sb.uid, sb.gid)
+				missing = append(missing, fmt.Errorf("user: %w", why))
+				log.Warn("media sandbox: a private folder is reachable by the media user", "folder", dir, "reason", why.Error())
+			}
+		}
+	}
 	if err := tryNewNetwork(); err != nil {
 		lack("network", err)
 	} else {
@@ -161,6 +180,41 @@ func (sb *Sandbox) Layers() []string {
 		l = append(l, "seccomp")
 	}
 	return l
+}
+
+// reachableBy says whether uid, with gid as its only group, can enter dir
+// by path: every folder from / down to dir lets it search.
+func reachableBy(dir string, uid, gid int) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return false, err
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return false, fmt.Errorf("%s: no owner to check", p)
+		}
+		mode := st.Mode().Perm()
+		var search bool
+		switch {
+		case int(sys.Uid) == uid:
+			search = mode&0o100 != 0
+		case int(sys.Gid) == gid:
+			search = mode&0o010 != 0
+		default:
+			search = mode&0o001 != 0
+		}
+		if !search {
+			return false, nil
+		}
+		if p == filepath.Dir(p) {
+			return true, nil
+		}
+	}
 }
 
 // lookupUser resolves a name or a numeric uid to an unprivileged account.

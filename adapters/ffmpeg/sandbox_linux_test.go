@@ -652,3 +652,44 @@ func TestSandbox_seccomp_layer_cannot_reach_a_unix_socket_by_path(t *testing.T) 
 		t.Fatalf("with seccomp: %v %q, want the socket denied", err, out)
 	}
 }
+
+// Inputs stay readable to the media user's group for good, so the blob
+// store must not be enterable by that user: auto warns, strict refuses.
+func TestSandbox_a_blob_store_the_media_user_can_enter_is_refused_when_strict(t *testing.T) {
+	userOnly(t)
+	dir, err := os.MkdirTemp("", "blobs-") // under /tmp, which anyone enters
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := SandboxConfig{Mode: SandboxStrict, User: "nobody", Helper: testHelper(t), Private: []string{dir}}
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("strict with an open blob store: %v, want a refusal naming it", err)
+	}
+	cfg.Mode = SandboxAuto
+	var logs bytes.Buffer
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "a private folder is reachable by the media user") {
+		t.Errorf("auto with an open blob store: no warning in\n%s", logs.String())
+	}
+	// 0750, owned by root's group: the media user cannot enter it.
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "private folder") {
+		t.Errorf("a 0750 blob store warned:\n%s", logs.String())
+	}
+	cfg.Mode = SandboxStrict
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil && strings.Contains(err.Error(), dir) {
+		t.Errorf("strict with a 0750 blob store: %v", err)
+	}
+}

@@ -302,7 +302,7 @@ func mediaSandbox(cfg Config, log *slog.Logger) (*ffmpeg.Sandbox, error) {
 		helper = sandboxHelper(exe)
 	}
 	return ffmpeg.NewSandbox(ffmpeg.SandboxConfig{Mode: ffmpeg.SandboxMode(cfg.MediaSandbox), User: cfg.MediaUser, Helper: helper,
-		Memory: int64(cfg.FFmpegMemoryLimit)},
+		Memory: int64(cfg.FFmpegMemoryLimit), Private: []string{cfg.BlobDir}},
 		log.With("component", "media-sandbox"))
 }
 
