@@ -2,9 +2,10 @@ package ffmpeg
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/renderd/renderd/domain"
 )
 
 // Stable codes of ProbeError. They end up in asset.failed and cut.failed
@@ -159,11 +160,6 @@ func pathPairs(path, name string) []string {
 	return []string{"file:" + path, name, path, name}
 }
 
-// serverPath is an absolute path of two or more parts that starts a word:
-// "/var/lib/renderd/blobs/x", "file:/tmp/a", "(/proc/self/fd/3)"; not
-// "N/A" or "1/30".
-var serverPath = regexp.MustCompile(`(^|[\s'"(\[=,<])(?:file:)?/[^\s'"(),;\[\]<>]*/[^\s'"(),;\[\]<>]*`)
-
 func (p pathNames) scrub(line string) string {
-	return serverPath.ReplaceAllString(p.known.Replace(line), "${1}a server path")
+	return domain.ScrubServerPaths(p.known.Replace(line))
 }
