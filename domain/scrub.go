@@ -2,10 +2,15 @@ package domain
 
 import "regexp"
 
-// serverPath is an absolute path of two or more parts that starts a word:
-// "/var/lib/renderd/blobs/x", "file:/tmp/a", "(/proc/self/fd/3)"; not
-// "N/A" or "1/30".
-var serverPath = regexp.MustCompile(`(^|[\s'"(\[=,<])(?:file:)?/[^\s'"(),;\[\]<>]*/[^\s'"(),;\[\]<>]*`)
+// serverPath is an absolute path of two or more parts wherever it starts
+// (after anything but a letter, digit, "_" or "."): "/var/lib/renderd/x",
+// "file:/tmp/a", "(/proc/self/fd/3)", "at:/var/x/y", "`/srv/a/b`"; not
+// "N/A", "1/30" or "50ms/+260ms". A path ends before a closing ":" or "."
+// ("open /a/b: denied").
+var serverPath = regexp.MustCompile("(^|[^\\w.])(?:file:)?/" + pathChars + "*/(?:" + pathChars + "*[^\\s'\"(),;\\[\\]<>`{}:.])?")
+
+// pathChars are the characters a path in a message is taken to hold.
+const pathChars = "[^\\s'\"(),;\\[\\]<>`{}]"
 
 // ScrubServerPaths replaces every absolute path in a failure message by "a
 // server path": such messages travel in public events (render.failed,

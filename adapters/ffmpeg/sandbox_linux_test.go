@@ -397,12 +397,18 @@ func checkNoPaths(t *testing.T, msg string, paths ...string) {
 }
 
 func TestScrub_names_known_files_and_hides_other_paths(t *testing.T) {
-	p := newPathNames(append(pathPairs("/srv/blobs/a/src", "input"), "/proc/self/fd/4", "output"))
+	p := newPathNames(append(pathPairs("/srv/blobs/a/src", "input"), "file:/proc/self/fd/3", "input0", "/proc/self/fd/3", "input0",
+		"/proc/self/fd/4", "output"))
 	for in, want := range map[string]string{
 		"file:/srv/blobs/a/src: Invalid data":          "input: Invalid data",
 		"Could not write header (/proc/self/fd/4)":     "Could not write header (output)",
 		"Error opening /usr/share/x/y.dat for reading": "Error opening a server path for reading",
 		"rate 30000/1001, N/A, 1/30":                   "rate 30000/1001, N/A, 1/30",
+		"file:/proc/self/fd/3: Invalid data":           "input0: Invalid data",
+		"/proc/self/fd/30: Bad file descriptor":        "a server path: Bad file descriptor",
+		"fd /proc/self/fd/41 and /proc/self/fd/4.":     "fd a server path and output.",
+		"at:/var/lib/renderd/x/y":                      "at:a server path",
+		"`/srv/blobs/b/src`":                           "`a server path`",
 	} {
 		if got := p.scrub(in); got != want {
 			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
