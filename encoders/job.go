@@ -301,7 +301,7 @@ func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
 	defer cancel()
 	_, ferr := w.cmds.Fail.Handle(ctx, job.caller, commands.FailRender{RenderID: job.renderID, Attempt: job.attempt,
 		Code: code, Message: message, Retryable: retryable(code, err)})
-	log.Warn("render failed", "code", code, "message", message, "report_err", ferr)
+	log.Warn("render failed", "code", code, "message", message, "err", err, "report_err", ferr)
 }
 
 // handBack returns the render to the queue on a graceful shutdown; it does
@@ -318,13 +318,15 @@ func (w *RenderWorker) handBack(job claimed, log *slog.Logger) {
 }
 
 // failureOf maps an error to render.failed's code and message: the media's
-// own failures keep theirs; anything else is an encode failure.
+// own failures keep theirs; anything else is an encode failure. The event
+// is public, so the message never names a server path (a scratch folder, a
+// blob), whatever error it came from.
 func failureOf(err error) (code, message string) {
 	var mf commands.MediaFailure
 	if errors.As(err, &mf) {
-		return mf.FailureCode(), mf.FailureMessage()
+		return mf.FailureCode(), trimMessage(domain.ScrubServerPaths(mf.FailureMessage()))
 	}
-	return CodeEncodeFailed, trimMessage(err.Error())
+	return CodeEncodeFailed, trimMessage(domain.ScrubServerPaths(err.Error()))
 }
 
 // trimMessage keeps failure messages short enough for an event and an API.

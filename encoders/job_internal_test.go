@@ -3,6 +3,11 @@ package encoders
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -38,5 +43,31 @@ func TestRetryable_deterministic_failures_are_never_retryable(t *testing.T) {
 				t.Errorf("retryable(%q, %v) = %v, want %v", code, c.err, got, c.want)
 			}
 		})
+	}
+}
+
+// render.failed is public: no failure message names a server path, even
+// from an error that wraps one (*fs.PathError from the scratch folder, the
+// filter script, the run's files).
+func TestFailureOf_messages_name_no_server_path(t *testing.T) {
+	_, mkdirErr := os.MkdirTemp(filepath.Join(t.TempDir(), "gone"), "render-")
+	if mkdirErr == nil {
+		t.Fatal("MkdirTemp in a missing folder succeeded")
+	}
+	writeErr := os.WriteFile(filepath.Join(t.TempDir(), "gone", "filter"), nil, 0o600)
+	cases := []error{
+		fmt.Errorf("scratch folder: %w", mkdirErr),
+		fmt.Errorf("filter script: %w", writeErr),
+		fmt.Errorf("ffmpeg: %w", &fs.PathError{Op: "open", Path: "/var/lib/renderd/blobs/acc/src", Err: syscall.EACCES}),
+		failure(CodeEncodeFailed, "handing the output to the media user: chown /var/lib/renderd/blobs/tmp/out.part: operation not permitted"),
+	}
+	for _, err := range cases {
+		_, msg := failureOf(err)
+		if strings.Contains(msg, "/var/") || strings.Contains(msg, "/tmp/") {
+			t.Errorf("failureOf(%v) = %q, names a server path", err, msg)
+		}
+		if !strings.Contains(msg, "a server path") {
+			t.Errorf("failureOf(%v) = %q, want the path named \"a server path\"", err, msg)
+		}
 	}
 }

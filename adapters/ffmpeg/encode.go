@@ -140,11 +140,13 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // *EncodeError with CodeEncodeTimeout whose message names the rule ("ffmpeg
 // made no progress for 10m0s", "ffmpeg ran longer than 48h0m0s"). A run
 // that needed more than the memory cap is an *EncodeError with
-// CodeMemoryLimitExceeded. Any other non-zero exit is an *EncodeError with
+// CodeMemoryLimitExceeded. An input the allowlists refuse (a codec or a
+// container, see inputOptions) is a permanent *EncodeError with
+// CodeCodecNotAllowed or CodeContainerNotAllowed. Any other non-zero exit is an *EncodeError with
 // CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
 // input and output paths replaced. A missing binary or a failed start is a
 // plain error: the worker's trouble.
-func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) error {
+func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) (err error) {
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if e.limits.MaxTime > 0 {
@@ -158,8 +160,13 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 		return fmt.Errorf("ffmpeg: %w", err)
 	}
 	// After the wait: the output goes back to renderd's user once ffmpeg
-	// is gone.
-	defer files.close()
+	// is gone. An output that cannot be taken back (another name, a mode)
+	// must not be committed: the run fails as the worker's trouble.
+	defer func() {
+		if closeErr := files.close(); closeErr != nil && ctx.Err() == nil {
+			err = fmt.Errorf("ffmpeg: media sandbox: taking the output back: %w", closeErr)
+		}
+	}()
 	// SIGTERM lets ffmpeg flush and exit in a few hundred ms; os/exec sends
 	// SIGKILL when it is still there WaitDelay later. WaitDelay also bounds
 	// the wait for the output pipes once ffmpeg has exited.
@@ -229,6 +236,16 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	}
 	if hf := helperFailure(err, stderr.String()); hf != nil {
 		return hf
+	}
+	// An asset probed before the allowlist changed can hold a codec or a
+	// container now outside it: every attempt would be refused the same way.
+	if decoder, ok := blockedDecoder(stderr.String()); ok {
+		return &EncodeError{Code: CodeCodecNotAllowed, Permanent: true, Err: err,
+			Message: fmt.Sprintf("codec %q is not allowed", decoder)}
+	}
+	if demuxer, ok := blockedDemuxer(stderr.String()); ok {
+		return &EncodeError{Code: CodeContainerNotAllowed, Permanent: true, Err: err,
+			Message: fmt.Sprintf("container %q is not allowed", demuxer)}
 	}
 	code, msg := CodeEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
 	if e.limits.Memory > 0 && outOfMemory(err, stderr.String()) {

@@ -248,6 +248,24 @@ func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
 
 // One argument past the kernel's MAX_ARG_STRLEN (128 KiB): what a
 // 1000-segment graph on the command line was. Every worker would fail it.
+// An asset probed before its codec left the allowlist fails its render
+// once, as codec_not_allowed naming the codec, never as a retried
+// encode_failed carrying the whole allowlist.
+func TestEncoderRun_a_codec_outside_the_allowlist_is_a_permanent_codec_not_allowed(t *testing.T) {
+	src := mediatest.SnowVideo(t)
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	args := encodeArgs(append(inputOptions(), "-f", "matroska", "-i", "file:"+src)...)
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out)
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(t.Context(), args, nil)
+	var ee *EncodeError
+	if !errors.As(err, &ee) {
+		t.Fatalf("Run: %v, want an *EncodeError", err)
+	}
+	if ee.Code != CodeCodecNotAllowed || !ee.Permanent || ee.Message != `codec "snow" is not allowed` {
+		t.Errorf("Run: %+v, want a permanent codec_not_allowed naming snow", ee)
+	}
+}
+
 func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.mp4")
 	graph := strings.Repeat("null,", 40_000) + "null"

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/renderd/renderd/domain"
 )
 
 // Stable codes of ProbeError. They end up in asset.failed and cut.failed
@@ -129,16 +131,30 @@ func blockedDecoder(stderr string) (string, bool) {
 // "output", "filter script"), and any other absolute path by "a server
 // path": a tool's message can name a file the run did not (a library's
 // data file, a folder), and a failure message travels in public events.
-type pathNames struct{ known *strings.Replacer }
+type pathNames struct {
+	fds   map[string]string // descriptor number → name, for /proc/self/fd/N
+	known *strings.Replacer
+}
+
+// descriptorPath is a run's descriptor as the tool saw it, whole:
+// /proc/self/fd/30 is not /proc/self/fd/3 followed by a 0.
+var descriptorPath = regexp.MustCompile(`(?:file:)?/proc/self/fd/(\d+)\b`)
 
 // newPathNames takes old, new pairs; the longest old is replaced first, so
-// a path that extends another ("out.mp4.tmp") is replaced whole.
+// a path that extends another ("out.mp4.tmp") is replaced whole. A
+// descriptor's path is looked up by its whole number.
 func newPathNames(oldnew []string) pathNames {
 	type pair struct{ old, new string }
 	var pairs []pair
+	fds := map[string]string{}
 	for i := 0; i+1 < len(oldnew); i += 2 {
-		if oldnew[i] != "" {
-			pairs = append(pairs, pair{oldnew[i], oldnew[i+1]})
+		old := oldnew[i]
+		if m := descriptorPath.FindStringSubmatch(old); m != nil && m[0] == old {
+			fds[m[1]] = oldnew[i+1]
+			continue
+		}
+		if old != "" {
+			pairs = append(pairs, pair{old, oldnew[i+1]})
 		}
 	}
 	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(len(b.old), len(a.old)) })
@@ -146,7 +162,7 @@ func newPathNames(oldnew []string) pathNames {
 	for _, p := range pairs {
 		flat = append(flat, p.old, p.new)
 	}
-	return pathNames{known: strings.NewReplacer(flat...)}
+	return pathNames{fds: fds, known: strings.NewReplacer(flat...)}
 }
 
 // pathPairs names an absolute path, bare and behind "file:"; anything else
@@ -159,11 +175,12 @@ func pathPairs(path, name string) []string {
 	return []string{"file:" + path, name, path, name}
 }
 
-// serverPath is an absolute path of two or more parts that starts a word:
-// "/var/lib/renderd/blobs/x", "file:/tmp/a", "(/proc/self/fd/3)"; not
-// "N/A" or "1/30".
-var serverPath = regexp.MustCompile(`(^|[\s'"(\[=,<])(?:file:)?/[^\s'"(),;\[\]<>]*/[^\s'"(),;\[\]<>]*`)
-
 func (p pathNames) scrub(line string) string {
-	return serverPath.ReplaceAllString(p.known.Replace(line), "${1}a server path")
+	line = descriptorPath.ReplaceAllStringFunc(line, func(ref string) string {
+		if name, ok := p.fds[descriptorPath.FindStringSubmatch(ref)[1]]; ok {
+			return name
+		}
+		return ref // another descriptor: a server path below
+	})
+	return domain.ScrubServerPaths(p.known.Replace(line))
 }

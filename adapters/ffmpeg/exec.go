@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -35,7 +36,13 @@ func runTool(ctx context.Context, timeout time.Duration, limits Limits, bin stri
 	if err != nil {
 		return nil, err
 	}
-	defer files.close()
+	defer func() {
+		// An output the media user kept (another name, a mode) must not be
+		// used: the run fails as the worker's trouble.
+		if closeErr := files.close(); closeErr != nil && ctx.Err() == nil {
+			names, err = nil, fmt.Errorf("media sandbox: taking the run's files back: %w", closeErr)
+		}
+	}()
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	// Kill (the default Cancel) ends ffmpeg at once; WaitDelay only bounds

@@ -43,10 +43,11 @@ func (l Limits) pixelOptions() []string {
 	return []string{"-max_pixels:V", strconv.FormatInt(l.maxPixels(), 10)}
 }
 
-// The memory cap is RLIMIT_AS, set by util-linux's prlimit, which sets it
-// on itself and then execs the tool (Sandbox.command): the limit is in
-// place before the tool's first instruction, and the process keeps
-// prlimit's pid, process group and parent-death signal, so stopping it
+// The memory cap is RLIMIT_AS, set by the media sandbox's helper
+// (SandboxExec) or, without it, by util-linux's prlimit; either sets it on
+// itself and then execs the tool (Sandbox.command): the limit is in place
+// before the tool's first instruction, and the process keeps the
+// launcher's pid, process group and parent-death signal, so stopping it
 // (SIGTERM, SIGKILL) reaches ffmpeg itself. Go's os/exec has no way to set a
 // resource limit on the child only. A memory cgroup would measure what
 // matters (resident memory) rather than address space, but it needs a

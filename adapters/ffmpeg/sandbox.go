@@ -1,6 +1,7 @@
 package ffmpeg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +38,18 @@ type SandboxConfig struct {
 	// helper (SandboxExec): {"/usr/bin/renderd", "sandbox-exec"}. Without
 	// it there is no Landlock layer.
 	Helper []string
+	// Probe is the ffprobe the self-test runs (`-version`) through the
+	// helper, as every probe will: "" is "ffprobe" on PATH.
+	Probe string
+	// Memory is the address-space cap (bytes, 0: none) the tools run
+	// under; the self-test runs under it too.
+	Memory int64
+	// Private are folders the media user must not reach by path: the blob
+	// store, whose inputs the sandbox makes readable to the user's group
+	// for good (see grantRead). Checked at start when the tools run as
+	// another user: a folder the user can enter is a warning (auto) or a
+	// refusal (strict).
+	Private []string
 }
 
 // Sandbox confines every ffmpeg and ffprobe this package starts, in layers
@@ -55,13 +69,18 @@ type SandboxConfig struct {
 //     /dev/null) and the run's own descriptors, cannot connect or bind TCP, signal or ptrace
 //     anything outside its own run, or reach an abstract unix socket.
 //     Landlock restricts the calling thread, so a small helper
-//     (SandboxExec) sets it up and then execs the tool.
+//     (SandboxExec) sets it up and then execs the tool;
+//   - seccomp: the helper also installs a filter under which socket,
+//     socketpair and io_uring_setup fail (EACCES), so the tool cannot reach
+//     a unix socket by path either (a database's, a daemon's), which
+//     neither Landlock nor the network namespace stops.
 //
 // A nil *Sandbox runs the tools unconfined, as renderd's user.
 type Sandbox struct {
 	uid, gid  int  // -1 when the tools keep renderd's user
 	noNetwork bool // start the tool in a new network namespace
 	landlock  int  // the Landlock ABI in use, 0 for none
+	seccomp   bool // the helper denies the tool sockets (seccompSelf)
 	helper    []string
 }
 
@@ -93,6 +112,18 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 	} else {
 		log.Info("media sandbox: renderd does not run as root; the media tools run as its own user", "uid", os.Geteuid())
 	}
+	if sb.uid >= 0 {
+		for _, dir := range cfg.Private {
+			switch reachable, err := reachableBy(dir, sb.uid, sb.gid); {
+			case err != nil:
+				return nil, fmt.Errorf("media sandbox: %w", err)
+			case reachable:
+				why := fmt.Errorf("%s can be entered by the media user (uid %d, gid %d), and the inputs the tools read are readable to its group for good: make it (or a folder above it) 0750 or 0700 (docs/renders.md, \"The media sandbox\")", dir, sb.uid, sb.gid)
+				missing = append(missing, fmt.Errorf("user: %w", why))
+				log.Warn("media sandbox: a private folder is reachable by the media user", "folder", dir, "reason", why.Error())
+			}
+		}
+	}
 	if err := tryNewNetwork(); err != nil {
 		lack("network", err)
 	} else {
@@ -105,16 +136,25 @@ func NewSandbox(cfg SandboxConfig, log *slog.Logger) (*Sandbox, error) {
 		lack("landlock", errors.New("no helper command to apply it"))
 	default:
 		sb.landlock, sb.helper = abi, cfg.Helper
+		sb.seccomp = seccompAvailable() == nil
 		// The helper must work before any upload depends on it.
-		if err := sb.selfTest(); err != nil {
-			sb.landlock, sb.helper = 0, nil
+		if err := sb.selfTest(cmp.Or(cfg.Probe, "ffprobe"), cfg.Memory); err != nil {
+			sb.landlock, sb.helper, sb.seccomp = 0, nil, false
 			lack("landlock", err)
 		}
+	}
+	switch err := seccompAvailable(); {
+	case sb.seccomp:
+	case err != nil:
+		lack("seccomp", err)
+	default:
+		lack("seccomp", errors.New("the seccomp filter is installed by the Landlock helper, which is not in use"))
 	}
 	if strict && len(missing) > 0 {
 		return nil, fmt.Errorf("media sandbox is strict: %w", errors.Join(missing...))
 	}
-	log.Info("media sandbox", "user", sb.uid >= 0, "uid", sb.uid, "network_namespace", sb.noNetwork, "landlock_abi", sb.landlock)
+	log.Info("media sandbox", "user", sb.uid >= 0, "uid", sb.uid, "network_namespace", sb.noNetwork, "landlock_abi", sb.landlock,
+		"seccomp", sb.seccomp)
 	return sb, nil
 }
 
@@ -136,7 +176,45 @@ func (sb *Sandbox) Layers() []string {
 	if sb.landlock > 0 {
 		l = append(l, "landlock")
 	}
+	if sb.seccomp {
+		l = append(l, "seccomp")
+	}
 	return l
+}
+
+// reachableBy says whether uid, with gid as its only group, can enter dir
+// by path: every folder from / down to dir lets it search.
+func reachableBy(dir string, uid, gid int) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return false, err
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return false, fmt.Errorf("%s: no owner to check", p)
+		}
+		mode := st.Mode().Perm()
+		var search bool
+		switch {
+		case int(sys.Uid) == uid:
+			search = mode&0o100 != 0
+		case int(sys.Gid) == gid:
+			search = mode&0o010 != 0
+		default:
+			search = mode&0o001 != 0
+		}
+		if !search {
+			return false, nil
+		}
+		if p == filepath.Dir(p) {
+			return true, nil
+		}
+	}
 }
 
 // lookupUser resolves a name or a numeric uid to an unprivileged account.
@@ -170,8 +248,9 @@ func lookupUser(name string) (uid, gid int, err error) {
 type runFiles struct {
 	files   []*os.File
 	outputs []*os.File // owned by the media user during the run
-	names   []string   // "input", "output", "filter script", per file
-	args    []string   // args with the paths replaced by /proc/self/fd/N
+	modes   []os.FileMode
+	names   []string // "input", "output", "filter script", per file
+	args    []string // args with the paths replaced by /proc/self/fd/N
 }
 
 // fileArgs finds the files args name: every "-i file:<path>", a
@@ -234,12 +313,19 @@ func (sb *Sandbox) openRunFiles(args []string) (*runFiles, error) {
 			return nil, err
 		}
 		if sb.uid >= 0 {
+			st, err := f.Stat()
+			if err != nil {
+				f.Close()
+				rf.close()
+				return nil, err
+			}
 			if err := f.Chown(sb.uid, sb.gid); err != nil {
 				f.Close()
 				rf.close()
 				return nil, fmt.Errorf("handing the output to the media user: %w", err)
 			}
 			rf.outputs = append(rf.outputs, f)
+			rf.modes = append(rf.modes, st.Mode().Perm())
 		}
 		add(output, "output", f)
 	}
@@ -266,18 +352,24 @@ func (sb *Sandbox) grantRead(f *os.File) error {
 	return nil
 }
 
-// close gives the outputs back to renderd's user and closes every file.
+// close takes the outputs back from the media user and closes every file.
+// During the run the media user owned each output and could have changed
+// its mode (setuid, world-writable), given it an ACL, or hard-linked it
+// somewhere it can reach: close restores renderd's owner, the mode the file
+// had and no ACL, and fails when the file has another name. An error means
+// the output must not be used.
 func (rf *runFiles) close() error {
 	if rf == nil {
 		return nil
 	}
 	var errs []error
-	for _, f := range rf.outputs {
-		errs = append(errs, f.Chown(os.Geteuid(), os.Getegid()))
+	for i, f := range rf.outputs {
+		errs = append(errs, reclaim(f, rf.modes[i]))
 	}
 	for _, f := range rf.files {
 		errs = append(errs, f.Close())
 	}
+	rf.outputs, rf.files = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -320,18 +412,19 @@ func (sb *Sandbox) command(ctx context.Context, bin string, args []string, memor
 		}
 		argv[0] = path
 	}
-	if memory > 0 {
-		prlimit, err := exec.LookPath("prlimit")
-		if err != nil {
-			rf.close()
-			return nil, nil, err
-		}
-		argv = append([]string{prlimit, "--as=" + strconv.FormatInt(memory, 10), "--"}, argv...)
-	}
 	if sb != nil && sb.landlock > 0 {
+		// The helper sets the memory cap on itself just before it execs
+		// the tool: a prlimit in between would be the program Landlock
+		// lets run, and a tool outside the system folders could not start.
 		helper := append([]string(nil), sb.helper...)
 		if sb.uid >= 0 {
 			helper = append(helper, "--uid", strconv.Itoa(sb.uid), "--gid", strconv.Itoa(sb.gid))
+		}
+		if memory > 0 {
+			helper = append(helper, "--memory", strconv.FormatInt(memory, 10))
+		}
+		if sb.seccomp {
+			helper = append(helper, "--no-sockets")
 		}
 		if rf != nil && len(rf.files) > 0 {
 			modes := make([]string, len(rf.files))
@@ -344,6 +437,13 @@ func (sb *Sandbox) command(ctx context.Context, bin string, args []string, memor
 			helper = append(helper, "--files", strings.Join(modes, ","))
 		}
 		argv = append(append(helper, "--"), argv...)
+	} else if memory > 0 {
+		prlimit, err := exec.LookPath("prlimit")
+		if err != nil {
+			rf.close()
+			return nil, nil, err
+		}
+		argv = append([]string{prlimit, "--as=" + strconv.FormatInt(memory, 10), "--"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = []string{}
@@ -362,19 +462,45 @@ const sandboxExitCode = 125
 // sandboxMarker starts every line the helper writes.
 const sandboxMarker = "renderd sandbox-exec: "
 
-// helperFailure returns the worker's error for a run the helper could not
-// start, or nil when the tool itself ran.
+// Exit statuses of a launcher (the helper, prlimit) that could not run the
+// tool: 126, found but could not be executed; 127, not found (also the
+// loader's status when it cannot load the tool's libraries).
+const (
+	cannotExecuteCode = 126
+	notFoundCode      = 127
+)
+
+// helperFailure returns the worker's error for a run whose tool never ran
+// (the helper could not set the sandbox up, or a launcher could not start
+// the tool: exit status 125, 126 or 127), or nil when the tool itself ran.
+// Such a failure is the worker's, never the file's. A loader that could not
+// map a library under the memory cap is left to the caller's outOfMemory.
 func helperFailure(err error, stderr string) error {
 	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.ExitCode() != sandboxExitCode {
+	if !errors.As(err, &exitErr) {
 		return nil
 	}
-	for _, line := range strings.Split(stderr, "\n") {
-		if msg, ok := strings.CutPrefix(strings.TrimSpace(line), sandboxMarker); ok {
-			return fmt.Errorf("media sandbox: %s", msg)
+	switch exitErr.ExitCode() {
+	case sandboxExitCode:
+		for _, line := range strings.Split(stderr, "\n") {
+			if msg, ok := strings.CutPrefix(strings.TrimSpace(line), sandboxMarker); ok {
+				return fmt.Errorf("media sandbox: %s", msg)
+			}
 		}
+		return fmt.Errorf("media sandbox: the helper failed (exit status %d): %s", sandboxExitCode, lastLine(stderr))
+	case cannotExecuteCode, notFoundCode:
+		if strings.Contains(stderr, "failed to map segment") {
+			return nil
+		}
+		return fmt.Errorf("the media tool could not be started (exit status %d): %s", exitErr.ExitCode(), lastLine(stderr))
 	}
 	return nil
+}
+
+// lastLine is the last non-empty line of s, for a worker's log.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // procAttr is the tools' SysProcAttr: their own process group, killed with

@@ -54,13 +54,15 @@ func landlockABI() (int, error) {
 	return int(abi), nil
 }
 
-// selfTest runs the helper once on `true`, as every run will use it.
-func (sb *Sandbox) selfTest() error {
-	bin, err := exec.LookPath("true")
+// selfTest runs the helper once on `probe -version` under the memory cap,
+// as every run will use it: the configured tool, wherever it lies, must
+// start confined.
+func (sb *Sandbox) selfTest(probe string, memory int64) error {
+	bin, err := exec.LookPath(probe)
 	if err != nil {
 		return err
 	}
-	cmd, rf, err := sb.command(context.Background(), bin, nil, 0)
+	cmd, rf, err := sb.command(context.Background(), bin, []string{"-version"}, memory)
 	if err != nil {
 		return err
 	}
@@ -82,11 +84,13 @@ var (
 )
 
 // SandboxExec is the helper: `renderd sandbox-exec [--uid N --gid N]
-// [--files ro,rw,…] -- /path/to/tool args…`. It restricts itself with
-// Landlock to the system files and the inherited descriptors 3, 4, … (ro:
-// read, rw: read and write), drops to the user, and execs the tool, which
-// keeps all of it. It returns only on failure, with sandboxExitCode after
-// one line on stderr.
+// [--memory BYTES] [--no-sockets] [--files ro,rw,…] -- /path/to/tool
+// args…`. It restricts itself with Landlock to the system files, the tool
+// and the inherited descriptors 3, 4, … (ro: read, rw: read and write),
+// with --no-sockets denies itself sockets (seccompSelf), drops to the user,
+// caps its address space (RLIMIT_AS) and execs the tool, which keeps all of
+// it. It returns only on failure, with sandboxExitCode after one line on
+// stderr.
 func SandboxExec(args []string) int {
 	// Landlock and no_new_privs bind the calling thread, which must be the
 	// one that execs.
@@ -100,7 +104,14 @@ func SandboxExec(args []string) int {
 func sandboxExec(args []string) error {
 	uid, gid := -1, -1
 	var modes []string
+	var memory uint64
+	noSockets := false
 	for len(args) > 0 && args[0] != "--" {
+		if args[0] == "--no-sockets" {
+			noSockets = true
+			args = args[1:]
+			continue
+		}
 		if len(args) < 2 {
 			return fmt.Errorf("option %q without a value", args[0])
 		}
@@ -110,6 +121,8 @@ func sandboxExec(args []string) error {
 			uid, err = strconv.Atoi(args[1])
 		case "--gid":
 			gid, err = strconv.Atoi(args[1])
+		case "--memory":
+			memory, err = strconv.ParseUint(args[1], 10, 64)
 		case "--files":
 			modes = strings.Split(args[1], ",")
 		default:
@@ -121,7 +134,7 @@ func sandboxExec(args []string) error {
 		args = args[2:]
 	}
 	if len(args) < 2 || !strings.HasPrefix(args[1], "/") {
-		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--files ro,rw,…] -- /path/to/tool args…`)
+		return errors.New(`usage: sandbox-exec [--uid N --gid N] [--memory BYTES] [--no-sockets] [--files ro,rw,…] -- /path/to/tool args…`)
 	}
 	tool := args[1:]
 	if err := os.Chdir("/"); err != nil {
@@ -130,6 +143,12 @@ func sandboxExec(args []string) error {
 	parent := os.Getppid()
 	if err := landlockSelf(tool[0], modes); err != nil {
 		return err
+	}
+	if noSockets {
+		// After landlockSelf, which sets no_new_privs.
+		if err := seccompSelf(); err != nil {
+			return err
+		}
 	}
 	if uid >= 0 {
 		if gid < 0 {
@@ -150,6 +169,13 @@ func sandboxExec(args []string) error {
 		}
 		if os.Getppid() != parent {
 			return errors.New("renderd ended before the tool started")
+		}
+	}
+	if memory > 0 {
+		// Last, so the helper itself never runs under the cap: the limit
+		// holds from the tool's first instruction, as prlimit's would.
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: memory, Max: memory}); err != nil {
+			return fmt.Errorf("memory cap: %w", err)
 		}
 	}
 	return syscall.Exec(tool[0], tool, []string{})
@@ -264,6 +290,29 @@ func allowFD(ruleset, fd int, access uint64, what string) error {
 	if _, _, errno := syscall.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), unix.LANDLOCK_RULE_PATH_BENEATH,
 		uintptr(unsafe.Pointer(&rule)), 0, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock rule for %s: %w", what, errno)
+	}
+	return nil
+}
+
+// reclaim gives an output back to renderd's user with mode and no ACL, and
+// fails when the media user gave it another name (a hard link).
+func reclaim(f *os.File, mode os.FileMode) error {
+	if err := f.Chown(os.Geteuid(), os.Getegid()); err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	err := unix.Fremovexattr(int(f.Fd()), "system.posix_acl_access")
+	if err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("removing the output's ACL: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Nlink != 1 {
+		return fmt.Errorf("the output has %d names after the run, want 1", st.Nlink)
 	}
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +27,17 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "sandbox-exec" {
 		os.Exit(SandboxExec(os.Args[2:]))
+	}
+	if len(os.Args) > 2 && os.Args[1] == "dial-unix" {
+		// A tool that tries a unix socket by path (see
+		// TestSandbox_seccomp_layer_cannot_reach_a_unix_socket_by_path).
+		conn, err := net.Dial("unix", os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		conn.Close()
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -104,7 +117,7 @@ func TestSandbox_reports_the_layers_this_kernel_allows(t *testing.T) {
 	if os.Geteuid() == 0 && !strings.Contains(strings.Join(sb.Layers(), ","), "user") {
 		t.Errorf("renderd is root but the tools keep its user: %v", sb.Layers())
 	}
-	if warned := strings.Count(logs.String(), "level=WARN"); warned != 3-len(sb.Layers())+boolInt(os.Geteuid() != 0) {
+	if warned := strings.Count(logs.String(), "level=WARN"); warned != 4-len(sb.Layers())+boolInt(os.Geteuid() != 0) {
 		t.Errorf("%d warnings for layers %v: one per missing layer, want\n%s", warned, sb.Layers(), logs.String())
 	}
 }
@@ -384,12 +397,18 @@ func checkNoPaths(t *testing.T, msg string, paths ...string) {
 }
 
 func TestScrub_names_known_files_and_hides_other_paths(t *testing.T) {
-	p := newPathNames(append(pathPairs("/srv/blobs/a/src", "input"), "/proc/self/fd/4", "output"))
+	p := newPathNames(append(pathPairs("/srv/blobs/a/src", "input"), "file:/proc/self/fd/3", "input0", "/proc/self/fd/3", "input0",
+		"/proc/self/fd/4", "output"))
 	for in, want := range map[string]string{
 		"file:/srv/blobs/a/src: Invalid data":          "input: Invalid data",
 		"Could not write header (/proc/self/fd/4)":     "Could not write header (output)",
 		"Error opening /usr/share/x/y.dat for reading": "Error opening a server path for reading",
 		"rate 30000/1001, N/A, 1/30":                   "rate 30000/1001, N/A, 1/30",
+		"file:/proc/self/fd/3: Invalid data":           "input0: Invalid data",
+		"/proc/self/fd/30: Bad file descriptor":        "a server path: Bad file descriptor",
+		"fd /proc/self/fd/41 and /proc/self/fd/4.":     "fd a server path and output.",
+		"at:/var/lib/renderd/x/y":                      "at:a server path",
+		"`/srv/blobs/b/src`":                           "`a server path`",
 	} {
 		if got := p.scrub(in); got != want {
 			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
@@ -445,5 +464,238 @@ func BenchmarkSandbox_start(b *testing.B) {
 				files.close()
 			}
 		})
+	}
+}
+
+// A tool outside the system folders (/opt, /nix/store) starts under the
+// memory cap: the helper caps itself and execs the tool, which Landlock
+// lets it run. Before, prlimit was the program Landlock let run; it could
+// not exec the tool (status 126) and the probe blamed the file.
+func TestSandbox_a_tool_outside_the_system_folders_runs_under_the_memory_cap(t *testing.T) {
+	if _, err := landlockABI(); err != nil {
+		t.Skipf("this kernel has no Landlock: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "tools-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // reachable by the media user
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(mediatest.FFprobe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "ffprobe")
+	if err := os.WriteFile(probe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const memory = 4 << 30
+	sb, err := NewSandbox(SandboxConfig{Mode: SandboxStrict, User: "nobody", Helper: testHelper(t), Probe: probe, Memory: memory},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil && os.Geteuid() == 0 {
+		t.Fatalf("the self-test with %s under a 4 GiB cap: %v", probe, err)
+	}
+	if err != nil {
+		t.Skipf("not every layer here: %v", err)
+	}
+	info, err := NewProber(probe, 30*time.Second, Limits{Memory: memory, Sandbox: sb}).Probe(t.Context(), mediatest.AudioM4A(t))
+	if err != nil {
+		t.Fatalf("probe with %s in %v: %v", probe, sb.Layers(), err)
+	}
+	if !info.HasAudio {
+		t.Errorf("probe: %+v, want audio", info)
+	}
+}
+
+// A launcher that cannot start the tool (126: not executable, 127: not
+// found) or a helper that fails is the worker's trouble, never the file's.
+func TestSandbox_launcher_exit_statuses_are_the_workers_failure(t *testing.T) {
+	for _, code := range []int{125, 126, 127} {
+		err := exitError(t, "echo 'cannot execute' >&2; exit "+strconv.Itoa(code))
+		if hf := helperFailure(err, "prlimit: cannot execute /opt/ffprobe: Permission denied\n"); hf == nil {
+			t.Errorf("exit %d: no worker failure", code)
+		}
+	}
+	if hf := helperFailure(exitError(t, "exit 127"), "ffmpeg: error while loading shared libraries: libx.so: failed to map segment from shared object\n"); hf != nil {
+		t.Errorf("the loader out of memory under the cap: %v, want it left to outOfMemory", hf)
+	}
+	if hf := helperFailure(exitError(t, "exit 1"), "x"); hf != nil {
+		t.Errorf("exit 1: %v, want the tool's own failure", hf)
+	}
+}
+
+// runOutput runs `sh -c script sh file:<out>` in sb, the output handed
+// over as descriptor 3, and returns close's error.
+func runOutput(t *testing.T, sb *Sandbox, out, script string) error {
+	t.Helper()
+	cmd, files, err := sb.command(t.Context(), "/bin/sh", []string{"-c", script, "sh", "file:" + out}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		files.close()
+		t.Fatalf("sh -c %q: %v: %s", script, err, stderr.String())
+	}
+	return files.close()
+}
+
+// The media user owns the output during the run; whatever mode it gives
+// it, renderd takes the file back with the mode it had.
+func TestSandbox_the_output_comes_back_with_its_mode(t *testing.T) {
+	sb := fullSandbox(t)
+	if !slices.Contains(sb.Layers(), "user") {
+		t.Skip("the output changes hands only under the user layer")
+	}
+	out := filepath.Join(t.TempDir(), "out.part")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runOutput(t, sb, out, "chmod 6777 /proc/self/fd/3"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode(); mode != 0o600 {
+		t.Errorf("the output is %v after the run, want -rw-------", mode)
+	}
+	if owner := st.Sys().(*syscall.Stat_t).Uid; int(owner) != os.Geteuid() {
+		t.Errorf("the output is owned by uid %d after the run, want %d", owner, os.Geteuid())
+	}
+}
+
+// Without Landlock the media user could give the output a second name in a
+// folder it can write: close refuses such an output.
+func TestSandbox_an_output_with_a_second_name_is_refused(t *testing.T) {
+	sb := userOnly(t)
+	shared, err := os.MkdirTemp("", "shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shared) })
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.part")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = runOutput(t, sb, out, "ln -L /proc/self/fd/3 "+filepath.Join(shared, "mine"))
+	if err == nil || !strings.Contains(err.Error(), "2 names") {
+		t.Fatalf("close: %v, want a refusal of the second name", err)
+	}
+	// Through Encoder.Run, the encode fails as the worker's trouble.
+	out2 := filepath.Join(t.TempDir(), "out.part")
+	err = NewEncoder("/bin/sh", time.Second, EncodeLimits{Sandbox: sb}).Run(t.Context(),
+		[]string{"-c", "ln -L /proc/self/fd/3 " + filepath.Join(shared, "again"), "sh", "file:" + out2}, nil)
+	var ee *EncodeError
+	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "2 names") {
+		t.Fatalf("Run: %v, want the worker's error refusing the output", err)
+	}
+}
+
+// Landlock and the network namespace leave unix sockets reached by path
+// (a database's, a daemon's) open; the seccomp layer denies the tool any
+// socket. The tool here is this test binary (dial-unix, see TestMain),
+// copied where the media user can run it.
+func TestSandbox_seccomp_layer_cannot_reach_a_unix_socket_by_path(t *testing.T) {
+	sb := fullSandbox(t)
+	if !slices.Contains(sb.Layers(), "seccomp") {
+		t.Skipf("no seccomp layer here: %v", sb.Layers())
+	}
+	dir, err := os.MkdirTemp("", "sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(dir, "dial")
+	if err := os.WriteFile(tool, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(sb *Sandbox) (string, error) {
+		cmd, files, err := sb.command(t.Context(), tool, []string{"dial-unix", sock}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer files.close()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// The same sandbox without the filter connects: the test reaches the
+	// socket, so the refusal below is the filter's.
+	without := *sb
+	without.seccomp = false
+	if out, err := dial(&without); err != nil {
+		t.Fatalf("without seccomp: %v: %s", err, out)
+	}
+	out, err := dial(sb)
+	if err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("with seccomp: %v %q, want the socket denied", err, out)
+	}
+}
+
+// Inputs stay readable to the media user's group for good, so the blob
+// store must not be enterable by that user: auto warns, strict refuses.
+func TestSandbox_a_blob_store_the_media_user_can_enter_is_refused_when_strict(t *testing.T) {
+	userOnly(t)
+	dir, err := os.MkdirTemp("", "blobs-") // under /tmp, which anyone enters
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := SandboxConfig{Mode: SandboxStrict, User: "nobody", Helper: testHelper(t), Private: []string{dir}}
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("strict with an open blob store: %v, want a refusal naming it", err)
+	}
+	cfg.Mode = SandboxAuto
+	var logs bytes.Buffer
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "a private folder is reachable by the media user") {
+		t.Errorf("auto with an open blob store: no warning in\n%s", logs.String())
+	}
+	// 0750, owned by root's group: the media user cannot enter it.
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "private folder") {
+		t.Errorf("a 0750 blob store warned:\n%s", logs.String())
+	}
+	cfg.Mode = SandboxStrict
+	if _, err := NewSandbox(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil && strings.Contains(err.Error(), dir) {
+		t.Errorf("strict with a 0750 blob store: %v", err)
 	}
 }

@@ -5,7 +5,7 @@
 // it lies beside renderd's own binary (docs/renders.md, "The media
 // sandbox").
 //
-//	renderd-sandbox [--uid N --gid N] [--files ro,rw,…] -- /path/to/tool args…
+//	renderd-sandbox [--uid N --gid N] [--memory BYTES] [--no-sockets] [--files ro,rw,…] -- /path/to/tool args…
 package main
 
 import (

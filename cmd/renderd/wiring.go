@@ -301,7 +301,8 @@ func mediaSandbox(cfg Config, log *slog.Logger) (*ffmpeg.Sandbox, error) {
 	if exe, err := os.Executable(); err == nil {
 		helper = sandboxHelper(exe)
 	}
-	return ffmpeg.NewSandbox(ffmpeg.SandboxConfig{Mode: ffmpeg.SandboxMode(cfg.MediaSandbox), User: cfg.MediaUser, Helper: helper},
+	return ffmpeg.NewSandbox(ffmpeg.SandboxConfig{Mode: ffmpeg.SandboxMode(cfg.MediaSandbox), User: cfg.MediaUser, Helper: helper,
+		Memory: int64(cfg.FFmpegMemoryLimit), Private: []string{cfg.BlobDir}},
 		log.With("component", "media-sandbox"))
 }
 
