@@ -32,7 +32,7 @@ type WebhookEndpoint struct {
 	ID          string
 	AccountID   string
 	URL         string
-	URLKey      string // the URL's comparison form: one live endpoint per key and account
+	URLKey      string // the URL's comparison form: one enabled endpoint per key and account
 	Events      []string
 	Description string
 	// Secret is the current signing secret and PreviousSecret a rotated-out
@@ -164,9 +164,10 @@ func scanEndpoint(row pgx.CollectableRow) (WebhookEndpoint, error) {
 }
 
 // CreateEndpoint stores a new endpoint, its secret sealed, unless the
-// account has limit live endpoints already (a ConflictError
-// webhook_endpoint_limit) or one with the same URLKey
-// (duplicate_webhook_url). An account's creations take turns on a
+// account has limit endpoints already, disabled ones included (a
+// ConflictError webhook_endpoint_limit), or an enabled one with the same
+// URLKey (duplicate_webhook_url): a disabled endpoint cannot be enabled
+// again, so its URL is free for a new one. An account's creations take turns on a
 // transaction lock, so concurrent ones cannot pass the limit together; the
 // unique index on the key backs the duplicate check up. Endpoints made
 // before keys existed compare by their URL as written.
@@ -190,7 +191,7 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 	}
 	var live int
 	var duplicate bool
-	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(coalesce(url_key, url) = $2), false)
+	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(disabled_at IS NULL AND coalesce(url_key, url) = $2), false)
 		FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL`, e.AccountID, e.URLKey).Scan(&live, &duplicate)
 	if err != nil {
 		return fmt.Errorf("create webhook endpoint: %w", err)
@@ -216,7 +217,7 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 }
 
 func duplicateURL() error {
-	return domain.Conflict(CodeDuplicateURL, "the account has an endpoint with this URL already: use that one, or delete it first")
+	return domain.Conflict(CodeDuplicateURL, "the account has an enabled endpoint with this URL already: use that one, or delete it first")
 }
 
 // Endpoint returns one of the account's endpoints.
@@ -489,7 +490,7 @@ func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string, 
 	case err != nil:
 		return fmt.Errorf("redeliver: %w", err)
 	case disabled:
-		return domain.Conflict(CodeEndpointOff, "the delivery's endpoint is disabled; register the URL again as a new endpoint")
+		return domain.Conflict(CodeEndpointOff, "the delivery's endpoint is disabled and cannot be enabled again: register its URL as a new endpoint")
 	case status == "pending":
 		return domain.Conflict(CodeDeliveryPending, "the delivery is still pending (waiting for a retry or being sent); redeliver it once it is delivered or failed")
 	case redeliveries >= limit:

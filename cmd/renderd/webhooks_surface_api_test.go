@@ -442,3 +442,47 @@ func TestServe_warns_at_start_when_the_webhook_guard_is_opened(t *testing.T) {
 		t.Errorf("http alone logs %q, want a WARN line", got)
 	}
 }
+
+// A disabled endpoint cannot be enabled again, so it frees its URL: the
+// redelivery refusal's advice (register the URL again) works, the index
+// included. It still counts toward the cap until deleted.
+func TestWebhooks_a_disabled_endpoint_frees_its_URL_for_a_new_one(t *testing.T) {
+	s := startService(t, append(webhookEnv, "RENDERD_WEBHOOK_MAX_ENDPOINTS=2")...)
+	key := s.account(60)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	first, _ := s.endpoint(key, rc.srv.URL)
+	s.expect(createEndpoint(s, key, rc.srv.URL), http.StatusConflict, "duplicate_webhook_url")
+	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
+	id := s.do(key, http.MethodPost, "/v1/renders", render(video, map[string]any{"format": "mp4"})).str("id")
+	s.completeRender(id, "renders/"+id+"/out.mp4", []byte("mp4"))
+	testenv.Eventually(t, 30*time.Second, "the endpoint to be disabled", func() bool {
+		return s.do(key, http.MethodGet, "/v1/webhook-endpoints/"+first, nil).str("state") == "disabled"
+	})
+	list := s.deliveries(key, first)
+	if len(list) != 1 {
+		t.Fatalf("deliveries %v", list)
+	}
+	refused := s.do(key, http.MethodPost, "/v1/webhook-deliveries/"+dig(list[0], "id").(string)+"/redeliver", nil)
+	s.expect(refused, http.StatusConflict, "webhook_endpoint_disabled")
+	if msg := refused.str("error.message"); !strings.Contains(msg, "register its URL as a new endpoint") {
+		t.Errorf("message %q does not say what to do", msg)
+	}
+	// The advice works: the same URL (in another spelling of it too) is a
+	// new, enabled endpoint; a second one is a duplicate again.
+	again := createEndpoint(s, key, strings.Replace(rc.srv.URL, "http://", "HTTP://", 1)+"/")
+	s.expect(again, http.StatusCreated, "")
+	if again.str("state") != "enabled" {
+		t.Errorf("the new endpoint is %s", again.str("state"))
+	}
+	s.expect(createEndpoint(s, key, rc.srv.URL), http.StatusConflict, "duplicate_webhook_url")
+	// The disabled one still counts toward the cap (2) until deleted.
+	s.expect(createEndpoint(s, key, rc.srv.URL+"/other"), http.StatusConflict, "webhook_endpoint_limit")
+	s.expect(s.do(key, http.MethodDelete, "/v1/webhook-endpoints/"+first, nil), http.StatusNoContent, "")
+	s.expect(createEndpoint(s, key, rc.srv.URL+"/other"), http.StatusCreated, "")
+}

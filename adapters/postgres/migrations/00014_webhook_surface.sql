@@ -1,12 +1,13 @@
 -- +goose Up
 
 -- Duplicate endpoint URLs are refused per account on the URL's comparison
--- form (docs/webhooks.md, "Endpoints"): url_key. A deleted endpoint frees
--- its URL. Endpoints made before this migration have no key; they compare
--- by their URL as written.
+-- form (docs/webhooks.md, "Endpoints"): url_key. A deleted or disabled
+-- endpoint frees its URL (a disabled one cannot be enabled again; its URL
+-- is registered anew). Endpoints made before this migration have no key;
+-- they compare by their URL as written.
 ALTER TABLE webhook_endpoints ADD COLUMN url_key text;
 CREATE UNIQUE INDEX webhook_endpoints_url_once ON webhook_endpoints (account_id, url_key)
-    WHERE deleted_at IS NULL AND url_key IS NOT NULL;
+    WHERE deleted_at IS NULL AND disabled_at IS NULL AND url_key IS NOT NULL;
 
 -- Redeliveries asked for through the API, capped per delivery.
 ALTER TABLE webhook_deliveries ADD COLUMN redeliveries integer NOT NULL DEFAULT 0;
