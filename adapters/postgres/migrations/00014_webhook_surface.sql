@@ -15,10 +15,16 @@ ALTER TABLE webhook_deliveries ADD COLUMN redeliveries integer NOT NULL DEFAULT 
 -- A response body is kept only from a public destination; NULL is "not
 -- kept". Which destinations the bodies already stored came from cannot be
 -- told any more, so none is kept, and refusals no longer name the address
--- they refused.
+-- they refused. Other transport errors lose their addresses as the sender
+-- now writes them: `write tcp 10.0.0.5:41234->203.0.113.9:443: write: broken
+-- pipe` becomes `write: write: broken pipe`, `dial tcp [fd00::1]:443:
+-- connect: …` becomes `dial: connect: …`.
 ALTER TABLE webhook_attempts ALTER COLUMN body DROP NOT NULL;
 UPDATE webhook_attempts SET body = NULL;
 UPDATE webhook_attempts SET error = 'destination refused' WHERE error LIKE 'refused destination%';
+UPDATE webhook_attempts
+    SET error = regexp_replace(error, ' (tcp|udp)[46]? (\[[^]]*\]|[0-9.]+):[0-9]+(->(\[[^]]*\]|[0-9.]+):[0-9]+)?:', ':', 'g')
+    WHERE error ~ '(tcp|udp)[46]? (\[[^]]*\]|[0-9.]+):[0-9]+';
 
 -- +goose Down
 UPDATE webhook_attempts SET body = '' WHERE body IS NULL;
