@@ -115,6 +115,17 @@ func (g *Guard) CheckURL(raw string) (string, error) {
 	return urlKey(u), nil
 }
 
+// URLKey returns the comparison form of an endpoint URL as stored, without
+// the checks of a new one (scheme allowed, address): false when it is not
+// a URL an endpoint could have. For endpoints stored before keys existed.
+func URLKey(raw string) (string, bool) {
+	u, err := (&Guard{allowHTTP: true}).parseURL(raw)
+	if err != nil {
+		return "", false
+	}
+	return urlKey(u), true
+}
+
 // urlKey is the form two endpoint URLs are compared in (docs/webhooks.md,
 // "Endpoints"): scheme and host in lower case, a host's trailing dot and the
 // scheme's default port dropped, an IP literal in its canonical spelling, an

@@ -3,8 +3,8 @@
 -- Duplicate endpoint URLs are refused per account on the URL's comparison
 -- form (docs/webhooks.md, "Endpoints"): url_key. A deleted or disabled
 -- endpoint frees its URL (a disabled one cannot be enabled again; its URL
--- is registered anew). Endpoints made before this migration have no key;
--- they compare by their URL as written.
+-- is registered anew). Endpoints made before this migration get their key
+-- from `renderd migrate` (Go computes it: projections.BackfillURLKeys).
 ALTER TABLE webhook_endpoints ADD COLUMN url_key text;
 CREATE UNIQUE INDEX webhook_endpoints_url_once ON webhook_endpoints (account_id, url_key)
     WHERE deleted_at IS NULL AND disabled_at IS NULL AND url_key IS NOT NULL;
