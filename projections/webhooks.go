@@ -32,7 +32,7 @@ type WebhookEndpoint struct {
 	ID          string
 	AccountID   string
 	URL         string
-	URLKey      string // the URL's comparison form: one live endpoint per key and account
+	URLKey      string // the URL's comparison form: one enabled endpoint per key and account
 	Events      []string
 	Description string
 	// Secret is the current signing secret and PreviousSecret a rotated-out
@@ -164,12 +164,13 @@ func scanEndpoint(row pgx.CollectableRow) (WebhookEndpoint, error) {
 }
 
 // CreateEndpoint stores a new endpoint, its secret sealed, unless the
-// account has limit live endpoints already (a ConflictError
-// webhook_endpoint_limit) or one with the same URLKey
-// (duplicate_webhook_url). An account's creations take turns on a
+// account has limit endpoints already, disabled ones included (a
+// ConflictError webhook_endpoint_limit), or an enabled one with the same
+// URLKey (duplicate_webhook_url): a disabled endpoint cannot be enabled
+// again, so its URL is free for a new one. An account's creations take turns on a
 // transaction lock, so concurrent ones cannot pass the limit together; the
 // unique index on the key backs the duplicate check up. Endpoints made
-// before keys existed compare by their URL as written.
+// before keys existed get theirs from BackfillURLKeys.
 func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit int) error {
 	if e.Secret == "" {
 		return errors.New("create webhook endpoint: no secret")
@@ -190,7 +191,7 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 	}
 	var live int
 	var duplicate bool
-	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(coalesce(url_key, url) = $2), false)
+	err = tx.QueryRow(ctx, `SELECT count(*), coalesce(bool_or(disabled_at IS NULL AND url_key = $2), false)
 		FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL`, e.AccountID, e.URLKey).Scan(&live, &duplicate)
 	if err != nil {
 		return fmt.Errorf("create webhook endpoint: %w", err)
@@ -216,7 +217,55 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, e WebhookEndpoint, limit 
 }
 
 func duplicateURL() error {
-	return domain.Conflict(CodeDuplicateURL, "the account has an endpoint with this URL already: use that one, or delete it first")
+	return domain.Conflict(CodeDuplicateURL, "the account has an enabled endpoint with this URL already: use that one, or delete it first")
+}
+
+// BackfillURLKeys gives the endpoints made before URL keys existed
+// (migration 00014, or an older process during an upgrade) their key: key
+// returns a URL's comparison form, false for a URL it cannot read. A row
+// whose key an enabled endpoint of its account holds already (two
+// endpoints made before the rule with one URL) keeps none: the holder
+// refuses the duplicates. Batched and idempotent, safe beside live traffic;
+// it returns how many rows got a key.
+func BackfillURLKeys(ctx context.Context, pool *pgxpool.Pool, key func(url string) (string, bool)) (int, error) {
+	type row struct{ id, accountID, url string }
+	keyed, after := 0, ""
+	for {
+		rows, err := pool.Query(ctx, `SELECT id, account_id, url FROM webhook_endpoints
+			WHERE url_key IS NULL AND deleted_at IS NULL AND id > $1 ORDER BY id LIMIT 200`, after)
+		if err != nil {
+			return keyed, fmt.Errorf("backfill webhook URL keys: %w", err)
+		}
+		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.accountID, &x.url)
+		})
+		if err != nil {
+			return keyed, fmt.Errorf("backfill webhook URL keys: %w", err)
+		}
+		if len(batch) == 0 {
+			return keyed, nil
+		}
+		for _, x := range batch {
+			k, ok := key(x.url)
+			if !ok {
+				continue
+			}
+			// The same predicate as the unique index: a row it would refuse
+			// is skipped, not failed.
+			tag, err := pool.Exec(ctx, `UPDATE webhook_endpoints e SET url_key = $2 WHERE e.id = $1 AND e.url_key IS NULL
+				AND NOT EXISTS (SELECT FROM webhook_endpoints o WHERE o.account_id = $3 AND o.url_key = $2
+					AND o.deleted_at IS NULL AND o.disabled_at IS NULL)`, x.id, k, x.accountID)
+			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.ConstraintName == "webhook_endpoints_url_once" {
+				continue // a concurrent creation took the key
+			}
+			if err != nil {
+				return keyed, fmt.Errorf("backfill webhook URL keys: %w", err)
+			}
+			keyed += int(tag.RowsAffected())
+		}
+		after = batch[len(batch)-1].id
+	}
 }
 
 // Endpoint returns one of the account's endpoints.
@@ -513,7 +562,7 @@ func (w *Webhooks) Redeliver(ctx context.Context, accountID, deliveryID string, 
 	case err != nil:
 		return fmt.Errorf("redeliver: %w", err)
 	case disabled:
-		return domain.Conflict(CodeEndpointOff, "the delivery's endpoint is disabled; register the URL again as a new endpoint")
+		return domain.Conflict(CodeEndpointOff, "the delivery's endpoint is disabled and cannot be enabled again: register its URL as a new endpoint")
 	case status == "pending":
 		return domain.Conflict(CodeDeliveryPending, "the delivery is still pending (waiting for a retry or being sent); redeliver it once it is delivered or failed")
 	case redeliveries >= limit:

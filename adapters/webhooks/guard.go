@@ -115,6 +115,17 @@ func (g *Guard) CheckURL(raw string) (string, error) {
 	return urlKey(u), nil
 }
 
+// URLKey returns the comparison form of an endpoint URL as stored, without
+// the checks of a new one (scheme allowed, address): false when it is not
+// a URL an endpoint could have. For endpoints stored before keys existed.
+func URLKey(raw string) (string, bool) {
+	u, err := (&Guard{allowHTTP: true}).parseURL(raw)
+	if err != nil {
+		return "", false
+	}
+	return urlKey(u), true
+}
+
 // urlKey is the form two endpoint URLs are compared in (docs/webhooks.md,
 // "Endpoints"): scheme and host in lower case, a host's trailing dot and the
 // scheme's default port dropped, an IP literal in its canonical spelling, an
@@ -206,24 +217,40 @@ func (g *Guard) CheckIP(ip netip.Addr) error {
 		return &refusedError{addr: ip, reason: "invalid address"}
 	}
 	ip = ip.WithZone("")
-	inner := embeddedIPv4(ip)
-	for _, p := range g.allow {
-		if p.Contains(ip) || p.Contains(inner) {
-			return nil
-		}
+	if g.allowed(ip) {
+		return nil
 	}
-	if reason := specialPurpose(inner); reason != "" {
+	if reason := specialPurpose(embeddedIPv4(ip)); reason != "" {
 		return &refusedError{addr: ip, reason: reason}
 	}
 	return nil
 }
 
 // Public reports whether ip is a public unicast address: one the guard lets
-// through with no allow prefix. Only such destinations get their response
-// bodies kept in the delivery log; one that only an allow prefix opens
-// (RENDERD_WEBHOOK_ALLOW) is the operator's own network.
+// through with no allow prefix.
 func Public(ip netip.Addr) bool {
 	return ip.IsValid() && specialPurpose(embeddedIPv4(ip.WithZone(""))) == ""
+}
+
+// KeepBody reports whether a response from ip may have its body kept in the
+// delivery log: a public address (Public) outside every allow prefix. A
+// range RENDERD_WEBHOOK_ALLOW opens is the operator's own network, public
+// addresses included, so nothing from it is read back to a customer.
+func (g *Guard) KeepBody(ip netip.Addr) bool {
+	return Public(ip) && !g.allowed(ip)
+}
+
+// allowed reports whether ip, or the IPv4 address it embeds, is inside an
+// allow prefix.
+func (g *Guard) allowed(ip netip.Addr) bool {
+	ip = ip.WithZone("")
+	inner := embeddedIPv4(ip)
+	for _, p := range g.allow {
+		if p.Contains(ip) || p.Contains(inner) {
+			return true
+		}
+	}
+	return false
 }
 
 var (

@@ -71,10 +71,10 @@ type Attempt struct {
 	// Body is an excerpt of the response body: at most MaxExcerpt bytes of
 	// valid UTF-8 without NUL (invalid bytes become U+FFFD), when BodyKept.
 	Body string
-	// BodyKept is true when the response came from a public address (Public):
-	// a body from an address only an allow prefix opens is not read back to
-	// the customer, who could otherwise read the operator's internal
-	// services through the delivery log.
+	// BodyKept is true when the response came from a public address outside
+	// every allow prefix (Guard.KeepBody): a body from an address an allow
+	// prefix opens is not read back to the customer, who could otherwise read
+	// the operator's internal services through the delivery log.
 	BodyKept bool
 	// RetryAfter is the response's Retry-After (seconds or HTTP date), 0 when
 	// absent or unparsable, capped at 24 h.
@@ -98,7 +98,7 @@ type Sender struct {
 	guard  *Guard
 	client *http.Client
 	// keepBody decides, on the peer address of the connection a response
-	// came on, whether its body goes to the delivery log: Public. The
+	// came on, whether its body goes to the delivery log: Guard.KeepBody. The
 	// package's tests replace it to look at excerpts from local receivers.
 	keepBody func(netip.Addr) bool
 }
@@ -135,7 +135,7 @@ func NewSender(g *Guard, timeout time.Duration) *Sender {
 	}
 	return &Sender{
 		guard:    g,
-		keepBody: Public,
+		keepBody: g.KeepBody,
 		client: &http.Client{
 			Transport: transport,
 			Timeout:   timeout,

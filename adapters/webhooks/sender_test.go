@@ -521,3 +521,25 @@ func TestPublic_is_the_public_unicast_check_without_the_allow_list(t *testing.T)
 		t.Error("Public(invalid) = true")
 	}
 }
+
+// A public address the allow list opens is the operator's network too: its
+// bodies are not kept, in any spelling of the address.
+func TestGuard_KeepBody_never_from_an_allowed_range(t *testing.T) {
+	g := NewGuard([]netip.Prefix{netip.MustParsePrefix("93.184.215.0/24"), netip.MustParsePrefix("2606:4700::/32"), netip.MustParsePrefix("127.0.0.0/8")}, true)
+	for addr, want := range map[string]bool{
+		"93.184.215.14": false, "::ffff:93.184.215.14": false, "64:ff9b::5db8:d70e": false,
+		"2606:4700::6810:84e5": false, "127.0.0.1": false,
+		"93.184.216.34": true, "::ffff:93.184.216.34": true, "2a00:1450::1": true,
+		"10.1.2.3": false,
+	} {
+		if got := g.KeepBody(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("KeepBody(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if NewGuard(nil, false).KeepBody(netip.Addr{}) {
+		t.Error("KeepBody(invalid) = true")
+	}
+	if !NewGuard(nil, false).KeepBody(netip.MustParseAddr("93.184.215.14")) {
+		t.Error("KeepBody(public) = false with no allow list")
+	}
+}

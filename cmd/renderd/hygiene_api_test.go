@@ -2,40 +2,98 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/ports/httpapi"
 )
 
-// hygieneEnv: renders stay pending (no encoding: the machine is shared, and
-// a completed render would send webhooks), and the rate limits leave room
-// for the generated requests so they reach the handlers.
+// hygieneEnv: renders stay pending (no encoding: the machine is shared);
+// the fixtures complete one render per account themselves, for deliveries
+// to a loopback receiver (opened as in webhookEnv). The rate limits leave
+// room for the generated requests so they reach the handlers.
 var hygieneEnv = []string{"RENDERD_ENCODER_RENDERS=false", "RENDERD_RATE_READS=1000/s,1000", "RENDERD_RATE_WRITES=1000/s,1000",
-	"RENDERD_RATE_UPLOADS=1000/s,1000", "RENDERD_RATE_ANONYMOUS=1000/s,1000"}
+	"RENDERD_RATE_UPLOADS=1000/s,1000", "RENDERD_RATE_ANONYMOUS=1000/s,1000", "RENDERD_RATE_REDELIVER=1000/s,1000",
+	"RENDERD_WEBHOOK_ALLOW=127.0.0.0/8,::1/128", "RENDERD_WEBHOOK_ALLOW_HTTP=true"}
 
 // fixtures are one account's objects of every type, and another account's.
+// delivery is a delivered delivery to a loopback receiver through
+// deliveryEndpoint, and download the token of its render's output. What an
+// operation consumes has spares, so the other operations keep their
+// objects: spareEndpoints and keys (API keys; key is never among them) to
+// delete, uploads (assets waiting for media, uploading first) to fill.
 type fixtures struct {
 	key, otherKey                 string
 	asset, uploading, cut, render string
-	endpoint                      string
+	endpoint, deliveryEndpoint    string
+	delivery, download            string
+	spareEndpoints, keys, uploads []string
 	otherAsset, otherEndpoint     string
+	otherDelivery, otherKeyID     string
 }
 
 // ids lists the fixture ids by type, for ids of the wrong type.
 func (f fixtures) ids() map[string]string {
 	return map[string]string{"asset": f.asset, "cut": f.cut, "render": f.render, "endpoint": f.endpoint,
-		"delivery": "whd_0190a1b2-0000-7000-8000-000000000001"}
+		"delivery": f.delivery, "key": f.keys[0]}
+}
+
+// others lists another account's ids by collection: each must be 404.
+func (f fixtures) others() map[string]string {
+	return map[string]string{"assets": f.otherAsset, "webhook-endpoints": f.otherEndpoint,
+		"webhook-deliveries": f.otherDelivery, "api-keys": f.otherKeyID}
 }
 
 func (s *service) hygieneFixtures() fixtures {
 	s.t.Helper()
 	f := fixtures{key: s.account(60), otherKey: s.account(60)}
-	f.asset = s.newAsset(f.key, "audio")
+	f.asset, f.otherAsset = s.newAsset(f.key, "audio"), s.newAsset(f.otherKey, "audio")
 	s.expect(s.upload(f.key, f.asset, "source", mediatest.AudioM4A(s.t)), http.StatusAccepted, "")
+	s.expect(s.upload(f.otherKey, f.otherAsset, "source", mediatest.AudioM4A(s.t)), http.StatusAccepted, "")
 	s.waitAsset(f.key, f.asset, "the fixture asset to be ready", state("ready"))
+	s.waitAsset(f.otherKey, f.otherAsset, "the other account's asset to be ready", state("ready"))
+	// One delivered delivery per account, before any endpoint elsewhere
+	// exists: once it is listed the event is projected, and no endpoint
+	// created later gets one (nothing else completes).
+	rc := newReceiver(s.t, nil)
+	deliver := func(key, asset string) (endpoint, delivery, render string) {
+		ep, _ := s.endpoint(key, rc.srv.URL)
+		// mp3: the fixture render (m4a) stays a render of its own.
+		r := s.do(key, http.MethodPost, "/v1/renders", map[string]any{"asset_id": asset, "output": map[string]any{"format": "mp3"}})
+		s.expect(r, http.StatusCreated, "")
+		s.completeRender(r.str("id"), "renders/"+r.str("id")+"/out.mp3", []byte("mp3"))
+		var id string
+		testenv.Eventually(s.t, 30*time.Second, "the fixture delivery to be delivered", func() bool {
+			list := s.deliveries(key, ep)
+			if len(list) == 1 && dig(list[0], "status") == "delivered" {
+				id, _ = dig(list[0], "id").(string)
+			}
+			return id != ""
+		})
+		return ep, id, r.str("id")
+	}
+	var done string
+	f.deliveryEndpoint, f.delivery, done = deliver(f.key, f.asset)
+	_, f.otherDelivery, _ = deliver(f.otherKey, f.otherAsset)
+	completed := s.do(f.key, http.MethodGet, "/v1/renders/"+done, nil)
+	_, f.download, _ = strings.Cut(completed.str("download_url"), "/v1/downloads/")
+	if f.download == "" {
+		s.t.Fatalf("the completed fixture render has no download_url: %s", completed.raw)
+	}
+	for i := range 3 {
+		k := s.do(f.key, http.MethodPost, "/v1/api-keys", map[string]any{"name": "spare " + strconv.Itoa(i)})
+		s.expect(k, http.StatusCreated, "")
+		f.keys = append(f.keys, k.str("id"))
+	}
+	otherKeys := s.do(f.otherKey, http.MethodGet, "/v1/api-keys", nil)
+	s.expect(otherKeys, http.StatusOK, "")
+	f.otherKeyID, _ = dig(otherKeys.body, "data.0.id").(string)
 	f.uploading = s.newAsset(f.key, "video")
+	f.uploads = []string{f.uploading, s.newAsset(f.key, "video"), s.newAsset(f.key, "video"), s.newAsset(f.key, "video")}
 	cut := s.do(f.key, http.MethodPost, "/v1/assets/"+f.asset+"/cuts", map[string]any{"segments": []map[string]float64{{"start": 0, "end": 1}}})
 	s.expect(cut, http.StatusCreated, "")
 	f.cut = cut.str("id")
@@ -44,11 +102,17 @@ func (s *service) hygieneFixtures() fixtures {
 	f.render = render.str("id")
 	ep := map[string]any{"url": "https://example.com/hook", "events": []string{"render.completed"}}
 	f.endpoint = s.do(f.key, http.MethodPost, "/v1/webhook-endpoints", ep).str("id")
-	f.otherAsset = s.newAsset(f.otherKey, "audio")
+	for i := range 2 {
+		spare := map[string]any{"url": "https://example.com/spare-" + strconv.Itoa(i), "events": []string{"render.completed"}}
+		f.spareEndpoints = append(f.spareEndpoints, s.do(f.key, http.MethodPost, "/v1/webhook-endpoints", spare).str("id"))
+	}
 	f.otherEndpoint = s.do(f.otherKey, http.MethodPost, "/v1/webhook-endpoints", ep).str("id")
-	for _, id := range []string{f.endpoint, f.otherEndpoint} {
-		if !strings.HasPrefix(id, "whe_") {
-			s.t.Fatalf("fixture endpoint: %q", id)
+	for prefix, ids := range map[string][]string{"whe_": append([]string{f.endpoint, f.otherEndpoint, f.deliveryEndpoint}, f.spareEndpoints...), "whd_": {f.delivery, f.otherDelivery},
+		"key_": append([]string{f.otherKeyID}, f.keys...)} {
+		for _, id := range ids {
+			if !strings.HasPrefix(id, prefix) {
+				s.t.Fatalf("fixture %s id: %q", prefix, id)
+			}
 		}
 	}
 	return f
@@ -126,7 +190,7 @@ func TestAPI_bad_input_is_never_a_500(t *testing.T) {
 		}
 		// The right type, another account's; and a valid body, so only the
 		// id decides.
-		own := map[string]string{"assets": f.otherAsset, "webhook-endpoints": f.otherEndpoint}
+		own := f.others()
 		bodies := map[string]any{"POST /v1/assets/{id}/cuts": map[string]any{"segments": []map[string]float64{{"start": 0, "end": 1}}},
 			"PUT /v1/assets/{id}/source": "media", "PUT /v1/assets/{id}/audio": "media"}
 		routes := 0

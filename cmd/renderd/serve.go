@@ -19,6 +19,7 @@ import (
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/relay"
+	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
 	"github.com/renderd/renderd/projections"
@@ -55,6 +56,9 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+		return err
+	}
+	if err := backfillWebhookURLKeys(ctx, pool, log); err != nil {
 		return err
 	}
 	log.Info("database is up to date")
@@ -98,6 +102,20 @@ func sealWebhookSecrets(ctx context.Context, cfg Config, pool *pgxpool.Pool, res
 	}
 	if n > 0 || reseal {
 		log.Info("webhook secrets sealed", "endpoints", n, "key_id", sealer.Primary())
+	}
+	return nil
+}
+
+// backfillWebhookURLKeys gives endpoints stored without a URL key (before
+// migration 00014, or by an older process during an upgrade) theirs, by
+// which duplicate URLs are refused.
+func backfillWebhookURLKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	n, err := projections.BackfillURLKeys(ctx, pool, webhooks.URLKey)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("webhook endpoint URL keys filled in", "endpoints", n)
 	}
 	return nil
 }
@@ -146,6 +164,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		// Rows written in clear by an older process during an upgrade.
 		if err := sealWebhookSecrets(ctx, cfg, pool, false, log); err != nil {
+			return err
+		}
+		// And without a URL key.
+		if err := backfillWebhookURLKeys(ctx, pool, log); err != nil {
 			return err
 		}
 	}

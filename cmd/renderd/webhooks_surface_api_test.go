@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/kafka"
@@ -440,5 +444,106 @@ func TestServe_warns_at_start_when_the_webhook_guard_is_opened(t *testing.T) {
 	}
 	if got := warned(map[string]string{"RENDERD_WEBHOOK_ALLOW_HTTP": "true"}); !strings.Contains(got, "level=WARN") {
 		t.Errorf("http alone logs %q, want a WARN line", got)
+	}
+}
+
+// A disabled endpoint cannot be enabled again, so it frees its URL: the
+// redelivery refusal's advice (register the URL again) works, the index
+// included. It still counts toward the cap until deleted.
+func TestWebhooks_a_disabled_endpoint_frees_its_URL_for_a_new_one(t *testing.T) {
+	s := startService(t, append(webhookEnv, "RENDERD_WEBHOOK_MAX_ENDPOINTS=2")...)
+	key := s.account(60)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	first, _ := s.endpoint(key, rc.srv.URL)
+	s.expect(createEndpoint(s, key, rc.srv.URL), http.StatusConflict, "duplicate_webhook_url")
+	video := s.readyAsset(key, "video", mediatest.Landscape1080p(t))
+	id := s.do(key, http.MethodPost, "/v1/renders", render(video, map[string]any{"format": "mp4"})).str("id")
+	s.completeRender(id, "renders/"+id+"/out.mp4", []byte("mp4"))
+	testenv.Eventually(t, 30*time.Second, "the endpoint to be disabled", func() bool {
+		return s.do(key, http.MethodGet, "/v1/webhook-endpoints/"+first, nil).str("state") == "disabled"
+	})
+	list := s.deliveries(key, first)
+	if len(list) != 1 {
+		t.Fatalf("deliveries %v", list)
+	}
+	refused := s.do(key, http.MethodPost, "/v1/webhook-deliveries/"+dig(list[0], "id").(string)+"/redeliver", nil)
+	s.expect(refused, http.StatusConflict, "webhook_endpoint_disabled")
+	if msg := refused.str("error.message"); !strings.Contains(msg, "register its URL as a new endpoint") {
+		t.Errorf("message %q does not say what to do", msg)
+	}
+	// The advice works: the same URL (in another spelling of it too) is a
+	// new, enabled endpoint; a second one is a duplicate again.
+	again := createEndpoint(s, key, strings.Replace(rc.srv.URL, "http://", "HTTP://", 1)+"/")
+	s.expect(again, http.StatusCreated, "")
+	if again.str("state") != "enabled" {
+		t.Errorf("the new endpoint is %s", again.str("state"))
+	}
+	s.expect(createEndpoint(s, key, rc.srv.URL), http.StatusConflict, "duplicate_webhook_url")
+	// The disabled one still counts toward the cap (2) until deleted.
+	s.expect(createEndpoint(s, key, rc.srv.URL+"/other"), http.StatusConflict, "webhook_endpoint_limit")
+	s.expect(s.do(key, http.MethodDelete, "/v1/webhook-endpoints/"+first, nil), http.StatusNoContent, "")
+	s.expect(createEndpoint(s, key, rc.srv.URL+"/other"), http.StatusCreated, "")
+}
+
+// renderd migrate gives endpoints stored without a URL key (before
+// migration 00014) theirs; of two with one key in an account, the older
+// keeps it, and deleted or unreadable rows are left alone.
+func TestWebhooks_migrate_fills_in_the_URL_keys_of_older_endpoints(t *testing.T) {
+	dsn := testenv.NewDatabase(t)
+	env := func(k string) string {
+		return map[string]string{"DATABASE_URL": dsn, "RENDERD_LOG_LEVEL": "warn"}[k]
+	}
+	if err := run(t.Context(), []string{"migrate"}, env, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	for _, r := range []struct{ id, account, url, deleted string }{
+		{"whe_1", "acc_1", "HTTPS://Example.COM:443", ""},
+		{"whe_2", "acc_1", "https://example.com/", ""},
+		{"whe_3", "acc_2", "https://example.com", ""},
+		{"whe_4", "acc_1", "https://example.com/hooks?a=1", "now"},
+		{"whe_5", "acc_1", "ftp://example.com/", ""},
+		{"whe_6", "acc_1", "http://[::1]:80/local", ""},
+	} {
+		if _, err := pool.Exec(t.Context(), `INSERT INTO webhook_endpoints (id, account_id, url, events, created_at, deleted_at)
+			VALUES ($1, $2, $3, ARRAY['render.completed'], now(), CASE WHEN $4 = '' THEN NULL ELSE now() END)`, r.id, r.account, r.url, r.deleted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idempotent
+		if err := run(t.Context(), []string{"migrate"}, env, io.Discard, io.Discard); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+	}
+	rows, err := pool.Query(t.Context(), `SELECT id, coalesce(url_key, '<none>') FROM webhook_endpoints`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var x [2]string
+		return x, r.Scan(&x[0], &x[1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"whe_1": "https://example.com/", "whe_2": "<none>", "whe_3": "https://example.com/",
+		"whe_4": "<none>", "whe_5": "<none>", "whe_6": "http://[::1]/local"}
+	for _, x := range got {
+		if want[x[0]] != x[1] {
+			t.Errorf("%s: url_key %q, want %q", x[0], x[1], want[x[0]])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d rows, want %d", len(got), len(want))
 	}
 }

@@ -213,11 +213,17 @@ func pageOf(r *http.Request) (projections.Page, error) {
 	return page, nil
 }
 
+// pageError turns a refused cursor into a 400 on the cursor: with the
+// list's own reason when it gives one (e.g. a cursor of other filters), else
+// a general one.
 func pageError(err error) error {
-	if errors.Is(err, projections.ErrBadCursor) {
-		return badRequest("cursor", "this cursor was not handed out by this list; start again without it")
+	if !errors.Is(err, projections.ErrBadCursor) {
+		return err
 	}
-	return err
+	if invalid := (*domain.ValidationError)(nil); errors.As(err, &invalid) && invalid.Message != "" {
+		return badRequest("cursor", "the cursor "+invalid.Message)
+	}
+	return badRequest("cursor", "this cursor was not handed out by this list; start again without it")
 }
 
 type creditsJSON struct {

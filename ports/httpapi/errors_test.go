@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 func TestLimit_error_is_a_429_with_retry_after_and_ratelimit_fields(t *testing.T) {
@@ -42,5 +44,28 @@ func TestLimit_error_is_a_429_with_retry_after_and_ratelimit_fields(t *testing.T
 				t.Errorf("headers Retry-After %q, RateLimit-Policy %q, RateLimit %q", h.Get("Retry-After"), h.Get("RateLimit-Policy"), h.Get("RateLimit"))
 			}
 		})
+	}
+}
+
+// A refused cursor answers the list's own reason when it has one, on the
+// field cursor; a bare ErrBadCursor the general one.
+func TestPageError_answers_the_cursors_own_reason(t *testing.T) {
+	specific := fmt.Errorf("%w: %w", projections.ErrBadCursor, &domain.ValidationError{Field: "cursor", Message: "belongs to a list with other filters: keep status, or start over without a cursor"})
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{specific, "the cursor belongs to a list with other filters: keep status, or start over without a cursor"},
+		{fmt.Errorf("webhook deliveries: %w", specific), "the cursor belongs to a list with other filters: keep status, or start over without a cursor"},
+		{projections.ErrBadCursor, "this cursor was not handed out by this list; start again without it"},
+	} {
+		var e *apiError
+		if !errors.As(pageError(c.err), &e) || e.status != http.StatusBadRequest || e.code != "invalid_request" || e.field != "cursor" || e.message != c.want {
+			t.Errorf("pageError(%v) = %+v, want 400 invalid_request on cursor: %q", c.err, e, c.want)
+		}
+	}
+	other := errors.New("boom")
+	if pageError(other) != other {
+		t.Error("pageError changed an error that is not about the cursor")
 	}
 }

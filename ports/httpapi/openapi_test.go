@@ -1053,3 +1053,30 @@ func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
 		})
 	}
 }
+
+// OpenAPI 3.1 ignores a header parameter named Accept, Content-Type or
+// Authorization (the media types and security schemes say those): none is
+// declared, on a path or a webhook.
+func TestOpenAPIDeclaresNoIgnoredHeaderParameters(t *testing.T) {
+	doc := oaRaw(t)
+	check := func(where string, op any) {
+		params, _ := op.(map[string]any)["parameters"].([]any)
+		for _, p := range params {
+			p, _ := p.(map[string]any)
+			name, _ := p["name"].(string)
+			if p["in"] == "header" && slices.Contains([]string{"accept", "content-type", "authorization"}, strings.ToLower(name)) {
+				t.Errorf("%s declares the header parameter %s, which OpenAPI ignores", where, name)
+			}
+		}
+	}
+	for _, group := range []string{"paths", "webhooks"} {
+		items, _ := doc[group].(map[string]any)
+		for path, item := range items {
+			for method, op := range item.(map[string]any) {
+				if _, ok := op.(map[string]any); ok {
+					check(group+" "+path+" "+method, op)
+				}
+			}
+		}
+	}
+}
