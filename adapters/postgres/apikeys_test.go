@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -422,17 +421,7 @@ func TestAPIKeys_last_used_at_is_written_at_most_once_a_minute(t *testing.T) {
 func TestAPIKeys_the_migration_keeps_older_keys_working(t *testing.T) {
 	pool := testenv.Postgres(t)
 	ctx := t.Context()
-	sql, err := os.ReadFile("migrations/00012_api_keys.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, down, ok := strings.Cut(string(sql), "-- +goose Down")
-	if !ok {
-		t.Fatal("no Down section")
-	}
-	if _, err := pool.Exec(ctx, down); err != nil {
-		t.Fatal(err)
-	}
+	up := migrateDown(t, pool, "00012_api_keys.sql")
 	key := domain.NewAPIKey([domain.APIKeySecretBytes]byte{7, 7, 7})
 	digest := sha256.Sum256([]byte(key))
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, name) VALUES ('acc_old', 'old')`); err != nil {

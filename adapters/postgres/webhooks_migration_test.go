@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/renderd/renderd/adapters/testenv"
 )
 
@@ -13,17 +15,7 @@ import (
 func TestWebhooks_migration_00014_scrubs_addresses_from_older_attempts(t *testing.T) {
 	pool := testenv.Postgres(t)
 	ctx := t.Context()
-	sql, err := os.ReadFile("migrations/00014_webhook_surface.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, down, ok := strings.Cut(string(sql), "-- +goose Down")
-	if !ok {
-		t.Fatal("no Down section")
-	}
-	if _, err := pool.Exec(ctx, down); err != nil {
-		t.Fatal(err)
-	}
+	up := migrateDown(t, pool, "00014_webhook_surface.sql")
 	if _, err := pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, events, created_at)
 		VALUES ('whe_old', 'acc_old', 'https://hooks.example.com/', '{render.completed}', now());
 		INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_id, event_type, render_id, render_version, payload, status, created_at)
@@ -82,4 +74,23 @@ func TestWebhooks_migration_00014_scrubs_addresses_from_older_attempts(t *testin
 	if len(want) != 0 {
 		t.Errorf("missing after the migration: %v", want)
 	}
+}
+
+// migrateDown runs the Down section of one migration on pool's database
+// and returns its Up section, for tests that write rows as they were
+// before it and then migrate them.
+func migrateDown(t *testing.T, pool *pgxpool.Pool, file string) (up string) {
+	t.Helper()
+	sql, err := os.ReadFile("migrations/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down, ok := strings.Cut(string(sql), "-- +goose Down")
+	if !ok {
+		t.Fatal("no Down section")
+	}
+	if _, err := pool.Exec(t.Context(), down); err != nil {
+		t.Fatal(err)
+	}
+	return up
 }
