@@ -27,8 +27,8 @@ import (
 // operation (status, body schema, headers), and none may be a 5xx other
 // than a documented 503.
 //
-// RENDERD_PROPERTY_SEED picks the seed (logged, so a failure can be
-// replayed); RENDERD_PROPERTY_REQUESTS the budget (default 800).
+// How to replay a logged run and change its budget: README, "Two
+// commands" (the paragraph on what make test sends).
 
 // docNode is a decoded piece of the OpenAPI document.
 type docNode = map[string]any
