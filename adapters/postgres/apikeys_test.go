@@ -612,24 +612,6 @@ func TestAPIKeys_a_key_no_account_has_is_remembered_for_a_while(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // After a session that got to listen, the listener's backoff starts over:
 // a blip after earlier outages is retried at the shortest wait.
 func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(t *testing.T) {
@@ -650,7 +632,7 @@ func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(
 		}
 		return conn, err
 	}
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

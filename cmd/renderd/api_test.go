@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,27 +28,8 @@ type service struct {
 	base  string
 	pool  *pgxpool.Pool
 	blobs *blob.Local
-	env   map[string]string // the service's configuration
-	logs  *logBuffer        // what serve logged (warn and above by default)
-}
-
-// logBuffer keeps the service's log lines, for tests that assert on them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// since returns the log written after mark (a length from len), and the new mark.
-func (b *logBuffer) since(mark int) (string, int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()[mark:], b.buf.Len()
+	env   map[string]string  // the service's configuration
+	logs  *testenv.LogBuffer // what serve logged (warn and above by default)
 }
 
 func startService(t *testing.T, extraEnv ...string) *service {
@@ -93,7 +73,7 @@ func runService(t *testing.T, env map[string]string) *service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	served := &logBuffer{}
+	served := &testenv.LogBuffer{}
 	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, io.MultiWriter(testWriter{t}, served)) }()
 	t.Cleanup(func() {
 		cancel()

@@ -121,7 +121,7 @@ func (s *service) hygieneFixtures() fixtures {
 // noErrorLogged fails t if the service logged an ERROR line since mark.
 func (s *service) noErrorLogged(t *testing.T, mark int) {
 	t.Helper()
-	logged, _ := s.logs.since(mark)
+	logged, _ := s.logs.Since(mark)
 	for _, line := range strings.Split(logged, "\n") {
 		if strings.Contains(line, "level=ERROR") {
 			t.Errorf("the service logged an error: %s", line)
@@ -132,7 +132,7 @@ func (s *service) noErrorLogged(t *testing.T, mark int) {
 func TestAPI_bad_input_is_never_a_500(t *testing.T) {
 	s := startService(t, hygieneEnv...)
 	f := s.hygieneFixtures()
-	_, mark := s.logs.since(0)
+	_, mark := s.logs.Since(0)
 	t.Cleanup(func() { s.noErrorLogged(t, mark) })
 
 	t.Run("the_live_findings_answer_404_400_and_422", func(t *testing.T) {

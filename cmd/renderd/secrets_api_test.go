@@ -184,7 +184,7 @@ func TestSecrets_webhook_secrets_are_sealed_and_download_urls_survive_a_key_rota
 
 // startAPI starts `renderd serve --roles api` on s's database and blobs
 // with env, and returns its base URL and its log.
-func startAPIProcess(t *testing.T, s *service, env ...string) (string, *syncBuffer) {
+func startAPIProcess(t *testing.T, s *service, env ...string) (string, *testenv.LogBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
 	p := start(t, append(s.encoderEnv("RENDERD_HTTP_ADDR="+addr, "RENDERD_LOG_LEVEL=info"), env...), "serve", "--roles", "api")

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,11 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/renderd/renderd/adapters/blob"
+	"github.com/renderd/renderd/adapters/testenv"
 )
 
 // These tests run the API on a real net/http server: deadlines need a real
@@ -31,19 +30,6 @@ const patience = 30 * time.Second
 
 // trickleTimeouts demand far more than a trickling client sends.
 var trickleTimeouts = Timeouts{JSON: 300 * time.Millisecond, MinRate: 1 << 20, Window: 200 * time.Millisecond}
-
-// syncBuffer is a log sink the server and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func serveReal(t *testing.T, h http.Handler) string {
 	t.Helper()
@@ -256,7 +242,7 @@ func TestWrite_may_wait_for_the_read_model_past_the_body_timeout_and_the_transfe
 		{"upload", http.MethodPut, "/v1/assets/ast_1/source", "media", http.StatusAccepted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testenv.LogBuffer{}
 			// The read-your-writes wait (1 s in oaServer) outlasts the
 			// body timeout and the window.
 			base := serveReal(t, oaServer(t, oaServerOpts{waiter: waitingOut{}, log: slog.New(slog.NewTextHandler(logs, nil)),
@@ -317,7 +303,7 @@ func bigDownload(t *testing.T, size int64, logs io.Writer) (http.Handler, <-chan
 
 func TestDownload_reader_that_stops_reading_is_cut_off_and_its_connection_closed(t *testing.T) {
 	const size = 64 << 20 // far more than the socket buffers hold
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	h, returned := bigDownload(t, size, io.Discard)
 	base := serveReal(t, oaServer(t, oaServerOpts{downloads: h, timeouts: trickleTimeouts, log: slog.New(slog.NewTextHandler(logs, nil))}))
 
@@ -367,7 +353,7 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 
 func TestDownload_read_at_a_normal_pace_is_untouched(t *testing.T) {
 	const size = 24 << 20 // more than the socket buffers: the client's pace matters
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	h, _ := bigDownload(t, size, io.Discard)
 	// 512 KiB are due per window; the client reads about 25 MB/s.
 	timeouts := Timeouts{JSON: 30 * time.Second, MinRate: 1 << 20, Window: 500 * time.Millisecond}
