@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/outage"
 	"github.com/renderd/renderd/adapters/postgres"
 )
 
@@ -62,32 +63,58 @@ func New(cfg Config, connect func(ctx context.Context) (*pgx.Conn, error), pub P
 	return &Relay{cfg: cfg, connect: connect, pub: pub, toMsg: toMsg, log: log.With("relay", cfg.Name)}, nil
 }
 
+// Session retries. A session that worked is followed by a retry after
+// retryMin, however long earlier outages were; failures in a row double
+// the wait up to retryMax. retryMax is low on purpose: a refused connection
+// costs the relay and Postgres next to nothing, and while the relay waits
+// nothing is published, so the wait after a dependency returns must stay
+// well inside the second that docs/events.md promises.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 500 * time.Millisecond
+)
+
 // Run relays until ctx ends. Errors (a lost connection, an unreachable broker)
-// are logged and retried with backoff; only ctx ends it.
+// are retried; only ctx ends it. The log gets one WARN when sessions start
+// failing and one INFO when one works again, not a line per retry.
 func (r *Relay) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	link := outage.NewTracker(r.log, "relay session failed, retrying", "relay session works again", time.Now)
+	wait := retryMin
 	for ctx.Err() == nil {
-		err := r.session(ctx)
+		worked := false
+		err := r.session(ctx, func() {
+			if !worked {
+				worked = true
+				link.Succeeded()
+			}
+		})
 		if ctx.Err() != nil {
 			break
 		}
-		r.log.Error("relay session ended, retrying", "error", err, "backoff", backoff)
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, 10*time.Second)
+		if worked {
+			wait = retryMin
+		}
+		link.Failed(err, "retry_in", wait)
+		sleep(ctx, wait)
+		wait = min(2*wait, retryMax)
 	}
 	return nil
 }
 
 // session connects, waits to become the leader and relays until an error.
-// Closing the connection (on return) releases the leadership.
-func (r *Relay) session(ctx context.Context) error {
+// Closing the connection (on return) releases the leadership. It calls
+// worked once the session has done its job at least once: as the leader,
+// read the log and shipped what it found; as a standby, had its bid for
+// the lock answered. A connection that breaks before that (a server that
+// accepts and drops it) is a failure in a row, and backs off.
+func (r *Relay) session(ctx context.Context, worked func()) error {
 	conn, err := r.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session is over either way
 
-	if err := r.becomeLeader(ctx, conn); err != nil {
+	if err := r.becomeLeader(ctx, conn, worked); err != nil {
 		return err
 	}
 	// A checkpoint lost in a crash only re-sends one batch, which consumers
@@ -106,6 +133,7 @@ func (r *Relay) session(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		worked()
 		cp = next
 		if n > 0 {
 			// Under load more has committed while this batch was out: look
@@ -131,7 +159,9 @@ func (r *Relay) session(ctx context.Context) error {
 	}
 }
 
-func (r *Relay) becomeLeader(ctx context.Context, conn *pgx.Conn) error {
+// becomeLeader returns once conn holds the leader lock; as a standby it
+// calls worked after its first answered bid.
+func (r *Relay) becomeLeader(ctx context.Context, conn *pgx.Conn, worked func()) error {
 	key := postgres.LockKey("renderd.relay:" + r.cfg.Name)
 	for {
 		var got bool
@@ -141,6 +171,7 @@ func (r *Relay) becomeLeader(ctx context.Context, conn *pgx.Conn) error {
 		if got {
 			return nil
 		}
+		worked()
 		if !sleep(ctx, r.cfg.StandbyRetry) {
 			return ctx.Err()
 		}
