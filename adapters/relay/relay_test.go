@@ -321,6 +321,8 @@ func (a *arrivals) await(t *testing.T, id string, timeout time.Duration) time.Ti
 // however many outages came before. Each outage here is a Postgres
 // restart as the relay sees it (every connection dropped, new ones
 // refused), and the event waiting for the relay is committed during it.
+// Two relays run, so a standby's retries are covered too: whichever wins
+// the lock after an outage publishes.
 func TestRelay_publishes_within_a_second_of_postgres_returning_after_repeated_outages(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
@@ -331,6 +333,7 @@ func TestRelay_publishes_within_a_second_of_postgres_returning_after_repeated_ou
 	}
 	arrived := f.watch()
 	f.startRelayAt("relay", 100, conf, testenv.Logger(t))
+	f.startRelayAt("relay", 100, conf, testenv.Logger(t)) // a standby, which goes through the same outages
 	first, err := f.appendEvent(ctx, "rnd_warm", domain.RenderCancelled{})
 	if err != nil {
 		t.Fatal(err)
@@ -357,4 +360,37 @@ func TestRelay_publishes_within_a_second_of_postgres_returning_after_repeated_ou
 		}
 	}
 	t.Logf("worst recovery over %d outages: %s", outages, worst.Round(time.Millisecond))
+}
+
+// A standby bids for the lock every StandbyRetry, so it takes over soon
+// after the leader's connection dies without Postgres going away.
+func TestRelay_standby_takes_over_within_a_second_of_the_leaders_connection_dying(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	leaderProxy, dsn := testenv.ProxyPostgres(t, f.pool.Config().ConnString())
+	leaderConf, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := f.watch()
+	f.startRelayAt("relay", 100, leaderConf, testenv.Logger(t))
+	first, err := f.appendEvent(ctx, "rnd_warm", domain.RenderCancelled{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived.await(t, first.ID, 30*time.Second) // the first relay leads
+	f.startRelay("relay", 100)
+	time.Sleep(300 * time.Millisecond) // the standby has bid and lost
+
+	leaderProxy.Cut() // for good: only the leader's connection dies
+	cut := time.Now()
+	rec, err := f.appendEvent(ctx, "rnd_after", domain.RenderCancelled{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := arrived.await(t, rec.ID, 30*time.Second).Sub(cut)
+	t.Logf("the standby published %s after the leader's connection died", took.Round(time.Millisecond))
+	if bound := time.Second; took > bound {
+		t.Errorf("the standby took over after %s, want within %s", took.Round(time.Millisecond), bound)
+	}
 }

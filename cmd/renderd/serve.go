@@ -207,7 +207,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer pub.Close()
 		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
-		r, err := relay.New(relay.Config{Name: relayName, BatchSize: cfg.RelayBatchSize, PollInterval: cfg.RelayPollInterval, StandbyRetry: time.Second},
+		r, err := relay.New(relay.Config{Name: relayName, BatchSize: cfg.RelayBatchSize, PollInterval: cfg.RelayPollInterval, StandbyRetry: 250 * time.Millisecond},
 			connect, pub, relay.CloudEventsMapper(codec, topics), log)
 		if err != nil {
 			return failed(err)
