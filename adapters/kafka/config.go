@@ -51,5 +51,10 @@ func ConsumerConfig(clientID string) *sarama.Config {
 	// a consumer sees a new event promptly after a quiet spell.
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	// After a broker outage, resume soon after it returns: sarama's
+	// defaults wait 2 s between a partition's retries and between attempts
+	// to join the group.
+	c.Consumer.Retry.Backoff = 250 * time.Millisecond
+	c.Consumer.Group.Rebalance.Retry.Backoff = 250 * time.Millisecond
 	return c
 }

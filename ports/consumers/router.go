@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -157,10 +156,7 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	if cfg.ClientID == "" {
 		cfg.ClientID = "renderd-consumer"
 	}
-	// watermill narrates every subscription at info level; that is debug
-	// detail for us.
-	wmlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wmlog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, watermillLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("consumers: %w", err)
 	}
@@ -171,14 +167,7 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 
 	r := &Router{router: router}
 	for _, h := range handlers {
-		sub, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
-			Brokers:               cfg.Brokers,
-			Unmarshaler:           tolerantUnmarshaler{kafka.CloudEventsMarshaler{}},
-			OverwriteSaramaConfig: kafka.ConsumerConfig(cfg.ClientID),
-			ConsumerGroup:         cfg.GroupPrefix + h.Group,
-			NackResendSleep:       nackResendSleep,
-			ReconnectRetrySleep:   time.Second,
-		}, wmlog)
+		sub, err := wmkafka.NewSubscriber(subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log))
 		if err != nil {
 			return nil, fmt.Errorf("consumers: %s: %w", h.Group, err)
 		}

@@ -1,0 +1,93 @@
+package consumers
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+
+	"github.com/renderd/renderd/adapters/kafka"
+	"github.com/renderd/renderd/adapters/outage"
+)
+
+// reconnectRetry is how long a subscriber that could not reach Kafka waits
+// before trying again. Each try already spends sarama's metadata retries,
+// so a short wait costs little, and the consumer resumes soon after the
+// broker returns.
+const reconnectRetry = 250 * time.Millisecond
+
+// subscriberConfig is one consumer group's subscriber, its logger and the
+// tracker of its link to Kafka. During a broker outage watermill-kafka
+// logs an ERROR for every failed reconnect, every failed group session
+// and every partition's every retry; here each consumer says it lost
+// Kafka once (WARN) and that it is back once (INFO, when its group
+// session starts again), and the retries in between are DEBUG.
+func subscriberConfig(cfg Config, group string, log *slog.Logger) (wmkafka.SubscriberConfig, watermill.LoggerAdapter) {
+	link := outage.NewTracker(log.With("consumer_group", group), "consumer lost Kafka, retrying", "consumer reached Kafka again", time.Now)
+	wmlog := linkLogger{LoggerAdapter: watermillLogger(log), link: link}
+	return wmkafka.SubscriberConfig{
+		Brokers:               cfg.Brokers,
+		Unmarshaler:           tolerantUnmarshaler{kafka.CloudEventsMarshaler{}},
+		OverwriteSaramaConfig: kafka.ConsumerConfig(cfg.ClientID),
+		ConsumerGroup:         group,
+		NackResendSleep:       nackResendSleep,
+		ReconnectRetrySleep:   reconnectRetry,
+		Tracer:                sessionTracer{link: link},
+	}, wmlog
+}
+
+// watermillLogger is log for watermill, which narrates every subscription
+// at info level: that is debug detail for us.
+func watermillLogger(log *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
+
+// linkLogger hands watermill-kafka's errors to the tracker; every one of
+// them is the subscriber failing to talk to Kafka.
+type linkLogger struct {
+	watermill.LoggerAdapter
+	link   *outage.Tracker
+	fields watermill.LogFields
+}
+
+func (l linkLogger) Error(msg string, err error, fields watermill.LogFields) {
+	all := l.fields.Add(fields)
+	attrs := make([]any, 0, 2*len(all))
+	for k, v := range all {
+		attrs = append(attrs, k, v)
+	}
+	l.link.Failed(fmt.Errorf("%s: %w", msg, err), attrs...)
+}
+
+func (l linkLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return linkLogger{LoggerAdapter: l.LoggerAdapter.With(fields), link: l.link, fields: l.fields.Add(fields)}
+}
+
+// sessionTracer tells the tracker when a consumer-group session starts:
+// the consumer has joined its group and been given its partitions, so it
+// reaches Kafka again. watermill-kafka offers no other hook there.
+type sessionTracer struct{ link *outage.Tracker }
+
+func (s sessionTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
+	return sessionStart{ConsumerGroupHandler: h, link: s.link}
+}
+func (sessionTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
+func (sessionTracer) WrapPartitionConsumer(c sarama.PartitionConsumer) sarama.PartitionConsumer {
+	return c
+}
+func (sessionTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProducer) sarama.SyncProducer {
+	return p
+}
+
+type sessionStart struct {
+	sarama.ConsumerGroupHandler
+	link *outage.Tracker
+}
+
+func (s sessionStart) Setup(sess sarama.ConsumerGroupSession) error {
+	s.link.Succeeded()
+	return s.ConsumerGroupHandler.Setup(sess)
+}
