@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/renderd/renderd/adapters/outage"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -156,10 +157,12 @@ func validKeyID(id string) bool {
 
 // Listener backoff: the first retry after a lost connection and the
 // longest wait between retries. The backoff starts over after a session
-// that got to listen.
+// that got to listen; the longest wait is short, so that the listener is
+// back within about half a second of Postgres' return however long it was
+// away (a refused connection costs next to nothing).
 const (
 	listenRetryMin = 100 * time.Millisecond
-	listenRetryMax = 5 * time.Second
+	listenRetryMax = 500 * time.Millisecond
 )
 
 // Run keeps the key cache honest until ctx ends: it listens on a dedicated
@@ -176,9 +179,11 @@ func (a *Accounts) Run(ctx context.Context, connect func(context.Context) (*pgx.
 }
 
 func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), log *slog.Logger) {
+	link := outage.NewTracker(log, "the API key listener lost its connection: the key cache is emptied and the listener reconnects",
+		"the API key listener listens again", time.Now)
 	wait := listenRetryMin
 	for {
-		listened, err := a.listen(ctx, connect)
+		listened, err := a.listen(ctx, connect, link.Succeeded)
 		a.forgetAll()
 		if ctx.Err() != nil {
 			return
@@ -188,8 +193,7 @@ func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context)
 			// however long earlier outages were.
 			wait = listenRetryMin
 		}
-		log.Warn("the API key listener lost its connection: the key cache is emptied and the listener reconnects",
-			"error", err, "retry_in", wait)
+		link.Failed(err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -205,8 +209,8 @@ func (a *Accounts) listenLoop(ctx context.Context, connect func(context.Context)
 func (a *Accounts) Listening() bool { return a.listening.Load() }
 
 // listen runs one listening session until its connection fails or ctx
-// ends; listened says whether it got to LISTEN.
-func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error)) (listened bool, err error) {
+// ends; listened says whether it got to LISTEN, when it calls listening.
+func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), listening func()) (listened bool, err error) {
 	conn, err := connect(ctx)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
@@ -223,6 +227,7 @@ func (a *Accounts) listen(ctx context.Context, connect func(context.Context) (*p
 	a.forgetAll()
 	a.listening.Store(true)
 	defer a.listening.Store(false)
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

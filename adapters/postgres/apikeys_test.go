@@ -691,3 +691,36 @@ func TestAPIKeys_a_lookup_without_postgres_is_unavailable(t *testing.T) {
 		t.Fatalf("a broken query: %v, want an error other than ErrUnavailable", err)
 	}
 }
+
+// Blips, then a long outage, then a blip: each time the listener listens
+// again within about a second of Postgres' return, whatever came before.
+func TestAPIKeys_the_listener_listens_again_within_a_second_of_postgres_returning(t *testing.T) {
+	pool := testenv.Postgres(t)
+	proxy, dsn := testenv.ProxyPostgres(t, pool.Config().ConnString())
+	conf, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := postgres.NewAccounts(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Run(ctx, func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, conf) }, testenv.Logger(t))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	testenv.Eventually(t, 10*time.Second, "the key listener to listen", a.Listening)
+	for i, outage := range []time.Duration{400 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond, 7 * time.Second, 400 * time.Millisecond} {
+		proxy.Cut()
+		began := time.Now()
+		testenv.Eventually(t, 5*time.Second, "the listener to notice", func() bool { return !a.Listening() })
+		time.Sleep(outage - time.Since(began))
+		proxy.Restore()
+		restored := time.Now()
+		testenv.Eventually(t, 15*time.Second, "the key listener to listen again", a.Listening)
+		took := time.Since(restored)
+		t.Logf("outage %d (%s): listening %s after Postgres returned", i+1, outage, took.Round(time.Millisecond))
+		if bound := 1500 * time.Millisecond; took > bound {
+			t.Errorf("outage %d (%s): listening again took %s, want within %s", i+1, outage, took.Round(time.Millisecond), bound)
+		}
+	}
+}
