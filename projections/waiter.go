@@ -200,33 +200,53 @@ func (w *Waiter) recheckAll() {
 	}
 }
 
+// Listener retries: the first after a session that listened, and the
+// longest wait between failures in a row. The longest is short, so the
+// waiter listens again within about half a second of Postgres' return
+// however long it was away (a refused connection costs next to nothing).
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 500 * time.Millisecond
+)
+
 // Run listens for projection notifications until ctx ends, reconnecting
-// with backoff whenever the connection fails. It returns nil when ctx ends.
+// whenever the connection fails. It returns nil when ctx ends. An outage
+// is logged once when the listening connection is lost and once when it
+// listens again; the failed reconnects in between are DEBUG.
 func (w *Waiter) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	backoff := listenRetryMin
+	var lost time.Time // when the last listening session ended; zero while listening
 	for ctx.Err() == nil {
-		listened, err := w.listen(ctx)
+		listened, err := w.listen(ctx, func() {
+			if !lost.IsZero() {
+				w.log.Info("listening for projections again", "down_for", time.Since(lost).Round(time.Millisecond))
+			}
+		})
 		if ctx.Err() != nil {
 			break
 		}
-		if listened {
-			backoff = 100 * time.Millisecond
+		if listened || lost.IsZero() {
+			backoff = listenRetryMin
+			lost = time.Now()
+			w.log.Warn("listening for projections failed, reconnecting", "error", err, "retry_in", backoff)
+		} else {
+			w.log.Debug("listening for projections failed, reconnecting", "error", err, "retry_in", backoff)
 		}
-		w.log.Warn("listening for projections failed, reconnecting", "error", err, "backoff", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
 		}
 		t.Stop()
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, listenRetryMax)
 	}
 	return nil
 }
 
 // listen runs one connection's session; listened reports whether it got as
-// far as listening (so a later failure is not a failure to connect).
-func (w *Waiter) listen(ctx context.Context) (listened bool, err error) {
+// far as listening (so a later failure is not a failure to connect), when
+// it calls listening.
+func (w *Waiter) listen(ctx context.Context, listening func()) (listened bool, err error) {
 	// A dedicated connection, not a pooled one: LISTEN belongs to the
 	// session, and this one is held for as long as the process runs.
 	conn, err := pgx.ConnectConfig(ctx, w.pool.Config().ConnConfig)
@@ -237,6 +257,7 @@ func (w *Waiter) listen(ctx context.Context) (listened bool, err error) {
 	if _, err := conn.Exec(ctx, "LISTEN "+ProjectedChannel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
+	listening()
 	w.recheckAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/projections"
 	pt "github.com/renderd/renderd/projections/projectiontest"
@@ -221,5 +223,37 @@ func TestWaitForAppended_without_a_notification_looks_at_the_table(t *testing.T)
 	defer cancel()
 	if ok, err := w.WaitForAppended(short, "cut_1", 2); ok || err != nil {
 		t.Fatalf("WaitForAppended(v2) = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// Blips, then a long outage, then a blip: each time the waiter listens
+// again within about a second of Postgres' return, whatever came before.
+func TestWaiter_listens_again_within_a_second_of_postgres_returning(t *testing.T) {
+	f := newFixture(t)
+	proxy, dsn := testenv.ProxyPostgres(t, f.pool.Config().ConnString())
+	proxied, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxied.Close)
+	w := projections.NewWaiter(proxied, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f.awaitListener(1)
+	for i, outage := range []time.Duration{400 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond, 7 * time.Second, 400 * time.Millisecond} {
+		proxy.Cut()
+		began := time.Now()
+		f.awaitListener(0)
+		time.Sleep(outage - time.Since(began))
+		proxy.Restore()
+		restored := time.Now()
+		f.awaitListener(1)
+		took := time.Since(restored)
+		t.Logf("outage %d (%s): listening %s after Postgres returned", i+1, outage, took.Round(time.Millisecond))
+		if bound := 1500 * time.Millisecond; took > bound {
+			t.Errorf("outage %d (%s): listening again took %s, want within %s", i+1, outage, took.Round(time.Millisecond), bound)
+		}
 	}
 }
