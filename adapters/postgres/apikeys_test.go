@@ -637,7 +637,8 @@ func TestAPIKeys_the_listener_backoff_starts_over_after_a_session_that_listened(
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = accounts.Run(ctx, connect, slog.New(slog.NewTextHandler(&logs, nil)))
+		// DEBUG: only the first failure of an outage is a WARN.
+		_ = accounts.Run(ctx, connect, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	testenv.Eventually(t, 30*time.Second, "the listener to listen", accounts.Listening)
