@@ -215,7 +215,7 @@ const (
 // listens again; the failed reconnects in between are DEBUG.
 func (w *Waiter) Run(ctx context.Context) error {
 	backoff := listenRetryMin
-	var lost time.Time // when the last listening session ended; zero while listening
+	var lost time.Time // when the current (or last) outage began; zero before the first
 	for ctx.Err() == nil {
 		listened, err := w.listen(ctx, func() {
 			if !lost.IsZero() {

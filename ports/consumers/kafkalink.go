@@ -19,8 +19,9 @@ import (
 // broker returns.
 const reconnectRetry = 250 * time.Millisecond
 
-// subscriberConfig is one consumer group's subscriber, its logger and the
-// tracker of its link to Kafka. During a broker outage watermill-kafka
+// subscriberConfig is one consumer group's subscriber configuration and
+// logger, both tied to a tracker of its link to Kafka. During a broker
+// outage watermill-kafka
 // logs an ERROR for every failed reconnect, every failed group session
 // and every partition's every retry; here each consumer says it lost
 // Kafka once (WARN) and that it is back once (INFO, when its group
@@ -57,7 +58,9 @@ func (l linkLogger) Error(msg string, err error, fields watermill.LogFields) {
 	all := l.fields.Add(fields)
 	attrs := make([]any, 0, 2*len(all))
 	for k, v := range all {
-		attrs = append(attrs, k, v)
+		if k != "consumer_group" && k != "provider" { // the tracker's logger says the first; the second is always kafka
+			attrs = append(attrs, k, v)
+		}
 	}
 	l.link.Failed(fmt.Errorf("%s: %w", msg, err), attrs...)
 }
