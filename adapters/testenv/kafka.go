@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,3 +143,18 @@ func deleteTopics(brokers []string, prefix string) {
 		}
 	}
 }
+
+// DialThrough makes a Kafka client with cfg reach the broker through p
+// (a FaultProxy in front of it), so that a test can cut one client off the
+// shared broker without stopping it. A proxy on the bootstrap address alone
+// would not do: after bootstrap, sarama dials the address the broker
+// advertises. Every dial goes to p, so this fits a single-broker stack
+// (the local one, or a test container).
+func DialThrough(cfg *sarama.Config, p *FaultProxy) {
+	cfg.Net.Proxy.Enable = true
+	cfg.Net.Proxy.Dialer = proxyDialer{p.Addr()}
+}
+
+type proxyDialer struct{ addr string }
+
+func (d proxyDialer) Dial(network, _ string) (net.Conn, error) { return net.Dial(network, d.addr) }

@@ -2,7 +2,6 @@ package consumers
 
 import (
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +12,6 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/testenv"
 )
-
-// viaProxy dials every broker (the bootstrap address and the addresses
-// the broker advertises alike) through one fault proxy, so a test can cut
-// a consumer off the shared broker without stopping it.
-type viaProxy struct{ addr string }
-
-func (d viaProxy) Dial(network, _ string) (net.Conn, error) { return net.Dial(network, d.addr) }
 
 // A consumer cut off from Kafka logs the outage once when it begins and
 // once when it ends, with the real errors watermill-kafka and sarama
@@ -36,8 +28,7 @@ func TestConsumer_a_kafka_outage_is_logged_once_lost_and_once_regained(t *testin
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	cfg, wmlog := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-outage"}, topics.Prefix+"outage", log)
-	cfg.OverwriteSaramaConfig.Net.Proxy.Enable = true
-	cfg.OverwriteSaramaConfig.Net.Proxy.Dialer = viaProxy{proxy.Addr()}
+	testenv.DialThrough(cfg.OverwriteSaramaConfig, proxy)
 	sub, err := wmkafka.NewSubscriber(cfg, wmlog)
 	if err != nil {
 		t.Fatal(err)
