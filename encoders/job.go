@@ -83,7 +83,7 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 		// A committed output is reported even when the attempt ended or the
 		// worker began to stop meanwhile: the command decides, and a
 		// refused completion deletes the output.
-		w.complete(ctx, job, res, db, log)
+		w.complete(parent, ctx, job, res, db, log)
 	case errors.Is(cause, errAttemptGone) || errors.Is(err, errAttemptGone):
 		log.Info("render stopped: the attempt ended elsewhere (cancelled or reaped)")
 	case errors.Is(cause, errShutdown):
@@ -392,15 +392,17 @@ func notAnOutage(failingSince time.Time, db *uptime, now time.Time, lease time.D
 //     the completion still fails: that is no outage but a fault of its own,
 //     and the output stays for the reaper the same way.
 //
-// A lease watcher that learns the attempt is no longer held wakes this loop
-// up, and the next answer decides: "not held" is also what this worker's
-// own completion looks like once it went through unanswered.
-func (w *RenderWorker) complete(ctx context.Context, job claimed, res encoded, db *uptime, log *slog.Logger) {
+// A lease watcher that learns the attempt is no longer held ends attempt,
+// which wakes this loop up, and the next answer decides: "not held" is also
+// what this worker's own completion looks like once it went through
+// unanswered. worker ends when the worker shuts down.
+func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, res encoded, db *uptime, log *slog.Logger) {
 	cmd := commands.CompleteRender{RenderID: job.renderID, Result: res.result}
 	key := res.result.BlobKey
 	delay := completeRetryFirst
-	wake := ctx.Done()
+	wake := attempt.Done()
 	var failingSince time.Time
+	lastTry := false
 	for {
 		tctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
 		_, err := w.cmds.Complete.Handle(tctx, job.caller, cmd)
@@ -420,7 +422,7 @@ func (w *RenderWorker) complete(ctx context.Context, job claimed, res encoded, d
 			}
 			log.Info("completion refused: the attempt ended meanwhile; output deleted", "err", err)
 			return
-		case errors.Is(context.Cause(ctx), errShutdown) && wake == nil:
+		case lastTry:
 			log.Warn("the worker stops before the completion was recorded; the output stays for the reaper", "blob_key", key, "err", err)
 			return
 		case notAnOutage(failingSince, db, w.now(), w.cfg.Lease):
@@ -430,11 +432,17 @@ func (w *RenderWorker) complete(ctx context.Context, job claimed, res encoded, d
 			failingSince = w.now()
 			log.Warn("completing the render failed; keeping the output and asking again", "blob_key", key, "err", err)
 		}
+		if worker.Err() != nil {
+			lastTry = true
+			continue
+		}
 		select {
 		case <-time.After(delay):
 			delay = min(2*delay, completeRetryMax)
 		case <-wake:
-			wake = nil // the attempt ended or the worker stops: ask again now
+			wake = nil // the attempt ended: ask again now
+		case <-worker.Done():
+			lastTry = true
 		}
 	}
 }

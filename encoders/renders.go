@@ -287,6 +287,7 @@ func (w *RenderWorker) reap(ctx context.Context) {
 		if len(expired) == 0 || db.upFor(w.now()) < w.cfg.Lease {
 			continue
 		}
+	reaping:
 		for _, j := range expired {
 			c := commands.Caller{CorrelationID: "reap_" + j.RenderID}
 			failed, _, err := w.cmds.LoseLease.Handle(ctx, c, commands.LoseRenderLease{RenderID: j.RenderID, Attempt: j.Attempt})
@@ -299,7 +300,7 @@ func (w *RenderWorker) reap(ctx context.Context) {
 				if db.failed(w.now()) && ctx.Err() == nil {
 					w.log.Warn("reaping a lease failed", "render_id", j.RenderID, "err", err)
 				}
-				continue
+				break reaping // the database is away: the grace begins again
 			case failed:
 				w.log.Warn("render failed: its encoder crashed too often", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
 			default:

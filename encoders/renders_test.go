@@ -620,3 +620,45 @@ func TestRenderWorker_the_reaper_waits_a_whole_lease_of_answers_and_deletes_the_
 		t.Errorf("the lost attempt's output is still stored: %v", files)
 	}
 }
+
+// A worker that shuts down while its completion has no answer stops after
+// one last try and leaves the output: its fate is unknown (the completion
+// may have gone through). Once the database is back, the reaper re-queues
+// the attempt and deletes that output; the next attempt delivers.
+func TestRenderWorker_shutdown_during_an_outage_leaves_the_output_to_the_reaper(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.onVerify = func() { r.db.down.Store(true) }
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.worker.Run(ctx) }()
+	for r.db.refused.Load() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-1.mp4"}) {
+		t.Fatalf("outputs after the shutdown %v, want attempt 1's kept", files)
+	}
+
+	r.db.down.Store(false)
+	r.media.onVerify = nil
+	ctx, stop = context.WithCancel(t.Context()) // the reaper, then attempt 2
+	go func() { done <- r.worker.Run(ctx) }()
+	for deadline := time.Now().Add(20 * time.Second); r.load(id).State() != domain.RenderStateCompleted && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := r.load(id)
+	if got.State() != domain.RenderStateCompleted || got.Result().Attempt != 2 || got.Crashes() != 1 {
+		t.Fatalf("state %s result %+v crashes %d; want completed by attempt 2 after one lost lease", got.State(), got.Result(), got.Crashes())
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-2.mp4"}) {
+		t.Errorf("outputs %v, want attempt 2's alone", files)
+	}
+}
