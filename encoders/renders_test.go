@@ -566,8 +566,9 @@ func TestRenderWorker_a_cancel_during_an_outage_refuses_the_completion_and_delet
 }
 
 // A completion that went through although its answer was lost is asked
-// again: the repeat succeeds, so the output, the deliverable, is kept.
-func TestRenderWorker_a_completion_asked_twice_keeps_the_deliverable(t *testing.T) {
+// again: the repeat succeeds without new events, so the worker keeps the
+// output, which is the deliverable, instead of deleting it as refused.
+func TestRenderWorker_a_completion_repeated_after_it_went_through_succeeds_without_new_events(t *testing.T) {
 	r := newRig(t)
 	id := r.render()
 	got := r.run(id, 5*time.Second)

@@ -53,7 +53,7 @@ func (r *outageRig) encodeDuringOutage() (id string, cut time.Time) {
 	testenv.Eventually(r.t, encodeTimeout, "ffmpeg to run the render", func() bool { return len(ffmpegOf(id)) > 0 })
 	r.proxy.Cut()
 	cut = time.Now()
-	testenv.Eventually(r.t, encodeTimeout, "the encode to end during the outage", func() bool {
+	testenv.Eventually(r.t, 3*encodeTimeout, "the encode to end during the outage", func() bool {
 		return len(ffmpegOf(id)) == 0 && !slices.ContainsFunc(r.outputFiles(id), func(n string) bool { return strings.HasPrefix(n, ".tmp") })
 	})
 	return id, cut
