@@ -23,7 +23,9 @@ func NewCompleteRenderHandler(d Deps) (*CompleteRenderHandler, error) {
 
 // Handle completes, and counts the output against the account's storage;
 // a cancelled render or a stale attempt is refused (the caller then deletes
-// the output).
+// the output). Repeating a completion that went through changes nothing
+// and succeeds (domain.Render.Complete), so a worker that lost the answer
+// can ask again.
 func (h *CompleteRenderHandler) Handle(ctx context.Context, c Caller, cmd CompleteRender) (Written, error) {
 	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if err := r.Complete(cmd.Result, h.d.Now()); err != nil || len(r.Changes()) == 0 {

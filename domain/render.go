@@ -145,8 +145,15 @@ func (r *Render) ReportProgress(attempt, percent int, eta, position time.Duratio
 	return nil
 }
 
-// Complete records the verified deliverable of the running attempt.
+// Complete records the verified deliverable of the running attempt. The
+// same attempt completing again with the same output changes nothing: an
+// encoder retries a completion whose answer it never got (the commit went
+// through, the connection did not), and must learn that its output is the
+// deliverable rather than delete it.
 func (r *Render) Complete(result RenderCompleted, now time.Time) error {
+	if r.state == RenderStateCompleted && r.result.Attempt == result.Attempt && r.result.BlobKey == result.BlobKey {
+		return nil
+	}
 	if err := r.checkAttempt(result.Attempt); err != nil {
 		return err
 	}

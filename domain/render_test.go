@@ -135,6 +135,19 @@ func TestRender_lifecycle(t *testing.T) {
 		{"cancel_after_failure_is_rejected", []domain.Event{requested, started, domain.RenderFailed{Attempt: 1, Code: "encode_failed"}}, func(r *domain.Render) error { return r.Cancel(now) }, domain.RenderStateFailed, "render_not_cancellable", 0},
 		{"a_completed_render_cannot_start_again", []domain.Event{requested, started, domain.RenderCompleted{Attempt: 1}}, func(r *domain.Render) error { _, err := r.Start("w2", now, now); return err }, domain.RenderStateCompleted, "render_not_pending", 0},
 		{"a_cancelled_render_cannot_complete", []domain.Event{requested, started, domain.RenderCancelled{Attempt: 1}}, func(r *domain.Render) error { return r.Complete(domain.RenderCompleted{Attempt: 1}, now) }, domain.RenderStateCancelled, "render_not_running", 0},
+		{"completing_again_with_the_same_output_changes_nothing", []domain.Event{requested, started, domain.RenderCompleted{Attempt: 1, BlobKey: "renders/rnd_1/attempt-1.mp4"}},
+			func(r *domain.Render) error {
+				return r.Complete(domain.RenderCompleted{Attempt: 1, BlobKey: "renders/rnd_1/attempt-1.mp4"}, now)
+			}, domain.RenderStateCompleted, "", 0},
+		{"another_output_cannot_complete_a_completed_render", []domain.Event{requested, started, domain.RenderCompleted{Attempt: 1, BlobKey: "renders/rnd_1/attempt-1.mp4"}},
+			func(r *domain.Render) error {
+				return r.Complete(domain.RenderCompleted{Attempt: 1, BlobKey: "renders/rnd_1/attempt-1.mov"}, now)
+			}, domain.RenderStateCompleted, "render_not_running", 0},
+		{"a_stale_attempt_cannot_complete_a_completed_render", []domain.Event{requested, started, domain.RenderRetried{Attempt: 2}, domain.RenderStarted{Attempt: 2, WorkerID: "w2"},
+			domain.RenderCompleted{Attempt: 2, BlobKey: "renders/rnd_1/attempt-2.mp4"}},
+			func(r *domain.Render) error {
+				return r.Complete(domain.RenderCompleted{Attempt: 1, BlobKey: "renders/rnd_1/attempt-1.mp4"}, now)
+			}, domain.RenderStateCompleted, "render_not_running", 0},
 		{"a_stale_attempt_cannot_report", []domain.Event{requested, started, domain.RenderRetried{Attempt: 2}, domain.RenderStarted{Attempt: 2, WorkerID: "w2"}}, func(r *domain.Render) error { return r.ReportProgress(1, 50, 0, 0, now) }, domain.RenderStateRunning, "stale_attempt", 0},
 		{"progress_never_goes_back", []domain.Event{requested, started, domain.RenderProgressed{Attempt: 1, Percent: 40}}, func(r *domain.Render) error { return r.ReportProgress(1, 30, 0, 0, now) }, domain.RenderStateRunning, "", 0},
 		{"progress_stops_at_99", []domain.Event{requested, started}, func(r *domain.Render) error { return r.ReportProgress(1, 100, 0, 0, now) }, domain.RenderStateRunning, "", 1},

@@ -70,8 +70,9 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 	unhook := context.AfterFunc(parent, func() { stop(errShutdown) })
 	defer unhook()
 
+	db := newUptime(job.started) // StartRender just got through
 	var watch sync.WaitGroup
-	watch.Go(func() { w.watchLease(ctx, job, stop) })
+	watch.Go(func() { w.watchLease(ctx, job, stop, db) })
 	defer watch.Wait()
 	defer stop(nil) // ends the watcher before waiting for it
 
@@ -82,7 +83,7 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 		// A committed output is reported even when the attempt ended or the
 		// worker began to stop meanwhile: the command decides, and a
 		// refused completion deletes the output.
-		w.complete(job, res, log)
+		w.complete(parent, ctx, job, res, db, log)
 	case errors.Is(cause, errAttemptGone) || errors.Is(err, errAttemptGone):
 		log.Info("render stopped: the attempt ended elsewhere (cancelled or reaped)")
 	case errors.Is(cause, errShutdown):
@@ -94,37 +95,103 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 
 // watchLease renews the lease every third of its length and asks every
 // CancelCheck whether the attempt is still this worker's; when it is not
-// (the client cancelled, a reaper re-queued it) it stops the job.
-func (w *RenderWorker) watchLease(ctx context.Context, job claimed, stop context.CancelCauseFunc) {
+// (the client cancelled, a reaper re-queued it) it stops the job. After a
+// failed call it renews on the next check that gets through rather than a
+// third of a lease later: a lease that ran out during a database outage is
+// renewed as soon as the database is back, before any reaper looks (see
+// reap and docs/renders.md "Leases, outages and crashes"). db records
+// since when the database has answered it.
+func (w *RenderWorker) watchLease(ctx context.Context, job claimed, stop context.CancelCauseFunc, db *uptime) {
 	check := time.NewTicker(w.cfg.CancelCheck)
 	defer check.Stop()
 	renew := time.NewTicker(w.cfg.Lease / 3)
 	defer renew.Stop()
+	renewDue := false
 	for {
-		var held bool
-		var err error
 		select {
 		case <-ctx.Done():
 			return
 		case <-check.C:
-			held, err = w.queue.Held(ctx, job.renderID, job.attempt, w.cfg.WorkerID)
 		case <-renew.C:
+			renewDue = true
+		}
+		var held bool
+		var err error
+		if renewDue {
 			held, err = w.queue.Renew(ctx, job.renderID, job.attempt, w.cfg.WorkerID, w.now().Add(w.cfg.Lease))
+		} else {
+			held, err = w.queue.Held(ctx, job.renderID, job.attempt, w.cfg.WorkerID)
 		}
 		if err != nil {
-			// Postgres is away: keep encoding. If it stays away longer
-			// than the lease, a reaper re-queues the render and the next
-			// successful check stops this attempt.
-			if ctx.Err() == nil {
-				w.log.Warn("lease check failed", "render_id", job.renderID, "err", err)
+			// Postgres is away: keep encoding (or completing), renew as
+			// soon as it answers. One line when it goes, one when it is
+			// back.
+			if db.failed(w.now()) && ctx.Err() == nil {
+				w.log.Warn("lease check failed; renewing once the database answers", "render_id", job.renderID, "err", err)
 			}
+			renewDue = true
 			continue
 		}
+		if down := db.answered(w.now()); down > 0 {
+			w.log.Info("lease check answered again", "render_id", job.renderID, "renewed", renewDue, "held", held,
+				"down_for", down.Round(time.Millisecond))
+		}
+		renewDue = false
 		if !held {
 			stop(errAttemptGone)
 			return
 		}
 	}
+}
+
+// uptime is since when the database has answered one caller (a job's lease
+// watcher, a reaper) without a failure in between. It is shared between
+// goroutines.
+type uptime struct {
+	mu       sync.Mutex
+	since    time.Time // zero while failing
+	failedAt time.Time // when the current failure began
+}
+
+// newUptime starts answering at since (a zero since: not yet answered).
+func newUptime(since time.Time) *uptime { return &uptime{since: since} }
+
+// failed records a failure at now and reports whether it begins an outage
+// (the previous call was answered).
+func (u *uptime) failed(now time.Time) (began bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	began = u.failedAt.IsZero()
+	if began {
+		u.failedAt = now
+	}
+	u.since = time.Time{}
+	return began
+}
+
+// answered records an answer at now and returns how long the outage it
+// ends lasted (0 when there was none).
+func (u *uptime) answered(now time.Time) (down time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.failedAt.IsZero() {
+		down, u.failedAt = max(now.Sub(u.failedAt), time.Nanosecond), time.Time{}
+	}
+	if u.since.IsZero() {
+		u.since = now
+	}
+	return down
+}
+
+// upFor is how long the database has answered by now (0 while failing or
+// not yet answered).
+func (u *uptime) upFor(now time.Time) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.since.IsZero() {
+		return 0
+	}
+	return now.Sub(u.since)
 }
 
 // encoded is a verified output, committed to the blob store.
@@ -271,27 +338,113 @@ func expectFor(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) Expec
 	return e
 }
 
-// complete reports the committed output; when the render was cancelled (or
-// the attempt reaped) in the meantime, the completion is refused and the
-// output deleted.
-func (w *RenderWorker) complete(job claimed, res encoded, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
-	defer cancel()
-	_, err := w.cmds.Complete.Handle(ctx, job.caller, commands.CompleteRender{RenderID: job.renderID, Result: res.result})
-	if err == nil {
-		log.Info("render completed", "blob_key", res.result.BlobKey)
-		return
-	}
-	if derr := w.blobs.Delete(res.result.BlobKey); derr != nil {
-		log.Warn("deleting a refused output failed", "blob_key", res.result.BlobKey, "err", derr)
-	}
+// How long a worker waits between tries of a completion whose fate it
+// does not know: short first steps, so a blip costs milliseconds, then
+// capped, so an outage costs at most this much after its end.
+const (
+	completeRetryFirst = 100 * time.Millisecond
+	completeRetryMax   = 2 * time.Second
+)
+
+// completion is what an answer to CompleteRender says of the output.
+type completion int
+
+const (
+	completionRecorded completion = iota // the output is the deliverable
+	completionRefused                    // the attempt is no longer this worker's: delete the output
+	completionUnknown                    // no answer (the database is away): keep the output, ask again
+)
+
+// completionOf reads CompleteRender's answer. Only a refusal the command
+// decided (a conflict: cancelled, reaped, a later attempt runs; or the
+// render is gone) says the attempt is over; any other error may be a
+// completion that went through without its answer reaching us, so the
+// output must stay until the command answers.
+func completionOf(err error) completion {
 	var conflict *domain.ConflictError
-	if errors.As(err, &conflict) {
-		log.Info("completion refused: the attempt ended meanwhile; output deleted", "reason", conflict.Code)
-		return
+	switch {
+	case err == nil:
+		return completionRecorded
+	case errors.As(err, &conflict) || errors.Is(err, domain.ErrNotFound):
+		return completionRefused
+	default:
+		return completionUnknown
 	}
-	// Postgres is away: the lease runs out and a reaper re-queues the render.
-	log.Warn("completing the render failed; output deleted", "err", err)
+}
+
+// notAnOutage says a completion failing since failingSince has failed for a
+// whole lease while the database answered the lease watcher all along: its
+// failure is no outage, and asking again will not cure it.
+func notAnOutage(failingSince time.Time, db *uptime, now time.Time, lease time.Duration) bool {
+	return !failingSince.IsZero() && now.Sub(failingSince) >= lease && db.upFor(now) >= lease
+}
+
+// complete reports the committed output until the command answers: with
+// success, or with a refusal when the render was cancelled or the attempt
+// reaped meanwhile, which deletes the output. A finished encode is never
+// thrown away for want of an answer: while the database is away the worker
+// keeps the output and asks again with backoff, and the lease watcher keeps
+// renewing the lease (so the slot stays busy: the job is not over). It
+// stops asking without an answer only when
+//   - the worker shuts down: one last try, then the output stays for the
+//     reaper, which deletes it when it re-queues the attempt (reap);
+//   - the database has answered the lease watcher for a whole lease while
+//     the completion still fails: that is no outage but a fault of its own,
+//     and the output stays for the reaper the same way.
+//
+// A lease watcher that learns the attempt is no longer held ends attempt,
+// which wakes this loop up, and the next answer decides: "not held" is also
+// what this worker's own completion looks like once it went through
+// unanswered. worker ends when the worker shuts down.
+func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, res encoded, db *uptime, log *slog.Logger) {
+	cmd := commands.CompleteRender{RenderID: job.renderID, Result: res.result}
+	key := res.result.BlobKey
+	delay := completeRetryFirst
+	wake := attempt.Done()
+	var failingSince time.Time
+	lastTry := false
+	for {
+		tctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+		_, err := w.cmds.Complete.Handle(tctx, job.caller, cmd)
+		cancel()
+		outcome := completionOf(err)
+		switch {
+		case outcome == completionRecorded:
+			if failingSince.IsZero() {
+				log.Info("render completed", "blob_key", key)
+			} else {
+				log.Info("render completed once the database answered", "blob_key", key, "waited", w.now().Sub(failingSince).Round(time.Millisecond))
+			}
+			return
+		case outcome == completionRefused:
+			if derr := w.blobs.Delete(key); derr != nil {
+				log.Warn("deleting a refused output failed", "blob_key", key, "err", derr)
+			}
+			log.Info("completion refused: the attempt ended meanwhile; output deleted", "err", err)
+			return
+		case lastTry:
+			log.Warn("the worker stops before the completion was recorded; the output stays for the reaper", "blob_key", key, "err", err)
+			return
+		case notAnOutage(failingSince, db, w.now(), w.cfg.Lease):
+			log.Error("completing the render keeps failing while the database answers; the output stays for the reaper", "blob_key", key, "err", err)
+			return
+		case failingSince.IsZero():
+			failingSince = w.now()
+			log.Warn("completing the render failed; keeping the output and asking again", "blob_key", key, "err", err)
+		}
+		if worker.Err() != nil {
+			lastTry = true
+			continue
+		}
+		select {
+		case <-time.After(delay):
+			delay = min(2*delay, completeRetryMax)
+		case <-wake:
+			wake = nil // the attempt ended: ask again now
+		case <-worker.Done():
+			lastTry = true
+		}
+	}
 }
 
 // fail records the attempt's failure with a stable code.

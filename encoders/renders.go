@@ -23,8 +23,9 @@ type RenderQueue interface {
 	Pending(ctx context.Context, limit, maxRunning int) ([]commands.PendingRender, error)
 	// Expired lists running attempts whose lease ended before now.
 	Expired(ctx context.Context, now time.Time, limit int) ([]commands.RenderJob, error)
-	// Renew extends a running attempt's lease; held is false once the
-	// attempt no longer runs for the worker (cancelled, finished, reaped).
+	// Renew extends a running attempt's lease, one that ran out but was not
+	// reaped included; held is false once the attempt no longer runs for
+	// the worker (cancelled, finished, reaped).
 	Renew(ctx context.Context, renderID string, attempt int, workerID string, until time.Time) (held bool, err error)
 	// Held is Renew without the renewal, cheap enough to ask every few
 	// hundred milliseconds.
@@ -249,9 +250,24 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 // reap re-queues the renders whose workers stopped renewing their leases.
 // Every encoder reaps; the command re-checks the lease under its lock, so
 // two reapers (or a late renewal) cannot both win.
+//
+// A lease that ran out while Postgres was away says nothing about its
+// worker: nobody could renew. So a reaper reaps only once it has seen
+// Postgres answer for a whole lease without a failure (since it started, or
+// since its last failed call). By then every live worker has renewed: its
+// lease watcher renews every third of a lease and, after a failure, on the
+// first call that gets through (watchLease), and RenderQueue.Renew accepts
+// a lease that ran out but was not reaped. An outage therefore never counts
+// as a crash; only a worker that stays silent a whole lease after Postgres
+// is back loses its lease.
+//
+// A reaped attempt is over for good (a later completion is refused), so
+// its output, if it committed one that was never recorded (killed between
+// the commit and CompleteRender, or stopped during an outage), is deleted.
 func (w *RenderWorker) reap(ctx context.Context) {
 	t := time.NewTicker(w.cfg.Lease / 3)
 	defer t.Stop()
+	db := newUptime(time.Time{})
 	for {
 		select {
 		case <-ctx.Done():
@@ -260,11 +276,18 @@ func (w *RenderWorker) reap(ctx context.Context) {
 		}
 		expired, err := w.queue.Expired(ctx, w.now(), 100)
 		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("reading expired leases failed", "err", err)
+			if db.failed(w.now()) && ctx.Err() == nil {
+				w.log.Warn("reading expired leases failed; reaping waits for the database to answer a whole lease", "err", err)
 			}
 			continue
 		}
+		if down := db.answered(w.now()); down > 0 {
+			w.log.Info("reading expired leases answered again", "down_for", down.Round(time.Millisecond))
+		}
+		if len(expired) == 0 || db.upFor(w.now()) < w.cfg.Lease {
+			continue
+		}
+	reaping:
 		for _, j := range expired {
 			c := commands.Caller{CorrelationID: "reap_" + j.RenderID}
 			failed, _, err := w.cmds.LoseLease.Handle(ctx, c, commands.LoseRenderLease{RenderID: j.RenderID, Attempt: j.Attempt})
@@ -272,10 +295,12 @@ func (w *RenderWorker) reap(ctx context.Context) {
 			switch {
 			case errors.As(err, &conflict):
 				w.log.Debug("lease no longer expired", "render_id", j.RenderID, "attempt", j.Attempt, "reason", conflict.Code)
+				continue
 			case err != nil:
-				if ctx.Err() == nil {
+				if db.failed(w.now()) && ctx.Err() == nil {
 					w.log.Warn("reaping a lease failed", "render_id", j.RenderID, "err", err)
 				}
+				break reaping // the database is away: the grace begins again
 			case failed:
 				w.log.Warn("render failed: its encoder crashed too often", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
 			default:
@@ -285,6 +310,22 @@ func (w *RenderWorker) reap(ctx context.Context) {
 				default:
 				}
 			}
+			w.deleteOutput(ctx, j)
 		}
+	}
+}
+
+// deleteOutput deletes what a reaped attempt may have committed.
+func (w *RenderWorker) deleteOutput(ctx context.Context, j commands.RenderJob) {
+	recs, err := w.events.Load(ctx, j.RenderID)
+	var r *domain.Render
+	if err == nil {
+		r, err = domain.RebuildRender(recs)
+	}
+	if err == nil {
+		err = w.blobs.Delete(OutputKey(j.RenderID, j.Attempt, r.Requested().Output.Format))
+	}
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("deleting a reaped attempt's output failed", "render_id", j.RenderID, "attempt", j.Attempt, "err", err)
 	}
 }

@@ -36,26 +36,29 @@ var alice = commands.Caller{AccountID: "acc_alice"}
 type rig struct {
 	t      *testing.T
 	store  *memstore.Store
+	db     *flakyStore // the store as the worker reaches it
 	d      commands.Deps
 	blobs  *blob.Local
 	dir    string
 	media  *scriptedMedia
 	queue  *memQueue
 	cancel *commands.CancelRenderHandler
+	cmds   encoders.RenderCommands
 	worker *encoders.RenderWorker
 }
 
 func newRig(t *testing.T) *rig {
 	var n atomic.Int64
 	store := memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })
-	d := commands.Deps{Store: store, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
+	db := &flakyStore{Store: store}
+	d := commands.Deps{Store: db, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
 	dir := t.TempDir()
 	blobs, err := blob.NewLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = blobs.Close() })
-	r := &rig{t: t, store: store, d: d, blobs: blobs, dir: dir, media: &scriptedMedia{}, queue: &memQueue{store: store}}
+	r := &rig{t: t, store: store, db: db, d: d, blobs: blobs, dir: dir, media: &scriptedMedia{}, queue: &memQueue{store: db}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -75,10 +78,12 @@ func newRig(t *testing.T) *rig {
 	must(err)
 	cmds.LoseLease, err = commands.NewLoseRenderLeaseHandler(d)
 	must(err)
-	r.cancel, err = commands.NewCancelRenderHandler(d)
+	// Clients cancel through the API, which reaches the store directly.
+	r.cancel, err = commands.NewCancelRenderHandler(commands.Deps{Store: store, Now: d.Now, NewID: d.NewID})
 	must(err)
+	r.cmds = cmds
 	cfg := encoders.RenderWorkerConfig{WorkerID: "w1", Concurrency: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond, CancelCheck: 10 * time.Millisecond}
-	r.worker, err = encoders.NewRenderWorker(cfg, cmds, store, r.queue, blobs, r.media, time.Now, slog.New(slog.DiscardHandler))
+	r.worker, err = encoders.NewRenderWorker(cfg, cmds, db, r.queue, blobs, r.media, time.Now, slog.New(slog.DiscardHandler))
 	must(err)
 	return r
 }
@@ -409,9 +414,47 @@ type fixedProbe struct{}
 
 func (fixedProbe) Probe(context.Context, string) (domain.MediaInfo, error) { return source, nil }
 
+// flakyStore is the memstore as a worker reaches it over a network that can
+// fail: while down, every call fails as a refused connection does.
+type flakyStore struct {
+	*memstore.Store
+	down    atomic.Bool
+	refused atomic.Int64
+}
+
+var errConnRefused = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+
+func (s *flakyStore) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.Tx) error) error {
+	if s.down.Load() {
+		s.refused.Add(1)
+		return errConnRefused
+	}
+	return s.Store.Transact(ctx, streams, fn)
+}
+
+func (s *flakyStore) Load(ctx context.Context, id string) ([]domain.Recorded, error) {
+	if s.down.Load() {
+		s.refused.Add(1)
+		return nil, errConnRefused
+	}
+	return s.Store.Load(ctx, id)
+}
+
+// outage takes the store down until it has refused n calls.
+func (s *flakyStore) outage(n int64) {
+	s.refused.Store(0)
+	s.down.Store(true)
+	go func() {
+		for s.refused.Load() < n {
+			time.Sleep(time.Millisecond)
+		}
+		s.down.Store(false)
+	}()
+}
+
 // memQueue is encoders.RenderQueue over the memstore's render queue.
 type memQueue struct {
-	store *memstore.Store
+	store *flakyStore
 	mu    sync.Mutex
 	ids   []string
 }
@@ -419,11 +462,16 @@ type memQueue struct {
 func (q *memQueue) add(id string) { q.mu.Lock(); q.ids = append(q.ids, id); q.mu.Unlock() }
 
 func (q *memQueue) job(id string) (j commands.RenderJob, ok bool) {
-	_ = q.store.Transact(context.Background(), []string{id}, func(ctx context.Context, tx commands.Tx) (err error) {
+	j, ok, _ = q.find(id)
+	return j, ok
+}
+
+func (q *memQueue) find(id string) (j commands.RenderJob, ok bool, err error) {
+	err = q.store.Transact(context.Background(), []string{id}, func(ctx context.Context, tx commands.Tx) (err error) {
 		j, ok, err = tx.RenderJob(ctx, id)
 		return err
 	})
-	return j, ok
+	return j, ok, err
 }
 
 func (q *memQueue) Pending(context.Context, int, int) ([]commands.PendingRender, error) {
@@ -439,15 +487,179 @@ func (q *memQueue) Pending(context.Context, int, int) ([]commands.PendingRender,
 	return out, nil
 }
 
-func (q *memQueue) Expired(context.Context, time.Time, int) ([]commands.RenderJob, error) {
-	return nil, nil
+func (q *memQueue) Expired(_ context.Context, now time.Time, _ int) ([]commands.RenderJob, error) {
+	q.mu.Lock()
+	ids := slices.Clone(q.ids)
+	q.mu.Unlock()
+	var out []commands.RenderJob
+	for _, id := range ids {
+		j, ok, err := q.find(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok && j.State == domain.RenderStateRunning && j.LeaseUntil.Before(now) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
 }
 
-func (q *memQueue) Renew(ctx context.Context, id string, attempt int, worker string, _ time.Time) (bool, error) {
-	return q.Held(ctx, id, attempt, worker)
+func (q *memQueue) Renew(ctx context.Context, id string, attempt int, worker string, until time.Time) (held bool, err error) {
+	err = q.store.Transact(ctx, []string{id}, func(ctx context.Context, tx commands.Tx) error {
+		j, ok, err := tx.RenderJob(ctx, id)
+		if held = ok && j.State == domain.RenderStateRunning && j.Attempt == attempt && j.WorkerID == worker; !held || err != nil {
+			return err
+		}
+		j.LeaseUntil = until
+		return tx.SetRenderJob(ctx, j)
+	})
+	return held, err
 }
 
 func (q *memQueue) Held(_ context.Context, id string, attempt int, worker string) (bool, error) {
-	j, ok := q.job(id)
-	return ok && j.State == domain.RenderStateRunning && j.Attempt == attempt && j.WorkerID == worker, nil
+	j, ok, err := q.find(id)
+	return ok && j.State == domain.RenderStateRunning && j.Attempt == attempt && j.WorkerID == worker, err
+}
+
+// The database goes away between ffmpeg's exit and CompleteRender: the
+// worker keeps the verified output, asks again once it is back, and the
+// render completes with its first attempt.
+func TestRenderWorker_a_completion_during_an_outage_keeps_the_output_and_completes_once_the_store_is_back(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.onVerify = func() { r.db.outage(30) } // the lease watcher's and the completion's calls
+	got := r.run(id, 10*time.Second)
+	if got.State() != domain.RenderStateCompleted || got.Result().Attempt != 1 || got.Attempt() != 1 {
+		t.Fatalf("state %s attempt %d result %+v; want completed by attempt 1", got.State(), got.Attempt(), got.Result())
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-1.mp4"}) {
+		t.Errorf("outputs %v, want the kept output alone", files)
+	}
+	if n := r.media.runs.Load(); n != 1 {
+		t.Errorf("%d encodes, want 1", n)
+	}
+}
+
+// A render cancelled while the worker could not reach the store: once it
+// answers, the completion is refused and the kept output deleted.
+func TestRenderWorker_a_cancel_during_an_outage_refuses_the_completion_and_deletes_the_kept_output(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.onVerify = func() {
+		r.db.outage(30)
+		r.cancelRender(id) // through the API, which still reaches the store
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.worker.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); (r.media.verified.Load() == 0 || len(r.outputs(id)) > 0) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if got := r.load(id); got.State() != domain.RenderStateCancelled || got.Result() != nil {
+		t.Fatalf("state %s result %+v, want cancelled without a result", got.State(), got.Result())
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("the refused output is still stored: %v", files)
+	}
+}
+
+// A completion that went through although its answer was lost is asked
+// again: the repeat succeeds without new events, so the worker keeps the
+// output, which is the deliverable, instead of deleting it as refused.
+func TestRenderWorker_a_completion_repeated_after_it_went_through_succeeds_without_new_events(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	got := r.run(id, 5*time.Second)
+	res := *got.Result()
+	if _, err := r.cmds.Complete.Handle(t.Context(), commands.Caller{}, commands.CompleteRender{RenderID: id, Result: res}); err != nil {
+		t.Fatalf("repeating the completion: %v", err)
+	}
+	if again := r.load(id); again.Version() != got.Version() {
+		t.Errorf("the repeat recorded events: version %d → %d", got.Version(), again.Version())
+	}
+}
+
+// A reaper that has not seen the store answer for a whole lease does not
+// reap: a lease that ran out says nothing while the workers could not
+// renew. Once it has, it re-queues the render and deletes the output the
+// lost attempt committed.
+func TestRenderWorker_the_reaper_waits_a_whole_lease_of_answers_and_deletes_the_lost_attempts_output(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	// Another worker claimed it, committed its output, and vanished.
+	attempt, _, err := r.cmds.Start.Handle(t.Context(), alice, commands.StartRender{RenderID: id, AccountID: alice.AccountID,
+		WorkerID: "w-gone", LeaseUntil: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := encoders.OutputKey(id, attempt, domain.FormatMP4)
+	if _, err := r.blobs.Put(t.Context(), key, strings.NewReader("encoded"), 7); err != nil {
+		t.Fatal(err)
+	}
+	r.media.block = true // the next attempt runs until the test ends
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	started := time.Now()
+	go func() { done <- r.worker.Run(ctx) }()
+	for r.load(id).Attempt() == attempt && time.Since(started) < 20*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	reaped := time.Since(started)
+	stop()
+	<-done
+	got := r.load(id)
+	t.Logf("reaped %s after the worker started (lease 3s)", reaped.Round(time.Millisecond))
+	if got.Attempt() != attempt+1 || got.Crashes() != 1 {
+		t.Fatalf("attempt %d crashes %d; want attempt %d after one lost lease", got.Attempt(), got.Crashes(), attempt+1)
+	}
+	if reaped < 3*time.Second {
+		t.Errorf("reaped %s after start, before a whole lease of answers", reaped)
+	}
+	if files := r.outputs(id); slices.Contains(files, "attempt-1.mp4") {
+		t.Errorf("the lost attempt's output is still stored: %v", files)
+	}
+}
+
+// A worker that shuts down while its completion has no answer stops after
+// one last try and leaves the output: its fate is unknown (the completion
+// may have gone through). Once the database is back, the reaper re-queues
+// the attempt and deletes that output; the next attempt delivers.
+func TestRenderWorker_shutdown_during_an_outage_leaves_the_output_to_the_reaper(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.media.onVerify = func() { r.db.down.Store(true) }
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.worker.Run(ctx) }()
+	for r.db.refused.Load() < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-1.mp4"}) {
+		t.Fatalf("outputs after the shutdown %v, want attempt 1's kept", files)
+	}
+
+	r.db.down.Store(false)
+	r.media.onVerify = nil
+	ctx, stop = context.WithCancel(t.Context()) // the reaper, then attempt 2
+	go func() { done <- r.worker.Run(ctx) }()
+	for deadline := time.Now().Add(20 * time.Second); r.load(id).State() != domain.RenderStateCompleted && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := r.load(id)
+	if got.State() != domain.RenderStateCompleted || got.Result().Attempt != 2 || got.Crashes() != 1 {
+		t.Fatalf("state %s result %+v crashes %d; want completed by attempt 2 after one lost lease", got.State(), got.Result(), got.Crashes())
+	}
+	if files := r.outputs(id); !slices.Equal(files, []string{"attempt-2.mp4"}) {
+		t.Errorf("outputs %v, want attempt 2's alone", files)
+	}
 }

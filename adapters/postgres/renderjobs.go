@@ -80,8 +80,10 @@ func (q *RenderJobs) Expired(ctx context.Context, now time.Time, limit int) ([]c
 	return jobs, nil
 }
 
-// Renew extends the lease of a running attempt to until. held is false when
-// the attempt no longer runs for this worker: the render was cancelled,
+// Renew extends the lease of a running attempt to until, also when the
+// lease already ran out (a database outage kept the worker from renewing)
+// as long as no reaper re-queued the render. held is false when the
+// attempt no longer runs for this worker: the render was cancelled,
 // finished, or its lease was reaped and the render re-queued.
 func (q *RenderJobs) Renew(ctx context.Context, renderID string, attempt int, workerID string, until time.Time) (held bool, err error) {
 	tag, err := q.pool.Exec(ctx, `UPDATE render_jobs SET lease_until = $4

@@ -152,6 +152,47 @@ func TestPending_goes_round_robin_between_accounts_with_as_many_running(t *testi
 	}
 }
 
+// A worker kept from renewing by a database outage renews once it is back,
+// even though its lease ran out meanwhile, as long as no reaper re-queued
+// the render: the reaper then finds nothing expired. After a reap, or for
+// another worker or attempt, Renew says the lease is not held.
+func TestRenew_accepts_a_lease_that_ran_out_unless_it_was_reaped(t *testing.T) {
+	pool := testenv.Postgres(t)
+	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
+	q := postgres.NewRenderJobs(pool)
+	set := func(j commands.RenderJob) {
+		t.Helper()
+		if err := store.Transact(t.Context(), []string{j.RenderID}, func(ctx context.Context, tx commands.Tx) error { return tx.SetRenderJob(ctx, j) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	set(commands.RenderJob{RenderID: "rnd_out", AccountID: "acc", State: domain.RenderStateRunning, Attempt: 1, WorkerID: "w1",
+		LeaseUntil: now.Add(-10 * time.Second), Since: now.Add(-time.Minute)})
+	if expired, err := q.Expired(t.Context(), now, 10); err != nil || len(expired) != 1 {
+		t.Fatalf("expired before the renewal: %+v, %v", expired, err)
+	}
+	for _, c := range []struct {
+		worker  string
+		attempt int
+	}{{"w2", 1}, {"w1", 2}} {
+		if held, err := q.Renew(t.Context(), "rnd_out", c.attempt, c.worker, now.Add(time.Minute)); err != nil || held {
+			t.Errorf("renewal by %s for attempt %d: held %v, %v; want not held", c.worker, c.attempt, held, err)
+		}
+	}
+	if held, err := q.Renew(t.Context(), "rnd_out", 1, "w1", now.Add(time.Minute)); err != nil || !held {
+		t.Fatalf("renewal of the run-out lease: held %v, %v; want held", held, err)
+	}
+	if expired, err := q.Expired(t.Context(), now, 10); err != nil || len(expired) != 0 {
+		t.Errorf("expired after the renewal: %+v, %v; want none", expired, err)
+	}
+	// A reaper re-queued it: the attempt is over for w1.
+	set(commands.RenderJob{RenderID: "rnd_out", AccountID: "acc", State: domain.RenderStatePending, Attempt: 1, Since: now})
+	if held, err := q.Renew(t.Context(), "rnd_out", 1, "w1", now.Add(time.Minute)); err != nil || held {
+		t.Errorf("renewal after the reap: held %v, %v; want not held", held, err)
+	}
+}
+
 // BenchmarkTakeRenderSlot is what the queue limit adds to a render request
 // at the default's scale: a command transaction that takes one of 100
 // places (half of them taken) and queues the render, against the same
