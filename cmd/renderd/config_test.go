@@ -89,7 +89,7 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"zero_transfer_window": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "0s"},
 			want: []string{"RENDERD_TRANSFER_WINDOW positive"}},
 		// A longer window would let a live upload's temporary file look
-		// abandoned to the sweep (tempMaxAge).
+		// abandoned to the sweep (legacyTempAge).
 		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
 			want: []string{"at most 10m"}},
 		"negative_stall_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "-1m"},
@@ -179,8 +179,8 @@ func TestREADME_config_table_is_current(t *testing.T) {
 }
 
 func TestTransfer_window_bound_stays_well_below_the_temp_sweep_age(t *testing.T) {
-	if 4*maxTransferWindow > tempMaxAge {
-		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, tempMaxAge)
+	if 4*maxTransferWindow > legacyTempAge {
+		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, legacyTempAge)
 	}
 }
 
