@@ -159,7 +159,7 @@ func (l *Local) syncDir(dir string) error {
 // CreateTemp creates a new, empty hidden file next to key for a program
 // that writes a blob by file name (ffmpeg), and returns its absolute path.
 // Commit moves it into place whole; Discard removes it. A crash in between
-// leaves a hidden file that is never a blob.
+// leaves a hidden file that is never a blob, for a sweep to find (Temps).
 func (l *Local) CreateTemp(key string) (string, error) {
 	if err := ValidateKey(key); err != nil {
 		return "", err

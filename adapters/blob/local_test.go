@@ -496,3 +496,14 @@ func TestTemps_stops_when_the_context_ends(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestCreateTemp_leaves_a_key_too_long_for_a_file_name_out_of_it(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.CreateTemp("assets/ast_1/" + strings.Repeat("a", 240)); err != nil {
+		t.Fatal(err)
+	}
+	temps, err := s.Temps(t.Context())
+	if err != nil || len(temps) != 1 || temps[0].Key != "" {
+		t.Fatalf("Temps = %+v, %v; want one file without a key", temps, err)
+	}
+}
