@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,4 +67,63 @@ func TestEncoder_SIGKILL_mid_encode_leaves_a_partial_output_that_the_next_encode
 	if !strings.Contains(logs, "swept temporary blob files") || !strings.Contains(logs, "bytes=") {
 		t.Errorf("B logged no sweep with its count and bytes:\n%s", logs)
 	}
+}
+
+func TestAPI_SIGKILL_mid_upload_leaves_a_partial_upload_that_the_next_API_process_sweeps(t *testing.T) {
+	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
+	key := s.account(60)
+	id := s.newAsset(key, "audio")
+	uploads := filepath.Join(s.env["RENDERD_BLOB_DIR"], "assets", id)
+	partial := func() []string {
+		names, _ := filepath.Glob(filepath.Join(uploads, ".tmp-*-source-*"))
+		return names
+	}
+
+	addr := freeAddr(t)
+	a := start(t, s.encoderEnv("RENDERD_HTTP_ADDR="+addr), "serve", "--roles", "api")
+	testenv.Eventually(t, 30*time.Second, "API process A to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/assets/%s/source HTTP/1.1\r\nHost: renderd\r\nAuthorization: Bearer %s\r\nContent-Length: 100000000\r\n\r\n", id, key)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // well above the minimum rate, and never done
+		chunk := make([]byte, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := conn.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	testenv.Eventually(t, 30*time.Second, "A to write the upload to the blob store", func() bool { return len(partial()) == 1 })
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.wait(t, 10*time.Second)
+	if len(partial()) != 1 {
+		t.Fatalf("A left %v, want its partial upload", partial())
+	}
+
+	// B measures uploads over 300 ms windows: A's file, unwritten for
+	// 2 × 300 ms + 1 s, is a dead upload's.
+	b := start(t, s.encoderEnv("RENDERD_HTTP_ADDR="+freeAddr(t), "RENDERD_TRANSFER_WINDOW=300ms",
+		"RENDERD_BLOB_SWEEP_MIN_AGE=1s", "RENDERD_BLOB_SWEEP_INTERVAL=1s"), "serve", "--roles", "api")
+	testenv.Eventually(t, 30*time.Second, "B to sweep A's partial upload", func() bool { return len(partial()) == 0 })
+	testenv.Eventually(t, 10*time.Second, "B to log the sweep", func() bool {
+		return strings.Contains(b.stderr.String(), "swept temporary blob files")
+	})
 }
