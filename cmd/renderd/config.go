@@ -168,7 +168,7 @@ var settings = []setting{
 		func(c *Config, v string) error { c.BlobDir = v; return nil }},
 	{"RENDERD_BLOB_SWEEP_INTERVAL", "blob-sweep-interval", "5m", "how often the api and encoder roles sweep the temporary blob files a crash left behind (also at start): an encoder the outputs of render attempts that are over, an API process the uploads idle for twice RENDERD_TRANSFER_WINDOW plus RENDERD_BLOB_SWEEP_MIN_AGE",
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepInterval })},
-	{"RENDERD_BLOB_SWEEP_MIN_AGE", "blob-sweep-min-age", "5m", "youngest a temporary blob file the sweep removes, and the margin over an upload's longest pause",
+	{"RENDERD_BLOB_SWEEP_MIN_AGE", "blob-sweep-min-age", "5m", "how long a temporary blob file must go unwritten before the sweep may remove it, and the margin over an upload's longest pause",
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepMinAge })},
 	{"RENDERD_PUBLIC_URL", "public-url", "", "base of download URLs (default: http:// + RENDERD_HTTP_ADDR)",
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return nil }},

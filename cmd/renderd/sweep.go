@@ -38,10 +38,11 @@ type renderQueue interface {
 // or discarding it leaves behind. Each role sweeps the files of its own
 // writes, where it can tell a live write from a dead one:
 //   - an encoder (outputs set) the outputs of render attempts that are over
-//     by the render queue (encoders.AttemptOver), once minAge old: the queue
-//     is read after the files were listed, and a file exists only once its
-//     attempt was claimed, so a claim cannot race the sweep; minAge is a
-//     margin on top;
+//     by the render queue (encoders.AttemptOver), once not written for
+//     minAge: the queue is read after the files were listed, and a file
+//     exists only once its attempt was claimed, so a claim cannot race the
+//     sweep; minAge is a margin on top, and lets the encoder of an attempt
+//     just ended (cancelled, reaped) stop ffmpeg and discard its file itself;
 //   - an API process (uploads) the uploads not written for uploadIdle,
 //     longer than a live upload ever pauses (httpapi.Timeouts.MaxUploadPause);
 //   - both the files older renderds named, once legacyTempAge old.
