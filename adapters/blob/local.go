@@ -317,7 +317,8 @@ func (l *Local) RemoveTemp(t Temp) (removed bool, err error) {
 	}
 }
 
-// tempKey is the key a temporary file's name records (see tempFile), or "".
+// tempKey is the key a temporary file's name records (see createTemp), or
+// "".
 func tempKey(name string) string {
 	rest := strings.TrimPrefix(path.Base(name), tempPrefix)
 	if len(rest) < tempRandLen+2 || rest[tempRandLen] != '-' {

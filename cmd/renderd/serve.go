@@ -253,8 +253,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			sweep.outputs = postgres.NewRenderJobs(pool)
 		}
 		if cfg.has(RoleAPI) {
-			// A margin over the longest pause covers the final sync of a
-			// large upload, which writes nothing.
+			// Twice the longest pause, and the minimum age on top: room for
+			// a slow disk, and for the final sync of a large upload, which
+			// writes nothing.
 			sweep.uploads = true
 			sweep.uploadIdle = 2*httpapi.Timeouts{Window: cfg.TransferWindow}.MaxUploadPause() + cfg.BlobSweepMinAge
 		}

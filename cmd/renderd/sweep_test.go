@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ func TestTempSweep_judges_each_role_s_own_files_by_name_and_age(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	output := encoders.OutputKey("rnd_1", 2, domain.FormatMP4)
 	upload := "assets/ast_1/source-0190"
-	both := tempSweep{outputs: postgres.NewRenderJobs(nil), uploads: true, uploadIdle: 6 * time.Minute, minAge: 5 * time.Minute}
+	both := tempSweep{outputs: unusedQueue{}, uploads: true, uploadIdle: 6 * time.Minute, minAge: 5 * time.Minute}
 	encoder := both
 	encoder.uploads = false
 	api := both
@@ -51,6 +52,14 @@ func TestTempSweep_judges_each_role_s_own_files_by_name_and_age(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unusedQueue makes a tempSweep an encoder's for judge, which never asks
+// the queue.
+type unusedQueue struct{}
+
+func (unusedQueue) Jobs(context.Context, []string) (map[string]commands.RenderJob, error) {
+	return nil, errors.New("judge asked the render queue")
 }
 
 // aged creates a temporary file for key as its writer would (CreateTemp,
