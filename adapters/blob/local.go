@@ -83,7 +83,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	}
 	// The temporary file lives in the target's directory so that the final
 	// rename cannot cross filesystems (and stays atomic).
-	tmp, f, err := l.createTemp(dir)
+	tmp, f, err := l.createTemp(key)
 	if err != nil {
 		return 0, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -122,13 +122,22 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, maxBytes int64
 	return n, nil
 }
 
-// createTemp creates a new, empty hidden file in dir; hidden names are never
-// valid keys, so it cannot clash with a blob.
-func (l *Local) createTemp(dir string) (string, *os.File, error) {
+// createTemp creates a new, empty hidden file next to key; hidden names
+// are never valid keys, so it cannot clash with a blob. Its name records
+// the key ("renders/rnd_1/.tmp-<random>-attempt-2.mp4"), so that a sweep
+// can tell whose write it was (Temps).
+func (l *Local) createTemp(key string) (string, *os.File, error) {
+	dir, base := path.Split(key)
+	if len(base) > maxTempBase {
+		base = "" // the name would pass the filesystem's limit
+	}
 	for range 10 {
-		b := make([]byte, 8)
+		b := make([]byte, tempRandLen/2)
 		_, _ = rand.Read(b)
-		name := path.Join(dir, tempPrefix+hex.EncodeToString(b))
+		name := dir + tempPrefix + hex.EncodeToString(b)
+		if base != "" {
+			name += "-" + base
+		}
 		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -150,7 +159,7 @@ func (l *Local) syncDir(dir string) error {
 // CreateTemp creates a new, empty hidden file next to key for a program
 // that writes a blob by file name (ffmpeg), and returns its absolute path.
 // Commit moves it into place whole; Discard removes it. A crash in between
-// leaves a hidden file that is never a blob.
+// leaves a hidden file that is never a blob, for a sweep to find (Temps).
 func (l *Local) CreateTemp(key string) (string, error) {
 	if err := ValidateKey(key); err != nil {
 		return "", err
@@ -159,7 +168,7 @@ func (l *Local) CreateTemp(key string) (string, error) {
 	if err := l.root.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("temp for %s: %w", key, err)
 	}
-	tmp, f, err := l.createTemp(dir)
+	tmp, f, err := l.createTemp(key)
 	if err != nil {
 		return "", fmt.Errorf("temp for %s: %w", key, err)
 	}
@@ -213,23 +222,41 @@ func (l *Local) Discard(tmpPath string) error {
 }
 
 // tempPrefix starts the name of every temporary file (Put's and
-// CreateTemp's); no valid key has a segment starting with a dot.
-const tempPrefix = ".tmp-"
+// CreateTemp's); no valid key has a segment starting with a dot. The random
+// part that follows has tempRandLen hex digits; a key's last segment longer
+// than maxTempBase is left out of the name (255 bytes is the usual limit).
+const (
+	tempPrefix  = ".tmp-"
+	tempRandLen = 16
+	maxTempBase = 200
+)
 
-// SweepTemp removes the temporary files, anywhere under the root, that were
-// last modified more than age ago, and returns how many it removed: what a
-// crash between creating a temporary file and committing or discarding it
-// leaves behind. Only regular files named .tmp-* are candidates, never a
-// blob, a directory or a symbolic link, and the walk stays inside the root.
+// Temp is a temporary file of the store: a write in progress, or what a
+// crash between creating it and committing or discarding it left behind.
+type Temp struct {
+	// Key is the blob the file is written for; "" when its name does not
+	// say (a file of an older renderd, or a key too long to name it by).
+	Key     string
+	Size    int64
+	ModTime time.Time // its last write
+	name    string    // its name under the root
+}
+
+// Temps lists the temporary files anywhere under the root, for a sweep to
+// decide which of them are orphaned (RemoveTemp). Only regular files named
+// .tmp-* are listed, never a blob, a directory or a symbolic link, and the
+// walk stays inside the root. A file that vanishes during the walk
+// (committed, discarded, swept by another process) is skipped; other
+// failures are returned, joined, with what the rest of the tree held.
 //
-// A writer still at work keeps its file's modification time fresh, so age
-// must be well above the longest pause of any writer sharing the folder
-// (the caller knows which those are). A file that vanishes during the sweep
-// (committed, discarded, or swept by another process) is skipped; other
-// failures are returned, joined, after the rest of the tree was swept.
-func (l *Local) SweepTemp(ctx context.Context, age time.Duration) (removed int, err error) {
-	cutoff := time.Now().Add(-age)
-	var errs []error
+// This is the local store's side of a sweep; a store on S3 lists its
+// unfinished multipart uploads instead (Key the upload's key, ModTime its
+// last part's), and RemoveTemp aborts one.
+func (l *Local) Temps(ctx context.Context) ([]Temp, error) {
+	var (
+		out  []Temp
+		errs []error
+	)
 	walkErr := fs.WalkDir(l.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -253,21 +280,55 @@ func (l *Local) SweepTemp(ctx context.Context, age time.Duration) (removed int, 
 		case err != nil:
 			errs = append(errs, err)
 			return nil
-		case !info.ModTime().Before(cutoff):
-			return nil
 		}
-		switch err := l.root.Remove(name); {
-		case err == nil:
-			removed++
-		case !errors.Is(err, fs.ErrNotExist):
-			errs = append(errs, fmt.Errorf("sweep %s: %w", name, err))
-		}
+		out = append(out, Temp{Key: tempKey(name), Size: info.Size(), ModTime: info.ModTime(), name: name})
 		return nil
 	})
 	if walkErr != nil {
-		errs = append(errs, fmt.Errorf("sweep: %w", walkErr))
+		errs = append(errs, fmt.Errorf("temporary files: %w", walkErr))
 	}
-	return removed, errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+// RemoveTemp removes a temporary file Temps listed, unless it was written
+// since (its writer is alive after all) or is gone already (committed,
+// discarded, or removed by another process's sweep): removed says whether
+// this call removed it. Processes may sweep one store at once.
+func (l *Local) RemoveTemp(t Temp) (removed bool, err error) {
+	if !strings.HasPrefix(path.Base(t.name), tempPrefix) {
+		return false, fmt.Errorf("remove %q: not a temporary file of this store", t.name)
+	}
+	info, err := l.root.Lstat(t.name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("remove temporary file: %w", err)
+	case !info.Mode().IsRegular() || !info.ModTime().Equal(t.ModTime):
+		return false, nil
+	}
+	switch err := l.root.Remove(t.name); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("remove temporary file: %w", err)
+	}
+}
+
+// tempKey is the key a temporary file's name records (see createTemp), or
+// "".
+func tempKey(name string) string {
+	rest := strings.TrimPrefix(path.Base(name), tempPrefix)
+	if len(rest) < tempRandLen+2 || rest[tempRandLen] != '-' {
+		return ""
+	}
+	key := path.Join(path.Dir(name), rest[tempRandLen+1:])
+	if ValidateKey(key) != nil {
+		return ""
+	}
+	return key
 }
 
 // tempName maps a CreateTemp path for key back to its name under the root.

@@ -365,39 +365,107 @@ func writeAged(t *testing.T, dir, rel string, age time.Duration) {
 	}
 }
 
-func TestSweepTemp_removes_old_temp_files_anywhere_and_keeps_fresh_ones_and_every_blob(t *testing.T) {
+func TestTemps_lists_temporary_files_anywhere_with_the_key_their_name_records_and_never_a_blob(t *testing.T) {
 	s, dir := newStore(t)
-	for _, rel := range []string{".tmp-root", "assets/ast_1/.tmp-0a1b", "renders/rnd_1/deep/.tmp-2c3d"} {
+	for _, rel := range []string{".tmp-root", "assets/ast_1/.tmp-0a1b", "renders/rnd_1/deep/.tmp-2c3d",
+		"renders/rnd_1/.tmp-0123456789abcdef-attempt-2.mp4"} {
 		writeAged(t, dir, rel, 2*time.Hour)
 	}
-	writeAged(t, dir, "assets/ast_1/.tmp-fresh", time.Minute)
-	// Committed blobs are never candidates, however old.
+	// Committed blobs are never listed.
 	writeAged(t, dir, "assets/ast_1/source-1", 48*time.Hour)
 	writeAged(t, dir, "renders/rnd_1/attempt-1.mp4", 48*time.Hour)
 	writeAged(t, dir, "renders/rnd_1/tmp-not-hidden", 48*time.Hour)
 	// Nor is a directory, whatever its name.
 	writeAged(t, dir, "renders/.tmp-dir/kept", 48*time.Hour)
-	at := time.Now().Add(-48 * time.Hour)
-	if err := os.Chtimes(filepath.Join(dir, "renders", ".tmp-dir"), at, at); err != nil {
+	// The temporary files of writes in progress name their keys.
+	tmp, err := s.CreateTemp("renders/rnd_2/attempt-3.mp3")
+	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.HasSuffix(tmp, "-attempt-3.mp3") {
+		t.Fatalf("CreateTemp named its file %s, without the key", tmp)
+	}
 
-	removed, err := s.SweepTemp(t.Context(), time.Hour)
-	if err != nil || removed != 3 {
-		t.Fatalf("SweepTemp = %d, %v; want 3 removed", removed, err)
+	temps, err := s.Temps(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := files(t, dir)
-	want := []string{"assets/ast_1/.tmp-fresh", "assets/ast_1/source-1", "renders/.tmp-dir/kept", "renders/rnd_1/attempt-1.mp4",
-		"renders/rnd_1/tmp-not-hidden"}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("left %v, want %v", got, want)
+	got := map[string]string{}
+	for _, tmp := range temps {
+		got[fmt.Sprintf("%s %d", tmp.Key, tmp.Size)] = tmp.ModTime.Format(time.RFC3339)
 	}
-	if removed, err := s.SweepTemp(t.Context(), time.Hour); err != nil || removed != 0 {
-		t.Fatalf("second sweep = %d, %v; want nothing to do", removed, err)
+	want := []string{" 7", " 7", " 7", "renders/rnd_1/attempt-2.mp4 7", "renders/rnd_2/attempt-3.mp3 0"}
+	if len(temps) != len(want) {
+		t.Fatalf("Temps = %+v, want keys and sizes %q", temps, want)
+	}
+	for _, w := range want {
+		if _, ok := got[w]; !ok {
+			t.Fatalf("Temps = %+v, want keys and sizes %q", temps, want)
+		}
 	}
 }
 
-func TestSweepTemp_never_follows_a_symlink_out_of_the_root(t *testing.T) {
+func TestPut_names_its_temporary_file_by_the_key(t *testing.T) {
+	s, _ := newStore(t)
+	var seen []blob.Temp
+	r := readerFunc(func(p []byte) (int, error) {
+		if seen == nil {
+			temps, err := s.Temps(t.Context())
+			if err != nil {
+				return 0, err
+			}
+			seen = temps
+		}
+		return 0, io.EOF
+	})
+	if _, err := s.Put(t.Context(), "assets/ast_1/source-0190", r, 10); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Key != "assets/ast_1/source-0190" {
+		t.Fatalf("while Put wrote, Temps = %+v; want one file for its key", seen)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestRemoveTemp_removes_a_listed_file_unless_it_was_written_since_or_is_gone(t *testing.T) {
+	s, dir := newStore(t)
+	writeAged(t, dir, "assets/ast_1/.tmp-0a1b", 2*time.Hour)
+	writeAged(t, dir, "assets/ast_2/.tmp-0a1b", 2*time.Hour)
+	writeAged(t, dir, "assets/ast_3/.tmp-0a1b", 2*time.Hour)
+	temps, err := s.Temps(t.Context())
+	if err != nil || len(temps) != 3 {
+		t.Fatalf("Temps = %v, %v", temps, err)
+	}
+	// ast_2's writer wrote again after the listing; ast_3's file was
+	// removed by another process's sweep.
+	if err := os.WriteFile(filepath.Join(dir, "assets/ast_2/.tmp-0a1b"), []byte("more"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "assets/ast_3/.tmp-0a1b")); err != nil {
+		t.Fatal(err)
+	}
+	var removed int
+	for _, tmp := range temps {
+		ok, err := s.RemoveTemp(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			removed++
+		}
+	}
+	if got := files(t, dir); removed != 1 || strings.Join(got, ",") != "assets/ast_2/.tmp-0a1b" {
+		t.Fatalf("removed %d, left %v; want ast_1's removed and ast_2's kept", removed, got)
+	}
+	if ok, err := s.RemoveTemp(blob.Temp{}); ok || err == nil {
+		t.Fatalf("RemoveTemp of a Temp it did not list = %v, %v; want an error", ok, err)
+	}
+}
+
+func TestTemps_never_follows_a_symlink_out_of_the_root(t *testing.T) {
 	s, dir := newStore(t)
 	outside := t.TempDir()
 	writeAged(t, outside, ".tmp-outside", 2*time.Hour)
@@ -405,8 +473,7 @@ func TestSweepTemp_never_follows_a_symlink_out_of_the_root(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "assets")); err != nil {
 		t.Fatal(err)
 	}
-	// A link named like a temporary file is not one, however old: the link
-	// stays, and so does its target.
+	// A link named like a temporary file is not one, however old.
 	link := filepath.Join(dir, ".tmp-link")
 	if err := os.Symlink(filepath.Join(outside, ".tmp-outside"), link); err != nil {
 		t.Fatal(err)
@@ -414,24 +481,29 @@ func TestSweepTemp_never_follows_a_symlink_out_of_the_root(t *testing.T) {
 	if out, err := exec.Command("touch", "-h", "-t", "200001010000", link).CombinedOutput(); err != nil {
 		t.Fatalf("age the link: %v %s", err, out)
 	}
-	removed, err := s.SweepTemp(t.Context(), time.Hour)
-	if err != nil || removed != 0 {
-		t.Fatalf("SweepTemp = %d, %v; want nothing removed", removed, err)
-	}
-	if got := files(t, outside); len(got) != 2 {
-		t.Fatalf("outside the root only %v are left", got)
-	}
-	if _, err := os.Lstat(filepath.Join(dir, ".tmp-link")); err != nil {
-		t.Fatalf("the symlink was removed: %v", err)
+	temps, err := s.Temps(t.Context())
+	if err != nil || len(temps) != 0 {
+		t.Fatalf("Temps = %v, %v; want none", temps, err)
 	}
 }
 
-func TestSweepTemp_stops_when_the_context_ends(t *testing.T) {
+func TestTemps_stops_when_the_context_ends(t *testing.T) {
 	s, dir := newStore(t)
 	writeAged(t, dir, "assets/ast_1/.tmp-0a1b", 2*time.Hour)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.SweepTemp(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+	if _, err := s.Temps(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestCreateTemp_leaves_a_key_too_long_for_a_file_name_out_of_it(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.CreateTemp("assets/ast_1/" + strings.Repeat("a", 240)); err != nil {
+		t.Fatal(err)
+	}
+	temps, err := s.Temps(t.Context())
+	if err != nil || len(temps) != 1 || temps[0].Key != "" {
+		t.Fatalf("Temps = %+v, %v; want one file without a key", temps, err)
 	}
 }

@@ -105,3 +105,21 @@ func (q *RenderJobs) Held(ctx context.Context, renderID string, attempt int, wor
 	}
 	return held, nil
 }
+
+// Jobs returns the render queue's rows of the given renders; a render
+// without one (finished, or unknown) is missing from the map.
+func (q *RenderJobs) Jobs(ctx context.Context, renderIDs []string) (map[string]commands.RenderJob, error) {
+	rows, err := q.pool.Query(ctx, `SELECT `+renderJobColumns+` FROM render_jobs WHERE render_id = ANY($1)`, renderIDs)
+	if err != nil {
+		return nil, fmt.Errorf("render jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, scanRenderJob)
+	if err != nil {
+		return nil, fmt.Errorf("render jobs: %w", err)
+	}
+	out := make(map[string]commands.RenderJob, len(jobs))
+	for _, j := range jobs {
+		out[j.RenderID] = j
+	}
+	return out, nil
+}

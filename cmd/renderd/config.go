@@ -46,6 +46,8 @@ type Config struct {
 
 	FreeAllowanceMinutes int
 	BlobDir              string
+	BlobSweepInterval    time.Duration
+	BlobSweepMinAge      time.Duration
 	PublicURL            string
 	DownloadKeys         []keyring.Key // the first signs, all verify
 	SecretsKeys          []keyring.Key // the first seals webhook secrets, all open
@@ -111,10 +113,11 @@ const (
 
 var allRoles = []string{RoleAPI, RoleRelay, RoleProjector, RoleEncoder, RoleWebhooks}
 
-// maxTransferWindow bounds RENDERD_TRANSFER_WINDOW well below tempMaxAge:
-// a live upload writes its temporary file at least once per window, so the
-// sweep never takes it for one a crash left behind. The setting's help and
-// error say "10m" too.
+// maxTransferWindow bounds RENDERD_TRANSFER_WINDOW well below
+// legacyTempAge: a live upload writes its temporary file at least once per
+// window, so the sweep of a renderd that judges temporary files by age
+// alone (an older one, during an upgrade) never takes it for one a crash
+// left behind. The setting's help and error say "10m" too.
 const maxTransferWindow = 10 * time.Minute
 
 // setting is one configuration value: its environment variable, its flag,
@@ -139,7 +142,7 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.HTTPIdleTimeout })},
 	{"RENDERD_TRANSFER_MIN_RATE", "transfer-min-rate", "8192", "slowest upload or download, in bytes per second over each RENDERD_TRANSFER_WINDOW; a slower one is cut off (an upload with 408 upload_too_slow, and nothing stored)",
 		intSetting(func(c *Config) *int { return &c.TransferMinRate })},
-	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over, at most 10m (temporary blob files idle for an hour are swept)",
+	{"RENDERD_TRANSFER_WINDOW", "transfer-window", "30s", "window the minimum transfer rate is measured over, at most 10m (see RENDERD_BLOB_SWEEP_INTERVAL)",
 		durationSetting(func(c *Config) *time.Duration { return &c.TransferWindow })},
 	{"RENDERD_DEBUG_ADDR", "debug-addr", "", "address of the pprof endpoints (/debug/pprof/); empty: off. A loopback address only (a host name must resolve to loopback alone), unless RENDERD_DEBUG_ALLOW_REMOTE",
 		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
@@ -163,6 +166,10 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"RENDERD_BLOB_DIR", "blob-dir", ".data/blobs", "folder of the local blob store (uploaded media, renders)",
 		func(c *Config, v string) error { c.BlobDir = v; return nil }},
+	{"RENDERD_BLOB_SWEEP_INTERVAL", "blob-sweep-interval", "5m", "how often the api and encoder roles sweep the temporary blob files a crash left behind (also at start): an encoder the outputs of render attempts that are over, an API process the uploads idle for twice RENDERD_TRANSFER_WINDOW plus RENDERD_BLOB_SWEEP_MIN_AGE",
+		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepInterval })},
+	{"RENDERD_BLOB_SWEEP_MIN_AGE", "blob-sweep-min-age", "5m", "how long a temporary blob file must go unwritten before the sweep may remove it, and the margin over an upload's longest pause",
+		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepMinAge })},
 	{"RENDERD_PUBLIC_URL", "public-url", "", "base of download URLs (default: http:// + RENDERD_HTTP_ADDR)",
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return nil }},
 	{"RENDERD_DOWNLOAD_SECRET", "", "", "key ring signing download URLs: comma-separated id:base64 keys of at least 32 random bytes, the first signing, all verifying (k2:…,k1:…; one bare base64 key is the key 0); share it between instances (default: random per process, with a warning)",
@@ -498,6 +505,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.BlobDir == "" {
 		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
+	}
+	if c.BlobSweepInterval <= 0 || c.BlobSweepMinAge <= 0 {
+		errs = append(errs, errors.New("RENDERD_BLOB_SWEEP_INTERVAL and RENDERD_BLOB_SWEEP_MIN_AGE must be positive"))
 	}
 	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 || c.AssetMaxCutsInFlight < 0 || c.AccountMaxAutoCuts < 0 {
 		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED, RENDERD_ACCOUNT_MAX_RUNNING, RENDERD_ASSET_MAX_CUTS_IN_FLIGHT and RENDERD_ACCOUNT_MAX_AUTO_CUTS must not be negative (0: no limit)"))

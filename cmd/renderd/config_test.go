@@ -89,9 +89,13 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"zero_transfer_window": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "0s"},
 			want: []string{"RENDERD_TRANSFER_WINDOW positive"}},
 		// A longer window would let a live upload's temporary file look
-		// abandoned to the sweep (tempMaxAge).
+		// abandoned to an older renderd's sweep (legacyTempAge).
 		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
 			want: []string{"at most 10m"}},
+		"zero_blob_sweep_interval": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_BLOB_SWEEP_INTERVAL": "0s"},
+			want: []string{"RENDERD_BLOB_SWEEP_INTERVAL and RENDERD_BLOB_SWEEP_MIN_AGE must be positive"}},
+		"negative_blob_sweep_min_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_BLOB_SWEEP_MIN_AGE": "-1m"},
+			want: []string{"RENDERD_BLOB_SWEEP_MIN_AGE must be positive"}},
 		"negative_stall_timeout": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_STALL_TIMEOUT": "-1m"},
 			want: []string{"RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"}},
 		"zero_max_time": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ENCODE_MAX_TIME": "0s"},
@@ -179,8 +183,8 @@ func TestREADME_config_table_is_current(t *testing.T) {
 }
 
 func TestTransfer_window_bound_stays_well_below_the_temp_sweep_age(t *testing.T) {
-	if 4*maxTransferWindow > tempMaxAge {
-		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, tempMaxAge)
+	if 4*maxTransferWindow > legacyTempAge {
+		t.Fatalf("a live upload may idle up to %s between writes: too close to the sweep age %s", maxTransferWindow, legacyTempAge)
 	}
 }
 

@@ -55,10 +55,15 @@ func leaveTemp(t *testing.T, dir, rel string, age time.Duration) {
 
 func TestAPI_slow_clients_oversized_heads_and_leftover_temp_files(t *testing.T) {
 	blobDir := t.TempDir()
-	leaveTemp(t, blobDir, "assets/ast_crashed/.tmp-0123456789abcdef", 2*tempMaxAge)
-	leaveTemp(t, blobDir, "renders/rnd_crashed/.tmp-fedcba9876543210", 2*tempMaxAge)
-	// Another process's upload, still being written.
+	leaveTemp(t, blobDir, "assets/ast_crashed/.tmp-0123456789abcdef", 2*legacyTempAge)
+	leaveTemp(t, blobDir, "renders/rnd_crashed/.tmp-fedcba9876543210", 2*legacyTempAge)
+	// An upload a killed API process left: idle for longer than twice the
+	// window plus RENDERD_BLOB_SWEEP_MIN_AGE (5m).
+	leaveTemp(t, blobDir, "assets/ast_crashed/.tmp-0123456789abcdef-source-0190", 6*time.Minute)
+	// Other processes' uploads, still being written (an older renderd's
+	// file named without its key, and a current one's).
 	leaveTemp(t, blobDir, "assets/ast_live/.tmp-00112233445566ff", time.Minute)
+	leaveTemp(t, blobDir, "assets/ast_live/.tmp-00112233445566ff-source-0191", time.Minute)
 	// A window's worth of bytes (1 MiB/s × 300 ms) is far more than the
 	// trickling client below sends.
 	s := startService(t, "RENDERD_BLOB_DIR="+blobDir, "RENDERD_TRANSFER_MIN_RATE=1048576", "RENDERD_TRANSFER_WINDOW=300ms")
@@ -74,7 +79,7 @@ func TestAPI_slow_clients_oversized_heads_and_leftover_temp_files(t *testing.T) 
 			}
 			return true
 		})
-		if files := s.blobFiles(); !strings.Contains(strings.Join(files, ","), "ast_live/.tmp-") {
+		if files := s.blobFiles(); strings.Count(strings.Join(files, ","), "ast_live/.tmp-") != 2 {
 			t.Fatalf("the sweep removed a temporary file in use: %v", files)
 		}
 	})

@@ -33,19 +33,6 @@ const relayName = "kafka-relay"
 // net/http before any handler runs.
 const maxHeaderBytes = 64 << 10
 
-// tempMaxAge is how long a temporary blob file (.tmp-*) may go unmodified
-// before the sweep takes it for one a crash left behind. Every writer keeps
-// its file's modification time fresh while it works: an upload writes at
-// least once per RENDERD_TRANSFER_WINDOW (a slower one is cut off, and the
-// window is at most maxTransferWindow), and ffmpeg writes its output
-// continuously, however many hours an encode runs. An hour is far beyond
-// both, which matters because processes sharing one blob folder sweep each
-// other's files too and cannot ask whether their writer is alive.
-const (
-	tempMaxAge     = time.Hour
-	tempSweepEvery = time.Hour
-)
-
 func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
@@ -261,7 +248,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return failed(fmt.Errorf("blob store: %w", err))
 		}
 		defer blobs.Close()
-		g.Go(func() error { sweepTemps(ctx, blobs, log); return nil })
+		sweep := tempSweep{store: blobs, now: time.Now, minAge: cfg.BlobSweepMinAge}
+		if cfg.has(RoleEncoder) {
+			sweep.outputs = postgres.NewRenderJobs(pool)
+		}
+		if cfg.has(RoleAPI) {
+			// Twice the longest pause, and the minimum age on top: room for
+			// a slow disk, and for the final sync of a large upload, which
+			// writes nothing.
+			sweep.uploads = true
+			sweep.uploadIdle = 2*httpapi.Timeouts{Window: cfg.TransferWindow}.MaxUploadPause() + cfg.BlobSweepMinAge
+		}
+		g.Go(func() error { sweep.run(ctx, cfg.BlobSweepInterval, log); return nil })
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
@@ -286,32 +284,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	err = g.Wait()
 	log.Info("renderd stopped")
 	return err
-}
-
-// sweepTemps removes the temporary blob files crashes left behind (see
-// tempMaxAge): at start, then every tempSweepEvery, until ctx ends. A failed
-// sweep is logged and retried at the next one; it never stops the service.
-func sweepTemps(ctx context.Context, blobs *blob.Local, log *slog.Logger) {
-	tick := time.NewTicker(tempSweepEvery)
-	defer tick.Stop()
-	for {
-		removed, err := blobs.SweepTemp(ctx, tempMaxAge)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			log.Warn("sweeping temporary blob files failed", "error", err, "removed", removed)
-		case removed > 0:
-			log.Info("swept temporary blob files left behind", "removed", removed, "older_than", tempMaxAge)
-		default:
-			log.Debug("no temporary blob files left behind", "older_than", tempMaxAge)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // kafkaReachable checks that some broker accepts connections.

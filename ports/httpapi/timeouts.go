@@ -27,6 +27,13 @@ type Timeouts struct {
 
 func (t Timeouts) valid() bool { return t.JSON > 0 && t.MinRate > 0 && t.Window > 0 }
 
+// MaxUploadPause is the longest a live upload goes without writing to the
+// blob store: each read of its body returns within one Window, bytes or
+// the cut-off (transferBody). A sweep that leaves alone the temporary files
+// written more recently (with a margin for the final sync) never takes a
+// live upload's file for one a crash left behind.
+func (t Timeouts) MaxUploadPause() time.Duration { return t.Window }
+
 // perWindow is how many bytes a transfer must move in a window to keep going.
 func (t Timeouts) perWindow() int64 {
 	return max(int64(float64(t.MinRate)*t.Window.Seconds()), 1)
