@@ -24,7 +24,7 @@ var (
 	// ErrUnavailable: a dependency (the database) cannot answer now, so the
 	// request cannot be decided (503); the same request may succeed once it
 	// is back.
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable = errors.New("service_unavailable")
 )
 
 // ValidationError is a 422 naming the offending field.
