@@ -26,17 +26,23 @@ func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return unavailableState(pgErr.Code)
-	}
 	var (
+		pgErr   *pgconn.PgError
 		connect *pgconn.ConnectError
 		netErr  *net.OpError
 	)
+	if errors.As(err, &connect) {
+		// No connection could be made (refused, reset, the server starting,
+		// shutting down, full or not accepting connections): an outage,
+		// unless the server refused this service's own settings, which no
+		// wait mends.
+		return !errors.As(err, &pgErr) || !misconfigured(pgErr.Code)
+	}
+	if errors.As(err, &pgErr) {
+		return unavailableState(pgErr.Code)
+	}
 	switch {
-	case errors.As(err, &connect), // no connection could be made
-		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err),
+	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err),
 		errors.Is(err, pgconn.ErrConnClosed), // a connection closed under a statement
 		errors.As(err, &netErr),              // a connection's socket failed
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
@@ -59,4 +65,12 @@ func unavailableState(code string) bool {
 		return true
 	}
 	return false
+}
+
+// misconfigured reports whether a SQLSTATE refusing a connection is about
+// its settings: the credentials (invalid_authorization_specification,
+// 28…), the database's name (invalid_catalog_name) or the right to connect
+// (insufficient_privilege).
+func misconfigured(code string) bool {
+	return strings.HasPrefix(code, "28") || code == "3D000" || code == "42501"
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -73,6 +74,46 @@ func TestIsUnavailable_tells_an_outage_from_a_failed_statement(t *testing.T) {
 	noRow := pool.QueryRow(ctx, `SELECT 1 WHERE false`).Scan(new(int))
 	scan := pool.QueryRow(ctx, `SELECT 'x'`).Scan(new(int))
 
+	// Connections the server refuses: while it does not accept them (an
+	// outage), and for a database that does not exist (a setting no wait
+	// mends).
+	connectTo := func(dsn string) error {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			conn.Close(ctx)
+		}
+		return err
+	}
+	var dbName string
+	if err := pool.QueryRow(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, testenv.Find(t).DatabaseURL) // a database may not refuse its own session's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	allow := func(yes bool) {
+		if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, pgx.Identifier{dbName}.Sanitize(), yes)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	notAccepting := connectTo(dsn)
+	allow(true)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = "renderd_no_such_database"
+	noDatabase := func() error {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			conn.Close(ctx)
+		}
+		return err
+	}()
+
 	// Errors of a database gone away: a connection cut under a statement,
 	// then no connection at all.
 	held, err := pool.Acquire(ctx)
@@ -94,6 +135,7 @@ func TestIsUnavailable_tells_an_outage_from_a_failed_statement(t *testing.T) {
 		want bool
 	}{
 		{"connection_refused", refused, true},
+		{"connections_not_accepted_55000", notAccepting, true},
 		{"connection_cut_under_a_statement", dropped, true},
 		{"admin_shutdown_57P01", terminated, true},
 		{"crash_shutdown_57P02", raise("57P02"), true},
@@ -112,6 +154,7 @@ func TestIsUnavailable_tells_an_outage_from_a_failed_statement(t *testing.T) {
 		{"unique_violation_23505", raise("23505"), false},
 		{"undefined_column_42703", raise("42703"), false},
 		{"invalid_password_28P01", raise("28P01"), false},
+		{"connect_to_no_such_database_3D000", noDatabase, false},
 		{"no_rows", noRow, false},
 		{"scan_type_mismatch", scan, false},
 		{"nil", nil, false},
