@@ -16,7 +16,8 @@ import (
 // resources, or a transaction that lost a serialization race or a
 // deadlock) rather than that the statement itself is wrong: the same
 // request may succeed once the database is back. The API answers the first
-// 503 service_unavailable and the second 500 (README, "Errors").
+// 503 service_unavailable and the second 500 (README, "Architecture", the
+// api role).
 //
 // A cancelled context is never an outage: the caller (a client that went
 // away, a process shutting down) stopped waiting. A deadline that passed
