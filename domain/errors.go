@@ -22,9 +22,9 @@ var (
 	// that waiting does not restore, such as its storage (413).
 	ErrQuota = errors.New("quota_exceeded")
 	// ErrUnavailable: a dependency (the database) cannot answer now, so the
-	// request cannot be decided (503); the same request may succeed once it
-	// is back.
-	ErrUnavailable = errors.New("unavailable")
+	// request cannot be decided (503 service_unavailable); the same request
+	// may succeed once it is back.
+	ErrUnavailable = errors.New("service_unavailable")
 )
 
 // ValidationError is a 422 naming the offending field.

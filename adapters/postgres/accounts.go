@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
 
@@ -252,7 +251,7 @@ func (a *Accounts) lookup(ctx context.Context, digest [32]byte) (*cachedKey, err
 		}
 		a.unknown[digest] = now
 		return nil, nil
-	case err != nil && unavailable(err):
+	case IsUnavailable(err):
 		return nil, fmt.Errorf("authenticate: %w: %w", domain.ErrUnavailable, err)
 	case err != nil:
 		return nil, fmt.Errorf("authenticate: %w", err)
@@ -273,24 +272,6 @@ func (a *Accounts) lookup(ctx context.Context, digest [32]byte) (*cachedKey, err
 	a.known[digest] = e
 	a.byID[e.id] = digest
 	return e, nil
-}
-
-// unavailable reports whether a query failed because Postgres could not
-// answer (no connection, the lookup's timeout, a server shutting down or out
-// of resources) rather than because of the query: an outage, not a bug.
-func unavailable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return true // connecting, sending or waiting failed: nothing answered
-	}
-	switch {
-	case strings.HasPrefix(pgErr.Code, "08"), // connection_exception
-		strings.HasPrefix(pgErr.Code, "53"),                                 // insufficient_resources
-		pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, cannot connect now
-		pgErr.Code == "57014": // query_canceled (the lookup's timeout)
-		return true
-	}
-	return false
 }
 
 // evictStale drops the entries past their TTL, or every entry if they

@@ -77,24 +77,7 @@ func (s *service) propertyCheck(t *testing.T, f fixtures) {
 		budget = n
 	}
 	t.Logf("property requests: seed %d, budget %d (RENDERD_PROPERTY_SEED=%d replays them)", seed, budget, seed)
-
-	// The document as the service serves it, as an outside client reads it.
-	served, err := http.Get(s.base + "/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc docNode
-	err = json.NewDecoder(served.Body).Decode(&doc)
-	served.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.LoadOpenAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &prop{t: t, s: s, f: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), doc: doc, api: api,
-		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	p := s.newProp(t, f, seed)
 	ops := p.operations()
 	if len(ops) < 20 {
 		t.Fatalf("only %d operations in the document", len(ops))
@@ -142,6 +125,27 @@ func (s *service) propertyCheck(t *testing.T, f fixtures) {
 			t.Errorf("%s never answered a 2xx: its success responses went unchecked (a fixture missing?)", name)
 		}
 	}
+}
+
+// newProp generates requests from the document s serves, as an outside
+// client reads it, with f's ids and credentials.
+func (s *service) newProp(t *testing.T, f fixtures, seed uint64) *prop {
+	served, err := http.Get(s.base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc docNode
+	err = json.NewDecoder(served.Body).Decode(&doc)
+	served.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.LoadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &prop{t: t, s: s, f: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), doc: doc, api: api,
+		http: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // operations lists the document's served operations in a stable order.

@@ -98,7 +98,8 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 			}
 			return balance, out, err
 		},
-		Readiness: checks,
+		Readiness:   checks,
+		Unavailable: postgres.IsUnavailable,
 		NewBlobKey: func(assetID, part string) string {
 			return fmt.Sprintf("assets/%s/%s-%s", assetID, part, uuid.Must(uuid.NewV7()))
 		},

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -94,7 +95,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, domain.ErrNotFound):
 		status, body = http.StatusNotFound, errorDetail{Code: errNotFound.code, Message: errNotFound.message}
 	case errors.Is(err, domain.ErrUnavailable):
-		status, body = http.StatusServiceUnavailable, errorDetail{Code: "unavailable", Message: "the service cannot answer right now (a dependency is unreachable); retry after Retry-After seconds"}
+		status, body = http.StatusServiceUnavailable, errorDetail{Code: "service_unavailable", Message: "the service cannot answer right now (a dependency is unreachable); retry after Retry-After seconds"}
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetry))
 	case errors.Is(err, commands.ErrConcurrencyConflict):
 		status, body = http.StatusConflict, errorDetail{Code: "concurrent_update", Message: "the resource changed while this request ran; retry it"}
@@ -113,8 +114,23 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, status, errorBody{Error: body})
 }
 
-// unavailableRetry is the Retry-After of a 503 unavailable, in seconds.
+// unavailableRetry is the Retry-After of a 503 service_unavailable, in
+// seconds: a fast Postgres restart is over in about a second, and the pool
+// connects again on the next request; a client that retries sooner only adds
+// load while it comes back.
 const unavailableRetry = 1
+
+// outage marks err with domain.ErrUnavailable when isDown (Config.Unavailable)
+// says a dependency could not answer, so writeError answers 503. Not while
+// the request's context is done: its client went away, or its own connection
+// failed, and a reset socket or a cancelled query then looks like an outage
+// without being one.
+func outage(r *http.Request, isDown func(error) bool, err error) error {
+	if r.Context().Err() != nil || errors.Is(err, domain.ErrUnavailable) || !isDown(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+}
 
 // setLimitHeaders states a refusing limit: Retry-After (whole seconds, at
 // least 1), and the limit with nothing remaining in the RateLimit-Policy and

@@ -576,12 +576,14 @@ type oaServerOpts struct {
 	lagging   bool         // the read model never catches up
 	log       *slog.Logger // nil: discard
 	auth      Authenticator
-	limits    Limits       // zero: none
-	timeouts  Timeouts     // zero: generous ones
-	blobs     Blobs        // nil: a sink
-	maxUpload int64        // 0: 1 KiB
-	downloads http.Handler // nil: every token refused
-	waiter    Waiter       // nil: by lagging
+	limits    Limits           // zero: none
+	timeouts  Timeouts         // zero: generous ones
+	blobs     Blobs            // nil: a sink
+	maxUpload int64            // 0: 1 KiB
+	downloads http.Handler     // nil: every token refused
+	waiter    Waiter           // nil: by lagging
+	credits   CreditsReader    // nil: a balance of 258 s
+	down      func(error) bool // Unavailable; nil: nothing is an outage
 }
 
 // oaKey is the one API key oaAuth knows, as account acc_1.
@@ -692,6 +694,20 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	if cfg.waiter != nil {
 		waiter = cfg.waiter
 	}
+	down := cfg.down
+	if down == nil {
+		down = func(error) bool { return false }
+	}
+	credits := cfg.credits
+	if credits == nil {
+		credits = func(context.Context, string, int) (int64, []LedgerEntry, error) {
+			return 258, []LedgerEntry{
+				{ID: "led_3", Seconds: 60, Reason: "grant", CreatedAt: oaTime},
+				{ID: "led_2", Seconds: -42, Reason: "charge", AssetID: "ast_1", CreatedAt: oaTime},
+				{ID: "led_1", Seconds: 240, Reason: "allowance", CreatedAt: oaTime},
+			}, nil
+		}
+	}
 	downloads := cfg.downloads
 	if downloads == nil {
 		downloads = DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil)
@@ -705,17 +721,12 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			return "http://127.0.0.1:8080/v1/downloads/tok", oaTime.Add(15 * time.Minute), nil
 		},
-		Downloads: downloads,
-		Reads:     oaReads{lagging: cfg.lagging},
-		Waiter:    waiter,
-		Blobs:     blobs,
-		Credits: func(context.Context, string, int) (int64, []LedgerEntry, error) {
-			return 258, []LedgerEntry{
-				{ID: "led_3", Seconds: 60, Reason: "grant", CreatedAt: oaTime},
-				{ID: "led_2", Seconds: -42, Reason: "charge", AssetID: "ast_1", CreatedAt: oaTime},
-				{ID: "led_1", Seconds: 240, Reason: "allowance", CreatedAt: oaTime},
-			}, nil
-		},
+		Downloads:      downloads,
+		Reads:          oaReads{lagging: cfg.lagging},
+		Waiter:         waiter,
+		Blobs:          blobs,
+		Credits:        credits,
+		Unavailable:    down,
 		NewBlobKey:     func(assetID, part string) string { return "assets/" + assetID + "/" + part },
 		MaxJSONBytes:   1 << 10,
 		MaxUploadBytes: cmp.Or(cfg.maxUpload, 1<<10),

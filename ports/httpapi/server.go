@@ -86,6 +86,11 @@ type Config struct {
 	Webhooks       WebhookConfig
 	// Limits are the rate limits; the zero value limits nothing.
 	Limits Limits
+	// Unavailable tells a dependency that cannot answer now (the database
+	// restarting) from a bug, for the errors the handlers return: the
+	// first is answered 503 service_unavailable, the second 500 (the
+	// database adapter's classifier, postgres.IsUnavailable).
+	Unavailable func(error) bool
 }
 
 type server struct{ Config }
@@ -95,7 +100,7 @@ func New(cfg Config) (http.Handler, error) {
 	c := cfg.Commands
 	if cfg.Log == nil || cfg.Auth == nil || cfg.APIKeys == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
 		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil ||
-		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil {
+		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil || cfg.Unavailable == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
 	}
 	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 ||
@@ -160,11 +165,12 @@ func New(cfg Config) (http.Handler, error) {
 }
 
 // handle adapts an error-returning handler: every error goes through
-// writeError, the API's one mapping to HTTP.
+// writeError, the API's one mapping to HTTP, an outage marked as such
+// (outage).
 func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			writeError(w, r, s.Log, err)
+			writeError(w, r, s.Log, outage(r, s.Unavailable, err))
 		}
 	})
 }
