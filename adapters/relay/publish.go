@@ -10,24 +10,25 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 )
 
-// Waits between tries of a batch that did not publish whole.
+// Waits between tries of a batch that did not publish whole. Short: sarama
+// has already retried a transient broker error itself, and a relay that
+// waits long after the broker is back delays every event behind the batch.
 const (
 	firstRetryWait = 50 * time.Millisecond
-	maxRetryWait   = 2 * time.Second
+	maxRetryWait   = 500 * time.Millisecond
 )
 
 // publishAll sends msgs until every one of them is written. After a partial
 // failure (a *kafka.PublishError) it sends again only what has to go again:
 // for each record key, its first failed message and every later message of
-// that key, in the batch's order: a retry never sends a key's message ahead
-// of an earlier one of that key that failed (with the idempotent producer a
-// partition's retried messages keep their order), so each key's messages
-// end the batch on the topic in order. Every other message that was written
-// is written once. An error that names no messages sends the rest whole
-// again.
-// Between tries it waits (doubling up to maxRetryWait) and asks alive
-// whether the relay still leads; it gives up when ctx ends or alive fails,
-// and the batch is then re-read and sent whole by the next leader.
+// that key, in the batch's order. So a retry never sends a key's message
+// ahead of an earlier one of that key that failed (with the idempotent
+// producer a partition's messages keep their order within a try), and a
+// message written with no failed one of its key before it is written once.
+// An error that names no messages sends the rest whole again. Between tries
+// it waits (doubling up to maxRetryWait) and asks alive whether the relay
+// still leads; it gives up when ctx ends or alive fails, and the next leader
+// then re-reads the batch and sends it whole.
 func publishAll(ctx context.Context, pub Publisher, msgs []kafka.Outgoing, alive func(context.Context) error, log *slog.Logger) error {
 	wait := firstRetryWait
 	for try := 1; ; try++ {
