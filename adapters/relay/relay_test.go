@@ -234,13 +234,7 @@ func TestEnsureTopics_creates_topics_with_unlimited_retention_once(t *testing.T)
 	if err != nil {
 		t.Fatalf("second EnsureTopics: %v", err)
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(f.brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := f.admin()
 	for _, topic := range f.topics.All() {
 		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}}}, sarama.DescribeConfigsOptions{})
 		if err != nil || len(res) != 1 {
