@@ -25,3 +25,13 @@ func ClaimSecrets(ctx context.Context, d *WebhookDispatcher, n int) ([][]string,
 	}
 	return secrets, errs, nil
 }
+
+// ClaimAndAttempt claims up to n due deliveries and makes each one's attempt,
+// as the dispatcher's loop does; it returns how many it claimed.
+func ClaimAndAttempt(ctx context.Context, d *WebhookDispatcher, n int) (int, error) {
+	batch, err := d.claim(ctx, n)
+	for _, c := range batch {
+		d.attempt(ctx, c)
+	}
+	return len(batch), err
+}

@@ -210,17 +210,25 @@ func (d *WebhookDispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup)
 // claim takes up to n due deliveries, hiding each for Hold, with their
 // endpoints (endpointGone when deleted or disabled since).
 func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
+	// A delivery is due again while an attempt of it is still in flight
+	// only once that attempt's hold ran out: its sender stopped before
+	// recording the outcome. The claim marks such an attempt abandoned.
 	rows, err := d.pool.Query(ctx, `
 		WITH due AS (
 			SELECT id FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= now()
-			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-		UPDATE webhook_deliveries d SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
-		FROM due, webhook_endpoints e
-		WHERE d.id = due.id AND e.id = d.endpoint_id
-		RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
-			e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL, e.url, e.secret_sealed, e.previous_secret_sealed,
-			coalesce(e.previous_secret_until, 'epoch'), e.secret, e.previous_secret`, n, d.cfg.Hold.String())
+			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+		claimed AS (
+			UPDATE webhook_deliveries d SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
+			FROM due, webhook_endpoints e
+			WHERE d.id = due.id AND e.id = d.endpoint_id
+			RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
+				e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL AS gone, e.url, e.secret_sealed, e.previous_secret_sealed,
+				coalesce(e.previous_secret_until, 'epoch') AS previous_until, e.secret, e.previous_secret),
+		abandoned AS (
+			UPDATE webhook_attempts a SET state = 'abandoned', error = $3
+			FROM claimed c WHERE a.delivery_id = c.id AND a.n < c.attempts AND a.state = 'in_flight')
+		SELECT * FROM claimed`, n, d.cfg.Hold.String(), AttemptAbandonedError)
 	if err != nil {
 		return nil, err
 	}
@@ -297,6 +305,15 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 		return
 	}
 	now := d.now()
+	// Logged before it is sent, so that the log shows the attempt even if
+	// this sender dies before it finishes. An attempt that cannot be logged
+	// is not sent.
+	if _, err := d.pool.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state)
+		VALUES ($1, $2, $3, 0, 0, '', NULL, 'in_flight')`, c.id, c.attempt, now); err != nil {
+		log.Warn("logging a webhook attempt failed; not sending it", "err", err)
+		d.putOff(ctx, c, time.Second)
+		return
+	}
 	res := d.sender.Send(ctx, WebhookMessage{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
 	a := res.Attempt
 	var body *string // NULL: not kept
@@ -304,9 +321,9 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 		body = &a.Body
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, n) DO NOTHING`,
-		c.id, c.attempt, a.At, a.StatusCode, a.Latency.Milliseconds(), a.Error, body)
+	batch.Queue(`UPDATE webhook_attempts SET status_code = $3, latency_ms = $4, error = $5, body = $6, state = 'finished'
+		WHERE delivery_id = $1 AND n = $2`,
+		c.id, c.attempt, a.StatusCode, a.Latency.Milliseconds(), a.Error, body)
 	switch {
 	case res.OK:
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)
@@ -330,6 +347,7 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 	}
 	if err := d.pool.SendBatch(ctx, batch).Close(); err != nil {
 		// The hold runs out and another attempt goes out: at least once.
+		// That attempt's claim marks this one abandoned.
 		log.Warn("recording a webhook attempt failed", "err", err)
 	}
 }

@@ -75,6 +75,7 @@ type WebhookDelivery struct {
 type WebhookAttempt struct {
 	N          int
 	At         time.Time
+	State      AttemptState
 	StatusCode int // 0: no response
 	Latency    time.Duration
 	Error      string
@@ -83,6 +84,20 @@ type WebhookAttempt struct {
 	Body     string
 	BodyKept bool
 }
+
+// AttemptState is where a logged attempt is: the log has an attempt from
+// before it is sent until its outcome is recorded.
+type AttemptState string
+
+// Attempt states.
+const (
+	AttemptInFlight  AttemptState = "in_flight" // sent, no outcome yet
+	AttemptFinished  AttemptState = "finished"  // its outcome is recorded
+	AttemptAbandoned AttemptState = "abandoned" // its sender stopped before recording the outcome
+)
+
+// AttemptAbandonedError is the error an abandoned attempt shows.
+const AttemptAbandonedError = "the sender stopped before the attempt finished"
 
 // Webhook conflicts (409), by code.
 const (
@@ -505,7 +520,7 @@ func (w *Webhooks) Deliveries(ctx context.Context, accountID, endpointID, status
 	for i := range list {
 		ids[i], byID[list[i].ID] = list[i].ID, &list[i]
 	}
-	rows, err := w.pool.Query(ctx, `SELECT delivery_id, n, at, status_code, latency_ms, error, body
+	rows, err := w.pool.Query(ctx, `SELECT delivery_id, n, at, state, status_code, latency_ms, error, body
 		FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, n`, ids)
 	if err != nil {
 		return nil, "", fmt.Errorf("webhook attempts: %w", err)
@@ -516,7 +531,7 @@ func (w *Webhooks) Deliveries(ctx context.Context, accountID, endpointID, status
 		var a WebhookAttempt
 		var ms int64
 		var body *string
-		if err := rows.Scan(&id, &a.N, &a.At, &a.StatusCode, &ms, &a.Error, &body); err != nil {
+		if err := rows.Scan(&id, &a.N, &a.At, &a.State, &a.StatusCode, &ms, &a.Error, &body); err != nil {
 			return nil, "", fmt.Errorf("webhook attempts: %w", err)
 		}
 		a.Latency = time.Duration(ms) * time.Millisecond

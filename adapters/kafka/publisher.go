@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/IBM/sarama"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
@@ -33,25 +34,55 @@ func NewBatchPublisher(brokers []string, cfg *sarama.Config, marshaler wmkafka.M
 	return &BatchPublisher{producer: producer, marshaler: marshaler}, nil
 }
 
-// Publish sends msgs. On error some of them may have been written: the
-// caller sends the whole batch again (consumers dedupe by event id).
+// Key is the message's record key: its subject, the aggregate id.
+func (o Outgoing) Key() string { return o.Message.Metadata.Get(AttrSubject) }
+
+// PublishError is a publish that failed for some of a batch's messages; the
+// others were written. Failed holds the failed messages' indexes in the
+// batch, in ascending order.
+type PublishError struct {
+	Failed []int
+	Err    error // the first failure's cause
+}
+
+func (e *PublishError) Error() string {
+	return fmt.Sprintf("publish: %d messages failed, first: %v", len(e.Failed), e.Err)
+}
+
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// Publish sends msgs. An error that is a *PublishError names the messages
+// that failed (every other one was written); any other error may have
+// written any of them.
 func (p *BatchPublisher) Publish(msgs []Outgoing) error {
 	batch := make([]*sarama.ProducerMessage, 0, len(msgs))
-	for _, m := range msgs {
+	index := make(map[*sarama.ProducerMessage]int, len(msgs))
+	for i, m := range msgs {
 		pm, err := p.marshaler.Marshal(m.Topic, m.Message)
 		if err != nil {
 			return err
 		}
 		batch = append(batch, pm)
+		index[pm] = i
 	}
-	if err := p.producer.SendMessages(batch); err != nil {
-		var perrs sarama.ProducerErrors
-		if errors.As(err, &perrs) && len(perrs) > 0 {
-			return fmt.Errorf("publish %d of %d messages failed, first: %w", len(perrs), len(batch), perrs[0].Err)
-		}
+	err := p.producer.SendMessages(batch)
+	if err == nil {
+		return nil
+	}
+	var perrs sarama.ProducerErrors
+	if !errors.As(err, &perrs) || len(perrs) == 0 {
 		return fmt.Errorf("publish: %w", err)
 	}
-	return nil
+	failed := make([]int, 0, len(perrs))
+	for _, pe := range perrs {
+		i, ok := index[pe.Msg]
+		if !ok {
+			return fmt.Errorf("publish: a failure names a message not in the batch: %w", pe.Err)
+		}
+		failed = append(failed, i)
+	}
+	slices.Sort(failed)
+	return &PublishError{Failed: slices.Compact(failed), Err: perrs[0].Err}
 }
 
 // Close flushes and closes the producer.

@@ -94,3 +94,40 @@ func migrateDown(t *testing.T, pool *pgxpool.Pool, file string) (up string) {
 	}
 	return up
 }
+
+// Migration 00015's state column: attempts logged before it (and by an older
+// process, which logs after sending) are finished; going down keeps the
+// unfinished ones readable as failed attempts.
+func TestWebhooks_migration_00015_older_attempts_are_finished_and_down_keeps_unfinished_ones_as_errors(t *testing.T) {
+	pool := testenv.Postgres(t)
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, events, created_at)
+		VALUES ('whe_old', 'acc_old', 'https://hooks.example.com/', '{render.completed}', now());
+		INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_id, event_type, render_id, render_version, payload, status, created_at)
+		VALUES ('whd_old', 'whe_old', 'acc_old', gen_random_uuid(), 'render.completed', 'rnd_old', 1, '{}', 'pending', now());
+		INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state) VALUES
+			('whd_old', 1, now(), 0, 0, 'the sender stopped before the attempt finished', NULL, 'abandoned'),
+			('whd_old', 2, now(), 0, 0, '', NULL, 'in_flight')`); err != nil {
+		t.Fatal(err)
+	}
+	up := migrateDown(t, pool, "00015_webhook_attempts_in_flight.sql")
+	var unfinished int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_attempts WHERE error = 'the sender stopped before the attempt finished'`).Scan(&unfinished); err != nil || unfinished != 2 {
+		t.Fatalf("after going down: %d unfinished attempts say why (%v), want 2", unfinished, err)
+	}
+	// An older process logs an attempt after sending it.
+	if _, err := pool.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body)
+		VALUES ('whd_old', 3, now(), 200, 5, '', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, strings.TrimPrefix(up, "-- +goose Up")); err != nil {
+		t.Fatal(err)
+	}
+	var finished int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_attempts WHERE state = 'finished'`).Scan(&finished); err != nil || finished != 3 {
+		t.Fatalf("after coming up: %d finished attempts (%v), want 3", finished, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE webhook_attempts SET state = 'lost' WHERE n = 1`); err == nil {
+		t.Error("an unknown state was accepted")
+	}
+}

@@ -2,7 +2,9 @@
 // doubles as the outbox) to Kafka. Exactly one relay is active at a time: the
 // leader holds a session advisory lock; standbys retry it and take over when
 // the leader's connection dies. Delivery is at least once: a crash between
-// publishing a batch and saving the checkpoint re-sends that batch.
+// publishing a batch and saving the checkpoint re-sends that batch, and so
+// does a batch given up on (the leader's connection lost while it retried).
+// A batch that fails in part sends again only what failed (docs/events.md).
 package relay
 
 import (
@@ -33,7 +35,10 @@ type Config struct {
 	StandbyRetry time.Duration
 }
 
-// Publisher sends a batch to Kafka and returns once all of it is acknowledged.
+// Publisher sends a batch to Kafka and returns once all of it is
+// acknowledged. An error that is a *kafka.PublishError names the messages
+// that failed (the others were written); any other error may have written
+// any of them.
 type Publisher interface {
 	Publish(msgs []kafka.Outgoing) error
 }
@@ -196,7 +201,10 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Chec
 		msgs = append(msgs, m)
 	}
 	read := time.Since(began)
-	if err := r.pub.Publish(msgs); err != nil {
+	// A batch that fails in part is completed here, within the session:
+	// ending it would re-read the batch and send its written part again.
+	// The checkpoint moves only past a batch that is written whole.
+	if err := publishAll(ctx, r.pub, msgs, conn.Ping, r.log); err != nil {
 		return 0, cp, err
 	}
 	published := time.Since(began)

@@ -2,6 +2,9 @@ package relay_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -51,20 +54,32 @@ func newFixture(t *testing.T) *fixture {
 // startRelay runs a relay until the returned stop is called or the test ends.
 func (f *fixture) startRelay(name string, batch int) (stop func()) {
 	f.t.Helper()
-	return f.startRelayVia(name, batch, f.pool.Config().ConnConfig, kafka.ProducerConfig("relay-test"))
+	return f.startRelayVia(name, batch, f.pool.Config().ConnConfig, kafka.ProducerConfig("relay-test"), nil)
+}
+
+// startRelayWith is startRelay with the real publisher wrapped by wrap.
+func (f *fixture) startRelayWith(name string, batch int, wrap func(relay.Publisher) relay.Publisher) (stop func()) {
+	f.t.Helper()
+	return f.startRelayVia(name, batch, f.pool.Config().ConnConfig, kafka.ProducerConfig("relay-test"), wrap)
 }
 
 // startRelayVia runs a relay that reaches the database with conf and
-// Kafka with producer (through fault proxies, say).
-func (f *fixture) startRelayVia(name string, batch int, conf *pgx.ConnConfig, producer *sarama.Config) (stop func()) {
+// Kafka with producer (through fault proxies, say), its publisher wrapped
+// by wrap unless wrap is nil.
+func (f *fixture) startRelayVia(name string, batch int, conf *pgx.ConnConfig, producer *sarama.Config,
+	wrap func(relay.Publisher) relay.Publisher) (stop func()) {
 	f.t.Helper()
 	pub, err := kafka.NewBatchPublisher(f.brokers, producer, kafka.CloudEventsMarshaler{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	var relayPub relay.Publisher = pub
+	if wrap != nil {
+		relayPub = wrap(pub)
+	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, conf) }
 	r, err := relay.New(relay.Config{Name: name, BatchSize: batch, PollInterval: 200 * time.Millisecond, StandbyRetry: 100 * time.Millisecond},
-		connect, pub, relay.CloudEventsMapper(f.codec, f.topics), testenv.Logger(f.t))
+		connect, relayPub, relay.CloudEventsMapper(f.codec, f.topics), testenv.Logger(f.t))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -226,13 +241,7 @@ func TestEnsureTopics_creates_topics_with_unlimited_retention_once(t *testing.T)
 	if err != nil {
 		t.Fatalf("second EnsureTopics: %v", err)
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(f.brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := f.admin()
 	for _, topic := range f.topics.All() {
 		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}}}, sarama.DescribeConfigsOptions{})
 		if err != nil || len(res) != 1 {
@@ -370,8 +379,8 @@ func TestRelay_publishes_within_a_second_of_postgres_returning_after_repeated_ou
 		t.Fatal(err)
 	}
 	arrived := f.watch()
-	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test"))
-	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test")) // a standby, which goes through the same outages
+	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test"), nil)
+	f.startRelayVia("relay", 100, conf, kafka.ProducerConfig("relay-test"), nil) // a standby, which goes through the same outages
 	f.warm(t, arrived)
 	f.blips(t, "Postgres", proxy, arrived)
 }
@@ -383,7 +392,7 @@ func TestRelay_publishes_within_a_second_of_kafka_returning_after_repeated_outag
 	producer := kafka.ProducerConfig("relay-test")
 	testenv.DialThrough(producer, proxy)
 	arrived := f.watch()
-	f.startRelayVia("relay", 100, f.pool.Config().ConnConfig, producer)
+	f.startRelayVia("relay", 100, f.pool.Config().ConnConfig, producer, nil)
 	f.warm(t, arrived)
 	f.blips(t, "Kafka", proxy, arrived)
 }
@@ -398,7 +407,7 @@ func TestRelay_standby_takes_over_within_a_second_of_the_leaders_connection_dyin
 		t.Fatal(err)
 	}
 	arrived := f.watch()
-	f.startRelayVia("relay", 100, leaderConf, kafka.ProducerConfig("relay-test"))
+	f.startRelayVia("relay", 100, leaderConf, kafka.ProducerConfig("relay-test"), nil)
 	f.warm(t, arrived) // the first relay leads
 	f.startRelay("relay", 100)
 	time.Sleep(300 * time.Millisecond) // the standby has bid and lost
@@ -414,4 +423,128 @@ func TestRelay_standby_takes_over_within_a_second_of_the_leaders_connection_dyin
 	if bound := time.Second; took > bound {
 		t.Errorf("the standby took over after %s, want within %s", took.Round(time.Millisecond), bound)
 	}
+}
+
+// watchedPublisher passes batches to the real publisher and reports the
+// first partial failure and the first success after it.
+type watchedPublisher struct {
+	relay.Publisher
+	partial   chan *kafka.PublishError
+	recovered chan struct{}
+	failed    bool
+}
+
+func (w *watchedPublisher) Publish(msgs []kafka.Outgoing) error {
+	err := w.Publisher.Publish(msgs)
+	var pe *kafka.PublishError
+	switch {
+	case errors.As(err, &pe) && !w.failed:
+		w.failed = true
+		w.partial <- pe
+	case err == nil && w.failed:
+		close(w.recovered)
+		w.failed = false
+	}
+	return err
+}
+
+// A message larger than its topic's max.message.bytes is refused by the
+// broker alone (a real partial failure); once the topic takes it, the relay
+// sends it again without the rest of its batch, which was written.
+func TestRelay_a_partly_failed_batch_sends_again_only_what_failed(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	admin := f.admin()
+	assets := f.topics.For(domain.AggregateAsset)
+	setMaxMessageBytes := func(v string) {
+		t.Helper()
+		if err := admin.AlterConfig(sarama.TopicResource, assets, map[string]*string{"max.message.bytes": &v}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setMaxMessageBytes("4096")
+
+	// One batch: renders before and after an asset event too large for its
+	// topic (random text, so that compression does not shrink it below).
+	big := make([]byte, 16<<10)
+	_, _ = rand.Read(big)
+	n := 0
+	appendOne := func(stream string, ev domain.Event) {
+		t.Helper()
+		if _, err := f.appendEvent(ctx, stream, ev); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for i := range 10 {
+		appendOne(fmt.Sprintf("rnd_%d", i%4), domain.RenderCancelled{Attempt: i})
+	}
+	appendOne("ast_big", domain.AssetCreated{Kind: domain.AssetKindVideo, Name: hex.EncodeToString(big)})
+	for i := range 10 {
+		appendOne(fmt.Sprintf("rnd_%d", i%4), domain.RenderCancelled{Attempt: 10 + i})
+	}
+
+	w := &watchedPublisher{partial: make(chan *kafka.PublishError, 1), recovered: make(chan struct{})}
+	f.startRelayWith("relay", 100, func(p relay.Publisher) relay.Publisher { w.Publisher = p; return w })
+	var pe *kafka.PublishError
+	select {
+	case pe = <-w.partial:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the batch did not fail in part")
+	}
+	if len(pe.Failed) != 1 || !errors.Is(pe, sarama.ErrMessageSizeTooLarge) {
+		t.Fatalf("partial failure %v (failed %v), want the one large message refused", pe, pe.Failed)
+	}
+	t.Logf("the broker refused %v of %d: %v", pe.Failed, n, pe.Err)
+	setMaxMessageBytes("1048576")
+	select {
+	case <-w.recovered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the relay did not send the refused message again")
+	}
+
+	got := f.consumeAll(30*time.Second, testenv.Distinct(n))
+	seen := map[string]int{}
+	for _, c := range got {
+		seen[c.Event.ID()]++
+	}
+	// The topics hold exactly the batch: nothing written twice.
+	var records int64
+	client, err := sarama.NewClient(f.brokers, kafka.ConsumerConfig("relay-test-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for _, topic := range f.topics.All() {
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records += newest - oldest
+		}
+	}
+	if records != int64(n) || len(seen) != n {
+		t.Fatalf("the topics hold %d records of %d events, want each of the %d once", records, len(seen), n)
+	}
+}
+
+func (f *fixture) admin() sarama.ClusterAdmin {
+	f.t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(f.brokers, cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = admin.Close() })
+	return admin
 }

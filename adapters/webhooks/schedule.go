@@ -13,16 +13,24 @@ import (
 // n+1 after n failed attempts. A schedule of k delays allows k+1 attempts.
 type Schedule []time.Duration
 
-// DefaultSchedule spreads 8 attempts over about 28 hours.
-var DefaultSchedule = Schedule{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+// DefaultSchedule spreads 12 attempts over about 28 hours (docs/webhooks.md).
+// The short steps come first: a receiver down for about a minute (a deploy,
+// a restart) is retried every 30 s, so it gets its delivery within 36 s of
+// coming back (30 s plus the jitter) rather than minutes later; the long
+// steps then ride out a longer outage without hammering it.
+var DefaultSchedule = Schedule{
+	5 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second,
+	2 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
 
 // jitter is the relative spread around each nominal delay, so that the
 // retries of a receiver's outage do not all arrive at the same instant.
 const jitter = 0.2
 
 // ParseSchedule parses a comma-separated list of Go durations, such as
-// "5s,5m,30m,2h,5h,10h,10h" (for an environment variable). Empty,
-// non-positive and unparsable items are errors.
+// "5s,30s,30s,30s,2m,10m,30m,2h,5h,10h,10h" (for an environment variable).
+// Empty, non-positive and unparsable items are errors.
 func ParseSchedule(s string) (Schedule, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("webhook retry schedule: empty")

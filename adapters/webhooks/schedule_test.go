@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -18,10 +19,11 @@ func TestSchedule_Next_follows_the_schedule_with_jitter(t *testing.T) {
 		{"first_failure_midpoint_is_nominal", 1, 0.5, 5 * time.Second},
 		{"first_failure_lowest_is_minus_20_percent", 1, 0, 4 * time.Second},
 		{"first_failure_highest_approaches_plus_20_percent", 1, 0.999999, 5999998 * time.Microsecond},
-		{"second_failure", 2, 0.5, 5 * time.Minute},
-		{"third_failure_low", 3, 0.25, 27 * time.Minute},
-		{"fourth_failure_high", 4, 0.75, 132 * time.Minute},
-		{"seventh_failure_is_the_last_retry", 7, 0.5, 10 * time.Hour},
+		{"second_failure", 2, 0.5, 30 * time.Second},
+		{"fourth_failure_high", 4, 0.75, 33 * time.Second},
+		{"fifth_failure_low", 5, 0.25, 108 * time.Second},
+		{"seventh_failure", 7, 0.5, 30 * time.Minute},
+		{"eleventh_failure_is_the_last_retry", 11, 0.5, 10 * time.Hour},
 		{"rnd_out_of_range_is_clamped_low", 1, -3, 4 * time.Second},
 		{"rnd_out_of_range_is_clamped_high", 1, 7, 6 * time.Second},
 		{"rnd_nan_is_clamped", 1, math.NaN(), 4 * time.Second},
@@ -89,7 +91,7 @@ func TestSchedule_Next_huge_delay_does_not_overflow(t *testing.T) {
 }
 
 func TestParseSchedule(t *testing.T) {
-	got, err := ParseSchedule("5s,5m,30m,2h,5h,10h,10h")
+	got, err := ParseSchedule("5s,30s,30s,30s,2m,10m,30m,2h,5h,10h,10h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,4 +106,50 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q) = %v, want an error", bad, s)
 		}
 	}
+}
+
+func TestDefaultSchedule_spreads_its_attempts_over_about_a_day(t *testing.T) {
+	var total time.Duration
+	for _, d := range DefaultSchedule {
+		total += d
+	}
+	if total < 20*time.Hour || total > 32*time.Hour {
+		t.Fatalf("the default schedule spans %v, want about a day", total)
+	}
+	t.Logf("%d attempts over %v", len(DefaultSchedule)+1, total)
+}
+
+// A receiver down for a minute (a deploy, a restart) gets the delivery soon
+// after it is back: whenever the outage began relative to the first attempt,
+// and whatever the jitter, the first attempt after its return comes within
+// 36 s of it (a 30 s step plus 20 %).
+func TestDefaultSchedule_a_60s_outage_is_delivered_within_36s_of_the_return(t *testing.T) {
+	const outage, bound = 60 * time.Second, 36 * time.Second
+	jitters := map[string]func() float64{"lowest": fixed(0), "nominal": fixed(0.5), "highest": fixed(0.999999)}
+	for range 20 {
+		jitters[fmt.Sprintf("random_%d", len(jitters))] = nil
+	}
+	var worst time.Duration
+	for name, rnd := range jitters {
+		// The outage began `into` before the first attempt, which failed.
+		for into := time.Duration(0); into < outage; into += 5 * time.Second {
+			back := outage - into // when the receiver answers again, from the first attempt
+			at, failed := time.Duration(0), 1
+			for at < back {
+				d, ok := DefaultSchedule.Next(failed, 0, rnd)
+				if !ok {
+					t.Fatalf("%s, outage %v in: the schedule ran out before the receiver came back", name, into)
+				}
+				at += d
+				failed++
+			}
+			late := at - back
+			worst = max(worst, late)
+			if late > bound {
+				t.Errorf("%s jitter, outage %v in at the first attempt: delivered %v after the receiver came back, want at most %v",
+					name, into, late, bound)
+			}
+		}
+	}
+	t.Logf("worst delay after the receiver's return: %v", worst)
 }

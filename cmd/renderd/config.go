@@ -273,7 +273,7 @@ var settings = []setting{
 		func(c *Config, v string) (err error) { c.WebhookAllow, err = webhooks.ParsePrefixes(v); return err }},
 	{"RENDERD_WEBHOOK_ALLOW_HTTP", "webhook-allow-http", "false", "whether webhook endpoints may use http:// (https only otherwise); make run sets true",
 		func(c *Config, v string) (err error) { c.WebhookAllowHTTP, err = strconv.ParseBool(v); return err }},
-	{"RENDERD_WEBHOOK_SCHEDULE", "webhook-schedule", "5s,5m,30m,2h,5h,10h,10h", "delays between webhook attempts (±20 % jitter, Retry-After as a floor); after the last one a delivery fails",
+	{"RENDERD_WEBHOOK_SCHEDULE", "webhook-schedule", "5s,30s,30s,30s,2m,10m,30m,2h,5h,10h,10h", "delays between webhook attempts (±20 % jitter, Retry-After as a floor); after the last one a delivery fails",
 		func(c *Config, v string) (err error) { c.WebhookSchedule, err = webhooks.ParseSchedule(v); return err }},
 	{"RENDERD_WEBHOOK_TIMEOUT", "webhook-timeout", "10s", "how long a webhook receiver has to answer",
 		durationSetting(func(c *Config) *time.Duration { return &c.WebhookTimeout })},

@@ -373,17 +373,44 @@ func TestWebhooks_a_sender_killed_mid_attempt_is_replaced_and_the_delivery_compl
 	case <-time.After(60 * time.Second):
 		t.Fatal("the first attempt never arrived")
 	}
+	// The attempt is in the log while it is in flight.
+	if got := attemptsOf(s.deliveries(key, epID)); len(got) != 1 || dig(got[0], "state") != "in_flight" ||
+		dig(got[0], "status_code") != nil || dig(got[0], "latency_ms") != nil || dig(got[0], "error") != nil {
+		t.Errorf("attempts while the first is in flight: %v, want one in_flight without an outcome", got)
+	}
 	if err := a.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	start(t, senderEnv, "serve", "--roles", "webhooks")
+	var list []any
 	testenv.Eventually(t, 60*time.Second, "the delivery to complete after the restart", func() bool {
-		list := s.deliveries(key, epID)
+		list = s.deliveries(key, epID)
 		return len(list) == 1 && dig(list[0], "status") == "delivered"
 	})
 	if a, b := rc.get(0).header.Get("webhook-id"), rc.get(rc.count()-1).header.Get("webhook-id"); a != b {
 		t.Errorf("the resent attempt changed webhook-id: %q → %q", a, b)
 	}
+	// Both attempts are logged: the killed sender's as abandoned.
+	got := attemptsOf(list)
+	if len(got) != 2 {
+		t.Fatalf("attempts %v, want the abandoned one and the delivered one", got)
+	}
+	if dig(got[0], "n") != 1.0 || dig(got[0], "state") != "abandoned" || dig(got[0], "error") != projections.AttemptAbandonedError ||
+		dig(got[0], "status_code") != nil || dig(got[0], "latency_ms") != nil {
+		t.Errorf("first attempt %v, want abandoned by its killed sender", got[0])
+	}
+	if dig(got[1], "n") != 2.0 || dig(got[1], "state") != "finished" || dig(got[1], "status_code") != 200.0 || dig(got[1], "latency_ms") == nil {
+		t.Errorf("second attempt %v, want finished with 200", got[1])
+	}
+}
+
+// attemptsOf is the attempts of a list's only delivery.
+func attemptsOf(deliveries []any) []any {
+	if len(deliveries) != 1 {
+		return nil
+	}
+	got, _ := dig(deliveries[0], "attempts").([]any)
+	return got
 }
 
 // hijackAndClose drops the connection without an HTTP answer.

@@ -796,9 +796,10 @@ func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string, page proj
 	return []projections.WebhookDelivery{{ID: "whd_1", EndpointID: id, EventID: "0190a1b2-0000-7000-8000-000000000001", EventType: "render.completed",
 		RenderID: "rnd_1", Status: "pending", Redeliveries: 1, NextAttemptAt: oaTime.Add(5 * time.Minute), CreatedAt: oaTime,
 		Attempts: []projections.WebhookAttempt{
-			{N: 1, At: oaTime, Error: "destination refused"},
-			{N: 2, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops", BodyKept: true},
-			{N: 3, At: oaTime, StatusCode: 500, Latency: 12 * time.Millisecond},
+			{N: 1, At: oaTime, State: projections.AttemptFinished, Error: "destination refused"},
+			{N: 2, At: oaTime, State: projections.AttemptFinished, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops", BodyKept: true},
+			{N: 3, At: oaTime, State: projections.AttemptAbandoned, Error: projections.AttemptAbandonedError},
+			{N: 4, At: oaTime, State: projections.AttemptInFlight},
 		}}}, "", nil
 }
 func (oaWebhooks) Redeliver(_ context.Context, _, id string, _ int) error {

@@ -179,8 +179,9 @@ type deliveryJSON struct {
 type attemptJSON struct {
 	N          int       `json:"n"`
 	At         time.Time `json:"at"`
+	State      string    `json:"state"`
 	StatusCode *int      `json:"status_code"`
-	LatencyMS  int64     `json:"latency_ms"`
+	LatencyMS  *int64    `json:"latency_ms"` // null: not finished
 	Error      *string   `json:"error"`
 	Body       *string   `json:"response_body"` // null: not kept
 }
@@ -209,7 +210,11 @@ func toDelivery(d projections.WebhookDelivery) deliveryJSON {
 		RenderID: d.RenderID, Status: d.Status, Redeliveries: d.Redeliveries, NextAttemptAt: optTime(d.NextAttemptAt),
 		CreatedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(d.Attempts))}
 	for j, a := range d.Attempts {
-		aj := attemptJSON{N: a.N, At: a.At.UTC(), LatencyMS: a.Latency.Milliseconds(), Error: optString(a.Error)}
+		aj := attemptJSON{N: a.N, At: a.At.UTC(), State: string(a.State), Error: optString(a.Error)}
+		if a.State == projections.AttemptFinished {
+			ms := a.Latency.Milliseconds()
+			aj.LatencyMS = &ms
+		}
 		if a.StatusCode != 0 {
 			code := a.StatusCode
 			aj.StatusCode = &code
