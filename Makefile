@@ -70,10 +70,12 @@ bench: stack build ## benchmarks on the local stack, printed as a table
 	@$(WITH_STACK) $(BIN)/renderd-bench
 
 # The fault suite's own stack: it kills and restarts Postgres and Kafka, so
-# never the stack of make run / make test (other folder, other ports).
+# never the stack of make run / make test (other folder, other ports). The
+# ports lie below Linux's ephemeral range (32768-60999): a restarted broker
+# must not find its port taken by some client's outgoing connection.
 CHAOS_DATA  := .data/chaos
-CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=54349 \
-               RENDERD_KAFKA_PORT=59292 RENDERD_KAFKA_CONTROLLER_PORT=59293
+CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
+               RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393
 
 chaos: build ## the fault suite: kill -9 of each role, Kafka and Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); about 6 min. CHAOS_FLAGS='-only kill-relay' runs one
 	@export $(CHAOS_STACK); \

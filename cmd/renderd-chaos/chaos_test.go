@@ -21,7 +21,7 @@ func TestCheckStack_refuses_any_stack_but_its_own(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "kafka", "server.properties"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	own := "postgres://renderd:renderd@/renderd?host=" + filepath.Join(dir, "sock") + "&port=54349&sslmode=disable"
+	own := "postgres://renderd:renderd@/renderd?host=" + filepath.Join(dir, "sock") + "&port=29349&sslmode=disable"
 	cases := map[string]struct {
 		dataDir, dsn string
 		ok           bool
@@ -36,7 +36,7 @@ func TestCheckStack_refuses_any_stack_but_its_own(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("RENDERD_DATA_DIR", c.dataDir)
 			t.Setenv("DATABASE_URL", c.dsn)
-			t.Setenv("KAFKA_BROKERS", "127.0.0.1:59292")
+			t.Setenv("KAFKA_BROKERS", "127.0.0.1:29392")
 			_, err := checkStack("up")
 			if (err == nil) != c.ok {
 				t.Fatalf("checkStack: %v, want ok=%v", err, c.ok)
@@ -90,7 +90,7 @@ rm_renders  118 rows differ from the live read model
 }
 
 func TestReceiver_counts_every_delivery_and_refuses_while_down(t *testing.T) {
-	r, err := newReceiver()
+	r, err := newReceiver("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

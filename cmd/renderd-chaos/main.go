@@ -45,8 +45,6 @@ func settings(dataDir string) []string {
 		// Two processes of each kind on 2 cores: two renders each, one
 		// ffmpeg thread per render.
 		"RENDERD_ENCODER_CONCURRENCY=2", "RENDERD_MEDIA_CONCURRENCY=2", "RENDERD_FFMPEG_THREADS=1",
-		// Eight processes share one Postgres.
-		"RENDERD_DB_MAX_CONNS=8",
 		// The receiver listens on loopback over http, as for make run.
 		"RENDERD_WEBHOOK_ALLOW=127.0.0.0/8", "RENDERD_WEBHOOK_ALLOW_HTTP=true",
 		"RENDERD_BLOB_DIR=" + filepath.Join(dataDir, "blobs"),
@@ -139,7 +137,7 @@ func run(ctx context.Context) (int, error) {
 	}
 	printTable(rows)
 	fmt.Printf("\n%d faults in %s; settings of every renderd process: %s\n", len(rows), time.Since(began).Round(time.Second),
-		strings.Join(settings("<data>")[:len(settings(""))-1], " "))
+		strings.Join(settings(st.dataDir), " "))
 	for _, r := range rows {
 		if !r.ok {
 			fmt.Printf("\nFAILED. The end of every process's log (all of it in %s):\n\n%s", filepath.Join(st.dataDir, "logs"), h.fleet.tails(25))
@@ -217,7 +215,7 @@ func setUp(ctx context.Context, st *stack, rate float64) (*harness, error) {
 	if out, err := ff.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ffmpeg: %w\n%s", err, out)
 	}
-	if h.recv, err = newReceiver(); err != nil {
+	if h.recv, err = newReceiver(receiverAddr); err != nil {
 		return nil, err
 	}
 	if h.fleet, err = newFleet(logDir, h.env); err != nil {
@@ -249,7 +247,7 @@ func randomKey() string {
 // within drainBound, be projected within projectBound and announced within
 // deliverBound.
 const (
-	warmUp       = 4 * time.Second
+	warmUp       = 6 * time.Second
 	coolDown     = 3 * time.Second
 	drainBound   = 90 * time.Second
 	projectBound = 30 * time.Second

@@ -129,15 +129,19 @@ func (p *proc) ready(ctx context.Context, bound time.Duration) error {
 	return nil
 }
 
-// freeAddr is a loopback address nothing listens on now; each api process
-// keeps its address across restarts.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// apiPorts are the api processes' ports, each kept across restarts. Like
+// the stack's (Makefile, CHAOS_STACK) they lie below Linux's ephemeral
+// range, so that no outgoing connection holds one when a killed process
+// restarts.
+var apiPorts = []int{29380, 29381}
+
+// checkFree fails when something listens on addr.
+func checkFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("the api address %s of the suite is taken: %w", addr, err)
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return ln.Close()
 }
 
 // fleet is every process of the suite, by name.
@@ -211,11 +215,10 @@ func newFleet(logDir string, env []string) (*fleet, error) {
 		p := &proc{name: name, roles: roles, env: append(append([]string(nil), env...), extra...),
 			logPath: filepath.Join(logDir, name+".log")}
 		if roles == "api" {
-			addr, err := freeAddr()
-			if err != nil {
+			p.httpAddr = fmt.Sprintf("127.0.0.1:%d", apiPorts[len(f.apis())])
+			if err := checkFree(p.httpAddr); err != nil {
 				return err
 			}
-			p.httpAddr = addr
 		}
 		f.procs = append(f.procs, p)
 		return nil

@@ -21,9 +21,13 @@ type receiver struct {
 	first map[string]time.Time // webhook-id → when it first arrived
 }
 
-func newReceiver() (*receiver, error) {
+// receiverAddr is the receiver's address, below the ephemeral port range
+// like the api processes' (apiPorts): it listens on it again after an outage.
+const receiverAddr = "127.0.0.1:29382"
+
+func newReceiver(addr string) (*receiver, error) {
 	r := &receiver{got: map[string]int{}, first: map[string]time.Time{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
