@@ -77,7 +77,7 @@ CHAOS_DATA  := .data/chaos
 CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
                RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393
 
-chaos: build ## the fault suite: kill -9 of each role, Kafka and Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); about 6 min. CHAOS_FLAGS='-only kill-relay' runs one
+chaos: build ## the fault suite: kill -9 of each role, Kafka and Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 10 min. CHAOS_FLAGS='-only kill-relay' runs one
 	@export $(CHAOS_STACK); \
 	  deployments/local/down --purge >/dev/null 2>&1 || true; \
 	  trap 'deployments/local/down --purge >/dev/null 2>&1 || true' EXIT; \

@@ -22,10 +22,9 @@ type proc struct {
 	env         []string
 	logPath     string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	started time.Time
-	exited  chan struct{}
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 func (p *proc) start() error {
@@ -49,7 +48,7 @@ func (p *proc) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
-	p.cmd, p.started, p.exited = cmd, time.Now(), make(chan struct{})
+	p.cmd, p.exited = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.exited)
 	return nil
 }

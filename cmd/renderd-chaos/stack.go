@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -243,5 +242,3 @@ func tail(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var errAssert = errors.New("assertion failed")
