@@ -188,9 +188,8 @@ func (l *load) fail(what string, status int, err error) {
 // halt ends the flow; requests in flight go on.
 func (l *load) halt() { l.cancel() }
 
-// stop ends the flow and waits for the requests in flight.
-func (l *load) stop() {
-	l.cancel()
+// wait returns once the flow was halted and the requests in flight answered.
+func (l *load) wait() {
 	<-l.done
 	l.wg.Wait()
 }

@@ -68,8 +68,9 @@ type phase struct {
 	load *load
 }
 
-// back is called by a fault when what it broke is back: renders flow for
-// coolDown more, while its recovery is measured, and then stop.
+// back stops the renders coolDown later. The suite calls it when a fault's
+// recovery was measured (most measures need renders flowing); a fault whose
+// measure needs none calls it as soon as what it broke is back.
 func (ph *phase) back() { time.AfterFunc(coolDown, ph.load.halt) }
 
 type row struct {
@@ -242,8 +243,8 @@ func randomKey() string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-// Phase timing: renders flow for warmUp before the fault and for coolDown
-// after what it broke is back (the recovery is measured meanwhile); then every render of the phase must end
+// Phase timing: renders flow for warmUp before the fault, while its
+// recovery is measured, and for coolDown after; then every render of the phase must end
 // within drainBound, be projected within projectBound and announced within
 // deliverBound.
 const (
@@ -265,8 +266,8 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 	ph := &phase{t: t, load: h.startLoad(ctx, t, h.rate)}
 	time.Sleep(warmUp)
 	ms := f.run(ctx, h, ph)
-	ph.back() // in case the fault failed before it could say so
-	ph.load.stop()
+	ph.back()
+	ph.load.wait()
 	requested, accepted, failures := ph.load.summary()
 	r.recovery, r.bound, r.ok = describe(ms)
 	if !r.ok {
