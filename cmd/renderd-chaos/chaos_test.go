@@ -162,3 +162,19 @@ func TestChildren_and_waitGone_see_a_child_until_it_is_reaped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestChooseFaults_runs_the_named_ones_in_the_suite_s_order_and_refuses_unknown_names(t *testing.T) {
+	got, err := chooseFaults("pg-restart-fast,kill-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].name != "kill-api" || got[1].name != "pg-restart-fast" {
+		t.Fatalf("chose %v", got)
+	}
+	if all, _ := chooseFaults(""); len(all) != len(faults) {
+		t.Fatalf("no -only chose %d faults, want all %d", len(all), len(faults))
+	}
+	if _, err := chooseFaults("kill-api,kill-everything"); err == nil || !strings.Contains(err.Error(), "kill-everything") {
+		t.Fatalf("an unknown fault: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -102,14 +103,9 @@ func run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var chosen []fault
-	for _, f := range faults {
-		if *only == "" || strings.Contains(","+*only+",", ","+f.name+",") {
-			chosen = append(chosen, f)
-		}
-	}
-	if len(chosen) == 0 {
-		return 0, fmt.Errorf("-only %q names no fault (known: %s)", *only, faultNames())
+	chosen, err := chooseFaults(*only)
+	if err != nil {
+		return 0, err
 	}
 
 	h, err := setUp(ctx, st, *rate)
@@ -146,6 +142,26 @@ func run(ctx context.Context) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// chooseFaults is every fault, in the suite's order, or those -only names.
+func chooseFaults(only string) ([]fault, error) {
+	if only == "" {
+		return faults, nil
+	}
+	names := strings.Split(only, ",")
+	for _, n := range names {
+		if !slices.ContainsFunc(faults, func(f fault) bool { return f.name == n }) {
+			return nil, fmt.Errorf("-only: no fault %q (known: %s)", n, faultNames())
+		}
+	}
+	var chosen []fault
+	for _, f := range faults {
+		if slices.Contains(names, f.name) {
+			chosen = append(chosen, f)
+		}
+	}
+	return chosen, nil
 }
 
 func faultNames() string {
