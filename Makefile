@@ -16,7 +16,7 @@ WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
 # RENDERD_SECRETS_KEY from the environment, else from $(SECRETS_KEY).
 WITH_KEY    := export RENDERD_SECRETS_KEY="$${RENDERD_SECRETS_KEY:-$$(cat $(SECRETS_KEY))}";
 
-.PHONY: help stack stack-down build run test test-unit lint bench fmt clean
+.PHONY: help stack stack-down build run test test-unit lint bench chaos fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -27,10 +27,11 @@ stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally
 stack-down: ## stop the local stack
 	deployments/local/down
 
-build: ## build bin/renderd, its media sandbox helper bin/renderd-sandbox, and bin/renderd-bench
+build: ## build bin/renderd, its media sandbox helper bin/renderd-sandbox, bin/renderd-bench and bin/renderd-chaos
 	$(GO) build -o $(BIN)/renderd ./cmd/renderd
 	$(GO) build -o $(BIN)/renderd-sandbox ./cmd/renderd-sandbox
 	$(GO) build -o $(BIN)/renderd-bench ./cmd/renderd-bench
+	$(GO) build -o $(BIN)/renderd-chaos ./cmd/renderd-chaos
 
 run: stack build ## run renderd with all roles on the local stack (127.0.0.1:8080, RENDERD_HTTP_ADDR overrides)
 	@test -s $(SECRETS_KEY) || (umask 077; mkdir -p $(dir $(SECRETS_KEY)); \
@@ -67,6 +68,22 @@ lint: ## go vet, staticcheck, gofmt, and domain/ importing only the standard lib
 
 bench: stack build ## benchmarks on the local stack, printed as a table
 	@$(WITH_STACK) $(BIN)/renderd-bench
+
+# The fault suite's own stack: it kills and restarts Postgres and Kafka, so
+# never the stack of make run / make test (other folder, other ports). The
+# ports lie below Linux's ephemeral range (32768-60999): a restarted broker
+# must not find its port taken by some client's outgoing connection.
+CHAOS_DATA  := .data/chaos
+CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
+               RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393
+
+chaos: build ## the fault suite: kill -9 of each role, Kafka and Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 10 min. CHAOS_FLAGS='-only kill-relay' runs one
+	@export $(CHAOS_STACK); \
+	  deployments/local/down --purge >/dev/null 2>&1 || true; \
+	  trap 'deployments/local/down --purge >/dev/null 2>&1 || true' EXIT; \
+	  deployments/local/up; \
+	  set -a; . ./$(CHAOS_DATA)/stack.env; set +a; \
+	  $(BIN)/renderd-chaos $(CHAOS_FLAGS)
 
 fmt: ## gofmt the tree
 	gofmt -w .

@@ -3,7 +3,9 @@
 #
 # Everything lives under <repo>/.data (gitignored) so two clones never share
 # state; only the downloaded Kafka jars live outside, in a cache keyed by the
-# Kafka version, so every clone on the machine reuses them.
+# Kafka version, so every clone on the machine reuses them. RENDERD_DATA_DIR
+# puts a second stack of the same clone elsewhere (make chaos runs its own,
+# in .data/chaos, on its own ports, because it kills and restarts it).
 
 # Under `set -e` an unexpected failure ends a script without a word; name the
 # command and line instead (errtrace: also inside functions).
@@ -17,7 +19,12 @@ trap 'printf "ERROR: unexpected failure (exit %s) at %s line %s: %s\n" "$?" "$(b
 LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$LOCAL_DIR/../.." && pwd -P)
 
-DATA_DIR=$REPO_ROOT/.data
+if [[ -n ${RENDERD_DATA_DIR:-} ]]; then
+	# Physical and absolute, like REPO_ROOT (the process checks compare it).
+	DATA_DIR=$(mkdir -p "$RENDERD_DATA_DIR" && cd "$RENDERD_DATA_DIR" && pwd -P)
+else
+	DATA_DIR=$REPO_ROOT/.data
+fi
 RUN_DIR=$DATA_DIR/run
 LOG_DIR=$DATA_DIR/logs
 STACK_ENV=$DATA_DIR/stack.env

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckStack_refuses_any_stack_but_its_own(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "kafka"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kafka", "server.properties"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	own := "postgres://renderd:renderd@/renderd?host=" + filepath.Join(dir, "sock") + "&port=29349&sslmode=disable"
+	cases := map[string]struct {
+		dataDir, dsn string
+		ok           bool
+	}{
+		"its_own_stack":             {dir, own, true},
+		"the_shared_stack_s_socket": {dir, "postgres://renderd:renderd@/renderd?host=/work/main/.data/sock&port=54329", false},
+		"a_tcp_postgres":            {dir, "postgres://renderd:renderd@127.0.0.1:54329/renderd", false},
+		"no_data_dir":               {"", own, false},
+		"a_data_dir_without_kafka":  {t.TempDir(), own, false},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("RENDERD_DATA_DIR", c.dataDir)
+			t.Setenv("DATABASE_URL", c.dsn)
+			t.Setenv("KAFKA_BROKERS", "127.0.0.1:29392")
+			_, err := checkStack("up")
+			if (err == nil) != c.ok {
+				t.Fatalf("checkStack: %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+}
+
+func TestDescribe_a_row_is_ok_only_when_every_figure_is_within_its_bound(t *testing.T) {
+	within := measure{what: "relay publishes", took: 300 * time.Millisecond, bound: time.Second}
+	late := measure{what: "relay publishes", took: 1400 * time.Millisecond, bound: time.Second}
+	never := measure{what: "a render completes", bound: 10 * time.Second, err: errors.New("not within 55s")}
+	broken := measure{what: "restart", err: errors.New("exec: no such file")}
+	cases := map[string]struct {
+		ms   []measure
+		ok   bool
+		text string
+	}{
+		"within":          {[]measure{within}, true, "relay publishes: 300ms"},
+		"late":            {[]measure{within, late}, false, "relay publishes: 1.4s"},
+		"never":           {[]measure{within, never}, false, "a render completes: not within 55s"},
+		"injection_error": {[]measure{broken}, false, "error: exec: no such file"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec, _, ok := describe(c.ms)
+			if ok != c.ok || !strings.Contains(rec, c.text) {
+				t.Fatalf("describe: %q ok=%v, want %q ok=%v", rec, ok, c.text, c.ok)
+			}
+		})
+	}
+}
+
+func TestReplayOutput_differing_rows_are_found_per_table(t *testing.T) {
+	out := `replayed 1287 events in 322ms (3995 events/s) into schema renderd_replay
+caught up: 0 events read from the replay's snapshot to the head of the log
+rm_assets   0 rows differ from the live read model
+rm_cuts     161 rows differ from the live read model
+  cut_01a23c44-ff27-70d9-8e09-3fe8d6fffd0a
+rm_renders  118 rows differ from the live read model
+`
+	n := 0
+	for _, m := range differRE.FindAllStringSubmatch(out, -1) {
+		var d int
+		fmt.Sscan(m[2], &d)
+		n += d
+	}
+	if n != 279 {
+		t.Fatalf("differing rows: %d, want 279", n)
+	}
+}
+
+func TestReceiver_counts_every_delivery_and_refuses_while_down(t *testing.T) {
+	r, err := newReceiver("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.down()
+	send := func(id string) error {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/hooks/x", strings.NewReader("{}"))
+		req.Header.Set("webhook-id", id)
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	for _, id := range []string{"a", "a", "b"} {
+		if err := send(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.down()
+	if err := send("c"); err == nil {
+		t.Fatal("a delivery reached the receiver while it was down")
+	}
+	if err := r.up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send("c"); err != nil {
+		t.Fatal(err)
+	}
+	counts, _ := r.seen([]string{"a", "b", "c", "d"})
+	if !slices.Equal(counts, []int{2, 1, 1, 0}) {
+		t.Fatalf("counts %v, want [2 1 1 0]", counts)
+	}
+}
+
+func TestCutRequest_a_fault_s_renders_are_distinct(t *testing.T) {
+	seen := map[string]bool{}
+	for n := int64(1); n <= 1500; n++ {
+		k := fmt.Sprint(cutRequest(n))
+		if seen[k] {
+			t.Fatalf("cut %d repeats an earlier one: %s", n, k)
+		}
+		seen[k] = true
+	}
+}
+
+func TestChildren_and_waitGone_see_a_child_until_it_is_reaped(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if !slices.Contains(children(os.Getpid()), pid) {
+		t.Fatalf("children of the test process %v lack %d", children(os.Getpid()), pid)
+	}
+	_ = cmd.Process.Kill()
+	// Dead but not reaped: a zombie, which alive ignores and exists does not.
+	if err := waitGone([]int{pid}, 5*time.Second, alive); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(pid) {
+		t.Fatal("the unreaped child no longer exists")
+	}
+	_ = cmd.Wait()
+	if err := waitGone([]int{pid}, 5*time.Second, exists); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChooseFaults_runs_the_named_ones_in_the_suite_s_order_and_refuses_unknown_names(t *testing.T) {
+	got, err := chooseFaults("pg-restart-fast,kill-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].name != "kill-api" || got[1].name != "pg-restart-fast" {
+		t.Fatalf("chose %v", got)
+	}
+	if all, _ := chooseFaults(""); len(all) != len(faults) {
+		t.Fatalf("no -only chose %d faults, want all %d", len(all), len(faults))
+	}
+	if _, err := chooseFaults("kill-api,kill-everything"); err == nil || !strings.Contains(err.Error(), "kill-everything") {
+		t.Fatalf("an unknown fault: %v", err)
+	}
+}

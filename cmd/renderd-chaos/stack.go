@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+)
+
+// stack is the chaos suite's own Postgres and Kafka, started by
+// deployments/local/up with RENDERD_DATA_DIR: the faults stop, kill and
+// restart them, which the shared stack of `make run` and `make test` must
+// never see.
+type stack struct {
+	dataDir string // RENDERD_DATA_DIR: pg/, kafka/, run/, logs/
+	upCmd   string // deployments/local/up
+	dsn     string
+	brokers []string
+}
+
+func (s *stack) pgData() string { return filepath.Join(s.dataDir, "pg") }
+func (s *stack) pgLog() string  { return filepath.Join(s.dataDir, "logs", "postgres.log") }
+
+// pgCtl runs pg_ctl as the cluster's owner: postgres when we are root
+// (Postgres refuses root), ourselves otherwise, as deployments/local does.
+func (s *stack) pgCtl(ctx context.Context, args ...string) error {
+	ver, err := os.ReadFile(filepath.Join(s.pgData(), "PG_VERSION"))
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join("/usr/lib/postgresql", strings.TrimSpace(string(ver)), "bin", "pg_ctl")
+	// -l: the server must not inherit our pipes (Wait would wait for it).
+	argv := append([]string{bin, "-D", s.pgData(), "-l", s.pgLog(), "-s", "-w", "-t", "60"}, args...)
+	if os.Geteuid() == 0 {
+		argv = append([]string{"runuser", "-u", "postgres", "--"}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = "/" // the postgres user may not enter our working folder
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// pgUp reports whether Postgres accepts a connection and answers a query.
+func (s *stack) pgUp(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := pgx.Connect(cctx, s.dsn)
+	if err != nil {
+		return false
+	}
+	defer c.Close(context.WithoutCancel(ctx)) //nolint:errcheck // a probe
+	_, err = c.Exec(cctx, "SELECT 1")
+	return err == nil
+}
+
+// killPostgres sends SIGKILL to the postmaster and every process it
+// started, as a machine losing the whole server would, and waits until
+// they are gone.
+func (s *stack) killPostgres() error {
+	raw, err := os.ReadFile(filepath.Join(s.pgData(), "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(raw), "\n", 2)[0])
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	if !cmdlineHas(pid, "-D "+s.pgData()) {
+		return fmt.Errorf("pid %d is not this stack's postmaster", pid)
+	}
+	pids := append([]int{pid}, children(pid)...)
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	// Until reaped, not only dead: a new postmaster refuses to start while
+	// the pid in postmaster.pid names any process, a zombie too.
+	return waitGone(pids, 30*time.Second, exists)
+}
+
+// startPostgres starts the cluster after a crash. A crashed postmaster's
+// children may still hold its shared memory for a moment, and a new
+// postmaster refuses to start meanwhile: retry a few times.
+func (s *stack) startPostgres(ctx context.Context) error {
+	var err error
+	for range 10 {
+		if err = s.pgCtl(ctx, "start"); err == nil {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return err
+}
+
+// kafkaPID is this stack's broker, checked against its command line.
+func (s *stack) kafkaPID() (int, error) {
+	raw, err := os.ReadFile(filepath.Join(s.dataDir, "run", "kafka.pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return 0, fmt.Errorf("kafka.pid: %w", err)
+	}
+	if !cmdlineHas(pid, "kafka.Kafka "+filepath.Join(s.dataDir, "kafka", "server.properties")) {
+		return 0, fmt.Errorf("pid %d is not this stack's broker", pid)
+	}
+	return pid, nil
+}
+
+// stopKafka stops the broker cleanly (SIGTERM), as deployments/local/down does.
+func (s *stack) stopKafka() error {
+	pid, err := s.kafkaPID()
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return err
+	}
+	return waitGone([]int{pid}, 60*time.Second, alive)
+}
+
+// up runs deployments/local/up for this stack (its environment names the
+// data folder and ports): it starts whatever of the two is not running.
+func (s *stack) up(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, s.upCmd)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", s.upCmd, err, tail(out, 15))
+	}
+	return nil
+}
+
+// kafkaUp reports whether the broker answers a metadata request.
+func (s *stack) kafkaUp() bool {
+	cfg := sarama.NewConfig()
+	cfg.Net.DialTimeout = time.Second
+	cfg.Metadata.Retry.Max = 0
+	c, err := sarama.NewClient(s.brokers, cfg)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.Topics()
+	return err == nil
+}
+
+// cmdlineHas reports whether process pid runs with needle in its command line.
+func cmdlineHas(pid int, needle string) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(bytes.ReplaceAll(raw, []byte{0}, []byte{' '})), needle)
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, d := range dirs {
+		raw, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid …": comm may hold spaces, so split after ')'.
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(raw[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			if c, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(d, "/proc/"), "/stat")); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// alive reports whether pid is a live process (a zombie is not).
+func alive(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	return i >= 0 && len(raw) > i+2 && raw[i+2] != 'Z' && raw[i+2] != 'X'
+}
+
+// exists reports whether pid names a process, a zombie included.
+func exists(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
+}
+
+// waitGone waits until present says none of pids is there any more.
+func waitGone(pids []int, bound time.Duration, present func(int) bool) error {
+	deadline := time.Now().Add(bound)
+	for _, p := range pids {
+		for present(p) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("pid %d still runs after %s", p, bound)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// waitUntil polls probe every interval until it holds or bound passes, and
+// returns when it first held.
+func waitUntil(ctx context.Context, bound, interval time.Duration, probe func() bool) (time.Time, error) {
+	deadline := time.Now().Add(bound)
+	for {
+		if probe() {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("not within %s", bound)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
