@@ -32,17 +32,18 @@ const (
 	// outages came before.
 	relayAfterBlip = time.Second
 	// A killed relay leader: its session lock goes with its connection and
-	// the standby retries the lock every second.
-	relayAfterKill = 3 * time.Second
+	// the standby bids for the lock every 250 ms.
+	relayAfterKill = 2 * time.Second
 	// Kafka is down for its clean stop and a JVM start: its producers and
 	// consumers reconnect with their own backoff.
 	relayAfterKafka = 5 * time.Second
 	// Postgres stays down this long after its crash (a machine restarting).
-	// Every retry loop backs off meanwhile, doubling from 100 ms: 6.3 s of
-	// retries by 8 s, the next one after 6.4 s more at most. So the relay
-	// publishes again within 7 s of the return, not 1 s.
+	// The relay's retries are at most 500 ms apart however long an outage
+	// lasts, so it publishes again within a second or two of the return
+	// (crash recovery may still be replaying the WAL when the first
+	// connection is let in).
 	pgCrashDown     = 8 * time.Second
-	relayAfterCrash = 7 * time.Second
+	relayAfterCrash = 2 * time.Second
 	// A render completes after a dependency's return: one short encode.
 	renderAfterBlip  = 10 * time.Second
 	renderAfterKafka = 15 * time.Second
