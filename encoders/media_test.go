@@ -323,7 +323,7 @@ func (q *scriptedQueue) claimsHeld() int {
 // loseClaims makes every claim end elsewhere.
 func (q *scriptedQueue) loseClaims() { q.mu.Lock(); q.lost = true; q.mu.Unlock() }
 
-func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration, probesOnly bool) (commands.MediaJob, bool, error) {
+func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration, probesOnly, _ bool) (commands.MediaJob, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, j := range q.jobs {
