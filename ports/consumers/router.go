@@ -291,11 +291,11 @@ func retry(trackers handlerTrackers, log *slog.Logger) message.HandlerMiddleware
 			wait := retryInitial
 			for attempt := 1; ; attempt++ {
 				out, err := h(msg)
-				down := err != nil && dependencyDown(err)
+				down := err != nil && tracker != nil && dependencyDown(err)
 				switch {
 				case err == nil && tracker != nil:
 					tracker.Succeeded()
-				case down && tracker != nil:
+				case down:
 					tracker.Failed(err, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
 				}
 				if err == nil || permanent(err) || attempt == retryAttempts {
