@@ -18,7 +18,8 @@ import (
 // dependencyDown reports whether a handler failed because a dependency (the
 // database) did not answer, rather than for a fault of its own: the handler
 // said so (domain.ErrUnavailable), connecting failed, the connection broke,
-// or the server is shutting down, starting or out of resources.
+// or the server is shutting down, starting or out of resources. A handler
+// that ran out of time is not counted: that may be its own fault.
 func dependencyDown(err error) bool {
 	var (
 		connect *pgconn.ConnectError

@@ -28,6 +28,7 @@ func TestDependencyDown_tells_an_outage_from_a_bug(t *testing.T) {
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"the handler's timeout", fmt.Errorf("load stream: %w", context.DeadlineExceeded), false},
 		{"unique violation", fmt.Errorf("project: %w", &pgconn.PgError{Code: "23505"}), false},
 		{"undefined column", &pgconn.PgError{Code: "42703"}, false},
 		{"a handler's own error", errors.New("nil map"), false},

@@ -24,7 +24,16 @@ import (
 func TestConsumer_a_database_outage_is_logged_once_failing_and_once_succeeding_again(t *testing.T) {
 	f := newFixture(t)
 	proxy, via := testenv.ProxyPostgres(t, f.pool.Config().ConnString())
-	pool, err := pgxpool.New(t.Context(), via)
+	cfg, err := pgxpool.ParseConfig(via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A projection holds its transaction's connection while it loads the
+	// stream on another: with fewer than two per partition, the handlers
+	// redelivered at once after the outage can hold every connection and
+	// wait for a second one until their timeout.
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,10 +67,12 @@ func TestConsumer_a_database_outage_is_logged_once_failing_and_once_succeeding_a
 	}
 	time.Sleep(3 * time.Second) // each message redelivered a few times
 	proxy.Restore()
-	t.Logf("database away %s", time.Since(cut).Round(time.Millisecond))
+	restored := time.Now()
 	for i, v := range last {
 		f.await(fmt.Sprint("ast_o", i+1), v)
 	}
+	t.Logf("database away %s; every event projected %s after it came back",
+		restored.Sub(cut).Round(time.Millisecond), time.Since(restored).Round(time.Millisecond))
 
 	out := logs.String()
 	count := func(s string) int { return strings.Count(out, s) }
