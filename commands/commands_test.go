@@ -164,6 +164,35 @@ func TestProbe_with_enough_credits_charges_once_and_makes_the_asset_ready(t *tes
 	})
 }
 
+// A probe recorded again after its first record went through (its answer
+// lost in an outage) changes nothing and charges nothing.
+func TestProbe_recorded_twice_records_and_charges_once(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	id := w.uploadOnly(alice, domain.AssetKindVideo, domain.AssetPartSource, clip)
+	p, err := w.probe.Probe(t.Context(), commands.Caller{}, commands.ProbeAsset{AssetID: id, Part: domain.AssetPartSource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := w.probe.Record(t.Context(), commands.Caller{}, p)
+	if err != nil || len(first.Events) == 0 {
+		t.Fatalf("first record: %+v, %v", first, err)
+	}
+	again, err := w.probe.Record(t.Context(), commands.Caller{}, p)
+	if err != nil || len(again.Events) != 0 || w.asset(id).Version() != first.Version {
+		t.Fatalf("the repeat: %+v, %v; version %d, want %d", again, err, w.asset(id).Version(), first.Version)
+	}
+	if s := w.asset(id).State(); s != domain.AssetStateReady {
+		t.Errorf("state %s, want ready", s)
+	}
+	_ = w.store.Transact(t.Context(), []string{commands.LedgerStream("acc_alice")}, func(ctx context.Context, tx commands.Tx) error {
+		if b, _ := tx.CreditBalance(ctx, "acc_alice"); b != 57 {
+			t.Errorf("balance = %d, want 60 − 3, charged once", b)
+		}
+		return nil
+	})
+}
+
 func TestAssets_waiting_for_payment_resume_in_order_after_a_grant(t *testing.T) {
 	w := newWorld(t)
 	first := w.uploaded(domain.AssetKindVideo, domain.AssetPartSource, clip)

@@ -62,38 +62,63 @@ func NewProbeAssetHandler(d Deps, prober Prober, blobs PartBlobs, limits domain.
 	return &ProbeAssetHandler{d: d, prober: prober, blobs: blobs, limits: limits}, d.Check()
 }
 
-// Handle probes outside any transaction (ffprobe takes a while), then
-// records the result, settles the charge and finishes the part's probe job
-// in one; a charge that makes the asset cuttable wakes its waiting jobs. A
-// repeated job finds the part probed and records nothing. Once the outcome
-// is committed, the blob of a part the asset refused or failed on is
-// deleted: nothing will read it again.
+// Handle probes the part (Probe), then records the outcome (Record).
 func (h *ProbeAssetHandler) Handle(ctx context.Context, c Caller, cmd ProbeAsset) (Written, error) {
-	a, err := loadAsset(ctx, h.d.Store, c, cmd.AssetID)
+	p, err := h.Probe(ctx, c, cmd)
 	if err != nil {
 		return Written{}, err
 	}
-	key := partKey(a, cmd.Part)
-	var (
-		media   domain.MediaInfo
-		probed  bool
-		failure MediaFailure
-	)
-	if key != "" && a.Failure() == nil && !cmd.Crashed {
-		path, err := h.blobs.Path(key)
-		if err != nil {
-			return Written{}, fmt.Errorf("probe %s: %w", a.ID(), err)
-		}
-		var probeErr error
-		media, probeErr = h.prober.Probe(ctx, path)
-		if probeErr != nil && !errors.As(probeErr, &failure) {
-			return Written{}, fmt.Errorf("probe %s: %w", a.ID(), probeErr)
-		}
-		probed = probeErr == nil
-	}
+	return h.Record(ctx, c, p)
+}
 
+// Probed is a part's probe, run but not yet recorded. A media worker keeps
+// it while the database is away and records it once it answers, rather
+// than probing again.
+type Probed struct {
+	cmd     ProbeAsset
+	account string
+	key     string // the part's blob when probed; "" when there was none
+	media   domain.MediaInfo
+	probed  bool
+	failure MediaFailure
+}
+
+// Probe runs ffprobe on the part, outside any transaction (it takes a
+// while). A part already gone, an asset already failed, or a Crashed
+// command probes nothing: Record decides.
+func (h *ProbeAssetHandler) Probe(ctx context.Context, c Caller, cmd ProbeAsset) (Probed, error) {
+	a, err := loadAsset(ctx, h.d.Store, c, cmd.AssetID)
+	if err != nil {
+		return Probed{}, err
+	}
+	p := Probed{cmd: cmd, account: a.AccountID(), key: partKey(a, cmd.Part)}
+	if p.key == "" || a.Failure() != nil || cmd.Crashed {
+		return p, nil
+	}
+	path, err := h.blobs.Path(p.key)
+	if err != nil {
+		return Probed{}, fmt.Errorf("probe %s: %w", a.ID(), err)
+	}
+	media, probeErr := h.prober.Probe(ctx, path)
+	if probeErr != nil && !errors.As(probeErr, &p.failure) {
+		return Probed{}, fmt.Errorf("probe %s: %w", a.ID(), probeErr)
+	}
+	p.media, p.probed = media, probeErr == nil
+	return p, nil
+}
+
+// Record records a probe's outcome, settles the charge and finishes the
+// part's probe job in one transaction; a charge that makes the asset
+// cuttable wakes its waiting jobs. A repeat (the job ran again, or the
+// same Probed is recorded again after an answer was lost) finds the part
+// probed and records nothing. Once the outcome is committed, the blob of a
+// part the asset refused or failed on is deleted: nothing will read it
+// again.
+func (h *ProbeAssetHandler) Record(ctx context.Context, c Caller, p Probed) (Written, error) {
+	cmd, key := p.cmd, p.key
+	media, probed, failure := p.media, p.probed, p.failure
 	var w Written
-	err = h.d.Store.Transact(ctx, []string{a.ID(), LedgerStream(a.AccountID())}, func(ctx context.Context, tx Tx) error {
+	err := h.d.Store.Transact(ctx, []string{cmd.AssetID, LedgerStream(p.account)}, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err

@@ -145,8 +145,8 @@ func (w *RenderWorker) watchLease(ctx context.Context, job claimed, stop context
 }
 
 // uptime is since when the database has answered one caller (a job's lease
-// watcher, a reaper) without a failure in between. It is shared between
-// goroutines.
+// watcher, a reaper, a media worker's claims and renewals) without a
+// failure in between. It is shared between goroutines.
 type uptime struct {
 	mu       sync.Mutex
 	since    time.Time // zero while failing

@@ -24,11 +24,12 @@ type MediaQueue interface {
 	// Claim takes the next claimable job (fair across accounts: the
 	// account with the fewest running jobs first, then the oldest job),
 	// counting an attempt, under a lease of the given length; ok = false
-	// when there is none. A job whose lease ran out is claimable again.
-	// probesOnly leaves silence detections where they are.
-	Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly bool) (job commands.MediaJob, ok bool, err error)
-	// Renew extends the claim's lease; held is false once the claim ended
-	// (the job was decided, parked, or claimed again).
+	// when there is none. With takeOver, a job whose lease ran out is
+	// claimable again. probesOnly leaves silence detections where they are.
+	Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly, takeOver bool) (job commands.MediaJob, ok bool, err error)
+	// Renew extends the claim's lease, one that ran out but was not taken
+	// over included; held is false once the claim ended (the job was
+	// decided, parked, or claimed again).
 	Renew(ctx context.Context, job commands.MediaJob, lease time.Duration) (held bool, err error)
 	// Release hands the claim back without counting the attempt: the job is
 	// claimable again from notBefore.
@@ -64,7 +65,9 @@ type MediaWorkerConfig struct {
 // to claim now. A running job holds a lease; a job whose worker vanished is
 // claimed again, and after domain.MaxCrashedAttempts lost leases its
 // command records media_crashed instead of running the media tool once
-// more (a file that kills ffprobe must not kill worker after worker).
+// more (a file that kills ffprobe must not kill worker after worker). A
+// database outage is no lost lease: the rules are the render reaper's
+// (docs/renders.md, "Leases, outages and crashes").
 //
 // Handle also completes explicit cuts and fails the cuts of a failed asset
 // inline: those commands run no media tool.
@@ -84,6 +87,10 @@ type MediaWorker struct {
 	hints     chan struct{} // work was announced on Kafka: read the queue
 	freed     chan struct{} // a job ended: read the queue again
 	jobs      sync.WaitGroup
+	// db is since when the queue has answered this worker's claims and
+	// renewals without a failure: a run-out lease is taken over only after
+	// a whole lease of answers.
+	db *uptime
 }
 
 // NewMediaWorker checks its dependencies once.
@@ -97,7 +104,8 @@ func NewMediaWorker(cfg MediaWorkerConfig, probe *commands.ProbeAssetHandler, cu
 	}
 	return &MediaWorker{cfg: cfg, probe: probe, cuts: cuts, queue: queue, now: now,
 		log:   log.With("component", "media-worker", "worker_id", cfg.WorkerID),
-		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan struct{}, 1), freed: make(chan struct{}, 1)}, nil
+		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan struct{}, 1), freed: make(chan struct{}, 1),
+		db: newUptime(time.Time{})}, nil
 }
 
 // Handle takes an asset or cut event from Kafka. An upload, a charge or an
@@ -174,6 +182,12 @@ func ProbesOnly(concurrency, detecting int) bool {
 }
 
 // claimFree fills the free slots from the queue, one claim each.
+//
+// A job whose lease ran out is taken over only once this worker has seen
+// the queue answer for a whole lease without a failure (since it started,
+// or since its last failed claim or renewal), as the render reaper does
+// (reap): a lease that ran out during an outage says nothing about its
+// worker, which renews it as soon as the database is back (keepLease).
 func (m *MediaWorker) claimFree(ctx context.Context) {
 	for ctx.Err() == nil {
 		select {
@@ -181,12 +195,20 @@ func (m *MediaWorker) claimFree(ctx context.Context) {
 		default:
 			return // every slot is busy
 		}
-		job, ok, err := m.queue.Claim(ctx, m.cfg.WorkerID, m.cfg.Lease, ProbesOnly(m.cfg.Concurrency, int(m.detecting.Load())))
-		if err != nil || !ok {
+		takeOver := m.db.upFor(m.now()) >= m.cfg.Lease
+		job, ok, err := m.queue.Claim(ctx, m.cfg.WorkerID, m.cfg.Lease, ProbesOnly(m.cfg.Concurrency, int(m.detecting.Load())), takeOver)
+		if err != nil {
 			<-m.slots
-			if err != nil && ctx.Err() == nil {
-				m.log.Warn("claiming a media job failed", "err", err)
+			if m.db.failed(m.now()) && ctx.Err() == nil {
+				m.log.Warn("claiming a media job failed; run-out leases wait for the database to answer a whole lease", "err", err)
 			}
+			return
+		}
+		if down := m.db.answered(m.now()); down > 0 {
+			m.log.Info("claiming media jobs answered again", "down_for", down.Round(time.Millisecond))
+		}
+		if !ok {
+			<-m.slots
 			return
 		}
 		detection := job.Kind == commands.MediaJobSilence
@@ -235,11 +257,11 @@ func (m *MediaWorker) runJob(parent context.Context, job commands.MediaJob) {
 
 	crashed := job.Attempts > domain.MaxCrashedAttempts
 	started := m.now()
-	w, err := m.run(ctx, job, crashed)
+	w, err := m.run(parent, ctx, job, crashed, log)
 	cause := context.Cause(ctx)
 	switch {
 	case err == nil:
-		m.done(job, log)
+		m.done(parent, ctx, job, log)
 		level := slog.LevelInfo
 		if crashed {
 			level = slog.LevelWarn
@@ -249,23 +271,37 @@ func (m *MediaWorker) runJob(parent context.Context, job commands.MediaJob) {
 	case errors.Is(cause, errJobGone):
 		log.Info("media job stopped: its claim ended elsewhere", "err", err)
 	case errors.Is(cause, errMediaStopped):
-		m.release(job, m.now(), log)
-		log.Info("media job handed back for another worker")
+		if m.handBack(job, log) {
+			log.Info("media job handed back for another worker")
+		}
 	case permanent(err):
-		m.done(job, log)
+		m.done(parent, ctx, job, log)
 		log.Error("media job dropped: its command refused it for good", "err", err)
 	default:
-		m.release(job, m.now().Add(m.cfg.RetryDelay), log)
+		m.untilAnswered(parent, ctx, "handing the media job back", func(tctx context.Context) error {
+			return m.queue.Release(tctx, job, m.now().Add(m.cfg.RetryDelay))
+		}, log)
 		log.Warn("media job failed; it will be retried", "err", err, "retry_in", m.cfg.RetryDelay)
 	}
 }
 
-// run issues the job's command.
-func (m *MediaWorker) run(ctx context.Context, job commands.MediaJob, crashed bool) (commands.Written, error) {
+// run issues the job's command. A probe that ran is kept until its outcome
+// is recorded (untilAnswered): an outage between ffprobe's exit and the
+// record costs a wait, not another probe, nor a lost lease.
+func (m *MediaWorker) run(worker, ctx context.Context, job commands.MediaJob, crashed bool, log *slog.Logger) (commands.Written, error) {
 	c := commands.Caller{CorrelationID: job.CorrelationID, CausationID: job.CausationID}
 	switch job.Kind {
 	case commands.MediaJobProbe:
-		return m.probe.Handle(ctx, c, commands.ProbeAsset{AssetID: job.AssetID, Part: job.Part, Crashed: crashed})
+		p, err := m.probe.Probe(ctx, c, commands.ProbeAsset{AssetID: job.AssetID, Part: job.Part, Crashed: crashed})
+		if err != nil {
+			return commands.Written{}, err
+		}
+		var w commands.Written
+		err = m.untilAnswered(worker, ctx, "recording the probe", func(tctx context.Context) (err error) {
+			w, err = m.probe.Record(tctx, c, p)
+			return err
+		}, log)
+		return w, err
 	case commands.MediaJobSilence:
 		return m.cuts.Handle(ctx, c, commands.CompleteCut{CutID: job.CutID, Detect: true, Crashed: crashed})
 	}
@@ -280,10 +316,17 @@ func permanent(err error) bool {
 		errors.Is(err, errUnknownKind)
 }
 
-// keepLease renews the claim's lease every third of it; once the claim is
-// no longer this worker's, it stops the job.
+// leaseRetry is how soon a lease watcher whose renewal failed tries
+// again: a lease that ran out during an outage is renewed within this long
+// of the database's return, long before any other worker takes it over.
+const leaseRetry = 250 * time.Millisecond
+
+// keepLease renews the claim's lease every third of it, and after a failed
+// renewal every leaseRetry until one gets through (the queue accepts a
+// lease that ran out but was not taken over). Once the claim is no longer
+// this worker's, it stops the job.
 func (m *MediaWorker) keepLease(ctx context.Context, job commands.MediaJob, stop context.CancelCauseFunc) {
-	t := time.NewTicker(m.cfg.Lease / 3)
+	t := time.NewTimer(m.cfg.Lease / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -292,33 +335,75 @@ func (m *MediaWorker) keepLease(ctx context.Context, job commands.MediaJob, stop
 		case <-t.C:
 		}
 		held, err := m.queue.Renew(ctx, job, m.cfg.Lease)
-		switch {
-		case err != nil:
-			// Postgres is away: keep working. If it stays away longer
-			// than the lease, another worker claims the job and the next
-			// renewal that gets through stops this one.
-			if ctx.Err() == nil {
-				m.log.Warn("renewing a media lease failed", "job_id", job.JobID, "err", err)
+		if err != nil {
+			// Postgres is away: keep working, renew as soon as it answers.
+			if m.db.failed(m.now()) && ctx.Err() == nil {
+				m.log.Warn("renewing a media lease failed; renewing once the database answers", "job_id", job.JobID, "err", err)
 			}
-		case !held:
+			t.Reset(min(leaseRetry, m.cfg.Lease/3))
+			continue
+		}
+		if down := m.db.answered(m.now()); down > 0 {
+			m.log.Info("renewing a media lease answered again", "job_id", job.JobID, "held", held, "down_for", down.Round(time.Millisecond))
+		}
+		if !held {
 			stop(errJobGone)
 			return
+		}
+		t.Reset(m.cfg.Lease / 3)
+	}
+}
+
+// untilAnswered makes call, a write of the job's claim, until the queue
+// answers it, the way a render's completion is asked again (complete):
+// while the database is away it asks again after 100 ms, doubling to 2 s,
+// and the lease watcher keeps the claim. It gives up without an answer
+// only when the claim ended (claim's context: its job is someone else's,
+// or was decided by this very call whose reply was lost), when the worker
+// shuts down (after one last try), or when call has failed for a whole
+// lease while the lease watcher's renewals got through (notAnOutage: a
+// fault of its own, no outage). It returns call's last error. what names
+// the write in the log.
+func (m *MediaWorker) untilAnswered(worker, claim context.Context, what string, call func(context.Context) error, log *slog.Logger) error {
+	delay := completeRetryFirst
+	var failingSince time.Time
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+		err := call(ctx)
+		cancel()
+		switch {
+		case err == nil || permanent(err):
+			if !failingSince.IsZero() {
+				log.Info(what+" answered once the database was back", "waited", m.now().Sub(failingSince).Round(time.Millisecond), "err", err)
+			}
+			return err
+		case worker.Err() != nil || claim.Err() != nil || notAnOutage(failingSince, m.db, m.now(), m.cfg.Lease):
+			log.Warn(what+" failed; giving up without an answer", "err", err, "claim_ended", context.Cause(claim))
+			return err
+		case failingSince.IsZero():
+			failingSince = m.now()
+			log.Warn(what+" failed; asking again until the database answers", "err", err)
+		}
+		select {
+		case <-time.After(delay):
+			delay = min(2*delay, completeRetryMax)
+		case <-claim.Done(): // one last try, then give up
 		}
 	}
 }
 
-func (m *MediaWorker) done(job commands.MediaJob, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
-	defer cancel()
-	if err := m.queue.Done(ctx, job); err != nil {
-		log.Warn("ending a media claim failed; its lease will run out and a repeat will find nothing to do", "err", err)
-	}
+// done ends the claim of a job its command decided or refused for good.
+func (m *MediaWorker) done(worker, claim context.Context, job commands.MediaJob, log *slog.Logger) {
+	m.untilAnswered(worker, claim, "ending the media claim", func(ctx context.Context) error { return m.queue.Done(ctx, job) }, log)
 }
 
-func (m *MediaWorker) release(job commands.MediaJob, notBefore time.Time, log *slog.Logger) {
+// handBack returns the job on shutdown, one try: the worker is going.
+func (m *MediaWorker) handBack(job commands.MediaJob, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
 	defer cancel()
-	if err := m.queue.Release(ctx, job, notBefore); err != nil {
+	if err := m.queue.Release(ctx, job, m.now()); err != nil {
 		log.Warn("handing a media job back failed; its lease will run out", "err", err)
+		return false
 	}
+	return true
 }

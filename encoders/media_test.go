@@ -24,6 +24,7 @@ import (
 
 type mediaRig struct {
 	t      *testing.T
+	db     *flakyStore
 	d      commands.Deps
 	probe  *gatedProbe
 	queue  *scriptedQueue
@@ -32,9 +33,9 @@ type mediaRig struct {
 
 func newMediaRig(t *testing.T, cfg encoders.MediaWorkerConfig) *mediaRig {
 	var n atomic.Int64
-	store := memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })
-	d := commands.Deps{Store: store, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
-	r := &mediaRig{t: t, d: d, probe: &gatedProbe{release: make(chan struct{}), started: make(chan string, 100)}, queue: &scriptedQueue{}}
+	db := &flakyStore{Store: memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })}
+	d := commands.Deps{Store: db, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
+	r := &mediaRig{t: t, db: db, d: d, probe: &gatedProbe{release: make(chan struct{}), started: make(chan string, 100)}, queue: &scriptedQueue{}}
 	probe, err := commands.NewProbeAssetHandler(d, r.probe, fakeBlobs{}, domain.SourceLimits{})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func (r *mediaRig) uploads(n int) []string {
 		}
 		ids = append(ids, a.StreamID)
 	}
-	r.queue.add(r.d.Store.(*memstore.Store).MediaJobs()...)
+	r.queue.add(r.db.MediaJobs()...)
 	return ids
 }
 
@@ -210,6 +211,48 @@ func TestMediaWorker_a_transient_failure_hands_the_job_back_for_later(t *testing
 	}
 }
 
+// The store goes away once ffprobe has run and the worker shuts down
+// before it is back: one last try, then the job is handed back (the queue
+// still answers), not counted as an attempt, the probe not recorded.
+func TestMediaWorker_shutdown_while_a_probe_waits_to_be_recorded_hands_the_job_back(t *testing.T) {
+	r := newMediaRig(t, encoders.MediaWorkerConfig{})
+	ids := r.uploads(1)
+	stop := r.start()
+	<-r.probe.started
+	r.db.down.Store(true)
+	r.probe.release <- struct{}{}
+	eventually(t, "recording to fail", func() bool { return r.db.refused.Load() >= 2 })
+	stop() // returns: the worker does not wait for the store
+	j := r.queue.only(t)
+	if j.State != commands.MediaJobPending || j.Attempts != 0 || r.queue.released.Load() != 1 {
+		t.Errorf("after the shutdown the job is %+v, released %d times", j.MediaJob, r.queue.released.Load())
+	}
+	r.db.down.Store(false)
+	if a := r.asset(ids[0]); a.Version() != 2 {
+		t.Errorf("the probe was recorded although the store was away: version %d", a.Version())
+	}
+}
+
+// Recording keeps failing while the queue answers the lease watcher: that
+// is no outage, so after a whole lease the worker stops asking and hands
+// the job back for later.
+func TestMediaWorker_a_record_failing_for_a_lease_while_the_queue_answers_is_handed_back(t *testing.T) {
+	r := newMediaRig(t, encoders.MediaWorkerConfig{Lease: 300 * time.Millisecond, RetryDelay: time.Hour})
+	r.uploads(1)
+	stop := r.start()
+	defer stop()
+	<-r.probe.started
+	r.db.down.Store(true)
+	r.probe.release <- struct{}{}
+	eventually(t, "the job to be handed back", func() bool { return r.queue.released.Load() == 1 })
+	if n := r.queue.renewals.Load(); n < 2 {
+		t.Errorf("%d renewals while recording failed, want the lease kept", n)
+	}
+	if j := r.queue.only(t); j.State != commands.MediaJobPending || j.Attempts != 0 || r.probe.calls.Load() != 1 {
+		t.Errorf("handed back as %+v after %d probes", j.MediaJob, r.probe.calls.Load())
+	}
+}
+
 func TestMediaWorker_a_job_its_command_refuses_for_good_is_dropped(t *testing.T) {
 	r := newMediaRig(t, encoders.MediaWorkerConfig{})
 	r.queue.add(commands.MediaJob{JobID: commands.ProbeJobID("ast_gone", domain.AssetPartSource), Kind: commands.MediaJobProbe,
@@ -323,7 +366,7 @@ func (q *scriptedQueue) claimsHeld() int {
 // loseClaims makes every claim end elsewhere.
 func (q *scriptedQueue) loseClaims() { q.mu.Lock(); q.lost = true; q.mu.Unlock() }
 
-func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration, probesOnly bool) (commands.MediaJob, bool, error) {
+func (q *scriptedQueue) Claim(_ context.Context, worker string, _ time.Duration, probesOnly, _ bool) (commands.MediaJob, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, j := range q.jobs {

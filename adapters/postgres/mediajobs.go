@@ -22,9 +22,9 @@ type MediaJobs struct{ pool *pgxpool.Pool }
 // NewMediaJobs returns the queue on pool.
 func NewMediaJobs(pool *pgxpool.Pool) *MediaJobs { return &MediaJobs{pool: pool} }
 
-// claimMedia takes the next job: pending (and not held back), or running
-// under a lease that ran out (its worker vanished: attempts + 1 counts
-// that). Fair across accounts: the job of the account with the fewest
+// claimMedia takes the next job: pending (and not held back), or, with $4
+// set, running under a lease that ran out (its worker vanished: attempts + 1
+// counts that). Fair across accounts: the job of the account with the fewest
 // running jobs goes first, then the oldest. With $3 set only probes are
 // claimed (see encoders.MediaWorker). SKIP LOCKED lets concurrent
 // claimers take different jobs without waiting; a job claimed meanwhile no
@@ -36,7 +36,7 @@ WITH running AS (
 ), next AS (
     SELECT j.job_id FROM media_jobs j LEFT JOIN running r ON r.account_id = j.account_id
     WHERE ((j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= now()))
-       OR (j.state = 'running' AND j.lease_until < now()))
+       OR ($4 AND j.state = 'running' AND j.lease_until < now()))
       AND (NOT $3 OR j.kind = 'probe')
     ORDER BY coalesce(r.n, 0), j.since, j.job_id
     LIMIT 1
@@ -50,10 +50,10 @@ RETURNING ` + mediaJobColumns
 const mediaJobColumns = `m.job_id, m.kind, m.account_id, m.asset_id, m.cut_id, m.part, m.state, m.attempts, m.worker_id, m.since, m.correlation_id, m.causation_id`
 
 // Claim takes the next job for workerID under a lease of the given
-// length (only a probe when probesOnly), or ok = false when no job is
-// claimable.
-func (q *MediaJobs) Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly bool) (commands.MediaJob, bool, error) {
-	rows, err := q.pool.Query(ctx, claimMedia, workerID, lease, probesOnly)
+// length (only a probe when probesOnly; a job whose lease ran out only when
+// takeOver), or ok = false when no job is claimable.
+func (q *MediaJobs) Claim(ctx context.Context, workerID string, lease time.Duration, probesOnly, takeOver bool) (commands.MediaJob, bool, error) {
+	rows, err := q.pool.Query(ctx, claimMedia, workerID, lease, probesOnly, takeOver)
 	if err != nil {
 		return commands.MediaJob{}, false, fmt.Errorf("claim a media job: %w", err)
 	}
@@ -67,9 +67,9 @@ func (q *MediaJobs) Claim(ctx context.Context, workerID string, lease time.Durat
 	return j, true, nil
 }
 
-// Renew extends a claim's lease to lease from now. held is false once the
-// claim has ended: the job was decided, parked, or claimed again after its
-// lease ran out.
+// Renew extends a claim's lease to lease from now, one that ran out but
+// was not taken over included. held is false once the claim has ended: the
+// job was decided, parked, or claimed again after its lease ran out.
 func (q *MediaJobs) Renew(ctx context.Context, j commands.MediaJob, lease time.Duration) (held bool, err error) {
 	tag, err := q.pool.Exec(ctx, `UPDATE media_jobs SET lease_until = now() + $4::interval
 		WHERE job_id = $1 AND state = 'running' AND worker_id = $2 AND attempts = $3`, j.JobID, j.WorkerID, j.Attempts, lease)

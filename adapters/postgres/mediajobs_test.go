@@ -41,7 +41,7 @@ func probeJob(asset, account string, queued time.Time) commands.MediaJob {
 
 func claim(t *testing.T, q *postgres.MediaJobs, worker string) (commands.MediaJob, bool) {
 	t.Helper()
-	j, ok, err := q.Claim(t.Context(), worker, time.Minute, false)
+	j, ok, err := q.Claim(t.Context(), worker, time.Minute, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,33 @@ func TestMediaJobs_a_lost_lease_is_claimed_again_with_one_more_attempt(t *testin
 	}
 }
 
+// A claimer that has not seen the database answer for a whole lease does
+// not take over a lease that ran out (it may have run out during an
+// outage), and the worker whose lease it is renews it when it can: the job
+// stays its claim, one attempt.
+func TestMediaJobs_a_run_out_lease_is_taken_over_only_when_asked_and_renewed_until_then(t *testing.T) {
+	pool := testenv.Postgres(t)
+	q := postgres.NewMediaJobs(pool)
+	queueJobs(t, pool, probeJob("ast_outage", "acc_a", time.Now()))
+	first, _ := claim(t, q, "w1")
+	if _, err := pool.Exec(t.Context(), `UPDATE media_jobs SET lease_until = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok, err := q.Claim(t.Context(), "w2", time.Minute, false, false); err != nil || ok {
+		t.Fatalf("a claim without takeOver took the run-out lease: %+v, %v, %v", j, ok, err)
+	}
+	if held, err := q.Renew(t.Context(), first, time.Minute); err != nil || !held {
+		t.Fatalf("renewing the run-out lease: %v, %v", held, err)
+	}
+	if j, ok := claim(t, q, "w2"); ok {
+		t.Fatalf("a renewed lease was taken over: %+v", j)
+	}
+	jobs, _ := postgres.ListMediaJobs(t.Context(), pool)
+	if len(jobs) != 1 || jobs[0].WorkerID != "w1" || jobs[0].Attempts != 1 {
+		t.Fatalf("jobs %+v, want w1's claim with one attempt", jobs)
+	}
+}
+
 // A hand-back does not count as an attempt and may hold the job back for a
 // while; a parked job waits, its claim not counted either, until woken.
 func TestMediaJobs_release_and_park_do_not_count_attempts(t *testing.T) {
@@ -183,7 +210,7 @@ func TestMediaJobs_concurrent_claimers_never_take_one_job_twice(t *testing.T) {
 		wg.Go(func() {
 			worker := fmt.Sprint("w", c)
 			for {
-				j, ok, err := q.Claim(t.Context(), worker, time.Minute, false)
+				j, ok, err := q.Claim(t.Context(), worker, time.Minute, false, true)
 				if err != nil {
 					t.Error(err)
 					return
@@ -347,11 +374,11 @@ func TestMediaJobs_a_probes_only_claim_passes_over_detections(t *testing.T) {
 	detection := commands.MediaJob{JobID: commands.SilenceJobID("cut_1"), Kind: commands.MediaJobSilence, AccountID: "acc_a",
 		AssetID: "ast_1", CutID: "cut_1", State: commands.MediaJobPending, Since: base}
 	queueJobs(t, pool, detection, probeJob("ast_2", "acc_a", base.Add(time.Minute)))
-	j, ok, err := q.Claim(t.Context(), "w1", time.Minute, true)
+	j, ok, err := q.Claim(t.Context(), "w1", time.Minute, true, true)
 	if err != nil || !ok || j.Kind != commands.MediaJobProbe {
 		t.Fatalf("probes only: %+v %v %v", j, ok, err)
 	}
-	if _, ok, _ := q.Claim(t.Context(), "w1", time.Minute, true); ok {
+	if _, ok, _ := q.Claim(t.Context(), "w1", time.Minute, true, true); ok {
 		t.Error("a probes-only claim took the detection")
 	}
 	if j, ok := claim(t, q, "w1"); !ok || j.Kind != commands.MediaJobSilence {

@@ -156,14 +156,15 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	if cfg.ClientID == "" {
 		cfg.ClientID = "renderd-consumer"
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, watermillLogger(log))
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, routerLogger{watermillLogger(log)})
 	if err != nil {
 		return nil, fmt.Errorf("consumers: %w", err)
 	}
 	// The first middleware is the outermost: panics become errors,
-	// transient errors are retried, and what is permanent is logged and
+	// transient errors are retried (a dependency outage logged once, by
+	// its handler's tracker), and what is permanent is logged and
 	// acknowledged so that it cannot block its partition.
-	router.AddMiddleware(skipPermanent(log), retry(log), recoverPanic)
+	router.AddMiddleware(skipPermanent(log), retry(newHandlerTrackers(handlers, log), log), recoverPanic)
 
 	r := &Router{router: router}
 	for _, h := range handlers {
@@ -279,18 +280,31 @@ func permanent(err error) bool {
 
 // retry runs the handler again while it fails transiently, up to
 // retryAttempts in all, backing off exponentially. (watermill's own Retry
-// middleware would pull modules into go.mod that nothing else needs.)
-func retry(log *slog.Logger) message.HandlerMiddleware {
+// middleware would pull modules into go.mod that nothing else needs.) A
+// failure that is a dependency outage goes to the handler's tracker, which
+// logs the outage once, and so does the next success; other failures are
+// logged each.
+func retry(trackers handlerTrackers, log *slog.Logger) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			tracker := trackers[message.HandlerNameFromCtx(msg.Context())]
 			wait := retryInitial
 			for attempt := 1; ; attempt++ {
 				out, err := h(msg)
+				down := err != nil && tracker != nil && dependencyDown(err)
+				switch {
+				case err == nil && tracker != nil:
+					tracker.Succeeded()
+				case down:
+					tracker.Failed(err, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+				}
 				if err == nil || permanent(err) || attempt == retryAttempts {
 					return out, err
 				}
-				log.Warn("event handling failed, retrying", "error", err, "attempt", attempt, "max_attempts", retryAttempts,
-					"backoff", wait, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+				if !down {
+					log.Warn("event handling failed, retrying", "error", err, "attempt", attempt, "max_attempts", retryAttempts,
+						"backoff", wait, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+				}
 				t := time.NewTimer(wait)
 				select {
 				case <-msg.Context().Done():
