@@ -180,7 +180,8 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 			func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, log)
 		handlers = append(handlers, consumers.WebhookHandlers(deliveries)...)
 	}
-	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix},
+	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix,
+		Unavailable: postgres.IsUnavailable},
 		codec, handlers, log)
 	return router, pools, err
 }

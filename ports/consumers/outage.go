@@ -1,39 +1,33 @@
 package consumers
 
 import (
+	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/renderd/renderd/adapters/outage"
 	"github.com/renderd/renderd/domain"
 )
 
-// dependencyDown reports whether a handler failed because a dependency (the
-// database) did not answer, rather than for a fault of its own: the handler
-// said so (domain.ErrUnavailable), connecting failed, the connection broke,
-// or the server is shutting down, starting or out of resources. A handler
-// that ran out of time is not counted: that may be its own fault.
-func dependencyDown(err error) bool {
-	var (
-		connect *pgconn.ConnectError
-		pgErr   *pgconn.PgError
-		netErr  *net.OpError
-	)
-	switch {
-	case errors.Is(err, domain.ErrUnavailable), errors.As(err, &connect), errors.As(err, &netErr),
-		errors.Is(err, io.ErrUnexpectedEOF), pgconn.SafeToRetry(err):
-		return true
-	case errors.As(err, &pgErr):
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") || strings.HasPrefix(pgErr.Code, "57P0")
+// dependencyDown returns the test of whether a handler failed because a
+// dependency (the database) did not answer, rather than for a fault of its
+// own: the handler said so (domain.ErrUnavailable), or unavailable (the
+// database adapter's classifier, postgres.IsUnavailable, given by the
+// wiring; nil: only the first) says so. A handler that ran out of time is
+// not counted whatever the classifier says: that may be its own fault.
+func dependencyDown(unavailable func(error) bool) func(error) bool {
+	return func(err error) bool {
+		switch {
+		case errors.Is(err, domain.ErrUnavailable):
+			return true
+		case unavailable == nil, errors.Is(err, context.DeadlineExceeded):
+			return false
+		}
+		return unavailable(err)
 	}
-	return false
 }
 
 // handlerTrackers follow, per consumer, whether its handler fails because a
@@ -55,10 +49,13 @@ func newHandlerTrackers(handlers []Handler, log *slog.Logger) handlerTrackers {
 // handler returns at ERROR, once per message per redelivery; one that is a
 // dependency outage was told to the handler's tracker already (retry), so
 // it goes to DEBUG.
-type routerLogger struct{ watermill.LoggerAdapter }
+type routerLogger struct {
+	watermill.LoggerAdapter
+	down func(error) bool // dependencyDown
+}
 
 func (l routerLogger) Error(msg string, err error, fields watermill.LogFields) {
-	if dependencyDown(err) {
+	if l.down(err) {
 		l.Debug(msg, fields.Add(watermill.LogFields{"error": err}))
 		return
 	}
@@ -66,5 +63,5 @@ func (l routerLogger) Error(msg string, err error, fields watermill.LogFields) {
 }
 
 func (l routerLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return routerLogger{l.LoggerAdapter.With(fields)}
+	return routerLogger{l.LoggerAdapter.With(fields), l.down}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -33,8 +34,19 @@ func TestDependencyDown_tells_an_outage_from_a_bug(t *testing.T) {
 		{"undefined column", &pgconn.PgError{Code: "42703"}, false},
 		{"a handler's own error", errors.New("nil map"), false},
 	} {
-		if got := dependencyDown(c.err); got != c.down {
+		if got := dependencyDown(postgres.IsUnavailable)(c.err); got != c.down {
 			t.Errorf("%s: dependencyDown = %v, want %v", c.name, got, c.down)
 		}
+	}
+}
+
+// Without a classifier only a handler that says so is down.
+func TestDependencyDown_without_a_classifier_counts_only_ErrUnavailable(t *testing.T) {
+	down := dependencyDown(nil)
+	if !down(fmt.Errorf("load: %w", domain.ErrUnavailable)) {
+		t.Error("domain.ErrUnavailable is not an outage")
+	}
+	if down(&pgconn.PgError{Code: "57P01"}) {
+		t.Error("an error no classifier judged is an outage")
 	}
 }

@@ -43,8 +43,8 @@ func TestConsumer_a_database_outage_is_logged_once_failing_and_once_succeeding_a
 	store := postgres.NewEventStore(pool, f.codec, nil)
 	p := consumers.Projections{Assets: projections.NewAssetProjector(pool, store, log),
 		Cuts: projections.NewCutProjector(pool, store, log), Renders: projections.NewRenderProjector(pool, store, log)}
-	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: testenv.TopicPrefix(t)},
-		f.codec, consumers.ProjectorHandlers(p), log)
+	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: testenv.TopicPrefix(t),
+		Unavailable: postgres.IsUnavailable}, f.codec, consumers.ProjectorHandlers(p), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,6 +112,11 @@ type Config struct {
 	GroupPrefix string
 	// ClientID names the Kafka clients (default "renderd-consumer").
 	ClientID string
+	// Unavailable tells a handler error that is a dependency outage (the
+	// database restarting) from a bug, so that an outage is logged once,
+	// not per message (cmd/renderd wires postgres.IsUnavailable); nil
+	// counts only domain.ErrUnavailable.
+	Unavailable func(error) bool
 }
 
 // Retry policy for transient failures (the database briefly away). After
@@ -156,7 +161,8 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	if cfg.ClientID == "" {
 		cfg.ClientID = "renderd-consumer"
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, routerLogger{watermillLogger(log)})
+	down := dependencyDown(cfg.Unavailable)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, routerLogger{watermillLogger(log), down})
 	if err != nil {
 		return nil, fmt.Errorf("consumers: %w", err)
 	}
@@ -164,7 +170,7 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	// transient errors are retried (a dependency outage logged once, by
 	// its handler's tracker), and what is permanent is logged and
 	// acknowledged so that it cannot block its partition.
-	router.AddMiddleware(skipPermanent(log), retry(newHandlerTrackers(handlers, log), log), recoverPanic)
+	router.AddMiddleware(skipPermanent(log), retry(newHandlerTrackers(handlers, log), down, log), recoverPanic)
 
 	r := &Router{router: router}
 	for _, h := range handlers {
@@ -284,7 +290,7 @@ func permanent(err error) bool {
 // failure that is a dependency outage goes to the handler's tracker, which
 // logs the outage once, and so does the next success; other failures are
 // logged each.
-func retry(trackers handlerTrackers, log *slog.Logger) message.HandlerMiddleware {
+func retry(trackers handlerTrackers, dependencyDown func(error) bool, log *slog.Logger) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			tracker := trackers[message.HandlerNameFromCtx(msg.Context())]
