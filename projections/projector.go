@@ -97,12 +97,20 @@ type projector struct {
 }
 
 func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
+	// The history is read before the transaction takes its connection: a
+	// handler holding one connection while it waits for a second starves
+	// the pool when every partition is redelivered at once (after an
+	// outage), each handler waiting on the others until it times out.
+	history, err := p.history(ctx, rec)
+	if err != nil {
+		return err
+	}
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	missed, err := p.project(ctx, tx, rec)
+	missed, err := p.project(ctx, tx, rec, history)
 	if err != nil {
 		return err
 	}
@@ -116,7 +124,8 @@ func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
 	return nil
 }
 
-// project brings the row of rec's stream to rec's version, inside tx.
+// project brings the row of rec's stream to rec's version, inside tx;
+// history is rec's stream up to rec (p.history).
 //
 // The row is locked first, and its version decides: an event at or below it
 // is a redelivery or arrived late, and changes nothing; the next version, or
@@ -125,10 +134,7 @@ func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
 // whole, which applies any missing events in order on the way. The state
 // logic stays in the domain; this only picks the version. It returns how
 // many events before rec it applied from the store (the gap's size).
-func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded) (missed int64, err error) {
-	if rec.StreamType != p.model.streamType {
-		return 0, fmt.Errorf("%s read model: event %s is on a %s stream: %w", p.model.streamType, rec.ID, rec.StreamType, ErrUnprojectable)
-	}
+func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded, history []domain.Recorded) (missed int64, err error) {
 	// FOR UPDATE serialises projectors of one stream (two consumers during a
 	// rebalance, a Rebuild next to the live projection). A missing row locks
 	// nothing; the upsert's version guard covers that race.
@@ -140,10 +146,6 @@ func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded)
 	if rec.StreamVersion <= current {
 		p.log.Debug("event already projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "row_version", current)
 		return 0, nil
-	}
-	history, err := p.history(ctx, rec)
-	if err != nil {
-		return 0, err
 	}
 	written, err := p.model.write(ctx, tx, history)
 	if err != nil || !written {
@@ -159,8 +161,12 @@ func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded)
 
 // history returns rec's stream from the event store up to and including rec:
 // the row reflects exactly the event being projected, whatever later events
-// the store may already hold (their own messages follow).
+// the store may already hold (their own messages follow). Those events never
+// change, so reading them before the row is locked is safe.
 func (p *projector) history(ctx context.Context, rec domain.Recorded) ([]domain.Recorded, error) {
+	if rec.StreamType != p.model.streamType {
+		return nil, fmt.Errorf("%s read model: event %s is on a %s stream: %w", p.model.streamType, rec.ID, rec.StreamType, ErrUnprojectable)
+	}
 	all, err := p.events.Load(ctx, rec.StreamID)
 	if errors.Is(err, eventschema.ErrUnknownEventType) {
 		// The stream holds an event this build does not know (written by a

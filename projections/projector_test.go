@@ -1,8 +1,11 @@
 package projections_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,5 +256,49 @@ func TestProjector_an_event_the_store_does_not_hold_is_unprojectable(t *testing.
 	}
 	if rows := pt.Rows(t, f.pool, "rm_assets"); len(rows) != 0 {
 		t.Fatalf("rows written: %v", rows)
+	}
+}
+
+// As many handlers as the pool has connections, all at once (every partition
+// redelivered after an outage): none may hold a connection while it waits
+// for another, or they wait on each other until their deadlines.
+func TestProjector_handlers_filling_the_pool_do_not_wait_on_each_other(t *testing.T) {
+	f := newFixture(t)
+	conf := f.pool.Config()
+	conf.MaxConns = 2
+	small, err := pgxpool.NewWithConfig(t.Context(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(small.Close)
+	store := postgres.NewEventStore(small, f.codec, nil)
+	assets := projections.NewAssetProjector(small, store, testenv.Logger(t))
+
+	const streams = 8
+	var recs []domain.Recorded
+	for i := range streams {
+		id := fmt.Sprintf("ast_%d", i)
+		recs = append(recs, f.append(id, "acc_1", t0, pt.VideoAsset(t, id, "acc_1", t0, pt.Probed)...)...)
+	}
+	for round := range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		errs := make(chan error, len(recs))
+		var wg sync.WaitGroup
+		for _, r := range recs {
+			wg.Go(func() { errs <- assets.Handle(ctx, r) })
+		}
+		wg.Wait()
+		cancel()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	for i := range streams {
+		if v := f.asset("acc_1", fmt.Sprintf("ast_%d", i)); v.Version != 3 {
+			t.Fatalf("ast_%d at version %d, want 3", i, v.Version)
+		}
 	}
 }

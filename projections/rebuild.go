@@ -174,7 +174,11 @@ func replayBatch(ctx context.Context, tx pgx.Tx, codec Decoder, byType map[domai
 			Position: e.Checkpoint.Position, Metadata: e.Metadata, Event: ev}
 		// Earlier events of the stream are applied from the store on the
 		// way: in a rebuild that is the plan, not a gap worth reporting.
-		_, err = byType[e.StreamType].project(ctx, tx, rec)
+		p := byType[e.StreamType]
+		history, err := p.history(ctx, rec)
+		if err == nil {
+			_, err = p.project(ctx, tx, rec, history)
+		}
 		if errors.Is(err, ErrUnprojectable) {
 			log.Error("event skipped in rebuild", "stream_id", e.StreamID, "version", e.StreamVersion, "event", e.WireName, "error", err)
 			continue
