@@ -1,37 +1,9 @@
 package projections
 
-import "context"
-
 // SetReplayBatchEvents sets how many events one batch of ReplayAll carries,
 // until the returned function restores it.
 func SetReplayBatchEvents(n int) (restore func()) {
 	old := replayBatchEvents
 	replayBatchEvents = n
 	return func() { replayBatchEvents = old }
-}
-
-// ClaimSecrets claims up to n due deliveries and returns, for each, the
-// secrets that would sign it, or why they did not open.
-func ClaimSecrets(ctx context.Context, d *WebhookDispatcher, n int) ([][]string, []error, error) {
-	batch, err := d.claim(ctx, n)
-	if err != nil {
-		return nil, nil, err
-	}
-	var secrets [][]string
-	var errs []error
-	for _, c := range batch {
-		secrets = append(secrets, c.endpoint.Secrets(d.now()))
-		errs = append(errs, c.secretErr)
-	}
-	return secrets, errs, nil
-}
-
-// ClaimAndAttempt claims up to n due deliveries and makes each one's attempt,
-// as the dispatcher's loop does; it returns how many it claimed.
-func ClaimAndAttempt(ctx context.Context, d *WebhookDispatcher, n int) (int, error) {
-	batch, err := d.claim(ctx, n)
-	for _, c := range batch {
-		d.attempt(ctx, c)
-	}
-	return len(batch), err
 }

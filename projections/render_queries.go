@@ -93,18 +93,18 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 		base += fmt.Sprintf(` AND state = $%d`, len(args))
 	}
 	list, next, err := listPage(ctx, q.pool, page, scanRender, base, args,
-		func(v RenderView) cursor { return cursor{v.CreatedAt, v.ID} })
+		func(v RenderView) Cursor { return Cursor{CreatedAt: v.CreatedAt, ID: v.ID} })
 	if err != nil {
 		return nil, "", fmt.Errorf("list renders: %w", err)
 	}
 	return list, f.wrapCursor(next), nil
 }
 
-// wrapCursor binds a keyset cursor to the filters (bindCursor).
+// wrapCursor binds a keyset cursor to the filters (BindCursor).
 func (f RenderFilter) wrapCursor(keyset string) string {
-	return bindCursor("asset_id="+f.AssetID+"\x00state="+f.State, keyset)
+	return BindCursor("asset_id="+f.AssetID+"\x00state="+f.State, keyset)
 }
 
 func (f RenderFilter) unwrapCursor(c string) (string, error) {
-	return unbindCursor("asset_id="+f.AssetID+"\x00state="+f.State, c, "keep asset_id and state")
+	return UnbindCursor("asset_id="+f.AssetID+"\x00state="+f.State, c, "keep asset_id and state")
 }

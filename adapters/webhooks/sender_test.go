@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/renderd/renderd/webhooks"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -56,7 +57,7 @@ func receiver(t *testing.T, h http.HandlerFunc) (*httptest.Server, func() []rece
 	}
 }
 
-func testMessage(t *testing.T, url string, secrets ...string) Message {
+func testMessage(t *testing.T, url string, secrets ...string) webhooks.Message {
 	t.Helper()
 	if len(secrets) == 0 {
 		s, err := NewSecret()
@@ -65,7 +66,7 @@ func testMessage(t *testing.T, url string, secrets ...string) Message {
 		}
 		secrets = []string{s}
 	}
-	return Message{
+	return webhooks.Message{
 		URL:       url,
 		ID:        "8f0e2a4c-3b7d-4d5e-9f61-2a7c0b1d9e55",
 		Timestamp: time.Now(),
