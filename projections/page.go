@@ -13,10 +13,21 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
+// ErrNotFound is domain.ErrNotFound, so that the API's one error mapping
+// answers 404 for the read side without a case of its own. An id of another
+// account is reported exactly like an unknown one.
+var ErrNotFound = domain.ErrNotFound
+
 // ErrBadCursor reports a page cursor the read side did not hand out. The
 // error also matches domain.ErrValidation and carries a
 // *domain.ValidationError for the field "cursor".
 var ErrBadCursor = errors.New("bad cursor")
+
+// RenderFilter narrows a list of renders; empty fields do not filter.
+type RenderFilter struct {
+	AssetID string
+	State   string // pending, running, completed, failed or cancelled
+}
 
 // Page sizes.
 const (

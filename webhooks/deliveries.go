@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/pgread"
 	"github.com/renderd/renderd/projections"
 )
 
@@ -59,7 +59,7 @@ const AttemptAbandonedError = "the sender stopped before the attempt finished"
 // Deliveries returns a page of an endpoint's deliveries, newest first, with
 // their attempts, and the cursor of the next page ("" after the last);
 // status filters when not empty, and a cursor is bound to it (as
-// ListRenders' to its filters).
+// readmodel.Queries.ListRenders' to its filters).
 func (w *Store) Deliveries(ctx context.Context, accountID, endpointID, status string, page projections.Page) ([]Delivery, string, error) {
 	if _, err := w.Endpoint(ctx, accountID, endpointID); err != nil {
 		return nil, "", err

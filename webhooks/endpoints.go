@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/pgread"
 	"github.com/renderd/renderd/projections"
 )
 
@@ -224,7 +224,7 @@ func (w *Store) Endpoint(ctx context.Context, accountID, id string) (Endpoint, e
 }
 
 // Endpoints returns a page of the account's endpoints, newest first, and
-// the cursor of the next page ("" after the last), like ListAssets.
+// the cursor of the next page ("" after the last), like readmodel.Queries.ListAssets.
 func (w *Store) Endpoints(ctx context.Context, accountID string, page projections.Page) ([]Endpoint, string, error) {
 	list, next, err := pgread.List(ctx, w.pool, page, scanEndpoint,
 		`SELECT `+endpointColumns+` FROM webhook_endpoints WHERE account_id = $1 AND deleted_at IS NULL`, []any{accountID},

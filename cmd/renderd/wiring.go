@@ -23,6 +23,7 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -38,7 +39,7 @@ import (
 // behind the GETs, the blob store for uploads. The returned waiter must run
 // for read-your-writes, and the accounts (Run) for key revocations to
 // reach this process's key cache.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, log *slog.Logger) (http.Handler, *projections.Waiter, *postgres.Accounts, error) {
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("blob store: %w", err)
@@ -74,8 +75,8 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if len(cfg.KafkaBrokers) > 0 {
 		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
 	}
-	waiter := projections.NewWaiter(pool, log)
-	queries := projections.NewQueries(pool)
+	waiter := readmodel.NewWaiter(pool, log)
+	queries := readmodel.NewQueries(pool)
 	h, err := httpapi.New(httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
@@ -141,10 +142,11 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
 	if cfg.has(RoleProjector) {
+		rows := readmodel.NewStore(pool)
 		handlers = append(handlers, consumers.ProjectorHandlers(consumers.Projections{
-			Assets:  projections.NewAssetProjector(pool, store, log),
-			Cuts:    projections.NewCutProjector(pool, store, log),
-			Renders: projections.NewRenderProjector(pool, store, log),
+			Assets:  projections.NewAssetProjector(rows, store, log),
+			Cuts:    projections.NewCutProjector(rows, store, log),
+			Renders: projections.NewRenderProjector(rows, store, log),
 		})...)
 	}
 	var pools []workerPool

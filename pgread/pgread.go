@@ -1,6 +1,8 @@
-// Package pgread holds what the Postgres read models share with the webhook
-// tables: keyset pages of a list, and lookups of ids Postgres refuses as
-// text.
+// Package pgread holds what the Postgres read models
+// (adapters/postgres/readmodel) share with the webhook feature's tables
+// (webhooks): keyset pages of a list, and lookups of ids Postgres refuses as
+// text. It sits outside adapters/ because the webhook feature, which keeps
+// its own SQL, is core and imports no adapter.
 package pgread
 
 import (

@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 // SetReplayBatchEvents sets how many events one batch of ReplayAll carries,
 // until the returned function restores it.
