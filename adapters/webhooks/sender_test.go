@@ -19,8 +19,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/renderd/renderd/webhooks"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/renderd/renderd/webhooks"
 )
 
 // localGuard opens loopback explicitly, as the tests' receivers listen there;

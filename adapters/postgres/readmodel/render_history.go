@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/pgread"
