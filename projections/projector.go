@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 )
@@ -20,8 +17,8 @@ const ProjectedChannel = "renderd_projected"
 // ErrUnprojectable reports an event that no retry can ever project: it is on
 // the wrong kind of stream, the event store does not hold it, or the domain
 // rejects its history. A consumer logs it and moves on rather than blocking
-// its partition: the stream's next event, or a Rebuild, repairs the row from
-// the event store.
+// its partition: the stream's next event, or a rebuild (readmodel.Rebuild),
+// repairs the row from the event store.
 var ErrUnprojectable = errors.New("event cannot be projected")
 
 // EventLoader loads one stream's whole history in version order.
@@ -30,92 +27,75 @@ type EventLoader interface {
 	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
 }
 
+// Rows keeps the read models' rows: one per stream, holding the stream's
+// version. readmodel.Store implements it on Postgres.
+type Rows interface {
+	// Project runs one transaction on the row of rec's stream: it locks the
+	// row and reads its version (current, 0 when there is none); when that
+	// is below rec's version, it writes the view build returns (an
+	// AssetView, a CutView or a RenderView) unless a row at the view's
+	// version or later is there, and announces "<stream id>:<version>" on
+	// ProjectedChannel with the write. written reports whether it wrote.
+	Project(ctx context.Context, rec domain.Recorded, build func() (any, error)) (current int64, written bool, err error)
+}
+
+// ViewOf folds a stream's history, in version order, into its read model's
+// view: an AssetView, a CutView or a RenderView, by the stream's type.
+// `renderd replay` builds its rows with it, as the projectors do.
+func ViewOf(history []domain.Recorded) (any, error) {
+	switch history[0].StreamType {
+	case domain.AggregateAsset:
+		return assetView(history)
+	case domain.AggregateCut:
+		return cutView(history)
+	case domain.AggregateRender:
+		return renderView(history)
+	}
+	return nil, fmt.Errorf("no read model for %s streams", history[0].StreamType)
+}
+
 // AssetProjector keeps the asset read model (rm_assets) up to date.
-type AssetProjector struct{ p *projector }
+type AssetProjector struct{ *projector }
 
 // NewAssetProjector returns the projector of asset events.
-func NewAssetProjector(pool *pgxpool.Pool, events EventLoader, log *slog.Logger) *AssetProjector {
-	return &AssetProjector{p: &projector{pool: pool, events: events, log: log.With("projection", "assets"), model: readModel{
-		streamType: domain.AggregateAsset,
-		table:      "rm_assets",
-		write: func(ctx context.Context, tx execer, history []domain.Recorded) (bool, error) {
-			v, err := assetView(history)
-			if err != nil {
-				return false, fmt.Errorf("%w: %w", ErrUnprojectable, err)
-			}
-			return upsertAsset(ctx, tx, v)
-		},
-	}}}
+func NewAssetProjector(rows Rows, events EventLoader, log *slog.Logger) *AssetProjector {
+	return &AssetProjector{&projector{rows: rows, events: events, streamType: domain.AggregateAsset, log: log.With("projection", "assets")}}
 }
-
-// Handle projects one asset event; see projector.project for the rules.
-func (a *AssetProjector) Handle(ctx context.Context, rec domain.Recorded) error {
-	return a.p.handle(ctx, rec)
-}
-
-func (a *AssetProjector) replay() *projector { return a.p }
 
 // CutProjector keeps the cut read model (rm_cuts) up to date.
-type CutProjector struct{ p *projector }
+type CutProjector struct{ *projector }
 
 // NewCutProjector returns the projector of cut events.
-func NewCutProjector(pool *pgxpool.Pool, events EventLoader, log *slog.Logger) *CutProjector {
-	return &CutProjector{p: &projector{pool: pool, events: events, log: log.With("projection", "cuts"), model: readModel{
-		streamType: domain.AggregateCut,
-		table:      "rm_cuts",
-		write: func(ctx context.Context, tx execer, history []domain.Recorded) (bool, error) {
-			v, err := cutView(history)
-			if err != nil {
-				return false, fmt.Errorf("%w: %w", ErrUnprojectable, err)
-			}
-			return upsertCut(ctx, tx, v)
-		},
-	}}}
+func NewCutProjector(rows Rows, events EventLoader, log *slog.Logger) *CutProjector {
+	return &CutProjector{&projector{rows: rows, events: events, streamType: domain.AggregateCut, log: log.With("projection", "cuts")}}
 }
 
-// Handle projects one cut event; see projector.project for the rules.
-func (c *CutProjector) Handle(ctx context.Context, rec domain.Recorded) error {
-	return c.p.handle(ctx, rec)
-}
-
-func (c *CutProjector) replay() *projector { return c.p }
-
-// readModel is what sets one projection apart from another.
-type readModel struct {
-	streamType domain.AggregateType
-	table      string // a constant of this package, never input
-	// write turns a history into the row and upserts it unless the row is
-	// at the history's last version or later; it reports whether it wrote.
-	write func(ctx context.Context, tx execer, history []domain.Recorded) (bool, error)
-}
-
+// projector is the projection of one stream type: the Handle loop the
+// live consumers call, and what a rebuild (readmodel.Rebuild) drives in
+// transactions of its own (StreamType, History).
 type projector struct {
-	pool   *pgxpool.Pool
-	events EventLoader
-	model  readModel
-	log    *slog.Logger
+	rows       Rows
+	events     EventLoader
+	streamType domain.AggregateType
+	log        *slog.Logger
 }
 
-func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
+// StreamType is the type of the streams the projector folds.
+func (p *projector) StreamType() domain.AggregateType { return p.streamType }
+
+// Handle projects one event; see project for the rules.
+func (p *projector) Handle(ctx context.Context, rec domain.Recorded) error {
 	// The history is read before the transaction takes its connection: a
 	// handler holding one connection while it waits for a second starves
 	// the pool when every partition is redelivered at once (after an
 	// outage), each handler waiting on the others until it times out.
-	history, err := p.history(ctx, rec)
+	history, err := p.History(ctx, rec)
 	if err != nil {
 		return err
 	}
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	missed, err := p.project(ctx, tx, rec, history)
+	missed, err := p.project(ctx, rec, history)
 	if err != nil {
 		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("project %s v%d: commit: %w", rec.StreamID, rec.StreamVersion, err)
 	}
 	if missed > 0 {
 		p.log.Info("gap filled from the event store", "stream_id", rec.StreamID, "version", rec.StreamVersion,
@@ -124,8 +104,8 @@ func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
 	return nil
 }
 
-// project brings the row of rec's stream to rec's version, inside tx;
-// history is rec's stream up to rec (p.history).
+// project brings the row of rec's stream to rec's version; history is
+// rec's stream up to rec (History).
 //
 // The row is locked first, and its version decides: an event at or below it
 // is a redelivery or arrived late, and changes nothing; the next version, or
@@ -134,38 +114,39 @@ func (p *projector) handle(ctx context.Context, rec domain.Recorded) error {
 // whole, which applies any missing events in order on the way. The state
 // logic stays in the domain; this only picks the version. It returns how
 // many events before rec it applied from the store (the gap's size).
-func (p *projector) project(ctx context.Context, tx pgx.Tx, rec domain.Recorded, history []domain.Recorded) (missed int64, err error) {
-	// FOR UPDATE serialises projectors of one stream (two consumers during a
-	// rebalance, a Rebuild next to the live projection). A missing row locks
-	// nothing; the upsert's version guard covers that race.
-	var current int64
-	err = tx.QueryRow(ctx, `SELECT version FROM `+p.model.table+` WHERE id = $1 FOR UPDATE`, rec.StreamID).Scan(&current)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("project %s v%d: %w", rec.StreamID, rec.StreamVersion, err)
+func (p *projector) project(ctx context.Context, rec domain.Recorded, history []domain.Recorded) (missed int64, err error) {
+	current, written, err := p.rows.Project(ctx, rec, func() (any, error) { return view(history) })
+	if err != nil {
+		return 0, err
 	}
 	if rec.StreamVersion <= current {
 		p.log.Debug("event already projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "row_version", current)
 		return 0, nil
 	}
-	written, err := p.model.write(ctx, tx, history)
-	if err != nil || !written {
-		return 0, err // not written: someone else wrote this version or a later one first
-	}
-	payload := fmt.Sprintf("%s:%d", rec.StreamID, rec.StreamVersion)
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ProjectedChannel, payload); err != nil {
-		return 0, fmt.Errorf("project %s v%d: notify: %w", rec.StreamID, rec.StreamVersion, err)
+	if !written {
+		return 0, nil // someone else wrote this version or a later one first
 	}
 	p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return rec.StreamVersion - current - 1, nil
 }
 
-// history returns rec's stream from the event store up to and including rec:
+// view is ViewOf for a projection: a history the domain rejects is
+// ErrUnprojectable.
+func view(history []domain.Recorded) (any, error) {
+	v, err := ViewOf(history)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnprojectable, err)
+	}
+	return v, nil
+}
+
+// History returns rec's stream from the event store up to and including rec:
 // the row reflects exactly the event being projected, whatever later events
 // the store may already hold (their own messages follow). Those events never
 // change, so reading them before the row is locked is safe.
-func (p *projector) history(ctx context.Context, rec domain.Recorded) ([]domain.Recorded, error) {
-	if rec.StreamType != p.model.streamType {
-		return nil, fmt.Errorf("%s read model: event %s is on a %s stream: %w", p.model.streamType, rec.ID, rec.StreamType, ErrUnprojectable)
+func (p *projector) History(ctx context.Context, rec domain.Recorded) ([]domain.Recorded, error) {
+	if rec.StreamType != p.streamType {
+		return nil, fmt.Errorf("%s read model: event %s is on a %s stream: %w", p.streamType, rec.ID, rec.StreamType, ErrUnprojectable)
 	}
 	all, err := p.events.Load(ctx, rec.StreamID)
 	if errors.Is(err, eventschema.ErrUnknownEventType) {

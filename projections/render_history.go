@@ -1,15 +1,10 @@
 package projections
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/renderd/renderd/domain"
-	"github.com/renderd/renderd/eventschema"
 )
 
 // HistoryEntry is one event of a render's history as auditors see it: the
@@ -118,56 +113,9 @@ func (RenderFailedData) historyData()     {}
 func (RenderCancelledData) historyData()  {}
 func (RenderRetriedData) historyData()    {}
 
-// RenderHistory returns one of the account's renders' full event history,
-// in version order, read from the event store (not a read model: auditors
-// get every event, including every progress step), with public data only.
-func (q *Queries) RenderHistory(ctx context.Context, accountID, renderID string) ([]HistoryEntry, error) {
-	// The codec is an immutable table of this build's wire names; Queries
-	// has no field for one (NewQueries takes only the pool), so each call
-	// builds its own, which costs far less than the query.
-	codec := eventschema.NewCodec()
-	rows, err := q.pool.Query(ctx, `
-		SELECT event_id::text, event_type, stream_version, occurred_at, data
-		FROM events
-		WHERE stream_id = $1 AND account_id = $2 AND stream_type = $3
-		ORDER BY stream_version`, renderID, accountID, string(domain.AggregateRender))
-	if err != nil {
-		return nil, fmt.Errorf("history of render %s: %w", renderID, lookupError(err))
-	}
-	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HistoryEntry, error) {
-		var (
-			e        HistoryEntry
-			wireName string
-			data     []byte
-		)
-		if err := row.Scan(&e.ID, &wireName, &e.Version, &e.OccurredAt, &data); err != nil {
-			return e, err
-		}
-		e.Type, e.OccurredAt = eventschema.PublicType(wireName), e.OccurredAt.UTC()
-		ev, err := codec.Unmarshal(wireName, data)
-		if errors.Is(err, eventschema.ErrUnknownEventType) {
-			return e, nil // the type is public; its data unknown, hence withheld
-		}
-		if err != nil {
-			return e, fmt.Errorf("v%d: %w", e.Version, err)
-		}
-		if e.Data, err = publicData(ev); err != nil {
-			return e, fmt.Errorf("v%d: %w", e.Version, err)
-		}
-		return e, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("history of render %s: %w", renderID, lookupError(err))
-	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("history of render %s: %w", renderID, ErrNotFound)
-	}
-	return entries, nil
-}
-
-// publicData maps a render event to its public data, field by field: a
+// PublicData maps a render event to its public data, field by field: a
 // field added to an event stays private until it is added here.
-func publicData(ev domain.Event) (HistoryData, error) {
+func PublicData(ev domain.Event) (HistoryData, error) {
 	switch e := ev.(type) {
 	case domain.RenderRequested:
 		d := RenderRequestedData{AssetID: e.AssetID, CutID: e.CutID, Replaces: e.Replaces,

@@ -1,7 +1,8 @@
 // Package webhooks is the transport and policy of webhook deliveries: the
 // Standard Webhooks signature, the SSRF guard, the HTTP sender and the retry
-// schedule. It keeps no state: deliveries, attempts and endpoints are stored
-// by the caller.
+// schedule. It keeps no state: github.com/renderd/renderd/webhooks stores endpoints,
+// deliveries and attempts, and declares the Sender port that Sender
+// implements.
 package webhooks
 
 import (
@@ -22,6 +23,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/renderd/renderd/webhooks"
 )
 
 const (
@@ -30,7 +33,7 @@ const (
 	// UserAgent identifies the sender to receivers.
 	UserAgent = "renderd-webhooks/1"
 	// MaxExcerpt is the most of a response body kept in the delivery log
-	// (and only from a public destination: see Attempt.BodyKept).
+	// (and only from a public destination: see webhooks.Result.BodyKept).
 	MaxExcerpt = 1024
 
 	// maxRetryAfter caps a receiver's Retry-After, so that one answer cannot
@@ -41,52 +44,6 @@ const (
 	drainLimit  = 64 << 10
 	maxErrorLen = 200
 )
-
-// Message is one delivery attempt to send.
-type Message struct {
-	URL string
-	// ID is the webhook-id: the event id, the same on every retry, so that
-	// receivers can deduplicate.
-	ID string
-	// Timestamp is the webhook-timestamp (sent in unix seconds): the time of
-	// this attempt. Zero means the time Send starts.
-	Timestamp time.Time
-	// Body is the JSON payload, sent byte for byte as signed.
-	Body []byte
-	// Secrets sign the message: the current secret first, plus a rotated-out
-	// one while it is still valid.
-	Secrets []string
-}
-
-// Attempt is the outcome of one attempt, for the delivery log.
-type Attempt struct {
-	At time.Time
-	// StatusCode is 0 when no response arrived.
-	StatusCode int
-	Latency    time.Duration
-	// Error is "" when a response arrived (whatever its status), and a short
-	// reason otherwise: timeout, refused destination, connection refused...
-	// It never contains a secret.
-	Error string
-	// Body is an excerpt of the response body: at most MaxExcerpt bytes of
-	// valid UTF-8 without NUL (invalid bytes become U+FFFD), when BodyKept.
-	Body string
-	// BodyKept is true when the response came from a public address outside
-	// every allow prefix (Guard.KeepBody): a body from an address an allow
-	// prefix opens is not read back to the customer, who could otherwise read
-	// the operator's internal services through the delivery log.
-	BodyKept bool
-	// RetryAfter is the response's Retry-After (seconds or HTTP date), 0 when
-	// absent or unparsable, capped at 24 h.
-	RetryAfter time.Duration
-}
-
-// OK reports a successful delivery: a 2xx response.
-func (a Attempt) OK() bool { return a.StatusCode >= 200 && a.StatusCode <= 299 }
-
-// Gone reports a 410 response: the receiver asks for the endpoint to be
-// disabled.
-func (a Attempt) Gone() bool { return a.StatusCode == http.StatusGone }
 
 // Sender sends webhook requests through a Guard. Every connection it opens
 // is checked on the resolved address right before connect(), so neither a
@@ -167,11 +124,11 @@ func (g *Guard) checkDial(network, address string) error {
 // Send POSTs the message with the Standard Webhooks headers (webhook-id,
 // webhook-timestamp, webhook-signature), content-type application/json and
 // user-agent renderd-webhooks/1. It never returns an error: every failure is
-// an Attempt, and only a 2xx response is a success.
-func (s *Sender) Send(ctx context.Context, m Message) Attempt {
+// a Result, and only a 2xx response is a success.
+func (s *Sender) Send(ctx context.Context, m webhooks.Message) webhooks.Result {
 	start := time.Now()
-	a := Attempt{At: start}
-	fail := func(reason string) Attempt {
+	a := webhooks.Result{At: start}
+	fail := func(reason string) webhooks.Result {
 		a.Latency = time.Since(start)
 		a.Error = truncate(reason, maxErrorLen)
 		return a

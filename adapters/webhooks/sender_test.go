@@ -20,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/renderd/renderd/webhooks"
 )
 
 // localGuard opens loopback explicitly, as the tests' receivers listen there;
@@ -56,7 +58,7 @@ func receiver(t *testing.T, h http.HandlerFunc) (*httptest.Server, func() []rece
 	}
 }
 
-func testMessage(t *testing.T, url string, secrets ...string) Message {
+func testMessage(t *testing.T, url string, secrets ...string) webhooks.Message {
 	t.Helper()
 	if len(secrets) == 0 {
 		s, err := NewSecret()
@@ -65,7 +67,7 @@ func testMessage(t *testing.T, url string, secrets ...string) Message {
 		}
 		secrets = []string{s}
 	}
-	return Message{
+	return webhooks.Message{
 		URL:       url,
 		ID:        "8f0e2a4c-3b7d-4d5e-9f61-2a7c0b1d9e55",
 		Timestamp: time.Now(),

@@ -11,13 +11,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/domain"
-	"github.com/renderd/renderd/projections"
 )
 
 var replayEvents = flag.Int("replay-events", 1_000_000, "events in the log the replay benchmark rebuilds")
 
-// benchReplay measures projections.ReplayAll (what `renderd replay` runs)
+// benchReplay measures readmodel.ReplayAll (what `renderd replay` runs)
 // over a log of -replay-events render events: requested, started,
 // progressed, completed per render, written with COPY.
 func benchReplay(ctx context.Context, e *env, _ time.Duration) ([]result, error) {
@@ -33,7 +33,7 @@ func benchReplay(ctx context.Context, e *env, _ time.Duration) ([]result, error)
 	}
 	e.log.Debug("replay: log written", "events", renders*4, "took", time.Since(began))
 	// Into tables of their own, as `renderd replay` rebuilds them.
-	rpool, err := projections.PrepareReplay(ctx, e.pool, "renderd_replay")
+	rpool, err := readmodel.PrepareReplay(ctx, e.pool, "renderd_replay")
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func benchReplay(ctx context.Context, e *env, _ time.Duration) ([]result, error)
 	)
 	for range runs {
 		start := time.Now()
-		res, err := projections.ReplayAll(ctx, rpool, e.codec, e.log, nil)
+		res, err := readmodel.ReplayAll(ctx, rpool, e.codec, e.log, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -181,7 +182,7 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_and_swap_repai
 		if err := run_(t, s, &out, &progress, "replay"); err != nil {
 			t.Fatalf("replay %d: %v\n%s", run+1, err, out.String())
 		}
-		for _, table := range projections.ReplayTables {
+		for _, table := range readmodel.ReplayTables {
 			if !regexp.MustCompile(`(?m)^` + table + ` +0 rows differ`).MatchString(out.String()) {
 				t.Errorf("replay %d: %s differs:\n%s", run+1, table, out.String())
 			}
@@ -210,13 +211,13 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_and_swap_repai
 
 	t.Run("swap_keeps_what_was_written_during_the_replay", func(t *testing.T) {
 		ctx := t.Context()
-		rpool, err := projections.PrepareReplay(ctx, s.pool, replaySchema)
+		rpool, err := readmodel.PrepareReplay(ctx, s.pool, replaySchema)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rpool.Close()
 		codec, log := eventschema.NewCodec(), testenv.Logger(t)
-		res, err := projections.ReplayAll(ctx, rpool, codec, log, nil)
+		res, err := readmodel.ReplayAll(ctx, rpool, codec, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,9 +225,10 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_and_swap_repai
 		during := s.do(key, "POST", "/v1/renders", render(asset, map[string]any{"format": "mp3", "audio_bitrate": 128}))
 		s.expect(during, 201, "")
 		store := postgres.NewEventStore(s.pool, codec, nil)
-		projectors := []projections.Replayer{projections.NewAssetProjector(rpool, store, log),
-			projections.NewCutProjector(rpool, store, log), projections.NewRenderProjector(rpool, store, log)}
-		cp, n, err := projections.CatchUp(ctx, rpool, codec, log, res.Checkpoint, projectors...)
+		replayed := readmodel.NewStore(rpool)
+		projectors := []readmodel.Replayer{projections.NewAssetProjector(replayed, store, log),
+			projections.NewCutProjector(replayed, store, log), projections.NewRenderProjector(replayed, store, log)}
+		cp, n, err := readmodel.CatchUp(ctx, rpool, codec, log, res.Checkpoint, projectors...)
 		if err != nil || n < 1 {
 			t.Fatalf("catch up: %d events, %v", n, err)
 		}
@@ -234,15 +236,15 @@ func TestReplay_rebuilds_read_models_equal_to_the_live_ones_twice_and_swap_repai
 		// (the DELETE returns once the live row shows it): the swap's last
 		// step must carry it, or the live row would go back to pending.
 		s.expect(s.do(key, "DELETE", "/v1/renders/"+during.str("id"), nil), 204, "")
-		streams, err := projections.Swap(ctx, rpool, codec, log, replaySchema, cp, projectors...)
+		streams, err := readmodel.Swap(ctx, rpool, codec, log, replaySchema, cp, projectors...)
 		if err != nil || streams != 1 {
 			t.Fatalf("swap: %d streams caught up, %v; want 1", streams, err)
 		}
 		if got := s.do(key, "GET", "/v1/renders/"+during.str("id"), nil); got.str("state") != "cancelled" {
 			t.Errorf("a render cancelled during the replay, after the swap: %s", got.raw)
 		}
-		for _, table := range projections.ReplayTables {
-			if ids, n, err := projections.Differences(ctx, s.pool, replaySchema, table, 5); err != nil || n != 0 {
+		for _, table := range readmodel.ReplayTables {
+			if ids, n, err := readmodel.Differences(ctx, s.pool, replaySchema, table, 5); err != nil || n != 0 {
 				t.Errorf("%s after the swap: %d rows differ from the replay (%v), %v", table, n, ids, err)
 			}
 		}

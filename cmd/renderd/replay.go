@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/projections"
 )
@@ -19,7 +20,7 @@ import (
 const replaySchema = "renderd_replay"
 
 // replay rebuilds every read model from a snapshot of the event log into
-// replaySchema, with the live projections' view code (projections.ReplayAll),
+// replaySchema, with the live projections' view code (readmodel.ReplayAll),
 // reporting progress on stderr; catches the rebuilt tables up by global
 // position to the head of the log; compares them with the live read models
 // and prints every difference; and with swap makes them the live ones. The
@@ -32,7 +33,7 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 		return err
 	}
 	defer pool.Close()
-	rpool, err := projections.PrepareReplay(ctx, pool, replaySchema)
+	rpool, err := readmodel.PrepareReplay(ctx, pool, replaySchema)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 	}
 	codec := eventschema.NewCodec()
 	bar := newProgress(stderr, total)
-	res, err := projections.ReplayAll(ctx, rpool, codec, log, bar.update)
+	res, err := readmodel.ReplayAll(ctx, rpool, codec, log, bar.update)
 	bar.done(res.Events)
 	if err != nil {
 		return err
@@ -53,17 +54,18 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 		float64(res.Events)/max(took.Seconds(), 1e-9), replaySchema)
 
 	store := postgres.NewEventStore(pool, codec, nil)
-	projectors := []projections.Replayer{projections.NewAssetProjector(rpool, store, log),
-		projections.NewCutProjector(rpool, store, log), projections.NewRenderProjector(rpool, store, log)}
-	cp, n, err := projections.CatchUp(ctx, rpool, codec, log, res.Checkpoint, projectors...)
+	rows := readmodel.NewStore(rpool)
+	projectors := []readmodel.Replayer{projections.NewAssetProjector(rows, store, log),
+		projections.NewCutProjector(rows, store, log), projections.NewRenderProjector(rows, store, log)}
+	cp, n, err := readmodel.CatchUp(ctx, rpool, codec, log, res.Checkpoint, projectors...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "caught up: %d events read from the replay's snapshot to the head of the log\n", n)
 
 	differ := 0
-	for _, t := range projections.ReplayTables {
-		ids, n, err := projections.Differences(ctx, pool, replaySchema, t, 20)
+	for _, t := range readmodel.ReplayTables {
+		ids, n, err := readmodel.Differences(ctx, pool, replaySchema, t, 20)
 		if err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 	if !swap {
 		return nil
 	}
-	streams, err := projections.Swap(ctx, rpool, codec, log, replaySchema, cp, projectors...)
+	streams, err := readmodel.Swap(ctx, rpool, codec, log, replaySchema, cp, projectors...)
 	if err != nil {
 		return err
 	}

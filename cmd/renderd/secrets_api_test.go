@@ -18,6 +18,7 @@ import (
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 // Keys of the rotation tests (32 bytes each, base64).
@@ -347,11 +348,11 @@ func TestSecrets_rotating_an_endpoint_still_in_clear_seals_both_secrets(t *testi
 	}
 	k1 := ring(t, "k1:"+key1)
 	const next = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
-	e, err := projections.NewWebhooks(pool, k1).RotateSecret(t.Context(), "acc_1", "whe_old", next, time.Now().Add(time.Hour))
+	e, err := webhooks.NewStore(pool, k1).RotateSecret(t.Context(), "acc_1", "whe_old", next, time.Now().Add(time.Hour))
 	if err != nil || e.Secret != next {
 		t.Fatalf("rotate: %+v, %v", e, err)
 	}
-	if _, err := projections.NewWebhooks(pool, k1).RotateSecret(t.Context(), "acc_2", "whe_old", next, time.Now()); !errors.Is(err, projections.ErrNotFound) {
+	if _, err := webhooks.NewStore(pool, k1).RotateSecret(t.Context(), "acc_2", "whe_old", next, time.Now()); !errors.Is(err, projections.ErrNotFound) {
 		t.Errorf("another account's endpoint: %v", err)
 	}
 	cur, prev, clear := sealedColumns(t, pool, "whe_old")

@@ -22,7 +22,7 @@ import (
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
-	"github.com/renderd/renderd/projections"
+	hooks "github.com/renderd/renderd/webhooks"
 )
 
 // relayName keys the relay's leader lock and checkpoint. It is a public
@@ -83,7 +83,7 @@ func sealWebhookSecrets(ctx context.Context, cfg Config, pool *pgxpool.Pool, res
 	if err != nil {
 		return err
 	}
-	n, err := projections.NewWebhooks(pool, sealer).SealSecrets(ctx, reseal)
+	n, err := hooks.NewStore(pool, sealer).SealSecrets(ctx, reseal)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func sealWebhookSecrets(ctx context.Context, cfg Config, pool *pgxpool.Pool, res
 // migration 00014, or by an older process during an upgrade) theirs, by
 // which duplicate URLs are refused.
 func backfillWebhookURLKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	n, err := projections.BackfillURLKeys(ctx, pool, webhooks.URLKey)
+	n, err := hooks.BackfillURLKeys(ctx, pool, webhooks.URLKey)
 	if err != nil {
 		return err
 	}

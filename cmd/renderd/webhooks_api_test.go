@@ -19,7 +19,7 @@ import (
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
-	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 // Webhooks end to end: real receivers on loopback, renders finished by the
@@ -297,7 +297,7 @@ func TestWebhooks_a_redelivered_event_creates_no_second_delivery_and_redeliver_r
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := projections.NewWebhookProjector(s.pool, store, httpapi.WebhookPayload, func() string { return "whd_dup" }, testenv.Logger(t))
+	p := webhooks.NewProjector(s.pool, store, httpapi.WebhookPayload, func() string { return "whd_dup" }, testenv.Logger(t))
 	if err := p.Handle(t.Context(), recs[len(recs)-1]); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestWebhooks_a_sender_killed_mid_attempt_is_replaced_and_the_delivery_compl
 	if len(got) != 2 {
 		t.Fatalf("attempts %v, want the abandoned one and the delivered one", got)
 	}
-	if dig(got[0], "n") != 1.0 || dig(got[0], "state") != "abandoned" || dig(got[0], "error") != projections.AttemptAbandonedError ||
+	if dig(got[0], "n") != 1.0 || dig(got[0], "state") != "abandoned" || dig(got[0], "error") != webhooks.AttemptAbandonedError ||
 		dig(got[0], "status_code") != nil || dig(got[0], "latency_ms") != nil {
 		t.Errorf("first attempt %v, want abandoned by its killed sender", got[0])
 	}

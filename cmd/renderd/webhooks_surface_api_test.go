@@ -26,6 +26,7 @@ import (
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 // The webhook surface's bounds (docs/webhooks.md): endpoints per account,
@@ -392,7 +393,7 @@ func TestWebhooks_a_record_naming_another_account_reaches_only_the_render_s_owne
 
 	t.Run("at_the_handler_a_forged_account_or_event_is_refused", func(t *testing.T) {
 		s := s.with(t)
-		p := projections.NewWebhookProjector(s.pool, store, httpapi.WebhookPayload, func() string { return "whd_forged_" + strconv.FormatInt(time.Now().UnixNano(), 36) }, testenv.Logger(t))
+		p := webhooks.NewProjector(s.pool, store, httpapi.WebhookPayload, func() string { return "whd_forged_" + strconv.FormatInt(time.Now().UnixNano(), 36) }, testenv.Logger(t))
 		named := completed
 		named.AccountID = accB
 		if err := p.Handle(t.Context(), named); err != nil {

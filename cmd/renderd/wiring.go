@@ -23,6 +23,7 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -31,13 +32,14 @@ import (
 	"github.com/renderd/renderd/ports/consumers"
 	"github.com/renderd/renderd/ports/httpapi"
 	"github.com/renderd/renderd/projections"
+	hooks "github.com/renderd/renderd/webhooks"
 )
 
 // apiHandler wires the HTTP API: commands on the write side, read models
 // behind the GETs, the blob store for uploads. The returned waiter must run
 // for read-your-writes, and the accounts (Run) for key revocations to
 // reach this process's key cache.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer projections.SecretSealer, log *slog.Logger) (http.Handler, *projections.Waiter, *postgres.Accounts, error) {
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
 	blobs, err := blob.NewLocal(cfg.BlobDir)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("blob store: %w", err)
@@ -73,8 +75,8 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if len(cfg.KafkaBrokers) > 0 {
 		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
 	}
-	waiter := projections.NewWaiter(pool, log)
-	queries := projections.NewQueries(pool)
+	waiter := readmodel.NewWaiter(pool, log)
+	queries := readmodel.NewQueries(pool)
 	h, err := httpapi.New(httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
@@ -110,7 +112,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Limits:         cfg.Limits,
 		Timeouts:       httpapi.Timeouts{JSON: cfg.HTTPTimeout, MinRate: int64(cfg.TransferMinRate), Window: cfg.TransferWindow},
 		Webhooks: httpapi.WebhookConfig{
-			Store: projections.NewWebhooks(pool, sealer), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
+			Store: hooks.NewStore(pool, sealer), CheckURL: webhookGuard(cfg).CheckURL, NewSecret: webhooks.NewSecret,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
 			MaxEndpoints: cfg.WebhookMaxEndpoints, MaxRedeliveries: cfg.WebhookMaxRedeliveries,
 		},
@@ -140,10 +142,11 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
 	if cfg.has(RoleProjector) {
+		rows := readmodel.NewStore(pool)
 		handlers = append(handlers, consumers.ProjectorHandlers(consumers.Projections{
-			Assets:  projections.NewAssetProjector(pool, store, log),
-			Cuts:    projections.NewCutProjector(pool, store, log),
-			Renders: projections.NewRenderProjector(pool, store, log),
+			Assets:  projections.NewAssetProjector(rows, store, log),
+			Cuts:    projections.NewCutProjector(rows, store, log),
+			Renders: projections.NewRenderProjector(rows, store, log),
 		})...)
 	}
 	var pools []workerPool
@@ -176,7 +179,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		}
 	}
 	if cfg.has(RoleWebhooks) {
-		deliveries := projections.NewWebhookProjector(pool, store, httpapi.WebhookPayload,
+		deliveries := hooks.NewProjector(pool, store, httpapi.WebhookPayload,
 			func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, log)
 		handlers = append(handlers, consumers.WebhookHandlers(deliveries)...)
 	}
@@ -209,25 +212,16 @@ func webhookGuard(cfg Config) *webhooks.Guard {
 
 // webhookDispatcher wires the webhooks role's sender: due deliveries from
 // Postgres, sent through the SSRF guard on the configured schedule.
-func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer projections.SecretSealer, log *slog.Logger) (*projections.WebhookDispatcher, error) {
-	sender := webhookSender{webhooks.NewSender(webhookGuard(cfg), cfg.WebhookTimeout)}
+func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer hooks.SecretSealer, log *slog.Logger) (*hooks.Dispatcher, error) {
+	sender := webhooks.NewSender(webhookGuard(cfg), cfg.WebhookTimeout)
 	schedule := func(failed int, retryAfter time.Duration) (time.Duration, bool) {
 		return cfg.WebhookSchedule.Next(failed, retryAfter, nil)
 	}
 	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
-	return projections.NewWebhookDispatcher(pool, connect, sealer, sender, schedule, projections.DispatcherConfig{
+	return hooks.NewDispatcher(pool, connect, sealer, sender, schedule, hooks.DispatcherConfig{
 		Senders: cfg.WebhookSenders, PerEndpoint: 4, Poll: time.Second, Hold: cfg.WebhookTimeout + 5*time.Second,
 		DisableAfter: cfg.WebhookDisableAfter, ReadModelWait: 100 * time.Millisecond,
 	}, time.Now, log)
-}
-
-// webhookSender is adapters/webhooks as the dispatcher's WebhookSender.
-type webhookSender struct{ s *webhooks.Sender }
-
-func (w webhookSender) Send(ctx context.Context, m projections.WebhookMessage) projections.WebhookResult {
-	a := w.s.Send(ctx, webhooks.Message{URL: m.URL, ID: m.ID, Timestamp: m.Timestamp, Body: m.Body, Secrets: m.Secrets})
-	return projections.WebhookResult{OK: a.OK(), Gone: a.Gone(), RetryAfter: a.RetryAfter, Attempt: projections.WebhookAttempt{
-		At: a.At, StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error, Body: a.Body, BodyKept: a.BodyKept}}
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,

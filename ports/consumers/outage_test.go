@@ -10,10 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/ports/consumers"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 // A projector whose Postgres goes away (a testenv.FaultProxy between it
@@ -41,8 +42,9 @@ func TestConsumer_a_database_outage_is_logged_once_failing_and_once_succeeding_a
 	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store := postgres.NewEventStore(pool, f.codec, nil)
-	p := consumers.Projections{Assets: projections.NewAssetProjector(pool, store, log),
-		Cuts: projections.NewCutProjector(pool, store, log), Renders: projections.NewRenderProjector(pool, store, log)}
+	rows := readmodel.NewStore(pool)
+	p := consumers.Projections{Assets: projections.NewAssetProjector(rows, store, log),
+		Cuts: projections.NewCutProjector(rows, store, log), Renders: projections.NewRenderProjector(rows, store, log)}
 	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: testenv.TopicPrefix(t),
 		Unavailable: postgres.IsUnavailable}, f.codec, consumers.ProjectorHandlers(p), log)
 	if err != nil {

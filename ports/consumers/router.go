@@ -348,7 +348,7 @@ func recoverPanic(h message.HandlerFunc) message.HandlerFunc {
 // skipPermanent logs and acknowledges a message that failed permanently: a
 // nacked message is redelivered forever and blocks its partition. The
 // record stays in Kafka (unlimited retention) for inspection, and the
-// stream's next event, or a projections.Rebuild, repairs the row from the
+// stream's next event, or a readmodel.Rebuild, repairs the row from the
 // event store.
 func skipPermanent(log *slog.Logger) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {

@@ -13,13 +13,14 @@ import (
 
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/relay"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/consumers"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 // fixture is the whole read path on the real stack: a fresh database, fresh
@@ -34,8 +35,8 @@ type fixture struct {
 	assets  *projections.AssetProjector
 	cuts    *projections.CutProjector
 	renders *projections.RenderProjector
-	queries *projections.Queries
-	waiter  *projections.Waiter
+	queries *readmodel.Queries
+	waiter  *readmodel.Waiter
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -46,11 +47,12 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, pool: pool, codec: codec, brokers: testenv.KafkaBrokers(t),
 		topics: kafka.Topics{Prefix: testenv.TopicPrefix(t)}}
 	f.store = postgres.NewEventStore(pool, codec, notify)
-	f.assets = projections.NewAssetProjector(pool, f.store, log)
-	f.cuts = projections.NewCutProjector(pool, f.store, log)
-	f.renders = projections.NewRenderProjector(pool, f.store, log)
-	f.queries = projections.NewQueries(pool)
-	f.waiter = projections.NewWaiter(pool, log)
+	rows := readmodel.NewStore(pool)
+	f.assets = projections.NewAssetProjector(rows, f.store, log)
+	f.cuts = projections.NewCutProjector(rows, f.store, log)
+	f.renders = projections.NewRenderProjector(rows, f.store, log)
+	f.queries = readmodel.NewQueries(pool)
+	f.waiter = readmodel.NewWaiter(pool, log)
 	f.background(notify.Run)
 	f.background(f.waiter.Run)
 	err := kafka.EnsureTopics(t.Context(), f.brokers, f.topics.All(), kafka.TopicSettings{Partitions: 4, ReplicationFactor: -1}, log)
@@ -165,7 +167,7 @@ func TestProjectors_asset_and_cut_events_reach_the_read_models_through_kafka(t *
 
 	// A rebuild from the event store gives exactly what Kafka delivered.
 	liveAssets, liveCuts, liveRenders := pt.Rows(t, f.pool, "rm_assets"), pt.Rows(t, f.pool, "rm_cuts"), pt.Rows(t, f.pool, "rm_renders")
-	if _, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts, f.renders); err != nil {
+	if _, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts, f.renders); err != nil {
 		t.Fatal(err)
 	}
 	if got := pt.Rows(t, f.pool, "rm_renders"); !reflect.DeepEqual(got, liveRenders) {

@@ -30,6 +30,7 @@ import (
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 func oaLoad(t *testing.T) *OpenAPI {
@@ -753,53 +754,53 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 // https://example.com/full passes the account's limit.
 type oaWebhooks struct{}
 
-var oaEndpoint = projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_1", URL: "https://example.com/hook",
+var oaEndpoint = webhooks.Endpoint{ID: "whe_1", AccountID: "acc_1", URL: "https://example.com/hook",
 	Events: []string{"render.completed"}, Secret: "whsec_c2VjcmV0", CreatedAt: oaTime}
 
-func (oaWebhooks) CreateEndpoint(_ context.Context, e projections.WebhookEndpoint, _ int) error {
+func (oaWebhooks) CreateEndpoint(_ context.Context, e webhooks.Endpoint, _ int) error {
 	switch e.URLKey {
 	case "https://example.com/dup":
-		return domain.Conflict(projections.CodeDuplicateURL, "dup")
+		return domain.Conflict(webhooks.CodeDuplicateURL, "dup")
 	case "https://example.com/full":
-		return domain.Conflict(projections.CodeEndpointLimit, "full")
+		return domain.Conflict(webhooks.CodeEndpointLimit, "full")
 	}
 	return nil
 }
-func (oaWebhooks) Endpoint(_ context.Context, _, id string) (projections.WebhookEndpoint, error) {
+func (oaWebhooks) Endpoint(_ context.Context, _, id string) (webhooks.Endpoint, error) {
 	if id != "whe_1" {
-		return projections.WebhookEndpoint{}, projections.ErrNotFound
+		return webhooks.Endpoint{}, projections.ErrNotFound
 	}
 	return oaEndpoint, nil
 }
-func (w oaWebhooks) Endpoints(ctx context.Context, acc string, page projections.Page) ([]projections.WebhookEndpoint, string, error) {
+func (w oaWebhooks) Endpoints(ctx context.Context, acc string, page projections.Page) ([]webhooks.Endpoint, string, error) {
 	if page.Cursor == "bad" {
 		return nil, "", projections.ErrBadCursor
 	}
 	off := oaEndpoint
 	off.ID, off.DisabledAt, off.DisabledReason = "whe_2", oaTime, "the receiver answered 410 Gone"
-	return []projections.WebhookEndpoint{oaEndpoint, off}, "next", nil
+	return []webhooks.Endpoint{oaEndpoint, off}, "next", nil
 }
 func (w oaWebhooks) DeleteEndpoint(ctx context.Context, acc, id string) error {
 	_, err := w.Endpoint(ctx, acc, id)
 	return err
 }
-func (w oaWebhooks) RotateSecret(ctx context.Context, acc, id, secret string, _ time.Time) (projections.WebhookEndpoint, error) {
+func (w oaWebhooks) RotateSecret(ctx context.Context, acc, id, secret string, _ time.Time) (webhooks.Endpoint, error) {
 	return w.Endpoint(ctx, acc, id)
 }
-func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string, page projections.Page) ([]projections.WebhookDelivery, string, error) {
+func (w oaWebhooks) Deliveries(ctx context.Context, acc, id, _ string, page projections.Page) ([]webhooks.Delivery, string, error) {
 	if _, err := w.Endpoint(ctx, acc, id); err != nil {
 		return nil, "", err
 	}
 	if page.Cursor == "bad" {
 		return nil, "", projections.ErrBadCursor
 	}
-	return []projections.WebhookDelivery{{ID: "whd_1", EndpointID: id, EventID: "0190a1b2-0000-7000-8000-000000000001", EventType: "render.completed",
+	return []webhooks.Delivery{{ID: "whd_1", EndpointID: id, EventID: "0190a1b2-0000-7000-8000-000000000001", EventType: "render.completed",
 		RenderID: "rnd_1", Status: "pending", Redeliveries: 1, NextAttemptAt: oaTime.Add(5 * time.Minute), CreatedAt: oaTime,
-		Attempts: []projections.WebhookAttempt{
-			{N: 1, At: oaTime, State: projections.AttemptFinished, Error: "destination refused"},
-			{N: 2, At: oaTime, State: projections.AttemptFinished, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops", BodyKept: true},
-			{N: 3, At: oaTime, State: projections.AttemptAbandoned, Error: projections.AttemptAbandonedError},
-			{N: 4, At: oaTime, State: projections.AttemptInFlight},
+		Attempts: []webhooks.Attempt{
+			{N: 1, At: oaTime, State: webhooks.AttemptFinished, Error: "destination refused"},
+			{N: 2, At: oaTime, State: webhooks.AttemptFinished, StatusCode: 500, Latency: 12 * time.Millisecond, Body: "oops", BodyKept: true},
+			{N: 3, At: oaTime, State: webhooks.AttemptAbandoned, Error: webhooks.AttemptAbandonedError},
+			{N: 4, At: oaTime, State: webhooks.AttemptInFlight},
 		}}}, "", nil
 }
 func (oaWebhooks) Redeliver(_ context.Context, _, id string, _ int) error {
@@ -807,9 +808,9 @@ func (oaWebhooks) Redeliver(_ context.Context, _, id string, _ int) error {
 	case "whd_1":
 		return nil
 	case "whd_2":
-		return domain.Conflict(projections.CodeDeliveryPending, "pending")
+		return domain.Conflict(webhooks.CodeDeliveryPending, "pending")
 	case "whd_3":
-		return domain.Conflict(projections.CodeRedeliveryLimit, "limit")
+		return domain.Conflict(webhooks.CodeRedeliveryLimit, "limit")
 	}
 	return projections.ErrNotFound
 }
@@ -1029,10 +1030,10 @@ func (oaOpener) Open(string) (*os.File, error) { return nil, os.ErrNotExist }
 func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
 	doc, o := oaRaw(t), oaLoad(t)
 	hooks, _ := doc["webhooks"].(map[string]any)
-	if len(hooks) != len(projections.WebhookEventTypes) {
-		t.Errorf("webhooks %v, want one per event type %v", slices.Collect(maps.Keys(hooks)), projections.WebhookEventTypes)
+	if len(hooks) != len(webhooks.EventTypes) {
+		t.Errorf("webhooks %v, want one per event type %v", slices.Collect(maps.Keys(hooks)), webhooks.EventTypes)
 	}
-	for _, typ := range projections.WebhookEventTypes {
+	for _, typ := range webhooks.EventTypes {
 		t.Run(typ, func(t *testing.T) {
 			params, _ := oaDig(t, doc, "webhooks", typ, "post", "parameters").([]any)
 			var names []string
@@ -1047,7 +1048,7 @@ func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
 				}
 			}
 			v := oaRenders{}.view()
-			if typ == projections.WebhookRenderFailed {
+			if typ == webhooks.RenderFailed {
 				v.State, v.Progress, v.Result, v.CompletedAt, v.FailedAt = domain.RenderStateFailed, 0, nil, time.Time{}, oaTime
 				v.Failure = &projections.FailureView{Code: "encode_failed", Message: "the render failed: encode failed"}
 			}

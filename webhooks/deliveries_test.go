@@ -1,4 +1,4 @@
-package projections_test
+package webhooks_test
 
 import (
 	"encoding/base64"
@@ -13,7 +13,10 @@ import (
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
 // testSealer is a key ring of one all-zero key, for the stores' secrets.
 func testSealer(t *testing.T) *keyring.AEAD {
@@ -31,12 +34,12 @@ func testSealer(t *testing.T) *keyring.AEAD {
 
 // deliveryFixture stores endpoint whe_1 of acc_a with five deliveries:
 // whd_0 … whd_4, a minute apart, failed and delivered by turns.
-func deliveryFixture(t *testing.T) (*projections.Webhooks, *pgxpool.Pool) {
+func deliveryFixture(t *testing.T) (*webhooks.Store, *pgxpool.Pool) {
 	pool := testenv.Postgres(t)
-	w := projections.NewWebhooks(pool, testSealer(t))
+	w := webhooks.NewStore(pool, testSealer(t))
 	ctx := t.Context()
-	err := w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
-		Events: projections.WebhookEventTypes, Secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", CreatedAt: t0}, 20)
+	err := w.CreateEndpoint(ctx, webhooks.Endpoint{ID: "whe_1", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
+		Events: webhooks.EventTypes, Secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", CreatedAt: t0}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +88,7 @@ func TestWebhookDeliveries_page_newest_first_with_a_cursor_bound_to_the_status(t
 			t.Errorf("a status=failed cursor with status=%q: %v, want ErrBadCursor for the field cursor", status, err)
 		}
 	}
-	if _, _, err := w.Deliveries(ctx, "acc_b", "whe_1", "", projections.Page{}); !errors.Is(err, projections.ErrNotFound) {
+	if _, _, err := w.Deliveries(ctx, "acc_b", "whe_1", "", projections.Page{}); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("another account's endpoint: %v, want ErrNotFound", err)
 	}
 }
@@ -104,15 +107,15 @@ func TestWebhookRedeliver_takes_finished_deliveries_up_to_the_limit(t *testing.T
 		t.Fatalf("a failed delivery: %v", err)
 	}
 	// Now pending, until the dispatcher sends it.
-	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_0", 5)); got != projections.CodeDeliveryPending {
-		t.Errorf("a pending delivery: %s, want %s", got, projections.CodeDeliveryPending)
+	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_0", 5)); got != webhooks.CodeDeliveryPending {
+		t.Errorf("a pending delivery: %s, want %s", got, webhooks.CodeDeliveryPending)
 	}
 	// Sent again and failed: finished, but redelivered as often as it may be.
 	if _, err := pool.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = 'whd_0'`); err != nil {
 		t.Fatal(err)
 	}
-	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_0", 1)); got != projections.CodeRedeliveryLimit {
-		t.Errorf("past the limit: %s, want %s", got, projections.CodeRedeliveryLimit)
+	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_0", 1)); got != webhooks.CodeRedeliveryLimit {
+		t.Errorf("past the limit: %s, want %s", got, webhooks.CodeRedeliveryLimit)
 	}
 	if err := w.Redeliver(ctx, "acc_a", "whd_1", 1); err != nil {
 		t.Fatalf("a delivered delivery: %v", err)
@@ -120,13 +123,33 @@ func TestWebhookRedeliver_takes_finished_deliveries_up_to_the_limit(t *testing.T
 	if _, err := pool.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = now() WHERE id = 'whe_1'`); err != nil {
 		t.Fatal(err)
 	}
-	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_3", 5)); got != projections.CodeEndpointOff {
-		t.Errorf("a disabled endpoint's delivery: %s, want %s", got, projections.CodeEndpointOff)
+	if got := conflict(w.Redeliver(ctx, "acc_a", "whd_3", 5)); got != webhooks.CodeEndpointOff {
+		t.Errorf("a disabled endpoint's delivery: %s, want %s", got, webhooks.CodeEndpointOff)
 	}
-	if err := w.Redeliver(ctx, "acc_b", "whd_2", 5); !errors.Is(err, projections.ErrNotFound) {
+	if err := w.Redeliver(ctx, "acc_b", "whd_2", 5); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("another account's delivery: %v, want ErrNotFound", err)
 	}
-	if err := w.Redeliver(ctx, "acc_a", "whd_9", 5); !errors.Is(err, projections.ErrNotFound) {
+	if err := w.Redeliver(ctx, "acc_a", "whd_9", 5); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("an unknown delivery: %v, want ErrNotFound", err)
+	}
+}
+
+// The API refuses these bytes at its boundary; should one slip through, a
+// lookup must still answer not found, never an error (a 500).
+func TestWebhooks_ids_with_bytes_postgres_refuses_are_not_found(t *testing.T) {
+	w := webhooks.NewStore(testenv.Postgres(t), testSealer(t))
+	ctx := t.Context()
+	for _, id := range []string{"ast_\x00", "ast_\xff", "\x00"} {
+		checks := map[string]error{}
+		_, checks["endpoint"] = w.Endpoint(ctx, "acc_1", id)
+		_, _, checks["deliveries"] = w.Deliveries(ctx, "acc_1", id, "", projections.Page{})
+		checks["delete endpoint"] = w.DeleteEndpoint(ctx, "acc_1", id)
+		_, checks["rotate"] = w.RotateSecret(ctx, "acc_1", id, "whsec_x", t0)
+		checks["redeliver"] = w.Redeliver(ctx, "acc_1", id, 10)
+		for name, err := range checks {
+			if !errors.Is(err, domain.ErrNotFound) {
+				t.Errorf("%s %q: err = %v, want ErrNotFound", name, id, err)
+			}
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 // seedAsset appends and projects a new asset of account at time at.
@@ -54,7 +54,6 @@ func TestQueries_ids_with_bytes_postgres_refuses_are_not_found(t *testing.T) {
 	f := newFixture(t)
 	f.seedAsset("ast_1", "acc_1", t0)
 	ctx := t.Context()
-	webhooks := projections.NewWebhooks(f.pool, testSealer(t))
 	for _, id := range []string{"ast_\x00", "ast_\xff", "\x00"} {
 		checks := map[string]error{}
 		_, checks["asset"] = f.queries.Asset(ctx, "acc_1", id)
@@ -63,11 +62,6 @@ func TestQueries_ids_with_bytes_postgres_refuses_are_not_found(t *testing.T) {
 		_, checks["render"] = f.queries.Render(ctx, "acc_1", id)
 		_, checks["history"] = f.queries.RenderHistory(ctx, "acc_1", id)
 		_, _, checks["renders of"] = f.queries.ListRenders(ctx, "acc_1", projections.RenderFilter{AssetID: id}, projections.Page{})
-		_, checks["endpoint"] = webhooks.Endpoint(ctx, "acc_1", id)
-		_, _, checks["deliveries"] = webhooks.Deliveries(ctx, "acc_1", id, "", projections.Page{})
-		checks["delete endpoint"] = webhooks.DeleteEndpoint(ctx, "acc_1", id)
-		_, checks["rotate"] = webhooks.RotateSecret(ctx, "acc_1", id, "whsec_x", t0)
-		checks["redeliver"] = webhooks.Redeliver(ctx, "acc_1", id, 10)
 		for name, err := range checks {
 			if !errors.Is(err, projections.ErrNotFound) {
 				t.Errorf("%s %q: err = %v, want ErrNotFound", name, id, err)

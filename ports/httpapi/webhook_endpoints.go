@@ -11,17 +11,18 @@ import (
 
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 // Webhooks are the webhook endpoints and their delivery log.
-// *projections.Webhooks implements it.
+// *webhooks.Store implements it.
 type Webhooks interface {
-	CreateEndpoint(ctx context.Context, e projections.WebhookEndpoint, limit int) error
-	Endpoint(ctx context.Context, accountID, id string) (projections.WebhookEndpoint, error)
-	Endpoints(ctx context.Context, accountID string, page projections.Page) ([]projections.WebhookEndpoint, string, error)
+	CreateEndpoint(ctx context.Context, e webhooks.Endpoint, limit int) error
+	Endpoint(ctx context.Context, accountID, id string) (webhooks.Endpoint, error)
+	Endpoints(ctx context.Context, accountID string, page projections.Page) ([]webhooks.Endpoint, string, error)
 	DeleteEndpoint(ctx context.Context, accountID, id string) error
-	RotateSecret(ctx context.Context, accountID, id, secret string, keepOldUntil time.Time) (projections.WebhookEndpoint, error)
-	Deliveries(ctx context.Context, accountID, endpointID, status string, page projections.Page) ([]projections.WebhookDelivery, string, error)
+	RotateSecret(ctx context.Context, accountID, id, secret string, keepOldUntil time.Time) (webhooks.Endpoint, error)
+	Deliveries(ctx context.Context, accountID, endpointID, status string, page projections.Page) ([]webhooks.Delivery, string, error)
 	Redeliver(ctx context.Context, accountID, deliveryID string, limit int) error
 }
 
@@ -61,7 +62,7 @@ type endpointJSON struct {
 	DisabledAt     *time.Time `json:"disabled_at"`
 }
 
-func toEndpoint(e projections.WebhookEndpoint, withSecret bool) endpointJSON {
+func toEndpoint(e webhooks.Endpoint, withSecret bool) endpointJSON {
 	out := endpointJSON{ID: e.ID, Object: "webhook_endpoint", URL: e.URL, Events: e.Events, Description: e.Description,
 		State: "enabled", CreatedAt: e.CreatedAt.UTC(), DisabledAt: optTime(e.DisabledAt)}
 	if !e.DisabledAt.IsZero() {
@@ -86,14 +87,14 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 		return domain.Invalid("url", "%s", err.Error())
 	}
 	if req.Events == nil || len(*req.Events) == 0 {
-		return domain.Invalid("events", "name at least one of %v", projections.WebhookEventTypes)
+		return domain.Invalid("events", "name at least one of %v", webhooks.EventTypes)
 	}
 	events := slices.Clone(*req.Events)
 	slices.Sort(events)
 	events = slices.Compact(events)
 	for _, e := range events {
-		if !slices.Contains(projections.WebhookEventTypes, e) {
-			return domain.Invalid("events", "unknown event %q (known: %v)", e, projections.WebhookEventTypes)
+		if !slices.Contains(webhooks.EventTypes, e) {
+			return domain.Invalid("events", "unknown event %q (known: %v)", e, webhooks.EventTypes)
 		}
 	}
 	desc := ""
@@ -107,7 +108,7 @@ func (s *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	e := projections.WebhookEndpoint{ID: s.Webhooks.NewID(), AccountID: accountID(r.Context()), URL: *req.URL, URLKey: key, Events: events,
+	e := webhooks.Endpoint{ID: s.Webhooks.NewID(), AccountID: accountID(r.Context()), URL: *req.URL, URLKey: key, Events: events,
 		Description: desc, Secret: secret, CreatedAt: s.Webhooks.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.Webhooks.Store.CreateEndpoint(r.Context(), e, s.Webhooks.MaxEndpoints); err != nil {
 		return err
@@ -126,7 +127,7 @@ func (s *server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return pageError(err)
 	}
-	writeJSON(w, http.StatusOK, list(views, next, func(e projections.WebhookEndpoint) endpointJSON { return toEndpoint(e, false) }))
+	writeJSON(w, http.StatusOK, list(views, next, func(e webhooks.Endpoint) endpointJSON { return toEndpoint(e, false) }))
 	return nil
 }
 
@@ -205,13 +206,13 @@ func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-func toDelivery(d projections.WebhookDelivery) deliveryJSON {
+func toDelivery(d webhooks.Delivery) deliveryJSON {
 	out := deliveryJSON{ID: d.ID, Object: "webhook_delivery", EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType,
 		RenderID: d.RenderID, Status: d.Status, Redeliveries: d.Redeliveries, NextAttemptAt: optTime(d.NextAttemptAt),
 		CreatedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(d.Attempts))}
 	for j, a := range d.Attempts {
 		aj := attemptJSON{N: a.N, At: a.At.UTC(), State: string(a.State), Error: optString(a.Error)}
-		if a.State == projections.AttemptFinished {
+		if a.State == webhooks.AttemptFinished {
 			ms := a.Latency.Milliseconds()
 			aj.LatencyMS = &ms
 		}

@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"fmt"
@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
-	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 func TestRebuild_from_empty_reproduces_the_live_tables_exactly(t *testing.T) {
@@ -44,7 +44,7 @@ func TestRebuild_from_empty_reproduces_the_live_tables_exactly(t *testing.T) {
 		t.Fatalf("live: %d assets, %d cuts", len(liveAssets), len(liveCuts))
 	}
 
-	n, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
+	n, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRebuild_from_empty_reproduces_the_live_tables_exactly(t *testing.T) {
 
 func TestRebuild_of_an_empty_log_leaves_empty_tables(t *testing.T) {
 	f := newFixture(t)
-	n, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
+	n, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
 	if err != nil || n != 0 {
 		t.Fatalf("Rebuild = %d, %v", n, err)
 	}
@@ -76,7 +76,7 @@ func TestRebuild_spanning_several_batches_reproduces_the_live_tables(t *testing.
 		f.project(f.append(id, "acc_1", t0, pt.VideoAsset(t, id, "acc_1", t0.Add(time.Duration(i)*time.Second), pt.Probed)...)...)
 	}
 	live := pt.Rows(t, f.pool, "rm_assets")
-	n, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
+	n, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts)
 	if err != nil || n != 600 {
 		t.Fatalf("Rebuild = %d, %v; want 600 events", n, err)
 	}

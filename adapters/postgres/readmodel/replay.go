@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 // replayBatchEvents is about how many events (whole streams only) one batch
@@ -220,27 +221,11 @@ func buildRows(ctx context.Context, in <-chan []rawEvent, codec Decoder, log *sl
 
 // streamRow is the read-model row of a stream's whole history.
 func streamRow(history []domain.Recorded) (dbRow, error) {
-	switch history[0].StreamType {
-	case domain.AggregateAsset:
-		v, err := assetView(history)
-		if err != nil {
-			return dbRow{}, err
-		}
-		return assetRow(v)
-	case domain.AggregateCut:
-		v, err := cutView(history)
-		if err != nil {
-			return dbRow{}, err
-		}
-		return cutRow(v)
-	case domain.AggregateRender:
-		v, err := renderView(history)
-		if err != nil {
-			return dbRow{}, err
-		}
-		return renderRow(v)
+	v, err := projections.ViewOf(history)
+	if err != nil {
+		return dbRow{}, err
 	}
-	return dbRow{}, fmt.Errorf("no read model for %s streams", history[0].StreamType)
+	return viewRow(v)
 }
 
 // tableColumns are the columns of each table ReplayAll builds, as its row

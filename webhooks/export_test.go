@@ -1,18 +1,10 @@
-package projections
+package webhooks
 
 import "context"
 
-// SetReplayBatchEvents sets how many events one batch of ReplayAll carries,
-// until the returned function restores it.
-func SetReplayBatchEvents(n int) (restore func()) {
-	old := replayBatchEvents
-	replayBatchEvents = n
-	return func() { replayBatchEvents = old }
-}
-
 // ClaimSecrets claims up to n due deliveries and returns, for each, the
 // secrets that would sign it, or why they did not open.
-func ClaimSecrets(ctx context.Context, d *WebhookDispatcher, n int) ([][]string, []error, error) {
+func ClaimSecrets(ctx context.Context, d *Dispatcher, n int) ([][]string, []error, error) {
 	batch, err := d.claim(ctx, n)
 	if err != nil {
 		return nil, nil, err
@@ -28,7 +20,7 @@ func ClaimSecrets(ctx context.Context, d *WebhookDispatcher, n int) ([][]string,
 
 // ClaimAndAttempt claims up to n due deliveries and makes each one's attempt,
 // as the dispatcher's loop does; it returns how many it claimed.
-func ClaimAndAttempt(ctx context.Context, d *WebhookDispatcher, n int) (int, error) {
+func ClaimAndAttempt(ctx context.Context, d *Dispatcher, n int) (int, error) {
 	batch, err := d.claim(ctx, n)
 	for _, c := range batch {
 		d.attempt(ctx, c)

@@ -1,7 +1,7 @@
-// Package projectiontest holds test helpers shared by the projection tests
+// Package readmodeltest holds test helpers shared by the read-model tests
 // and the Kafka consumer tests: appending realistic histories made by the
 // domain, and snapshots of the read-model tables.
-package projectiontest
+package readmodeltest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"context"
@@ -8,16 +8,17 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 // startWaiter runs a Waiter until the test ends and returns it once its
 // connection listens.
-func (f *fixture) startWaiter() *projections.Waiter {
+func (f *fixture) startWaiter() *readmodel.Waiter {
 	f.t.Helper()
-	w := projections.NewWaiter(f.pool, testenv.Logger(f.t))
+	w := readmodel.NewWaiter(f.pool, testenv.Logger(f.t))
 	ctx, cancel := context.WithCancel(f.t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
@@ -43,7 +44,7 @@ type waitResult struct {
 	took    time.Duration
 }
 
-func waitAsync(ctx context.Context, w *projections.Waiter, stream string, version int64) <-chan waitResult {
+func waitAsync(ctx context.Context, w *readmodel.Waiter, stream string, version int64) <-chan waitResult {
 	out := make(chan waitResult, 1)
 	go func() {
 		began := time.Now()
@@ -173,7 +174,7 @@ func TestWaitFor_keeps_working_after_the_listening_connection_dies(t *testing.T)
 
 func TestWaitFor_still_ends_without_a_running_listener(t *testing.T) {
 	f := newFixture(t)
-	w := projections.NewWaiter(f.pool, testenv.Logger(t)) // Run never started
+	w := readmodel.NewWaiter(f.pool, testenv.Logger(t)) // Run never started
 	recs := f.append("ast_1", "acc_1", t0, pt.VideoAsset(t, "ast_1", "acc_1", t0, pt.Created)...)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -212,7 +213,7 @@ func TestWaitForAppended_takes_a_notification_that_came_before_it(t *testing.T) 
 // table; a version never written ends it at the deadline.
 func TestWaitForAppended_without_a_notification_looks_at_the_table(t *testing.T) {
 	f := newFixture(t)
-	w := projections.NewWaiter(f.pool, testenv.Logger(t)) // Run never started
+	w := readmodel.NewWaiter(f.pool, testenv.Logger(t)) // Run never started
 	f.project(f.append("cut_1", "acc_1", t0, pt.CutRequested("ast_1"))...)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -236,7 +237,7 @@ func TestWaiter_listens_again_within_a_second_of_postgres_returning(t *testing.T
 		t.Fatal(err)
 	}
 	t.Cleanup(proxied.Close)
-	w := projections.NewWaiter(proxied, testenv.Logger(t))
+	w := readmodel.NewWaiter(proxied, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()

@@ -1,4 +1,4 @@
-package projections_test
+package webhooks_test
 
 import (
 	"encoding/base64"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/testenv"
-	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 const (
@@ -23,14 +23,14 @@ const (
 // secretsFixture stores endpoint whe_s of acc_a with secretA sealed and one
 // due delivery, and returns the store and a dispatcher (never run: the tests
 // claim by hand).
-func secretsFixture(t *testing.T) (*projections.Webhooks, *projections.WebhookDispatcher, *pgxpool.Pool) {
+func secretsFixture(t *testing.T) (*webhooks.Store, *webhooks.Dispatcher, *pgxpool.Pool) {
 	t.Helper()
 	pool := testenv.Postgres(t)
 	sealer := testSealer(t)
-	w := projections.NewWebhooks(pool, sealer)
+	w := webhooks.NewStore(pool, sealer)
 	ctx := t.Context()
-	err := w.CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_s", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
-		Events: projections.WebhookEventTypes, Secret: secretA, CreatedAt: time.Now()}, 20)
+	err := w.CreateEndpoint(ctx, webhooks.Endpoint{ID: "whe_s", AccountID: "acc_a", URL: "https://example.com/h", URLKey: "https://example.com/h",
+		Events: webhooks.EventTypes, Secret: secretA, CreatedAt: time.Now()}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func secretsFixture(t *testing.T) (*projections.Webhooks, *projections.WebhookDi
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := projections.NewWebhookDispatcher(pool, nil, sealer, nil, nil,
-		projections.DispatcherConfig{Senders: 1, PerEndpoint: 1, Poll: time.Second, Hold: time.Minute, DisableAfter: time.Hour, ReadModelWait: time.Second},
+	d, err := webhooks.NewDispatcher(pool, nil, sealer, nil, nil,
+		webhooks.DispatcherConfig{Senders: 1, PerEndpoint: 1, Poll: time.Second, Hold: time.Minute, DisableAfter: time.Hour, ReadModelWait: time.Second},
 		time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +51,12 @@ func secretsFixture(t *testing.T) (*projections.Webhooks, *projections.WebhookDi
 
 // claimSecrets claims the fixture's delivery (due again first) and returns
 // the secrets that would sign it.
-func claimSecrets(t *testing.T, d *projections.WebhookDispatcher, pool *pgxpool.Pool) ([]string, error) {
+func claimSecrets(t *testing.T, d *webhooks.Dispatcher, pool *pgxpool.Pool) ([]string, error) {
 	t.Helper()
 	if _, err := pool.Exec(t.Context(), `UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = 'whd_s'`); err != nil {
 		t.Fatal(err)
 	}
-	secrets, errs, err := projections.ClaimSecrets(t.Context(), d, 10)
+	secrets, errs, err := webhooks.ClaimSecrets(t.Context(), d, 10)
 	if err != nil || len(secrets) != 1 {
 		t.Fatalf("claim: %d deliveries, %v", len(secrets), err)
 	}

@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"context"
@@ -12,11 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 type fixture struct {
@@ -26,7 +27,7 @@ type fixture struct {
 	codec   *eventschema.Codec
 	assets  *projections.AssetProjector
 	cuts    *projections.CutProjector
-	queries *projections.Queries
+	queries *readmodel.Queries
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -34,10 +35,11 @@ func newFixture(t *testing.T) *fixture {
 	codec := eventschema.NewCodec()
 	store := postgres.NewEventStore(pool, codec, nil)
 	log := testenv.Logger(t)
+	rows := readmodel.NewStore(pool)
 	return &fixture{t: t, pool: pool, store: store, codec: codec,
-		assets:  projections.NewAssetProjector(pool, store, log),
-		cuts:    projections.NewCutProjector(pool, store, log),
-		queries: projections.NewQueries(pool)}
+		assets:  projections.NewAssetProjector(rows, store, log),
+		cuts:    projections.NewCutProjector(rows, store, log),
+		queries: readmodel.NewQueries(pool)}
 }
 
 // append writes events to stream as account at time at.
@@ -272,7 +274,7 @@ func TestProjector_handlers_filling_the_pool_do_not_wait_on_each_other(t *testin
 	}
 	t.Cleanup(small.Close)
 	store := postgres.NewEventStore(small, f.codec, nil)
-	assets := projections.NewAssetProjector(small, store, testenv.Logger(t))
+	assets := projections.NewAssetProjector(readmodel.NewStore(small), store, testenv.Logger(t))
 
 	const streams = 8
 	var recs []domain.Recorded

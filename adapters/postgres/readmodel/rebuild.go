@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 // rebuildBatch is how many log entries one rebuild transaction covers.
@@ -23,10 +24,15 @@ type Decoder interface {
 	Unmarshal(wireName string, data []byte) (domain.Event, error)
 }
 
-// Replayer is a projector Rebuild can drive: an *AssetProjector or a
-// *CutProjector.
+// Replayer is a projection Rebuild, CatchUp and Swap drive, in
+// transactions of their own, through the same code as the live consumers:
+// a *projections.AssetProjector, CutProjector or RenderProjector.
 type Replayer interface {
-	replay() *projector
+	// StreamType is the type of the streams it folds.
+	StreamType() domain.AggregateType
+	// History returns rec's stream from the event store up to rec, checked
+	// as the live projection checks it (projections.ErrUnprojectable).
+	History(ctx context.Context, rec domain.Recorded) ([]domain.Recorded, error)
 }
 
 // Rebuild empties the read models of projectors and replays the whole event
@@ -74,23 +80,26 @@ func CatchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.L
 	return cp, n, nil
 }
 
-func projectorsByType(projectors []Replayer) (map[domain.AggregateType]*projector, []string, error) {
-	byType := map[domain.AggregateType]*projector{}
-	var tables []string
+func projectorsByType(projectors []Replayer) (map[domain.AggregateType]Replayer, []string, error) {
+	byType := map[domain.AggregateType]Replayer{}
+	var names []string
 	for _, r := range projectors {
-		p := r.replay()
-		byType[p.model.streamType] = p
-		tables = append(tables, p.model.table)
+		table, ok := tables[r.StreamType()]
+		if !ok {
+			return nil, nil, fmt.Errorf("no read model for %s streams", r.StreamType())
+		}
+		byType[r.StreamType()] = r
+		names = append(names, table)
 	}
-	if len(tables) == 0 {
+	if len(names) == 0 {
 		return nil, nil, errors.New("no projectors")
 	}
-	return byType, tables, nil
+	return byType, names, nil
 }
 
 // catchUp is CatchUp with the projectors by stream type.
 func catchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.Logger,
-	byType map[domain.AggregateType]*projector, cp postgres.Checkpoint) (postgres.Checkpoint, int, error) {
+	byType map[domain.AggregateType]Replayer, cp postgres.Checkpoint) (postgres.Checkpoint, int, error) {
 	// Every event committed before now must be read, and some transactions
 	// may still be in flight; ReadLog holds back at the oldest one running.
 	// All of them have transaction ids below end, so the catch-up is
@@ -146,7 +155,7 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, codec Decoder, log *slog.L
 // replayBatch projects one batch of the log in tx. A projector rebuilds a
 // row from its stream's history up to the event it is given, so of each
 // stream only the batch's last event needs projecting.
-func replayBatch(ctx context.Context, tx pgx.Tx, codec Decoder, byType map[domain.AggregateType]*projector,
+func replayBatch(ctx context.Context, tx pgx.Tx, codec Decoder, byType map[domain.AggregateType]Replayer,
 	entries []postgres.LogEntry, log *slog.Logger) (int, error) {
 	last := map[string]int{}
 	var streams []string
@@ -174,12 +183,17 @@ func replayBatch(ctx context.Context, tx pgx.Tx, codec Decoder, byType map[domai
 			Position: e.Checkpoint.Position, Metadata: e.Metadata, Event: ev}
 		// Earlier events of the stream are applied from the store on the
 		// way: in a rebuild that is the plan, not a gap worth reporting.
-		p := byType[e.StreamType]
-		history, err := p.history(ctx, rec)
+		history, err := byType[e.StreamType].History(ctx, rec)
 		if err == nil {
-			_, err = p.project(ctx, tx, rec, history)
+			_, _, err = project(ctx, tx, rec, func() (any, error) {
+				v, err := projections.ViewOf(history)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", projections.ErrUnprojectable, err)
+				}
+				return v, nil
+			})
 		}
-		if errors.Is(err, ErrUnprojectable) {
+		if errors.Is(err, projections.ErrUnprojectable) {
 			log.Error("event skipped in rebuild", "stream_id", e.StreamID, "version", e.StreamVersion, "event", e.WireName, "error", err)
 			continue
 		}

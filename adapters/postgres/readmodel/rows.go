@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 // The storage shapes of the jsonb columns, mapped explicitly from and to the
@@ -47,7 +48,7 @@ type silenceRow struct {
 	ThresholdDB  float64 `json:"threshold_db"`
 }
 
-func mediaToRow(m *MediaView) *mediaRow {
+func mediaToRow(m *projections.MediaView) *mediaRow {
 	if m == nil {
 		return nil
 	}
@@ -60,11 +61,11 @@ func mediaToRow(m *MediaView) *mediaRow {
 	}
 }
 
-func (r *mediaRow) view() *MediaView {
+func (r *mediaRow) view() *projections.MediaView {
 	if r == nil {
 		return nil
 	}
-	return &MediaView{
+	return &projections.MediaView{
 		Duration: time.Duration(r.DurationNS), Container: r.Container, SizeBytes: r.SizeBytes,
 		HasVideo: r.HasVideo, HasAudio: r.HasAudio, VideoCodec: r.VideoCodec,
 		Width: r.Width, Height: r.Height, Rotation: r.Rotation, FrameRate: r.FrameRate,
@@ -73,7 +74,7 @@ func (r *mediaRow) view() *MediaView {
 	}
 }
 
-func segmentsToRow(segs []Segment) []segmentRow {
+func segmentsToRow(segs []projections.Segment) []segmentRow {
 	if segs == nil {
 		return nil
 	}
@@ -84,13 +85,13 @@ func segmentsToRow(segs []Segment) []segmentRow {
 	return out
 }
 
-func segmentsFromRow(rows []segmentRow) []Segment {
+func segmentsFromRow(rows []segmentRow) []projections.Segment {
 	if rows == nil {
 		return nil
 	}
-	out := make([]Segment, len(rows))
+	out := make([]projections.Segment, len(rows))
 	for i, s := range rows {
-		out[i] = Segment{Start: time.Duration(s.StartNS), End: time.Duration(s.EndNS)}
+		out[i] = projections.Segment{Start: time.Duration(s.StartNS), End: time.Duration(s.EndNS)}
 	}
 	return out
 }
@@ -120,18 +121,18 @@ func unjsonb[T any](data []byte, into **T) error {
 	return json.Unmarshal(data, *into)
 }
 
-func failureColumns(f *FailureView) (code, message *string) {
+func failureColumns(f *projections.FailureView) (code, message *string) {
 	if f == nil {
 		return nil, nil
 	}
 	return &f.Code, &f.Message
 }
 
-func failureFromColumns(code, message *string) *FailureView {
+func failureFromColumns(code, message *string) *projections.FailureView {
 	if code == nil {
 		return nil
 	}
-	f := &FailureView{Code: *code}
+	f := &projections.FailureView{Code: *code}
 	if message != nil {
 		f.Message = *message
 	}
@@ -193,7 +194,7 @@ func createSQL(table, columns string) string {
 	return "WITH created AS (INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(params, ", ") +
 		" WHERE EXISTS (SELECT FROM events WHERE stream_id = " + id + " AND stream_version = 1 AND event_id::text = $" + strconv.Itoa(n+1) + ")" +
 		" ON CONFLICT (id) DO NOTHING RETURNING id)" +
-		" SELECT pg_notify('" + ProjectedChannel + "', $" + strconv.Itoa(n+2) + ") FROM created"
+		" SELECT pg_notify('" + projections.ProjectedChannel + "', $" + strconv.Itoa(n+2) + ") FROM created"
 }
 
 // columnNames splits a column-list constant.
@@ -206,7 +207,7 @@ func columnNames(columns string) []string {
 }
 
 // assetRow is v as a row of rm_assets.
-func assetRow(v AssetView) (dbRow, error) {
+func assetRow(v projections.AssetView) (dbRow, error) {
 	what := fmt.Sprintf("asset %s v%d", v.ID, v.Version)
 	source, err := jsonb(mediaToRow(v.Source))
 	if err != nil {
@@ -230,18 +231,8 @@ func assetRow(v AssetView) (dbRow, error) {
 		code, message, refusal, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
 }
 
-// upsertAsset writes v unless the row already reflects v.Version or later,
-// and reports whether it wrote.
-func upsertAsset(ctx context.Context, tx execer, v AssetView) (bool, error) {
-	r, err := assetRow(v)
-	if err != nil {
-		return false, err
-	}
-	return upsert(ctx, tx, r)
-}
-
 // cutRow is v as a row of rm_cuts.
-func cutRow(v CutView) (dbRow, error) {
+func cutRow(v projections.CutView) (dbRow, error) {
 	what := fmt.Sprintf("cut %s v%d", v.ID, v.Version)
 	requested, err := jsonbSlice(segmentsToRow(v.Requested))
 	if err != nil {
@@ -265,15 +256,6 @@ func cutRow(v CutView) (dbRow, error) {
 		code, message, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
 }
 
-// upsertCut is upsertAsset for cuts.
-func upsertCut(ctx context.Context, tx execer, v CutView) (bool, error) {
-	r, err := cutRow(v)
-	if err != nil {
-		return false, err
-	}
-	return upsert(ctx, tx, r)
-}
-
 func jsonbSlice[T any](s []T) ([]byte, error) {
 	if s == nil {
 		return nil, nil
@@ -284,9 +266,9 @@ func jsonbSlice[T any](s []T) ([]byte, error) {
 const assetColumns = `id, account_id, kind, name, state, cuttable, source, audio,
 	failure_code, failure_message, refusal, charged_seconds, version, created_at, updated_at`
 
-func scanAsset(row pgx.CollectableRow) (AssetView, error) {
+func scanAsset(row pgx.CollectableRow) (projections.AssetView, error) {
 	var (
-		v             AssetView
+		v             projections.AssetView
 		kind, state   string
 		source, audio []byte
 		refusal       []byte
@@ -309,7 +291,7 @@ func scanAsset(row pgx.CollectableRow) (AssetView, error) {
 		return v, fmt.Errorf("asset %s: refusal: %w", v.ID, err)
 	}
 	if rr != nil {
-		v.Refusal = &RefusalView{Part: domain.AssetPart(rr.Part), Code: rr.Code, Message: rr.Message}
+		v.Refusal = &projections.RefusalView{Part: domain.AssetPart(rr.Part), Code: rr.Code, Message: rr.Message}
 	}
 	v.Kind, v.State = domain.AssetKind(kind), domain.AssetState(state)
 	v.Source, v.Audio = src.view(), aud.view()
@@ -321,9 +303,9 @@ func scanAsset(row pgx.CollectableRow) (AssetView, error) {
 const cutColumns = `id, account_id, asset_id, state, requested, auto, segments, duration_ns,
 	failure_code, failure_message, version, created_at, updated_at`
 
-func scanCut(row pgx.CollectableRow) (CutView, error) {
+func scanCut(row pgx.CollectableRow) (projections.CutView, error) {
 	var (
-		v                         CutView
+		v                         projections.CutView
 		state                     string
 		requested, auto, segments []byte
 		durationNS                int64
@@ -353,7 +335,7 @@ func scanCut(row pgx.CollectableRow) (CutView, error) {
 		v.Segments = segmentsFromRow(*kept)
 	}
 	if silence != nil {
-		v.Auto = &Silence{MinSilence: time.Duration(silence.MinSilenceNS), ThresholdDB: silence.ThresholdDB}
+		v.Auto = &projections.Silence{MinSilence: time.Duration(silence.MinSilenceNS), ThresholdDB: silence.ThresholdDB}
 	}
 	v.Duration = time.Duration(durationNS)
 	v.Failure = failureFromColumns(code, message)

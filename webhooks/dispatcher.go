@@ -1,4 +1,4 @@
-package projections
+package webhooks
 
 import (
 	"context"
@@ -12,35 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// WebhookMessage is one attempt to send.
-type WebhookMessage struct {
-	URL       string
-	ID        string // webhook-id: the event id, the same on every attempt
-	Timestamp time.Time
-	Body      []byte
-	Secrets   []string
-}
-
-// WebhookResult is what one attempt gave.
-type WebhookResult struct {
-	Attempt    WebhookAttempt
-	OK         bool          // a 2xx
-	Gone       bool          // a 410: the endpoint is disabled
-	RetryAfter time.Duration // the receiver's Retry-After, 0 if none
-}
-
-// WebhookSender sends one attempt; it never fails, every outcome is a
-// result. adapters/webhooks implements it (through cmd/renderd's wiring).
-type WebhookSender interface {
-	Send(ctx context.Context, m WebhookMessage) WebhookResult
-}
-
 // RetrySchedule gives the delay before the next attempt after failed
 // attempts (the receiver's Retry-After as a floor), or false once the
 // delivery has had its last attempt.
 type RetrySchedule func(failed int, retryAfter time.Duration) (time.Duration, bool)
 
-// DispatcherConfig tunes a WebhookDispatcher.
+// DispatcherConfig tunes a Dispatcher.
 type DispatcherConfig struct {
 	Senders     int           // attempts in flight at once
 	PerEndpoint int           // of which at most this many to one endpoint
@@ -57,17 +34,17 @@ type DispatcherConfig struct {
 	ReadModelWait time.Duration
 }
 
-// WebhookDispatcher sends due deliveries: at least once, retried on the
+// Dispatcher sends due deliveries: at least once, retried on the
 // schedule, each attempt logged, only once the renders read model shows the
 // announced state (a receiver that fetches the render never sees an older
 // one). Several dispatchers share the table: a delivery is claimed with
 // FOR UPDATE SKIP LOCKED and held for Hold, so no attempt goes out twice
 // unless its sender died while sending it.
-type WebhookDispatcher struct {
+type Dispatcher struct {
 	pool     *pgxpool.Pool
 	connect  func(context.Context) (*pgx.Conn, error)
 	sealer   SecretSealer
-	sender   WebhookSender
+	sender   Sender
 	schedule RetrySchedule
 	cfg      DispatcherConfig
 	now      func() time.Time
@@ -79,17 +56,17 @@ type WebhookDispatcher struct {
 	wake     chan struct{}
 }
 
-// NewWebhookDispatcher returns a dispatcher; connect opens its LISTEN
+// NewDispatcher returns a dispatcher; connect opens its LISTEN
 // connection, sealer opens the endpoints' secrets.
-func NewWebhookDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn, error), sealer SecretSealer, sender WebhookSender,
-	schedule RetrySchedule, cfg DispatcherConfig, now func() time.Time, log *slog.Logger) (*WebhookDispatcher, error) {
+func NewDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn, error), sealer SecretSealer, sender Sender,
+	schedule RetrySchedule, cfg DispatcherConfig, now func() time.Time, log *slog.Logger) (*Dispatcher, error) {
 	if sealer == nil {
 		return nil, errors.New("webhook dispatcher: no secret sealer")
 	}
 	if cfg.Senders < 1 || cfg.PerEndpoint < 1 || cfg.Poll <= 0 || cfg.Hold <= 0 || cfg.DisableAfter <= 0 || cfg.ReadModelWait <= 0 {
 		return nil, fmt.Errorf("webhook dispatcher: invalid config %+v", cfg)
 	}
-	return &WebhookDispatcher{pool: pool, connect: connect, sealer: sealer, sender: sender, schedule: schedule, cfg: cfg, now: now,
+	return &Dispatcher{pool: pool, connect: connect, sealer: sealer, sender: sender, schedule: schedule, cfg: cfg, now: now,
 		log: log.With("component", "webhook-dispatcher"), inFlight: map[string]int{},
 		slots: make(chan struct{}, cfg.Senders), wake: make(chan struct{}, 1)}, nil
 }
@@ -100,13 +77,13 @@ type claimed struct {
 	renderVersion                     int64
 	attempt                           int
 	payload                           []byte
-	endpoint                          WebhookEndpoint
+	endpoint                          Endpoint
 	endpointGone                      bool
 	secretErr                         error // the endpoint's secrets did not open
 }
 
 // Run sends deliveries until ctx ends; attempts in flight finish first.
-func (d *WebhookDispatcher) Run(ctx context.Context) error {
+func (d *Dispatcher) Run(ctx context.Context) error {
 	var sends sync.WaitGroup
 	defer sends.Wait()
 	var listener sync.WaitGroup
@@ -132,7 +109,7 @@ func (d *WebhookDispatcher) Run(ctx context.Context) error {
 
 // untilNextDue is how long until the earliest pending delivery is due,
 // at most Poll.
-func (d *WebhookDispatcher) untilNextDue(ctx context.Context) time.Duration {
+func (d *Dispatcher) untilNextDue(ctx context.Context) time.Duration {
 	var next *time.Time
 	err := d.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&next)
 	if err != nil || next == nil {
@@ -142,11 +119,11 @@ func (d *WebhookDispatcher) untilNextDue(ctx context.Context) time.Duration {
 }
 
 // listen turns notifications into wake-ups, reconnecting as needed.
-func (d *WebhookDispatcher) listen(ctx context.Context) {
+func (d *Dispatcher) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		conn, err := d.connect(ctx)
 		if err == nil {
-			if _, err = conn.Exec(ctx, `LISTEN `+WebhooksChannel); err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN `+Channel); err == nil {
 				d.nudge()
 				for err == nil {
 					_, err = conn.WaitForNotification(ctx)
@@ -162,7 +139,7 @@ func (d *WebhookDispatcher) listen(ctx context.Context) {
 	}
 }
 
-func (d *WebhookDispatcher) nudge() {
+func (d *Dispatcher) nudge() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -171,7 +148,7 @@ func (d *WebhookDispatcher) nudge() {
 
 // dispatch claims as many due deliveries as there are free slots and sends
 // each on its own goroutine: a slow endpoint holds its own slots only.
-func (d *WebhookDispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup) error {
+func (d *Dispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup) error {
 	for {
 		free := cap(d.slots) - len(d.slots)
 		if free == 0 {
@@ -209,7 +186,7 @@ func (d *WebhookDispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup)
 
 // claim takes up to n due deliveries, hiding each for Hold, with their
 // endpoints (endpointGone when deleted or disabled since).
-func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
+func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 	// A delivery is due again while an attempt of it is still in flight
 	// only once that attempt's hold ran out: its sender stopped before
 	// recording the outcome. The claim marks such an attempt abandoned.
@@ -247,45 +224,8 @@ func (d *WebhookDispatcher) claim(ctx context.Context, n int) ([]claimed, error)
 	})
 }
 
-// storedSecrets are an endpoint's secret columns as a row holds them.
-type storedSecrets struct {
-	sealed, sealedPrev []byte
-	clear, clearPrev   *string // written by an older process, not sealed yet
-}
-
-// open returns the secrets that sign a message sent at now. A secret in
-// clear is current whatever is sealed beside it: an older process rotating
-// a sealed row writes the new secret in clear and leaves the one it
-// replaced sealed as current, so that one is the previous secret (until
-// previousUntil, which that rotation set). A previous secret past
-// previousUntil signs nothing and is not opened, so one whose key left the
-// ring holds no delivery back.
-func (s storedSecrets) open(sealer SecretSealer, id string, previousUntil, now time.Time) (current, previous string, err error) {
-	live := now.Before(previousUntil)
-	switch {
-	case s.clear != nil && *s.clear != "" && s.clearPrev != nil && *s.clearPrev != "":
-		current, previous = *s.clear, *s.clearPrev
-	case s.clear != nil && *s.clear != "":
-		current = *s.clear
-		if live {
-			previous, err = openSecret(sealer, id, secretCurrent, s.sealed)
-		}
-	default:
-		if current, err = openSecret(sealer, id, secretCurrent, s.sealed); err == nil && live {
-			previous, err = openSecret(sealer, id, secretPrevious, s.sealedPrev)
-		}
-		if err == nil && current == "" {
-			err = errors.New("the endpoint has no secret")
-		}
-	}
-	if !live {
-		previous = ""
-	}
-	return current, previous, err
-}
-
 // attempt sends one claimed delivery and records what happened.
-func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
+func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 	log := d.log.With("delivery_id", c.id, "endpoint_id", c.endpointID, "render_id", c.renderID, "attempt", c.attempt)
 	if c.endpointGone {
 		d.exec(ctx, log, `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
@@ -314,32 +254,31 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 		d.putOff(ctx, c, time.Second)
 		return
 	}
-	res := d.sender.Send(ctx, WebhookMessage{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
-	a := res.Attempt
+	res := d.sender.Send(ctx, Message{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
 	var body *string // NULL: not kept
-	if a.BodyKept {
-		body = &a.Body
+	if res.BodyKept {
+		body = &res.Body
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(`UPDATE webhook_attempts SET status_code = $3, latency_ms = $4, error = $5, body = $6, state = 'finished'
 		WHERE delivery_id = $1 AND n = $2`,
-		c.id, c.attempt, a.StatusCode, a.Latency.Milliseconds(), a.Error, body)
+		c.id, c.attempt, res.StatusCode, res.Latency.Milliseconds(), res.Error, body)
 	switch {
-	case res.OK:
+	case res.OK():
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)
 		batch.Queue(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1`, c.endpointID)
-		log.Info("webhook delivered", "status", a.StatusCode, "latency", a.Latency)
-	case res.Gone:
+		log.Info("webhook delivered", "status", res.StatusCode, "latency", res.Latency)
+	case res.Gone():
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
 		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone' WHERE id = $1`, c.endpointID)
 		log.Warn("webhook endpoint disabled: 410 Gone")
 	default:
 		if delay, ok := d.schedule(c.attempt, res.RetryAfter); ok {
 			batch.Queue(`UPDATE webhook_deliveries SET next_attempt_at = $2 WHERE id = $1`, c.id, now.Add(delay))
-			log.Info("webhook attempt failed; retrying", "status", a.StatusCode, "error", a.Error, "in", delay.Round(time.Millisecond))
+			log.Info("webhook attempt failed; retrying", "status", res.StatusCode, "error", res.Error, "in", delay.Round(time.Millisecond))
 		} else {
 			batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
-			log.Warn("webhook delivery failed after its last attempt", "status", a.StatusCode, "error", a.Error)
+			log.Warn("webhook delivery failed after its last attempt", "status", res.StatusCode, "error", res.Error)
 		}
 		batch.Queue(`UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1`, c.endpointID, now)
 		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'every delivery failed for too long'
@@ -354,11 +293,11 @@ func (d *WebhookDispatcher) attempt(ctx context.Context, c claimed) {
 
 // putOff gives a claimed delivery back, due after wait, without counting an
 // attempt.
-func (d *WebhookDispatcher) putOff(ctx context.Context, c claimed, wait time.Duration) {
+func (d *Dispatcher) putOff(ctx context.Context, c claimed, wait time.Duration) {
 	d.exec(ctx, d.log, `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $2 WHERE id = $1`, c.id, d.now().Add(wait))
 }
 
-func (d *WebhookDispatcher) exec(ctx context.Context, log *slog.Logger, sql string, args ...any) {
+func (d *Dispatcher) exec(ctx context.Context, log *slog.Logger, sql string, args ...any) {
 	if _, err := d.pool.Exec(ctx, sql, args...); err != nil {
 		log.Warn("updating a webhook delivery failed", "err", err)
 	}

@@ -1,15 +1,17 @@
-package projections
+package readmodel
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/renderd/renderd/projections"
 )
 
 func TestRenderCache_stays_within_its_bound(t *testing.T) {
 	c := newRenderCache(3)
 	for i := range 10 {
 		id := fmt.Sprint("rnd_", i)
-		c.put(id, cachedRender{tuple: uint32(i), view: RenderView{ID: id}})
+		c.put(id, cachedRender{tuple: uint32(i), view: projections.RenderView{ID: id}})
 		if got, ok := c.get(id); !ok || got.tuple != uint32(i) {
 			t.Fatalf("%s just put: %+v, %v", id, got, ok)
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/ports/httpapi"
-	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 const (
@@ -41,8 +41,8 @@ func benchWebhooks(ctx context.Context, e *env, _ time.Duration) ([]result, erro
 		return nil, err
 	}
 	defer rc.close()
-	err = projections.NewWebhooks(e.pool, e.sealer).CreateEndpoint(ctx, projections.WebhookEndpoint{ID: "whe_bench", AccountID: acc.AccountID,
-		URL: "http://" + rc.addr + "/hooks", Events: projections.WebhookEventTypes, Secret: "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	err = webhooks.NewStore(e.pool, e.sealer).CreateEndpoint(ctx, webhooks.Endpoint{ID: "whe_bench", AccountID: acc.AccountID,
+		URL: "http://" + rc.addr + "/hooks", Events: webhooks.EventTypes, Secret: "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		CreatedAt: time.Now()}, 1)
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (w *webhookWorld) waitProjected(ctx context.Context, ids []string, v int64,
 // replay hands every render.completed to a fresh delivery projection, as a
 // redelivered or re-read topic would, and returns how many it handed over.
 func (w *webhookWorld) replay(ctx context.Context, ids []string) (int, error) {
-	p := projections.NewWebhookProjector(w.e.pool, w.store, httpapi.WebhookPayload,
+	p := webhooks.NewProjector(w.e.pool, w.store, httpapi.WebhookPayload,
 		func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, w.e.log)
 	var n atomic.Int64
 	err := parallel(ctx, len(ids), func(i int) error {

@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/projections"
 )
 
 // recentFor is how long the waiter at least remembers a notification, for
@@ -254,7 +256,7 @@ func (w *Waiter) listen(ctx context.Context, listening func()) (listened bool, e
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the session is over either way
-	if _, err := conn.Exec(ctx, "LISTEN "+ProjectedChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+projections.ProjectedChannel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	listening()

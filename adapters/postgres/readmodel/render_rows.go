@@ -1,7 +1,6 @@
-package projections
+package readmodel
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 // outputRow is the stored shape of the output column: the API's shape, with
@@ -36,7 +36,7 @@ const renderColumns = `id, account_id, asset_id, cut_id, state, output, plan, at
 	result_fast_path, created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, version`
 
 // renderRow is v as a row of rm_renders.
-func renderRow(v RenderView) (dbRow, error) {
+func renderRow(v projections.RenderView) (dbRow, error) {
 	what := fmt.Sprintf("render %s v%d", v.ID, v.Version)
 	output, err := json.Marshal(outputRow{Format: string(v.Output.Format), Resolution: string(v.Output.Resolution),
 		VideoBitrate: v.Output.VideoBitrate, AudioBitrate: v.Output.AudioBitrate})
@@ -68,22 +68,12 @@ func renderRow(v RenderView) (dbRow, error) {
 		v.UpdatedAt, v.Version}}, nil
 }
 
-// upsertRender writes v unless the row already reflects v.Version or later,
-// and reports whether it wrote.
-func upsertRender(ctx context.Context, tx execer, v RenderView) (bool, error) {
-	r, err := renderRow(v)
-	if err != nil {
-		return false, err
-	}
-	return upsert(ctx, tx, r)
-}
-
-func scanRender(row pgx.CollectableRow) (RenderView, error) { return scanRenderRow(row) }
+func scanRender(row pgx.CollectableRow) (projections.RenderView, error) { return scanRenderRow(row) }
 
 // scanRenderRow scans a row of head's columns followed by renderColumns.
-func scanRenderRow(row pgx.CollectableRow, head ...any) (RenderView, error) {
+func scanRenderRow(row pgx.CollectableRow, head ...any) (projections.RenderView, error) {
 	var (
-		v                                             RenderView
+		v                                             projections.RenderView
 		cutID, replaces, code, message, blobKey       *string
 		state                                         string
 		output, plan                                  []byte
@@ -108,14 +98,14 @@ func scanRenderRow(row pgx.CollectableRow, head ...any) (RenderView, error) {
 	}
 	v.State = domain.RenderState(state)
 	v.CutID, v.Replaces = deref(cutID), deref(replaces)
-	v.Output = OutputView{Format: domain.Format(out.Format), Resolution: domain.Resolution(out.Resolution),
+	v.Output = projections.OutputView{Format: domain.Format(out.Format), Resolution: domain.Resolution(out.Resolution),
 		VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate}
-	v.Plan = PlanView{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
+	v.Plan = projections.PlanView{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
 		Segments: segmentsFromRow(p.Segments), Duration: time.Duration(p.DurationNS)}
 	v.ETA = time.Duration(deref(etaNS))
 	v.Failure = failureFromColumns(code, message)
 	if blobKey != nil {
-		v.Result = &RenderResultView{BlobKey: *blobKey, SizeBytes: deref(size), Duration: time.Duration(deref(durationNS)),
+		v.Result = &projections.RenderResultView{BlobKey: *blobKey, SizeBytes: deref(size), Duration: time.Duration(deref(durationNS)),
 			Width: deref(width), Height: deref(height), VideoBitrate: deref(vbr), AudioBitrate: deref(abr),
 			EncodeTime: time.Duration(deref(encodeNS)), FastPath: deref(fastPath)}
 	}

@@ -1,4 +1,4 @@
-package projections_test
+package readmodel_test
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/postgres/readmodel"
+	pt "github.com/renderd/renderd/adapters/postgres/readmodel/readmodeltest"
 	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
-	pt "github.com/renderd/renderd/projections/projectiontest"
 )
 
 // Secrets that the worker side writes into render events and that no
@@ -40,7 +41,7 @@ func newRenderFixture(t *testing.T) *renderFixture {
 	f := newFixture(t)
 	loads := &countingLoader{next: f.store}
 	return &renderFixture{fixture: f, loads: loads,
-		renders: projections.NewRenderProjector(f.pool, loads, testenv.Logger(t))}
+		renders: projections.NewRenderProjector(readmodel.NewStore(f.pool), loads, testenv.Logger(t))}
 }
 
 // in returns the fixture for a subtest: the same database, t's failures.
@@ -359,7 +360,7 @@ func TestRenderProjection_a_gap_is_filled_from_the_event_store(t *testing.T) {
 		t.Fatalf("after the gap: %+v", v)
 	}
 	filled := f.row("rnd_gap")
-	if _, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.renders); err != nil {
+	if _, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.renders); err != nil {
 		t.Fatal(err)
 	}
 	if rebuilt := f.row("rnd_gap"); rebuilt != filled {
@@ -782,7 +783,7 @@ func liveReadModels(t *testing.T, f *renderFixture) map[string][]string {
 		}
 	}
 	rows := map[string][]string{}
-	for _, table := range projections.ReplayTables {
+	for _, table := range readmodel.ReplayTables {
 		rows[table] = pt.Rows(t, f.pool, table)
 	}
 	if len(rows["rm_renders"]) != 12 {
@@ -794,10 +795,10 @@ func liveReadModels(t *testing.T, f *renderFixture) map[string][]string {
 func TestRebuild_reproduces_the_live_render_asset_and_cut_tables_exactly(t *testing.T) {
 	f := newRenderFixture(t)
 	before := liveReadModels(t, f)
-	if _, err := projections.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts, f.renders); err != nil {
+	if _, err := readmodel.Rebuild(t.Context(), f.pool, f.codec, testenv.Logger(t), f.assets, f.cuts, f.renders); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range projections.ReplayTables {
+	for _, table := range readmodel.ReplayTables {
 		if got := pt.Rows(t, f.pool, table); !reflect.DeepEqual(got, before[table]) {
 			t.Errorf("rebuilt %s differ:\n got %v\nwant %v", table, got, before[table])
 		}
@@ -817,15 +818,15 @@ func TestReplayAll_builds_exactly_the_live_tables_in_a_schema_of_its_own(t *test
 	}
 	f.append("rnd_orphan", "acc_0", t0, domain.RenderCancelled{})
 	// Small batches, so that streams meet batch boundaries.
-	defer projections.SetReplayBatchEvents(7)()
+	defer readmodel.SetReplayBatchEvents(7)()
 
-	rpool, err := projections.PrepareReplay(t.Context(), f.pool, "renderd_replay_test")
+	rpool, err := readmodel.PrepareReplay(t.Context(), f.pool, "renderd_replay_test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rpool.Close()
 	for run := range 2 {
-		res, err := projections.ReplayAll(t.Context(), rpool, f.codec, testenv.Logger(t), nil)
+		res, err := readmodel.ReplayAll(t.Context(), rpool, f.codec, testenv.Logger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -833,11 +834,11 @@ func TestReplayAll_builds_exactly_the_live_tables_in_a_schema_of_its_own(t *test
 		if err := f.pool.QueryRow(t.Context(), `SELECT count(*) FROM events`).Scan(&events); err != nil || res.Events != events {
 			t.Errorf("run %d: read %d events of %d (%v)", run+1, res.Events, events, err)
 		}
-		for _, table := range projections.ReplayTables {
+		for _, table := range readmodel.ReplayTables {
 			if got := pt.Rows(t, rpool, table); !reflect.DeepEqual(got, live[table]) {
 				t.Errorf("run %d: replayed %s differ:\n got %v\nwant %v", run+1, table, got, live[table])
 			}
-			if _, n, err := projections.Differences(t.Context(), f.pool, "renderd_replay_test", table, 10); err != nil || n != 0 {
+			if _, n, err := readmodel.Differences(t.Context(), f.pool, "renderd_replay_test", table, 10); err != nil || n != 0 {
 				t.Errorf("run %d: Differences(%s) = %d, %v; want none", run+1, table, n, err)
 			}
 		}
@@ -845,7 +846,7 @@ func TestReplayAll_builds_exactly_the_live_tables_in_a_schema_of_its_own(t *test
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := projections.ReplayAll(ctx, rpool, f.codec, testenv.Logger(t), nil); !errors.Is(err, context.Canceled) {
+	if _, err := readmodel.ReplayAll(ctx, rpool, f.codec, testenv.Logger(t), nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled replay: %v", err)
 	}
 }
@@ -854,7 +855,7 @@ func TestWaitFor_sees_render_rows(t *testing.T) {
 	f := newRenderFixture(t)
 	recs := f.store(newRenderHistory(t, "rnd_wait", "acc_1", videoRequest("ast_1"), t0).start(secretWorker).progress(10))
 	f.handle(recs...)
-	w := projections.NewWaiter(f.pool, testenv.Logger(t))
+	w := readmodel.NewWaiter(f.pool, testenv.Logger(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if ok, err := w.WaitFor(ctx, "rnd_wait", 3); !ok || err != nil {

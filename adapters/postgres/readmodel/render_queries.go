@@ -1,4 +1,4 @@
-package projections
+package readmodel
 
 import (
 	"context"
@@ -7,13 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/pgread"
+	"github.com/renderd/renderd/projections"
 )
-
-// RenderFilter narrows a list of renders; empty fields do not filter.
-type RenderFilter struct {
-	AssetID string
-	State   string // pending, running, completed, failed or cancelled
-}
 
 // Render returns one of the account's renders.
 //
@@ -24,15 +20,15 @@ type RenderFilter struct {
 // (every write of a row, a projector's, a rebuild's or a swap's, makes a
 // new tuple), and read again when not. A GET never sees an older state than
 // the table holds. The view returned is shared: callers must not modify it.
-func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView, error) {
+func (q *Queries) Render(ctx context.Context, accountID, id string) (projections.RenderView, error) {
 	if c, ok := q.renders.get(id); ok && c.view.AccountID == accountID {
 		tuple, found, err := q.tuples.check(ctx, accountID, id)
 		switch {
 		case err != nil:
-			return RenderView{}, fmt.Errorf("render %s: %w", id, err)
+			return projections.RenderView{}, fmt.Errorf("render %s: %w", id, err)
 		case !found:
 			q.renders.drop(id)
-			return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
+			return projections.RenderView{}, fmt.Errorf("render %s: %w", id, projections.ErrNotFound)
 		case tuple == c.tuple:
 			return c.view, nil
 		}
@@ -40,16 +36,16 @@ func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView,
 	var tuple uint32
 	rows, err := q.pool.Query(ctx, `SELECT xmin, `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
-		return RenderView{}, fmt.Errorf("render %s: %w", id, lookupError(err))
+		return projections.RenderView{}, fmt.Errorf("render %s: %w", id, pgread.LookupError(err))
 	}
-	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (RenderView, error) {
+	v, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (projections.RenderView, error) {
 		return scanRenderRow(row, &tuple)
 	})
-	if noRow(err) {
-		return RenderView{}, fmt.Errorf("render %s: %w", id, ErrNotFound)
+	if pgread.NoRow(err) {
+		return projections.RenderView{}, fmt.Errorf("render %s: %w", id, projections.ErrNotFound)
 	}
 	if err != nil {
-		return RenderView{}, fmt.Errorf("render %s: %w", id, err)
+		return projections.RenderView{}, fmt.Errorf("render %s: %w", id, err)
 	}
 	q.renders.put(id, cachedRender{tuple: tuple, view: v})
 	return v, nil
@@ -62,7 +58,7 @@ func (q *Queries) Render(ctx context.Context, accountID, id string) (RenderView,
 // account's is ErrNotFound (as for ListCuts). A cursor is bound to the
 // filters it was returned for: reused with others, it is ErrBadCursor
 // rather than a page of a different list.
-func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFilter, page Page) ([]RenderView, string, error) {
+func (q *Queries) ListRenders(ctx context.Context, accountID string, f projections.RenderFilter, page projections.Page) ([]projections.RenderView, string, error) {
 	switch domain.RenderState(f.State) {
 	case "", domain.RenderStatePending, domain.RenderStateRunning, domain.RenderStateCompleted,
 		domain.RenderStateFailed, domain.RenderStateCancelled:
@@ -70,7 +66,7 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 		return nil, "", fmt.Errorf("list renders: %w", &domain.ValidationError{Field: "state",
 			Message: fmt.Sprintf("%q is not a render state: use pending, running, completed, failed or cancelled", f.State)})
 	}
-	inner, err := f.unwrapCursor(page.Cursor)
+	inner, err := unwrapCursor(f, page.Cursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("list renders: %w", err)
 	}
@@ -80,10 +76,10 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 		var exists bool
 		err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2)`, f.AssetID, accountID).Scan(&exists)
 		if err != nil {
-			return nil, "", fmt.Errorf("list renders of %s: %w", f.AssetID, lookupError(err))
+			return nil, "", fmt.Errorf("list renders of %s: %w", f.AssetID, pgread.LookupError(err))
 		}
 		if !exists {
-			return nil, "", fmt.Errorf("list renders of %s: asset: %w", f.AssetID, ErrNotFound)
+			return nil, "", fmt.Errorf("list renders of %s: asset: %w", f.AssetID, projections.ErrNotFound)
 		}
 		args = append(args, f.AssetID)
 		base += fmt.Sprintf(` AND asset_id = $%d`, len(args))
@@ -92,19 +88,21 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f RenderFil
 		args = append(args, f.State)
 		base += fmt.Sprintf(` AND state = $%d`, len(args))
 	}
-	list, next, err := listPage(ctx, q.pool, page, scanRender, base, args,
-		func(v RenderView) cursor { return cursor{v.CreatedAt, v.ID} })
+	list, next, err := pgread.List(ctx, q.pool, page, scanRender, base, args,
+		func(v projections.RenderView) projections.Cursor {
+			return projections.Cursor{CreatedAt: v.CreatedAt, ID: v.ID}
+		})
 	if err != nil {
 		return nil, "", fmt.Errorf("list renders: %w", err)
 	}
-	return list, f.wrapCursor(next), nil
+	return list, wrapCursor(f, next), nil
 }
 
-// wrapCursor binds a keyset cursor to the filters (bindCursor).
-func (f RenderFilter) wrapCursor(keyset string) string {
-	return bindCursor("asset_id="+f.AssetID+"\x00state="+f.State, keyset)
+// wrapCursor binds a keyset cursor to the filters (BindCursor).
+func wrapCursor(f projections.RenderFilter, keyset string) string {
+	return projections.BindCursor("asset_id="+f.AssetID+"\x00state="+f.State, keyset)
 }
 
-func (f RenderFilter) unwrapCursor(c string) (string, error) {
-	return unbindCursor("asset_id="+f.AssetID+"\x00state="+f.State, c, "keep asset_id and state")
+func unwrapCursor(f projections.RenderFilter, c string) (string, error) {
+	return projections.UnbindCursor("asset_id="+f.AssetID+"\x00state="+f.State, c, "keep asset_id and state")
 }

@@ -1,6 +1,10 @@
-package projections
+package readmodel
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/renderd/renderd/projections"
+)
 
 // renderCacheSize bounds the render views Queries keeps: about 1 KiB each.
 const renderCacheSize = 10_000
@@ -16,7 +20,7 @@ type renderCache struct {
 
 type cachedRender struct {
 	tuple uint32
-	view  RenderView
+	view  projections.RenderView
 }
 
 func newRenderCache(max int) *renderCache {

@@ -1,4 +1,4 @@
-package projections_test
+package webhooks_test
 
 import (
 	"context"
@@ -10,17 +10,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/webhooks"
 )
 
 // probingSender answers every attempt with answer and records, for each,
 // the attempt rows the log held while it was being sent.
 type probingSender struct {
 	pool   *pgxpool.Pool
-	answer projections.WebhookResult
+	answer webhooks.Result
 	seen   [][]string // per send: "n:state" of whd_s's attempts
 }
 
-func (p *probingSender) Send(ctx context.Context, m projections.WebhookMessage) projections.WebhookResult {
+func (p *probingSender) Send(ctx context.Context, m webhooks.Message) webhooks.Result {
 	p.seen = append(p.seen, attemptStates(ctx, p.pool))
 	return p.answer
 }
@@ -42,7 +43,7 @@ func attemptStates(ctx context.Context, pool *pgxpool.Pool) []string {
 
 // attemptFixture is secretsFixture's due delivery with its render shown in
 // the read model, and a dispatcher whose sender answers with answer.
-func attemptFixture(t *testing.T, answer projections.WebhookResult) (*projections.Webhooks, *projections.WebhookDispatcher, *probingSender, *pgxpool.Pool) {
+func attemptFixture(t *testing.T, answer webhooks.Result) (*webhooks.Store, *webhooks.Dispatcher, *probingSender, *pgxpool.Pool) {
 	t.Helper()
 	w, _, pool := secretsFixture(t)
 	_, err := pool.Exec(t.Context(), `INSERT INTO rm_renders (id, account_id, asset_id, state, output, plan, version, created_at, updated_at)
@@ -52,8 +53,8 @@ func attemptFixture(t *testing.T, answer projections.WebhookResult) (*projection
 	}
 	sender := &probingSender{pool: pool, answer: answer}
 	retry := func(failed int, _ time.Duration) (time.Duration, bool) { return time.Minute, failed < 5 }
-	d, err := projections.NewWebhookDispatcher(pool, nil, testSealer(t), sender, retry,
-		projections.DispatcherConfig{Senders: 1, PerEndpoint: 1, Poll: time.Second, Hold: time.Minute, DisableAfter: time.Hour, ReadModelWait: time.Second},
+	d, err := webhooks.NewDispatcher(pool, nil, testSealer(t), sender, retry,
+		webhooks.DispatcherConfig{Senders: 1, PerEndpoint: 1, Poll: time.Second, Hold: time.Minute, DisableAfter: time.Hour, ReadModelWait: time.Second},
 		time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func attemptFixture(t *testing.T, answer projections.WebhookResult) (*projection
 	return w, d, sender, pool
 }
 
-func attemptsOf(t *testing.T, w *projections.Webhooks) []projections.WebhookAttempt {
+func attemptsOf(t *testing.T, w *webhooks.Store) []webhooks.Attempt {
 	t.Helper()
 	list, _, err := w.Deliveries(t.Context(), "acc_a", "whe_s", "", projections.Page{})
 	if err != nil || len(list) != 1 {
@@ -71,23 +72,23 @@ func attemptsOf(t *testing.T, w *projections.Webhooks) []projections.WebhookAtte
 }
 
 func TestWebhookAttempts_an_attempt_is_logged_in_flight_before_it_is_sent_and_finished_after(t *testing.T) {
-	answer := projections.WebhookResult{Attempt: projections.WebhookAttempt{StatusCode: 503, Latency: 42 * time.Millisecond}}
+	answer := webhooks.Result{StatusCode: 503, Latency: 42 * time.Millisecond}
 	w, d, sender, _ := attemptFixture(t, answer)
-	if n, err := projections.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
+	if n, err := webhooks.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
 		t.Fatalf("claimed %d (%v), want 1", n, err)
 	}
 	if len(sender.seen) != 1 || len(sender.seen[0]) != 1 || sender.seen[0][0] != "1:in_flight" {
 		t.Fatalf("the log while sending: %v, want attempt 1 in flight", sender.seen)
 	}
 	got := attemptsOf(t, w)
-	if len(got) != 1 || got[0].N != 1 || got[0].State != projections.AttemptFinished || got[0].StatusCode != 503 ||
+	if len(got) != 1 || got[0].N != 1 || got[0].State != webhooks.AttemptFinished || got[0].StatusCode != 503 ||
 		got[0].Latency != 42*time.Millisecond || got[0].At.IsZero() {
 		t.Fatalf("attempts after sending: %+v, want attempt 1 finished with 503 in 42ms", got)
 	}
 }
 
 func TestWebhookAttempts_a_claim_marks_the_attempt_its_sender_left_unfinished_abandoned(t *testing.T) {
-	w, d, _, pool := attemptFixture(t, projections.WebhookResult{OK: true, Attempt: projections.WebhookAttempt{StatusCode: 200}})
+	w, d, _, pool := attemptFixture(t, webhooks.Result{StatusCode: 200})
 	// Attempt 1's sender died mid-send and its hold ran out.
 	_, err := pool.Exec(t.Context(), `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state)
 		VALUES ('whd_s', 1, now() - interval '2 minutes', 0, 0, '', NULL, 'in_flight');
@@ -95,30 +96,30 @@ func TestWebhookAttempts_a_claim_marks_the_attempt_its_sender_left_unfinished_ab
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := projections.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
+	if n, err := webhooks.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
 		t.Fatalf("claimed %d (%v), want 1", n, err)
 	}
 	got := attemptsOf(t, w)
 	if len(got) != 2 {
 		t.Fatalf("attempts %+v, want two", got)
 	}
-	if got[0].State != projections.AttemptAbandoned || got[0].Error != projections.AttemptAbandonedError || got[0].StatusCode != 0 {
+	if got[0].State != webhooks.AttemptAbandoned || got[0].Error != webhooks.AttemptAbandonedError || got[0].StatusCode != 0 {
 		t.Errorf("attempt 1: %+v, want abandoned", got[0])
 	}
-	if got[1].N != 2 || got[1].State != projections.AttemptFinished || got[1].StatusCode != 200 {
+	if got[1].N != 2 || got[1].State != webhooks.AttemptFinished || got[1].StatusCode != 200 {
 		t.Errorf("attempt 2: %+v, want finished with 200", got[1])
 	}
 }
 
 func TestWebhookAttempts_an_attempt_that_cannot_be_logged_is_not_sent(t *testing.T) {
-	w, d, sender, pool := attemptFixture(t, projections.WebhookResult{OK: true, Attempt: projections.WebhookAttempt{StatusCode: 200}})
+	w, d, sender, pool := attemptFixture(t, webhooks.Result{StatusCode: 200})
 	// A row in attempt 1's place makes logging it fail.
 	_, err := pool.Exec(t.Context(), `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state)
 		VALUES ('whd_s', 1, now(), 500, 7, '', NULL, 'finished')`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := projections.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
+	if n, err := webhooks.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
 		t.Fatalf("claimed %d (%v), want 1", n, err)
 	}
 	if len(sender.seen) != 0 {
