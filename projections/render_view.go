@@ -15,8 +15,10 @@ type RenderView struct {
 	AssetID   string
 	CutID     string // "" for a full-source render
 	State     domain.RenderState
-	Output    OutputView // as requested
-	Plan      PlanView   // as resolved against the source
+	Output    domain.OutputSpec // as requested: zero values are omitted fields
+	// Plan is the output as resolved against the source; its Segments is nil
+	// for a full-source render.
+	Plan domain.RenderPlan
 	// Attempt is the current (or last) attempt; 0 until an encoder first
 	// claims the render. A retry starts the next attempt at progress 0.
 	Attempt  int
@@ -24,7 +26,7 @@ type RenderView struct {
 	ETA      time.Duration // the encoder's estimate of the time left; 0 when it gave none
 	// Failure is set once failed. Its message is the public one for its code
 	// (see publicFailureMessage), never the encoder's own words.
-	Failure  *FailureView
+	Failure  *domain.Failure
 	Replaces string // the failed or cancelled render this one replaced, if any
 	Result   *RenderResultView
 	// Times of the lifecycle; zero until they happen. StartedAt is the start
@@ -38,28 +40,9 @@ type RenderView struct {
 	Version     int64 // the last event of the render's stream this view reflects
 }
 
-// OutputView is the output exactly as the client asked for it: zero values
-// are omitted fields (Auto for bitrates, the source size for resolution).
-type OutputView struct {
-	Format       domain.Format
-	Resolution   domain.Resolution
-	VideoBitrate int // Mbps
-	AudioBitrate int // kbps
-}
-
-// PlanView is the output resolved against the source. Width, Height and
-// VideoBitrate are zero for audio formats; Segments is nil for a
-// full-source render.
-type PlanView struct {
-	Width        int
-	Height       int
-	VideoBitrate int64 // bits per second
-	AudioBitrate int64 // bits per second
-	Segments     []Segment
-	Duration     time.Duration
-}
-
-// RenderResultView is the verified deliverable of a completed render.
+// RenderResultView is the verified deliverable of a completed render:
+// domain.RenderCompleted without the attempt that made it, which the row
+// does not keep (while completed, the render's Attempt is that attempt).
 type RenderResultView struct {
 	// BlobKey is where the deliverable is stored. The API mints download
 	// URLs from it and must never show it.
@@ -96,8 +79,8 @@ func renderView(history []domain.Recorded) (RenderView, error) {
 		AssetID:   req.AssetID,
 		CutID:     req.CutID,
 		State:     r.State(),
-		Output:    outputView(req.Output),
-		Plan:      planView(req.Plan),
+		Output:    req.Output,
+		Plan:      req.Plan,
 		Attempt:   r.Attempt(),
 		Progress:  r.Progress(),
 		ETA:       r.ETA(),
@@ -108,6 +91,7 @@ func renderView(history []domain.Recorded) (RenderView, error) {
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   r.Version(),
 	}
+	v.Plan.Segments = segments(req.Plan.Segments)
 	if f := r.Failure(); f != nil {
 		v.Failure = renderFailure(f.Code)
 	}
@@ -181,8 +165,8 @@ func nextRenderView(v RenderView, rec domain.Recorded) (RenderView, bool) {
 
 // renderFailure is a failure as clients see it: the code, and the public
 // message for it.
-func renderFailure(code string) *FailureView {
-	return &FailureView{Code: code, Message: publicFailureMessage(code)}
+func renderFailure(code string) *domain.Failure {
+	return &domain.Failure{Code: code, Message: publicFailureMessage(code)}
 }
 
 // publicFailureMessage is the message clients see for a render's failure
@@ -211,15 +195,6 @@ var publicFailureMessages = map[string]string{
 	"output_invalid":    "the render failed: the encoded file did not match the plan when verified",
 	"timeout":           "the render failed: encoding took longer than allowed for the media's duration",
 	"encoder_crashed":   "the render failed: the encoder stopped responding during three attempts",
-}
-
-func outputView(o domain.OutputSpec) OutputView {
-	return OutputView{Format: o.Format, Resolution: o.Resolution, VideoBitrate: o.VideoBitrate, AudioBitrate: o.AudioBitrate}
-}
-
-func planView(p domain.RenderPlan) PlanView {
-	return PlanView{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
-		Segments: segments(p.Segments), Duration: p.Duration}
 }
 
 func resultView(c *domain.RenderCompleted) *RenderResultView {

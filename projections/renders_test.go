@@ -253,9 +253,9 @@ func TestRenderProjection_a_completed_render_shows_its_plan_result_and_times(t *
 
 	want := projections.RenderView{
 		ID: "rnd_done", AccountID: "acc_1", AssetID: "ast_1", CutID: "cut_1", State: domain.RenderStateCompleted,
-		Output: projections.OutputView{Format: domain.FormatMP4, Resolution: domain.Resolution720p, AudioBitrate: 192},
-		Plan: projections.PlanView{Width: 1280, Height: 720, VideoBitrate: 2_500_000, AudioBitrate: 128_000,
-			Segments: []projections.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}}, Duration: 2500 * time.Millisecond},
+		Output: domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p, AudioBitrate: 192},
+		Plan: domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 2_500_000, AudioBitrate: 128_000,
+			Segments: []domain.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}}, Duration: 2500 * time.Millisecond},
 		Attempt: 1, Progress: 100, Replaces: "rnd_old",
 		Result: &projections.RenderResultView{BlobKey: secretBlob, SizeBytes: 912_345, Duration: 2500 * time.Millisecond,
 			Width: 1280, Height: 720, VideoBitrate: 2_400_000, AudioBitrate: 127_000, EncodeTime: 3250 * time.Millisecond},
@@ -308,7 +308,7 @@ func TestRenderProjection_lifecycle_rules_show_in_the_row(t *testing.T) {
 		{"audio_render_has_no_video_plan",
 			nil,
 			func(v projections.RenderView) bool {
-				return v.Output == projections.OutputView{Format: domain.FormatM4A} && v.Plan.Width == 0 && v.Plan.Segments == nil &&
+				return v.Output == domain.OutputSpec{Format: domain.FormatM4A} && v.Plan.Width == 0 && v.Plan.Segments == nil &&
 					v.CutID == "" && v.Replaces == ""
 			}},
 	}
