@@ -192,7 +192,9 @@ func (f *renderFixture) row(id string) string {
 
 // The rule the incremental path lives by: after every event, the row it
 // wrote is exactly the row a rebuild from the event store writes, and it
-// wrote it without loading the stream.
+// wrote it without loading the stream. Both paths take their rules from
+// domain.RenderLifecycle.Next; this checks the row they make of it, read
+// back from rm_renders and folded onto.
 func TestRenderProjection_the_incremental_row_equals_the_rebuilt_row_after_every_event(t *testing.T) {
 	percents := make([]int, 50)
 	for i := range percents {

@@ -3,8 +3,10 @@
 // the queries that read them, and the wait that gives the API read-your-writes.
 //
 // Every row is derived from its aggregate as the domain rebuilds it from its
-// event history (domain.RebuildAsset, domain.RebuildCut), so the lifecycle
-// rules live only in domain/; this package only decides which version of the
+// event history (domain.RebuildAsset, domain.RebuildCut, domain.RebuildRender),
+// or, for a render's next event, folded onto the row with the render's own
+// transition function (domain.RenderLifecycle.Next), so the lifecycle rules
+// live only in domain/; this package only decides which version of the
 // history a row reflects.
 package projections
 
