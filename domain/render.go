@@ -23,20 +23,36 @@ const (
 type Render struct {
 	id, accountID string
 	requested     RenderRequested
-	state         RenderState
-	attempt       int
-	workerID      string
-	leaseUntil    time.Time
-	progress      int
-	eta           time.Duration
-	crashes       int // attempts abandoned because their lease expired
-	result        *RenderCompleted
-	failure       *Failure
-	createdAt     time.Time
-	startedAt     time.Time
-	finishedAt    time.Time // completed, failed or cancelled
+	lifecycle     RenderLifecycle
 	version       int64
 	changes       []Event
+}
+
+// RenderLifecycle is where a render stands: everything its events change
+// except the request that opened it. Next is the render's one transition
+// function. Render applies its history with it; so does the render read
+// model, which folds each new event onto its stored row: a Render can only
+// be loaded from its whole history (RebuildRender), a render's stream grows
+// by one event per progress step, and rebuilding the aggregate for every
+// one of them would cost the whole stream each time. With one function the
+// rules live once, and the read model cannot drift from the aggregate.
+type RenderLifecycle struct {
+	State RenderState
+	// Attempt is the current (or last) attempt; 0 until an encoder first
+	// claims the render. A retry leaves it until Start claims the next.
+	Attempt    int
+	WorkerID   string
+	LeaseUntil time.Time
+	Progress   int           // 0-100; 100 only once completed
+	ETA        time.Duration // the encoder's estimate of the time left
+	Crashes    int           // attempts abandoned because their lease expired
+	Result     *RenderCompleted
+	// Failure is as the encoder reported it; clients see the public message
+	// for its code instead (docs/renders.md, "What clients see of a failure").
+	Failure    *Failure
+	CreatedAt  time.Time
+	StartedAt  time.Time // the start of the current (or last) attempt
+	FinishedAt time.Time // completed, failed or cancelled
 }
 
 // RequestRender opens a render. The output must be valid and planned
@@ -71,62 +87,63 @@ func RebuildRender(history []Recorded) (*Render, error) {
 func (r *Render) ID() string                 { return r.id }
 func (r *Render) AccountID() string          { return r.accountID }
 func (r *Render) Requested() RenderRequested { return r.requested }
-func (r *Render) State() RenderState         { return r.state }
-func (r *Render) Attempt() int               { return r.attempt }
-func (r *Render) WorkerID() string           { return r.workerID }
-func (r *Render) LeaseUntil() time.Time      { return r.leaseUntil }
-func (r *Render) Progress() int              { return r.progress }
-func (r *Render) ETA() time.Duration         { return r.eta }
-func (r *Render) Result() *RenderCompleted   { return r.result }
-func (r *Render) Failure() *Failure          { return r.failure }
-func (r *Render) CreatedAt() time.Time       { return r.createdAt }
-func (r *Render) StartedAt() time.Time       { return r.startedAt }
-func (r *Render) FinishedAt() time.Time      { return r.finishedAt }
+func (r *Render) Lifecycle() RenderLifecycle { return r.lifecycle }
+func (r *Render) State() RenderState         { return r.lifecycle.State }
+func (r *Render) Attempt() int               { return r.lifecycle.Attempt }
+func (r *Render) WorkerID() string           { return r.lifecycle.WorkerID }
+func (r *Render) LeaseUntil() time.Time      { return r.lifecycle.LeaseUntil }
+func (r *Render) Progress() int              { return r.lifecycle.Progress }
+func (r *Render) ETA() time.Duration         { return r.lifecycle.ETA }
+func (r *Render) Result() *RenderCompleted   { return r.lifecycle.Result }
+func (r *Render) Failure() *Failure          { return r.lifecycle.Failure }
+func (r *Render) CreatedAt() time.Time       { return r.lifecycle.CreatedAt }
+func (r *Render) StartedAt() time.Time       { return r.lifecycle.StartedAt }
+func (r *Render) FinishedAt() time.Time      { return r.lifecycle.FinishedAt }
 func (r *Render) Version() int64             { return r.version }
 func (r *Render) Changes() []Event           { return r.changes }
 
 // Replaceable reports whether a new request with the same signature
 // replaces this render (failed or cancelled) rather than returning it.
 func (r *Render) Replaceable() bool {
-	return r.state == RenderStateFailed || r.state == RenderStateCancelled
+	return r.lifecycle.State == RenderStateFailed || r.lifecycle.State == RenderStateCancelled
 }
 
 // Cancel stops a pending or running render. Cancelling a cancelled render
 // changes nothing; a completed or failed one cannot be cancelled.
 func (r *Render) Cancel(now time.Time) error {
-	switch r.state {
+	switch r.lifecycle.State {
 	case RenderStateCancelled:
 		return nil
 	case RenderStateCompleted, RenderStateFailed:
-		return Conflict("render_not_cancellable", "the render is %s already", r.state)
+		return Conflict("render_not_cancellable", "the render is %s already", r.lifecycle.State)
 	}
 	r.record(RenderCancelled{Attempt: r.attemptRunning()}, now)
 	return nil
 }
 
 func (r *Render) attemptRunning() int {
-	if r.state == RenderStateRunning {
-		return r.attempt
+	if r.lifecycle.State == RenderStateRunning {
+		return r.lifecycle.Attempt
 	}
 	return 0
 }
 
 // Start claims the next attempt for a worker under a lease.
 func (r *Render) Start(workerID string, leaseUntil, now time.Time) (attempt int, err error) {
-	if r.state != RenderStatePending {
-		return 0, Conflict("render_not_pending", "the render is %s", r.state)
+	if r.lifecycle.State != RenderStatePending {
+		return 0, Conflict("render_not_pending", "the render is %s", r.lifecycle.State)
 	}
-	r.record(RenderStarted{Attempt: r.attempt + 1, WorkerID: workerID, LeaseUntil: leaseUntil}, now)
-	return r.attempt, nil
+	r.record(RenderStarted{Attempt: r.lifecycle.Attempt + 1, WorkerID: workerID, LeaseUntil: leaseUntil}, now)
+	return r.lifecycle.Attempt, nil
 }
 
 // checkAttempt fences a worker command to the running attempt.
 func (r *Render) checkAttempt(attempt int) error {
-	if r.state != RenderStateRunning {
-		return Conflict("render_not_running", "the render is %s", r.state)
+	if r.lifecycle.State != RenderStateRunning {
+		return Conflict("render_not_running", "the render is %s", r.lifecycle.State)
 	}
-	if attempt != r.attempt {
-		return Conflict("stale_attempt", "attempt %d is over; the render is on attempt %d", attempt, r.attempt)
+	if attempt != r.lifecycle.Attempt {
+		return Conflict("stale_attempt", "attempt %d is over; the render is on attempt %d", attempt, r.lifecycle.Attempt)
 	}
 	return nil
 }
@@ -138,7 +155,7 @@ func (r *Render) ReportProgress(attempt, percent int, eta, position time.Duratio
 		return err
 	}
 	percent = min(max(percent, 0), 99)
-	if percent <= r.progress {
+	if percent <= r.lifecycle.Progress {
 		return nil
 	}
 	r.record(RenderProgressed{Attempt: attempt, Percent: percent, ETA: eta, Position: position}, now)
@@ -151,7 +168,7 @@ func (r *Render) ReportProgress(attempt, percent int, eta, position time.Duratio
 // through, the connection did not), and must learn that its output is the
 // deliverable rather than delete it.
 func (r *Render) Complete(result RenderCompleted, now time.Time) error {
-	if r.state == RenderStateCompleted && r.result.Attempt == result.Attempt && r.result.BlobKey == result.BlobKey {
+	if r.lifecycle.State == RenderStateCompleted && r.lifecycle.Result.Attempt == result.Attempt && r.lifecycle.Result.BlobKey == result.BlobKey {
 		return nil
 	}
 	if err := r.checkAttempt(result.Attempt); err != nil {
@@ -182,7 +199,7 @@ const (
 const MaxCrashedAttempts = 3
 
 // Crashes is how many attempts ended in a lost lease.
-func (r *Render) Crashes() int { return r.crashes }
+func (r *Render) Crashes() int { return r.lifecycle.Crashes }
 
 // LoseLease abandons the running attempt whose lease expired: the render is
 // pending again for the next attempt, unless that makes MaxCrashedAttempts,
@@ -192,9 +209,9 @@ func (r *Render) LoseLease(attempt int, now time.Time) (failed bool, err error) 
 	if err := r.checkAttempt(attempt); err != nil {
 		return false, err
 	}
-	if r.crashes+1 >= MaxCrashedAttempts {
+	if r.lifecycle.Crashes+1 >= MaxCrashedAttempts {
 		r.record(RenderFailed{Attempt: attempt, Code: "encoder_crashed",
-			Message: fmt.Sprintf("the encoder stopped responding during %d attempts", r.crashes+1), Retryable: true}, now)
+			Message: fmt.Sprintf("the encoder stopped responding during %d attempts", r.lifecycle.Crashes+1), Retryable: true}, now)
 		return true, nil
 	}
 	r.record(RenderRetried{Attempt: attempt + 1, Reason: RetryLeaseExpired}, now)
@@ -220,32 +237,61 @@ func (r *Render) record(e Event, now time.Time) {
 }
 
 func (r *Render) apply(e Event, at time.Time) error {
-	switch e := e.(type) {
-	case RenderRequested:
-		r.requested, r.state, r.createdAt = e, RenderStatePending, at
-	case RenderStarted:
-		r.state, r.attempt, r.workerID, r.leaseUntil, r.startedAt = RenderStateRunning, e.Attempt, e.WorkerID, e.LeaseUntil, at
-		r.progress, r.eta = 0, 0 // a new attempt starts again at 0
-	case RenderProgressed:
-		r.progress, r.eta = e.Percent, e.ETA
-	case RenderCompleted:
-		r.state, r.progress, r.eta, r.finishedAt = RenderStateCompleted, 100, 0, at
-		result := e
-		r.result = &result
-	case RenderFailed:
-		r.state, r.finishedAt = RenderStateFailed, at
-		r.failure = &Failure{Code: e.Code, Message: e.Message}
-	case RenderCancelled:
-		r.state, r.finishedAt = RenderStateCancelled, at
-	case RenderRetried:
-		// e.Attempt is the attempt the render now waits for; Start claims it.
-		r.state, r.attempt, r.workerID, r.leaseUntil = RenderStatePending, e.Attempt-1, "", time.Time{}
-		r.progress, r.eta = 0, 0
-		if e.Reason == RetryLeaseExpired {
-			r.crashes++
-		}
-	default:
+	if e == nil || e.AggregateType() != AggregateRender {
 		return fmt.Errorf("not a render event: %T", e)
 	}
+	if req, ok := e.(RenderRequested); ok {
+		r.requested = req
+	}
+	// History is the truth: whether the commands would record e today or
+	// not, the render is what e leaves it.
+	r.lifecycle, _ = r.lifecycle.Next(e, at)
 	return nil
+}
+
+// Next is s after e, which happened at at, and ok reports whether e is a
+// transition the render's own commands record from s: the request opening
+// the stream, Start from pending, progress of the running attempt, its
+// completion, failure or retry (Complete, Fail, LoseLease, Retry), and the
+// cancellation of a pending or running render. Any other event (progress of
+// another attempt, a second request) still gives the state it leaves, as
+// RebuildRender applies it; a fold over a stored copy of the state takes
+// !ok as its cue to rebuild from the history instead, so that the
+// aggregate stays the judge of every unusual history.
+func (s RenderLifecycle) Next(e Event, at time.Time) (next RenderLifecycle, ok bool) {
+	running := s.State == RenderStateRunning
+	switch e := e.(type) {
+	case RenderRequested:
+		ok = s.State == ""
+		s.State, s.CreatedAt = RenderStatePending, at
+	case RenderStarted:
+		ok = s.State == RenderStatePending
+		s.State, s.Attempt, s.WorkerID, s.LeaseUntil, s.StartedAt = RenderStateRunning, e.Attempt, e.WorkerID, e.LeaseUntil, at
+		s.Progress, s.ETA = 0, 0 // a new attempt starts again at 0
+	case RenderProgressed:
+		ok = running && e.Attempt == s.Attempt
+		s.Progress, s.ETA = e.Percent, e.ETA
+	case RenderCompleted:
+		ok = running && e.Attempt == s.Attempt
+		s.State, s.Progress, s.ETA, s.FinishedAt = RenderStateCompleted, 100, 0, at
+		s.Result = &e
+	case RenderFailed:
+		ok = running && e.Attempt == s.Attempt
+		s.State, s.FinishedAt = RenderStateFailed, at
+		s.Failure = &Failure{Code: e.Code, Message: e.Message}
+	case RenderCancelled:
+		ok = s.State == RenderStatePending || running
+		s.State, s.FinishedAt = RenderStateCancelled, at
+	case RenderRetried:
+		ok = running && e.Attempt == s.Attempt+1
+		// e.Attempt is the attempt the render now waits for; Start claims it.
+		s.State, s.Attempt, s.WorkerID, s.LeaseUntil = RenderStatePending, e.Attempt-1, "", time.Time{}
+		s.Progress, s.ETA = 0, 0
+		if e.Reason == RetryLeaseExpired {
+			s.Crashes++
+		}
+	default:
+		return s, false // not a render event
+	}
+	return s, ok
 }

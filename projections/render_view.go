@@ -15,8 +15,10 @@ type RenderView struct {
 	AssetID   string
 	CutID     string // "" for a full-source render
 	State     domain.RenderState
-	Output    OutputView // as requested
-	Plan      PlanView   // as resolved against the source
+	Output    domain.OutputSpec // as requested: zero values are omitted fields
+	// Plan is the output as resolved against the source; its Segments is nil
+	// for a full-source render.
+	Plan domain.RenderPlan
 	// Attempt is the current (or last) attempt; 0 until an encoder first
 	// claims the render. A retry starts the next attempt at progress 0.
 	Attempt  int
@@ -24,7 +26,7 @@ type RenderView struct {
 	ETA      time.Duration // the encoder's estimate of the time left; 0 when it gave none
 	// Failure is set once failed. Its message is the public one for its code
 	// (see publicFailureMessage), never the encoder's own words.
-	Failure  *FailureView
+	Failure  *domain.Failure
 	Replaces string // the failed or cancelled render this one replaced, if any
 	Result   *RenderResultView
 	// Times of the lifecycle; zero until they happen. StartedAt is the start
@@ -38,28 +40,9 @@ type RenderView struct {
 	Version     int64 // the last event of the render's stream this view reflects
 }
 
-// OutputView is the output exactly as the client asked for it: zero values
-// are omitted fields (Auto for bitrates, the source size for resolution).
-type OutputView struct {
-	Format       domain.Format
-	Resolution   domain.Resolution
-	VideoBitrate int // Mbps
-	AudioBitrate int // kbps
-}
-
-// PlanView is the output resolved against the source. Width, Height and
-// VideoBitrate are zero for audio formats; Segments is nil for a
-// full-source render.
-type PlanView struct {
-	Width        int
-	Height       int
-	VideoBitrate int64 // bits per second
-	AudioBitrate int64 // bits per second
-	Segments     []Segment
-	Duration     time.Duration
-}
-
-// RenderResultView is the verified deliverable of a completed render.
+// RenderResultView is the verified deliverable of a completed render:
+// domain.RenderCompleted without the attempt that made it, which the row
+// does not keep (while completed, the render's Attempt is that attempt).
 type RenderResultView struct {
 	// BlobKey is where the deliverable is stored. The API mints download
 	// URLs from it and must never show it.
@@ -79,8 +62,8 @@ type RenderResultView struct {
 func RenderViewOf(history []domain.Recorded) (RenderView, error) { return renderView(history) }
 
 // renderView builds the view of a render from its history (versions 1..n)
-// through the domain. It is the reference the incremental path
-// (nextRenderView) must agree with.
+// through the domain: the row a projector writes when it does not fold the
+// next event onto the row (nextRenderView).
 func renderView(history []domain.Recorded) (RenderView, error) {
 	if _, ok := history[0].Event.(domain.RenderRequested); !ok {
 		return RenderView{}, fmt.Errorf("render %s: the stream opens with %T, not a request", history[0].StreamID, history[0].Event)
@@ -95,94 +78,87 @@ func renderView(history []domain.Recorded) (RenderView, error) {
 		AccountID: r.AccountID(),
 		AssetID:   req.AssetID,
 		CutID:     req.CutID,
-		State:     r.State(),
-		Output:    outputView(req.Output),
-		Plan:      planView(req.Plan),
-		Attempt:   r.Attempt(),
-		Progress:  r.Progress(),
-		ETA:       r.ETA(),
+		Output:    req.Output,
+		Plan:      req.Plan,
 		Replaces:  req.Replaces,
-		Result:    resultView(r.Result()),
-		CreatedAt: r.CreatedAt(),
-		StartedAt: r.StartedAt(),
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   r.Version(),
 	}
-	if f := r.Failure(); f != nil {
-		v.Failure = renderFailure(f.Code)
-	}
-	switch r.State() {
-	case domain.RenderStateCompleted:
-		v.CompletedAt = r.FinishedAt()
-	case domain.RenderStateFailed:
-		v.FailedAt = r.FinishedAt()
-	case domain.RenderStateCancelled:
-		v.CancelledAt = r.FinishedAt()
-	}
-	return v, nil
+	v.Plan.Segments = segments(req.Plan.Segments)
+	return v.withLifecycle(r.Lifecycle()), nil
 }
 
-// nextRenderView applies the event after v (v.Version+1) to v, and reports
-// false when it will not: then the row is rebuilt through the domain.
+// nextRenderView folds rec, the event after v (v.Version+1), onto v with
+// the render's transition function (domain.RenderLifecycle.Next), and
+// reports false when the render's own commands do not record rec from v's
+// state (say a progress event of another attempt): then the row is rebuilt
+// through the domain, which stays the judge of every unusual history. A
+// row's state is never empty, so the request that opens a stream never
+// folds: there is no row before it.
 //
 // Why a fold over the view and not the domain: domain.Render can only be
 // loaded from its history (RebuildRender), and rebuilding one from the row
-// would mean inventing a history that never happened. So this mirrors
-// domain.Render's apply, but only for the transitions the domain's own
-// commands record (Start from pending, progress of the running attempt,
-// Complete/Fail/Retry of it, Cancel of a live render). Anything else, say a
-// progress event of another attempt, goes through the domain, so the
-// domain stays the judge of every unusual history. The tests fold long
-// histories both ways and compare the rows.
+// would mean inventing a history that never happened. The tests fold long
+// histories both ways and compare the rows, which checks the mapping
+// between the row and the lifecycle (lifecycle, withLifecycle).
 func nextRenderView(v RenderView, rec domain.Recorded) (RenderView, bool) {
-	at := rec.OccurredAt
-	running := v.State == domain.RenderStateRunning
-	switch e := rec.Event.(type) {
-	case domain.RenderStarted:
-		if v.State != domain.RenderStatePending {
-			return v, false
-		}
-		v.State, v.Attempt, v.StartedAt = domain.RenderStateRunning, e.Attempt, at
-		v.Progress, v.ETA = 0, 0
-	case domain.RenderProgressed:
-		if !running || e.Attempt != v.Attempt {
-			return v, false
-		}
-		v.Progress, v.ETA = e.Percent, e.ETA
-	case domain.RenderCompleted:
-		if !running || e.Attempt != v.Attempt {
-			return v, false
-		}
-		v.State, v.Progress, v.ETA, v.CompletedAt = domain.RenderStateCompleted, 100, 0, at
-		v.Result = resultView(&e)
-	case domain.RenderFailed:
-		if !running || e.Attempt != v.Attempt {
-			return v, false
-		}
-		v.State, v.FailedAt, v.Failure = domain.RenderStateFailed, at, renderFailure(e.Code)
-	case domain.RenderCancelled:
-		if v.State != domain.RenderStatePending && !running {
-			return v, false
-		}
-		v.State, v.CancelledAt = domain.RenderStateCancelled, at
-	case domain.RenderRetried:
-		if !running || e.Attempt != v.Attempt+1 {
-			return v, false
-		}
-		// The render waits for attempt e.Attempt; v.Attempt stays the last
-		// one claimed until Start claims the next, as in the domain.
-		v.State, v.Progress, v.ETA = domain.RenderStatePending, 0, 0
-	default:
-		return v, false // render.requested opens a stream: there is no row before it
+	next, ok := v.lifecycle().Next(rec.Event, rec.OccurredAt)
+	if !ok {
+		return v, false
 	}
-	v.Version, v.UpdatedAt = rec.StreamVersion, at
+	v = v.withLifecycle(next)
+	v.Version, v.UpdatedAt = rec.StreamVersion, rec.OccurredAt
 	return v, true
+}
+
+// lifecycle is the render's lifecycle as far as v keeps it. The row does
+// not keep the worker, its lease, the count of crashes nor the attempt of
+// the result, and its failure message is the public one: Next decides no
+// transition by them, and withLifecycle shows none of them.
+func (v RenderView) lifecycle() domain.RenderLifecycle {
+	s := domain.RenderLifecycle{State: v.State, Attempt: v.Attempt, Progress: v.Progress, ETA: v.ETA,
+		Failure: v.Failure, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt}
+	if res := v.Result; res != nil {
+		s.Result = &domain.RenderCompleted{BlobKey: res.BlobKey, SizeBytes: res.SizeBytes, Duration: res.Duration,
+			Width: res.Width, Height: res.Height, VideoBitrate: res.VideoBitrate, AudioBitrate: res.AudioBitrate,
+			EncodeTime: res.EncodeTime, FastPath: res.FastPath}
+	}
+	switch v.State {
+	case domain.RenderStateCompleted:
+		s.FinishedAt = v.CompletedAt
+	case domain.RenderStateFailed:
+		s.FinishedAt = v.FailedAt
+	case domain.RenderStateCancelled:
+		s.FinishedAt = v.CancelledAt
+	}
+	return s
+}
+
+// withLifecycle is v showing the lifecycle s: the failure with its public
+// message, and the time it finished under the name of its final state.
+func (v RenderView) withLifecycle(s domain.RenderLifecycle) RenderView {
+	v.State, v.Attempt, v.Progress, v.ETA = s.State, s.Attempt, s.Progress, s.ETA
+	v.CreatedAt, v.StartedAt = s.CreatedAt, s.StartedAt
+	v.Result, v.Failure = resultView(s.Result), nil
+	if s.Failure != nil {
+		v.Failure = renderFailure(s.Failure.Code)
+	}
+	v.CompletedAt, v.FailedAt, v.CancelledAt = time.Time{}, time.Time{}, time.Time{}
+	switch s.State {
+	case domain.RenderStateCompleted:
+		v.CompletedAt = s.FinishedAt
+	case domain.RenderStateFailed:
+		v.FailedAt = s.FinishedAt
+	case domain.RenderStateCancelled:
+		v.CancelledAt = s.FinishedAt
+	}
+	return v
 }
 
 // renderFailure is a failure as clients see it: the code, and the public
 // message for it.
-func renderFailure(code string) *FailureView {
-	return &FailureView{Code: code, Message: publicFailureMessage(code)}
+func renderFailure(code string) *domain.Failure {
+	return &domain.Failure{Code: code, Message: publicFailureMessage(code)}
 }
 
 // publicFailureMessage is the message clients see for a render's failure
@@ -211,15 +187,6 @@ var publicFailureMessages = map[string]string{
 	"output_invalid":    "the render failed: the encoded file did not match the plan when verified",
 	"timeout":           "the render failed: encoding took longer than allowed for the media's duration",
 	"encoder_crashed":   "the render failed: the encoder stopped responding during three attempts",
-}
-
-func outputView(o domain.OutputSpec) OutputView {
-	return OutputView{Format: o.Format, Resolution: o.Resolution, VideoBitrate: o.VideoBitrate, AudioBitrate: o.AudioBitrate}
-}
-
-func planView(p domain.RenderPlan) PlanView {
-	return PlanView{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
-		Segments: segments(p.Segments), Duration: p.Duration}
 }
 
 func resultView(c *domain.RenderCompleted) *RenderResultView {

@@ -3,12 +3,15 @@
 // the queries that read them, and the wait that gives the API read-your-writes.
 //
 // Every row is derived from its aggregate as the domain rebuilds it from its
-// event history (domain.RebuildAsset, domain.RebuildCut), so the lifecycle
-// rules live only in domain/; this package only decides which version of the
+// event history (domain.RebuildAsset, domain.RebuildCut, domain.RebuildRender),
+// or, for a render's next event, folded onto the row with the render's own
+// transition function (domain.RenderLifecycle.Next), so the lifecycle rules
+// live only in domain/; this package only decides which version of the
 // history a row reflects.
 package projections
 
 import (
+	"slices"
 	"time"
 
 	"github.com/renderd/renderd/domain"
@@ -26,49 +29,15 @@ type AssetView struct {
 	Cuttable bool
 	// Source and Audio are what probing found in the uploaded source and in
 	// the client-extracted audio; nil until that part is probed.
-	Source  *MediaView
-	Audio   *MediaView
-	Failure *FailureView
+	Source  *domain.MediaInfo
+	Audio   *domain.MediaInfo
+	Failure *domain.Failure
 	// Refusal is why an uploaded part was refused, until it comes again.
-	Refusal        *RefusalView
+	Refusal        *domain.Refusal
 	ChargedSeconds int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Version        int64 // the last event of the asset's stream this view reflects
-}
-
-// MediaView mirrors domain.MediaInfo. Width and Height are the displayed
-// size (after rotation); zero bitrates and rates mean unknown.
-type MediaView struct {
-	Duration        time.Duration
-	Container       string
-	SizeBytes       int64
-	HasVideo        bool
-	HasAudio        bool
-	VideoCodec      string
-	Width           int
-	Height          int
-	Rotation        int
-	FrameRate       string
-	PixelFormat     string
-	VideoBitrate    int64 // bits per second
-	AudioCodec      string
-	AudioBitrate    int64 // bits per second
-	AudioChannels   int
-	AudioSampleRate int // Hz
-}
-
-// FailureView says why an asset or a cut failed, with a stable code.
-type FailureView struct {
-	Code    string
-	Message string
-}
-
-// RefusalView mirrors domain.Refusal.
-type RefusalView struct {
-	Part    domain.AssetPart
-	Code    string
-	Message string
 }
 
 // CutView is a cut as the API shows it.
@@ -78,29 +47,16 @@ type CutView struct {
 	AssetID   string
 	State     domain.CutState
 	// Requested is the explicit plan; nil for an automatic one (Auto).
-	Requested []Segment
-	Auto      *Silence
+	Requested []domain.Segment
+	Auto      *domain.SilenceRemoval
 	// Segments are the final kept segments once completed, and Duration
 	// their total.
-	Segments  []Segment
+	Segments  []domain.Segment
 	Duration  time.Duration
-	Failure   *FailureView
+	Failure   *domain.Failure
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Version   int64
-}
-
-// Segment is one kept span of an asset, [Start, End).
-type Segment struct {
-	Start time.Duration
-	End   time.Duration
-}
-
-// Silence is an automatic plan: keep everything but silences of at least
-// MinSilence below ThresholdDB.
-type Silence struct {
-	MinSilence  time.Duration
-	ThresholdDB float64
 }
 
 // assetView builds the view of an asset from its history (versions 1..n).
@@ -115,7 +71,7 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 		Kind:      a.Kind(),
 		State:     a.State(),
 		Cuttable:  a.Cuttable(),
-		Failure:   failureView(a.Failure()),
+		Failure:   a.Failure(),
 		CreatedAt: a.CreatedAt(),
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   a.Version(),
@@ -123,11 +79,9 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 		ChargedSeconds: a.ChargedSeconds(),
 	}
 	if m, ok := a.Media(); ok {
-		v.Source = mediaView(m)
+		v.Source = &m
 	}
-	if r := a.Refusal(); r != nil {
-		v.Refusal = &RefusalView{Part: r.Part, Code: r.Code, Message: r.Message}
-	}
+	v.Refusal = a.Refusal()
 	// The aggregate exposes no accessor for these facts (yet), so they are
 	// read off the events that state them. They are plain values, not
 	// lifecycle rules: nothing here decides a state.
@@ -137,7 +91,8 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 			v.Name = e.Name
 		case domain.AssetProbed:
 			if e.Part == domain.AssetPartAudio {
-				v.Audio = mediaView(e.Media)
+				m := e.Media
+				v.Audio = &m
 			}
 		}
 	}
@@ -158,53 +113,20 @@ func cutView(history []domain.Recorded) (CutView, error) {
 		Requested: segments(c.Requested()),
 		Segments:  segments(c.Kept()),
 		Duration:  c.Duration(),
-		Failure:   failureView(c.Failure()),
+		Failure:   c.Failure(),
 		CreatedAt: c.CreatedAt(),
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   c.Version(),
 	}
-	if auto := c.Auto(); auto != nil {
-		v.Auto = &Silence{MinSilence: auto.MinSilence, ThresholdDB: auto.ThresholdDB}
-	}
+	v.Auto = c.Auto()
 	return v, nil
 }
 
-func mediaView(m domain.MediaInfo) *MediaView {
-	return &MediaView{
-		Duration:        m.Duration,
-		Container:       m.Container,
-		SizeBytes:       m.SizeBytes,
-		HasVideo:        m.HasVideo,
-		HasAudio:        m.HasAudio,
-		VideoCodec:      m.VideoCodec,
-		Width:           m.Width,
-		Height:          m.Height,
-		Rotation:        m.Rotation,
-		FrameRate:       m.FrameRate,
-		PixelFormat:     m.PixelFormat,
-		VideoBitrate:    m.VideoBitrate,
-		AudioCodec:      m.AudioCodec,
-		AudioBitrate:    m.AudioBitrate,
-		AudioChannels:   m.AudioChannels,
-		AudioSampleRate: m.AudioSampleRate,
-	}
-}
-
-func failureView(f *domain.Failure) *FailureView {
-	if f == nil {
-		return nil
-	}
-	return &FailureView{Code: f.Code, Message: f.Message}
-}
-
-// segments returns nil for none, so an automatic plan has no Requested.
-func segments(segs []domain.Segment) []Segment {
+// segments returns nil for none, so an automatic plan has no Requested and
+// a full-source render's plan no Segments.
+func segments(segs []domain.Segment) []domain.Segment {
 	if len(segs) == 0 {
 		return nil
 	}
-	out := make([]Segment, len(segs))
-	for i, s := range segs {
-		out[i] = Segment{Start: s.Start, End: s.End}
-	}
-	return out
+	return slices.Clone(segs)
 }

@@ -95,14 +95,14 @@ type listJSON[T any] struct {
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
-func toFailure(f *projections.FailureView) *failureJSON {
+func toFailure(f *domain.Failure) *failureJSON {
 	if f == nil {
 		return nil
 	}
 	return &failureJSON{Code: f.Code, Message: f.Message}
 }
 
-func toMedia(m *projections.MediaView) *mediaJSON {
+func toMedia(m *domain.MediaInfo) *mediaJSON {
 	if m == nil {
 		return nil
 	}
@@ -118,14 +118,14 @@ func toAsset(v projections.AssetView) assetJSON {
 		CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
 }
 
-func toRefusal(r *projections.RefusalView) *refusalJSON {
+func toRefusal(r *domain.Refusal) *refusalJSON {
 	if r == nil {
 		return nil
 	}
 	return &refusalJSON{Part: string(r.Part), Code: r.Code, Message: r.Message}
 }
 
-func toSegments(segs []projections.Segment) []segmentJSON {
+func toSegments(segs []domain.Segment) []segmentJSON {
 	out := make([]segmentJSON, len(segs))
 	for i, s := range segs {
 		out[i] = segmentJSON{Start: seconds(s.Start), End: seconds(s.End)}

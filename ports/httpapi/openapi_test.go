@@ -629,10 +629,10 @@ func (f oaReads) Asset(_ context.Context, _, id string) (projections.AssetView, 
 		return projections.AssetView{}, fmt.Errorf("asset %s: %w", id, projections.ErrNotFound)
 	}
 	return projections.AssetView{ID: id, Kind: domain.AssetKindVideo, Name: "Talk", State: domain.AssetStateReady, Cuttable: true,
-		Source: &projections.MediaView{Duration: 12500 * time.Millisecond, Container: "mov,mp4,m4a,3gp,3g2,mj2", SizeBytes: 1 << 20,
+		Source: &domain.MediaInfo{Duration: 12500 * time.Millisecond, Container: "mov,mp4,m4a,3gp,3g2,mj2", SizeBytes: 1 << 20,
 			HasVideo: true, HasAudio: true, VideoCodec: "h264", Width: 1080, Height: 1920, Rotation: -90, FrameRate: "30/1",
 			PixelFormat: "yuv420p10le", VideoBitrate: 8_000_000, AudioCodec: "aac", AudioBitrate: 128_000, AudioChannels: 6, AudioSampleRate: 44100},
-		Audio:     &projections.MediaView{Duration: 12 * time.Second, Container: "wav", SizeBytes: 100, HasAudio: true},
+		Audio:     &domain.MediaInfo{Duration: 12 * time.Second, Container: "wav", SizeBytes: 100, HasAudio: true},
 		CreatedAt: oaTime, UpdatedAt: oaTime.Add(time.Second)}, nil
 }
 
@@ -642,7 +642,7 @@ func (f oaReads) ListAssets(_ context.Context, acc string, page projections.Page
 	}
 	a, _ := f.Asset(context.Background(), acc, "ast_1")
 	b := projections.AssetView{ID: "ast_2", Kind: domain.AssetKindAudio, State: domain.AssetStateFailed,
-		Failure: &projections.FailureView{Code: domain.FailureSourceUnreadable, Message: "ffprobe found no streams"}, CreatedAt: oaTime, UpdatedAt: oaTime}
+		Failure: &domain.Failure{Code: domain.FailureSourceUnreadable, Message: "ffprobe found no streams"}, CreatedAt: oaTime, UpdatedAt: oaTime}
 	return []projections.AssetView{a, b}, "next", nil
 }
 
@@ -651,18 +651,18 @@ func (f oaReads) Cut(_ context.Context, _, id string) (projections.CutView, erro
 		return projections.CutView{}, fmt.Errorf("cut %s: %w", id, projections.ErrNotFound)
 	}
 	return projections.CutView{ID: id, AssetID: "ast_1", State: domain.CutStateCompleted,
-		Requested: []projections.Segment{{Start: 1500 * time.Millisecond, End: 9 * time.Second}},
-		Segments:  []projections.Segment{{Start: 1500 * time.Millisecond, End: 9 * time.Second}}, Duration: 7500 * time.Millisecond,
+		Requested: []domain.Segment{{Start: 1500 * time.Millisecond, End: 9 * time.Second}},
+		Segments:  []domain.Segment{{Start: 1500 * time.Millisecond, End: 9 * time.Second}}, Duration: 7500 * time.Millisecond,
 		CreatedAt: oaTime, UpdatedAt: oaTime}, nil
 }
 
 func (f oaReads) ListCuts(_ context.Context, acc, assetID string, page projections.Page) ([]projections.CutView, string, error) {
 	done, _ := f.Cut(context.Background(), acc, "cut_1")
 	auto := projections.CutView{ID: "cut_2", AssetID: assetID, State: domain.CutStateProcessing,
-		Auto: &projections.Silence{MinSilence: 800 * time.Millisecond, ThresholdDB: -35}, CreatedAt: oaTime, UpdatedAt: oaTime}
+		Auto: &domain.SilenceRemoval{MinSilence: 800 * time.Millisecond, ThresholdDB: -35}, CreatedAt: oaTime, UpdatedAt: oaTime}
 	failed := projections.CutView{ID: "cut_3", AssetID: assetID, State: domain.CutStateFailed,
-		Requested: []projections.Segment{{Start: 0, End: time.Hour}},
-		Failure:   &projections.FailureView{Code: domain.FailureOutOfRange, Message: "a segment ends after the end of the asset"},
+		Requested: []domain.Segment{{Start: 0, End: time.Hour}},
+		Failure:   &domain.Failure{Code: domain.FailureOutOfRange, Message: "a segment ends after the end of the asset"},
 		CreatedAt: oaTime, UpdatedAt: oaTime}
 	return []projections.CutView{done, auto, failed}, "", nil
 }
@@ -992,8 +992,8 @@ type oaRenders struct{}
 
 func (oaRenders) view() projections.RenderView {
 	return projections.RenderView{ID: "rnd_1", AccountID: "acc_1", AssetID: "ast_1", State: domain.RenderStateCompleted,
-		Output:  projections.OutputView{Format: domain.FormatMP4, Resolution: domain.Resolution720p},
-		Plan:    projections.PlanView{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 192_000, Duration: 2 * time.Second},
+		Output:  domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p},
+		Plan:    domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 5_000_000, AudioBitrate: 192_000, Duration: 2 * time.Second},
 		Attempt: 1, Progress: 100, Result: &projections.RenderResultView{BlobKey: "renders/rnd_1/out.mp4", SizeBytes: 1234, Duration: 2 * time.Second},
 		CreatedAt: oaTime, StartedAt: oaTime, CompletedAt: oaTime, UpdatedAt: oaTime}
 }
@@ -1050,7 +1050,7 @@ func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
 			v := oaRenders{}.view()
 			if typ == webhooks.RenderFailed {
 				v.State, v.Progress, v.Result, v.CompletedAt, v.FailedAt = domain.RenderStateFailed, 0, nil, time.Time{}, oaTime
-				v.Failure = &projections.FailureView{Code: "encode_failed", Message: "the render failed: encode failed"}
+				v.Failure = &domain.Failure{Code: "encode_failed", Message: "the render failed: encode failed"}
 			}
 			body, err := WebhookPayload("0190a1b2-0000-7000-8000-000000000001", typ, oaTime, v)
 			if err != nil {

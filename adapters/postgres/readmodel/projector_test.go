@@ -128,7 +128,7 @@ func TestAssetProjection_the_row_follows_the_aggregate_through_its_lifecycle(t *
 	want := projections.AssetView{
 		ID: id, AccountID: "acc_1", Kind: domain.AssetKindVideo, Name: "holiday.mov",
 		State: domain.AssetStateReady, Cuttable: true,
-		Source: mediaView(pt.Video()), Audio: mediaView(pt.Audio()),
+		Source: ptr(pt.Video()), Audio: ptr(pt.Audio()),
 		ChargedSeconds: 13, CreatedAt: t0, UpdatedAt: at, Version: a.Version(),
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -136,19 +136,14 @@ func TestAssetProjection_the_row_follows_the_aggregate_through_its_lifecycle(t *
 	}
 }
 
-func mediaView(m domain.MediaInfo) *projections.MediaView {
-	return &projections.MediaView{Duration: m.Duration, Container: m.Container, SizeBytes: m.SizeBytes,
-		HasVideo: m.HasVideo, HasAudio: m.HasAudio, VideoCodec: m.VideoCodec, Width: m.Width, Height: m.Height,
-		Rotation: m.Rotation, FrameRate: m.FrameRate, PixelFormat: m.PixelFormat, VideoBitrate: m.VideoBitrate,
-		AudioCodec: m.AudioCodec, AudioBitrate: m.AudioBitrate, AudioChannels: m.AudioChannels, AudioSampleRate: m.AudioSampleRate}
-}
+func ptr[T any](v T) *T { return &v }
 
 func TestAssetProjection_a_failed_asset_shows_its_failure(t *testing.T) {
 	f := newFixture(t)
 	f.project(f.append("ast_bad", "acc_1", t0, pt.FailedAsset(t, "ast_bad", "acc_1", t0)...)...)
 	v := f.asset("acc_1", "ast_bad")
 	if v.State != domain.AssetStateFailed || v.Cuttable || v.Source != nil ||
-		v.Failure == nil || *v.Failure != (projections.FailureView{Code: domain.FailureSourceUnreadable, Message: "ffprobe found no streams"}) {
+		v.Failure == nil || *v.Failure != (domain.Failure{Code: domain.FailureSourceUnreadable, Message: "ffprobe found no streams"}) {
 		t.Fatalf("row %+v (failure %+v)", v, v.Failure)
 	}
 }
@@ -159,7 +154,7 @@ func TestCutProjection_an_explicit_plan_shows_requested_then_kept_segments(t *te
 	requested := f.append("cut_1", "acc_1", t0, req)
 	f.project(requested...)
 	v := f.cut("acc_1", "cut_1")
-	wantPlan := []projections.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}, {Start: 6 * time.Second, End: 9 * time.Second}}
+	wantPlan := []domain.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}, {Start: 6 * time.Second, End: 9 * time.Second}}
 	if v.State != domain.CutStateProcessing || v.AssetID != "ast_1" || !reflect.DeepEqual(v.Requested, wantPlan) ||
 		v.Auto != nil || v.Segments != nil || v.Duration != 0 || v.Version != 1 {
 		t.Fatalf("requested: %+v", v)
@@ -186,7 +181,7 @@ func TestCutProjection_an_auto_plan_has_no_requested_segments_and_a_failure_show
 		domain.CutFailed{Code: domain.FailureNothingKept, Message: "silence detection kept nothing of the asset"})...)
 	v := f.cut("acc_1", "cut_auto")
 	if v.State != domain.CutStateFailed || v.Requested != nil || v.Auto == nil ||
-		*v.Auto != (projections.Silence{MinSilence: 800 * time.Millisecond, ThresholdDB: -35}) ||
+		*v.Auto != (domain.SilenceRemoval{MinSilence: 800 * time.Millisecond, ThresholdDB: -35}) ||
 		v.Failure == nil || v.Failure.Code != domain.FailureNothingKept {
 		t.Fatalf("row %+v", v)
 	}

@@ -98,9 +98,9 @@ func scanRenderRow(row pgx.CollectableRow, head ...any) (projections.RenderView,
 	}
 	v.State = domain.RenderState(state)
 	v.CutID, v.Replaces = deref(cutID), deref(replaces)
-	v.Output = projections.OutputView{Format: domain.Format(out.Format), Resolution: domain.Resolution(out.Resolution),
+	v.Output = domain.OutputSpec{Format: domain.Format(out.Format), Resolution: domain.Resolution(out.Resolution),
 		VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate}
-	v.Plan = projections.PlanView{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
+	v.Plan = domain.RenderPlan{Width: p.Width, Height: p.Height, VideoBitrate: p.VideoBitrate, AudioBitrate: p.AudioBitrate,
 		Segments: segmentsFromRow(p.Segments), Duration: time.Duration(p.DurationNS)}
 	v.ETA = time.Duration(deref(etaNS))
 	v.Failure = failureFromColumns(code, message)

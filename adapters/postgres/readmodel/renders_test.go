@@ -193,7 +193,9 @@ func (f *renderFixture) row(id string) string {
 
 // The rule the incremental path lives by: after every event, the row it
 // wrote is exactly the row a rebuild from the event store writes, and it
-// wrote it without loading the stream.
+// wrote it without loading the stream. Both paths take their rules from
+// domain.RenderLifecycle.Next; this checks the row they make of it, read
+// back from rm_renders and folded onto.
 func TestRenderProjection_the_incremental_row_equals_the_rebuilt_row_after_every_event(t *testing.T) {
 	percents := make([]int, 50)
 	for i := range percents {
@@ -254,9 +256,9 @@ func TestRenderProjection_a_completed_render_shows_its_plan_result_and_times(t *
 
 	want := projections.RenderView{
 		ID: "rnd_done", AccountID: "acc_1", AssetID: "ast_1", CutID: "cut_1", State: domain.RenderStateCompleted,
-		Output: projections.OutputView{Format: domain.FormatMP4, Resolution: domain.Resolution720p, AudioBitrate: 192},
-		Plan: projections.PlanView{Width: 1280, Height: 720, VideoBitrate: 2_500_000, AudioBitrate: 128_000,
-			Segments: []projections.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}}, Duration: 2500 * time.Millisecond},
+		Output: domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p, AudioBitrate: 192},
+		Plan: domain.RenderPlan{Width: 1280, Height: 720, VideoBitrate: 2_500_000, AudioBitrate: 128_000,
+			Segments: []domain.Segment{{Start: 1500 * time.Millisecond, End: 4 * time.Second}}, Duration: 2500 * time.Millisecond},
 		Attempt: 1, Progress: 100, Replaces: "rnd_old",
 		Result: &projections.RenderResultView{BlobKey: secretBlob, SizeBytes: 912_345, Duration: 2500 * time.Millisecond,
 			Width: 1280, Height: 720, VideoBitrate: 2_400_000, AudioBitrate: 127_000, EncodeTime: 3250 * time.Millisecond},
@@ -309,7 +311,7 @@ func TestRenderProjection_lifecycle_rules_show_in_the_row(t *testing.T) {
 		{"audio_render_has_no_video_plan",
 			nil,
 			func(v projections.RenderView) bool {
-				return v.Output == projections.OutputView{Format: domain.FormatM4A} && v.Plan.Width == 0 && v.Plan.Segments == nil &&
+				return v.Output == domain.OutputSpec{Format: domain.FormatM4A} && v.Plan.Width == 0 && v.Plan.Segments == nil &&
 					v.CutID == "" && v.Replaces == ""
 			}},
 	}

@@ -48,7 +48,7 @@ type silenceRow struct {
 	ThresholdDB  float64 `json:"threshold_db"`
 }
 
-func mediaToRow(m *projections.MediaView) *mediaRow {
+func mediaToRow(m *domain.MediaInfo) *mediaRow {
 	if m == nil {
 		return nil
 	}
@@ -61,11 +61,11 @@ func mediaToRow(m *projections.MediaView) *mediaRow {
 	}
 }
 
-func (r *mediaRow) view() *projections.MediaView {
+func (r *mediaRow) view() *domain.MediaInfo {
 	if r == nil {
 		return nil
 	}
-	return &projections.MediaView{
+	return &domain.MediaInfo{
 		Duration: time.Duration(r.DurationNS), Container: r.Container, SizeBytes: r.SizeBytes,
 		HasVideo: r.HasVideo, HasAudio: r.HasAudio, VideoCodec: r.VideoCodec,
 		Width: r.Width, Height: r.Height, Rotation: r.Rotation, FrameRate: r.FrameRate,
@@ -74,7 +74,7 @@ func (r *mediaRow) view() *projections.MediaView {
 	}
 }
 
-func segmentsToRow(segs []projections.Segment) []segmentRow {
+func segmentsToRow(segs []domain.Segment) []segmentRow {
 	if segs == nil {
 		return nil
 	}
@@ -85,13 +85,13 @@ func segmentsToRow(segs []projections.Segment) []segmentRow {
 	return out
 }
 
-func segmentsFromRow(rows []segmentRow) []projections.Segment {
+func segmentsFromRow(rows []segmentRow) []domain.Segment {
 	if rows == nil {
 		return nil
 	}
-	out := make([]projections.Segment, len(rows))
+	out := make([]domain.Segment, len(rows))
 	for i, s := range rows {
-		out[i] = projections.Segment{Start: time.Duration(s.StartNS), End: time.Duration(s.EndNS)}
+		out[i] = domain.Segment{Start: time.Duration(s.StartNS), End: time.Duration(s.EndNS)}
 	}
 	return out
 }
@@ -121,18 +121,18 @@ func unjsonb[T any](data []byte, into **T) error {
 	return json.Unmarshal(data, *into)
 }
 
-func failureColumns(f *projections.FailureView) (code, message *string) {
+func failureColumns(f *domain.Failure) (code, message *string) {
 	if f == nil {
 		return nil, nil
 	}
 	return &f.Code, &f.Message
 }
 
-func failureFromColumns(code, message *string) *projections.FailureView {
+func failureFromColumns(code, message *string) *domain.Failure {
 	if code == nil {
 		return nil
 	}
-	f := &projections.FailureView{Code: *code}
+	f := &domain.Failure{Code: *code}
 	if message != nil {
 		f.Message = *message
 	}
@@ -291,7 +291,7 @@ func scanAsset(row pgx.CollectableRow) (projections.AssetView, error) {
 		return v, fmt.Errorf("asset %s: refusal: %w", v.ID, err)
 	}
 	if rr != nil {
-		v.Refusal = &projections.RefusalView{Part: domain.AssetPart(rr.Part), Code: rr.Code, Message: rr.Message}
+		v.Refusal = &domain.Refusal{Part: domain.AssetPart(rr.Part), Code: rr.Code, Message: rr.Message}
 	}
 	v.Kind, v.State = domain.AssetKind(kind), domain.AssetState(state)
 	v.Source, v.Audio = src.view(), aud.view()
@@ -335,7 +335,7 @@ func scanCut(row pgx.CollectableRow) (projections.CutView, error) {
 		v.Segments = segmentsFromRow(*kept)
 	}
 	if silence != nil {
-		v.Auto = &projections.Silence{MinSilence: time.Duration(silence.MinSilenceNS), ThresholdDB: silence.ThresholdDB}
+		v.Auto = &domain.SilenceRemoval{MinSilence: time.Duration(silence.MinSilenceNS), ThresholdDB: silence.ThresholdDB}
 	}
 	v.Duration = time.Duration(durationNS)
 	v.Failure = failureFromColumns(code, message)
