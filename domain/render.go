@@ -193,7 +193,7 @@ func (r *Render) LoseLease(attempt int, now time.Time) (failed bool, err error) 
 		return false, err
 	}
 	if r.crashes+1 >= MaxCrashedAttempts {
-		r.record(RenderFailed{Attempt: attempt, Code: "encoder_crashed",
+		r.record(RenderFailed{Attempt: attempt, Code: FailureEncoderCrashed,
 			Message: fmt.Sprintf("the encoder stopped responding during %d attempts", r.crashes+1), Retryable: true}, now)
 		return true, nil
 	}

@@ -52,7 +52,7 @@ type Media interface {
 	// Run runs one encode until it exits; when ctx ends ffmpeg is stopped
 	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error. An
 	// encode that stalls or runs too long is stopped the same way and fails
-	// with CodeTimeout.
+	// with domain.FailureEncodeTimeout.
 	Run(ctx context.Context, args []string, onProgress func(Progress)) error
 	// Verify probes an output and checks it against want.
 	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)

@@ -20,25 +20,14 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// Stable codes of EncodeError. They end up in render.failed events, so they
-// are part of the public contract: never rename one.
-const (
-	// CodeEncodeFailed: ffmpeg exited with an error.
-	CodeEncodeFailed = "encode_failed"
-	// CodeEncodeTimeout: the encode stalled or ran past its time limit (see
-	// EncodeLimits). (CodeTimeout is ProbeError's "media_timeout".) The
-	// error also wraps context.DeadlineExceeded.
-	CodeEncodeTimeout = "timeout"
-	// CodeOutputInvalid: ffmpeg finished, but its output is not what the
-	// render planned (see Verify).
-	CodeOutputInvalid = "output_invalid"
-	// CodeMemoryLimitExceeded: ffmpeg needed more memory than
-	// EncodeLimits.Memory allows. The same source fails the same way on
-	// every attempt.
-	CodeMemoryLimitExceeded = "memory_limit_exceeded"
-)
-
-// EncodeError is a failed encode with a stable code. Message is short and
+// EncodeError is a failed encode with a stable code, one of the domain's
+// failure codes, which end up in render.failed events:
+// domain.FailureEncodeFailed (ffmpeg exited with an error),
+// FailureEncodeTimeout (the encode stalled or ran past its time limit, see
+// EncodeLimits; the error also wraps context.DeadlineExceeded),
+// FailureOutputInvalid (see Verify), FailureMemoryLimitExceeded (more memory
+// than EncodeLimits.Memory allows; the same source fails the same way on
+// every attempt), or an allowlist's code (see Run). Message is short and
 // free of server paths, so it can travel in a public event; Err, when set,
 // is the underlying cause.
 type EncodeError struct {
@@ -137,13 +126,13 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // returns only after the process is gone (so the caller can delete the
 // partial output), with ctx.Err(). When the encode stalls or outlives
 // MaxTime (EncodeLimits), the same stop happens and Run returns an
-// *EncodeError with CodeEncodeTimeout whose message names the rule ("ffmpeg
+// *EncodeError with domain.FailureEncodeTimeout whose message names the rule ("ffmpeg
 // made no progress for 10m0s", "ffmpeg ran longer than 48h0m0s"). A run
 // that needed more than the memory cap is an *EncodeError with
-// CodeMemoryLimitExceeded. An input the allowlists refuse (a codec or a
+// domain.FailureMemoryLimitExceeded. An input the allowlists refuse (a codec or a
 // container, see inputOptions) is a permanent *EncodeError with
-// CodeCodecNotAllowed or CodeContainerNotAllowed. Any other non-zero exit is an *EncodeError with
-// CodeEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
+// domain.FailureCodecNotAllowed or domain.FailureContainerNotAllowed. Any other non-zero exit is an *EncodeError with
+// domain.FailureEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
 // input and output paths replaced. A missing binary or a failed start is a
 // plain error: the worker's trouble.
 func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) (err error) {
@@ -181,7 +170,7 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 		}
 		if errors.Is(err, syscall.E2BIG) {
 			// The same command is as long on every worker.
-			return &EncodeError{Code: CodeEncodeFailed, Permanent: true, Err: err,
+			return &EncodeError{Code: domain.FailureEncodeFailed, Permanent: true, Err: err,
 				Message: "the ffmpeg command is longer than the kernel accepts (argument list too long)"}
 		}
 		return fmt.Errorf("ffmpeg: %w", err)
@@ -228,7 +217,7 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	case err == nil:
 		return nil // finished before any stop reached it
 	case errors.As(context.Cause(runCtx), &hit):
-		return &EncodeError{Code: CodeEncodeTimeout, Message: "ffmpeg " + hit.rule, Err: hit}
+		return &EncodeError{Code: domain.FailureEncodeTimeout, Message: "ffmpeg " + hit.rule, Err: hit}
 	}
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) {
@@ -240,16 +229,16 @@ func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progre
 	// An asset probed before the allowlist changed can hold a codec or a
 	// container now outside it: every attempt would be refused the same way.
 	if decoder, ok := blockedDecoder(stderr.String()); ok {
-		return &EncodeError{Code: CodeCodecNotAllowed, Permanent: true, Err: err,
+		return &EncodeError{Code: domain.FailureCodecNotAllowed, Permanent: true, Err: err,
 			Message: fmt.Sprintf("codec %q is not allowed", decoder)}
 	}
 	if demuxer, ok := blockedDemuxer(stderr.String()); ok {
-		return &EncodeError{Code: CodeContainerNotAllowed, Permanent: true, Err: err,
+		return &EncodeError{Code: domain.FailureContainerNotAllowed, Permanent: true, Err: err,
 			Message: fmt.Sprintf("container %q is not allowed", demuxer)}
 	}
-	code, msg := CodeEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
+	code, msg := domain.FailureEncodeFailed, "ffmpeg "+exitErr.ProcessState.String()
 	if e.limits.Memory > 0 && outOfMemory(err, stderr.String()) {
-		code, msg = CodeMemoryLimitExceeded, "ffmpeg needed more than the "+mib(e.limits.Memory)+" memory limit"
+		code, msg = domain.FailureMemoryLimitExceeded, "ffmpeg needed more than the "+mib(e.limits.Memory)+" memory limit"
 	}
 	names := append(pathReplacements(args), files.replacements()...)
 	if s := encodeStderrSummary(stderr.String(), names, maxEncodeMessage-len(msg)-2); s != "" {
@@ -530,11 +519,11 @@ const (
 // for audio), displayed size, duration and audio/video sync, within the
 // tolerances above. It returns the probe on success. An output that fails a
 // check, or that ffprobe cannot read or does not exist, is an *EncodeError
-// with CodeOutputInvalid naming every failed check with its numbers; any
+// with domain.FailureOutputInvalid naming every failed check with its numbers; any
 // other error (cancellation, a missing ffprobe) is the worker's trouble.
 func Verify(ctx context.Context, prober *Prober, path string, want Expect) (domain.MediaInfo, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return domain.MediaInfo{}, &EncodeError{Code: CodeOutputInvalid, Message: "ffmpeg wrote no output file", Err: err}
+		return domain.MediaInfo{}, &EncodeError{Code: domain.FailureOutputInvalid, Message: "ffmpeg wrote no output file", Err: err}
 	}
 	raw, err := prober.probeJSON(ctx, path)
 	if err != nil {
@@ -557,7 +546,7 @@ func Verify(ctx context.Context, prober *Prober, path string, want Expect) (doma
 		audioDur = streamDuration(*audio)
 	}
 	if problems := outputProblems(info, videoDur, audioDur, want); len(problems) > 0 {
-		return domain.MediaInfo{}, &EncodeError{Code: CodeOutputInvalid,
+		return domain.MediaInfo{}, &EncodeError{Code: domain.FailureOutputInvalid,
 			Message: "the output does not match the plan: " + strings.Join(problems, "; ")}
 	}
 	return info, nil
@@ -568,7 +557,7 @@ func Verify(ctx context.Context, prober *Prober, path string, want Expect) (doma
 func outputProbeFailure(err error) error {
 	var pe *ProbeError
 	if errors.As(err, &pe) {
-		return &EncodeError{Code: CodeOutputInvalid, Message: "the output cannot be probed: " + pe.Message, Err: err}
+		return &EncodeError{Code: domain.FailureOutputInvalid, Message: "the output cannot be probed: " + pe.Message, Err: err}
 	}
 	return err
 }

@@ -169,7 +169,7 @@ func TestEncoderRun_an_encode_past_max_time_is_stopped_as_a_timeout(t *testing.T
 	err := e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p Progress) {
 		progressed = progressed || p.OutTime > 0
 	})
-	ee := assertEncodeCode(t, err, CodeEncodeTimeout)
+	ee := assertEncodeCode(t, err, domain.FailureEncodeTimeout)
 	if ee.Message != "ffmpeg ran longer than 1s" || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want the max-time rule named and context.DeadlineExceeded wrapped", err)
 	}
@@ -232,14 +232,14 @@ func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
 			err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(context.Background(), tt.args, nil)
-			ee := assertEncodeCode(t, err, CodeEncodeFailed)
+			ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			if !strings.Contains(ee.Message, tt.want) || !strings.HasPrefix(ee.Message, "ffmpeg exit status 1: ") {
 				t.Errorf("message %q, want ffmpeg's exit status and %q", ee.Message, tt.want)
 			}
 			if strings.Contains(ee.Message, dir) || strings.Contains(ee.Message, filepath.Dir(corrupt)) {
 				t.Errorf("message %q names a server path", ee.Message)
 			}
-			if ee.FailureCode() != CodeEncodeFailed || ee.FailureMessage() != ee.Message {
+			if ee.FailureCode() != domain.FailureEncodeFailed || ee.FailureMessage() != ee.Message {
 				t.Errorf("FailureCode/FailureMessage = %q/%q", ee.FailureCode(), ee.FailureMessage())
 			}
 		})
@@ -261,7 +261,7 @@ func TestEncoderRun_a_codec_outside_the_allowlist_is_a_permanent_codec_not_allow
 	if !errors.As(err, &ee) {
 		t.Fatalf("Run: %v, want an *EncodeError", err)
 	}
-	if ee.Code != CodeCodecNotAllowed || !ee.Permanent || ee.Message != `codec "snow" is not allowed` {
+	if ee.Code != domain.FailureCodecNotAllowed || !ee.Permanent || ee.Message != `codec "snow" is not allowed` {
 		t.Errorf("Run: %+v, want a permanent codec_not_allowed naming snow", ee)
 	}
 }
@@ -274,7 +274,7 @@ func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t
 	if !errors.Is(err, syscall.E2BIG) {
 		t.Fatalf("err = %v, want E2BIG", err)
 	}
-	ee := assertEncodeCode(t, err, CodeEncodeFailed)
+	ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 	if !ee.Deterministic() || !ee.Permanent {
 		t.Errorf("%v is not permanent: it would be retried", ee)
 	}
@@ -401,7 +401,7 @@ func TestVerify_outputs_against_the_plan(t *testing.T) {
 				}
 				return
 			}
-			ee := assertEncodeCode(t, err, CodeOutputInvalid)
+			ee := assertEncodeCode(t, err, domain.FailureOutputInvalid)
 			if !strings.Contains(ee.Message, tt.fail) {
 				t.Errorf("message %q, want it to say %q", ee.Message, tt.fail)
 			}
@@ -427,7 +427,7 @@ func TestVerify_unreadable_or_missing_output_is_output_invalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
 			_, err := Verify(context.Background(), prober, tt.path, want)
-			ee := assertEncodeCode(t, err, CodeOutputInvalid)
+			ee := assertEncodeCode(t, err, domain.FailureOutputInvalid)
 			if strings.Contains(ee.Message, filepath.Dir(tt.path)) {
 				t.Errorf("message %q names a server path", ee.Message)
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/domain"
 )
 
 // An encode whose input stops arriving makes no progress: the stall rule
@@ -50,7 +51,7 @@ func TestEncoderRun_an_encode_without_progress_is_stopped_as_a_stall(t *testing.
 			// there, and frequent progress blocks show it advance.
 			err := e.Run(context.Background(), encodeArgs("-stats_period", "0.1", "-analyzeduration", "500000", "-f", "mpegts", "-i", "file:"+fifo,
 				"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out), func(p Progress) { last = p.OutTime })
-			ee := assertEncodeCode(t, err, CodeEncodeTimeout)
+			ee := assertEncodeCode(t, err, domain.FailureEncodeTimeout)
 			if ee.Message != "ffmpeg made no progress for "+stall.String() || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("got %v, want the stall rule named and context.DeadlineExceeded wrapped", err)
 			}
@@ -118,7 +119,7 @@ func TestEncoderRun_an_encode_over_the_memory_cap_fails_with_memory_limit_exceed
 			e := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Memory: tt.cap})
 			err := e.Run(context.Background(), encodeArgs("-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=30:duration=2",
 				"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "mp4", "file:"+out), nil)
-			ee := assertEncodeCode(t, err, CodeMemoryLimitExceeded)
+			ee := assertEncodeCode(t, err, domain.FailureMemoryLimitExceeded)
 			want := fmt.Sprintf("ffmpeg needed more than the %d MiB memory limit", tt.cap>>20)
 			if !strings.HasPrefix(ee.Message, want) || strings.Contains(ee.Message, out) {
 				t.Errorf("message %q, want it to start with %q and name no path", ee.Message, want)

@@ -362,7 +362,7 @@ func TestSandbox_failure_messages_keep_no_server_paths(t *testing.T) {
 			corrupt := mediatest.Corrupt(t)
 			_, err := NewProber(mediatest.FFprobe(t), 30*time.Second, Limits{Sandbox: sb}).Probe(t.Context(), corrupt)
 			var pe *ProbeError
-			if !errors.As(err, &pe) || pe.Code != CodeSourceUnreadable {
+			if !errors.As(err, &pe) || pe.Code != domain.FailureSourceUnreadable {
 				t.Fatalf("probe of a corrupt file: %v", err)
 			}
 			checkNoPaths(t, pe.Message, dir, corrupt)
@@ -370,7 +370,7 @@ func TestSandbox_failure_messages_keep_no_server_paths(t *testing.T) {
 			enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb})
 			out := filepath.Join(dir, "out.mp4")
 			err = enc.Run(t.Context(), encodeArgs("-i", "file:"+corrupt, "-c:v", "libx264", "-f", "mp4", "file:"+out), nil)
-			ee := assertEncodeCode(t, err, CodeEncodeFailed)
+			ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			checkNoPaths(t, ee.Message, dir, corrupt)
 			if !strings.Contains(ee.Message, "input: ") {
 				t.Errorf("message %q does not name the input", ee.Message)
@@ -380,7 +380,7 @@ func TestSandbox_failure_messages_keep_no_server_paths(t *testing.T) {
 			os.WriteFile(script, []byte("nosuchfilter"), 0o600)
 			err = enc.Run(t.Context(), encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-filter_complex_script", script,
 				"-f", "mp4", "file:"+out), nil)
-			ee = assertEncodeCode(t, err, CodeEncodeFailed)
+			ee = assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			checkNoPaths(t, ee.Message, dir, corrupt)
 			t.Logf("%s", ee.Message)
 		})
