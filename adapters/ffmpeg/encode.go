@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/encoders"
 )
 
 // EncodeError is a failed encode with a stable code, one of the domain's
@@ -71,37 +72,34 @@ type EncodeLimits struct {
 	Sandbox *Sandbox
 }
 
-// Encoder runs ffmpeg encodes. Safe for concurrent use.
+// Encoder runs ffmpeg encodes, and opens their inputs and verifies their
+// outputs with its Prober: the render pipeline's media (encoders.Media).
+// Safe for concurrent use.
 type Encoder struct {
 	ffmpegPath string
 	grace      time.Duration
 	limits     EncodeLimits
+	prober     *Prober
 	// started, when set (tests only), learns the pid of every ffmpeg Run
 	// starts, before Run waits for it.
 	started func(pid int)
 }
 
+var _ encoders.Media = (*Encoder)(nil)
+
 // NewEncoder runs the ffmpeg binary at ffmpegPath ("" = "ffmpeg" on PATH)
 // within limits; grace is how long a stopped ffmpeg gets between SIGTERM
-// and SIGKILL (default 1 s when ≤ 0).
-func NewEncoder(ffmpegPath string, grace time.Duration, limits EncodeLimits) *Encoder {
+// and SIGKILL (default 1 s when ≤ 0). prober opens the inputs (InputArgs)
+// and probes the outputs (Verify); an Encoder that only runs encodes may
+// have none.
+func NewEncoder(ffmpegPath string, grace time.Duration, limits EncodeLimits, prober *Prober) *Encoder {
 	if ffmpegPath == "" {
 		ffmpegPath = "ffmpeg"
 	}
 	if grace <= 0 {
 		grace = time.Second
 	}
-	return &Encoder{ffmpegPath: ffmpegPath, grace: grace, limits: limits}
-}
-
-// Progress is one block of ffmpeg's -progress output.
-type Progress struct {
-	// OutTime is the position encoded so far: out_time_us, or out_time_ms,
-	// which ffmpeg 5.1 also counts in µs. A block that has none ("N/A", or
-	// negative before the first packet) repeats the previous position.
-	OutTime time.Duration
-	Speed   float64 // "speed=1.23x" → 1.23; 0 when unknown ("N/A")
-	End     bool    // progress=end
+	return &Encoder{ffmpegPath: ffmpegPath, grace: grace, limits: limits, prober: prober}
 }
 
 // limitHit is the cause of a stop that one of EncodeLimits' time rules
@@ -135,7 +133,7 @@ func (e limitHit) Unwrap() error { return context.DeadlineExceeded }
 // domain.FailureEncodeFailed whose Message holds ffmpeg's last stderr lines, with the
 // input and output paths replaced. A missing binary or a failed start is a
 // plain error: the worker's trouble.
-func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(Progress)) (err error) {
+func (e *Encoder) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) (err error) {
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if e.limits.MaxTime > 0 {
@@ -278,7 +276,7 @@ func watchStall(ctx context.Context, limit time.Duration, pid int, progress *pro
 	}
 }
 
-func deliver(onProgress func(Progress), blocks []Progress) {
+func deliver(onProgress func(encoders.Progress), blocks []encoders.Progress) {
 	if onProgress == nil {
 		return
 	}
@@ -288,7 +286,7 @@ func deliver(onProgress func(Progress), blocks []Progress) {
 }
 
 // progressLog is an io.Writer over ffmpeg's stdout that turns -progress
-// output into Progress blocks:
+// output into encoders.Progress blocks:
 //
 //	frame=55
 //	out_time_us=1184218
@@ -304,7 +302,7 @@ type progressLog struct {
 	partial []byte
 	cur     progressBlock
 	last    time.Duration // the latest known position
-	blocks  []Progress
+	blocks  []encoders.Progress
 	ready   chan struct{} // signalled when blocks is not empty
 }
 
@@ -362,7 +360,7 @@ func (l *progressLog) line(s string) {
 		case l.cur.haveMS:
 			l.last = l.cur.msField
 		}
-		l.blocks = append(l.blocks, Progress{OutTime: l.last, Speed: l.cur.speed, End: value == "end"})
+		l.blocks = append(l.blocks, encoders.Progress{OutTime: l.last, Speed: l.cur.speed, End: value == "end"})
 		l.cur = progressBlock{}
 		select {
 		case l.ready <- struct{}{}:
@@ -379,7 +377,7 @@ func (l *progressLog) position() time.Duration {
 }
 
 // take returns the blocks queued since the last take.
-func (l *progressLog) take() []Progress {
+func (l *progressLog) take() []encoders.Progress {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	blocks := l.blocks
@@ -468,21 +466,6 @@ func truncateFront(s string, limit int) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// Expect is what a render output must be.
-type Expect struct {
-	// Container must be one of ffprobe's format names: "mp4" or "mov" (and
-	// "m4a") match "mov,mp4,m4a,3gp,3g2,mj2", "mp3" matches "mp3". "" skips
-	// the check.
-	Container     string
-	VideoCodec    string // "h264", or "" for no video stream expected
-	AudioCodec    string // "aac", "mp3", or "" for no audio stream expected
-	Width, Height int    // displayed size; 0 when no video
-	Duration      time.Duration
-	// FrameRate is the source's frame rate ("30/1"): an output with video
-	// may be one frame off. "" means 50 ms only.
-	FrameRate string
-}
-
 // Tolerances of Verify.
 //
 // Duration: ±max(one frame, 50 ms). A video output may end up to a frame
@@ -514,18 +497,23 @@ const (
 	lameDelaySamples     = 1105
 )
 
-// Verify probes the output at path with prober and checks it against want:
+// InputArgs opens path the way the upload's probe did (Prober.InputArgs).
+func (e *Encoder) InputArgs(path, container string) ([]string, error) {
+	return e.prober.InputArgs(path, container)
+}
+
+// Verify probes the output at path with the Encoder's Prober and checks it against want:
 // container, codecs (a video stream present iff want.VideoCodec != "", same
 // for audio), displayed size, duration and audio/video sync, within the
 // tolerances above. It returns the probe on success. An output that fails a
 // check, or that ffprobe cannot read or does not exist, is an *EncodeError
 // with domain.FailureOutputInvalid naming every failed check with its numbers; any
 // other error (cancellation, a missing ffprobe) is the worker's trouble.
-func Verify(ctx context.Context, prober *Prober, path string, want Expect) (domain.MediaInfo, error) {
+func (e *Encoder) Verify(ctx context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return domain.MediaInfo{}, &EncodeError{Code: domain.FailureOutputInvalid, Message: "ffmpeg wrote no output file", Err: err}
 	}
-	raw, err := prober.probeJSON(ctx, path)
+	raw, err := e.prober.probeJSON(ctx, path)
 	if err != nil {
 		return domain.MediaInfo{}, outputProbeFailure(err)
 	}
@@ -564,7 +552,7 @@ func outputProbeFailure(err error) error {
 
 // outputProblems lists the checks info fails, one phrase each. videoDur and
 // audioDur are the picked streams' durations, zero when unknown.
-func outputProblems(info domain.MediaInfo, videoDur, audioDur time.Duration, want Expect) []string {
+func outputProblems(info domain.MediaInfo, videoDur, audioDur time.Duration, want encoders.Expect) []string {
 	var problems []string
 	if want.Container != "" && !slices.Contains(strings.Split(info.Container, ","), want.Container) {
 		problems = append(problems, fmt.Sprintf("container: got %q, want %q", info.Container, want.Container))

@@ -25,7 +25,6 @@ import (
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
-	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/encoders"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/consumers"
@@ -283,9 +282,8 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
-	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
-		Memory: int64(cfg.FFmpegMemoryLimit), Sandbox: sandbox})
-	media := ffmpegMedia{encoder: encoder, prober: prober}
+	media := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
+		Memory: int64(cfg.FFmpegMemoryLimit), Sandbox: sandbox}, prober)
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
 }
 
@@ -321,27 +319,6 @@ func sandboxHelper(exe string) []string {
 func defaultWorkerID() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "renderd"), os.Getpid(), rand.Text()[:6])
-}
-
-// ffmpegMedia is adapters/ffmpeg as the render pipeline's encoders.Media.
-type ffmpegMedia struct {
-	encoder *ffmpeg.Encoder
-	prober  *ffmpeg.Prober
-}
-
-func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
-	return m.prober.InputArgs(path, container)
-}
-
-func (m ffmpegMedia) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) error {
-	return m.encoder.Run(ctx, args, func(p ffmpeg.Progress) {
-		onProgress(encoders.Progress{OutTime: p.OutTime, Speed: p.Speed})
-	})
-}
-
-func (m ffmpegMedia) Verify(ctx context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
-	return ffmpeg.Verify(ctx, m.prober, path, ffmpeg.Expect{Container: want.Container, VideoCodec: want.VideoCodec,
-		AudioCodec: want.AudioCodec, Width: want.Width, Height: want.Height, Duration: want.Duration, FrameRate: want.FrameRate})
 }
 
 // downloadSigner signs download URLs with the configured key ring, or with
