@@ -25,6 +25,7 @@ import (
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/encoders"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/consumers"
@@ -83,10 +84,10 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Renders:  queries,
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			expires := time.Now().Add(cfg.DownloadTTL).Truncate(time.Second) // the token holds whole seconds
-			url, err := signer.URL(publicURL, blob.Download{Key: key, Filename: filename, Expires: expires})
+			url, err := signer.URL(publicURL, domain.DownloadGrant{Key: key, Filename: filename, Expires: expires})
 			return url, expires, err
 		},
-		Downloads: httpapi.DownloadHandler(downloadTokens{signer}, blobs, log, time.Now),
+		Downloads: httpapi.DownloadHandler(signer, blobs, log, time.Now),
 		Waiter:    waiter,
 		Blobs:     blobs,
 		Credits: func(ctx context.Context, account string, recent int) (int64, []httpapi.LedgerEntry, error) {
@@ -344,20 +345,4 @@ func secretSealer(cfg Config) (*keyring.AEAD, error) {
 		return nil, fmt.Errorf("%w: RENDERD_SECRETS_KEY is not set", errUsage)
 	}
 	return keyring.NewAEAD(cfg.SecretsKeys)
-}
-
-// downloadTokens adapts blob.Signer to the API's DownloadTokens.
-type downloadTokens struct{ signer *blob.Signer }
-
-func (t downloadTokens) Verify(token string, now time.Time) (httpapi.DownloadGrant, error) {
-	d, err := t.signer.Verify(token, now)
-	switch {
-	case errors.Is(err, blob.ErrTokenExpired):
-		return httpapi.DownloadGrant{}, httpapi.ErrDownloadExpired
-	case errors.Is(err, blob.ErrTokenInvalid):
-		return httpapi.DownloadGrant{}, httpapi.ErrDownloadInvalid
-	case err != nil:
-		return httpapi.DownloadGrant{}, err
-	}
-	return httpapi.DownloadGrant{Key: d.Key, Filename: d.Filename, Expires: d.Expires}, nil
 }
