@@ -1,6 +1,7 @@
 // Package ffmpeg is renderd's outbound edge to ffprobe and ffmpeg: it probes
 // uploaded media into domain.MediaInfo, finds silences for automatic cuts,
-// and runs and verifies render encodes (encode.go).
+// and runs and verifies render encodes as the encoders' Media (encode.go,
+// progress.go, verify.go).
 //
 // Every input is a local file from the blob store, opened the same way:
 //
