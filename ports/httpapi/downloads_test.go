@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
 	"github.com/renderd/renderd/domain"
 )
 
