@@ -16,22 +16,6 @@ const (
 	AssetStateFailed          AssetState = "failed"
 )
 
-// Failure codes of assets, and of a refused part.
-const (
-	FailureSourceUnreadable = "source_unreadable"
-	FailureNoVideoStream    = "no_video_stream"
-	FailureNoAudioStream    = "no_audio_stream"
-	FailureSourceTooLarge   = "source_too_large"
-	// FailureMediaCrashed: working on the file (probing a part, detecting
-	// a cut's silences) stopped the media worker MaxCrashedAttempts times.
-	// It fails an asset's part as well as an automatic cut.
-	FailureMediaCrashed = "media_crashed"
-	// RefusalDurationMismatch: the video source and the client-extracted
-	// audio describe the same media, so their durations must agree within
-	// DurationTolerance.
-	RefusalDurationMismatch = "source_duration_mismatch"
-)
-
 // Asset is a source a client uploads: a video or an audio file, and for a
 // video optionally its audio extracted client-side, which makes the asset
 // cuttable (and audio-renderable) before the video has arrived.

@@ -210,7 +210,7 @@ func (r *Render) LoseLease(attempt int, now time.Time) (failed bool, err error) 
 		return false, err
 	}
 	if r.lifecycle.Crashes+1 >= MaxCrashedAttempts {
-		r.record(RenderFailed{Attempt: attempt, Code: "encoder_crashed",
+		r.record(RenderFailed{Attempt: attempt, Code: FailureEncoderCrashed,
 			Message: fmt.Sprintf("the encoder stopped responding during %d attempts", r.lifecycle.Crashes+1), Retryable: true}, now)
 		return true, nil
 	}

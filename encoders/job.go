@@ -15,15 +15,6 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// Failure codes of render.failed, as clients see them.
-const (
-	CodeSourceUnreadable    = "source_unreadable"
-	CodeEncodeFailed        = "encode_failed"
-	CodeOutputInvalid       = "output_invalid"
-	CodeTimeout             = "timeout"
-	CodeMemoryLimitExceeded = "memory_limit_exceeded"
-)
-
 // retryable says whether requesting the same render again may succeed: a
 // stall or a crash of ffmpeg can be the machine's (a stuck disk, another
 // job's load). A source that needs more memory than the cap, or an output
@@ -35,7 +26,7 @@ func retryable(code string, err error) bool {
 	if errors.As(err, &d) && d.Deterministic() {
 		return false
 	}
-	return code == CodeTimeout || code == CodeEncodeFailed
+	return code == domain.FailureEncodeTimeout || code == domain.FailureEncodeFailed
 }
 
 // deterministic is implemented by failures that know they would fail the
@@ -208,14 +199,14 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	req := r.Requested()
 	srcKey, media, ok := inputOf(a, req.Output.Format)
 	if !ok {
-		return encoded{}, failure(CodeSourceUnreadable, "the asset has no probed input for this output")
+		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset has no probed input for this output")
 	}
 	srcPath, err := w.blobs.Path(srcKey)
 	if err == nil {
 		_, err = os.Stat(srcPath)
 	}
 	if err != nil {
-		return encoded{}, failure(CodeSourceUnreadable, "the asset's input is not in the blob store")
+		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
 	}
 	input, err := w.media.InputArgs(srcPath, media.Container)
 	if err != nil {
@@ -243,7 +234,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp,
 		FilterScript: script, Threads: w.cfg.Threads})
 	if err != nil {
-		return encoded{}, &jobFailure{code: CodeEncodeFailed, message: err.Error(), deterministic: true}
+		return encoded{}, &jobFailure{code: domain.FailureEncodeFailed, message: err.Error(), deterministic: true}
 	}
 	if cmd.FilterGraph != "" {
 		if err := os.WriteFile(script, []byte(cmd.FilterGraph), 0o600); err != nil {
@@ -479,7 +470,7 @@ func failureOf(err error) (code, message string) {
 	if errors.As(err, &mf) {
 		return mf.FailureCode(), trimMessage(domain.ScrubServerPaths(mf.FailureMessage()))
 	}
-	return CodeEncodeFailed, trimMessage(domain.ScrubServerPaths(err.Error()))
+	return domain.FailureEncodeFailed, trimMessage(domain.ScrubServerPaths(err.Error()))
 }
 
 // trimMessage keeps failure messages short enough for an event and an API.

@@ -30,15 +30,15 @@ func TestRetryable_deterministic_failures_are_never_retryable(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"a_stall_may_pass", failure(CodeTimeout, "ffmpeg made no progress"), true},
-		{"an_ffmpeg_crash_may_be_the_machines", failure(CodeEncodeFailed, "ffmpeg exit status 1"), true},
+		{"a_stall_may_pass", failure(domain.FailureEncodeTimeout, "ffmpeg made no progress"), true},
+		{"an_ffmpeg_crash_may_be_the_machines", failure(domain.FailureEncodeFailed, "ffmpeg exit status 1"), true},
 		{"the_workers_own_trouble_is_retried", errors.New("blob store: disk full"), true},
-		{"an_invalid_output_repeats", failure(CodeOutputInvalid, "duration"), false},
-		{"the_memory_cap_repeats", failure(CodeMemoryLimitExceeded, "cap"), false},
-		{"an_unreadable_source_repeats", failure(CodeSourceUnreadable, "gone"), false},
-		{"an_impossible_job_repeats", &jobFailure{code: CodeEncodeFailed, message: "odd width", deterministic: true}, false},
-		{"a_command_the_kernel_refuses_repeats", repeating{CodeEncodeFailed}, false},
-		{"a_wrapped_deterministic_failure_repeats", fmt.Errorf("run: %w", repeating{CodeEncodeFailed}), false},
+		{"an_invalid_output_repeats", failure(domain.FailureOutputInvalid, "duration"), false},
+		{"the_memory_cap_repeats", failure(domain.FailureMemoryLimitExceeded, "cap"), false},
+		{"an_unreadable_source_repeats", failure(domain.FailureSourceUnreadable, "gone"), false},
+		{"an_impossible_job_repeats", &jobFailure{code: domain.FailureEncodeFailed, message: "odd width", deterministic: true}, false},
+		{"a_command_the_kernel_refuses_repeats", repeating{domain.FailureEncodeFailed}, false},
+		{"a_wrapped_deterministic_failure_repeats", fmt.Errorf("run: %w", repeating{domain.FailureEncodeFailed}), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestFailureOf_messages_name_no_server_path(t *testing.T) {
 		fmt.Errorf("scratch folder: %w", mkdirErr),
 		fmt.Errorf("filter script: %w", writeErr),
 		fmt.Errorf("ffmpeg: %w", &fs.PathError{Op: "open", Path: "/var/lib/renderd/blobs/acc/src", Err: syscall.EACCES}),
-		failure(CodeEncodeFailed, "handing the output to the media user: chown /var/lib/renderd/blobs/tmp/out.part: operation not permitted"),
+		failure(domain.FailureEncodeFailed, "handing the output to the media user: chown /var/lib/renderd/blobs/tmp/out.part: operation not permitted"),
 	}
 	for _, err := range cases {
 		_, msg := failureOf(err)

@@ -16,7 +16,7 @@ type Job struct {
 	Format domain.Format     // mp4, mov, m4a, mp3
 	Plan   domain.RenderPlan // resolved against Source (domain.PlanOutput)
 	Source domain.MediaInfo  // the probe of the input file
-	Input  []string          // input options ending in "-i file:<path>" (adapters/ffmpeg.InputArgs)
+	Input  []string          // input options ending in "-i file:<path>" (Media.InputArgs)
 	Output string            // output file path; the muxer is forced with -f
 	// FilterScript is the path of the file the caller writes
 	// Command.FilterGraph to before running a cut: graphs go to ffmpeg

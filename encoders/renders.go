@@ -44,7 +44,7 @@ type Blobs interface {
 
 // Media runs ffmpeg and ffprobe. Failures the media itself causes implement
 // commands.MediaFailure (a stable code and a message); any other error is
-// the worker's own trouble.
+// the worker's own trouble. *ffmpeg.Encoder implements it.
 type Media interface {
 	// InputArgs opens path the way the upload's probe did (container
 	// allowlist, file protocol only), ending in "-i file:<path>".
@@ -52,26 +52,36 @@ type Media interface {
 	// Run runs one encode until it exits; when ctx ends ffmpeg is stopped
 	// (SIGTERM, then SIGKILL) and gone before Run returns ctx's error. An
 	// encode that stalls or runs too long is stopped the same way and fails
-	// with CodeTimeout.
+	// with domain.FailureEncodeTimeout.
 	Run(ctx context.Context, args []string, onProgress func(Progress)) error
 	// Verify probes an output and checks it against want.
 	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)
 }
 
-// Progress is where a running encode is.
+// Progress is where a running encode is: one block of ffmpeg's -progress
+// output.
 type Progress struct {
-	OutTime time.Duration // output encoded so far
-	Speed   float64       // × real time; 0 when unknown
+	// OutTime is the output encoded so far (out_time_us, or out_time_ms,
+	// which ffmpeg 5.1 also counts in µs). A block that has none ("N/A", or
+	// negative before the first packet) repeats the previous position.
+	OutTime time.Duration
+	Speed   float64 // × real time ("speed=1.23x" → 1.23); 0 when unknown
+	End     bool    // the encode's last block (progress=end)
 }
 
 // Expect is what a verified output must be.
 type Expect struct {
-	Container     string // "mp4", "mov", "mp3"…: the probe's format name must contain it
-	VideoCodec    string // "" when the output has no video
-	AudioCodec    string // "" when the output has no audio
-	Width, Height int
+	// Container must be one of ffprobe's format names: "mp4" or "mov" (and
+	// "m4a") match "mov,mp4,m4a,3gp,3g2,mj2", "mp3" matches "mp3". "" skips
+	// the check.
+	Container     string
+	VideoCodec    string // "h264", or "" when the output has no video
+	AudioCodec    string // "aac", "mp3", or "" when the output has no audio
+	Width, Height int    // displayed size; 0 when no video
 	Duration      time.Duration
-	FrameRate     string // the source's, for the one-frame tolerance
+	// FrameRate is the source's frame rate ("30/1"), for the one-frame
+	// tolerance of an output with video. "" means 50 ms only.
+	FrameRate string
 }
 
 // RenderCommands are the commands an encoder reports through.

@@ -235,7 +235,7 @@ func TestRenderWorker_a_source_missing_from_the_blob_store_fails_as_source_unrea
 		t.Fatal(err)
 	}
 	got := r.run(id, 5*time.Second)
-	if got.State() != domain.RenderStateFailed || got.Failure().Code != encoders.CodeSourceUnreadable || r.media.runs.Load() != 0 {
+	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureSourceUnreadable || r.media.runs.Load() != 0 {
 		t.Fatalf("state %s failure %+v after %d runs, want source_unreadable before ffmpeg", got.State(), got.Failure(), r.media.runs.Load())
 	}
 }

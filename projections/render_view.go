@@ -2,7 +2,6 @@ package projections
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/renderd/renderd/domain"
@@ -162,31 +161,11 @@ func renderFailure(code string) *domain.Failure {
 }
 
 // publicFailureMessage is the message clients see for a render's failure
-// code, in the read model and in the render's history alike.
-//
-// The encoder's own message is not shown: it is free text that may quote
-// ffmpeg's stderr, and with it file paths and worker details
-// (docs/renders.md, "What clients see of a failure"). Telling a harmless
-// message from a leaking one after the fact is guesswork, so the message is
-// derived from the code alone, which is the stable, public part. The encoder's words
-// stay in the event store for operators.
+// code, in the read model and in the render's history alike: never the
+// encoder's own words, which stay in the event store for operators
+// (domain.RenderFailureMessage).
 func publicFailureMessage(code string) string {
-	if m, ok := publicFailureMessages[code]; ok {
-		return m
-	}
-	if code == "" {
-		return "the render failed"
-	}
-	return "the render failed: " + strings.ReplaceAll(code, "_", " ")
-}
-
-// publicFailureMessages explain the encoder's failure codes.
-var publicFailureMessages = map[string]string{
-	"source_unreadable": "the render failed: the source media could not be read",
-	"encode_failed":     "the render failed: ffmpeg could not encode the source; a retry may succeed",
-	"output_invalid":    "the render failed: the encoded file did not match the plan when verified",
-	"timeout":           "the render failed: encoding took longer than allowed for the media's duration",
-	"encoder_crashed":   "the render failed: the encoder stopped responding during three attempts",
+	return domain.RenderFailureMessage(code)
 }
 
 func resultView(c *domain.RenderCompleted) *RenderResultView {

@@ -12,27 +12,8 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/keyring"
+	"github.com/renderd/renderd/domain"
 )
-
-var (
-	// ErrTokenInvalid reports a download token that is malformed, carries a
-	// bad signature, or was tampered with in any way.
-	ErrTokenInvalid = errors.New("invalid download token")
-	// ErrTokenExpired reports a genuine download token past its expiry.
-	ErrTokenExpired = errors.New("download token expired")
-)
-
-// Download is what a signed download token grants: one blob, offered under
-// one file name, until an instant.
-type Download struct {
-	// Key is the blob key (see ValidateKey).
-	Key string
-	// Filename is the name Content-Disposition suggests, such as
-	// "rnd_123.mp4": [A-Za-z0-9._-] only, not starting with a dot.
-	Filename string
-	// Expires is when the token stops working, to the second.
-	Expires time.Time
-}
 
 // MinSecretLen is the shortest key NewSigner accepts.
 const MinSecretLen = 32
@@ -110,7 +91,7 @@ func NewSigner(keys []keyring.Key) (*Signer, error) {
 //
 // Keys are made by the server, so an invalid one is a bug: Sign refuses it
 // rather than mint a token that could never be used.
-func (s *Signer) Sign(d Download) (string, error) {
+func (s *Signer) Sign(d domain.DownloadGrant) (string, error) {
 	if err := ValidateKey(d.Key); err != nil {
 		return "", fmt.Errorf("blob: sign: %w", err)
 	}
@@ -127,13 +108,14 @@ func (s *Signer) Sign(d Download) (string, error) {
 	return tokenEncoding.EncodeToString(buf), nil
 }
 
-// Verify checks token and returns what it grants. Any malformed, altered or
-// foreign token, or one of a key the ring no longer holds, is
-// ErrTokenInvalid; a genuine one at or past its expiry (compared with now)
-// is ErrTokenExpired. On error the Download is zero.
-func (s *Signer) Verify(token string, now time.Time) (Download, error) {
-	invalid := func(reason string) (Download, error) {
-		return Download{}, fmt.Errorf("%w: %s", ErrTokenInvalid, reason)
+// Verify checks token and returns what it grants: the API's download
+// tokens (httpapi.DownloadTokens). Any malformed, altered or foreign token,
+// or one of a key the ring no longer holds, is domain.ErrDownloadInvalid; a
+// genuine one at or past its expiry (compared with now) is
+// domain.ErrDownloadExpired. On error the grant is zero.
+func (s *Signer) Verify(token string, now time.Time) (domain.DownloadGrant, error) {
+	invalid := func(reason string) (domain.DownloadGrant, error) {
+		return domain.DownloadGrant{}, fmt.Errorf("%w: %s", domain.ErrDownloadInvalid, reason)
 	}
 	if len(token) == 0 || len(token) > maxTokenLen {
 		return invalid("bad length")
@@ -177,7 +159,7 @@ func (s *Signer) Verify(token string, now time.Time) (Download, error) {
 	if keyLen > len(rest) {
 		return invalid("key length out of range")
 	}
-	d := Download{Key: string(rest[:keyLen]), Filename: string(rest[keyLen:]), Expires: time.Unix(exp, 0).UTC()}
+	d := domain.DownloadGrant{Key: string(rest[:keyLen]), Filename: string(rest[keyLen:]), Expires: time.Unix(exp, 0).UTC()}
 	if ValidateKey(d.Key) != nil {
 		return invalid("bad blob key")
 	}
@@ -185,7 +167,7 @@ func (s *Signer) Verify(token string, now time.Time) (Download, error) {
 		return invalid("bad file name")
 	}
 	if !now.Before(d.Expires) {
-		return Download{}, ErrTokenExpired
+		return domain.DownloadGrant{}, domain.ErrDownloadExpired
 	}
 	return d, nil
 }
@@ -201,7 +183,7 @@ func (s *Signer) key(id string) ([]byte, bool) {
 
 // URL returns the download URL for d: base (RENDERD_PUBLIC_URL, with or
 // without a trailing slash) + "/v1/downloads/" + a fresh token.
-func (s *Signer) URL(base string, d Download) (string, error) {
+func (s *Signer) URL(base string, d domain.DownloadGrant) (string, error) {
 	token, err := s.Sign(d)
 	if err != nil {
 		return "", err

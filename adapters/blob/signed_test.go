@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/keyring"
+	"github.com/renderd/renderd/domain"
 )
 
 var (
@@ -33,8 +34,8 @@ func ringSigner(t testing.TB, keys ...keyring.Key) *Signer {
 	return s
 }
 
-func testDownload() Download {
-	return Download{Key: "renders/rnd_123/output.mp4", Filename: "rnd_123.mp4", Expires: testNow.Add(15 * time.Minute)}
+func testDownload() domain.DownloadGrant {
+	return domain.DownloadGrant{Key: "renders/rnd_123/output.mp4", Filename: "rnd_123.mp4", Expires: testNow.Add(15 * time.Minute)}
 }
 
 // signRaw MACs an arbitrary payload under the signing key, bypassing
@@ -144,7 +145,7 @@ func TestSign_refuses_an_invalid_key(t *testing.T) {
 }
 
 // mustSign signs d or fails the test.
-func mustSign(t testing.TB, s *Signer, d Download) string {
+func mustSign(t testing.TB, s *Signer, d domain.DownloadGrant) string {
 	t.Helper()
 	tok, err := s.Sign(d)
 	if err != nil {
@@ -164,21 +165,21 @@ func TestVerify_rejects_every_single_byte_change_of_the_token(t *testing.T) {
 				continue
 			}
 			b[i] = byte(c)
-			if _, err := s.Verify(string(b), testNow); !errors.Is(err, ErrTokenInvalid) {
-				t.Fatalf("token with byte %d set to %q: err = %v, want ErrTokenInvalid", i, byte(c), err)
+			if _, err := s.Verify(string(b), testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+				t.Fatalf("token with byte %d set to %q: err = %v, want domain.ErrDownloadInvalid", i, byte(c), err)
 			}
 		}
 		b[i] = orig
 	}
 	for n := range len(tok) {
-		if _, err := s.Verify(tok[:n], testNow); !errors.Is(err, ErrTokenInvalid) {
+		if _, err := s.Verify(tok[:n], testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 			t.Fatalf("token cut to %d characters: err = %v", n, err)
 		}
 	}
 	for _, extra := range []string{"A", "AA", "AAAA", "=", "\n", "%00", "/x"} {
 		for _, tampered := range []string{tok + extra, extra + tok, tok[:10] + extra + tok[10:]} {
-			if _, err := s.Verify(tampered, testNow); !errors.Is(err, ErrTokenInvalid) {
-				t.Fatalf("token %q: err = %v, want ErrTokenInvalid", tampered, err)
+			if _, err := s.Verify(tampered, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+				t.Fatalf("token %q: err = %v, want domain.ErrDownloadInvalid", tampered, err)
 			}
 		}
 	}
@@ -193,8 +194,8 @@ func TestVerify_rejects_every_single_byte_change_of_the_payload(t *testing.T) {
 	for i := range raw {
 		for x := 1; x < 256; x++ {
 			raw[i] ^= byte(x)
-			if _, err := s.Verify(tokenEncoding.EncodeToString(raw), testNow); !errors.Is(err, ErrTokenInvalid) {
-				t.Fatalf("raw byte %d xor %#x: err = %v, want ErrTokenInvalid", i, x, err)
+			if _, err := s.Verify(tokenEncoding.EncodeToString(raw), testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+				t.Fatalf("raw byte %d xor %#x: err = %v, want domain.ErrDownloadInvalid", i, x, err)
 			}
 			raw[i] ^= byte(x)
 		}
@@ -206,7 +207,7 @@ func TestVerify_rejects_every_single_byte_change_of_the_payload(t *testing.T) {
 		rawPayload(tokenVersion, testNow.Add(15*time.Minute).Unix(), "assets/ast_1/source", "rnd_123.mp4", 19),
 	} {
 		tok := tokenEncoding.EncodeToString(append(forged, raw[len(payload):]...))
-		if _, err := s.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+		if _, err := s.Verify(tok, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 			t.Errorf("forged payload with the old MAC: err = %v", err)
 		}
 	}
@@ -215,8 +216,8 @@ func TestVerify_rejects_every_single_byte_change_of_the_payload(t *testing.T) {
 func TestVerify_rejects_a_token_of_another_secret(t *testing.T) {
 	other := ringSigner(t, keyring.Key{ID: "k1", Secret: []byte("another secret, 32 bytes or more!")})
 	tok := mustSign(t, other, testDownload())
-	if _, err := testSigner(t).Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
-		t.Errorf("err = %v, want ErrTokenInvalid", err)
+	if _, err := testSigner(t).Verify(tok, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+		t.Errorf("err = %v, want domain.ErrDownloadInvalid", err)
 	}
 }
 
@@ -229,24 +230,24 @@ func TestVerify_reports_expiry_from_the_expiry_second_on(t *testing.T) {
 		want error
 	}{
 		{d.Expires.Add(-time.Nanosecond), nil},
-		{d.Expires, ErrTokenExpired},
-		{d.Expires.Add(time.Hour), ErrTokenExpired},
+		{d.Expires, domain.ErrDownloadExpired},
+		{d.Expires.Add(time.Hour), domain.ErrDownloadExpired},
 	} {
 		got, err := s.Verify(tok, tc.now)
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("at %v: err = %v, want %v", tc.now, err, tc.want)
 		}
-		if err != nil && got != (Download{}) {
+		if err != nil && got != (domain.DownloadGrant{}) {
 			t.Errorf("at %v: got %+v with an error, want the zero Download", tc.now, got)
 		}
-		if errors.Is(err, ErrTokenExpired) && errors.Is(err, ErrTokenInvalid) {
+		if errors.Is(err, domain.ErrDownloadExpired) && errors.Is(err, domain.ErrDownloadInvalid) {
 			t.Errorf("an expired token is also reported invalid")
 		}
 	}
 	// An expired token that was tampered with is invalid, not expired.
 	b := []byte(tok)
 	b[3] ^= 1
-	if _, err := s.Verify(string(b), d.Expires.Add(time.Hour)); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := s.Verify(string(b), d.Expires.Add(time.Hour)); !errors.Is(err, domain.ErrDownloadInvalid) {
 		t.Errorf("tampered expired token: err = %v", err)
 	}
 }
@@ -265,8 +266,8 @@ func TestVerify_rejects_signed_payloads_it_would_never_mint(t *testing.T) {
 		"empty file name":     rawPayload(tokenVersion, exp, "a/b", "", 3),
 		"header only":         rawPayload(tokenVersion, exp, "", "", 0),
 	} {
-		if _, err := s.Verify(signRaw(s, payload), testNow); !errors.Is(err, ErrTokenInvalid) {
-			t.Errorf("%s: err = %v, want ErrTokenInvalid", name, err)
+		if _, err := s.Verify(signRaw(s, payload), testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+			t.Errorf("%s: err = %v, want domain.ErrDownloadInvalid", name, err)
 		}
 	}
 	// The same construction does verify with sane contents.
@@ -282,8 +283,8 @@ func TestVerify_rejects_garbage_without_panicking(t *testing.T) {
 		strings.Repeat("A", 64), strings.Repeat("A", maxTokenLen), strings.Repeat("A", maxTokenLen+1),
 		strings.Repeat("_", 1<<20),
 	} {
-		if _, err := s.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
-			t.Errorf("Verify(%.20q…): err = %v, want ErrTokenInvalid", tok, err)
+		if _, err := s.Verify(tok, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
+			t.Errorf("Verify(%.20q…): err = %v, want domain.ErrDownloadInvalid", tok, err)
 		}
 	}
 }
@@ -302,7 +303,7 @@ func TestURL_joins_the_public_base_and_the_token(t *testing.T) {
 	}
 }
 
-func mustURL(t testing.TB, s *Signer, base string, d Download) string {
+func mustURL(t testing.TB, s *Signer, base string, d domain.DownloadGrant) string {
 	t.Helper()
 	u, err := s.URL(base, d)
 	if err != nil {
@@ -318,7 +319,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(tok)
 	f.Add(tok[:len(tok)-1])
 	f.Add(tok + "A")
-	f.Add(mustSign(f, s, Download{Key: "a", Filename: "b", Expires: testNow.Add(-time.Hour)}))
+	f.Add(mustSign(f, s, domain.DownloadGrant{Key: "a", Filename: "b", Expires: testNow.Add(-time.Hour)}))
 	f.Add(signRaw(s, rawPayload(tokenVersion, testNow.Add(time.Hour).Unix(), "a/b", "c", 9)))
 	f.Add("")
 	f.Add("AAAA")
@@ -335,9 +336,9 @@ func FuzzVerify(f *testing.F) {
 			if ValidateKey(got.Key) != nil || !validFilename(got.Filename) || !testNow.Before(got.Expires) {
 				t.Fatalf("verified an unusable grant %+v", got)
 			}
-		case errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenInvalid):
-			if got != (Download{}) {
-				t.Fatalf("error %v with a non-zero Download %+v", err, got)
+		case errors.Is(err, domain.ErrDownloadExpired), errors.Is(err, domain.ErrDownloadInvalid):
+			if got != (domain.DownloadGrant{}) {
+				t.Fatalf("error %v with a non-zero domain.DownloadGrant %+v", err, got)
 			}
 		default:
 			t.Fatalf("unexpected error %v", err)
@@ -359,12 +360,12 @@ func TestVerify_a_token_of_the_old_key_verifies_while_the_ring_holds_it(t *testi
 	if raw, _ := tokenEncoding.DecodeString(fresh); string(raw[2:2+raw[1]]) != "k2" {
 		t.Errorf("the token names key %q, want k2", raw[2:2+raw[1]])
 	}
-	if _, err := old.Verify(fresh, testNow); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := old.Verify(fresh, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 		t.Errorf("a k2 token verified under k1 alone: %v", err)
 	}
 	// k1 leaves the ring: its tokens stop working.
 	retired := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret})
-	if _, err := retired.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := retired.Verify(tok, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 		t.Errorf("a k1 token verified after k1 left the ring: %v", err)
 	}
 }
@@ -373,8 +374,8 @@ func TestVerify_a_token_naming_a_key_by_another_id_is_invalid(t *testing.T) {
 	// The same bytes under another id: the id is looked up, not guessed.
 	tok := mustSign(t, testSigner(t), testDownload())
 	renamed := ringSigner(t, keyring.Key{ID: "k9", Secret: testSecret})
-	if _, err := renamed.Verify(tok, testNow); !errors.Is(err, ErrTokenInvalid) || !strings.Contains(err.Error(), "unknown key id") {
-		t.Errorf("err = %v, want ErrTokenInvalid (unknown key id)", err)
+	if _, err := renamed.Verify(tok, testNow); !errors.Is(err, domain.ErrDownloadInvalid) || !strings.Contains(err.Error(), "unknown key id") {
+		t.Errorf("err = %v, want domain.ErrDownloadInvalid (unknown key id)", err)
 	}
 }
 
@@ -385,13 +386,13 @@ func TestVerify_a_version_1_token_verifies_under_any_key_of_the_ring(t *testing.
 	if d, err := ring.Verify(v1, testNow); err != nil || d.Key != "a/b" {
 		t.Fatalf("a version 1 token under a ring holding its key: %+v, %v", d, err)
 	}
-	if _, err := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret}).Verify(v1, testNow); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := ringSigner(t, keyring.Key{ID: "k2", Secret: otherSecret}).Verify(v1, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 		t.Errorf("a version 1 token verified without its key: %v", err)
 	}
 	// A version 2 payload MACed as version 1 (a downgrade) is refused.
 	p := rawPayload(tokenVersion, exp, "a/b", "b.mp4", 3)
 	forged := tokenEncoding.EncodeToString(append(p, mac(testSecret, legacyMACContext, p)...))
-	if _, err := ring.Verify(forged, testNow); !errors.Is(err, ErrTokenInvalid) {
+	if _, err := ring.Verify(forged, testNow); !errors.Is(err, domain.ErrDownloadInvalid) {
 		t.Errorf("a downgraded MAC verified: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/encoders"
 )
 
 // encodeArgs starts like encoders.BuildCommand's commands: progress on
@@ -34,7 +34,7 @@ func longHDEncode(out string) []string {
 // watchedEncoder is an Encoder that records the pid of the ffmpeg it starts.
 func watchedEncoder(t *testing.T, bin string, grace time.Duration, limits EncodeLimits) (*Encoder, *int) {
 	t.Helper()
-	e := NewEncoder(bin, grace, limits)
+	e := NewEncoder(bin, grace, limits, nil)
 	pid := new(int)
 	e.started = func(p int) { *pid = p }
 	return e, pid
@@ -71,11 +71,11 @@ func TestEncoderRun_progress_rises_and_ends_with_end(t *testing.T) {
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=3",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
 		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", "file:"+out)
-	var got []Progress
+	var got []encoders.Progress
 	// The production rules, scaled down: a healthy encode never meets them.
 	limits := EncodeLimits{Stall: 10 * time.Second, MaxTime: time.Minute}
-	err := NewEncoder(mediatest.FFmpeg(t), time.Second, limits).Run(context.Background(), args,
-		func(p Progress) { got = append(got, p) })
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, limits, nil).Run(context.Background(), args,
+		func(p encoders.Progress) { got = append(got, p) })
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -108,8 +108,8 @@ func TestEncoderRun_a_stuck_onProgress_does_not_stall_ffmpeg(t *testing.T) {
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out)
 	e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second, EncodeLimits{})
-	var got []Progress
-	err := e.Run(context.Background(), args, func(p Progress) {
+	var got []encoders.Progress
+	err := e.Run(context.Background(), args, func(p encoders.Progress) {
 		if len(got) == 0 {
 			deadline := time.Now().Add(20 * time.Second)
 			for syscall.Kill(*pid, 0) == nil {
@@ -135,7 +135,7 @@ func TestEncoderRun_cancel_stops_ffmpeg_before_run_returns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var cancelled time.Time
-	err := e.Run(ctx, longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p Progress) {
+	err := e.Run(ctx, longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p encoders.Progress) {
 		// The first block (frame 1, out_time 0) comes before x264 has
 		// output anything; the first with a position finds it in full
 		// swing, its lookahead full, which is what a cancel meets.
@@ -166,10 +166,10 @@ func TestEncoderRun_cancel_stops_ffmpeg_before_run_returns(t *testing.T) {
 func TestEncoderRun_an_encode_past_max_time_is_stopped_as_a_timeout(t *testing.T) {
 	e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second, EncodeLimits{Stall: time.Minute, MaxTime: time.Second})
 	var progressed bool
-	err := e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p Progress) {
+	err := e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p encoders.Progress) {
 		progressed = progressed || p.OutTime > 0
 	})
-	ee := assertEncodeCode(t, err, CodeEncodeTimeout)
+	ee := assertEncodeCode(t, err, domain.FailureEncodeTimeout)
 	if ee.Message != "ffmpeg ran longer than 1s" || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want the max-time rule named and context.DeadlineExceeded wrapped", err)
 	}
@@ -231,15 +231,15 @@ func TestEncoderRun_ffmpeg_errors_are_encode_failed_with_stderr(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
-			err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(context.Background(), tt.args, nil)
-			ee := assertEncodeCode(t, err, CodeEncodeFailed)
+			err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}, nil).Run(context.Background(), tt.args, nil)
+			ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			if !strings.Contains(ee.Message, tt.want) || !strings.HasPrefix(ee.Message, "ffmpeg exit status 1: ") {
 				t.Errorf("message %q, want ffmpeg's exit status and %q", ee.Message, tt.want)
 			}
 			if strings.Contains(ee.Message, dir) || strings.Contains(ee.Message, filepath.Dir(corrupt)) {
 				t.Errorf("message %q names a server path", ee.Message)
 			}
-			if ee.FailureCode() != CodeEncodeFailed || ee.FailureMessage() != ee.Message {
+			if ee.FailureCode() != domain.FailureEncodeFailed || ee.FailureMessage() != ee.Message {
 				t.Errorf("FailureCode/FailureMessage = %q/%q", ee.FailureCode(), ee.FailureMessage())
 			}
 		})
@@ -256,12 +256,12 @@ func TestEncoderRun_a_codec_outside_the_allowlist_is_a_permanent_codec_not_allow
 	out := filepath.Join(t.TempDir(), "out.mp4")
 	args := encodeArgs(append(inputOptions(), "-f", "matroska", "-i", "file:"+src)...)
 	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out)
-	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(t.Context(), args, nil)
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}, nil).Run(t.Context(), args, nil)
 	var ee *EncodeError
 	if !errors.As(err, &ee) {
 		t.Fatalf("Run: %v, want an *EncodeError", err)
 	}
-	if ee.Code != CodeCodecNotAllowed || !ee.Permanent || ee.Message != `codec "snow" is not allowed` {
+	if ee.Code != domain.FailureCodecNotAllowed || !ee.Permanent || ee.Message != `codec "snow" is not allowed` {
 		t.Errorf("Run: %+v, want a permanent codec_not_allowed naming snow", ee)
 	}
 }
@@ -269,12 +269,12 @@ func TestEncoderRun_a_codec_outside_the_allowlist_is_a_permanent_codec_not_allow
 func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.mp4")
 	graph := strings.Repeat("null,", 40_000) + "null"
-	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}).Run(context.Background(),
+	err := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{}, nil).Run(context.Background(),
 		encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-vf", graph, "-f", "mp4", "file:"+out), nil)
 	if !errors.Is(err, syscall.E2BIG) {
 		t.Fatalf("err = %v, want E2BIG", err)
 	}
-	ee := assertEncodeCode(t, err, CodeEncodeFailed)
+	ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 	if !ee.Deterministic() || !ee.Permanent {
 		t.Errorf("%v is not permanent: it would be retried", ee)
 	}
@@ -284,37 +284,10 @@ func TestEncoderRun_a_command_the_kernel_refuses_is_a_permanent_encode_failure(t
 }
 
 func TestEncoderRun_missing_binary_is_a_worker_error(t *testing.T) {
-	err := NewEncoder(filepath.Join(t.TempDir(), "ffmpeg"), 0, EncodeLimits{}).Run(context.Background(), encodeArgs(), nil)
+	err := NewEncoder(filepath.Join(t.TempDir(), "ffmpeg"), 0, EncodeLimits{}, nil).Run(context.Background(), encodeArgs(), nil)
 	var ee *EncodeError
 	if err == nil || errors.As(err, &ee) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("got %v, want a plain fs.ErrNotExist (retryable, not the render's fault)", err)
-	}
-}
-
-// Recorded ffmpeg 5.1 -progress output, with the variants older and newer
-// ffmpegs write, fed in one-byte writes (the pipe splits anywhere).
-func TestProgressLog_parses_blocks_split_across_writes(t *testing.T) {
-	text := "frame=1\nfps=0.00\nbitrate=N/A\nout_time_us=N/A\nout_time_ms=N/A\nout_time=N/A\nspeed=N/A\nprogress=continue\n" +
-		"frame=55\nout_time_us=1184218\nout_time_ms=1184218\nout_time=00:00:01.184218\nspeed=5.72x\nprogress=continue\n" +
-		"out_time_us=-23220\nspeed=   0x\nprogress=continue\n" +
-		"out_time_ms=1500000\nspeed= 108x\nprogress=continue\r\n" +
-		"frame=60\nout_time_us=2020136\nout_time_ms=2020136\nspeed=7.05x\nprogress=end\n"
-	l := newProgressLog()
-	for i := range len(text) {
-		l.Write([]byte{text[i]})
-	}
-	want := []Progress{
-		{OutTime: 0, Speed: 0},
-		{OutTime: 1184218 * time.Microsecond, Speed: 5.72},
-		{OutTime: 1184218 * time.Microsecond, Speed: 0}, // negative: unknown, the last position stays
-		{OutTime: 1500 * time.Millisecond, Speed: 108},  // out_time_ms alone, in µs
-		{OutTime: 2020136 * time.Microsecond, Speed: 7.05, End: true},
-	}
-	if got := l.take(); !slices.Equal(got, want) {
-		t.Errorf("got  %+v\nwant %+v", got, want)
-	}
-	if got := l.take(); len(got) != 0 {
-		t.Errorf("a second take got %+v", got)
 	}
 }
 
@@ -344,103 +317,5 @@ func TestEncodeStderrSummary_keeps_the_last_lines_without_paths(t *testing.T) {
 	long := encodeStderrSummary(strings.Repeat("é", 2000)+"\nthe reason\n", pathReplacements(args), maxEncodeMessage)
 	if len(long) > maxEncodeMessage || !strings.HasPrefix(long, "…é") || !strings.HasSuffix(long, "; the reason") {
 		t.Errorf("a long summary keeps its end within %d bytes, got %d bytes: %.20q…", maxEncodeMessage, len(long), long)
-	}
-}
-
-func TestVerify_outputs_against_the_plan(t *testing.T) {
-	t.Parallel()
-	video := mediatest.LowBitrate(t) // 1280×720 h264 + aac stereo 48 kHz, 2.000 s, 30 fps
-	noAudio := mediatest.VideoNoAudio(t)
-	m4a := mediatest.AudioM4A(t)
-	// An MP3 at 8 kHz carries 1105 samples of encoder delay plus padding to
-	// a 576-sample frame: ffprobe says 2.160 s for 2 s of tone.
-	mp3 := mediatest.Generate(t, "tone_8k.mp3", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=2",
-		"-c:a", "libmp3lame", "-b:a", "32k")
-	// Video 2 s, audio 1 s.
-	shortAudio := mediatest.Generate(t, "short_audio.mp4",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac")
-
-	hd := Expect{Container: "mp4", VideoCodec: "h264", AudioCodec: "aac", Width: 1280, Height: 720,
-		Duration: 2 * time.Second, FrameRate: "30/1"}
-	with := func(change func(*Expect)) Expect { e := hd; change(&e); return e }
-	tests := []struct {
-		rule string
-		path string
-		want Expect
-		fail string // "" when the output passes, else the check the message names
-	}{
-		{"matching_mp4_passes", video, hd, ""},
-		{"mov_container_matches_the_mov_mp4_family", video, with(func(e *Expect) { e.Container = "mov" }), ""},
-		{"m4a_passes_as_mp4_with_aac_only", m4a, Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}, ""},
-		{"mp3_encoder_delay_and_padding_are_tolerated", mp3, Expect{Container: "mp3", AudioCodec: "mp3", Duration: 2 * time.Second}, ""},
-		{"one_frame_of_a_slow_source_is_tolerated", video,
-			with(func(e *Expect) { e.Duration, e.FrameRate = 2150*time.Millisecond, "5/1" }), ""},
-		{"wrong_container_fails", video, with(func(e *Expect) { e.Container = "mp3" }), `container: got "mov,mp4,m4a,3gp,3g2,mj2", want "mp3"`},
-		{"wrong_size_fails", video, with(func(e *Expect) { e.Width, e.Height = 1920, 1080 }), "size: got 1280×720, want 1920×1080"},
-		{"wrong_video_codec_fails", video, with(func(e *Expect) { e.VideoCodec = "hevc" }), "video codec: got h264, want hevc"},
-		{"missing_audio_fails", noAudio, with(func(e *Expect) {}), "audio: no audio stream, want aac"},
-		{"unexpected_audio_fails", video, with(func(e *Expect) { e.AudioCodec = "" }), "audio: unexpected aac stream, want none"},
-		{"unexpected_video_fails", video, Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}, "video: unexpected h264 stream, want none"},
-		{"wrong_duration_fails", video, with(func(e *Expect) { e.Duration = 2100 * time.Millisecond }), "duration: got 2s, want 2.1s ±50ms"},
-		{"mp3_longer_than_its_priming_fails", mp3, Expect{Container: "mp3", AudioCodec: "mp3", Duration: 1800 * time.Millisecond}, "duration: got 2.16s, want 1.8s −50ms/+260.125ms"},
-		{"audio_out_of_step_with_video_fails", shortAudio,
-			with(func(e *Expect) { e.Width, e.Height = 320, 240 }), "sync: video lasts 2s, audio 1s, 1s apart (at most 71.333333ms)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.rule, func(t *testing.T) {
-			t.Parallel()
-			info, err := Verify(context.Background(), NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{}), tt.path, tt.want)
-			if tt.fail == "" {
-				if err != nil {
-					t.Fatalf("Verify: %v", err)
-				}
-				if info.Duration <= 0 || info.Container == "" {
-					t.Errorf("Verify returned %+v, want the probe", info)
-				}
-				return
-			}
-			ee := assertEncodeCode(t, err, CodeOutputInvalid)
-			if !strings.Contains(ee.Message, tt.fail) {
-				t.Errorf("message %q, want it to say %q", ee.Message, tt.fail)
-			}
-			if info != (domain.MediaInfo{}) {
-				t.Errorf("a failed Verify returned %+v", info)
-			}
-		})
-	}
-}
-
-func TestVerify_unreadable_or_missing_output_is_output_invalid(t *testing.T) {
-	t.Parallel()
-	prober := NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{})
-	want := Expect{Container: "mp4", AudioCodec: "aac", Duration: 2 * time.Second}
-	tests := []struct {
-		rule string
-		path string
-	}{
-		{"corrupt_output", mediatest.Corrupt(t)},
-		{"empty_output", mediatest.Empty(t)},
-		{"no_output_file", filepath.Join(t.TempDir(), "never-written.mp4")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.rule, func(t *testing.T) {
-			_, err := Verify(context.Background(), prober, tt.path, want)
-			ee := assertEncodeCode(t, err, CodeOutputInvalid)
-			if strings.Contains(ee.Message, filepath.Dir(tt.path)) {
-				t.Errorf("message %q names a server path", ee.Message)
-			}
-		})
-	}
-}
-
-func TestVerify_cancellation_is_the_workers_error(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := Verify(ctx, NewProber(mediatest.FFprobe(t), 20*time.Second, Limits{}), mediatest.Corrupt(t), Expect{Container: "mp4"})
-	var ee *EncodeError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &ee) {
-		t.Fatalf("got %v, want a plain context.Canceled", err)
 	}
 }

@@ -9,36 +9,17 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// Stable codes of ProbeError. They end up in asset.failed and cut.failed
-// events, so they are part of the public contract: never rename one.
-const (
-	// CodeSourceUnreadable: the file is empty, corrupt or not media ffmpeg
-	// can decode.
-	CodeSourceUnreadable = "source_unreadable"
-	// CodeContainerNotAllowed: the file is a container outside the allowlist
-	// (a playlist, a concat list, an image, ...). See allowedDemuxers.
-	CodeContainerNotAllowed = "container_not_allowed"
-	// CodeCodecNotAllowed: a stream of the file (audio, video or subtitles)
-	// is in a codec outside the allowlist. See allowedDecoders.
-	CodeCodecNotAllowed = "codec_not_allowed"
-	// CodeNoMediaStreams: the container holds no audio and no video (cover
-	// art does not count).
-	CodeNoMediaStreams = "no_media_streams"
-	// CodeNoAudio: silence detection was asked of a file without audio.
-	CodeNoAudio = "no_audio"
-	// CodeSourceTooLarge: the file declares pictures larger than
-	// Limits.MaxPixels, or reading it needed more memory than Limits.Memory
-	// allows. Retrying cannot help.
-	CodeSourceTooLarge = "source_too_large"
-	// CodeTimeout: ffprobe or ffmpeg ran past the adapter's own time limit.
-	// The error also wraps context.DeadlineExceeded, so a caller can choose to
-	// retry on a less loaded worker rather than fail the asset.
-	CodeTimeout = "media_timeout"
-)
-
-// ProbeError says why a file cannot be used as a source. Message is short,
-// human and free of server paths, so it can travel in a public event; Err,
-// when set, is the underlying cause.
+// ProbeError says why a file cannot be used as a source. Code is one of the
+// domain's failure codes, which end up in asset.failed and cut.failed
+// events: domain.FailureSourceUnreadable, FailureContainerNotAllowed (see
+// allowedDemuxers), FailureCodecNotAllowed (see allowedDecoders),
+// FailureNoMediaStreams, FailureNoAudio, FailureSourceTooLarge (pictures
+// larger than Limits.MaxPixels, or more memory needed than Limits.Memory
+// allows) or FailureMediaTimeout (the adapter's own time limit; the error
+// also wraps context.DeadlineExceeded, so a caller can choose to retry on a
+// less loaded worker rather than fail the asset). Message is short, human
+// and free of server paths, so it can travel in a public event; Err, when
+// set, is the underlying cause.
 type ProbeError struct {
 	Code    string
 	Message string

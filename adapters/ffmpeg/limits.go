@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/renderd/renderd/domain"
 )
 
 // Limits bound what one ffmpeg or ffprobe process of this package may take.
@@ -160,6 +162,6 @@ func pixelCapRefusal(stderr string) error {
 	if m == nil {
 		return nil
 	}
-	return &ProbeError{Code: CodeSourceTooLarge,
+	return &ProbeError{Code: domain.FailureSourceTooLarge,
 		Message: fmt.Sprintf("the video's pictures are %s×%s, more than the %s pixels a source may have", m[1], m[2], m[3])}
 }

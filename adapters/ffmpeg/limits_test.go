@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/encoders"
 )
 
 // An encode whose input stops arriving makes no progress: the stall rule
@@ -49,8 +51,8 @@ func TestEncoderRun_an_encode_without_progress_is_stopped_as_a_stall(t *testing.
 			// A short analysis starts the encode before the clip is all
 			// there, and frequent progress blocks show it advance.
 			err := e.Run(context.Background(), encodeArgs("-stats_period", "0.1", "-analyzeduration", "500000", "-f", "mpegts", "-i", "file:"+fifo,
-				"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out), func(p Progress) { last = p.OutTime })
-			ee := assertEncodeCode(t, err, CodeEncodeTimeout)
+				"-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out), func(p encoders.Progress) { last = p.OutTime })
+			ee := assertEncodeCode(t, err, domain.FailureEncodeTimeout)
 			if ee.Message != "ffmpeg made no progress for "+stall.String() || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("got %v, want the stall rule named and context.DeadlineExceeded wrapped", err)
 			}
@@ -115,10 +117,10 @@ func TestEncoderRun_an_encode_over_the_memory_cap_fails_with_memory_limit_exceed
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "out.mp4")
-			e := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Memory: tt.cap})
+			e := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Memory: tt.cap}, nil)
 			err := e.Run(context.Background(), encodeArgs("-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=30:duration=2",
 				"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-f", "mp4", "file:"+out), nil)
-			ee := assertEncodeCode(t, err, CodeMemoryLimitExceeded)
+			ee := assertEncodeCode(t, err, domain.FailureMemoryLimitExceeded)
 			want := fmt.Sprintf("ffmpeg needed more than the %d MiB memory limit", tt.cap>>20)
 			if !strings.HasPrefix(ee.Message, want) || strings.Contains(ee.Message, out) {
 				t.Errorf("message %q, want it to start with %q and name no path", ee.Message, want)
@@ -136,7 +138,7 @@ func TestEncoderRun_cancel_under_a_memory_cap_leaves_no_process(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var exe, limit string
-	err := e.Run(ctx, longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p Progress) {
+	err := e.Run(ctx, longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(p encoders.Progress) {
 		if p.OutTime > 0 && exe == "" {
 			exe, _ = os.Readlink("/proc/" + strconv.Itoa(*pid) + "/exe")
 			limit = addressSpaceLimit(t, *pid)
@@ -178,7 +180,7 @@ func addressSpaceLimit(t *testing.T, pid int) string {
 func TestEncoderRun_a_killed_worker_takes_its_capped_ffmpeg_with_it(t *testing.T) {
 	if os.Getenv("RENDERD_TEST_CAPPED_WORKER") == "1" {
 		e, pid := watchedEncoder(t, mediatest.FFmpeg(t), time.Second, EncodeLimits{Memory: 4 << 30})
-		_ = e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(Progress) {
+		_ = e.Run(context.Background(), longHDEncode(filepath.Join(t.TempDir(), "out.mp4")), func(encoders.Progress) {
 			fmt.Printf("ffmpeg pid %d\n", *pid)
 		})
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/domain"
 )
 
 // The playlist's segment is replaced by a FIFO nobody writes to: if ffprobe
@@ -33,7 +34,7 @@ func TestProbe_playlist_is_refused_before_its_entries_are_opened(t *testing.T) {
 	makeFIFO(t, segment)
 
 	_, err = ffmpeg.NewProber(mediatest.FFprobe(t), 5*time.Second, ffmpeg.Limits{}).Probe(context.Background(), playlist)
-	assertCode(t, err, ffmpeg.CodeContainerNotAllowed)
+	assertCode(t, err, domain.FailureContainerNotAllowed)
 }
 
 func makeFIFO(t *testing.T, path string) {

@@ -1,6 +1,7 @@
 // Package ffmpeg is renderd's outbound edge to ffprobe and ffmpeg: it probes
 // uploaded media into domain.MediaInfo, finds silences for automatic cuts,
-// and runs and verifies render encodes (encode.go).
+// and runs and verifies render encodes as the encoders' Media (encode.go,
+// progress.go, verify.go).
 //
 // Every input is a local file from the blob store, opened the same way:
 //
@@ -135,7 +136,7 @@ func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 		return nil, refused
 	}
 	if stdout.truncated {
-		return nil, &ProbeError{Code: CodeSourceUnreadable, Message: "the file's metadata is too large"}
+		return nil, &ProbeError{Code: domain.FailureSourceUnreadable, Message: "the file's metadata is too large"}
 	}
 	return stdout.buf.Bytes(), nil
 }
@@ -148,7 +149,7 @@ func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 func (p *Prober) InputArgs(path, container string) ([]string, error) {
 	demuxer, ok := demuxerFor(container)
 	if !ok {
-		return nil, &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", container)}
+		return nil, &ProbeError{Code: domain.FailureContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", container)}
 	}
 	args := append(inputOptions(), p.limits.pixelOptions()...)
 	return append(args, "-f", demuxer, "-i", "file:"+path), nil
@@ -197,7 +198,7 @@ func checkSource(path string) error {
 		return fmt.Errorf("ffmpeg: source: %w", err)
 	}
 	if st.Size() == 0 {
-		return &ProbeError{Code: CodeSourceUnreadable, Message: "the file is empty"}
+		return &ProbeError{Code: domain.FailureSourceUnreadable, Message: "the file is empty"}
 	}
 	return nil
 }
@@ -210,25 +211,25 @@ func toolFailure(tool, doing string, err error, stderr, path string, names []str
 	var exitErr *exec.ExitError
 	switch {
 	case errors.As(err, &timedOut):
-		return &ProbeError{Code: CodeTimeout, Message: tool + " " + timedOut.Error(), Err: err}
+		return &ProbeError{Code: domain.FailureMediaTimeout, Message: tool + " " + timedOut.Error(), Err: err}
 	case errors.As(err, &exitErr):
 		if refused := pixelCapRefusal(stderr); refused != nil {
 			return refused
 		}
 		if memory > 0 && outOfMemory(err, stderr) {
-			return &ProbeError{Code: CodeSourceTooLarge, Message: doing + " needed more than the " + mib(memory) + " memory limit", Err: err}
+			return &ProbeError{Code: domain.FailureSourceTooLarge, Message: doing + " needed more than the " + mib(memory) + " memory limit", Err: err}
 		}
 		if demuxer, ok := blockedDemuxer(stderr); ok {
-			return &ProbeError{Code: CodeContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", demuxer), Err: err}
+			return &ProbeError{Code: domain.FailureContainerNotAllowed, Message: fmt.Sprintf("container %q is not allowed", demuxer), Err: err}
 		}
 		if decoder, ok := blockedDecoder(stderr); ok {
-			return &ProbeError{Code: CodeCodecNotAllowed, Message: fmt.Sprintf("codec %q is not allowed", decoder), Err: err}
+			return &ProbeError{Code: domain.FailureCodecNotAllowed, Message: fmt.Sprintf("codec %q is not allowed", decoder), Err: err}
 		}
 		msg := "the file is not readable media"
 		if s := stderrSummary(stderr, path, names); s != "" {
 			msg += ": " + s
 		}
-		return &ProbeError{Code: CodeSourceUnreadable, Message: msg, Err: err}
+		return &ProbeError{Code: domain.FailureSourceUnreadable, Message: msg, Err: err}
 	default:
 		// Cancellation, a missing binary: not the file's fault.
 		return fmt.Errorf("%s: %w", tool, err)

@@ -61,7 +61,7 @@ func parseProbe(data []byte) (domain.MediaInfo, error) {
 	if _, ok := demuxerFor(out.Format.FormatName); !ok {
 		// format_whitelist already stops these; this guards the rule if an
 		// ffprobe ever ignored the option.
-		return domain.MediaInfo{}, &ProbeError{Code: CodeContainerNotAllowed,
+		return domain.MediaInfo{}, &ProbeError{Code: domain.FailureContainerNotAllowed,
 			Message: fmt.Sprintf("container %q is not allowed", out.Format.FormatName)}
 	}
 
@@ -71,9 +71,9 @@ func parseProbe(data []byte) (domain.MediaInfo, error) {
 	video, audio, undecodable := pickStreams(out.Streams)
 	if video == nil && audio == nil {
 		if undecodable {
-			return domain.MediaInfo{}, &ProbeError{Code: CodeSourceUnreadable, Message: "no decodable audio or video stream"}
+			return domain.MediaInfo{}, &ProbeError{Code: domain.FailureSourceUnreadable, Message: "no decodable audio or video stream"}
 		}
-		return domain.MediaInfo{}, &ProbeError{Code: CodeNoMediaStreams, Message: "the file has no audio or video stream"}
+		return domain.MediaInfo{}, &ProbeError{Code: domain.FailureNoMediaStreams, Message: "the file has no audio or video stream"}
 	}
 
 	info.Duration = seconds(out.Format.Duration)
@@ -85,7 +85,7 @@ func parseProbe(data []byte) (domain.MediaInfo, error) {
 		}
 	}
 	if info.Duration <= 0 {
-		return domain.MediaInfo{}, &ProbeError{Code: CodeSourceUnreadable, Message: "the media has no measurable duration"}
+		return domain.MediaInfo{}, &ProbeError{Code: domain.FailureSourceUnreadable, Message: "the media has no measurable duration"}
 	}
 
 	if video != nil {

@@ -154,9 +154,9 @@ func TestParseProbe_recorded_samples_that_are_not_sources(t *testing.T) {
 		sample string
 		code   string
 	}{
-		{"hls_playlist_is_not_an_allowed_container", "hls_playlist", CodeContainerNotAllowed},
-		{"ffconcat_list_is_not_an_allowed_container", "ffconcat_list", CodeContainerNotAllowed},
-		{"subtitles_only_file_has_no_media_streams", "subtitles_only_mkv", CodeNoMediaStreams},
+		{"hls_playlist_is_not_an_allowed_container", "hls_playlist", domain.FailureContainerNotAllowed},
+		{"ffconcat_list_is_not_an_allowed_container", "ffconcat_list", domain.FailureContainerNotAllowed},
+		{"subtitles_only_file_has_no_media_streams", "subtitles_only_mkv", domain.FailureNoMediaStreams},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -256,30 +256,30 @@ func TestParseProbe_rejections(t *testing.T) {
 			rule: "cover_art_alone_is_no_media",
 			json: `{"streams":[{"codec_name":"mjpeg","codec_type":"video","width":300,"height":300,
 				"disposition":{"attached_pic":1}}],"format":{"format_name":"mp3","duration":"1"}}`,
-			code: CodeNoMediaStreams,
+			code: domain.FailureNoMediaStreams,
 		},
 		{
 			rule: "no_streams_at_all_is_no_media",
 			json: `{"streams":[],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"1"}}`,
-			code: CodeNoMediaStreams,
+			code: domain.FailureNoMediaStreams,
 		},
 		{
 			rule: "streams_with_unknown_codecs_are_unreadable",
 			json: `{"streams":[{"codec_type":"video","width":0,"height":0},{"codec_type":"audio"}],
 				"format":{"format_name":"avi","duration":"1"}}`,
-			code: CodeSourceUnreadable,
+			code: domain.FailureSourceUnreadable,
 		},
 		{
 			rule: "media_without_duration_is_unreadable",
 			json: `{"streams":[{"codec_name":"aac","codec_type":"audio","sample_rate":"48000","channels":2}],
 				"format":{"format_name":"aac"}}`,
-			code: CodeSourceUnreadable,
+			code: domain.FailureSourceUnreadable,
 		},
 		{
 			rule: "image_demuxer_is_not_an_allowed_container",
 			json: `{"streams":[{"codec_name":"png","codec_type":"video","width":10,"height":10}],
 				"format":{"format_name":"png_pipe","duration":"1"}}`,
-			code: CodeContainerNotAllowed,
+			code: domain.FailureContainerNotAllowed,
 		},
 	}
 	for _, tt := range tests {
@@ -334,7 +334,7 @@ func TestInputArgs_pin_the_probed_demuxer_allow_the_accepted_codecs_and_cap_the_
 		t.Errorf("a configured cap: got %q, want -max_pixels:V 2073600", got)
 	}
 	_, err = NewProber("", 0, Limits{}).InputArgs("/blobs/x", "hls")
-	assertCode(t, err, CodeContainerNotAllowed)
+	assertCode(t, err, domain.FailureContainerNotAllowed)
 }
 
 func readSample(t *testing.T, name string) []byte {

@@ -111,14 +111,14 @@ func TestProbe_files_that_cannot_be_sources(t *testing.T) {
 		generate func(testing.TB) string
 		code     string
 	}{
-		{"corrupt_file_is_source_unreadable", mediatest.Corrupt, ffmpeg.CodeSourceUnreadable},
-		{"empty_file_is_source_unreadable", mediatest.Empty, ffmpeg.CodeSourceUnreadable},
-		{"playlist_is_container_not_allowed", mediatest.Playlist, ffmpeg.CodeContainerNotAllowed},
-		{"ffconcat_list_is_container_not_allowed", ffconcatList, ffmpeg.CodeContainerNotAllowed},
-		{"png_image_is_container_not_allowed", pngImage, ffmpeg.CodeContainerNotAllowed},
-		{"subtitles_only_file_has_no_media_streams", subtitlesOnly, ffmpeg.CodeNoMediaStreams},
-		{"video_in_a_codec_outside_the_allowlist_is_codec_not_allowed", mediatest.SnowVideo, ffmpeg.CodeCodecNotAllowed},
-		{"one_audio_stream_outside_the_allowlist_is_codec_not_allowed", wavpackBesideH264, ffmpeg.CodeCodecNotAllowed},
+		{"corrupt_file_is_source_unreadable", mediatest.Corrupt, domain.FailureSourceUnreadable},
+		{"empty_file_is_source_unreadable", mediatest.Empty, domain.FailureSourceUnreadable},
+		{"playlist_is_container_not_allowed", mediatest.Playlist, domain.FailureContainerNotAllowed},
+		{"ffconcat_list_is_container_not_allowed", ffconcatList, domain.FailureContainerNotAllowed},
+		{"png_image_is_container_not_allowed", pngImage, domain.FailureContainerNotAllowed},
+		{"subtitles_only_file_has_no_media_streams", subtitlesOnly, domain.FailureNoMediaStreams},
+		{"video_in_a_codec_outside_the_allowlist_is_codec_not_allowed", mediatest.SnowVideo, domain.FailureCodecNotAllowed},
+		{"one_audio_stream_outside_the_allowlist_is_codec_not_allowed", wavpackBesideH264, domain.FailureCodecNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestProbe_timeout_stops_ffprobe(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := ffmpeg.NewProber(bin, 300*time.Millisecond, ffmpeg.Limits{}).Probe(context.Background(), source)
-	assertCode(t, err, ffmpeg.CodeTimeout)
+	assertCode(t, err, domain.FailureMediaTimeout)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a timeout should match context.DeadlineExceeded: %v", err)
 	}
@@ -265,7 +265,7 @@ func TestProbe_a_file_declaring_huge_pictures_is_refused_before_any_frame_is_dec
 			path := mediatest.DeclaredSize(t, tt.width, tt.height)
 			prober := ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second, ffmpeg.Limits{Memory: 400 << 20})
 			_, err := prober.Probe(context.Background(), path)
-			pe := assertCode(t, err, ffmpeg.CodeSourceTooLarge)
+			pe := assertCode(t, err, domain.FailureSourceTooLarge)
 			want := fmt.Sprintf("the video's pictures are %d×%d, more than the 9437184 pixels a source may have", tt.width, tt.height)
 			if pe.Message != want {
 				t.Errorf("message %q, want %q", pe.Message, want)
@@ -298,11 +298,11 @@ func TestProbe_and_silence_detection_over_the_memory_cap_are_source_too_large(t 
 	path := mediatest.WithSilences(t)
 	prober := ffmpeg.NewProber(mediatest.FFprobe(t), 20*time.Second, ffmpeg.Limits{Memory: 128 << 20})
 	_, err := prober.Probe(context.Background(), path)
-	pe := assertCode(t, err, ffmpeg.CodeSourceTooLarge)
+	pe := assertCode(t, err, domain.FailureSourceTooLarge)
 	if pe.Message != "probing the file needed more than the 128 MiB memory limit" {
 		t.Errorf("message %q", pe.Message)
 	}
 	_, _, err = ffmpeg.NewSilenceDetector(mediatest.FFmpeg(t), prober, 20*time.Second).DetectSilences(context.Background(), path,
 		domain.SilenceRemoval{MinSilence: 500 * time.Millisecond, ThresholdDB: -35})
-	assertCode(t, err, ffmpeg.CodeSourceTooLarge)
+	assertCode(t, err, domain.FailureSourceTooLarge)
 }

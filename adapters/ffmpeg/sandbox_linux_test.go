@@ -20,6 +20,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/encoders"
 )
 
 // The test binary is its own sandbox helper, as renderd is in production
@@ -268,7 +269,7 @@ func TestSandbox_probe_detect_and_encode_work_confined(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pid int
-	enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb})
+	enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}, prober)
 	enc.started = func(p int) { pid = p }
 	args := encodeArgs(input...)
 	args = append(args, "-filter_complex_script", script, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", "file:"+out)
@@ -278,7 +279,7 @@ func TestSandbox_probe_detect_and_encode_work_confined(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("no pid")
 	}
-	got, err := Verify(t.Context(), prober, out, Expect{Container: "mp4", VideoCodec: "h264", Width: 1920, Height: 1080, Duration: time.Second, FrameRate: info.FrameRate})
+	got, err := enc.Verify(t.Context(), out, encoders.Expect{Container: "mp4", VideoCodec: "h264", Width: 1920, Height: 1080, Duration: time.Second, FrameRate: info.FrameRate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +319,7 @@ func TestSandbox_tools_get_an_empty_environment(t *testing.T) {
 				err          error
 			}
 			environ := make(chan seen, 1)
-			enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb})
+			enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}, nil)
 			enc.started = func(pid int) {
 				go func() {
 					defer cancel()
@@ -362,15 +363,15 @@ func TestSandbox_failure_messages_keep_no_server_paths(t *testing.T) {
 			corrupt := mediatest.Corrupt(t)
 			_, err := NewProber(mediatest.FFprobe(t), 30*time.Second, Limits{Sandbox: sb}).Probe(t.Context(), corrupt)
 			var pe *ProbeError
-			if !errors.As(err, &pe) || pe.Code != CodeSourceUnreadable {
+			if !errors.As(err, &pe) || pe.Code != domain.FailureSourceUnreadable {
 				t.Fatalf("probe of a corrupt file: %v", err)
 			}
 			checkNoPaths(t, pe.Message, dir, corrupt)
 
-			enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb})
+			enc := NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}, nil)
 			out := filepath.Join(dir, "out.mp4")
 			err = enc.Run(t.Context(), encodeArgs("-i", "file:"+corrupt, "-c:v", "libx264", "-f", "mp4", "file:"+out), nil)
-			ee := assertEncodeCode(t, err, CodeEncodeFailed)
+			ee := assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			checkNoPaths(t, ee.Message, dir, corrupt)
 			if !strings.Contains(ee.Message, "input: ") {
 				t.Errorf("message %q does not name the input", ee.Message)
@@ -380,7 +381,7 @@ func TestSandbox_failure_messages_keep_no_server_paths(t *testing.T) {
 			os.WriteFile(script, []byte("nosuchfilter"), 0o600)
 			err = enc.Run(t.Context(), encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-filter_complex_script", script,
 				"-f", "mp4", "file:"+out), nil)
-			ee = assertEncodeCode(t, err, CodeEncodeFailed)
+			ee = assertEncodeCode(t, err, domain.FailureEncodeFailed)
 			checkNoPaths(t, ee.Message, dir, corrupt)
 			t.Logf("%s", ee.Message)
 		})
@@ -427,7 +428,7 @@ func TestSandbox_a_helper_that_fails_is_the_workers_error_not_the_files(t *testi
 		t.Fatalf("probe: %v, want a plain media sandbox error", err)
 	}
 	out := filepath.Join(t.TempDir(), "out.mp4")
-	err = NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}).Run(t.Context(),
+	err = NewEncoder(mediatest.FFmpeg(t), time.Second, EncodeLimits{Sandbox: sb}, nil).Run(t.Context(),
 		encodeArgs("-f", "lavfi", "-i", "testsrc2=duration=1", "-f", "mp4", "file:"+out), nil)
 	var ee *EncodeError
 	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "media sandbox:") {
@@ -591,7 +592,7 @@ func TestSandbox_an_output_with_a_second_name_is_refused(t *testing.T) {
 	}
 	// Through Encoder.Run, the encode fails as the worker's trouble.
 	out2 := filepath.Join(t.TempDir(), "out.part")
-	err = NewEncoder("/bin/sh", time.Second, EncodeLimits{Sandbox: sb}).Run(t.Context(),
+	err = NewEncoder("/bin/sh", time.Second, EncodeLimits{Sandbox: sb}, nil).Run(t.Context(),
 		[]string{"-c", "ln -L /proc/self/fd/3 " + filepath.Join(shared, "again"), "sh", "file:" + out2}, nil)
 	var ee *EncodeError
 	if err == nil || errors.As(err, &ee) || !strings.Contains(err.Error(), "2 names") {

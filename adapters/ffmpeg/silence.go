@@ -54,7 +54,7 @@ func (d *SilenceDetector) DetectSilences(ctx context.Context, path string, r dom
 		return nil, 0, err
 	}
 	if !info.HasAudio {
-		return nil, 0, &ProbeError{Code: CodeNoAudio, Message: "the file has no audio stream"}
+		return nil, 0, &ProbeError{Code: domain.FailureNoAudio, Message: "the file has no audio stream"}
 	}
 	input, err := d.prober.InputArgs(path, info.Container)
 	if err != nil {

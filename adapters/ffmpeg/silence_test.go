@@ -62,9 +62,9 @@ func TestDetectSilences_files_that_cannot_be_planned(t *testing.T) {
 		generate func(testing.TB) string
 		code     string
 	}{
-		{"video_without_audio_is_no_audio", mediatest.VideoNoAudio, ffmpeg.CodeNoAudio},
-		{"playlist_is_container_not_allowed", mediatest.Playlist, ffmpeg.CodeContainerNotAllowed},
-		{"corrupt_file_is_source_unreadable", mediatest.Corrupt, ffmpeg.CodeSourceUnreadable},
+		{"video_without_audio_is_no_audio", mediatest.VideoNoAudio, domain.FailureNoAudio},
+		{"playlist_is_container_not_allowed", mediatest.Playlist, domain.FailureContainerNotAllowed},
+		{"corrupt_file_is_source_unreadable", mediatest.Corrupt, domain.FailureSourceUnreadable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

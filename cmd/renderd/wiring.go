@@ -86,10 +86,10 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Renders:  queries,
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			expires := time.Now().Add(cfg.DownloadTTL).Truncate(time.Second) // the token holds whole seconds
-			url, err := signer.URL(publicURL, blob.Download{Key: key, Filename: filename, Expires: expires})
+			url, err := signer.URL(publicURL, domain.DownloadGrant{Key: key, Filename: filename, Expires: expires})
 			return url, expires, err
 		},
-		Downloads: httpapi.DownloadHandler(downloadTokens{signer}, blobs, log, time.Now),
+		Downloads: httpapi.DownloadHandler(signer, blobs, log, time.Now),
 		Waiter:    waiter,
 		Blobs:     blobs,
 		Credits: func(ctx context.Context, account string, recent int) (int64, []httpapi.LedgerEntry, error) {
@@ -277,9 +277,8 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
-	encoder := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
-		Memory: int64(cfg.FFmpegMemoryLimit), Sandbox: sandbox})
-	media := ffmpegMedia{encoder: encoder, prober: prober}
+	media := ffmpeg.NewEncoder("", time.Second, ffmpeg.EncodeLimits{Stall: cfg.EncodeStallTimeout, MaxTime: cfg.EncodeMaxTime,
+		Memory: int64(cfg.FFmpegMemoryLimit), Sandbox: sandbox}, prober)
 	return encoders.NewRenderWorker(wc, cmds, d.Store, postgres.NewRenderJobs(pool), blobs, media, time.Now, log)
 }
 
@@ -317,27 +316,6 @@ func defaultWorkerID() string {
 	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "renderd"), os.Getpid(), rand.Text()[:6])
 }
 
-// ffmpegMedia is adapters/ffmpeg as the render pipeline's encoders.Media.
-type ffmpegMedia struct {
-	encoder *ffmpeg.Encoder
-	prober  *ffmpeg.Prober
-}
-
-func (m ffmpegMedia) InputArgs(path, container string) ([]string, error) {
-	return m.prober.InputArgs(path, container)
-}
-
-func (m ffmpegMedia) Run(ctx context.Context, args []string, onProgress func(encoders.Progress)) error {
-	return m.encoder.Run(ctx, args, func(p ffmpeg.Progress) {
-		onProgress(encoders.Progress{OutTime: p.OutTime, Speed: p.Speed})
-	})
-}
-
-func (m ffmpegMedia) Verify(ctx context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
-	return ffmpeg.Verify(ctx, m.prober, path, ffmpeg.Expect{Container: want.Container, VideoCodec: want.VideoCodec,
-		AudioCodec: want.AudioCodec, Width: want.Width, Height: want.Height, Duration: want.Duration, FrameRate: want.FrameRate})
-}
-
 // downloadSigner signs download URLs with the configured key ring, or with
 // a random key (download URLs then die with the process and work on this
 // instance only: fine for development, said loudly).
@@ -361,20 +339,4 @@ func secretSealer(cfg Config) (*keyring.AEAD, error) {
 		return nil, fmt.Errorf("%w: RENDERD_SECRETS_KEY is not set", errUsage)
 	}
 	return keyring.NewAEAD(cfg.SecretsKeys)
-}
-
-// downloadTokens adapts blob.Signer to the API's DownloadTokens.
-type downloadTokens struct{ signer *blob.Signer }
-
-func (t downloadTokens) Verify(token string, now time.Time) (httpapi.DownloadGrant, error) {
-	d, err := t.signer.Verify(token, now)
-	switch {
-	case errors.Is(err, blob.ErrTokenExpired):
-		return httpapi.DownloadGrant{}, httpapi.ErrDownloadExpired
-	case errors.Is(err, blob.ErrTokenInvalid):
-		return httpapi.DownloadGrant{}, httpapi.ErrDownloadInvalid
-	case err != nil:
-		return httpapi.DownloadGrant{}, err
-	}
-	return httpapi.DownloadGrant{Key: d.Key, Filename: d.Filename, Expires: d.Expires}, nil
 }

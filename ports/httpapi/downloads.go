@@ -12,15 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-)
 
-var (
-	// ErrDownloadInvalid is what DownloadTokens reports for a malformed,
-	// altered or foreign token (403 forbidden).
-	ErrDownloadInvalid = errors.New("invalid download token")
-	// ErrDownloadExpired is what DownloadTokens reports for a genuine token
-	// past its expiry (410 download_expired).
-	ErrDownloadExpired = errors.New("download token expired")
+	"github.com/renderd/renderd/domain"
 )
 
 var (
@@ -36,19 +29,11 @@ var (
 // verifier; real tokens are far shorter.
 const maxDownloadToken = 4096
 
-// DownloadGrant is what a verified download token grants: one blob, offered
-// under one file name, until an instant.
-type DownloadGrant struct {
-	Key      string
-	Filename string
-	Expires  time.Time
-}
-
-// DownloadTokens verifies download tokens. Failures must match
-// ErrDownloadInvalid or ErrDownloadExpired (errors.Is); any other error is
-// answered 500.
+// DownloadTokens verifies download tokens; *blob.Signer implements it.
+// Failures must match domain.ErrDownloadInvalid or domain.ErrDownloadExpired
+// (errors.Is); any other error is answered 500.
 type DownloadTokens interface {
-	Verify(token string, now time.Time) (DownloadGrant, error)
+	Verify(token string, now time.Time) (domain.DownloadGrant, error)
 }
 
 // BlobOpener opens a stored blob; a missing one is an error matching
@@ -97,10 +82,10 @@ func (d *downloads) serve(w http.ResponseWriter, r *http.Request) error {
 	now := d.now()
 	grant, err := d.tokens.Verify(token, now)
 	switch {
-	case errors.Is(err, ErrDownloadExpired):
+	case errors.Is(err, domain.ErrDownloadExpired):
 		d.log.DebugContext(r.Context(), "download token expired", "correlation_id", requestID(r.Context()))
 		return errDownloadExpired
-	case errors.Is(err, ErrDownloadInvalid):
+	case errors.Is(err, domain.ErrDownloadInvalid):
 		// The token itself is never logged: it is a credential.
 		d.log.DebugContext(r.Context(), "download token rejected", "error", err, "correlation_id", requestID(r.Context()))
 		return errDownloadForbidden

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/renderd/renderd/domain"
 )
 
 var dlNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -27,16 +29,16 @@ type dlTokens struct {
 }
 
 type dlResult struct {
-	grant DownloadGrant
+	grant domain.DownloadGrant
 	err   error
 }
 
-func (f *dlTokens) Verify(token string, now time.Time) (DownloadGrant, error) {
+func (f *dlTokens) Verify(token string, now time.Time) (domain.DownloadGrant, error) {
 	f.seen, f.at = append(f.seen, token), append(f.at, now)
 	if r, ok := f.known[token]; ok {
 		return r.grant, r.err
 	}
-	return DownloadGrant{}, fmt.Errorf("fake: %w", ErrDownloadInvalid)
+	return domain.DownloadGrant{}, fmt.Errorf("fake: %w", domain.ErrDownloadInvalid)
 }
 
 // dlBlobs opens keys as files under a temporary directory.
@@ -70,13 +72,13 @@ func newDownloads(t *testing.T) dlFixture {
 	}
 	exp := dlNow.Add(15 * time.Minute)
 	tokens := &dlTokens{known: map[string]dlResult{
-		"good":    {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: exp}},
-		"audio":   {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.MP3", Expires: exp}},
-		"unknown": {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.bin", Expires: exp}},
-		"hostile": {grant: DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "a\"b\r\nX-Evil: 1.mp4", Expires: exp}},
-		"dir":     {grant: DownloadGrant{Key: "renders/rnd_1", Filename: "rnd_1.mp4", Expires: exp}},
-		"missing": {grant: DownloadGrant{Key: "renders/rnd_2/output.mp4", Filename: "rnd_2.mp4", Expires: exp}},
-		"expired": {err: fmt.Errorf("fake: %w", ErrDownloadExpired)},
+		"good":    {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: exp}},
+		"audio":   {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.MP3", Expires: exp}},
+		"unknown": {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.bin", Expires: exp}},
+		"hostile": {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "a\"b\r\nX-Evil: 1.mp4", Expires: exp}},
+		"dir":     {grant: domain.DownloadGrant{Key: "renders/rnd_1", Filename: "rnd_1.mp4", Expires: exp}},
+		"missing": {grant: domain.DownloadGrant{Key: "renders/rnd_2/output.mp4", Filename: "rnd_2.mp4", Expires: exp}},
+		"expired": {err: fmt.Errorf("fake: %w", domain.ErrDownloadExpired)},
 		"broken":  {err: errors.New("verifier exploded")},
 	}}
 	r := mux.NewRouter()

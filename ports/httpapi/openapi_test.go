@@ -1019,8 +1019,8 @@ func (oaRenders) RenderHistory(_ context.Context, _, id string) ([]projections.H
 // oaTokens refuses every download token (403).
 type oaTokens struct{}
 
-func (oaTokens) Verify(string, time.Time) (DownloadGrant, error) {
-	return DownloadGrant{}, ErrDownloadInvalid
+func (oaTokens) Verify(string, time.Time) (domain.DownloadGrant, error) {
+	return domain.DownloadGrant{}, domain.ErrDownloadInvalid
 }
 
 type oaOpener struct{}

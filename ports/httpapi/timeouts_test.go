@@ -19,6 +19,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/domain"
 )
 
 // These tests run the API on a real net/http server: deadlines need a real
@@ -286,7 +287,7 @@ func bigDownload(t *testing.T, size int64, logs io.Writer) (http.Handler, <-chan
 		t.Fatal(err)
 	}
 	tokens := &dlTokens{known: map[string]dlResult{
-		"big": {grant: DownloadGrant{Key: "big.mp4", Filename: "big.mp4", Expires: time.Now().Add(time.Hour)}},
+		"big": {grant: domain.DownloadGrant{Key: "big.mp4", Filename: "big.mp4", Expires: time.Now().Add(time.Hour)}},
 	}}
 	h := DownloadHandler(tokens, dlBlobs{dir}, slog.New(slog.NewTextHandler(logs, nil)), nil)
 	returned := make(chan struct{}, 1)
