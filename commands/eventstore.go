@@ -143,6 +143,11 @@ type Storage interface {
 	// StorageUsed returns the bytes the account stores plus those its
 	// unexpired upload reservations may still bring.
 	StorageUsed(ctx context.Context, accountID string, now time.Time) (int64, error)
+	// WillNeedStorageUsed states, before the transaction's first
+	// statement, that StorageUsed will be asked for the account: a store
+	// may read it along with that statement instead of in a round trip of
+	// its own (see WillNeedNewestRender).
+	WillNeedStorageUsed(accountID string, now time.Time)
 	// ReserveUpload records an upload of a part in progress, inside a
 	// transaction holding the part's asset and the account's StorageStream
 	// locks. An unexpired reservation of the same part fails with
@@ -183,13 +188,6 @@ var ErrUploadInProgress = errors.New("an upload of this part is in progress")
 // that check the quota hold it, so two uploads cannot both take the last
 // bytes.
 func StorageStream(accountID string) string { return "storage:" + accountID }
-
-// StoragePrefetcher is a Tx that can read an account's storage together
-// with the transaction's next statement; StorageUsed then answers without
-// a round trip of its own (see NewestRenderPrefetcher).
-type StoragePrefetcher interface {
-	PrefetchStorageUsed(accountID string, now time.Time)
-}
 
 // CutIndex records which cuts belong to which asset and which are still
 // in flight (processing), so that whoever completes an asset's cuts sees
@@ -250,18 +248,17 @@ type RenderSignatures interface {
 	// request returns it), else the most recent one in any state (a new
 	// render replaces it), else "". One lookup answers both questions.
 	NewestRender(ctx context.Context, accountID, signature string) (renderID string, live bool, err error)
+	// WillNeedNewestRender states, before the transaction's first
+	// statement, that NewestRender will be asked for the signature: a
+	// store may look it up along with that statement instead of in a
+	// round trip of its own (a render request's lookup then travels with
+	// the asset's load), or do nothing. NewestRender answers the same
+	// either way.
+	WillNeedNewestRender(accountID, signature string)
 	// ReserveSignature records a new live render with the signature.
 	ReserveSignature(ctx context.Context, accountID, signature, renderID string) error
 	// ReleaseSignature marks a render as no longer live (failed, cancelled).
 	ReleaseSignature(ctx context.Context, renderID string) error
-}
-
-// NewestRenderPrefetcher is a Tx that can look a signature's newest render
-// up together with the transaction's next statement: NewestRender for the
-// same signature then answers without a round trip of its own. A render
-// request asks for it first, so the lookup travels with the asset's load.
-type NewestRenderPrefetcher interface {
-	PrefetchNewestRender(accountID, signature string)
 }
 
 // RenderQueue is the encoders' durable work list, changed in the same

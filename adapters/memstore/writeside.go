@@ -133,6 +133,9 @@ func (w *writeSide) StorageUsed(_ context.Context, account string, now time.Time
 	return used, nil
 }
 
+// WillNeedStorageUsed does nothing: StorageUsed costs no round trip here.
+func (w *writeSide) WillNeedStorageUsed(string, time.Time) {}
+
 func (w *writeSide) ReserveUpload(_ context.Context, r commands.UploadReservation, now time.Time) ([]string, error) {
 	if u, ok := w.uploads[uploadKey(r.AssetID, r.Part)]; ok && u.Expires.After(now) {
 		return nil, commands.ErrUploadInProgress
@@ -317,6 +320,9 @@ func (w *writeSide) NewestRender(_ context.Context, account, sig string) (string
 	}
 	return newest, false, nil
 }
+
+// WillNeedNewestRender does nothing: NewestRender costs no round trip here.
+func (w *writeSide) WillNeedNewestRender(string, string) {}
 
 func (w *writeSide) ReserveSignature(ctx context.Context, account, sig, render string) error {
 	if _, live, _ := w.NewestRender(ctx, account, sig); live {
