@@ -34,6 +34,27 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
+// readyAsset appends a ready 1080p video asset of the account, 10 s long.
+func readyAsset(t *testing.T, store *postgres.EventStore, accountID string) string {
+	t.Helper()
+	asset := "ast_" + uuid.Must(uuid.NewV7()).String()
+	if err := store.Transact(t.Context(), []string{asset}, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.Append(ctx, asset, commands.NoStream(), domain.Metadata{AccountID: accountID, OccurredAt: time.Now()},
+			domain.AssetCreated{Kind: domain.AssetKindVideo, Name: "a.mp4"},
+			domain.AssetSourceUploaded{BlobKey: "assets/" + asset + "/source", SizeBytes: 1_000_000},
+			domain.AssetProbed{Part: domain.AssetPartSource, Media: domain.MediaInfo{Container: "mov,mp4,m4a,3gp,3g2,mj2",
+				Duration: 10 * time.Second, SizeBytes: 1_000_000, HasVideo: true, HasAudio: true, VideoCodec: "h264",
+				Width: 1920, Height: 1080, FrameRate: "30/1", PixelFormat: "yuv420p", VideoBitrate: 8_000_000,
+				AudioCodec: "aac", AudioBitrate: 192_000, AudioChannels: 2, AudioSampleRate: 48000}},
+			domain.AssetCharged{Seconds: 10, LedgerEntryID: "led_1"},
+			domain.AssetReady{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return asset
+}
+
 // A render request is benchmarked (POST /v1/renders): its transaction's
 // round trips are counted here, so that a change that adds one is seen.
 // The reads it states ahead (the signature's newest render, the account's
@@ -59,21 +80,7 @@ func TestRequestRender_round_trips(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	store := postgres.NewEventStore(pool, eventschema.NewCodec(), nil)
-	asset := "ast_" + uuid.Must(uuid.NewV7()).String()
-	if err := store.Transact(ctx, []string{asset}, func(ctx context.Context, tx commands.Tx) error {
-		_, err := tx.Append(ctx, asset, commands.NoStream(), domain.Metadata{AccountID: acc.AccountID, OccurredAt: time.Now()},
-			domain.AssetCreated{Kind: domain.AssetKindVideo, Name: "a.mp4"},
-			domain.AssetSourceUploaded{BlobKey: "assets/" + asset + "/source", SizeBytes: 1_000_000},
-			domain.AssetProbed{Part: domain.AssetPartSource, Media: domain.MediaInfo{Container: "mov,mp4,m4a,3gp,3g2,mj2",
-				Duration: 10 * time.Second, SizeBytes: 1_000_000, HasVideo: true, HasAudio: true, VideoCodec: "h264",
-				Width: 1920, Height: 1080, FrameRate: "30/1", PixelFormat: "yuv420p", VideoBitrate: 8_000_000,
-				AudioCodec: "aac", AudioBitrate: 192_000, AudioChannels: 2, AudioSampleRate: 48000}},
-			domain.AssetCharged{Seconds: 10, LedgerEntryID: "led_1"},
-			domain.AssetReady{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	asset := readyAsset(t, store, acc.AccountID)
 	var n atomic.Int64
 	d := commands.Deps{Store: store, Now: time.Now, NewID: func(p string) string { return fmt.Sprintf("%s_%d_%s", p, n.Add(1), acc.AccountID) }}
 	caller := commands.Caller{AccountID: acc.AccountID, CorrelationID: "req_roundtrips"}
