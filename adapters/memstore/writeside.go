@@ -252,6 +252,18 @@ func (w *writeSide) CutsInFlight(_ context.Context, asset string) ([]string, err
 	return out, nil
 }
 
+// CutsInFlight lists an asset's processing cuts for the media worker
+// (encoders.InFlightCuts), holding the asset's stream lock as the Postgres
+// store does.
+func (s *Store) CutsInFlight(ctx context.Context, asset string) ([]string, error) {
+	var cuts []string
+	err := s.Transact(ctx, []string{asset}, func(ctx context.Context, tx commands.Tx) (err error) {
+		cuts, err = tx.CutsInFlight(ctx, asset)
+		return err
+	})
+	return cuts, err
+}
+
 func (w *writeSide) AutoCutsInFlight(_ context.Context, account string) (int, error) {
 	n := 0
 	for _, c := range w.cuts {

@@ -98,6 +98,18 @@ func (t *eventTx) CutsInFlight(ctx context.Context, assetID string) ([]string, e
 	return cuts, nil
 }
 
+// CutsInFlight lists an asset's processing cuts for the media worker
+// (encoders.InFlightCuts), in a transaction holding the asset's stream
+// lock, so that a cut request that holds it is seen once it commits.
+func (s *EventStore) CutsInFlight(ctx context.Context, assetID string) ([]string, error) {
+	var cuts []string
+	err := s.Transact(ctx, []string{assetID}, func(ctx context.Context, tx commands.Tx) (err error) {
+		cuts, err = tx.CutsInFlight(ctx, assetID)
+		return err
+	})
+	return cuts, err
+}
+
 func (t *eventTx) AutoCutsInFlight(ctx context.Context, accountID string) (int, error) {
 	var n int
 	err := t.conn.QueryRow(ctx, `SELECT count(*) FROM asset_cuts WHERE account_id = $1 AND auto AND processing`, accountID).Scan(&n)
