@@ -161,9 +161,10 @@ type Storage interface {
 	// transaction holding the part's asset and the account's StorageStream
 	// locks. An unexpired reservation of the same part fails with
 	// ErrUploadInProgress; the reservation is a held write (Tx), so the
-	// refusal may surface later (callers check UploadInProgress first). Expired reservations of the account
-	// (uploaders that vanished) are removed, and the blob keys they named
-	// returned so that what arrived of them is deleted.
+	// refusal may surface later (callers check UploadInProgress first).
+	// Expired reservations of the account (uploaders that vanished) are
+	// removed, and the blob keys they named returned so that what arrived
+	// of them is deleted.
 	ReserveUpload(ctx context.Context, r UploadReservation, now time.Time) (staleBlobKeys []string, err error)
 	// UploadInProgress reports whether an unexpired reservation holds the
 	// part.
