@@ -367,7 +367,7 @@ func TestCut_requested_early_completes_once_the_asset_is_cuttable(t *testing.T) 
 	// What the media worker does on asset.charged: complete the cuts in
 	// flight without a media tool, then run the automatic cut's job.
 	finishAll := func() {
-		cuts, err := w.finish.CutsInFlight(t.Context(), asset)
+		cuts, err := w.store.CutsInFlight(t.Context(), asset)
 		if err != nil || len(cuts) != 2 {
 			t.Fatalf("cuts of the asset in flight: %v %v", cuts, err)
 		}

@@ -48,16 +48,6 @@ func NewCompleteCutHandler(d Deps, detect SilenceDetector, blobs BlobPaths) (*Co
 	return &CompleteCutHandler{d: d, detect: detect, blobs: blobs}, d.Check()
 }
 
-// CutsInFlight lists an asset's processing cuts, for completing them all.
-func (h *CompleteCutHandler) CutsInFlight(ctx context.Context, assetID string) ([]string, error) {
-	var cuts []string
-	err := h.d.Store.Transact(ctx, []string{assetID}, func(ctx context.Context, tx Tx) (err error) {
-		cuts, err = tx.CutsInFlight(ctx, assetID)
-		return err
-	})
-	return cuts, err
-}
-
 // errBecameCuttable: the asset became cuttable after an automatic cut was
 // loaded, so its silences were not detected yet; the job runs again.
 var errBecameCuttable = errors.New("the asset became cuttable meanwhile")

@@ -49,48 +49,47 @@ func (d Deps) meta(c Caller, accountID string) domain.Metadata {
 	return domain.Metadata{AccountID: accountID, CorrelationID: c.CorrelationID, CausationID: c.CausationID, OccurredAt: d.Now()}
 }
 
-// loadAsset loads an asset the caller may see: another account's asset is
-// reported exactly like a missing one, and so is a stream of another type
-// (a render id where an asset id belongs).
-func loadAsset(ctx context.Context, tx interface {
-	Load(context.Context, string) ([]domain.Recorded, error)
-}, c Caller, id string) (*domain.Asset, error) {
+// streamLoader loads a stream: the store, or a transaction of it.
+type streamLoader interface {
+	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+}
+
+// load loads an aggregate of type typ that the caller may see: another
+// account's aggregate is reported exactly like a missing one, and so is a
+// stream of another type (a render id where an asset id belongs).
+func load[A interface{ AccountID() string }](ctx context.Context, tx streamLoader, c Caller, typ domain.AggregateType, id string,
+	rebuild func([]domain.Recorded) (A, error)) (A, error) {
+	var none A
 	recs, err := tx.Load(ctx, id)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if err := ofType(recs, domain.AggregateAsset, id); err != nil {
-		return nil, err
+	if err := ofType(recs, typ, id); err != nil {
+		return none, err
 	}
-	a, err := domain.RebuildAsset(recs)
+	a, err := rebuild(recs)
 	if err != nil {
-		return nil, fmt.Errorf("asset %s: %w", id, err)
+		return none, fmt.Errorf("%s %s: %w", typ, id, err)
 	}
 	if c.AccountID != "" && a.AccountID() != c.AccountID {
-		return nil, fmt.Errorf("asset %s: %w", id, domain.ErrNotFound)
+		return none, fmt.Errorf("%s %s: %w", typ, id, domain.ErrNotFound)
 	}
 	return a, nil
 }
 
-// loadCut is loadAsset for cuts.
-func loadCut(ctx context.Context, tx interface {
-	Load(context.Context, string) ([]domain.Recorded, error)
-}, c Caller, id string) (*domain.Cut, error) {
-	recs, err := tx.Load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := ofType(recs, domain.AggregateCut, id); err != nil {
-		return nil, err
-	}
-	cut, err := domain.RebuildCut(recs)
-	if err != nil {
-		return nil, fmt.Errorf("cut %s: %w", id, err)
-	}
-	if c.AccountID != "" && cut.AccountID() != c.AccountID {
-		return nil, fmt.Errorf("cut %s: %w", id, domain.ErrNotFound)
-	}
-	return cut, nil
+// loadAsset, loadCut and loadRender load an aggregate the caller may see
+// (load).
+
+func loadAsset(ctx context.Context, tx streamLoader, c Caller, id string) (*domain.Asset, error) {
+	return load(ctx, tx, c, domain.AggregateAsset, id, domain.RebuildAsset)
+}
+
+func loadCut(ctx context.Context, tx streamLoader, c Caller, id string) (*domain.Cut, error) {
+	return load(ctx, tx, c, domain.AggregateCut, id, domain.RebuildCut)
+}
+
+func loadRender(ctx context.Context, tx streamLoader, c Caller, id string) (*domain.Render, error) {
+	return load(ctx, tx, c, domain.AggregateRender, id, domain.RebuildRender)
 }
 
 // appendChanges appends an aggregate's new events, expecting the version it
@@ -130,27 +129,6 @@ func settle(ctx context.Context, tx Tx, a *domain.Asset, now time.Time) error {
 		return err
 	}
 	return a.Charge(seconds, entry, now)
-}
-
-// loadRender is loadAsset for renders.
-func loadRender(ctx context.Context, tx interface {
-	Load(context.Context, string) ([]domain.Recorded, error)
-}, c Caller, id string) (*domain.Render, error) {
-	recs, err := tx.Load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := ofType(recs, domain.AggregateRender, id); err != nil {
-		return nil, err
-	}
-	r, err := domain.RebuildRender(recs)
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", id, err)
-	}
-	if c.AccountID != "" && r.AccountID() != c.AccountID {
-		return nil, fmt.Errorf("render %s: %w", id, domain.ErrNotFound)
-	}
-	return r, nil
 }
 
 // ofType reports a stream of another aggregate type as not found: its

@@ -27,6 +27,16 @@ type EventStore interface {
 
 // Tx is a command transaction: event appends plus the write-side tables that
 // must change atomically with them.
+//
+// Held writes: a write whose only outcome is an error may be held by the
+// store and sent with the transaction's next statement or its COMMIT, so
+// that a command's writes, its append and its COMMIT share a round trip;
+// the methods that may hold say so. A held write returns nil at once; a
+// refusal surfaces later, with the typed error it would have had at once
+// (ErrQueueFull, ErrUploadInProgress, a *domain.ConflictError, a
+// *ConcurrencyError), from the next Tx call that sends a statement or from
+// Transact itself, and the whole transaction is rolled back: nothing of it
+// is written. A command decides before its held writes, never on their nil.
 type Tx interface {
 	EventTx
 	Credits
@@ -42,9 +52,8 @@ type EventTx interface {
 	Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
 	// Append appends events to a locked stream if it is at the expected
 	// version, and returns them as recorded (the events as a Load would
-	// return them). An append that opens a stream
-	// (NoStream) may travel with the transaction's next statement or its
-	// commit: a conflict then surfaces there, as the same
+	// return them). An append that opens a stream (NoStream) may be a held
+	// write (Tx): a conflict then surfaces later, as the same
 	// *ConcurrencyError, and the records returned carry no Position yet (0).
 	Append(ctx context.Context, streamID string, expected ExpectedVersion, meta domain.Metadata, events ...domain.Event) ([]domain.Recorded, error)
 }
@@ -143,24 +152,31 @@ type Storage interface {
 	// StorageUsed returns the bytes the account stores plus those its
 	// unexpired upload reservations may still bring.
 	StorageUsed(ctx context.Context, accountID string, now time.Time) (int64, error)
+	// WillNeedStorageUsed states, before the transaction's first
+	// statement, that StorageUsed will be asked for the account: a store
+	// may read it along with that statement instead of in a round trip of
+	// its own (see WillNeedNewestRender).
+	WillNeedStorageUsed(accountID string, now time.Time)
 	// ReserveUpload records an upload of a part in progress, inside a
 	// transaction holding the part's asset and the account's StorageStream
 	// locks. An unexpired reservation of the same part fails with
-	// ErrUploadInProgress, maybe held back to the transaction's next
-	// statement or its commit like SetRenderJob (callers check
-	// UploadInProgress first). Expired reservations of the account
-	// (uploaders that vanished) are removed, and the blob keys they named
-	// returned so that what arrived of them is deleted.
+	// ErrUploadInProgress; the reservation is a held write (Tx), so the
+	// refusal may surface later (callers check UploadInProgress first).
+	// Expired reservations of the account (uploaders that vanished) are
+	// removed, and the blob keys they named returned so that what arrived
+	// of them is deleted.
 	ReserveUpload(ctx context.Context, r UploadReservation, now time.Time) (staleBlobKeys []string, err error)
 	// UploadInProgress reports whether an unexpired reservation holds the
 	// part.
 	UploadInProgress(ctx context.Context, assetID string, part domain.AssetPart, now time.Time) (bool, error)
-	// EndUpload removes a part's reservation (recorded or given up).
+	// EndUpload removes a part's reservation (recorded or given up). It is
+	// a held write (Tx).
 	EndUpload(ctx context.Context, assetID string, part domain.AssetPart) error
 	// ExtendUpload moves the reservation of the upload storing blobKey to
 	// until; held is false when it is no longer that upload's.
 	ExtendUpload(ctx context.Context, assetID string, part domain.AssetPart, blobKey string, until time.Time) (held bool, err error)
-	// AddStorage changes what the account stores by delta bytes.
+	// AddStorage changes what the account stores by delta bytes. It is a
+	// held write (Tx).
 	AddStorage(ctx context.Context, accountID string, delta int64) error
 }
 
@@ -184,13 +200,6 @@ var ErrUploadInProgress = errors.New("an upload of this part is in progress")
 // bytes.
 func StorageStream(accountID string) string { return "storage:" + accountID }
 
-// StoragePrefetcher is a Tx that can read an account's storage together
-// with the transaction's next statement; StorageUsed then answers without
-// a round trip of its own (see NewestRenderPrefetcher).
-type StoragePrefetcher interface {
-	PrefetchStorageUsed(accountID string, now time.Time)
-}
-
 // CutIndex records which cuts belong to which asset and which are still
 // in flight (processing), so that whoever completes an asset's cuts sees
 // every cut requested before (cut requests hold the asset's stream lock),
@@ -199,7 +208,7 @@ type CutIndex interface {
 	// IndexCut writes the cut's row as the cut now is: its asset and
 	// account, whether it is automatic, and whether it is in flight. The
 	// cut's transactions call it when they create or decide the cut. It
-	// may be held back like SetRenderJob.
+	// is a held write (Tx).
 	IndexCut(ctx context.Context, cut *domain.Cut) error
 	// CutsInFlight lists an asset's processing cuts, exact inside a
 	// transaction holding the asset's stream lock.
@@ -250,18 +259,19 @@ type RenderSignatures interface {
 	// request returns it), else the most recent one in any state (a new
 	// render replaces it), else "". One lookup answers both questions.
 	NewestRender(ctx context.Context, accountID, signature string) (renderID string, live bool, err error)
-	// ReserveSignature records a new live render with the signature.
+	// WillNeedNewestRender states, before the transaction's first
+	// statement, that NewestRender will be asked for the signature: a
+	// store may look it up along with that statement instead of in a
+	// round trip of its own (a render request's lookup then travels with
+	// the asset's load), or do nothing. NewestRender answers the same
+	// either way.
+	WillNeedNewestRender(accountID, signature string)
+	// ReserveSignature records a new live render with the signature; a
+	// live one already there is a *domain.ConflictError (signature_taken).
+	// It is a held write (Tx), as is ReleaseSignature.
 	ReserveSignature(ctx context.Context, accountID, signature, renderID string) error
 	// ReleaseSignature marks a render as no longer live (failed, cancelled).
 	ReleaseSignature(ctx context.Context, renderID string) error
-}
-
-// NewestRenderPrefetcher is a Tx that can look a signature's newest render
-// up together with the transaction's next statement: NewestRender for the
-// same signature then answers without a round trip of its own. A render
-// request asks for it first, so the lookup travels with the asset's load.
-type NewestRenderPrefetcher interface {
-	PrefetchNewestRender(accountID, signature string)
 }
 
 // RenderQueue is the encoders' durable work list, changed in the same
@@ -271,7 +281,8 @@ type NewestRenderPrefetcher interface {
 // found), and a reaper finds the expired leases in it. Lease renewals
 // change only the row, never the stream.
 type RenderQueue interface {
-	// SetRenderJob writes the render's row; a job in a final state removes it.
+	// SetRenderJob writes the render's row; a job in a final state removes
+	// it. It is a held write (Tx).
 	SetRenderJob(ctx context.Context, job RenderJob) error
 	// RenderJob returns the render's row, locked until the transaction ends,
 	// or ok = false when the render is not queued or running.
@@ -281,8 +292,8 @@ type RenderQueue interface {
 	// every place is taken. Concurrent requests of one account take
 	// different places without waiting for each other. The place is freed
 	// when the render's job is removed (SetRenderJob of a final state). It
-	// may be held back like SetRenderJob: a refusal then surfaces at the
-	// transaction's next statement or its commit.
+	// is a held write (Tx): a refusal may surface at the transaction's next
+	// statement or its COMMIT.
 	TakeRenderSlot(ctx context.Context, accountID, renderID string, max int) error
 	// RunningRenders counts the account's running renders, inside a
 	// transaction holding the account's RunningStream lock.

@@ -209,7 +209,7 @@ func TestMediaJobs_the_kafka_path_leaves_automatic_cuts_to_their_job_and_fails_t
 		t.Fatalf("cut of a failed asset: %s %+v", c.State(), c.Failure())
 	}
 	w.wantJob(commands.SilenceJobID(doomed), "")
-	if cuts, _ := w.finish.CutsInFlight(t.Context(), broken); len(cuts) != 0 {
+	if cuts, _ := w.store.CutsInFlight(t.Context(), broken); len(cuts) != 0 {
 		t.Errorf("a failed cut is still in flight: %v", cuts)
 	}
 }

@@ -12,8 +12,7 @@ import (
 // the same transaction as the events that make or settle the work. A Kafka
 // message is only a hint to claim now; the workers claim from this list
 // (fair across accounts), hold a lease while a job runs, and a job whose
-// worker vanished is claimed again. Every write may be held back until the
-// transaction's next statement or its commit, like SetRenderJob.
+// worker vanished is claimed again. Every write is a held write (Tx).
 type MediaQueue interface {
 	// QueueMediaJob adds a job; a job with the same id that is queued
 	// already stays as it is.

@@ -79,11 +79,9 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 	}
 	var res RenderRequestResult
 	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
-		if p, ok := tx.(NewestRenderPrefetcher); ok {
-			p.PrefetchNewestRender(c.AccountID, sig)
-		}
-		if p, ok := tx.(StoragePrefetcher); ok && h.limits.StorageQuota > 0 {
-			p.PrefetchStorageUsed(c.AccountID, h.d.Now())
+		tx.WillNeedNewestRender(c.AccountID, sig)
+		if h.limits.StorageQuota > 0 {
+			tx.WillNeedStorageUsed(c.AccountID, h.d.Now())
 		}
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {

@@ -29,8 +29,8 @@ func (f Format) IsVideo() bool { return f == FormatMP4 || f == FormatMOV }
 
 // Validate checks the output on its own (no source needed): known format,
 // tiers and ladder steps (case-sensitive), and no video settings on an audio
-// format. A negative value stands for an explicit value that is not on the
-// ladder (0 is "omitted").
+// format. Zero values are omitted; any other value off the formats, tiers
+// and ladders is refused on its field.
 func (o OutputSpec) Validate() error {
 	switch o.Format {
 	case FormatMP4, FormatMOV, FormatM4A, FormatMP3:

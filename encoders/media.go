@@ -39,6 +39,13 @@ type MediaQueue interface {
 	Done(ctx context.Context, job commands.MediaJob) error
 }
 
+// InFlightCuts lists an asset's processing cuts, which the media worker
+// completes or fails once the asset is charged or fails. The answer is
+// exact: the read holds the asset's stream lock, as every cut request does.
+type InFlightCuts interface {
+	CutsInFlight(ctx context.Context, assetID string) ([]string, error)
+}
+
 // MediaWorkerConfig tunes a MediaWorker.
 type MediaWorkerConfig struct {
 	WorkerID    string        // unique per process; names its claims
@@ -79,6 +86,8 @@ type MediaWorker struct {
 	now   func() time.Time
 	log   *slog.Logger
 
+	inFlight InFlightCuts // the cuts that a charge or a failure decides
+
 	slots chan struct{} // one token per running job
 	// detecting counts the running silence detections: they may take all
 	// slots but one, so probes (a fraction of a second each) never wait
@@ -94,15 +103,15 @@ type MediaWorker struct {
 }
 
 // NewMediaWorker checks its dependencies once.
-func NewMediaWorker(cfg MediaWorkerConfig, probe *commands.ProbeAssetHandler, cuts *commands.CompleteCutHandler,
+func NewMediaWorker(cfg MediaWorkerConfig, probe *commands.ProbeAssetHandler, cuts *commands.CompleteCutHandler, inFlight InFlightCuts,
 	queue MediaQueue, now func() time.Time, log *slog.Logger) (*MediaWorker, error) {
 	switch {
 	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.RetryDelay < 0:
 		return nil, fmt.Errorf("media worker: invalid config %+v", cfg)
-	case probe == nil || cuts == nil || queue == nil || now == nil || log == nil:
-		return nil, errors.New("media worker: handlers, queue, clock and logger are required")
+	case probe == nil || cuts == nil || inFlight == nil || queue == nil || now == nil || log == nil:
+		return nil, errors.New("media worker: handlers, the cuts in flight, queue, clock and logger are required")
 	}
-	return &MediaWorker{cfg: cfg, probe: probe, cuts: cuts, queue: queue, now: now,
+	return &MediaWorker{cfg: cfg, probe: probe, cuts: cuts, inFlight: inFlight, queue: queue, now: now,
 		log:   log.With("component", "media-worker", "worker_id", cfg.WorkerID),
 		slots: make(chan struct{}, cfg.Concurrency), hints: make(chan struct{}, 1), freed: make(chan struct{}, 1),
 		db: newUptime(time.Time{})}, nil
@@ -120,7 +129,7 @@ func (m *MediaWorker) Handle(ctx context.Context, rec domain.Recorded) error {
 		m.hint()
 	case domain.AssetCharged, domain.AssetFailed:
 		m.hint() // the charge woke the asset's waiting detections
-		cuts, err := m.cuts.CutsInFlight(ctx, rec.StreamID)
+		cuts, err := m.inFlight.CutsInFlight(ctx, rec.StreamID)
 		if err != nil {
 			return err
 		}

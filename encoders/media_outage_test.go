@@ -57,7 +57,7 @@ func newMediaOutageRig(t *testing.T) *mediaOutageRig {
 	queue := postgres.NewMediaJobs(throughProxy)
 	for _, id := range []string{"media-a", "media-b"} {
 		w, err := encoders.NewMediaWorker(encoders.MediaWorkerConfig{WorkerID: id, Concurrency: 1, Lease: outageLease,
-			PollInterval: 50 * time.Millisecond, RetryDelay: time.Second}, probe, cuts, queue, time.Now, testenv.Logger(t).With("worker", id))
+			PollInterval: 50 * time.Millisecond, RetryDelay: time.Second}, probe, cuts, postgres.NewEventStore(throughProxy, eventschema.NewCodec(), nil), queue, time.Now, testenv.Logger(t).With("worker", id))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,7 +52,7 @@ func newMediaRig(t *testing.T, cfg encoders.MediaWorkerConfig) *mediaRig {
 		cfg.Lease = time.Minute
 	}
 	cfg.PollInterval = 10 * time.Millisecond
-	r.worker, err = encoders.NewMediaWorker(cfg, probe, cuts, r.queue, time.Now, slog.New(slog.DiscardHandler))
+	r.worker, err = encoders.NewMediaWorker(cfg, probe, cuts, db, r.queue, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

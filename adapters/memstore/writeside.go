@@ -133,6 +133,9 @@ func (w *writeSide) StorageUsed(_ context.Context, account string, now time.Time
 	return used, nil
 }
 
+// WillNeedStorageUsed does nothing: StorageUsed costs no round trip here.
+func (w *writeSide) WillNeedStorageUsed(string, time.Time) {}
+
 func (w *writeSide) ReserveUpload(_ context.Context, r commands.UploadReservation, now time.Time) ([]string, error) {
 	if u, ok := w.uploads[uploadKey(r.AssetID, r.Part)]; ok && u.Expires.After(now) {
 		return nil, commands.ErrUploadInProgress
@@ -249,6 +252,18 @@ func (w *writeSide) CutsInFlight(_ context.Context, asset string) ([]string, err
 	return out, nil
 }
 
+// CutsInFlight lists an asset's processing cuts for the media worker
+// (encoders.InFlightCuts), holding the asset's stream lock as the Postgres
+// store does.
+func (s *Store) CutsInFlight(ctx context.Context, asset string) ([]string, error) {
+	var cuts []string
+	err := s.Transact(ctx, []string{asset}, func(ctx context.Context, tx commands.Tx) (err error) {
+		cuts, err = tx.CutsInFlight(ctx, asset)
+		return err
+	})
+	return cuts, err
+}
+
 func (w *writeSide) AutoCutsInFlight(_ context.Context, account string) (int, error) {
 	n := 0
 	for _, c := range w.cuts {
@@ -317,6 +332,9 @@ func (w *writeSide) NewestRender(_ context.Context, account, sig string) (string
 	}
 	return newest, false, nil
 }
+
+// WillNeedNewestRender does nothing: NewestRender costs no round trip here.
+func (w *writeSide) WillNeedNewestRender(string, string) {}
 
 func (w *writeSide) ReserveSignature(ctx context.Context, account, sig, render string) error {
 	if _, live, _ := w.NewestRender(ctx, account, sig); live {

@@ -187,8 +187,8 @@ type eventTx struct {
 	conn     *txConn
 	locked   []string
 	appended bool
-	newest   *newestLookup  // PrefetchNewestRender's
-	storage  *storageLookup // PrefetchStorageUsed's
+	newest   *newestLookup  // WillNeedNewestRender's
+	storage  *storageLookup // WillNeedStorageUsed's
 }
 
 func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {

@@ -9,14 +9,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// txConn is a command transaction's connection that holds back writes whose
-// only outcome is an error (reserving a signature, queueing a render job,
-// the append that opens a stream) and sends them with the transaction's
-// next statement, in one round trip. A command transaction holds its
-// transaction id, and with it the relay's commit-safe read of the log, from
-// its first write to its COMMIT, so its writes, its append and its COMMIT
-// are best sent close together: a render request sends them in one round
-// trip instead of four.
+// txConn is a command transaction's connection that keeps its held writes
+// (commands.Tx): writes whose only outcome is an error (reserving a
+// signature, queueing a render job, the append that opens a stream), sent
+// with the transaction's next statement or its COMMIT, in one round trip.
+// A held write's error surfaces there, mapped by its fail to the typed
+// error the port promises, and the transaction is rolled back.
+//
+// A command transaction holds its transaction id, and with it the relay's
+// commit-safe read of the log, from its first write to its COMMIT, so its
+// writes, its append and its COMMIT are best sent close together: a render
+// request sends them in one round trip instead of four.
 //
 // Any statement sees the writes held back before it: Exec, Query and
 // QueryRow send them in the same batch, ahead of it.
@@ -32,8 +35,8 @@ type txConn struct {
 	sent    bool
 }
 
-// heldWrite is a write held back for the next round trip, with what its
-// error means.
+// heldWrite is a held write (or a read stated ahead, with read set) kept
+// for the next round trip, with what its error means.
 type heldWrite struct {
 	sql  string
 	args []any

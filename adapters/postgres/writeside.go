@@ -98,6 +98,18 @@ func (t *eventTx) CutsInFlight(ctx context.Context, assetID string) ([]string, e
 	return cuts, nil
 }
 
+// CutsInFlight lists an asset's processing cuts for the media worker
+// (encoders.InFlightCuts), in a transaction holding the asset's stream
+// lock, so that a cut request that holds it is seen once it commits.
+func (s *EventStore) CutsInFlight(ctx context.Context, assetID string) ([]string, error) {
+	var cuts []string
+	err := s.Transact(ctx, []string{assetID}, func(ctx context.Context, tx commands.Tx) (err error) {
+		cuts, err = tx.CutsInFlight(ctx, assetID)
+		return err
+	})
+	return cuts, err
+}
+
 func (t *eventTx) AutoCutsInFlight(ctx context.Context, accountID string) (int, error) {
 	var n int
 	err := t.conn.QueryRow(ctx, `SELECT count(*) FROM asset_cuts WHERE account_id = $1 AND auto AND processing`, accountID).Scan(&n)
@@ -161,7 +173,7 @@ func collectStrings(ctx context.Context, q querier, sql string, args ...any) ([]
 const newestRender = `SELECT render_id, live FROM render_signatures WHERE account_id = $1 AND signature = $2
 	ORDER BY live DESC, created_at DESC LIMIT 1`
 
-// newestLookup is a NewestRender looked up ahead (PrefetchNewestRender).
+// newestLookup is a NewestRender looked up ahead (WillNeedNewestRender).
 type newestLookup struct {
 	accountID, signature string
 	id                   string
@@ -186,10 +198,10 @@ func (t *eventTx) NewestRender(ctx context.Context, accountID, signature string)
 	return id, live, nil
 }
 
-// PrefetchNewestRender implements commands.NewestRenderPrefetcher: the
-// lookup is held back for the transaction's next round trip, after the
-// locks, and NewestRender answers from it once it has run.
-func (t *eventTx) PrefetchNewestRender(accountID, signature string) {
+// WillNeedNewestRender holds the lookup back for the transaction's next
+// round trip, after the locks; NewestRender answers from it once it has
+// run.
+func (t *eventTx) WillNeedNewestRender(accountID, signature string) {
 	p := &newestLookup{accountID: accountID, signature: signature}
 	t.conn.holdRead(func(err error) error { return fmt.Errorf("render signatures: %w", err) }, func(row pgx.Row) error {
 		err := row.Scan(&p.id, &p.live)
@@ -317,7 +329,7 @@ func scanRenderJob(row pgx.CollectableRow) (commands.RenderJob, error) {
 const storageUsed = `SELECT coalesce((SELECT used_bytes FROM account_storage WHERE account_id = $1), 0)
 	+ coalesce((SELECT sum(bytes) FROM upload_reservations WHERE account_id = $1 AND expires_at > $2), 0)`
 
-// storageLookup is a StorageUsed read ahead (PrefetchStorageUsed).
+// storageLookup is a StorageUsed read ahead (WillNeedStorageUsed).
 type storageLookup struct {
 	accountID string
 	used      int64
@@ -335,9 +347,9 @@ func (t *eventTx) StorageUsed(ctx context.Context, accountID string, now time.Ti
 	return used, nil
 }
 
-// PrefetchStorageUsed implements commands.StoragePrefetcher: the read is
-// held back for the transaction's next round trip.
-func (t *eventTx) PrefetchStorageUsed(accountID string, now time.Time) {
+// WillNeedStorageUsed holds the read back for the transaction's next round
+// trip; StorageUsed answers from it once it has run.
+func (t *eventTx) WillNeedStorageUsed(accountID string, now time.Time) {
 	p := &storageLookup{accountID: accountID}
 	t.conn.holdRead(func(err error) error { return fmt.Errorf("storage used: %w", err) }, func(row pgx.Row) error {
 		err := row.Scan(&p.used)

@@ -163,7 +163,7 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		prober := ffmpeg.NewProber("", 2*time.Minute, ffmpeg.Limits{Memory: int64(cfg.FFmpegMemoryLimit),
 			MaxPixels: int64(cfg.MaxSourceLongEdge) * int64(cfg.MaxSourceShortEdge), Sandbox: sandbox})
 		cfg.WorkerID = cmp.Or(cfg.WorkerID, defaultWorkerID()) // one name for both pools' claims
-		media, err := mediaWorker(cfg, d, pool, prober, blobs, log)
+		media, err := mediaWorker(cfg, d, store, pool, prober, blobs, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -227,7 +227,7 @@ func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer hooks.SecretSealer
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
 // silencedetect for automatic cuts, both on the local blob store, in a pool
 // fed by the media queue in Postgres.
-func mediaWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
+func mediaWorker(cfg Config, d commands.Deps, store *postgres.EventStore, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
 	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, cfg.sourceLimits())
 	if err != nil {
 		return nil, err
@@ -243,7 +243,7 @@ func mediaWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg
 		PollInterval: cfg.EncoderPoll,
 		RetryDelay:   5 * time.Second,
 	}
-	return encoders.NewMediaWorker(wc, probe, cuts, postgres.NewMediaJobs(pool), time.Now, log)
+	return encoders.NewMediaWorker(wc, probe, cuts, store, postgres.NewMediaJobs(pool), time.Now, log)
 }
 
 // renderWorker wires the encoder role's render pipeline: the render

@@ -65,7 +65,7 @@ func (s *server) listAssets(w http.ResponseWriter, r *http.Request) error {
 	}
 	views, next, err := s.Reads.ListAssets(r.Context(), accountID(r.Context()), page)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, list(views, next, toAsset))
 	return nil
@@ -211,19 +211,6 @@ func pageOf(r *http.Request) (projections.Page, error) {
 		page.Limit = n
 	}
 	return page, nil
-}
-
-// pageError turns a refused cursor into a 400 on the cursor: with the
-// list's own reason when it gives one (e.g. a cursor of other filters), else
-// a general one.
-func pageError(err error) error {
-	if !errors.Is(err, projections.ErrBadCursor) {
-		return err
-	}
-	if invalid := (*domain.ValidationError)(nil); errors.As(err, &invalid) && invalid.Message != "" {
-		return badRequest("cursor", "the cursor "+invalid.Message)
-	}
-	return badRequest("cursor", "this cursor was not handed out by this list; start again without it")
 }
 
 type creditsJSON struct {

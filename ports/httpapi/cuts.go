@@ -84,7 +84,7 @@ func (s *server) listCuts(w http.ResponseWriter, r *http.Request) error {
 	}
 	views, next, err := s.Reads.ListCuts(r.Context(), acc, assetID, page)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, list(views, next, toCut))
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/projections"
 )
 
 // apiError is an error the port itself decides (malformed request, auth…).
@@ -80,6 +81,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, body = api.status, errorDetail{Code: api.code, Message: api.message, Field: api.field}
 		if api.challenge != "" {
 			w.Header().Set("WWW-Authenticate", api.challenge)
+		}
+	case errors.Is(err, projections.ErrBadCursor):
+		// A page cursor this list did not hand out is the request's fault,
+		// on the field cursor: with the list's own reason when it gives
+		// one (a ValidationError), not as a 422.
+		status, body = http.StatusBadRequest, errorDetail{Code: "invalid_request", Field: "cursor",
+			Message: "this cursor was not handed out by this list; start again without it"}
+		if errors.As(err, &invalid) && invalid.Message != "" {
+			body.Message = "the cursor " + invalid.Message
 		}
 	case errors.As(err, &tooLarge), errors.Is(err, errBodyTooLarge):
 		status, body = http.StatusRequestEntityTooLarge, errorDetail{Code: errTooLarge.code, Message: errTooLarge.message}

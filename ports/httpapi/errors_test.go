@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,9 +47,10 @@ func TestLimit_error_is_a_429_with_retry_after_and_ratelimit_fields(t *testing.T
 	}
 }
 
-// A refused cursor answers the list's own reason when it has one, on the
-// field cursor; a bare ErrBadCursor the general one.
-func TestPageError_answers_the_cursors_own_reason(t *testing.T) {
+// A refused cursor is a 400 invalid_request on the field cursor, with the
+// list's own reason when it has one, and the general one for a bare
+// ErrBadCursor.
+func TestWriteError_a_refused_cursor_answers_its_own_reason(t *testing.T) {
 	specific := fmt.Errorf("%w: %w", projections.ErrBadCursor, &domain.ValidationError{Field: "cursor", Message: "belongs to a list with other filters: keep status, or start over without a cursor"})
 	for _, c := range []struct {
 		err  error
@@ -59,13 +60,14 @@ func TestPageError_answers_the_cursors_own_reason(t *testing.T) {
 		{fmt.Errorf("webhook deliveries: %w", specific), "the cursor belongs to a list with other filters: keep status, or start over without a cursor"},
 		{projections.ErrBadCursor, "this cursor was not handed out by this list; start again without it"},
 	} {
-		var e *apiError
-		if !errors.As(pageError(c.err), &e) || e.status != http.StatusBadRequest || e.code != "invalid_request" || e.field != "cursor" || e.message != c.want {
-			t.Errorf("pageError(%v) = %+v, want 400 invalid_request on cursor: %q", c.err, e, c.want)
+		rec := httptest.NewRecorder()
+		writeError(rec, httptest.NewRequest(http.MethodGet, "/v1/renders?cursor=x", nil), slog.New(slog.DiscardHandler), c.err)
+		var got errorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
 		}
-	}
-	other := errors.New("boom")
-	if pageError(other) != other {
-		t.Error("pageError changed an error that is not about the cursor")
+		if want := (errorDetail{Code: "invalid_request", Field: "cursor", Message: c.want}); rec.Code != http.StatusBadRequest || got.Error != want {
+			t.Errorf("writeError(%v) = %d %+v, want 400 %+v", c.err, rec.Code, got.Error, want)
+		}
 	}
 }

@@ -4,12 +4,12 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
-	json "github.com/segmentio/encoding/json"
 )
 
 // Check reports whether one dependency is usable.
@@ -53,6 +53,9 @@ func readyz(checks map[string]Check, log *slog.Logger) http.HandlerFunc {
 // of their disks.
 func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }
 
+// writeJSON answers with body as JSON. The package encodes and decodes
+// with encoding/json: the request decoder (decode.go) needs its Decoder's
+// Token and the field paths of its type errors.
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -141,7 +141,7 @@ func toCut(v projections.CutView) cutJSON {
 	} else {
 		c.Plan.Segments = toSegments(v.Requested)
 	}
-	if v.State == "completed" {
+	if v.State == domain.CutStateCompleted {
 		d := seconds(v.Duration)
 		c.Duration = &d
 	}

@@ -37,39 +37,46 @@ type outputRequest struct {
 	AudioBitrate *int    `json:"audio_bitrate"`
 }
 
-// spec maps the request onto the domain's output, where zero means
-// omitted: explicit values that are not on a ladder (0, "") become values
-// Validate refuses, so "omitted" and "explicitly nothing" never meet.
+// The domain's OutputSpec has no "explicitly nothing": its zero values
+// mean omitted. An explicit "" or 0 in a request is passed on as one of
+// these values instead, which no format, tier or ladder holds, so Validate
+// refuses it on its field like any other value off the ladder, and
+// "omitted" and "explicitly nothing" never meet.
+const (
+	explicitEmptyString = " "
+	explicitZero        = -1
+)
+
+// spec maps the request onto the domain's output: an omitted (or null)
+// field stays zero, an explicit empty one becomes explicitEmptyString or
+// explicitZero.
 func (o *outputRequest) spec() domain.OutputSpec {
 	if o == nil {
 		return domain.OutputSpec{}
 	}
 	var s domain.OutputSpec
 	if o.Format != nil {
-		s.Format = domain.Format(*o.Format)
-		if *o.Format == "" {
-			s.Format = " "
-		}
+		s.Format = domain.Format(explicit(*o.Format, explicitEmptyString))
 	}
 	if o.Resolution != nil {
-		s.Resolution = domain.Resolution(*o.Resolution)
-		if *o.Resolution == "" {
-			s.Resolution = " "
-		}
+		s.Resolution = domain.Resolution(explicit(*o.Resolution, explicitEmptyString))
 	}
 	if o.VideoBitrate != nil {
-		s.VideoBitrate = *o.VideoBitrate
-		if s.VideoBitrate == 0 {
-			s.VideoBitrate = -1
-		}
+		s.VideoBitrate = explicit(*o.VideoBitrate, explicitZero)
 	}
 	if o.AudioBitrate != nil {
-		s.AudioBitrate = *o.AudioBitrate
-		if s.AudioBitrate == 0 {
-			s.AudioBitrate = -1
-		}
+		s.AudioBitrate = explicit(*o.AudioBitrate, explicitZero)
 	}
 	return s
+}
+
+// explicit is v, or empty in its place when v is its type's zero.
+func explicit[T comparable](v, empty T) T {
+	var zero T
+	if v == zero {
+		return empty
+	}
+	return v
 }
 
 func (s *server) requestRender(w http.ResponseWriter, r *http.Request) error {
@@ -158,7 +165,7 @@ func (s *server) listRenders(w http.ResponseWriter, r *http.Request) error {
 	views, next, err := s.Renders.ListRenders(r.Context(), accountID(r.Context()),
 		projections.RenderFilter{AssetID: q.Get("asset_id"), State: q.Get("state")}, page)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, list(views, next, toRender)) // never a download_url
 	return nil

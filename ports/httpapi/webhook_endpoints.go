@@ -125,7 +125,7 @@ func (s *server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) er
 	}
 	views, next, err := s.Webhooks.Store.Endpoints(r.Context(), accountID(r.Context()), page)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, list(views, next, func(e webhooks.Endpoint) endpointJSON { return toEndpoint(e, false) }))
 	return nil
@@ -200,7 +200,7 @@ func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 	}
 	views, next, err := s.Webhooks.Store.Deliveries(r.Context(), accountID(r.Context()), mux.Vars(r)["id"], status, page)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, list(views, next, toDelivery))
 	return nil
