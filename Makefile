@@ -64,12 +64,11 @@ test: stack ## every test, unit and integration, with -race, on the real stack; 
 test-unit: ## the tests that need no stack (integration tests skip)
 	$(GO) test -count=1 ./...
 
-lint: ## go vet, staticcheck, gofmt, and domain/ importing only the standard library
+lint: ## go vet, staticcheck, gofmt, and the layers' import rules (scripts/check-imports)
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	@bad=$$($(GO) list -f '{{range .Imports}}{{.}}{{"\n"}}{{end}}' ./domain/... | grep '\.' || true); \
-	  test -z "$$bad" || { echo "domain/ must import only the standard library, found:"; echo "$$bad"; exit 1; }
+	scripts/check-imports
 
 bench: stack build ## benchmarks on the local stack, printed as a table
 	@$(WITH_STACK) $(BIN)/renderd-bench

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/renderd/renderd/pgread"
+	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/projections"
 )
 

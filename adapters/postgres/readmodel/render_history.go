@@ -7,9 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
-	"github.com/renderd/renderd/pgread"
 	"github.com/renderd/renderd/projections"
 )
 

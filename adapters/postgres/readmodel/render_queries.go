@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
-	"github.com/renderd/renderd/pgread"
 	"github.com/renderd/renderd/projections"
 )
 

@@ -1,8 +1,8 @@
 // Package pgread holds what the Postgres read models
 // (adapters/postgres/readmodel) share with the webhook feature's tables
 // (webhooks): keyset pages of a list, and lookups of ids Postgres refuses as
-// text. It sits outside adapters/ because the webhook feature, which keeps
-// its own SQL, is core and imports no adapter.
+// text. The webhook feature keeps its own SQL on its own tables, and this
+// is the one adapter package it may import (scripts/check-imports).
 package pgread
 
 import (
