@@ -499,11 +499,7 @@ func TestUpcasting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range attrs {
-			if attrs[i].Name == attrType {
-				attrs[i].Value = retiredName // as a relay before the breaking change wrote it
-			}
-		}
+		attrs[AttrType] = retiredName // as a relay before the breaking change wrote it
 		_, wireName, err := codec.RecordedFromAttributes(attrs)
 		if err != nil {
 			t.Fatal(err)

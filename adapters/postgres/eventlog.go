@@ -20,17 +20,14 @@ type Checkpoint struct {
 	Position      int64
 }
 
-// LogEntry is a stored event as the relay ships it: metadata plus the stored
-// wire form, not decoded.
+// LogEntry is a stored event as the relay ships it: the recorded event
+// without its Event, which stays in its stored wire form, not decoded, and
+// its place in the log (Recorded.Position is Checkpoint.Position).
 type LogEntry struct {
-	Checkpoint    Checkpoint
-	ID            string
-	StreamID      string
-	StreamType    domain.AggregateType
-	StreamVersion int64
-	WireName      string
-	Data          []byte
-	domain.Metadata
+	Checkpoint Checkpoint
+	domain.Recorded
+	WireName string
+	Data     []byte
 }
 
 // Querier is what reading the log needs: a pool, a connection or a tx.
@@ -107,6 +104,7 @@ func scanLogEntry(row pgx.CollectableRow) (LogEntry, error) {
 	}
 	e.ID = id.String()
 	e.StreamType = domain.AggregateType(typ)
+	e.Position = e.Checkpoint.Position
 	e.OccurredAt = e.OccurredAt.UTC()
 	e.Data = []byte(data)
 	return e, nil
