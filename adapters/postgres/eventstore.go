@@ -231,8 +231,7 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 		if err != nil {
 			return nil, fmt.Errorf("append to %s: %w", streamID, err)
 		}
-		stored[i] = ev
-		ids[i], types[i], data[i] = id, wire, string(payload)
+		ids[i], types[i], data[i], stored[i] = id, wire, string(payload), ev
 	}
 
 	m := meta
