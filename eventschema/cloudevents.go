@@ -6,71 +6,42 @@ import (
 	"mime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/renderd/renderd/domain"
 )
 
-// CloudEvents attribute names. Extension names may use only a-z and 0-9
-// (CloudEvents 1.0, "Attribute Naming Convention"), hence no separators.
+// CloudEvents attribute names: the context attributes renderd sets, then its
+// extensions. Extension names may use only a-z and 0-9 (CloudEvents 1.0,
+// "Attribute Naming Convention"), hence no separators. They are part of the
+// wire contract (docs/events.md, section 2), as the wire names are.
 const (
-	attrSpecVersion     = "specversion"
-	attrID              = "id"
-	attrSource          = "source"
-	attrType            = "type"
-	attrSubject         = "subject"
-	attrTime            = "time"
-	attrDataContentType = "datacontenttype"
-	attrDataSchema      = "dataschema"
+	AttrSpecVersion     = "specversion"
+	AttrID              = "id"
+	AttrSource          = "source"
+	AttrType            = "type"
+	AttrSubject         = "subject"
+	AttrTime            = "time"
+	AttrDataContentType = "datacontenttype"
+	AttrDataSchema      = "dataschema"
 
-	extStreamType    = "streamtype"
-	extStreamVersion = "streamversion"
-	extPosition      = "position"
-	extAccountID     = "accountid"
-	extCorrelationID = "correlationid"
-	extCausationID   = "causationid"
+	ExtStreamType    = "streamtype"
+	ExtStreamVersion = "streamversion"
+	ExtPosition      = "position"
+	ExtAccountID     = "accountid"
+	ExtCorrelationID = "correlationid"
+	ExtCausationID   = "causationid"
+	// ExtPartitionKey is the CloudEvents Partitioning extension: the
+	// aggregate id, which the Kafka binding also makes the record key, so
+	// one aggregate's events share a partition and stay in order.
+	ExtPartitionKey = "partitionkey"
 )
 
 const (
-	specVersion   = "1.0"
-	contentJSON   = "application/json"
-	sourcePrefix  = "/renderd/"
-	kafkaPrefix   = "ce_"
-	kafkaCTHeader = "content-type"
+	specVersion  = "1.0"
+	contentJSON  = "application/json"
+	sourcePrefix = "/renderd/"
 )
-
-// Attribute is one CloudEvents context attribute in its string form, ready to
-// become a Kafka header (see KafkaHeader).
-type Attribute struct {
-	Name  string
-	Value string
-}
-
-// KafkaHeader is the Kafka header key of the attribute in the binary content
-// mode: "ce_" + name, except datacontenttype, which the Kafka protocol binding
-// maps to the plain "content-type" header.
-func (a Attribute) KafkaHeader() string {
-	if a.Name == attrDataContentType {
-		return kafkaCTHeader
-	}
-	return kafkaPrefix + a.Name
-}
-
-// AttributeFromKafkaHeader is the inverse of Attribute.KafkaHeader. It reports
-// false for headers that carry no CloudEvents attribute. Keys are lowercased
-// first: attribute names are lowercase by definition, so this only forgives a
-// producer that capitalised a header such as "Content-Type".
-func AttributeFromKafkaHeader(key, value string) (Attribute, bool) {
-	k := strings.ToLower(key)
-	switch {
-	case k == kafkaCTHeader:
-		return Attribute{Name: attrDataContentType, Value: value}, true
-	case strings.HasPrefix(k, kafkaPrefix) && len(k) > len(kafkaPrefix):
-		return Attribute{Name: k[len(kafkaPrefix):], Value: value}, true
-	}
-	return Attribute{}, false
-}
 
 // SourceOf is the CloudEvents source of an aggregate type's events, e.g.
 // "/renderd/renders".
@@ -79,11 +50,12 @@ func SourceOf(t domain.AggregateType) string {
 }
 
 // CloudEventAttributes returns the CloudEvents attributes of a recorded event
-// whose payload was marshalled under wireName, in a stable order: the required
-// and optional context attributes first, then renderd's extensions. Empty
-// optional extensions (account, correlation, causation, an unassigned
-// position) are left out rather than sent empty.
-func (c *Codec) CloudEventAttributes(r domain.Recorded, wireName string) ([]Attribute, error) {
+// whose payload was marshalled under wireName, by name: the required and
+// optional context attributes, then renderd's extensions. Empty optional
+// extensions (account, correlation, causation, an unassigned position) are
+// left out rather than sent empty. The map is the metadata of the event's
+// Kafka message (adapters/kafka), which the relay ships.
+func (c *Codec) CloudEventAttributes(r domain.Recorded, wireName string) (map[string]string, error) {
 	t, ok := c.types[wireName]
 	if !ok {
 		return nil, fmt.Errorf("eventschema: cloudevents: %w", &UnknownEventTypeError{Name: wireName})
@@ -103,40 +75,41 @@ func (c *Codec) CloudEventAttributes(r domain.Recorded, wireName string) ([]Attr
 		return nil, fmt.Errorf("eventschema: cloudevents: event %s has no occurred-at time", r.ID)
 	}
 
-	attrs := []Attribute{
-		{attrSpecVersion, specVersion},
-		{attrID, r.ID},
-		{attrSource, SourceOf(r.StreamType)},
-		{attrType, wireName},
-		{attrSubject, r.StreamID},
-		{attrTime, formatTime(r.OccurredAt)},
-		{attrDataContentType, contentJSON},
-		{attrDataSchema, SchemaID(wireName)},
-		{extStreamType, string(r.StreamType)},
-		{extStreamVersion, strconv.FormatInt(r.StreamVersion, 10)},
-	}
+	attrs := make(map[string]string, 15)
+	attrs[AttrSpecVersion] = specVersion
+	attrs[AttrID] = r.ID
+	attrs[AttrSource] = SourceOf(r.StreamType)
+	attrs[AttrType] = wireName
+	attrs[AttrSubject] = r.StreamID
+	attrs[AttrTime] = formatTime(r.OccurredAt)
+	attrs[AttrDataContentType] = contentJSON
+	attrs[AttrDataSchema] = SchemaID(wireName)
+	attrs[ExtStreamType] = string(r.StreamType)
+	attrs[ExtStreamVersion] = strconv.FormatInt(r.StreamVersion, 10)
+	attrs[ExtPartitionKey] = r.StreamID
 	if r.Position > 0 {
-		attrs = append(attrs, Attribute{extPosition, strconv.FormatInt(r.Position, 10)})
+		attrs[ExtPosition] = strconv.FormatInt(r.Position, 10)
 	}
-	for _, a := range []Attribute{
-		{extAccountID, r.AccountID},
-		{extCorrelationID, r.CorrelationID},
-		{extCausationID, r.CausationID},
-	} {
-		if a.Value != "" {
-			attrs = append(attrs, a)
-		}
+	if r.AccountID != "" {
+		attrs[ExtAccountID] = r.AccountID
+	}
+	if r.CorrelationID != "" {
+		attrs[ExtCorrelationID] = r.CorrelationID
+	}
+	if r.CausationID != "" {
+		attrs[ExtCausationID] = r.CausationID
 	}
 	return attrs, nil
 }
 
-// RecordedFromAttributes parses CloudEvents attributes back into everything
-// of a domain.Recorded but its Event, and returns the wire name (the type
-// attribute) to pass to Unmarshal with the message body. Unknown extensions
-// are ignored, so that producers may add some. A type this codec does not know
-// is not an error here (Unmarshal reports it), but a known type must belong to
-// the stream type.
-func (c *Codec) RecordedFromAttributes(attrs []Attribute) (domain.Recorded, string, error) {
+// RecordedFromAttributes parses CloudEvents attributes, by name, back into
+// everything of a domain.Recorded but its Event, and returns the wire name
+// (the type attribute) to pass to Unmarshal with the message body. Unknown
+// extensions are ignored, so that producers may add some, and so is
+// partitionkey (the subject again). A type this codec does not know is not
+// an error here (Unmarshal reports it), but a known type must belong to the
+// stream type.
+func (c *Codec) RecordedFromAttributes(attrs map[string]string) (domain.Recorded, string, error) {
 	r, wireName, err := c.parseAttributes(attrs)
 	if err != nil {
 		return domain.Recorded{}, "", fmt.Errorf("eventschema: cloudevents: %w", err)
@@ -144,94 +117,80 @@ func (c *Codec) RecordedFromAttributes(attrs []Attribute) (domain.Recorded, stri
 	return r, wireName, nil
 }
 
-func (c *Codec) parseAttributes(attrs []Attribute) (domain.Recorded, string, error) {
+func (c *Codec) parseAttributes(attrs map[string]string) (domain.Recorded, string, error) {
 	var r domain.Recorded
-	set, err := newAttributeSet(attrs)
-	if err != nil {
-		return r, "", err
-	}
+	set := attributeSet(attrs)
 
-	v, err := set.required(attrSpecVersion)
+	v, err := set.required(AttrSpecVersion)
 	if err != nil {
 		return r, "", err
 	}
 	if v != specVersion {
-		return r, "", invalidAttr(attrSpecVersion, v, errors.New("want "+specVersion))
+		return r, "", invalidAttr(AttrSpecVersion, v, errors.New("want "+specVersion))
 	}
-	if r.ID, err = set.required(attrID); err != nil {
+	if r.ID, err = set.required(AttrID); err != nil {
 		return r, "", err
 	}
-	wireName, err := set.required(attrType)
+	wireName, err := set.required(AttrType)
 	if err != nil {
 		return r, "", err
 	}
-	if r.StreamID, err = set.required(attrSubject); err != nil {
+	if r.StreamID, err = set.required(AttrSubject); err != nil {
 		return r, "", err
 	}
 
-	if v, err = set.required(extStreamType); err != nil {
+	if v, err = set.required(ExtStreamType); err != nil {
 		return r, "", err
 	}
 	r.StreamType = domain.AggregateType(v)
 	if !slices.Contains(domain.AggregateTypes(), r.StreamType) {
-		return r, "", invalidAttr(extStreamType, v, errors.New("not an aggregate type"))
+		return r, "", invalidAttr(ExtStreamType, v, errors.New("not an aggregate type"))
 	}
 	if agg := c.AggregateOf(wireName); agg != "" && agg != r.StreamType {
-		return r, "", invalidAttr(attrType, wireName, fmt.Errorf("belongs on %s streams, not %s", agg, v))
+		return r, "", invalidAttr(AttrType, wireName, fmt.Errorf("belongs on %s streams, not %s", agg, v))
 	}
-	if v, err = set.required(attrSource); err != nil {
+	if v, err = set.required(AttrSource); err != nil {
 		return r, "", err
 	}
 	if want := SourceOf(r.StreamType); v != want {
-		return r, "", invalidAttr(attrSource, v, errors.New("want "+want))
+		return r, "", invalidAttr(AttrSource, v, errors.New("want "+want))
 	}
 
-	if v, err = set.required(attrTime); err != nil {
+	if v, err = set.required(AttrTime); err != nil {
 		return r, "", err
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return r, "", invalidAttr(attrTime, v, err)
+		return r, "", invalidAttr(AttrTime, v, err)
 	}
 	r.OccurredAt = t.UTC()
 
-	if v, ok := set[attrDataContentType]; ok {
+	if v, ok := set[AttrDataContentType]; ok {
 		if mt, _, err := mime.ParseMediaType(v); err != nil || mt != contentJSON {
-			return r, "", invalidAttr(attrDataContentType, v, errors.New("want "+contentJSON))
+			return r, "", invalidAttr(AttrDataContentType, v, errors.New("want "+contentJSON))
 		}
 	}
 
-	if v, err = set.required(extStreamVersion); err != nil {
+	if v, err = set.required(ExtStreamVersion); err != nil {
 		return r, "", err
 	}
-	if r.StreamVersion, err = parsePositive(extStreamVersion, v); err != nil {
+	if r.StreamVersion, err = parsePositive(ExtStreamVersion, v); err != nil {
 		return r, "", err
 	}
-	if v, ok := set[extPosition]; ok {
-		if r.Position, err = parsePositive(extPosition, v); err != nil {
+	if v, ok := set[ExtPosition]; ok {
+		if r.Position, err = parsePositive(ExtPosition, v); err != nil {
 			return r, "", err
 		}
 	}
 
-	r.AccountID = set[extAccountID]
-	r.CorrelationID = set[extCorrelationID]
-	r.CausationID = set[extCausationID]
+	r.AccountID = set[ExtAccountID]
+	r.CorrelationID = set[ExtCorrelationID]
+	r.CausationID = set[ExtCausationID]
 	return r, wireName, nil
 }
 
-// attributeSet indexes attributes by name.
+// attributeSet is attributes by name.
 type attributeSet map[string]string
-
-func newAttributeSet(attrs []Attribute) (attributeSet, error) {
-	set := make(attributeSet, len(attrs))
-	for _, a := range attrs {
-		if _, dup := set[a.Name]; dup {
-			return nil, invalidAttr(a.Name, a.Value, errors.New("given more than once"))
-		}
-		set[a.Name] = a.Value
-	}
-	return set, nil
-}
 
 // required treats an empty value as missing: every required attribute of
 // ours is meaningless when empty.

@@ -2,9 +2,9 @@ package eventschema
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"regexp"
-	"slices"
 	"testing"
 	"time"
 
@@ -14,28 +14,29 @@ import (
 func TestCloudEventAttributes(t *testing.T) {
 	codec := NewCodec()
 
-	t.Run("attributes_are_complete_and_in_a_stable_order", func(t *testing.T) {
+	t.Run("attributes_are_complete", func(t *testing.T) {
 		got, err := codec.CloudEventAttributes(exampleRecorded(), RenderCompletedV1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []Attribute{
-			{"specversion", "1.0"},
-			{"id", "0b5e6f0e-2a1d-4c3b-9e8f-7a6b5c4d3e2f"},
-			{"source", "/renderd/renders"},
-			{"type", "render.completed.v1"},
-			{"subject", exampleRenderID},
-			{"time", "2025-11-27T03:40:12.345678Z"},
-			{"datacontenttype", "application/json"},
-			{"dataschema", "https://schemas.renderd.dev/events/render.completed.v1.json"},
-			{"streamtype", "render"},
-			{"streamversion", "4"},
-			{"position", "918273"},
-			{"accountid", "acc_3d9f1b27"},
-			{"correlationid", "req_01JDX6Q4M3ZC9T8B7A6V5N4K2H"},
-			{"causationid", "6c5d4e3f-2a1b-4c0d-9e8f-1a2b3c4d5e6f"},
+		want := map[string]string{
+			"specversion":     "1.0",
+			"id":              "0b5e6f0e-2a1d-4c3b-9e8f-7a6b5c4d3e2f",
+			"source":          "/renderd/renders",
+			"type":            "render.completed.v1",
+			"subject":         exampleRenderID,
+			"time":            "2025-11-27T03:40:12.345678Z",
+			"datacontenttype": "application/json",
+			"dataschema":      "https://schemas.renderd.dev/events/render.completed.v1.json",
+			"streamtype":      "render",
+			"streamversion":   "4",
+			"position":        "918273",
+			"accountid":       "acc_3d9f1b27",
+			"correlationid":   "req_01JDX6Q4M3ZC9T8B7A6V5N4K2H",
+			"causationid":     "6c5d4e3f-2a1b-4c0d-9e8f-1a2b3c4d5e6f",
+			"partitionkey":    exampleRenderID,
 		}
-		if !slices.Equal(got, want) {
+		if !maps.Equal(got, want) {
 			t.Fatalf("got  %v\nwant %v", got, want)
 		}
 	})
@@ -46,9 +47,9 @@ func TestCloudEventAttributes(t *testing.T) {
 			t.Fatal(err)
 		}
 		valid := regexp.MustCompile(`^[a-z0-9]{1,20}$`)
-		for _, a := range attrs {
-			if !valid.MatchString(a.Name) {
-				t.Errorf("attribute name %q", a.Name)
+		for name := range attrs {
+			if !valid.MatchString(name) {
+				t.Errorf("attribute name %q", name)
 			}
 		}
 	})
@@ -60,10 +61,10 @@ func TestCloudEventAttributes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range attrs {
-			switch a.Name {
+		for name := range attrs {
+			switch name {
 			case "position", "accountid", "correlationid", "causationid":
-				t.Errorf("%s sent although empty", a.Name)
+				t.Errorf("%s sent although empty", name)
 			}
 		}
 	})
@@ -75,7 +76,7 @@ func TestCloudEventAttributes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := attrValue(attrs, "time"); got != "2025-11-27T03:40:12Z" {
+		if got := attrs["time"]; got != "2025-11-27T03:40:12Z" {
 			t.Fatalf("time = %q", got)
 		}
 	})
@@ -124,15 +125,6 @@ func TestCloudEventAttributes(t *testing.T) {
 	}
 }
 
-func attrValue(attrs []Attribute, name string) string {
-	for _, a := range attrs {
-		if a.Name == name {
-			return a.Value
-		}
-	}
-	return ""
-}
-
 func TestCloudEventAttributesRoundTrip(t *testing.T) {
 	codec := NewCodec()
 	full := exampleRecorded()
@@ -171,59 +163,6 @@ func TestCloudEventAttributesRoundTrip(t *testing.T) {
 		})
 	}
 
-	t.Run("kafka_headers_round_trip", func(t *testing.T) {
-		attrs, err := codec.CloudEventAttributes(full, RenderCompletedV1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back []Attribute
-		for _, a := range attrs {
-			got, ok := AttributeFromKafkaHeader(a.KafkaHeader(), a.Value)
-			if !ok || got != a {
-				t.Fatalf("header %q → %v, %v; want %v", a.KafkaHeader(), got, ok, a)
-			}
-			back = append(back, got)
-		}
-		if !slices.Equal(back, attrs) {
-			t.Fatal("attributes changed through headers")
-		}
-	})
-}
-
-func TestKafkaHeaders(t *testing.T) {
-	tests := []struct {
-		name   string
-		attr   Attribute
-		header string
-	}{
-		{"context_attribute_gets_the_ce_prefix", Attribute{"type", "render.completed.v1"}, "ce_type"},
-		{"extension_gets_the_ce_prefix", Attribute{"streamversion", "4"}, "ce_streamversion"},
-		{"datacontenttype_maps_to_content_type", Attribute{"datacontenttype", "application/json"}, "content-type"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.attr.KafkaHeader(); got != tt.header {
-				t.Fatalf("KafkaHeader() = %q, want %q", got, tt.header)
-			}
-		})
-	}
-	t.Run("header_names_are_case_insensitive", func(t *testing.T) {
-		got, ok := AttributeFromKafkaHeader("CE_Id", "x")
-		if !ok || got != (Attribute{"id", "x"}) {
-			t.Fatalf("got %v, %v", got, ok)
-		}
-		got, ok = AttributeFromKafkaHeader("Content-Type", "application/json")
-		if !ok || got != (Attribute{"datacontenttype", "application/json"}) {
-			t.Fatalf("got %v, %v", got, ok)
-		}
-	})
-	t.Run("other_headers_are_not_attributes", func(t *testing.T) {
-		for _, h := range []string{"traceparent", "ce_", "key"} {
-			if _, ok := AttributeFromKafkaHeader(h, "v"); ok {
-				t.Errorf("%q taken for an attribute", h)
-			}
-		}
-	})
 }
 
 func TestRecordedFromAttributesRejects(t *testing.T) {
@@ -232,23 +171,20 @@ func TestRecordedFromAttributesRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	without := func(name string) []Attribute {
-		return slices.DeleteFunc(slices.Clone(base), func(a Attribute) bool { return a.Name == name })
+	without := func(name string) map[string]string {
+		out := maps.Clone(base)
+		delete(out, name)
+		return out
 	}
-	with := func(name, value string) []Attribute {
-		out := slices.Clone(base)
-		for i := range out {
-			if out[i].Name == name {
-				out[i].Value = value
-				return out
-			}
-		}
-		return append(out, Attribute{name, value})
+	with := func(name, value string) map[string]string {
+		out := maps.Clone(base)
+		out[name] = value
+		return out
 	}
 
 	tests := []struct {
 		name  string
-		attrs []Attribute
+		attrs map[string]string
 		want  error
 	}{
 		{"missing_specversion", without("specversion"), ErrMissingAttribute},
@@ -269,7 +205,6 @@ func TestRecordedFromAttributesRejects(t *testing.T) {
 		{"streamversion_zero", with("streamversion", "0"), ErrInvalidAttribute},
 		{"position_negative", with("position", "-1"), ErrInvalidAttribute},
 		{"non_json_content_type", with("datacontenttype", "text/plain"), ErrInvalidAttribute},
-		{"attribute_given_twice", append(slices.Clone(base), Attribute{"id", "other"}), ErrInvalidAttribute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"_is_rejected", func(t *testing.T) {
@@ -282,7 +217,7 @@ func TestRecordedFromAttributesRejects(t *testing.T) {
 
 	accepted := []struct {
 		name  string
-		attrs []Attribute
+		attrs map[string]string
 	}{
 		{"json_content_type_with_charset", with("datacontenttype", "application/json; charset=utf-8")},
 		{"no_content_type", without("datacontenttype")},

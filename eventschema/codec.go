@@ -1,6 +1,7 @@
 package eventschema
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/renderd/renderd/domain"
@@ -90,6 +91,31 @@ func (c *Codec) Marshal(e domain.Event) (wireName string, data []byte, err error
 		return "", nil, fmt.Errorf("eventschema: encode %s: %w", name, err)
 	}
 	return name, data, nil
+}
+
+// MarshalStored is Marshal that also returns the event as Unmarshal reads it
+// back from data (durations to the microsecond), for an event store that
+// returns what it appended as it will load it. It maps the wire struct back
+// rather than decoding data: the JSON between them changes nothing but
+// strings that are not valid UTF-8, which the encoder replaces (writing
+// \ufffd), and only those payloads are decoded.
+func (c *Codec) MarshalStored(e domain.Event) (wireName string, data []byte, stored domain.Event, err error) {
+	name, wire, err := toWire(e)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if data, err = encodePayload(wire); err != nil {
+		return "", nil, nil, fmt.Errorf("eventschema: encode %s: %w", name, err)
+	}
+	if bytes.Contains(data, []byte(`\ufffd`)) {
+		stored, err = c.types[name].decode(data)
+	} else {
+		stored, err = wire.(wirePayload).toDomain()
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("eventschema: decode %s: %w", name, err)
+	}
+	return name, data, stored, nil
 }
 
 // toWire is the one place that says which wire struct a domain event becomes.

@@ -499,11 +499,7 @@ func TestUpcasting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range attrs {
-			if attrs[i].Name == attrType {
-				attrs[i].Value = retiredName // as a relay before the breaking change wrote it
-			}
-		}
+		attrs[AttrType] = retiredName // as a relay before the breaking change wrote it
 		_, wireName, err := codec.RecordedFromAttributes(attrs)
 		if err != nil {
 			t.Fatal(err)
@@ -567,4 +563,42 @@ func TestUpcasting(t *testing.T) {
 			}
 		}
 	})
+}
+
+// MarshalStored's event is the one Unmarshal reads back from its payload,
+// for every event type and for the values the JSON between them changes:
+// durations below the microsecond, strings that are not valid UTF-8.
+func TestMarshalStored_returns_the_event_as_unmarshal_reads_it_back(t *testing.T) {
+	codec := NewCodec()
+	events := map[string]domain.Event{}
+	for name, e := range exampleEvents() {
+		events[name] = e
+	}
+	events["sub_microsecond_durations"] = domain.RenderCompleted{Attempt: 1, Duration: 43_076_000_499, EncodeTime: 1_500_000_501}
+	events["sub_microsecond_segments"] = domain.CutCompleted{Segments: []domain.Segment{{Start: 1_500_000_700, End: 9_000_000_300}}, Duration: 7_499_999_600}
+	events["empty_segments"] = domain.CutCompleted{Segments: []domain.Segment{}}
+	events["invalid_utf8"] = domain.RenderFailed{Attempt: 1, Code: "encode_failed", Message: "ffmpeg: \xff\xfe in <output>"}
+	events["a_backslash_u_fffd_written_out"] = domain.RenderFailed{Attempt: 1, Code: "encode_failed", Message: `a literal \ufffd`}
+	for name, e := range events {
+		t.Run(name, func(t *testing.T) {
+			wireName, data, stored, err := codec.MarshalStored(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantName, wantData, err := codec.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wireName != wantName || !bytes.Equal(data, wantData) {
+				t.Fatalf("MarshalStored wrote %s %s, Marshal %s %s", wireName, data, wantName, wantData)
+			}
+			want, err := codec.Unmarshal(wireName, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(stored, want) {
+				t.Fatalf("stored %#v\nwant   %#v", stored, want)
+			}
+		})
+	}
 }

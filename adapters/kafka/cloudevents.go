@@ -1,112 +1,127 @@
 package kafka
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"time"
+	"slices"
+	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
-	cebinding "github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/renderd/renderd/eventschema"
 )
 
-// Metadata keys of a watermill message that CloudEventsMarshaler maps onto
-// CloudEvents context attributes. Any other key is an extension attribute.
-// The message UUID is the CloudEvents id and its payload the JSON data.
+// The CloudEvents Kafka protocol binding, binary content mode: an attribute
+// is the header "ce_" + its name, except datacontenttype, which is the plain
+// "content-type" header.
 const (
-	AttrType            = "type"
-	AttrSource          = "source"
-	AttrSubject         = "subject"
-	AttrTime            = "time"
-	AttrDataSchema      = "dataschema"
-	attrSpecVersion     = "specversion"
-	attrID              = "id"
-	attrDataContentType = "datacontenttype"
-	// attrPartitionKey is the CloudEvents partitioning extension, which the
-	// Kafka binding maps onto the record key.
-	attrPartitionKey = "partitionkey"
+	headerPrefix      = "ce_"
+	contentTypeHeader = "content-type"
 )
+
+// contextAttributes are the CloudEvents context attributes, in the order of
+// their headers on a record: ahead of the extensions, which follow in no
+// stable order (docs/events.md, section 2).
+var contextAttributes = []string{
+	eventschema.AttrID, eventschema.AttrSource, eventschema.AttrSpecVersion, eventschema.AttrType,
+	eventschema.AttrDataContentType, eventschema.AttrDataSchema, eventschema.AttrSubject, eventschema.AttrTime,
+}
 
 // CloudEventsMarshaler maps watermill messages to Kafka records in the
-// CloudEvents Kafka protocol binding, binary mode (ce_* headers, JSON value),
-// and back. The record key is the subject: the aggregate id, so one
-// aggregate's events share a partition and stay in order.
+// CloudEvents Kafka protocol binding, binary content mode, and back
+// (docs/events.md, section 2). A message's metadata are its event's
+// CloudEvents attributes by name (eventschema.Codec.CloudEventAttributes),
+// id included, which is also its UUID; its payload is the JSON data, the
+// record value. Each attribute is a record header, and the partitionkey
+// attribute (the aggregate id) is also the record key, so one aggregate's
+// events share a partition and stay in order.
 type CloudEventsMarshaler struct{}
 
 // Marshal implements watermill-kafka's Marshaler.
 func (CloudEventsMarshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
-	ev := cloudevents.New(cloudevents.CloudEventsVersionV1)
-	ev.SetID(msg.UUID)
-	for key, value := range msg.Metadata {
-		switch key {
-		case attrSpecVersion:
-			if value != cloudevents.CloudEventsVersionV1 {
-				return nil, fmt.Errorf("message %s: unsupported specversion %q", msg.UUID, value)
-			}
-		case attrID:
-			if value != msg.UUID {
-				return nil, fmt.Errorf("message %s: metadata id %q differs", msg.UUID, value)
-			}
-		case attrDataContentType:
-			if value != cloudevents.ApplicationJSON {
-				return nil, fmt.Errorf("message %s: data content type %q is not JSON", msg.UUID, value)
-			}
-		case AttrType:
-			ev.SetType(value)
-		case AttrSource:
-			ev.SetSource(value)
-		case AttrSubject:
-			ev.SetSubject(value)
-		case AttrTime:
-			t, err := time.Parse(time.RFC3339Nano, value)
-			if err != nil {
-				return nil, fmt.Errorf("message %s: time: %w", msg.UUID, err)
-			}
-			ev.SetTime(t)
-		case AttrDataSchema:
-			ev.SetDataSchema(value)
-		default:
-			ev.SetExtension(key, value)
+	if id := msg.Metadata[eventschema.AttrID]; id != msg.UUID {
+		return nil, fmt.Errorf("message %s: metadata id %q differs", msg.UUID, id)
+	}
+	key := recordKey(msg)
+	if key == "" {
+		return nil, fmt.Errorf("message %s: no partition key to key the record by", msg.UUID)
+	}
+	headers := make([]sarama.RecordHeader, 0, len(msg.Metadata))
+	for _, name := range contextAttributes {
+		if value, ok := msg.Metadata[name]; ok {
+			headers = append(headers, sarama.RecordHeader{Key: []byte(headerOf(name)), Value: []byte(value)})
 		}
 	}
-	if ev.Subject() == "" {
-		return nil, fmt.Errorf("message %s: no subject to key the record by", msg.UUID)
+	for name, value := range msg.Metadata {
+		if !slices.Contains(contextAttributes, name) {
+			headers = append(headers, sarama.RecordHeader{Key: []byte(headerOf(name)), Value: []byte(value)})
+		}
 	}
-	ev.SetExtension(attrPartitionKey, ev.Subject())
-	ev.SetDataContentType(cloudevents.ApplicationJSON)
-	ev.DataEncoded = msg.Payload
-	if err := ev.Validate(); err != nil {
-		return nil, fmt.Errorf("message %s: %w", msg.UUID, err)
-	}
-
-	pm := &sarama.ProducerMessage{Topic: topic}
-	if err := cebinding.WriteProducerMessage(context.Background(), binding.ToMessage(&ev), pm); err != nil {
-		return nil, fmt.Errorf("message %s: %w", msg.UUID, err)
+	pm := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Headers: headers}
+	if len(msg.Payload) > 0 {
+		pm.Value = sarama.ByteEncoder(msg.Payload)
 	}
 	return pm, nil
 }
 
-// Unmarshal implements watermill-kafka's Unmarshaler.
+// recordKey is the Kafka record key of a message: its partition key.
+func recordKey(msg *message.Message) string { return msg.Metadata[eventschema.ExtPartitionKey] }
+
+// errNotBinary is a record that is not a CloudEvent in binary content mode.
+var errNotBinary = errors.New("not a CloudEvent in binary content mode")
+
+// Unmarshal implements watermill-kafka's Unmarshaler. Headers that carry no
+// attribute are left out; an attribute given twice is refused, as is a
+// record without the spec version (no CloudEvent in binary mode) or an id.
+// Checking the attributes is for whoever reads them
+// (eventschema.Codec.RecordedFromAttributes).
 func (CloudEventsMarshaler) Unmarshal(cm *sarama.ConsumerMessage) (*message.Message, error) {
-	ev, err := binding.ToEvent(context.Background(), cebinding.NewMessageFromConsumerMessage(cm))
-	if err != nil {
-		return nil, fmt.Errorf("%s/%d@%d: not a CloudEvent: %w", cm.Topic, cm.Partition, cm.Offset, err)
+	where := func(err error) error {
+		return fmt.Errorf("%s/%d@%d: %w", cm.Topic, cm.Partition, cm.Offset, err)
 	}
-	msg := message.NewMessage(ev.ID(), ev.Data())
-	msg.Metadata.Set(AttrType, ev.Type())
-	msg.Metadata.Set(AttrSource, ev.Source())
-	msg.Metadata.Set(AttrSubject, ev.Subject())
-	msg.Metadata.Set(AttrTime, ev.Time().UTC().Format(time.RFC3339Nano))
-	if ds := ev.DataSchema(); ds != "" {
-		msg.Metadata.Set(AttrDataSchema, ds)
-	}
-	for name, value := range ev.Extensions() {
-		if name == attrPartitionKey {
+	attrs := make(message.Metadata, len(cm.Headers))
+	for _, h := range cm.Headers {
+		name, ok := attributeOf(string(h.Key))
+		if !ok {
 			continue
 		}
-		msg.Metadata.Set(name, fmt.Sprint(value))
+		if _, dup := attrs[name]; dup {
+			return nil, where(fmt.Errorf("%w: attribute %s given more than once", errNotBinary, name))
+		}
+		attrs[name] = string(h.Value)
 	}
+	if _, ok := attrs[eventschema.AttrSpecVersion]; !ok {
+		return nil, where(errNotBinary)
+	}
+	id := attrs[eventschema.AttrID]
+	if id == "" {
+		return nil, where(fmt.Errorf("%w: no id", errNotBinary))
+	}
+	msg := message.NewMessage(id, cm.Value)
+	msg.Metadata = attrs
 	return msg, nil
+}
+
+// headerOf is the Kafka header of the attribute name.
+func headerOf(name string) string {
+	if name == eventschema.AttrDataContentType {
+		return contentTypeHeader
+	}
+	return headerPrefix + name
+}
+
+// attributeOf is the inverse of headerOf. It reports false for headers that
+// carry no CloudEvents attribute. Keys are lowercased first: attribute names
+// are lowercase by definition, so this only forgives a producer that
+// capitalised a header such as "Content-Type".
+func attributeOf(header string) (string, bool) {
+	k := strings.ToLower(header)
+	switch {
+	case k == contentTypeHeader:
+		return eventschema.AttrDataContentType, true
+	case strings.HasPrefix(k, headerPrefix) && len(k) > len(headerPrefix):
+		return k[len(headerPrefix):], true
+	}
+	return "", false
 }

@@ -1,5 +1,5 @@
 // Package kafka holds renderd's Kafka adapters (sarama, through watermill-kafka
-// where it fits): topic names and creation, the CloudEvents message mapping,
+// where it fits): topic names and creation, the CloudEvents Kafka binding,
 // the batch publisher the relay ships events with, and consumer settings.
 package kafka
 

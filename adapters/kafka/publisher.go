@@ -34,8 +34,8 @@ func NewBatchPublisher(brokers []string, cfg *sarama.Config, marshaler wmkafka.M
 	return &BatchPublisher{producer: producer, marshaler: marshaler}, nil
 }
 
-// Key is the message's record key: its subject, the aggregate id.
-func (o Outgoing) Key() string { return o.Message.Metadata.Get(AttrSubject) }
+// Key is the message's record key: its partition key, the aggregate id.
+func (o Outgoing) Key() string { return recordKey(o.Message) }
 
 // PublishError is a publish that failed for some of a batch's messages; the
 // others were written. Failed holds the failed messages' indexes in the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -20,17 +21,14 @@ type Checkpoint struct {
 	Position      int64
 }
 
-// LogEntry is a stored event as the relay ships it: metadata plus the stored
-// wire form, not decoded.
+// LogEntry is a stored event as the relay ships it: the recorded event
+// without its Event, which stays in its stored wire form, not decoded, and
+// its place in the log (Recorded.Position is Checkpoint.Position).
 type LogEntry struct {
-	Checkpoint    Checkpoint
-	ID            string
-	StreamID      string
-	StreamType    domain.AggregateType
-	StreamVersion int64
-	WireName      string
-	Data          []byte
-	domain.Metadata
+	Checkpoint Checkpoint
+	domain.Recorded
+	WireName string
+	Data     []byte
 }
 
 // Querier is what reading the log needs: a pool, a connection or a tx.
@@ -107,6 +105,7 @@ func scanLogEntry(row pgx.CollectableRow) (LogEntry, error) {
 	}
 	e.ID = id.String()
 	e.StreamType = domain.AggregateType(typ)
+	e.Position = e.Checkpoint.Position
 	e.OccurredAt = e.OccurredAt.UTC()
 	e.Data = []byte(data)
 	return e, nil
@@ -164,4 +163,108 @@ func Unread(ctx context.Context, q Querier, after Checkpoint) (bool, error) {
 		return false, fmt.Errorf("unread events: %w", err)
 	}
 	return unread, nil
+}
+
+// The auditors' reads (`renderd history`, `renderd verify`): the log as
+// stored, worker details included, which the API's public history leaves
+// out.
+
+// StreamEntries returns a stream's events as stored, undecoded, oldest
+// first; none for an unknown stream.
+func (s *EventStore) StreamEntries(ctx context.Context, streamID string) ([]LogEntry, error) {
+	return queryLog(ctx, s.pool, `
+		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
+		       account_id, correlation_id, causation_id, occurred_at, data::text
+		FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
+}
+
+// StreamsWithEvent returns the streams that hold an event stored under
+// wireName whose data has field equal to value, in the order of those
+// events: say, the renders of an asset.
+func (s *EventStore) StreamsWithEvent(ctx context.Context, wireName, field, value string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stream_id FROM events WHERE event_type = $1 AND data->>$2 = $3 ORDER BY position`,
+		wireName, field, value)
+	if err != nil {
+		return nil, fmt.Errorf("streams with %s: %w", wireName, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("streams with %s: %w", wireName, err)
+	}
+	return ids, nil
+}
+
+// VersionGap is a stream whose versions are not 1, 2, … n.
+type VersionGap struct {
+	StreamID    string
+	Events      int64
+	First, Last int64 // the lowest and highest version
+}
+
+// VersionGaps returns every stream whose versions are not contiguous from 1.
+func (s *EventStore) VersionGaps(ctx context.Context) ([]VersionGap, error) {
+	rows, err := s.pool.Query(ctx, `SELECT stream_id, count(*), min(stream_version), max(stream_version)
+		FROM events GROUP BY stream_id HAVING min(stream_version) <> 1 OR max(stream_version) <> count(*)`)
+	if err != nil {
+		return nil, fmt.Errorf("version gaps: %w", err)
+	}
+	gaps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (VersionGap, error) {
+		var g VersionGap
+		return g, row.Scan(&g.StreamID, &g.Events, &g.First, &g.Last)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("version gaps: %w", err)
+	}
+	return gaps, nil
+}
+
+// EachEventOf calls fn with every event of an aggregate type's streams,
+// stream by stream in version order, as it reads them: the whole log need
+// not fit in memory. It stops at fn's first error and returns it.
+func (s *EventStore) EachEventOf(ctx context.Context, t domain.AggregateType, fn func(streamID string, version int64, wireName string) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT stream_id, stream_version, event_type FROM events
+		WHERE stream_type = $1 ORDER BY stream_id, stream_version`, string(t))
+	if err != nil {
+		return fmt.Errorf("events of %s streams: %w", t, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, wireName string
+			version      int64
+		)
+		if err := rows.Scan(&id, &version, &wireName); err != nil {
+			return fmt.Errorf("events of %s streams: %w", t, err)
+		}
+		if err := fn(id, version, wireName); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("events of %s streams: %w", t, err)
+	}
+	return nil
+}
+
+// Checkpoint returns the named reader's checkpoint (zero if it has none).
+func (s *EventStore) Checkpoint(ctx context.Context, name string) (Checkpoint, error) {
+	return LoadCheckpoint(ctx, s.pool, name)
+}
+
+// RecordedAfter counts the events after cp and returns when the oldest of
+// them was recorded (zero for none).
+func (s *EventStore) RecordedAfter(ctx context.Context, cp Checkpoint) (int64, time.Time, error) {
+	var (
+		n      int64
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)`, strconv.FormatUint(cp.TransactionID, 10), cp.Position).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("events after %d/%d: %w", cp.TransactionID, cp.Position, err)
+	}
+	if oldest == nil {
+		return n, time.Time{}, nil
+	}
+	return n, *oldest, nil
 }

@@ -5,14 +5,13 @@ import (
 
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/postgres"
-	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 )
 
 // CloudEventsMapper maps log entries to Kafka messages: the topic of the
 // entry's aggregate type, the stored JSON as data (upcast, see below), and
-// the CloudEvents attributes eventschema defines (see
-// kafka.CloudEventsMarshaler).
+// the CloudEvents attributes eventschema defines as metadata, which
+// kafka.CloudEventsMarshaler turns into the record's headers and key.
 //
 // An entry stored under a retired wire name is published upcast to the
 // current one (type, dataschema and data alike): consumers are promised the
@@ -24,17 +23,12 @@ func CloudEventsMapper(codec *eventschema.Codec, topics kafka.Topics) func(postg
 		if err != nil {
 			return kafka.Outgoing{}, err
 		}
-		attrs, err := codec.CloudEventAttributes(domain.Recorded{
-			ID: e.ID, StreamID: e.StreamID, StreamType: e.StreamType, StreamVersion: e.StreamVersion,
-			Position: e.Checkpoint.Position, Metadata: e.Metadata,
-		}, wireName)
+		attrs, err := codec.CloudEventAttributes(e.Recorded, wireName)
 		if err != nil {
 			return kafka.Outgoing{}, err
 		}
 		msg := message.NewMessage(e.ID, data)
-		for _, a := range attrs {
-			msg.Metadata.Set(a.Name, a.Value)
-		}
+		msg.Metadata = attrs
 		return kafka.Outgoing{Topic: topics.For(e.StreamType), Message: msg}, nil
 	}
 }

@@ -27,9 +27,11 @@ func renameWhy(data []byte) ([]byte, error) {
 func storedEntry(wireName, data string) postgres.LogEntry {
 	return postgres.LogEntry{
 		Checkpoint: postgres.Checkpoint{TransactionID: 7, Position: 42},
-		ID:         "0b5e6f0e-2a1d-4c3b-9e8f-7a6b5c4d3e2f", StreamID: "rnd_1", StreamType: domain.AggregateRender, StreamVersion: 3,
+		Recorded: domain.Recorded{
+			ID: "0b5e6f0e-2a1d-4c3b-9e8f-7a6b5c4d3e2f", StreamID: "rnd_1", StreamType: domain.AggregateRender, StreamVersion: 3, Position: 42,
+			Metadata: domain.Metadata{AccountID: "acc_1", OccurredAt: time.Date(2025, 11, 27, 3, 40, 12, 0, time.UTC)},
+		},
 		WireName: wireName, Data: []byte(data),
-		Metadata: domain.Metadata{AccountID: "acc_1", OccurredAt: time.Date(2025, 11, 27, 3, 40, 12, 0, time.UTC)},
 	}
 }
 

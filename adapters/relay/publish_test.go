@@ -12,6 +12,7 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/relay"
 	"github.com/renderd/renderd/adapters/testenv"
+	"github.com/renderd/renderd/eventschema"
 )
 
 // scriptedPublisher fails, on each call, the messages whose ids the script
@@ -59,7 +60,7 @@ func batch(names ...string) []kafka.Outgoing {
 			topic, id = t, rest
 		}
 		m := message.NewMessage(name, nil)
-		m.Metadata.Set(kafka.AttrSubject, strings.TrimRight(id, "0123456789"))
+		m.Metadata.Set(eventschema.ExtPartitionKey, strings.TrimRight(id, "0123456789"))
 		out = append(out, kafka.Outgoing{Topic: topic, Message: m})
 	}
 	return out

@@ -11,10 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 )
 
@@ -71,13 +69,21 @@ func history(ctx context.Context, cfg Config, args []string, asset string, asJSO
 		return err
 	}
 	defer pool.Close()
+	return printHistory(ctx, postgres.NewEventStore(pool, eventschema.NewCodec(), nil), renderIDs, asset, asJSON, stdout)
+}
+
+// historyLog is what `renderd history` reads of the event store.
+type historyLog interface {
+	StreamsWithEvent(ctx context.Context, wireName, field, value string) ([]string, error)
+	StreamEntries(ctx context.Context, streamID string) ([]postgres.LogEntry, error)
+}
+
+// printHistory prints the histories of renderIDs, or of the renders of
+// asset if it is set.
+func printHistory(ctx context.Context, store historyLog, renderIDs []string, asset string, asJSON bool, stdout io.Writer) error {
 	if asset != "" {
-		rows, err := pool.Query(ctx, `SELECT stream_id FROM events WHERE event_type = $1 AND data->>'asset_id' = $2
-			ORDER BY position`, eventschema.RenderRequestedV1, asset)
-		if err != nil {
-			return fmt.Errorf("renders of asset %s: %w", asset, err)
-		}
-		if renderIDs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		var err error
+		if renderIDs, err = store.StreamsWithEvent(ctx, eventschema.RenderRequestedV1, "asset_id", asset); err != nil {
 			return fmt.Errorf("renders of asset %s: %w", asset, err)
 		}
 		if len(renderIDs) == 0 {
@@ -85,7 +91,7 @@ func history(ctx context.Context, cfg Config, args []string, asset string, asJSO
 		}
 	}
 	for i, id := range renderIDs {
-		events, err := streamEvents(ctx, pool, id)
+		events, err := streamEvents(ctx, store, id)
 		if err != nil {
 			return err
 		}
@@ -112,22 +118,16 @@ func history(ctx context.Context, cfg Config, args []string, asset string, asJSO
 	return nil
 }
 
-func streamEvents(ctx context.Context, pool *pgxpool.Pool, streamID string) ([]auditEvent, error) {
-	rows, err := pool.Query(ctx, `SELECT position, event_id::text, stream_id, stream_version, event_type, occurred_at,
-			account_id, correlation_id, data::text
-		FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
+func streamEvents(ctx context.Context, store historyLog, streamID string) ([]auditEvent, error) {
+	entries, err := store.StreamEntries(ctx, streamID)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", streamID, err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auditEvent, error) {
-		var e auditEvent
-		var data string
-		err := row.Scan(&e.Position, &e.ID, &e.StreamID, &e.Version, &e.WireName, &e.OccurredAt, &e.AccountID, &e.CorrelationID, &data)
-		e.Type, e.Data, e.OccurredAt = eventschema.PublicType(e.WireName), json.RawMessage(data), e.OccurredAt.UTC()
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", streamID, err)
+	events := make([]auditEvent, len(entries))
+	for i, e := range entries {
+		events[i] = auditEvent{Position: e.Position, ID: e.ID, StreamID: e.StreamID, Version: e.StreamVersion,
+			Type: eventschema.PublicType(e.WireName), WireName: e.WireName, OccurredAt: e.OccurredAt,
+			AccountID: e.AccountID, CorrelationID: e.CorrelationID, Data: json.RawMessage(e.Data)}
 	}
 	return events, nil
 }
@@ -179,53 +179,52 @@ func verify(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 	defer pool.Close()
+	return verifyLog(ctx, postgres.NewEventStore(pool, eventschema.NewCodec(), nil), stdout)
+}
+
+// verifiedLog is what `renderd verify` reads of the event store.
+type verifiedLog interface {
+	VersionGaps(ctx context.Context) ([]postgres.VersionGap, error)
+	EachEventOf(ctx context.Context, t domain.AggregateType, fn func(streamID string, version int64, wireName string) error) error
+	Checkpoint(ctx context.Context, name string) (postgres.Checkpoint, error)
+	RecordedAfter(ctx context.Context, cp postgres.Checkpoint) (int64, time.Time, error)
+}
+
+// verifyLog checks the invariants over store's whole log and reports
+// violations to stdout.
+func verifyLog(ctx context.Context, store verifiedLog, stdout io.Writer) error {
 	started := time.Now()
 	var found []violation
 	add := func(v violation) { found = append(found, v) }
 
 	// Versions contiguous per stream, from 1.
-	rows, err := pool.Query(ctx, `SELECT stream_id, count(*), min(stream_version), max(stream_version)
-		FROM events GROUP BY stream_id HAVING min(stream_version) <> 1 OR max(stream_version) <> count(*)`)
-	if err != nil {
-		return fmt.Errorf("verify versions: %w", err)
-	}
-	type gap struct {
-		id            string
-		n, first, max int64
-	}
-	gaps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gap, error) {
-		var g gap
-		return g, row.Scan(&g.id, &g.n, &g.first, &g.max)
-	})
+	gaps, err := store.VersionGaps(ctx)
 	if err != nil {
 		return fmt.Errorf("verify versions: %w", err)
 	}
 	for _, g := range gaps {
-		add(violation{g.id, "contiguous_versions", fmt.Sprintf("%d events with versions %d..%d", g.n, g.first, g.max)})
+		add(violation{g.StreamID, "contiguous_versions", fmt.Sprintf("%d events with versions %d..%d", g.Events, g.First, g.Last)})
 	}
 
 	// Render lifecycles, stream by stream in version order.
-	events, streams, err := checkRenders(ctx, pool, add)
+	events, streams, err := checkRenders(ctx, store, add)
 	if err != nil {
 		return err
 	}
 
 	// Every event published: nothing the relay has not shipped, beyond
 	// what a running relay is shipping right now.
-	cp, err := postgres.LoadCheckpoint(ctx, pool, relayName)
+	cp, err := store.Checkpoint(ctx, relayName)
 	if err != nil {
 		return err
 	}
-	var unpublished int64
-	var oldest *time.Time
-	err = pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
-		WHERE (transaction_id, position) > ($1::text::xid8, $2)`, fmt.Sprint(cp.TransactionID), cp.Position).Scan(&unpublished, &oldest)
+	unpublished, oldest, err := store.RecordedAfter(ctx, cp)
 	if err != nil {
 		return fmt.Errorf("verify publication: %w", err)
 	}
-	if unpublished > 0 && oldest != nil && time.Since(*oldest) > time.Minute {
+	if unpublished > 0 && !oldest.IsZero() && time.Since(oldest) > time.Minute {
 		add(violation{"", "every_event_published", fmt.Sprintf("%d events not published by the relay, the oldest recorded %s ago",
-			unpublished, time.Since(*oldest).Round(time.Second))})
+			unpublished, time.Since(oldest).Round(time.Second))})
 	}
 
 	fmt.Fprintf(stdout, "checked %d render events in %d render streams, %d streams' versions, publication up to the relay's checkpoint, in %s\n",
@@ -254,24 +253,13 @@ var renderTerminal = map[string]bool{eventschema.RenderCompletedV1: true, events
 
 // checkRenders walks every render stream: it opens with render.requested,
 // reaches at most one terminal event, and nothing follows a terminal event.
-func checkRenders(ctx context.Context, pool *pgxpool.Pool, add func(violation)) (events, streams int, err error) {
-	rows, err := pool.Query(ctx, `SELECT stream_id, stream_version, event_type FROM events
-		WHERE stream_type = 'render' ORDER BY stream_id, stream_version`)
-	if err != nil {
-		return 0, 0, fmt.Errorf("verify renders: %w", err)
-	}
-	defer rows.Close()
+func checkRenders(ctx context.Context, store verifiedLog, add func(violation)) (events, streams int, err error) {
 	var (
 		current  string
 		terminal string // the stream's terminal event, once seen
 		reported bool
 	)
-	for rows.Next() {
-		var id, typ string
-		var v int64
-		if err := rows.Scan(&id, &v, &typ); err != nil {
-			return 0, 0, fmt.Errorf("verify renders: %w", err)
-		}
+	err = store.EachEventOf(ctx, domain.AggregateRender, func(id string, v int64, typ string) error {
 		events++
 		if id != current {
 			current, terminal, reported = id, "", false
@@ -290,6 +278,10 @@ func checkRenders(ctx context.Context, pool *pgxpool.Pool, add func(violation)) 
 		case terminal == "" && renderTerminal[typ]:
 			terminal = eventschema.PublicType(typ)
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("verify renders: %w", err)
 	}
-	return events, streams, rows.Err()
+	return events, streams, nil
 }

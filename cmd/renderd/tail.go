@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -121,7 +122,7 @@ func tailOf(m *sarama.ConsumerMessage, pattern string) (tailLine, bool, error) {
 	if err != nil {
 		return tailLine{}, false, err
 	}
-	wire := msg.Metadata.Get(kafka.AttrType)
+	wire := msg.Metadata.Get(eventschema.AttrType)
 	public := eventschema.PublicType(wire)
 	if pattern != "" {
 		a, _ := path.Match(pattern, public)
@@ -130,10 +131,19 @@ func tailOf(m *sarama.ConsumerMessage, pattern string) (tailLine, bool, error) {
 			return tailLine{}, false, nil
 		}
 	}
-	attrs := make(map[string]string, len(msg.Metadata))
+	// The attributes the line does not show elsewhere, and where the record
+	// sits in Kafka (docs/events.md, section 6).
+	attrs := make(map[string]string, len(msg.Metadata)+3)
 	for k, v := range msg.Metadata {
-		attrs[k] = v
+		switch k {
+		case eventschema.AttrID, eventschema.AttrSpecVersion, eventschema.AttrDataContentType, eventschema.ExtPartitionKey:
+		default:
+			attrs[k] = v
+		}
 	}
+	attrs["kafkatopic"] = m.Topic
+	attrs["kafkapartition"] = strconv.FormatInt(int64(m.Partition), 10)
+	attrs["kafkaoffset"] = strconv.FormatInt(m.Offset, 10)
 	data := json.RawMessage(msg.Payload)
 	if !json.Valid(data) {
 		data, _ = json.Marshal(string(msg.Payload))

@@ -91,7 +91,7 @@ func WebhookHandlers(deliveries EventHandler) []Handler {
 // Decoder turns CloudEvents attributes and data back into a recorded domain
 // event. *eventschema.Codec implements it.
 type Decoder interface {
-	RecordedFromAttributes(attrs []eventschema.Attribute) (domain.Recorded, string, error)
+	RecordedFromAttributes(attrs map[string]string) (domain.Recorded, string, error)
 	Unmarshal(wireName string, data []byte) (domain.Event, error)
 }
 
@@ -248,21 +248,12 @@ func handle(codec Decoder, h EventHandler, timeout time.Duration) message.NoPubl
 
 // decode rebuilds the recorded event from the message that
 // kafka.CloudEventsMarshaler made of a record: the CloudEvents attributes
-// by name in the metadata, the id as the message UUID, the data as payload.
+// by name in the metadata, the data as payload.
 func decode(codec Decoder, msg *message.Message) (domain.Recorded, error) {
 	if reason, ok := msg.Metadata[undecodableKey]; ok {
 		return domain.Recorded{}, fmt.Errorf("%w: %s", errUndecodable, reason)
 	}
-	attrs := make([]eventschema.Attribute, 0, len(msg.Metadata)+2)
-	// The marshaler keeps neither the id nor the spec version in metadata;
-	// renderd only ever writes CloudEvents 1.0.
-	attrs = append(attrs, eventschema.Attribute{Name: "id", Value: msg.UUID}, eventschema.Attribute{Name: "specversion", Value: "1.0"})
-	for name, value := range msg.Metadata {
-		if name != "id" && name != "specversion" {
-			attrs = append(attrs, eventschema.Attribute{Name: name, Value: value})
-		}
-	}
-	rec, wireName, err := codec.RecordedFromAttributes(attrs)
+	rec, wireName, err := codec.RecordedFromAttributes(msg.Metadata)
 	if err != nil {
 		return domain.Recorded{}, fmt.Errorf("%w: %w", errUndecodable, err)
 	}
@@ -302,14 +293,14 @@ func retry(trackers handlerTrackers, dependencyDown func(error) bool, log *slog.
 				case err == nil && tracker != nil:
 					tracker.Succeeded()
 				case down:
-					tracker.Failed(err, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+					tracker.Failed(err, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(eventschema.AttrSubject))
 				}
 				if err == nil || permanent(err) || attempt == retryAttempts {
 					return out, err
 				}
 				if !down {
 					log.Warn("event handling failed, retrying", "error", err, "attempt", attempt, "max_attempts", retryAttempts,
-						"backoff", wait, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+						"backoff", wait, "message_id", msg.UUID, "stream_id", msg.Metadata.Get(eventschema.AttrSubject))
 				}
 				t := time.NewTimer(wait)
 				select {
@@ -363,7 +354,7 @@ func skipPermanent(log *slog.Logger) message.HandlerMiddleware {
 			log.Error("message skipped: it can never be projected", "error", err,
 				"handler", message.HandlerNameFromCtx(ctx), "topic", message.SubscribeTopicFromCtx(ctx),
 				"partition", partition, "offset", offset, "message_id", msg.UUID,
-				"event", msg.Metadata.Get(kafka.AttrType), "stream_id", msg.Metadata.Get(kafka.AttrSubject))
+				"event", msg.Metadata.Get(eventschema.AttrType), "stream_id", msg.Metadata.Get(eventschema.AttrSubject))
 			return nil, nil
 		}
 	}
@@ -384,6 +375,6 @@ func (u tolerantUnmarshaler) Unmarshal(cm *sarama.ConsumerMessage) (*message.Mes
 	}
 	msg = message.NewMessage(fmt.Sprintf("%s/%d@%d", cm.Topic, cm.Partition, cm.Offset), cm.Value)
 	msg.Metadata.Set(undecodableKey, err.Error())
-	msg.Metadata.Set(kafka.AttrSubject, string(cm.Key))
+	msg.Metadata.Set(eventschema.AttrSubject, string(cm.Key))
 	return msg, nil
 }
