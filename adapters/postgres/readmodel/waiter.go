@@ -32,8 +32,9 @@ const recheckInterval = 250 * time.Millisecond
 // reflects v. One dedicated connection (Run) listens for the projectors'
 // notifications and fans them out to the waits in this process.
 type Waiter struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	recheck time.Duration // recheckInterval; tests stretch it to see notifications alone
 
 	mu      sync.Mutex
 	waiting map[string]map[*wait]struct{} // by stream id
@@ -54,7 +55,7 @@ type wait struct {
 // NewWaiter returns a waiter. Run must run for waits to end promptly;
 // without it they still end, polling the table.
 func NewWaiter(pool *pgxpool.Pool, log *slog.Logger) *Waiter {
-	return &Waiter{pool: pool, log: log.With("component", "projection-waiter"), waiting: map[string]map[*wait]struct{}{},
+	return &Waiter{pool: pool, log: log.With("component", "projection-waiter"), recheck: recheckInterval, waiting: map[string]map[*wait]struct{}{},
 		recent: map[string]int64{}, older: map[string]int64{}, rotated: time.Now()}
 }
 
@@ -87,7 +88,7 @@ func (w *Waiter) waitFor(ctx context.Context, streamID string, version int64, lo
 	// Registered first, then looked: a projection committed before the
 	// registration shows in the table, one after it arrives as a
 	// notification. Either way it cannot fall between the two.
-	ticker := time.NewTicker(recheckInterval)
+	ticker := time.NewTicker(w.recheck)
 	defer ticker.Stop()
 	for {
 		if look {

@@ -18,7 +18,18 @@ import (
 // connection listens.
 func (f *fixture) startWaiter() *readmodel.Waiter {
 	f.t.Helper()
+	return f.startWaiterRechecking(0)
+}
+
+// startWaiterRechecking is startWaiter with the waiter looking at the table
+// on its own only every recheck (0: the default): with recheck longer than
+// the test, a wait can end only by a notification.
+func (f *fixture) startWaiterRechecking(recheck time.Duration) *readmodel.Waiter {
+	f.t.Helper()
 	w := readmodel.NewWaiter(f.pool, testenv.Logger(f.t))
+	if recheck > 0 {
+		readmodel.SetRecheckInterval(w, recheck)
+	}
 	ctx, cancel := context.WithCancel(f.t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
@@ -56,7 +67,7 @@ func waitAsync(ctx context.Context, w *readmodel.Waiter, stream string, version 
 
 func TestWaitFor_returns_true_right_after_the_projection(t *testing.T) {
 	f := newFixture(t)
-	w := f.startWaiter()
+	w := f.startWaiterRechecking(time.Hour) // only a notification can end the wait
 	recs := f.append("ast_1", "acc_1", t0, pt.VideoAsset(t, "ast_1", "acc_1", t0, pt.Uploaded)...)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
@@ -71,14 +82,13 @@ func TestWaitFor_returns_true_right_after_the_projection(t *testing.T) {
 	}
 	projected := time.Now()
 	f.project(recs[1])
+	// Woken by the notification: the waiter does not poll on its own within
+	// the test, and the deadline would answer false.
 	r := <-result
 	if !r.reached || r.err != nil {
 		t.Fatalf("WaitFor = %v, %v; want true", r.reached, r.err)
 	}
-	// Woken by the notification, not by the fallback poll or the deadline.
-	if lag := time.Since(projected); lag > 200*time.Millisecond {
-		t.Fatalf("WaitFor returned %s after the projection", lag)
-	}
+	t.Logf("WaitFor returned %s after the projection", time.Since(projected))
 }
 
 func TestWaitFor_sees_a_projection_committed_before_it_was_called(t *testing.T) {
@@ -144,7 +154,7 @@ func TestWaitFor_wakes_every_waiter_of_a_stream_up_to_the_projected_version(t *t
 
 func TestWaitFor_keeps_working_after_the_listening_connection_dies(t *testing.T) {
 	f := newFixture(t)
-	w := f.startWaiter()
+	w := f.startWaiterRechecking(time.Hour) // only a notification on the new connection can end the wait
 	listener := func() (pid int) {
 		_ = f.pool.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
 			WHERE datname = current_database() AND query = 'LISTEN `+projections.ProjectedChannel+`'`).Scan(&pid)
@@ -167,9 +177,10 @@ func TestWaitFor_keeps_working_after_the_listening_connection_dies(t *testing.T)
 	time.Sleep(50 * time.Millisecond)
 	projected := time.Now()
 	f.project(recs...)
-	if r := <-result; !r.reached || r.err != nil || time.Since(projected) > 200*time.Millisecond {
+	if r := <-result; !r.reached || r.err != nil {
 		t.Fatalf("after reconnecting: %+v, %s after the projection", r, time.Since(projected))
 	}
+	t.Logf("after reconnecting, WaitFor returned %s after the projection", time.Since(projected))
 }
 
 func TestWaitFor_still_ends_without_a_running_listener(t *testing.T) {
