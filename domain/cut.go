@@ -16,13 +16,11 @@ const (
 
 // Limits of a cut's plan.
 const (
-	MinSegment         = 100 * time.Millisecond
-	MaxSegments        = 1000
-	minSilenceFloor    = 100 * time.Millisecond
-	minSilenceCeil     = time.Minute
-	durationSlack      = time.Millisecond // float seconds from JSON round to this
-	FailureOutOfRange  = "segments_out_of_range"
-	FailureNothingKept = "nothing_kept"
+	MinSegment      = 100 * time.Millisecond
+	MaxSegments     = 1000
+	minSilenceFloor = 100 * time.Millisecond
+	minSilenceCeil  = time.Minute
+	durationSlack   = time.Millisecond // float seconds from JSON round to this
 )
 
 // Cut is a kept-segment plan over one asset (1:N per asset). It completes

@@ -5,9 +5,8 @@ import "strings"
 // Failure codes say why an asset's part, an automatic cut or a render
 // failed. They travel in asset.failed, asset.part_refused, cut.failed and
 // render.failed events and in the API, so they are part of the public
-// contract (docs/events.md): never rename one. The media adapter and the
-// encoders report with these constants; a cut's own plan failures are in
-// cut.go.
+// contract (docs/events.md): never rename one. The media adapter, the
+// encoders and the cut's own plan checks report with these constants.
 const (
 	// FailureSourceUnreadable: the file is empty, corrupt or not media
 	// ffmpeg can decode; for a render, its asset's input is gone.
@@ -35,6 +34,11 @@ const (
 	// FailureMediaTimeout: ffprobe or ffmpeg ran past the media adapter's
 	// own time limit.
 	FailureMediaTimeout = "media_timeout"
+	// FailureOutOfRange: a cut's segments end after its asset's real
+	// duration.
+	FailureOutOfRange = "segments_out_of_range"
+	// FailureNothingKept: silence detection kept nothing of the asset.
+	FailureNothingKept = "nothing_kept"
 	// FailureMediaCrashed: working on the file (probing a part, detecting
 	// a cut's silences) stopped the media worker MaxCrashedAttempts times.
 	// It fails an asset's part as well as an automatic cut.
