@@ -80,6 +80,10 @@ type claimed struct {
 	endpoint                          Endpoint
 	endpointGone                      bool
 	secretErr                         error // the endpoint's secrets did not open
+	// heldUntil is a little before the claim's hold runs out: the last
+	// moment to record the attempt before another sender may take the
+	// delivery again.
+	heldUntil time.Time
 }
 
 // Run sends deliveries until ctx ends; attempts in flight finish first.
@@ -210,8 +214,9 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 		return nil, err
 	}
 	now := d.now()
+	heldUntil := now.Add(d.cfg.Hold * 9 / 10)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-		var c claimed
+		c := claimed{heldUntil: heldUntil}
 		var s storedSecrets
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
@@ -228,7 +233,9 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 	log := d.log.With("delivery_id", c.id, "endpoint_id", c.endpointID, "render_id", c.renderID, "attempt", c.attempt)
 	if c.endpointGone {
-		d.exec(ctx, log, `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
+		gone := &pgx.Batch{}
+		gone.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
+		d.record(ctx, log, c, gone)
 		return
 	}
 	if c.secretErr != nil {
@@ -261,7 +268,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(`UPDATE webhook_attempts SET status_code = $3, latency_ms = $4, error = $5, body = $6, state = 'finished'
-		WHERE delivery_id = $1 AND n = $2`,
+	WHERE delivery_id = $1 AND n = $2`,
 		c.id, c.attempt, res.StatusCode, res.Latency.Milliseconds(), res.Error, body)
 	switch {
 	case res.OK():
@@ -282,23 +289,55 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		}
 		batch.Queue(`UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1`, c.endpointID, now)
 		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'every delivery failed for too long'
-			WHERE id = $1 AND disabled_at IS NULL AND failing_since < $2`, c.endpointID, now.Add(-d.cfg.DisableAfter))
+		WHERE id = $1 AND disabled_at IS NULL AND failing_since < $2`, c.endpointID, now.Add(-d.cfg.DisableAfter))
 	}
-	if err := d.pool.SendBatch(ctx, batch).Close(); err != nil {
-		// The hold runs out and another attempt goes out: at least once.
-		// That attempt's claim marks this one abandoned.
-		log.Warn("recording a webhook attempt failed", "err", err)
-	}
+	d.record(ctx, log, c, batch)
 }
 
 // putOff gives a claimed delivery back, due after wait, without counting an
 // attempt.
 func (d *Dispatcher) putOff(ctx context.Context, c claimed, wait time.Duration) {
-	d.exec(ctx, d.log, `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $2 WHERE id = $1`, c.id, d.now().Add(wait))
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $2 WHERE id = $1`, c.id, d.now().Add(wait))
+	d.record(ctx, d.log, c, b)
 }
 
-func (d *Dispatcher) exec(ctx context.Context, log *slog.Logger, sql string, args ...any) {
-	if _, err := d.pool.Exec(ctx, sql, args...); err != nil {
-		log.Warn("updating a webhook delivery failed", "err", err)
+// Retries of a record that failed: the first soon, then doubling up to
+// the longest, so that an outcome lands within about half a second of the
+// database's return.
+const (
+	recordRetryMin = 100 * time.Millisecond
+	recordRetryMax = 500 * time.Millisecond
+)
+
+// record writes what became of claim c, one batch (one implicit
+// transaction), and retries it while the database cannot take it, as long
+// as c is still held: a delivered webhook whose outcome is lost would stay
+// pending until the hold runs out and then go out again. Past the hold, it
+// gives up: another sender may have the delivery by then, and its claim
+// marks this attempt abandoned (at least once).
+func (d *Dispatcher) record(ctx context.Context, log *slog.Logger, c claimed, batch *pgx.Batch) {
+	wait := recordRetryMin
+	for failed := false; ; failed = true {
+		send := &pgx.Batch{} // a batch is sent once: each try queues its statements afresh
+		for _, q := range batch.QueuedQueries {
+			send.Queue(q.SQL, q.Arguments...)
+		}
+		err := d.pool.SendBatch(ctx, send).Close()
+		if err == nil {
+			if failed {
+				log.Info("recorded the webhook attempt once the database answered")
+			}
+			return
+		}
+		if ctx.Err() != nil || time.Now().Add(wait).After(c.heldUntil) {
+			log.Warn("recording a webhook attempt failed; it goes out again once its hold runs out", "err", err)
+			return
+		}
+		if !failed {
+			log.Warn("recording a webhook attempt failed; retrying while the delivery is held", "err", err)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, recordRetryMax)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/projections"
 	"github.com/renderd/renderd/webhooks"
 )
@@ -135,5 +136,56 @@ func TestWebhookAttempts_an_attempt_that_cannot_be_logged_is_not_sent(t *testing
 	}
 	if got := attemptsOf(t, w); len(got) != 1 || got[0].StatusCode != 500 {
 		t.Errorf("attempts %+v, want the existing row untouched", got)
+	}
+}
+
+// cuttingSender cuts the database's connections while it sends, and gives
+// them back restoreAfter later: the outcome of the attempt meets the outage.
+type cuttingSender struct {
+	proxy        *testenv.FaultProxy
+	restoreAfter time.Duration
+	sent         int
+}
+
+func (c *cuttingSender) Send(context.Context, webhooks.Message) webhooks.Result {
+	c.sent++
+	c.proxy.Cut()
+	time.AfterFunc(c.restoreAfter, c.proxy.Restore)
+	return webhooks.Result{StatusCode: 200, Latency: time.Millisecond}
+}
+
+func TestWebhookAttempts_an_outcome_that_meets_an_outage_is_recorded_once_the_database_is_back(t *testing.T) {
+	w, _, pool := secretsFixture(t)
+	_, err := pool.Exec(t.Context(), `INSERT INTO rm_renders (id, account_id, asset_id, state, output, plan, version, created_at, updated_at)
+		VALUES ('rnd_1', 'acc_a', 'ast_1', 'completed', '{}', '{}', 1, now(), now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, dsn := testenv.ProxyPostgres(t, pool.Config().ConnString())
+	through, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(through.Close)
+	sender := &cuttingSender{proxy: proxy, restoreAfter: 300 * time.Millisecond}
+	retry := func(failed int, _ time.Duration) (time.Duration, bool) { return time.Minute, failed < 5 }
+	d, err := webhooks.NewDispatcher(through, nil, testSealer(t), sender, retry,
+		webhooks.DispatcherConfig{Senders: 1, PerEndpoint: 1, Poll: time.Second, Hold: time.Minute, DisableAfter: time.Hour, ReadModelWait: time.Second},
+		time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := webhooks.ClaimAndAttempt(t.Context(), d, 10); err != nil || n != 1 {
+		t.Fatalf("claimed %d (%v), want 1", n, err)
+	}
+	// Recorded, not left pending until the hold (a minute) runs out and
+	// then sent again.
+	var status string
+	if err := pool.QueryRow(t.Context(), `SELECT status FROM webhook_deliveries WHERE id = 'whd_s'`).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	got := attemptsOf(t, w)
+	if status != "delivered" || len(got) != 1 || got[0].State != webhooks.AttemptFinished || got[0].StatusCode != 200 || sender.sent != 1 {
+		t.Fatalf("after the outage: delivery %s, attempts %+v, sent %d; want delivered, attempt 1 finished with 200, sent once", status, got, sender.sent)
 	}
 }
