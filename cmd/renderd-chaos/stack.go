@@ -142,7 +142,8 @@ func (s *stack) up(ctx context.Context) error {
 	return nil
 }
 
-// kafkaUp reports whether the broker answers a metadata request.
+// kafkaUp reports whether the broker answers a metadata request with a
+// leader for every partition.
 func (s *stack) kafkaUp() bool {
 	cfg := sarama.NewConfig()
 	cfg.Net.DialTimeout = time.Second
@@ -152,8 +153,25 @@ func (s *stack) kafkaUp() bool {
 		return false
 	}
 	defer c.Close()
-	_, err = c.Topics()
-	return err == nil
+	// Answering metadata is not enough: a restarted broker serves it
+	// before it is unfenced, and until then its partitions have no leader
+	// and every produce fails. Back means every partition has one.
+	topics, err := c.Topics()
+	if err != nil {
+		return false
+	}
+	for _, topic := range topics {
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range parts {
+			if _, err := c.Leader(topic, p); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // cmdlineHas reports whether process pid runs with needle in its command line.
