@@ -38,8 +38,8 @@ func replay(ctx context.Context, cfg Config, log *slog.Logger, swap bool, stdout
 		return err
 	}
 	defer rpool.Close()
-	var total int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_type IN ('asset', 'cut', 'render')`).Scan(&total); err != nil {
+	total, err := readmodel.ReplayableEvents(ctx, pool)
+	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	codec := eventschema.NewCodec()

@@ -36,6 +36,14 @@ type ReplayResult struct {
 	Checkpoint postgres.Checkpoint
 }
 
+// ReplayableEvents counts the events ReplayAll reads (those of the streams
+// with a read model), for a progress report's total.
+func ReplayableEvents(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var n int
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_type IN ('asset', 'cut', 'render')`).Scan(&n)
+	return n, err
+}
+
 // ReplayAll builds every read model (assets, cuts, renders) afresh from one
 // snapshot of the event log, into the tables pool's search_path resolves
 // (`renderd replay` aims it at a schema of its own), and announces nothing
