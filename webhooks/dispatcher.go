@@ -330,7 +330,7 @@ func (d *Dispatcher) record(ctx context.Context, log *slog.Logger, c claimed, ba
 			}
 			return
 		}
-		if ctx.Err() != nil || time.Now().Add(wait).After(c.heldUntil) {
+		if ctx.Err() != nil || d.now().Add(wait).After(c.heldUntil) {
 			log.Warn("recording a webhook attempt failed; it goes out again once its hold runs out", "err", err)
 			return
 		}
