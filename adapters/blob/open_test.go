@@ -93,3 +93,25 @@ func TestOpen_a_bad_url_opens_nothing(t *testing.T) {
 		t.Fatal("opened a local store where no folder can be")
 	}
 }
+
+func TestNewS3_refuses_an_incomplete_configuration_before_any_request(t *testing.T) {
+	// No region anywhere in the AWS environment either.
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_PROFILE", "")
+	scratch := t.TempDir()
+	for _, c := range []struct {
+		config S3Config
+		says   string
+	}{
+		{S3Config{ScratchDir: scratch, Region: "us-east-1"}, "no bucket"},
+		{S3Config{Bucket: "renderd", Region: "us-east-1"}, "no scratch folder"},
+		{S3Config{Bucket: "renderd", ScratchDir: scratch}, "no region"},
+		{S3Config{Bucket: "renderd", ScratchDir: scratch, Region: "us-east-1", Prefix: "../up"}, "prefix"},
+	} {
+		if _, err := NewS3(t.Context(), c.config); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%+v: %v, want an error saying %q", c.config, err, c.says)
+		}
+	}
+}

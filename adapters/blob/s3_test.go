@@ -34,7 +34,7 @@ type s3Bucket struct {
 
 // openS3 opens the stack's S3 store under a fresh prefix, emptied when the
 // test ends.
-func openS3(t *testing.T) s3Bucket {
+func openS3(t testing.TB) s3Bucket {
 	t.Helper()
 	raw := testenv.S3URL(t)
 	scratch := t.TempDir()
@@ -253,6 +253,24 @@ func TestS3_fetch_copies_into_the_scratch_folder_and_release_removes_the_copy(t 
 	}
 	if left := files(t, filepath.Join(b.scratch, "fetch")); len(left) != 0 {
 		t.Fatalf("fetches left %v in the scratch folder", left)
+	}
+}
+
+func TestS3_fetch_fails_when_the_scratch_folder_cannot_take_the_copy(t *testing.T) {
+	b := openS3(t)
+	if _, err := b.store.Put(t.Context(), "assets/ast_1/source", strings.NewReader("media"), 10); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the copies' folder should be.
+	dir := filepath.Join(b.scratch, "fetch")
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.store.Fetch(t.Context(), "assets/ast_1/source"); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("fetch with nowhere to copy to: %v, want a failure that is not a missing blob", err)
 	}
 }
 
