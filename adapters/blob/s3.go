@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"os"
 	"path"
@@ -267,9 +268,9 @@ func (s *S3) Read(ctx context.Context, key string, offset, length int64) (io.Rea
 			return nil, err
 		}
 		return io.NopCloser(strings.NewReader("")), nil
-	case length > 0:
+	case length > 0 && length <= math.MaxInt64-offset:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
-	case offset > 0:
+	case offset > 0: // to the end
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
 	out, err := s.client.GetObject(ctx, in)

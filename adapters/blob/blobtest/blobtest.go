@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"os"
@@ -219,6 +220,7 @@ func readRanges(t *testing.T, s blob.Store) {
 		{100, -1, ""},
 		{250, 5, ""},
 		{10, 0, ""},
+		{5, math.MaxInt64, body[5:]},
 	} {
 		r, err := s.Read(t.Context(), key, c.offset, c.length)
 		if err != nil {
