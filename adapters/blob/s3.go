@@ -413,6 +413,12 @@ const uploadTemp = "\x00upload\x00"
 // multipart uploads under the store's prefix, of this process or any
 // other (Put's, Commit's), with the size of their parts and, as ModTime,
 // their last part's upload (or the upload's start, before any part).
+//
+// An upload's ModTime moves once per part, not per write as a file's
+// does: a live Put at the slowest rate renderd lets an upload go
+// (RENDERD_TRANSFER_MIN_RATE, 8 KiB/s by default) fills a 5 MiB part in
+// about 11 minutes, so a sweep must wait longer than that before it takes
+// an upload for abandoned.
 func (s *S3) Temps(ctx context.Context) ([]Temp, error) {
 	out, err := s.writes.Temps(ctx)
 	errs := []error{err}
@@ -470,7 +476,9 @@ func (s *S3) parts(ctx context.Context, objectKey, uploadID string) (size int64,
 
 // RemoveTemp removes a file or aborts an upload Temps listed, unless it
 // was written since (a part uploaded after t.ModTime: its writer is alive)
-// or is gone already; removed says whether this call removed it.
+// or is gone already; removed says whether this call removed it. A part
+// arriving between that check and the abort is lost with the upload, and
+// its Put fails: nothing is ever published half.
 func (s *S3) RemoveTemp(t Temp) (removed bool, err error) {
 	rest, ok := strings.CutPrefix(t.name, uploadTemp)
 	if !ok {
