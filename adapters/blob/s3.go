@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the upload manager (feature/s3/manager) is deprecated for feature/s3/transfermanager, which is still v0; S3's doc says why it stays.
+
 package blob
 
 import (
@@ -60,6 +62,13 @@ type S3Config struct {
 
 // S3 is a blob store in an S3 bucket (AWS, or any S3-compatible server),
 // shared by processes on many hosts (docs/architecture.md, adapters).
+//
+// Multipart uploads go through the SDK's upload manager
+// (feature/s3/manager), deprecated for feature/s3/transfermanager: the
+// manager's v1 API is stable and still released with the SDK, reads a
+// file part by part in place (Commit), and its one flaw here, aborting a
+// failed upload with the caller's context, Put works around. The
+// successor is v0, free to change at any release; move once it is v1.
 //
 // Writes publish atomically: an object appears only when its PutObject or
 // CompleteMultipartUpload succeeds, so a failed or cancelled Put leaves

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the benchmark measures the upload manager S3 uses (see S3).
+
 package blob_test
 
 import (
