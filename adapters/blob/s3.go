@@ -31,9 +31,10 @@ const (
 	// manager holds at most s3Concurrency+1 parts of a streamed body, plus
 	// the first part while it decides between one PutObject and a multipart
 	// upload, so about 20 MiB per upload in flight whatever the body's
-	// size. 5 MiB is the smallest part S3 accepts; on loopback two parts
-	// in flight already keep the server busy (see s3_test.go's benchmarks),
-	// and a part more only costs memory per concurrent upload.
+	// size. 5 MiB is the smallest part S3 accepts; on the local SeaweedFS
+	// one, two or four parts in flight upload alike, the server being the
+	// bound (s3_bench_test.go), and each part more costs 5 MiB per
+	// concurrent upload.
 	s3PartSize    = manager.MinUploadPartSize
 	s3Concurrency = 2
 	// maxPresignTTL is the longest a SigV4-presigned URL may live (7 days).
