@@ -110,6 +110,9 @@ type partState struct {
 	size     int64 // bytes stored
 	probed   bool
 	media    MediaInfo
+	// dropped: the asset failed on this part, whose blob was deleted and
+	// its bytes given back then.
+	dropped bool
 }
 
 // Failure says why something failed, with a stable code.
@@ -174,7 +177,15 @@ func (a *Asset) Delete(now time.Time) {
 
 // StoredBytes is what the asset's uploaded parts count against its
 // account's storage.
-func (a *Asset) StoredBytes() int64 { return a.source.size + a.audio.size }
+func (a *Asset) StoredBytes() int64 {
+	var n int64
+	for _, p := range []*partState{&a.source, &a.audio} {
+		if !p.dropped {
+			n += p.size
+		}
+	}
+	return n
+}
 
 // PartBlob is where an uploaded part is stored and its size in bytes.
 func (a *Asset) PartBlob(p AssetPart) (key string, size int64) {
@@ -459,6 +470,9 @@ func (a *Asset) apply(e Event, at time.Time) error {
 		a.waived = max(a.billable()-a.charged, 0)
 	case AssetFailed:
 		a.failure = &Failure{Code: e.Code, Message: e.Message}
+		if p := a.part(e.Part); p != nil {
+			p.dropped = true
+		}
 	case AssetDeleted:
 		a.deleted = true
 	default:

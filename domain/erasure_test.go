@@ -129,6 +129,18 @@ func TestAsset_delete_is_idempotent(t *testing.T) {
 	}
 }
 
+func TestAsset_a_part_the_asset_failed_on_is_stored_no_more(t *testing.T) {
+	a, err := domain.RebuildAsset(history(domain.AssetCreated{Kind: domain.AssetKindVideo},
+		domain.AssetAudioUploaded{BlobKey: "a", SizeBytes: 5}, domain.AssetSourceUploaded{BlobKey: "s", SizeBytes: 7},
+		domain.AssetFailed{Part: domain.AssetPartSource, Code: domain.FailureSourceTooLarge}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.StoredBytes(); got != 5 {
+		t.Fatalf("stored %d, want the audio's 5", got)
+	}
+}
+
 func TestCut_a_deleted_cut_neither_completes_nor_fails(t *testing.T) {
 	c, err := domain.RequestCut("cut_1", "acc_1", "ast_1", []domain.Segment{seg(0, 1)}, nil, now)
 	if err != nil {
