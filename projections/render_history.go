@@ -105,13 +105,25 @@ type RenderRetriedData struct {
 	Attempt int `json:"attempt"` // the attempt the render now waits for
 }
 
-func (RenderRequestedData) historyData()  {}
-func (RenderStartedData) historyData()    {}
-func (RenderProgressedData) historyData() {}
-func (RenderCompletedData) historyData()  {}
-func (RenderFailedData) historyData()     {}
-func (RenderCancelledData) historyData()  {}
-func (RenderRetriedData) historyData()    {}
+// RenderOutputExpiredData is render.output_expired without the blob key,
+// which is the server's own.
+type RenderOutputExpiredData struct {
+	Attempt int `json:"attempt"` // the attempt whose output was removed
+}
+
+// RenderDeletedData is render.deleted, which has no data; a deleted
+// render's history is not shown, so it appears only to replays.
+type RenderDeletedData struct{}
+
+func (RenderOutputExpiredData) historyData() {}
+func (RenderDeletedData) historyData()       {}
+func (RenderRequestedData) historyData()     {}
+func (RenderStartedData) historyData()       {}
+func (RenderProgressedData) historyData()    {}
+func (RenderCompletedData) historyData()     {}
+func (RenderFailedData) historyData()        {}
+func (RenderCancelledData) historyData()     {}
+func (RenderRetriedData) historyData()       {}
 
 // PublicData maps a render event to its public data, field by field: a
 // field added to an event stays private until it is added here.
@@ -142,6 +154,10 @@ func PublicData(ev domain.Event) (HistoryData, error) {
 		return RenderCancelledData{Attempt: e.Attempt}, nil
 	case domain.RenderRetried:
 		return RenderRetriedData{Attempt: e.Attempt}, nil
+	case domain.RenderOutputExpired:
+		return RenderOutputExpiredData{Attempt: e.Attempt}, nil
+	case domain.RenderDeleted:
+		return RenderDeletedData{}, nil
 	}
 	return nil, fmt.Errorf("not a render event: %T", ev)
 }
