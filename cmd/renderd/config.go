@@ -48,11 +48,6 @@ type Config struct {
 	BlobDir              string
 	BlobSweepInterval    time.Duration
 	BlobSweepMinAge      time.Duration
-	// OutputRetention is how long a completed render's output is kept (0:
-	// until its asset is deleted); ErasureInterval, how often the encoder
-	// role expires outputs and removes the blobs of deletions.
-	OutputRetention time.Duration
-	ErasureInterval time.Duration
 	PublicURL            string
 	DownloadKeys         []keyring.Key // the first signs, all verify
 	SecretsKeys          []keyring.Key // the first seals webhook secrets, all open
@@ -64,6 +59,12 @@ type Config struct {
 	DBMaxConns           int
 
 	EncoderRenders bool
+
+	// OutputRetention is how long a completed render's output is kept (0:
+	// until its asset is deleted); ErasureInterval, how often the encoder
+	// role expires outputs and removes the blobs of deletions.
+	OutputRetention time.Duration
+	ErasureInterval time.Duration
 
 	// Per-account limits on the render queue, and the storage quota.
 	AccountMaxQueued, AccountMaxRunning int
