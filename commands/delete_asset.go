@@ -73,8 +73,14 @@ func (h *DeleteAssetHandler) Handle(ctx context.Context, c Caller, cmd DeleteAss
 			return DeletedAsset{}, err
 		}
 		res, err := h.delete(ctx, c, cmd.AssetID, cuts, renders)
-		if errors.Is(err, errStreamsChanged) && try < deleteTries {
+		switch {
+		case errors.Is(err, errStreamsChanged) && try < deleteTries:
 			continue
+		case errors.Is(err, errStreamsChanged):
+			// Requests of the asset keep arriving between the listing and
+			// the locks: nothing was deleted, and the same request may
+			// succeed in a moment (503, Retry-After).
+			return DeletedAsset{}, fmt.Errorf("delete asset %s: %w: %w", cmd.AssetID, err, domain.ErrUnavailable)
 		}
 		return res, err
 	}

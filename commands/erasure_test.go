@@ -2,10 +2,12 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/memstore"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 )
@@ -212,4 +214,48 @@ func (w *world) storageUsed(acc string) int64 {
 		w.t.Fatal(err)
 	}
 	return n
+}
+
+// racingStore lets a render of the asset be requested right after every
+// listing of the asset's streams (a transaction locking the asset alone),
+// before the deletion locks them.
+type racingStore struct {
+	*memstore.Store
+	asset string
+	n     int
+}
+
+func (s *racingStore) Transact(ctx context.Context, streams []string, fn func(context.Context, commands.Tx) error) error {
+	if err := s.Store.Transact(ctx, streams, fn); err != nil || len(streams) != 1 || streams[0] != s.asset {
+		return err
+	}
+	s.n++
+	id := fmt.Sprintf("rnd_racer_%d", s.n)
+	return s.Store.Transact(ctx, []string{id, s.asset}, func(ctx context.Context, tx commands.Tx) error {
+		_, err := tx.Append(ctx, id, commands.NoStream(), domain.Metadata{AccountID: "acc_alice", OccurredAt: time.Now()},
+			domain.RenderRequested{AssetID: s.asset, Signature: id, Output: domain.OutputSpec{Format: domain.FormatMP3}})
+		return err
+	})
+}
+
+func TestDeleteAsset_that_requests_keep_outrunning_is_unavailable_and_deletes_nothing(t *testing.T) {
+	w := newWorld(t)
+	asset := w.uploadOnly(alice, domain.AssetKindAudio, domain.AssetPartSource, domain.MediaInfo{Duration: time.Second, HasAudio: true})
+	racing := &racingStore{Store: w.store, asset: asset}
+	d := w.d
+	d.Store = racing
+	del, _ := commands.NewDeleteAssetHandler(d, outputKey)
+	_, err := del.Handle(t.Context(), alice, commands.DeleteAsset{AssetID: asset})
+	if !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	if w.asset(asset).Deleted() || racing.n != 3 {
+		t.Fatalf("deleted %v after %d listings", w.asset(asset).Deleted(), racing.n)
+	}
+	// Once the requests stop, the deletion goes through.
+	del, _ = commands.NewDeleteAssetHandler(w.d, outputKey)
+	res, err := del.Handle(t.Context(), alice, commands.DeleteAsset{AssetID: asset})
+	if err != nil || len(res.Derived) != 3 || !w.asset(asset).Deleted() {
+		t.Fatalf("deletion after the race: %+v %v", res, err)
+	}
 }
