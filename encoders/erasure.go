@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/domain"
 )
 
 // BlobRemovals is the durable queue of blobs to remove that the command
@@ -131,6 +132,12 @@ func (e *Eraser) expireDue(ctx context.Context) (int, error) {
 	}
 	for _, id := range ids {
 		w, err := e.expire.Handle(ctx, commands.Caller{CorrelationID: "retention"}, commands.ExpireOutput{RenderID: id, CompletedBefore: before})
+		if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrConflict) {
+			// The read model lags behind the render (deleted meanwhile):
+			// the render decided, and the row follows.
+			e.log.Info("render output not expired", "render_id", id, "reason", err)
+			continue
+		}
 		if err != nil {
 			return 0, err
 		}

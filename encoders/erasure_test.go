@@ -45,7 +45,15 @@ type noOutputsDue struct{}
 
 func (noOutputsDue) OutputsDue(context.Context, time.Time, int) ([]string, error) { return nil, nil }
 
+type staleOutputsDue []string
+
+func (s staleOutputsDue) OutputsDue(context.Context, time.Time, int) ([]string, error) { return s, nil }
+
 func newTestEraser(t *testing.T, q encoders.BlobRemovals, blobs encoders.BlobEraser, now func() time.Time) *encoders.Eraser {
+	return newTestEraserDue(t, q, blobs, noOutputsDue{}, now)
+}
+
+func newTestEraserDue(t *testing.T, q encoders.BlobRemovals, blobs encoders.BlobEraser, due encoders.OutputsDue, now func() time.Time) *encoders.Eraser {
 	t.Helper()
 	var n atomic.Int64
 	d := commands.Deps{Store: memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) }), Now: now,
@@ -55,7 +63,7 @@ func newTestEraser(t *testing.T, q encoders.BlobRemovals, blobs encoders.BlobEra
 		t.Fatal(err)
 	}
 	e, err := encoders.NewEraser(encoders.EraserConfig{Retention: time.Hour, Interval: time.Second, Batch: 10, Retry: time.Minute},
-		q, blobs, noOutputsDue{}, expire, now, slog.New(slog.DiscardHandler))
+		q, blobs, due, expire, now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +117,19 @@ func TestNewEraser_refuses_a_bad_configuration(t *testing.T) {
 				t.Fatal("built")
 			}
 		})
+	}
+}
+
+func TestEraser_a_render_the_read_model_lists_but_no_longer_holds_an_output_is_skipped(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	q := &fakeRemovals{due: map[string]time.Time{"a": now}, failed: map[string]string{}}
+	var deleted []string
+	blobs := encoders.BlobEraserFunc(func(_ context.Context, key string) error { deleted = append(deleted, key); return nil })
+	e := newTestEraserDue(t, q, blobs, staleOutputsDue{"rnd_gone"}, func() time.Time { return now })
+	if _, err := e.Pass(t.Context()); err != nil {
+		t.Fatalf("a stale row failed the pass: %v", err)
+	}
+	if !slices.Equal(deleted, []string{"a"}) {
+		t.Fatalf("removals after a stale row: %v", deleted)
 	}
 }

@@ -82,13 +82,12 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	waiter := readmodel.NewWaiter(pool, log)
 	queries := readmodel.NewQueries(pool)
 	h, err := httpapi.New(httpapi.Config{
-		Log:     log,
-		Auth:    accounts,
-		APIKeys: accounts,
-		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel,
-			DeleteAsset: deleteAsset},
-		Reads:   queries,
-		Renders: queries,
+		Log:      log,
+		Auth:     accounts,
+		APIKeys:  accounts,
+		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel, DeleteAsset: deleteAsset},
+		Reads:    queries,
+		Renders:  queries,
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			expires := time.Now().Add(cfg.DownloadTTL).Truncate(time.Second) // the token holds whole seconds
 			url, err := signer.URL(publicURL, domain.DownloadGrant{Key: key, Filename: filename, Expires: expires})
