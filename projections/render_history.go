@@ -111,19 +111,20 @@ type RenderOutputExpiredData struct {
 	Attempt int `json:"attempt"` // the attempt whose output was removed
 }
 
-// RenderDeletedData is render.deleted, which has no data; a deleted
-// render's history is not shown, so it appears only to replays.
+// RenderDeletedData is render.deleted, which has no data; the API serves
+// no history of a deleted render, so only operators' tools show it.
 type RenderDeletedData struct{}
+
+func (RenderRequestedData) historyData()  {}
+func (RenderStartedData) historyData()    {}
+func (RenderProgressedData) historyData() {}
+func (RenderCompletedData) historyData()  {}
+func (RenderFailedData) historyData()     {}
+func (RenderCancelledData) historyData()  {}
+func (RenderRetriedData) historyData()    {}
 
 func (RenderOutputExpiredData) historyData() {}
 func (RenderDeletedData) historyData()       {}
-func (RenderRequestedData) historyData()     {}
-func (RenderStartedData) historyData()       {}
-func (RenderProgressedData) historyData()    {}
-func (RenderCompletedData) historyData()     {}
-func (RenderFailedData) historyData()        {}
-func (RenderCancelledData) historyData()     {}
-func (RenderRetriedData) historyData()       {}
 
 // PublicData maps a render event to its public data, field by field: a
 // field added to an event stays private until it is added here.
