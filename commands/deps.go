@@ -57,7 +57,27 @@ type streamLoader interface {
 // load loads an aggregate of type typ that the caller may see: another
 // account's aggregate is reported exactly like a missing one, and so is a
 // stream of another type (a render id where an asset id belongs).
-func load[A interface{ AccountID() string }](ctx context.Context, tx streamLoader, c Caller, typ domain.AggregateType, id string,
+//
+// A deleted aggregate is not found either: only DeleteAsset sees it
+// (loadDeleted), to answer a repeated deletion as the first.
+func load[A deletable](ctx context.Context, tx streamLoader, c Caller, typ domain.AggregateType, id string,
+	rebuild func([]domain.Recorded) (A, error)) (A, error) {
+	a, err := loadDeleted(ctx, tx, c, typ, id, rebuild)
+	if err == nil && a.Deleted() {
+		var none A
+		return none, fmt.Errorf("%s %s was deleted: %w", typ, id, domain.ErrNotFound)
+	}
+	return a, err
+}
+
+// deletable is an aggregate of an account that its asset's deletion ends.
+type deletable interface {
+	AccountID() string
+	Deleted() bool
+}
+
+// loadDeleted is load that also returns a deleted aggregate.
+func loadDeleted[A deletable](ctx context.Context, tx streamLoader, c Caller, typ domain.AggregateType, id string,
 	rebuild func([]domain.Recorded) (A, error)) (A, error) {
 	var none A
 	recs, err := tx.Load(ctx, id)

@@ -45,6 +45,7 @@ type Tx interface {
 	RenderQueue
 	Storage
 	MediaQueue
+	Erasure
 }
 
 // EventTx is the part of the event store usable inside a transaction.
@@ -335,4 +336,23 @@ func renderJob(r *domain.Render, now time.Time) RenderJob {
 		j.WorkerID, j.LeaseUntil = r.WorkerID(), r.LeaseUntil()
 	}
 	return j
+}
+
+// Erasure is what deleting an asset (DeleteAsset) and expiring outputs
+// (ExpireOutput) change beside the events, in the same transaction
+// (docs/renders.md, "Retention and erasure").
+type Erasure interface {
+	// AssetStreams lists an asset's cuts and renders, exact inside a
+	// transaction holding the asset's stream lock: every cut and render
+	// request holds it.
+	AssetStreams(ctx context.Context, assetID string) (cuts, renders []string, err error)
+	// RedactAssetName erases the client's name for the asset from its
+	// asset.created event in the event store: the one rewrite of a stored
+	// event (docs/events.md, "Erasure"). It is a held write (Tx).
+	RedactAssetName(ctx context.Context, assetID string) error
+	// QueueBlobRemovals records blobs of the account to remove from the
+	// blob store. The encoders drain the queue (encoders.Eraser) and retry
+	// a removal until it succeeds, so a blob outlives its deletion only
+	// while the store is away. It is a held write (Tx).
+	QueueBlobRemovals(ctx context.Context, accountID string, keys ...string) error
 }

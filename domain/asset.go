@@ -44,6 +44,7 @@ type Asset struct {
 	ready           bool
 	failure         *Failure
 	refusal         *Refusal
+	deleted         bool
 
 	changes []Event
 }
@@ -109,6 +110,9 @@ type partState struct {
 	size     int64 // bytes stored
 	probed   bool
 	media    MediaInfo
+	// dropped: the asset failed on this part, whose blob was deleted and
+	// its bytes given back then.
+	dropped bool
 }
 
 // Failure says why something failed, with a stable code.
@@ -159,6 +163,29 @@ func (a *Asset) Refusal() *Refusal     { return a.refusal }
 func (a *Asset) CreatedAt() time.Time  { return a.createdAt }
 func (a *Asset) SourceBlobKey() string { return a.source.blobKey }
 func (a *Asset) AudioBlobKey() string  { return a.audio.blobKey }
+
+// Deleted reports whether the account deleted the asset.
+func (a *Asset) Deleted() bool { return a.deleted }
+
+// Delete records that the account deleted the asset. Deleting a deleted
+// asset changes nothing: the request is idempotent.
+func (a *Asset) Delete(now time.Time) {
+	if !a.deleted {
+		a.record(AssetDeleted{}, now)
+	}
+}
+
+// StoredBytes is what the asset's uploaded parts count against its
+// account's storage.
+func (a *Asset) StoredBytes() int64 {
+	var n int64
+	for _, p := range []*partState{&a.source, &a.audio} {
+		if !p.dropped {
+			n += p.size
+		}
+	}
+	return n
+}
 
 // PartBlob is where an uploaded part is stored and its size in bytes.
 func (a *Asset) PartBlob(p AssetPart) (key string, size int64) {
@@ -443,6 +470,11 @@ func (a *Asset) apply(e Event, at time.Time) error {
 		a.waived = max(a.billable()-a.charged, 0)
 	case AssetFailed:
 		a.failure = &Failure{Code: e.Code, Message: e.Message}
+		if p := a.part(e.Part); p != nil {
+			p.dropped = true
+		}
+	case AssetDeleted:
+		a.deleted = true
 	default:
 		return fmt.Errorf("not an asset event: %T", e)
 	}

@@ -33,6 +33,7 @@ type Cut struct {
 	kept                   []Segment
 	duration               time.Duration
 	failure                *Failure
+	deleted                bool
 	version                int64
 	createdAt              time.Time
 	changes                []Event
@@ -112,13 +113,22 @@ func (c *Cut) Failure() *Failure       { return c.failure }
 func (c *Cut) Changes() []Event        { return c.changes }
 func (c *Cut) CreatedAt() time.Time    { return c.createdAt }
 func (c *Cut) Requested() []Segment    { return c.requested }
+func (c *Cut) Deleted() bool           { return c.deleted }
+
+// Delete records that the cut went with its deleted asset; a processing
+// cut stops there (Complete and Fail change nothing after it).
+func (c *Cut) Delete(now time.Time) {
+	if !c.deleted {
+		c.record(CutDeleted{}, now)
+	}
+}
 
 // Complete finishes the cut against its asset's real duration. For an auto
 // plan, detected is what silence detection kept; for explicit segments it is
 // ignored. A plan that falls outside the asset fails the cut instead.
 func (c *Cut) Complete(assetDuration time.Duration, detected []Segment, now time.Time) error {
-	if c.state != CutStateProcessing {
-		return nil // already decided: a redelivered trigger
+	if c.state != CutStateProcessing || c.deleted {
+		return nil // already decided (a redelivered trigger), or deleted
 	}
 	kept := c.requested
 	if c.auto != nil {
@@ -143,7 +153,7 @@ func (c *Cut) Complete(assetDuration time.Duration, detected []Segment, now time
 
 // Fail records that the cut cannot complete (its asset failed, say).
 func (c *Cut) Fail(code, message string, now time.Time) {
-	if c.state == CutStateProcessing {
+	if c.state == CutStateProcessing && !c.deleted {
 		c.record(CutFailed{Code: code, Message: message}, now)
 	}
 }
@@ -164,6 +174,8 @@ func (c *Cut) apply(e Event, at time.Time) error {
 		c.state, c.kept, c.duration = CutStateCompleted, e.Segments, e.Duration
 	case CutFailed:
 		c.state, c.failure = CutStateFailed, &Failure{Code: e.Code, Message: e.Message}
+	case CutDeleted:
+		c.deleted = true
 	default:
 		return fmt.Errorf("not a cut event: %T", e)
 	}

@@ -91,6 +91,12 @@ type AssetPartRefused struct {
 	Message string
 }
 
+// AssetDeleted records that the account deleted the asset, and with it
+// everything derived from it (its cuts and renders, each deleted on its own
+// stream in the same transaction). It carries nothing: the deletion keeps
+// only ids in the log (docs/events.md, "Erasure").
+type AssetDeleted struct{}
+
 // AssetFailed records that the asset cannot be processed.
 type AssetFailed struct {
 	Part    AssetPart
@@ -107,6 +113,7 @@ func (AssetCharged) AggregateType() AggregateType         { return AggregateAsse
 func (AssetReady) AggregateType() AggregateType           { return AggregateAsset }
 func (AssetPartRefused) AggregateType() AggregateType     { return AggregateAsset }
 func (AssetFailed) AggregateType() AggregateType          { return AggregateAsset }
+func (AssetDeleted) AggregateType() AggregateType         { return AggregateAsset }
 
 func (AssetCreated) isEvent()         {}
 func (AssetSourceUploaded) isEvent()  {}
@@ -117,3 +124,4 @@ func (AssetCharged) isEvent()         {}
 func (AssetReady) isEvent()           {}
 func (AssetPartRefused) isEvent()     {}
 func (AssetFailed) isEvent()          {}
+func (AssetDeleted) isEvent()         {}

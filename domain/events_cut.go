@@ -35,10 +35,15 @@ type CutFailed struct {
 	Message string
 }
 
+// CutDeleted records that the cut went with its deleted asset.
+type CutDeleted struct{}
+
 func (CutRequested) AggregateType() AggregateType { return AggregateCut }
 func (CutCompleted) AggregateType() AggregateType { return AggregateCut }
 func (CutFailed) AggregateType() AggregateType    { return AggregateCut }
+func (CutDeleted) AggregateType() AggregateType   { return AggregateCut }
 
 func (CutRequested) isEvent() {}
 func (CutCompleted) isEvent() {}
 func (CutFailed) isEvent()    {}
+func (CutDeleted) isEvent()   {}

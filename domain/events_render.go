@@ -101,18 +101,35 @@ type RenderRetried struct {
 	Reason  string
 }
 
-func (RenderRequested) AggregateType() AggregateType  { return AggregateRender }
-func (RenderStarted) AggregateType() AggregateType    { return AggregateRender }
-func (RenderProgressed) AggregateType() AggregateType { return AggregateRender }
-func (RenderCompleted) AggregateType() AggregateType  { return AggregateRender }
-func (RenderFailed) AggregateType() AggregateType     { return AggregateRender }
-func (RenderCancelled) AggregateType() AggregateType  { return AggregateRender }
-func (RenderRetried) AggregateType() AggregateType    { return AggregateRender }
+// RenderOutputExpired records that a completed render's output passed the
+// retention period and is removed from the blob store. The render stays
+// completed; a new request with its signature replaces it.
+type RenderOutputExpired struct {
+	Attempt int    // the attempt whose output it was
+	BlobKey string // the output removed
+}
 
-func (RenderRequested) isEvent()  {}
-func (RenderStarted) isEvent()    {}
-func (RenderProgressed) isEvent() {}
-func (RenderCompleted) isEvent()  {}
-func (RenderFailed) isEvent()     {}
-func (RenderCancelled) isEvent()  {}
-func (RenderRetried) isEvent()    {}
+// RenderDeleted records that the render went with its deleted asset. An
+// in-flight render is cancelled first (RenderCancelled), so its encoder
+// stops as it does for a client's cancel.
+type RenderDeleted struct{}
+
+func (RenderRequested) AggregateType() AggregateType     { return AggregateRender }
+func (RenderStarted) AggregateType() AggregateType       { return AggregateRender }
+func (RenderProgressed) AggregateType() AggregateType    { return AggregateRender }
+func (RenderCompleted) AggregateType() AggregateType     { return AggregateRender }
+func (RenderFailed) AggregateType() AggregateType        { return AggregateRender }
+func (RenderCancelled) AggregateType() AggregateType     { return AggregateRender }
+func (RenderRetried) AggregateType() AggregateType       { return AggregateRender }
+func (RenderOutputExpired) AggregateType() AggregateType { return AggregateRender }
+func (RenderDeleted) AggregateType() AggregateType       { return AggregateRender }
+
+func (RenderRequested) isEvent()     {}
+func (RenderStarted) isEvent()       {}
+func (RenderProgressed) isEvent()    {}
+func (RenderCompleted) isEvent()     {}
+func (RenderFailed) isEvent()        {}
+func (RenderCancelled) isEvent()     {}
+func (RenderRetried) isEvent()       {}
+func (RenderOutputExpired) isEvent() {}
+func (RenderDeleted) isEvent()       {}

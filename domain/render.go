@@ -53,6 +53,12 @@ type RenderLifecycle struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time // the start of the current (or last) attempt
 	FinishedAt time.Time // completed, failed or cancelled
+	// OutputExpired: the completed render's output passed the retention
+	// period and was removed; the render stays completed (docs/renders.md,
+	// "Retention and erasure").
+	OutputExpired bool
+	// Deleted: the render went with its deleted asset.
+	Deleted bool
 }
 
 // RequestRender opens a render. The output must be valid and planned
@@ -101,11 +107,56 @@ func (r *Render) StartedAt() time.Time       { return r.lifecycle.StartedAt }
 func (r *Render) FinishedAt() time.Time      { return r.lifecycle.FinishedAt }
 func (r *Render) Version() int64             { return r.version }
 func (r *Render) Changes() []Event           { return r.changes }
+func (r *Render) Deleted() bool              { return r.lifecycle.Deleted }
+func (r *Render) OutputExpired() bool        { return r.lifecycle.OutputExpired }
 
 // Replaceable reports whether a new request with the same signature
-// replaces this render (failed or cancelled) rather than returning it.
+// replaces this render (failed, cancelled, or completed with its output
+// expired) rather than returning it.
 func (r *Render) Replaceable() bool {
-	return r.lifecycle.State == RenderStateFailed || r.lifecycle.State == RenderStateCancelled
+	s := r.lifecycle.State
+	if r.lifecycle.Deleted {
+		return false // its asset is gone: nothing can be requested of it
+	}
+	return s == RenderStateFailed || s == RenderStateCancelled || (s == RenderStateCompleted && r.lifecycle.OutputExpired)
+}
+
+// HoldsOutput reports whether the render's output is in the blob store
+// and counted against its account's storage: completed, neither expired
+// nor deleted.
+func (r *Render) HoldsOutput() bool {
+	return r.lifecycle.State == RenderStateCompleted && !r.lifecycle.OutputExpired && !r.lifecycle.Deleted
+}
+
+// Delete records that the render went with its deleted asset. A pending or
+// running render is cancelled first, exactly as a client's cancel, so its
+// encoder stops and a completion it still sends is refused. Deleting a
+// deleted render changes nothing.
+func (r *Render) Delete(now time.Time) {
+	if r.lifecycle.Deleted {
+		return
+	}
+	if s := r.lifecycle.State; s == RenderStatePending || s == RenderStateRunning {
+		r.record(RenderCancelled{Attempt: r.attemptRunning()}, now)
+	}
+	r.record(RenderDeleted{}, now)
+}
+
+// ExpireOutput records that the output of a render completed before
+// completedBefore (now less the retention period) is removed. A render with
+// no output to expire (not completed, expired or deleted already) changes
+// nothing, so that expirers racing each other agree; one completed later is
+// refused.
+func (r *Render) ExpireOutput(completedBefore, now time.Time) error {
+	if !r.HoldsOutput() {
+		return nil
+	}
+	if r.lifecycle.FinishedAt.After(completedBefore) {
+		return Conflict("output_not_expired", "the render completed at %s, after %s", r.lifecycle.FinishedAt.Format(time.RFC3339), completedBefore.Format(time.RFC3339))
+	}
+	res := r.lifecycle.Result
+	r.record(RenderOutputExpired{Attempt: res.Attempt, BlobKey: res.BlobKey}, now)
+	return nil
 }
 
 // Cancel stops a pending or running render. Cancelling a cancelled render
@@ -168,6 +219,9 @@ func (r *Render) ReportProgress(attempt, percent int, eta, position time.Duratio
 // through, the connection did not), and must learn that its output is the
 // deliverable rather than delete it.
 func (r *Render) Complete(result RenderCompleted, now time.Time) error {
+	if r.lifecycle.Deleted {
+		return Conflict("render_deleted", "the render was deleted with its asset")
+	}
 	if r.lifecycle.State == RenderStateCompleted && r.lifecycle.Result.Attempt == result.Attempt && r.lifecycle.Result.BlobKey == result.BlobKey {
 		return nil
 	}
@@ -253,7 +307,8 @@ func (r *Render) apply(e Event, at time.Time) error {
 // transition the render's own commands record from s: the request opening
 // the stream, Start from pending, progress of the running attempt, its
 // completion, failure or retry (Complete, Fail, LoseLease, Retry), and the
-// cancellation of a pending or running render. Any other event (progress of
+// cancellation of a pending or running render, the expiry of a completed
+// render's output, and the deletion of a finished render. Any other event (progress of
 // another attempt, a second request) still gives the state it leaves, as
 // RebuildRender applies it; a fold over a stored copy of the state takes
 // !ok as its cue to rebuild from the history instead, so that the
@@ -282,6 +337,12 @@ func (s RenderLifecycle) Next(e Event, at time.Time) (next RenderLifecycle, ok b
 	case RenderCancelled:
 		ok = s.State == RenderStatePending || running
 		s.State, s.FinishedAt = RenderStateCancelled, at
+	case RenderOutputExpired:
+		ok = s.State == RenderStateCompleted && !s.OutputExpired && !s.Deleted
+		s.OutputExpired = true
+	case RenderDeleted:
+		ok = !s.Deleted && s.State != RenderStatePending && !running && s.State != ""
+		s.Deleted = true
 	case RenderRetried:
 		ok = running && e.Attempt == s.Attempt+1
 		// e.Attempt is the attempt the render now waits for; Start claims it.

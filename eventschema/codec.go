@@ -36,10 +36,12 @@ func NewCodec() *Codec {
 		{AssetReadyV1, domain.AggregateAsset, decodePayload[assetReadyV1]},
 		{AssetFailedV1, domain.AggregateAsset, decodePayload[assetFailedV1]},
 		{AssetPartRefusedV1, domain.AggregateAsset, decodePayload[assetPartRefusedV1]},
+		{AssetDeletedV1, domain.AggregateAsset, decodePayload[assetDeletedV1]},
 
 		{CutRequestedV1, domain.AggregateCut, decodePayload[cutRequestedV1]},
 		{CutCompletedV1, domain.AggregateCut, decodePayload[cutCompletedV1]},
 		{CutFailedV1, domain.AggregateCut, decodePayload[cutFailedV1]},
+		{CutDeletedV1, domain.AggregateCut, decodePayload[cutDeletedV1]},
 
 		{RenderRequestedV1, domain.AggregateRender, decodePayload[renderRequestedV1]},
 		{RenderStartedV1, domain.AggregateRender, decodePayload[renderStartedV1]},
@@ -48,6 +50,8 @@ func NewCodec() *Codec {
 		{RenderFailedV1, domain.AggregateRender, decodePayload[renderFailedV1]},
 		{RenderCancelledV1, domain.AggregateRender, decodePayload[renderCancelledV1]},
 		{RenderRetriedV1, domain.AggregateRender, decodePayload[renderRetriedV1]},
+		{RenderOutputExpiredV1, domain.AggregateRender, decodePayload[renderOutputExpiredV1]},
+		{RenderDeletedV1, domain.AggregateRender, decodePayload[renderDeletedV1]},
 	}
 	c := &Codec{
 		types:     make(map[string]eventType, len(list)),
@@ -141,6 +145,8 @@ func toWire(e domain.Event) (string, any, error) {
 		return AssetFailedV1, assetFailedToWire(e), nil
 	case domain.AssetPartRefused:
 		return AssetPartRefusedV1, assetPartRefusedToWire(e), nil
+	case domain.AssetDeleted:
+		return AssetDeletedV1, assetDeletedV1{}, nil
 
 	case domain.CutRequested:
 		return CutRequestedV1, cutRequestedToWire(e), nil
@@ -148,6 +154,8 @@ func toWire(e domain.Event) (string, any, error) {
 		return CutCompletedV1, cutCompletedToWire(e), nil
 	case domain.CutFailed:
 		return CutFailedV1, cutFailedToWire(e), nil
+	case domain.CutDeleted:
+		return CutDeletedV1, cutDeletedV1{}, nil
 
 	case domain.RenderRequested:
 		return RenderRequestedV1, renderRequestedToWire(e), nil
@@ -163,6 +171,10 @@ func toWire(e domain.Event) (string, any, error) {
 		return RenderCancelledV1, renderCancelledToWire(e), nil
 	case domain.RenderRetried:
 		return RenderRetriedV1, renderRetriedToWire(e), nil
+	case domain.RenderOutputExpired:
+		return RenderOutputExpiredV1, renderOutputExpiredV1{Attempt: e.Attempt, BlobKey: e.BlobKey}, nil
+	case domain.RenderDeleted:
+		return RenderDeletedV1, renderDeletedV1{}, nil
 	}
 	// %T only names the culprit in the error; it never becomes a wire name.
 	return "", nil, fmt.Errorf("eventschema: marshal: %w", &UnknownEventTypeError{Name: fmt.Sprintf("%T", e)})

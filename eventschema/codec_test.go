@@ -161,10 +161,10 @@ func TestNames(t *testing.T) {
 	t.Run("order_is_stable_and_grouped_by_aggregate", func(t *testing.T) {
 		want := []string{
 			AssetCreatedV1, AssetSourceUploadedV1, AssetAudioUploadedV1, AssetProbedV1,
-			AssetPaymentRequiredV1, AssetChargedV1, AssetReadyV1, AssetFailedV1, AssetPartRefusedV1,
-			CutRequestedV1, CutCompletedV1, CutFailedV1,
+			AssetPaymentRequiredV1, AssetChargedV1, AssetReadyV1, AssetFailedV1, AssetPartRefusedV1, AssetDeletedV1,
+			CutRequestedV1, CutCompletedV1, CutFailedV1, CutDeletedV1,
 			RenderRequestedV1, RenderStartedV1, RenderProgressedV1, RenderCompletedV1,
-			RenderFailedV1, RenderCancelledV1, RenderRetriedV1,
+			RenderFailedV1, RenderCancelledV1, RenderRetriedV1, RenderOutputExpiredV1, RenderDeletedV1,
 		}
 		if got := codec.Names(); !slices.Equal(got, want) {
 			t.Fatalf("Names() = %v, want %v", got, want)

@@ -21,9 +21,11 @@ func allDomainEvents() []domain.Event {
 		domain.AssetReady{},
 		domain.AssetFailed{},
 		domain.AssetPartRefused{},
+		domain.AssetDeleted{},
 		domain.CutRequested{},
 		domain.CutCompleted{},
 		domain.CutFailed{},
+		domain.CutDeleted{},
 		domain.RenderRequested{},
 		domain.RenderStarted{},
 		domain.RenderProgressed{},
@@ -31,6 +33,8 @@ func allDomainEvents() []domain.Event {
 		domain.RenderFailed{},
 		domain.RenderCancelled{},
 		domain.RenderRetried{},
+		domain.RenderOutputExpired{},
+		domain.RenderDeleted{},
 	}
 }
 
@@ -85,6 +89,10 @@ func exampleEvents() map[string]domain.Event {
 		AssetPaymentRequiredV1: domain.AssetPaymentRequired{RequiredSeconds: 343, AvailableSeconds: 120},
 		AssetChargedV1:         domain.AssetCharged{Seconds: 343, LedgerEntryID: "7b2e9f40-1c3d-4a5b-8e6f-9a0b1c2d3e4f"},
 		AssetReadyV1:           domain.AssetReady{},
+		AssetDeletedV1:         domain.AssetDeleted{},
+		CutDeletedV1:           domain.CutDeleted{},
+		RenderDeletedV1:        domain.RenderDeleted{},
+		RenderOutputExpiredV1:  domain.RenderOutputExpired{Attempt: 1, BlobKey: "renders/" + exampleRenderID + "/attempt-1.mp4"},
 		AssetFailedV1: domain.AssetFailed{
 			Part:    domain.AssetPartAudio,
 			Code:    "unsupported_media",

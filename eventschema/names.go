@@ -14,18 +14,22 @@ const (
 	AssetReadyV1           = "asset.ready.v1"
 	AssetFailedV1          = "asset.failed.v1"
 	AssetPartRefusedV1     = "asset.part_refused.v1"
+	AssetDeletedV1         = "asset.deleted.v1"
 
 	CutRequestedV1 = "cut.requested.v1"
 	CutCompletedV1 = "cut.completed.v1"
 	CutFailedV1    = "cut.failed.v1"
+	CutDeletedV1   = "cut.deleted.v1"
 
-	RenderRequestedV1  = "render.requested.v1"
-	RenderStartedV1    = "render.started.v1"
-	RenderProgressedV1 = "render.progressed.v1"
-	RenderCompletedV1  = "render.completed.v1"
-	RenderFailedV1     = "render.failed.v1"
-	RenderCancelledV1  = "render.cancelled.v1"
-	RenderRetriedV1    = "render.retried.v1"
+	RenderRequestedV1     = "render.requested.v1"
+	RenderStartedV1       = "render.started.v1"
+	RenderProgressedV1    = "render.progressed.v1"
+	RenderCompletedV1     = "render.completed.v1"
+	RenderFailedV1        = "render.failed.v1"
+	RenderCancelledV1     = "render.cancelled.v1"
+	RenderRetriedV1       = "render.retried.v1"
+	RenderOutputExpiredV1 = "render.output_expired.v1"
+	RenderDeletedV1       = "render.deleted.v1"
 )
 
 // PublicType strips the version suffix from a wire name

@@ -189,3 +189,8 @@ func assetPartRefusedToWire(e domain.AssetPartRefused) assetPartRefusedV1 {
 func (w assetPartRefusedV1) toDomain() (domain.Event, error) {
 	return domain.AssetPartRefused{Part: domain.AssetPart(w.Part), Code: w.Code, Message: w.Message}, nil
 }
+
+// asset.deleted.v1: no data; the CloudEvents attributes name the asset.
+type assetDeletedV1 struct{}
+
+func (assetDeletedV1) toDomain() (domain.Event, error) { return domain.AssetDeleted{}, nil }

@@ -95,3 +95,8 @@ func cutFailedToWire(e domain.CutFailed) cutFailedV1 {
 func (w cutFailedV1) toDomain() (domain.Event, error) {
 	return domain.CutFailed{Code: w.Code, Message: w.Message}, nil
 }
+
+// cut.deleted.v1: no data; the CloudEvents attributes name the cut.
+type cutDeletedV1 struct{}
+
+func (cutDeletedV1) toDomain() (domain.Event, error) { return domain.CutDeleted{}, nil }

@@ -229,3 +229,19 @@ func renderRetriedToWire(e domain.RenderRetried) renderRetriedV1 {
 func (w renderRetriedV1) toDomain() (domain.Event, error) {
 	return domain.RenderRetried{Attempt: w.Attempt, Reason: w.Reason}, nil
 }
+
+// render.output_expired.v1: the attempt whose output was removed, and its
+// blob key (as render.completed.v1 named it).
+type renderOutputExpiredV1 struct {
+	Attempt int    `json:"attempt"`
+	BlobKey string `json:"blob_key"`
+}
+
+func (w renderOutputExpiredV1) toDomain() (domain.Event, error) {
+	return domain.RenderOutputExpired{Attempt: w.Attempt, BlobKey: w.BlobKey}, nil
+}
+
+// render.deleted.v1: no data; the CloudEvents attributes name the render.
+type renderDeletedV1 struct{}
+
+func (renderDeletedV1) toDomain() (domain.Event, error) { return domain.RenderDeleted{}, nil }

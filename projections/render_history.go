@@ -105,6 +105,16 @@ type RenderRetriedData struct {
 	Attempt int `json:"attempt"` // the attempt the render now waits for
 }
 
+// RenderOutputExpiredData is render.output_expired without the blob key,
+// which is the server's own.
+type RenderOutputExpiredData struct {
+	Attempt int `json:"attempt"` // the attempt whose output was removed
+}
+
+// RenderDeletedData is render.deleted, which has no data; the API serves
+// no history of a deleted render, so only operators' tools show it.
+type RenderDeletedData struct{}
+
 func (RenderRequestedData) historyData()  {}
 func (RenderStartedData) historyData()    {}
 func (RenderProgressedData) historyData() {}
@@ -112,6 +122,9 @@ func (RenderCompletedData) historyData()  {}
 func (RenderFailedData) historyData()     {}
 func (RenderCancelledData) historyData()  {}
 func (RenderRetriedData) historyData()    {}
+
+func (RenderOutputExpiredData) historyData() {}
+func (RenderDeletedData) historyData()       {}
 
 // PublicData maps a render event to its public data, field by field: a
 // field added to an event stays private until it is added here.
@@ -142,6 +155,10 @@ func PublicData(ev domain.Event) (HistoryData, error) {
 		return RenderCancelledData{Attempt: e.Attempt}, nil
 	case domain.RenderRetried:
 		return RenderRetriedData{Attempt: e.Attempt}, nil
+	case domain.RenderOutputExpired:
+		return RenderOutputExpiredData{Attempt: e.Attempt}, nil
+	case domain.RenderDeleted:
+		return RenderDeletedData{}, nil
 	}
 	return nil, fmt.Errorf("not a render event: %T", ev)
 }

@@ -37,6 +37,12 @@ type RenderView struct {
 	CancelledAt time.Time
 	UpdatedAt   time.Time
 	Version     int64 // the last event of the render's stream this view reflects
+	// OutputExpired: the completed render's output passed the retention
+	// period and was removed; Result stays, with no download.
+	OutputExpired bool
+	// Deleted: the render went with its deleted asset; the API shows it
+	// no more.
+	Deleted bool
 }
 
 // RenderResultView is the verified deliverable of a completed render:
@@ -116,7 +122,7 @@ func nextRenderView(v RenderView, rec domain.Recorded) (RenderView, bool) {
 // transition by them, and withLifecycle shows none of them.
 func (v RenderView) lifecycle() domain.RenderLifecycle {
 	s := domain.RenderLifecycle{State: v.State, Attempt: v.Attempt, Progress: v.Progress, ETA: v.ETA,
-		Failure: v.Failure, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt}
+		Failure: v.Failure, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, OutputExpired: v.OutputExpired, Deleted: v.Deleted}
 	if res := v.Result; res != nil {
 		s.Result = &domain.RenderCompleted{BlobKey: res.BlobKey, SizeBytes: res.SizeBytes, Duration: res.Duration,
 			Width: res.Width, Height: res.Height, VideoBitrate: res.VideoBitrate, AudioBitrate: res.AudioBitrate,
@@ -138,6 +144,7 @@ func (v RenderView) lifecycle() domain.RenderLifecycle {
 func (v RenderView) withLifecycle(s domain.RenderLifecycle) RenderView {
 	v.State, v.Attempt, v.Progress, v.ETA = s.State, s.Attempt, s.Progress, s.ETA
 	v.CreatedAt, v.StartedAt = s.CreatedAt, s.StartedAt
+	v.OutputExpired, v.Deleted = s.OutputExpired, s.Deleted
 	v.Result, v.Failure = resultView(s.Result), nil
 	if s.Failure != nil {
 		v.Failure = renderFailure(s.Failure.Code)

@@ -87,6 +87,11 @@ func TestNextRenderView_folds_what_the_commands_record_into_the_rebuilt_view(t *
 			domain.RenderFailed{Attempt: 3, Code: "encoder_crashed", Message: "the encoder stopped responding during 3 attempts"}},
 		"cancelled_while_running": append(append([]domain.Event{foldRequest, started(1)}, progress(1, 1, 15)...), domain.RenderCancelled{Attempt: 1}),
 		"cancelled_while_pending": {foldRequest, domain.RenderCancelled{}},
+		"completed_then_its_output_expired": {foldRequest, started(1), domain.RenderCompleted{Attempt: 1, BlobKey: "k", SizeBytes: 9},
+			domain.RenderOutputExpired{Attempt: 1, BlobKey: "k"}},
+		"completed_expired_then_deleted": {foldRequest, started(1), domain.RenderCompleted{Attempt: 1, BlobKey: "k"},
+			domain.RenderOutputExpired{Attempt: 1, BlobKey: "k"}, domain.RenderDeleted{}},
+		"running_then_deleted_with_its_asset": {foldRequest, started(1), domain.RenderCancelled{Attempt: 1}, domain.RenderDeleted{}},
 	}
 	for name, events := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -105,7 +110,7 @@ func TestNextRenderView_any_history_projects_to_the_rebuilt_view(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 2))
 	anyEvent := func() domain.Event {
 		attempt := rng.IntN(4)
-		switch rng.IntN(8) {
+		switch rng.IntN(10) {
 		case 0:
 			return domain.RenderRequested{AssetID: "ast_2", Signature: "sig_2", Output: domain.OutputSpec{Format: domain.FormatM4A}}
 		case 1:
@@ -118,6 +123,10 @@ func TestNextRenderView_any_history_projects_to_the_rebuilt_view(t *testing.T) {
 			return domain.RenderFailed{Attempt: attempt, Code: []string{"encode_failed", "timeout", "no_such_code", ""}[rng.IntN(4)]}
 		case 6:
 			return domain.RenderCancelled{Attempt: attempt}
+		case 7:
+			return domain.RenderOutputExpired{Attempt: attempt, BlobKey: "k"}
+		case 8:
+			return domain.RenderDeleted{}
 		default:
 			return domain.RenderRetried{Attempt: attempt, Reason: []string{domain.RetryLeaseExpired, domain.RetryHandedBack}[rng.IntN(2)]}
 		}

@@ -35,9 +35,11 @@ type AssetView struct {
 	// Refusal is why an uploaded part was refused, until it comes again.
 	Refusal        *domain.Refusal
 	ChargedSeconds int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	Version        int64 // the last event of the asset's stream this view reflects
+	// Deleted: the account deleted the asset; the API shows it no more.
+	Deleted   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64 // the last event of the asset's stream this view reflects
 }
 
 // CutView is a cut as the API shows it.
@@ -54,6 +56,7 @@ type CutView struct {
 	Segments  []domain.Segment
 	Duration  time.Duration
 	Failure   *domain.Failure
+	Deleted   bool // deleted with its asset; the API shows it no more
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Version   int64
@@ -77,6 +80,7 @@ func assetView(history []domain.Recorded) (AssetView, error) {
 		Version:   a.Version(),
 
 		ChargedSeconds: a.ChargedSeconds(),
+		Deleted:        a.Deleted(),
 	}
 	if m, ok := a.Media(); ok {
 		v.Source = &m
@@ -114,6 +118,7 @@ func cutView(history []domain.Recorded) (CutView, error) {
 		Segments:  segments(c.Kept()),
 		Duration:  c.Duration(),
 		Failure:   c.Failure(),
+		Deleted:   c.Deleted(),
 		CreatedAt: c.CreatedAt(),
 		UpdatedAt: history[len(history)-1].OccurredAt,
 		Version:   c.Version(),

@@ -69,6 +69,10 @@ func (s *Store) Transact(ctx context.Context, streams []string, fn func(context.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ws.merge(tx.writeSide)
+	for _, asset := range tx.redacted {
+		s.redact(asset)
+	}
+	tx.redacted = nil
 	for _, r := range tx.order {
 		s.position++
 		r.Position = s.position
@@ -135,4 +139,49 @@ func (s *Store) MediaJobs() []commands.MediaJob {
 	jobs := slices.Collect(maps.Values(s.ws.media))
 	slices.SortFunc(jobs, func(a, b commands.MediaJob) int { return strings.Compare(a.JobID, b.JobID) })
 	return jobs
+}
+
+// redact erases the name of the asset's asset.created event, in its stream
+// and in the log alike (commands.Erasure). s.mu is held.
+func (s *Store) redact(asset string) {
+	erase := func(r *domain.Recorded) {
+		if c, ok := r.Event.(domain.AssetCreated); ok && r.StreamID == asset {
+			c.Name = ""
+			r.Event = c
+		}
+	}
+	for i := range s.streams[asset] {
+		erase(&s.streams[asset][i])
+	}
+	for i := range s.all {
+		erase(&s.all[i])
+	}
+}
+
+// AssetStreams lists the asset's cuts (the cut index) and renders (the
+// render.requested events naming it), committed and staged.
+func (t *tx) AssetStreams(ctx context.Context, asset string) (cuts, renders []string, err error) {
+	for _, c := range t.cuts {
+		if c.asset == asset {
+			cuts = append(cuts, c.cut)
+		}
+	}
+	t.store.mu.Lock()
+	all := slices.Clone(t.store.all)
+	t.store.mu.Unlock()
+	for _, r := range append(all, t.order...) {
+		if req, ok := r.Event.(domain.RenderRequested); ok && req.AssetID == asset {
+			renders = append(renders, r.StreamID)
+		}
+	}
+	slices.Sort(cuts)
+	slices.Sort(renders)
+	return cuts, renders, nil
+}
+
+// BlobRemovals returns the committed queue of blob removals: key → account.
+func (s *Store) BlobRemovals() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.ws.removals)
 }

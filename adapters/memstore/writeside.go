@@ -33,7 +33,11 @@ type writeSide struct {
 	media               map[string]commands.MediaJob
 	// mediaWrites are a transaction's writes to media, nil for a removal.
 	mediaWrites map[string]*commands.MediaJob
-	next        int
+	// removals are the queued blob removals (commands.Erasure), by key.
+	removals map[string]string
+	// redacted are the assets whose name a transaction erased.
+	redacted []string
+	next     int
 }
 
 // indexedCut is a cut's row in the cut index.
@@ -54,7 +58,7 @@ type awaiting struct {
 
 func newWriteSide() writeSide {
 	return writeSide{jobs: map[string]commands.RenderJob{}, media: map[string]commands.MediaJob{}, stored: map[string]int64{},
-		uploads: map[string]commands.UploadReservation{}}
+		uploads: map[string]commands.UploadReservation{}, removals: map[string]string{}}
 }
 
 func (w *writeSide) clone() *writeSide {
@@ -62,7 +66,8 @@ func (w *writeSide) clone() *writeSide {
 		signatures: slices.Clone(w.signatures), jobs: maps.Clone(w.jobs), jobWrites: map[string]*commands.RenderJob{},
 		media: maps.Clone(w.media), mediaWrites: map[string]*commands.MediaJob{}, next: w.next,
 		stored: maps.Clone(w.stored), storedDelta: map[string]int64{},
-		uploads: maps.Clone(w.uploads), uploadWrites: map[string]*commands.UploadReservation{}}
+		uploads: maps.Clone(w.uploads), uploadWrites: map[string]*commands.UploadReservation{},
+		removals: maps.Clone(w.removals)}
 }
 
 // merge applies what tx added (entries, waits, cut index rows) and removed
@@ -118,6 +123,7 @@ func (w *writeSide) merge(tx *writeSide) {
 			w.media[id] = *j
 		}
 	}
+	maps.Copy(w.removals, tx.removals)
 	w.next = max(w.next, tx.next)
 }
 
@@ -233,7 +239,7 @@ func (w *writeSide) AwaitingPayment(_ context.Context, account string) ([]string
 
 func (w *writeSide) IndexCut(_ context.Context, cut *domain.Cut) error {
 	row := indexedCut{asset: cut.AssetID(), cut: cut.ID(), account: cut.AccountID(), auto: cut.Auto() != nil,
-		processing: cut.State() == domain.CutStateProcessing}
+		processing: cut.State() == domain.CutStateProcessing && !cut.Deleted()}
 	if i := slices.IndexFunc(w.cuts, func(x indexedCut) bool { return x.cut == row.cut }); i >= 0 {
 		w.cuts[i].processing = row.processing
 		return nil
@@ -392,4 +398,16 @@ func (w *writeSide) RunningRenders(_ context.Context, account string) (int, erro
 func (w *writeSide) RenderJob(_ context.Context, id string) (commands.RenderJob, bool, error) {
 	j, ok := w.jobs[id]
 	return j, ok, nil
+}
+
+func (w *writeSide) QueueBlobRemovals(_ context.Context, account string, keys ...string) error {
+	for _, k := range keys {
+		w.removals[k] = account
+	}
+	return nil
+}
+
+func (w *writeSide) RedactAssetName(_ context.Context, asset string) error {
+	w.redacted = append(w.redacted, asset)
+	return nil
 }

@@ -86,7 +86,7 @@ func (t *eventTx) IndexCut(_ context.Context, cut *domain.Cut) error {
 	t.conn.hold(func(err error) error { return fmt.Errorf("index cut: %w", err) }, `
 		INSERT INTO asset_cuts (asset_id, cut_id, account_id, auto, processing) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (asset_id, cut_id) DO UPDATE SET processing = excluded.processing`,
-		cut.AssetID(), cut.ID(), cut.AccountID(), cut.Auto() != nil, cut.State() == domain.CutStateProcessing)
+		cut.AssetID(), cut.ID(), cut.AccountID(), cut.Auto() != nil, cut.State() == domain.CutStateProcessing && !cut.Deleted())
 	return nil
 }
 

@@ -252,23 +252,35 @@ var errVerify = errors.New("the event log breaks its invariants")
 var renderTerminal = map[string]bool{eventschema.RenderCompletedV1: true, eventschema.RenderFailedV1: true, eventschema.RenderCancelledV1: true}
 
 // checkRenders walks every render stream: it opens with render.requested,
-// reaches at most one terminal event, and nothing follows a terminal event.
+// reaches at most one terminal event, and nothing follows a terminal event
+// but, once each, the expiry of a completed render's output and the
+// deletion that ends the stream of a deleted asset's render
+// (docs/events.md).
 func checkRenders(ctx context.Context, store verifiedLog, add func(violation)) (events, streams int, err error) {
 	var (
-		current  string
-		terminal string // the stream's terminal event, once seen
-		reported bool
+		current          string
+		terminal         string // the stream's terminal event, once seen
+		reported         bool
+		expired, deleted bool
 	)
 	err = store.EachEventOf(ctx, domain.AggregateRender, func(id string, v int64, typ string) error {
 		events++
 		if id != current {
-			current, terminal, reported = id, "", false
+			current, terminal, reported, expired, deleted = id, "", false, false, false
 			streams++
 			if typ != eventschema.RenderRequestedV1 {
 				add(violation{id, "opens_with_render.requested", fmt.Sprintf("v%d is %s", v, typ)})
 			}
 		}
 		switch {
+		case typ == eventschema.RenderOutputExpiredV1 && terminal == eventschema.PublicType(eventschema.RenderCompletedV1) && !expired && !deleted:
+			expired = true
+		case typ == eventschema.RenderDeletedV1 && terminal != "" && !deleted:
+			deleted = true
+		case typ == eventschema.RenderDeletedV1 && terminal == "":
+			// A deletion cancels an unfinished render first.
+			add(violation{id, "deleted_only_once_finished", fmt.Sprintf("v%d %s before a terminal event", v, eventschema.PublicType(typ))})
+			deleted = true
 		case terminal != "" && renderTerminal[typ] && !reported:
 			add(violation{id, "at_most_one_terminal_event", fmt.Sprintf("v%d %s after %s", v, eventschema.PublicType(typ), terminal)})
 			reported = true

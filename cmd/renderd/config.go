@@ -60,6 +60,12 @@ type Config struct {
 
 	EncoderRenders bool
 
+	// OutputRetention is how long a completed render's output is kept (0:
+	// until its asset is deleted); ErasureInterval, how often the encoder
+	// role expires outputs and removes the blobs of deletions.
+	OutputRetention time.Duration
+	ErasureInterval time.Duration
+
 	// Per-account limits on the render queue, and the storage quota.
 	AccountMaxQueued, AccountMaxRunning int
 	AccountStorageBytes                 int64
@@ -170,6 +176,10 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepInterval })},
 	{"RENDERD_BLOB_SWEEP_MIN_AGE", "blob-sweep-min-age", "5m", "how long a temporary blob file must go unwritten before the sweep may remove it, and the margin over an upload's longest pause",
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepMinAge })},
+	{"RENDERD_OUTPUT_RETENTION", "output-retention", "720h", "how long a completed render's output is kept before the encoder role removes it (the render then shows output_expired and no download_url; the same request renders it again); 0 keeps outputs until their asset is deleted",
+		durationSetting(func(c *Config) *time.Duration { return &c.OutputRetention })},
+	{"RENDERD_ERASURE_INTERVAL", "erasure-interval", "30s", "how often the encoder role expires outputs past RENDERD_OUTPUT_RETENTION and removes the blobs of deleted assets and expired outputs from the blob store (a failed removal is tried again at a later pass)",
+		durationSetting(func(c *Config) *time.Duration { return &c.ErasureInterval })},
 	{"RENDERD_PUBLIC_URL", "public-url", "", "base of download URLs (default: http:// + RENDERD_HTTP_ADDR)",
 		func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return nil }},
 	{"RENDERD_DOWNLOAD_SECRET", "", "", "key ring signing download URLs: comma-separated id:base64 keys of at least 32 random bytes, the first signing, all verifying (k2:…,k1:…; one bare base64 key is the key 0); share it between instances (default: random per process, with a warning)",
@@ -508,6 +518,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.BlobSweepInterval <= 0 || c.BlobSweepMinAge <= 0 {
 		errs = append(errs, errors.New("RENDERD_BLOB_SWEEP_INTERVAL and RENDERD_BLOB_SWEEP_MIN_AGE must be positive"))
+	}
+	if c.OutputRetention < 0 || c.ErasureInterval <= 0 {
+		errs = append(errs, errors.New("RENDERD_OUTPUT_RETENTION must not be negative (0: keep outputs) and RENDERD_ERASURE_INTERVAL must be positive"))
 	}
 	if c.AccountMaxQueued < 0 || c.AccountMaxRunning < 0 || c.AssetMaxCutsInFlight < 0 || c.AccountMaxAutoCuts < 0 {
 		errs = append(errs, errors.New("RENDERD_ACCOUNT_MAX_QUEUED, RENDERD_ACCOUNT_MAX_RUNNING, RENDERD_ASSET_MAX_CUTS_IN_FLIGHT and RENDERD_ACCOUNT_MAX_AUTO_CUTS must not be negative (0: no limit)"))

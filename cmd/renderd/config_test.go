@@ -92,6 +92,10 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		// abandoned to an older renderd's sweep (legacyTempAge).
 		"transfer_window_near_the_sweep_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_TRANSFER_WINDOW": "11m"},
 			want: []string{"at most 10m"}},
+		"negative_output_retention": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_OUTPUT_RETENTION": "-1h"},
+			want: []string{"RENDERD_OUTPUT_RETENTION must not be negative"}},
+		"zero_erasure_interval": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ERASURE_INTERVAL": "0s"},
+			want: []string{"RENDERD_ERASURE_INTERVAL must be positive"}},
 		"zero_blob_sweep_interval": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_BLOB_SWEEP_INTERVAL": "0s"},
 			want: []string{"RENDERD_BLOB_SWEEP_INTERVAL and RENDERD_BLOB_SWEEP_MIN_AGE must be positive"}},
 		"negative_blob_sweep_min_age": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_BLOB_SWEEP_MIN_AGE": "-1m"},

@@ -219,7 +219,13 @@ func (p *prop) request(op propOp, hostile bool) propRequest {
 		}
 		// A DELETE removes its object, an upload fills its part once.
 		consumes := op.method == http.MethodDelete && i == len(segs)-1 || op.method == http.MethodPut
-		segs[i] = url.PathEscape(p.pathValue(collection, consumes, hostile && p.chance(40), &r))
+		v := p.pathValue(collection, consumes, hostile && p.chance(40), &r)
+		if own := append([]string{p.f.asset}, p.f.uploads...); collection == "assets" && op.method == http.MethodDelete && slices.Contains(own, v) {
+			// Deleting an asset takes its cuts and renders along: only
+			// the assets made for it, so the others keep theirs.
+			v = pick(p, p.f.doomed...)
+		}
+		segs[i] = url.PathEscape(v)
 	}
 	r.path = strings.Join(segs, "/")
 	if hostile && p.chance(8) {

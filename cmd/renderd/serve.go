@@ -251,6 +251,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		sweep := tempSweep{store: blobs, now: time.Now, minAge: cfg.BlobSweepMinAge}
 		if cfg.has(RoleEncoder) {
 			sweep.outputs = postgres.NewRenderJobs(pool)
+			er, err := eraser(cfg, pool, notifier, blobs, log)
+			if err != nil {
+				return failed(err)
+			}
+			g.Go(func() error { er.Run(ctx); return nil })
 		}
 		if cfg.has(RoleAPI) {
 			// Twice the longest pause, and the minimum age on top: room for

@@ -65,6 +65,10 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	deleteAsset, err := commands.NewDeleteAssetHandler(d, encoders.OutputKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	signer, err := downloadSigner(cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -81,7 +85,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 		Log:      log,
 		Auth:     accounts,
 		APIKeys:  accounts,
-		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
+		Commands: httpapi.Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel, DeleteAsset: deleteAsset},
 		Reads:    queries,
 		Renders:  queries,
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {

@@ -190,6 +190,7 @@ type renderJSON struct {
 	Replaces          *string        `json:"replaces"`
 	SizeBytes         *int64         `json:"size_bytes"`
 	Duration          *float64       `json:"duration"`
+	OutputExpired     bool           `json:"output_expired"`
 	DownloadURL       *string        `json:"download_url,omitempty"`
 	DownloadExpiresAt *time.Time     `json:"download_expires_at,omitempty"`
 	CreatedAt         time.Time      `json:"created_at"`
@@ -221,7 +222,7 @@ func toRender(v projections.RenderView) renderJSON {
 			VideoBitrate: v.Output.VideoBitrate, AudioBitrate: v.Output.AudioBitrate},
 		Plan: renderPlanJSON{Width: v.Plan.Width, Height: v.Plan.Height, VideoBitrate: v.Plan.VideoBitrate,
 			AudioBitrate: v.Plan.AudioBitrate, Segments: toSegments(v.Plan.Segments), Duration: seconds(v.Plan.Duration)},
-		State: string(v.State), Progress: v.Progress, Attempt: v.Attempt, Failure: toFailure(v.Failure), Replaces: optString(v.Replaces),
+		State: string(v.State), OutputExpired: v.OutputExpired, Progress: v.Progress, Attempt: v.Attempt, Failure: toFailure(v.Failure), Replaces: optString(v.Replaces),
 		CreatedAt: v.CreatedAt.UTC(), StartedAt: optTime(v.StartedAt), CompletedAt: optTime(v.CompletedAt),
 		FailedAt: optTime(v.FailedAt), CancelledAt: optTime(v.CancelledAt), UpdatedAt: v.UpdatedAt.UTC()}
 	if v.State == domain.RenderStateRunning && v.ETA > 0 {

@@ -416,7 +416,7 @@ const (
 		"segments":[],"duration":null,"failure":null,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`
 	oaCompletedRender = `{"id":"rnd_1","object":"render","asset_id":"ast_1","cut_id":null,"output":{"format":"mp4","resolution":"720p"},
 		"plan":{"width":1280,"height":720,"video_bitrate_bps":5000000,"audio_bitrate_bps":192000,"segments":[],"duration":2},
-		"state":"completed","progress":100,"attempt":1,"eta_seconds":null,"failure":null,"replaces":null,"size_bytes":123456,"duration":2,
+		"state":"completed","progress":100,"attempt":1,"eta_seconds":null,"failure":null,"replaces":null,"size_bytes":123456,"duration":2,"output_expired":false,
 		"download_url":"http://127.0.0.1:8080/v1/downloads/tok","download_expires_at":"2025-01-02T03:19:05Z",
 		"created_at":"2025-01-02T03:04:05Z","started_at":"2025-01-02T03:04:06Z","completed_at":"2025-01-02T03:04:09Z","failed_at":null,"cancelled_at":null,
 		"updated_at":"2025-01-02T03:04:05Z"}`
@@ -519,6 +519,7 @@ func TestOpenAPIValidateResponse(t *testing.T) {
 		{"render_tier_is_case_sensitive", "GET", "/v1/renders/rnd_1", 200, js, oaEdit(t, oaCompletedRender, map[string]any{"output": map[string]any{"format": "mp4", "resolution": "4K"}}), "value must be one of"},
 		{"listed_render_has_no_download_url", "GET", "/v1/renders", 200, js, `{"data":[` + oaCompletedRender + `],"next_cursor":null}`, "'not' failed"},
 		{"cancel_answers_204_without_a_body", "DELETE", "/v1/renders/rnd_1", 204, "", "", ""},
+		{"delete_asset_answers_202_without_a_body", "DELETE", "/v1/assets/ast_1", 202, "", "", ""},
 		{"204_with_a_body_fails", "DELETE", "/v1/renders/rnd_1", 204, js, `{}`, "documents no body"},
 		{"download_checks_the_content_type_only", "GET", "/v1/downloads/tok", 200, "video/mp4", "\x00\x00\x00\x18ftypmp42", ""},
 
@@ -680,7 +681,10 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 	cut, err3 := commands.NewRequestCutHandler(d, commands.CutLimits{})
 	render, err4 := commands.NewRequestRenderHandler(d, commands.RenderLimits{})
 	cancel, err5 := commands.NewCancelRenderHandler(d)
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	del, err6 := commands.NewDeleteAssetHandler(d, func(id string, n int, f domain.Format) string {
+		return fmt.Sprintf("renders/%s/attempt-%d.%s", id, n, f)
+	})
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		t.Fatal(err)
 	}
 	auth := cfg.auth
@@ -717,7 +721,7 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		Log:      cmp.Or(cfg.log, slog.New(slog.DiscardHandler)),
 		Auth:     auth,
 		APIKeys:  newOAKeys(),
-		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel},
+		Commands: Commands{CreateAsset: create, UploadPart: upload, RequestCut: cut, RequestRender: render, CancelRender: cancel, DeleteAsset: del},
 		Renders:  oaRenders{},
 		DownloadURLs: func(key, filename string) (string, time.Time, error) {
 			return "http://127.0.0.1:8080/v1/downloads/tok", oaTime.Add(15 * time.Minute), nil
@@ -861,7 +865,7 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 
 	h := oaServer(t, oaServerOpts{})
 	video, audio := oaCreated(t, h, "video"), oaCreated(t, h, "audio")
-	uploaded := oaCreated(t, h, "video")
+	uploaded, doomed := oaCreated(t, h, "video"), oaCreated(t, h, "video")
 	if rec := (oaExchange{method: "PUT", path: "/v1/assets/" + uploaded + "/source", body: "media"}).do(t, h); rec.Code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
@@ -924,6 +928,13 @@ func TestOpenAPIHandlersAnswerAsDocumented(t *testing.T) {
 		{"redeliver_a_pending_delivery_is_409", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_2/redeliver"}, 409, "delivery_pending"},
 		{"redeliver_past_the_limit_is_409", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_3/redeliver"}, 409, "redelivery_limit"},
 		{"redeliver_a_missing_delivery_is_404", oaExchange{method: "POST", path: "/v1/webhook-deliveries/whd_9/redeliver"}, 404, "not_found"},
+		{"delete_asset_is_202", oaExchange{method: "DELETE", path: "/v1/assets/" + doomed}, 202, ""},
+		{"delete_asset_again_is_202", oaExchange{method: "DELETE", path: "/v1/assets/" + doomed}, 202, ""},
+		{"upload_to_a_deleted_asset_is_404", oaExchange{method: "PUT", path: "/v1/assets/" + doomed + "/source", body: "media"}, 404, "not_found"},
+		{"cut_of_a_deleted_asset_is_404", oaExchange{method: "POST", path: "/v1/assets/" + doomed + "/cuts", body: `{"segments":[{"start":0,"end":1}]}`}, 404, "not_found"},
+		{"render_of_a_deleted_asset_is_404", oaExchange{method: "POST", path: "/v1/renders", body: `{"asset_id":"` + doomed + `","output":{"format":"mp4"}}`}, 404, "not_found"},
+		{"delete_missing_asset_is_404", oaExchange{method: "DELETE", path: "/v1/assets/ast_missing"}, 404, "not_found"},
+		{"delete_a_render_id_as_an_asset_is_404", oaExchange{method: "DELETE", path: "/v1/assets/rnd_1"}, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { check(t, tc.e, tc.e.do(t, h), tc.status, tc.code) })
 	}

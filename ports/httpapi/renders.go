@@ -139,7 +139,7 @@ func (s *server) getRender(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := toRender(v)
-	if v.State == domain.RenderStateCompleted && v.Result != nil {
+	if v.State == domain.RenderStateCompleted && v.Result != nil && !v.OutputExpired {
 		// Minted fresh on every GET: clients re-fetch rather than cache it.
 		url, expires, err := s.DownloadURLs(v.Result.BlobKey, v.ID+"."+string(v.Output.Format))
 		if err != nil {

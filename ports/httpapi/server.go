@@ -56,6 +56,7 @@ type Commands struct {
 	RequestCut    *commands.RequestCutHandler
 	RequestRender *commands.RequestRenderHandler
 	CancelRender  *commands.CancelRenderHandler
+	DeleteAsset   *commands.DeleteAssetHandler
 }
 
 // Config is the API's wiring; New checks it once.
@@ -100,7 +101,7 @@ func New(cfg Config) (http.Handler, error) {
 	c := cfg.Commands
 	if cfg.Log == nil || cfg.Auth == nil || cfg.APIKeys == nil || cfg.Reads == nil || cfg.Waiter == nil || cfg.Blobs == nil || cfg.Credits == nil ||
 		cfg.NewBlobKey == nil || c.CreateAsset == nil || c.UploadPart == nil || c.RequestCut == nil ||
-		c.RequestRender == nil || c.CancelRender == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil || cfg.Unavailable == nil {
+		c.RequestRender == nil || c.CancelRender == nil || c.DeleteAsset == nil || cfg.Renders == nil || cfg.DownloadURLs == nil || cfg.Downloads == nil || cfg.Unavailable == nil {
 		return nil, errors.New("httpapi: incomplete configuration")
 	}
 	if wh := cfg.Webhooks; wh.Store == nil || wh.CheckURL == nil || wh.NewSecret == nil || wh.NewID == nil || wh.Now == nil || wh.RotationGrace <= 0 ||
@@ -138,6 +139,7 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodPost, "/assets", classWrites, s.createAsset, jsonRoute},
 		{http.MethodGet, "/assets", classReads, s.listAssets, jsonRoute},
 		{http.MethodGet, "/assets/{id}", classReads, s.getAsset, jsonRoute},
+		{http.MethodDelete, "/assets/{id}", classWrites, s.deleteAsset, jsonRoute},
 		{http.MethodPut, "/assets/{id}/source", classUploads, s.uploadPart("source"), uploadRoute},
 		{http.MethodPut, "/assets/{id}/audio", classUploads, s.uploadPart("audio"), uploadRoute},
 		{http.MethodPost, "/assets/{id}/cuts", classWrites, s.requestCut, jsonRoute},

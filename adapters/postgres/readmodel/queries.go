@@ -25,7 +25,7 @@ func NewQueries(pool *pgxpool.Pool) *Queries {
 
 // Asset returns one of the account's assets.
 func (q *Queries) Asset(ctx context.Context, accountID, id string) (projections.AssetView, error) {
-	rows, err := q.pool.Query(ctx, `SELECT `+assetColumns+` FROM rm_assets WHERE id = $1 AND account_id = $2`, id, accountID)
+	rows, err := q.pool.Query(ctx, `SELECT `+assetColumns+` FROM rm_assets WHERE id = $1 AND account_id = $2 AND NOT deleted`, id, accountID)
 	if err != nil {
 		return projections.AssetView{}, fmt.Errorf("asset %s: %w", id, pgread.LookupError(err))
 	}
@@ -44,7 +44,7 @@ func (q *Queries) Asset(ctx context.Context, accountID, id string) (projections.
 // assets created while a client pages neither repeat nor shift items.
 func (q *Queries) ListAssets(ctx context.Context, accountID string, page projections.Page) ([]projections.AssetView, string, error) {
 	list, next, err := pgread.List(ctx, q.pool, page, scanAsset,
-		`SELECT `+assetColumns+` FROM rm_assets WHERE account_id = $1`, []any{accountID},
+		`SELECT `+assetColumns+` FROM rm_assets WHERE account_id = $1 AND NOT deleted`, []any{accountID},
 		func(v projections.AssetView) projections.Cursor {
 			return projections.Cursor{CreatedAt: v.CreatedAt, ID: v.ID}
 		})
@@ -56,7 +56,7 @@ func (q *Queries) ListAssets(ctx context.Context, accountID string, page project
 
 // Cut returns one of the account's cuts.
 func (q *Queries) Cut(ctx context.Context, accountID, id string) (projections.CutView, error) {
-	rows, err := q.pool.Query(ctx, `SELECT `+cutColumns+` FROM rm_cuts WHERE id = $1 AND account_id = $2`, id, accountID)
+	rows, err := q.pool.Query(ctx, `SELECT `+cutColumns+` FROM rm_cuts WHERE id = $1 AND account_id = $2 AND NOT deleted`, id, accountID)
 	if err != nil {
 		return projections.CutView{}, fmt.Errorf("cut %s: %w", id, pgread.LookupError(err))
 	}
@@ -75,7 +75,7 @@ func (q *Queries) Cut(ctx context.Context, accountID, id string) (projections.Cu
 // ErrNotFound (not an empty list), as GET /v1/assets/{id}/cuts needs.
 func (q *Queries) ListCuts(ctx context.Context, accountID, assetID string, page projections.Page) ([]projections.CutView, string, error) {
 	var exists bool
-	err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2)`, assetID, accountID).Scan(&exists)
+	err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2 AND NOT deleted)`, assetID, accountID).Scan(&exists)
 	if err != nil {
 		return nil, "", fmt.Errorf("list cuts of %s: %w", assetID, pgread.LookupError(err))
 	}
@@ -83,7 +83,7 @@ func (q *Queries) ListCuts(ctx context.Context, accountID, assetID string, page 
 		return nil, "", fmt.Errorf("list cuts of %s: asset: %w", assetID, projections.ErrNotFound)
 	}
 	list, next, err := pgread.List(ctx, q.pool, page, scanCut,
-		`SELECT `+cutColumns+` FROM rm_cuts WHERE account_id = $1 AND asset_id = $2`, []any{accountID, assetID},
+		`SELECT `+cutColumns+` FROM rm_cuts WHERE account_id = $1 AND asset_id = $2 AND NOT deleted`, []any{accountID, assetID},
 		func(v projections.CutView) projections.Cursor {
 			return projections.Cursor{CreatedAt: v.CreatedAt, ID: v.ID}
 		})

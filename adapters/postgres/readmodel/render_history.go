@@ -54,7 +54,8 @@ func (q *Queries) RenderHistory(ctx context.Context, accountID, renderID string)
 	if err != nil {
 		return nil, fmt.Errorf("history of render %s: %w", renderID, pgread.LookupError(err))
 	}
-	if len(entries) == 0 {
+	if len(entries) == 0 || entries[len(entries)-1].Type == eventschema.PublicType(eventschema.RenderDeletedV1) {
+		// A render deleted with its asset is gone for the API, its history too.
 		return nil, fmt.Errorf("history of render %s: %w", renderID, domain.ErrNotFound)
 	}
 	return entries, nil

@@ -34,7 +34,7 @@ func (q *Queries) Render(ctx context.Context, accountID, id string) (projections
 		}
 	}
 	var tuple uint32
-	rows, err := q.pool.Query(ctx, `SELECT xmin, `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2`, id, accountID)
+	rows, err := q.pool.Query(ctx, `SELECT xmin, `+renderColumns+` FROM rm_renders WHERE id = $1 AND account_id = $2 AND NOT deleted`, id, accountID)
 	if err != nil {
 		return projections.RenderView{}, fmt.Errorf("render %s: %w", id, pgread.LookupError(err))
 	}
@@ -71,10 +71,10 @@ func (q *Queries) ListRenders(ctx context.Context, accountID string, f projectio
 		return nil, "", fmt.Errorf("list renders: %w", err)
 	}
 	page.Cursor = inner
-	base, args := `SELECT `+renderColumns+` FROM rm_renders WHERE account_id = $1`, []any{accountID}
+	base, args := `SELECT `+renderColumns+` FROM rm_renders WHERE account_id = $1 AND NOT deleted`, []any{accountID}
 	if f.AssetID != "" {
 		var exists bool
-		err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2)`, f.AssetID, accountID).Scan(&exists)
+		err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_assets WHERE id = $1 AND account_id = $2 AND NOT deleted)`, f.AssetID, accountID).Scan(&exists)
 		if err != nil {
 			return nil, "", fmt.Errorf("list renders of %s: %w", f.AssetID, pgread.LookupError(err))
 		}

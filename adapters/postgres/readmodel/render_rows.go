@@ -33,7 +33,8 @@ type planRow struct {
 const renderColumns = `id, account_id, asset_id, cut_id, state, output, plan, attempt, progress, eta_ns,
 	failure_code, failure_message, replaces, result_blob_key, result_size_bytes, result_duration_ns,
 	result_width, result_height, result_video_bitrate_bps, result_audio_bitrate_bps, result_encode_ns,
-	result_fast_path, created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, version`
+	result_fast_path, created_at, started_at, completed_at, failed_at, cancelled_at, updated_at, version,
+	output_expired, deleted`
 
 // renderRow is v as a row of rm_renders.
 func renderRow(v projections.RenderView) (dbRow, error) {
@@ -65,7 +66,7 @@ func renderRow(v projections.RenderView) (dbRow, error) {
 		nullDuration(v.ETA), code, message, nullString(v.Replaces), res.blobKey, res.size, res.duration,
 		res.width, res.height, res.vbr, res.abr, res.encodeNS, res.fastPath,
 		v.CreatedAt, nullTime(v.StartedAt), nullTime(v.CompletedAt), nullTime(v.FailedAt), nullTime(v.CancelledAt),
-		v.UpdatedAt, v.Version}}, nil
+		v.UpdatedAt, v.Version, v.OutputExpired, v.Deleted}}, nil
 }
 
 func scanRender(row pgx.CollectableRow) (projections.RenderView, error) { return scanRenderRow(row) }
@@ -84,7 +85,8 @@ func scanRenderRow(row pgx.CollectableRow, head ...any) (projections.RenderView,
 	)
 	err := row.Scan(append(head, &v.ID, &v.AccountID, &v.AssetID, &cutID, &state, &output, &plan, &v.Attempt, &v.Progress, &etaNS,
 		&code, &message, &replaces, &blobKey, &size, &durationNS, &width, &height, &vbr, &abr, &encodeNS, &fastPath,
-		&v.CreatedAt, &startedAt, &completedAt, &failedAt, &cancelledAt, &v.UpdatedAt, &v.Version)...)
+		&v.CreatedAt, &startedAt, &completedAt, &failedAt, &cancelledAt, &v.UpdatedAt, &v.Version,
+		&v.OutputExpired, &v.Deleted)...)
 	if err != nil {
 		return v, err
 	}

@@ -228,7 +228,7 @@ func assetRow(v projections.AssetView) (dbRow, error) {
 	code, message := failureColumns(v.Failure)
 	return dbRow{table: "rm_assets", columns: assetColumns, what: what, values: []any{
 		v.ID, v.AccountID, string(v.Kind), v.Name, string(v.State), v.Cuttable, source, audio,
-		code, message, refusal, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
+		code, message, refusal, v.ChargedSeconds, v.Version, v.CreatedAt, v.UpdatedAt, v.Deleted}}, nil
 }
 
 // cutRow is v as a row of rm_cuts.
@@ -253,7 +253,7 @@ func cutRow(v projections.CutView) (dbRow, error) {
 	code, message := failureColumns(v.Failure)
 	return dbRow{table: "rm_cuts", columns: cutColumns, what: what, values: []any{
 		v.ID, v.AccountID, v.AssetID, string(v.State), requested, auto, kept, int64(v.Duration),
-		code, message, v.Version, v.CreatedAt, v.UpdatedAt}}, nil
+		code, message, v.Version, v.CreatedAt, v.UpdatedAt, v.Deleted}}, nil
 }
 
 func jsonbSlice[T any](s []T) ([]byte, error) {
@@ -264,7 +264,7 @@ func jsonbSlice[T any](s []T) ([]byte, error) {
 }
 
 const assetColumns = `id, account_id, kind, name, state, cuttable, source, audio,
-	failure_code, failure_message, refusal, charged_seconds, version, created_at, updated_at`
+	failure_code, failure_message, refusal, charged_seconds, version, created_at, updated_at, deleted`
 
 func scanAsset(row pgx.CollectableRow) (projections.AssetView, error) {
 	var (
@@ -277,7 +277,7 @@ func scanAsset(row pgx.CollectableRow) (projections.AssetView, error) {
 		rr            *refusalRow
 	)
 	err := row.Scan(&v.ID, &v.AccountID, &kind, &v.Name, &state, &v.Cuttable, &source, &audio,
-		&code, &message, &refusal, &v.ChargedSeconds, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+		&code, &message, &refusal, &v.ChargedSeconds, &v.Version, &v.CreatedAt, &v.UpdatedAt, &v.Deleted)
 	if err != nil {
 		return v, err
 	}
@@ -301,7 +301,7 @@ func scanAsset(row pgx.CollectableRow) (projections.AssetView, error) {
 }
 
 const cutColumns = `id, account_id, asset_id, state, requested, auto, segments, duration_ns,
-	failure_code, failure_message, version, created_at, updated_at`
+	failure_code, failure_message, version, created_at, updated_at, deleted`
 
 func scanCut(row pgx.CollectableRow) (projections.CutView, error) {
 	var (
@@ -314,7 +314,7 @@ func scanCut(row pgx.CollectableRow) (projections.CutView, error) {
 		silence                   *silenceRow
 	)
 	err := row.Scan(&v.ID, &v.AccountID, &v.AssetID, &state, &requested, &auto, &segments, &durationNS,
-		&code, &message, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+		&code, &message, &v.Version, &v.CreatedAt, &v.UpdatedAt, &v.Deleted)
 	if err != nil {
 		return v, err
 	}
