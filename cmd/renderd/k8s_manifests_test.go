@@ -687,3 +687,60 @@ func checkK8sEncoder(t *testing.T, where string, spec corev1.PodSpec, c corev1.C
 		t.Errorf("%s: the encoder's RENDERD_SCRATCH_DIR (%q) must be a writable emptyDir mount", where, scratch)
 	}
 }
+
+// The compose file (no Docker daemon runs these tests) must at least parse
+// and give renderd only variables it reads, its blob store on S3 with
+// signed requests.
+func TestDockerCompose(t *testing.T) {
+	raw, err := os.ReadFile("../../deployments/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command     []string          `json:"command"`
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+		Configs map[string]struct {
+			Content string `json:"content"`
+		} `json:"configs"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	known := k8sKnownVariables()
+	renderd, ok := compose.Services["renderd"]
+	if !ok {
+		t.Fatal("no renderd service")
+	}
+	for name := range renderd.Environment {
+		if !known[name] {
+			t.Errorf("renderd's environment sets %s, which renderd does not read", name)
+		}
+	}
+	if !strings.HasPrefix(renderd.Environment["RENDERD_BLOB_URL"], "s3://") {
+		t.Errorf("RENDERD_BLOB_URL %q: want the S3 store", renderd.Environment["RENDERD_BLOB_URL"])
+	}
+	if !slices.Contains(compose.Services["seaweedfs"].Command, "-s3.config=/etc/seaweedfs/s3.json") {
+		t.Error("seaweedfs serves S3 without identities, so without checking signatures")
+	}
+	var identities struct {
+		Identities []struct {
+			Name        string
+			Credentials []struct{ AccessKey, SecretKey string }
+			Actions     []string
+		}
+	}
+	if err := yaml.UnmarshalStrict([]byte(compose.Configs["seaweedfs-s3"].Content), &identities); err != nil {
+		t.Fatalf("seaweedfs-s3: %v", err)
+	}
+	signs := false
+	for _, id := range identities.Identities {
+		for _, c := range id.Credentials {
+			signs = signs || (c.AccessKey == renderd.Environment["AWS_ACCESS_KEY_ID"] && c.SecretKey == renderd.Environment["AWS_SECRET_ACCESS_KEY"])
+		}
+	}
+	if !signs {
+		t.Error("renderd's AWS keys are no identity of seaweedfs-s3")
+	}
+}
