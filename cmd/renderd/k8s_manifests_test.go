@@ -38,8 +38,8 @@ import (
 
 const k8sDir = "../../deployments/k8s"
 
-// k8sAWSVariables are the AWS SDK's standard variables the S3 blob store
-// reads (README, "Configuration").
+// k8sAWSVariables are the AWS SDK's standard variables, from which the S3
+// blob store takes its credentials and region.
 var k8sAWSVariables = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
 
 // k8sPendingSettings are settings of the S3 blob store and output
