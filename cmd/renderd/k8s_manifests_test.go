@@ -299,7 +299,8 @@ func k8sKnownVariables() map[string]bool {
 }
 
 // checkK8sVariables refuses any environment variable renderd does not
-// read, whether a container sets it or a ConfigMap provides it, and any
+// read, whether a container sets it or a ConfigMap provides it (the
+// manifests' ConfigMaps hold settings and nothing else), and any
 // secret taken from a key of another name (the Secret's keys are the
 // variables' names, docs/operations.md "Secrets"). envFrom a Secret is
 // refused: its keys are in no manifest, so none could be checked.
