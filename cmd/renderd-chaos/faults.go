@@ -43,10 +43,12 @@ const (
 	// when its heartbeats have been missing for broker.session.timeout.ms
 	// (Kafka's default, 9 s); then the controller elects leaders among the
 	// in-sync replicas, and producers and consumers find them at their next
-	// metadata refresh. Publishing and consuming may stall that long, and a
-	// few seconds more, never the whole outage.
-	brokerDown  = 20 * time.Second
-	brokerStall = 15 * time.Second
+	// metadata refresh; a consumer group whose coordinator was on the node
+	// rejoins on the new one. Publishing and consuming may stall that long
+	// and a few seconds more, well short of the whole outage: a consumer
+	// that waits for the node's return fails the bound.
+	brokerDown  = 25 * time.Second
+	brokerStall = 18 * time.Second
 	// The restarted node catches up on what was written without it and is
 	// back in the in-sync replicas of every partition it holds.
 	brokerRejoins = 30 * time.Second
