@@ -4,9 +4,9 @@
 # Everything lives under <repo>/.data (gitignored) so two clones never share
 # state; only the downloaded Kafka jars and the built SeaweedFS binary live
 # outside, in a cache keyed by their versions, so every clone on the machine
-# reuses them. RENDERD_DATA_DIR
-# puts a second stack of the same clone elsewhere (make chaos runs its own,
-# in .data/chaos, on its own ports, because it kills and restarts it).
+# reuses them. RENDERD_DATA_DIR puts a second stack of the same clone
+# elsewhere (make chaos runs its own, in .data/chaos, on its own ports,
+# because it kills and restarts it).
 
 # Under `set -e` an unexpected failure ends a script without a word; name the
 # command and line instead (errtrace: also inside functions).
@@ -341,8 +341,9 @@ kafka_actual_controller_port() {
 
 # Every node's client address, comma-separated: KAFKA_BROKERS.
 kafka_brokers() {
-	local n out=""
-	for ((n = 1; n <= $(kafka_nodes); n++)); do
+	local n nodes out=""
+	nodes=$(kafka_nodes)
+	for ((n = 1; n <= nodes; n++)); do
 		out+=${out:+,}127.0.0.1:$(kafka_actual_port "$n")
 	done
 	printf '%s\n' "$out"
