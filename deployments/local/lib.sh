@@ -82,8 +82,10 @@ KAFKA_PORT=${RENDERD_KAFKA_PORT:-59092}
 KAFKA_CONTROLLER_PORT=${RENDERD_KAFKA_CONTROLLER_PORT:-59093}
 # SeaweedFS: the S3 API, then its master, volume and filer servers; each
 # one's gRPC port is its port + 1 (weed's own default, port + 10000, passes
-# 65535 for ports above 55535).
-S3_PORT=${RENDERD_S3_PORT:-59333}
+# 65535 for ports above 55535). Below Linux's ephemeral range (32768-60999):
+# weed's parts connect to each other while it starts, and such an outgoing
+# connection can take a port of the range that a later part has yet to bind.
+S3_PORT=${RENDERD_S3_PORT:-27333}
 WEED_MASTER_PORT=${RENDERD_WEED_MASTER_PORT:-$((S3_PORT + 2))}
 WEED_VOLUME_PORT=${RENDERD_WEED_VOLUME_PORT:-$((S3_PORT + 4))}
 WEED_FILER_PORT=${RENDERD_WEED_FILER_PORT:-$((S3_PORT + 6))}
