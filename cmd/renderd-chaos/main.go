@@ -352,15 +352,18 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 	// Every event of the phase is on Kafka: nothing the relay published
 	// was lost (the read models alone would not tell, as they rebuild a
 	// stream from the event store when they see a gap).
-	var missing []string
+	var (
+		missing []string
+		readErr error
+	)
 	if _, err := waitUntil(ctx, projectBound, time.Second, func() bool {
-		missing, err = h.missingOnKafka(ctx, t.accountID)
-		return err == nil && len(missing) == 0
+		missing, readErr = h.missingOnKafka(ctx, t.accountID)
+		return readErr == nil && len(missing) == 0
 	}); err != nil {
-		if len(missing) > 0 {
-			problem("%d events not on Kafka within %s: %s", len(missing), projectBound, strings.Join(first(missing, 5), " "))
+		if readErr != nil {
+			problem("reading Kafka: %v", readErr)
 		} else {
-			problem("reading Kafka: %v", err)
+			problem("%d events not on Kafka within %s: %s", len(missing), projectBound, strings.Join(first(missing, 5), " "))
 		}
 	}
 	if err := h.verify(ctx); err != nil {
