@@ -71,13 +71,13 @@ func TestEnsureTopics_auto_replicates_over_the_cluster_s_brokers(t *testing.T) {
 				t.Errorf("%s/%d: replicas %v, want %d of them", m.Name, p.ID, p.Replicas, wantRF)
 			}
 		}
-		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name,
-			ConfigNames: []string{"min.insync.replicas", "retention.ms"}})
-		if err != nil {
+		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: m.Name,
+			ConfigNames: []string{"min.insync.replicas", "retention.ms"}}}, sarama.DescribeConfigsOptions{})
+		if err != nil || len(res) != 1 {
 			t.Fatalf("describe %s: %v", m.Name, err)
 		}
 		got := map[string]string{}
-		for _, e := range entries {
+		for _, e := range res[0].Configs {
 			got[e.Name] = e.Value
 		}
 		if got["min.insync.replicas"] != strconv.Itoa(int(wantISR)) || got["retention.ms"] != "-1" {
