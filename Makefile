@@ -94,7 +94,7 @@ CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
                RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393 RENDERD_KAFKA_NODES=3 \
                RENDERD_LOCAL_S3=0 RENDERD_UP_TIMEOUT=180
 
-chaos: build ## the fault suite: kill -9 of each role, a Kafka broker killed and the cluster restarted, Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 10 min. CHAOS_FLAGS='-only kill-relay' runs one
+chaos: build ## the fault suite: kill -9 of each role, a Kafka broker killed and the cluster restarted, Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 12 min. CHAOS_FLAGS='-only kill-relay' runs one
 	@export $(CHAOS_STACK); unset RENDERD_BLOB_URL; \
 	  deployments/local/down --purge >/dev/null 2>&1 || true; \
 	  trap 'deployments/local/down --purge >/dev/null 2>&1 || true' EXIT; \
