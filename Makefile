@@ -11,8 +11,16 @@ DEV_ACCOUNT := .data/dev-account.json
 # made once by `make run`, mode 0600, kept with the stack's data.
 SECRETS_KEY := .data/secrets.key
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Loads DATABASE_URL and KAFKA_BROKERS written by deployments/local/up.
+# Loads DATABASE_URL and KAFKA_BROKERS written by deployments/local/up (and,
+# with its S3 server, RENDERD_TEST_BLOB_URL and the AWS credentials, and
+# RENDERD_BLOB_URL when RENDERD_LOCAL_S3=1 asked renderd to use it).
 WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
+# The tests: the stack always with its S3 server, whose address they find in
+# RENDERD_TEST_BLOB_URL; RENDERD_BLOB_URL unset, because the renderd
+# processes they start inherit the environment and must keep the blob
+# folders the tests give them.
+TEST_STACK_UP   := RENDERD_LOCAL_S3=1 deployments/local/up
+WITH_TEST_STACK := $(WITH_STACK) unset RENDERD_BLOB_URL;
 # RENDERD_SECRETS_KEY from the environment, else from $(SECRETS_KEY).
 WITH_KEY    := export RENDERD_SECRETS_KEY="$${RENDERD_SECRETS_KEY:-$$(cat $(SECRETS_KEY))}";
 
@@ -21,7 +29,7 @@ WITH_KEY    := export RENDERD_SECRETS_KEY="$${RENDERD_SECRETS_KEY:-$$(cat $(SECR
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally
+stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally (RENDERD_LOCAL_S3=1: and an S3 server, RENDERD_KAFKA_NODES=3: three Kafka nodes)
 	deployments/local/up
 
 stack-down: ## stop the local stack
@@ -57,8 +65,9 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 FUZZ_TARGETS := FuzzDecodeCreateAsset:20000 FuzzDecodeRequestCut:20000 FuzzAuthorization:2000 \
                 FuzzPathID:20000 FuzzQuery:20000 FuzzHeaders:20000
 
-test: stack ## every test, unit and integration, with -race, on the real stack; then a short fuzz of the request decoders (bodies, path ids, queries, headers)
-	$(WITH_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
+test: ## every test, unit and integration, with -race, on the real stack (its S3 server too); then a short fuzz of the request decoders (bodies, path ids, queries, headers)
+	$(TEST_STACK_UP)
+	$(WITH_TEST_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
 	for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./ports/httpapi || exit 1; done
 
 test-unit: ## the tests that need no stack (integration tests skip)
@@ -76,13 +85,17 @@ bench: stack build ## benchmarks on the local stack, printed as a table
 # The fault suite's own stack: it kills and restarts Postgres and Kafka, so
 # never the stack of make run / make test (other folder, other ports). The
 # ports lie below Linux's ephemeral range (32768-60999): a restarted broker
-# must not find its port taken by some client's outgoing connection.
+# must not find its port taken by some client's outgoing connection. Kafka
+# runs 3 nodes (29392-29397), so that one of them can be stopped with renders
+# in flight; renderd keeps its blobs in a folder there. Three JVMs starting
+# at once on 2 cores (kafka-restart) may take longer than up's default 90 s.
 CHAOS_DATA  := .data/chaos
 CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
-               RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393
+               RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393 RENDERD_KAFKA_NODES=3 \
+               RENDERD_LOCAL_S3=0 RENDERD_UP_TIMEOUT=180
 
-chaos: build ## the fault suite: kill -9 of each role, Kafka and Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 10 min. CHAOS_FLAGS='-only kill-relay' runs one
-	@export $(CHAOS_STACK); \
+chaos: build ## the fault suite: kill -9 of each role, a Kafka broker killed and the cluster restarted, Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 12 min. CHAOS_FLAGS='-only kill-relay' runs one
+	@export $(CHAOS_STACK); unset RENDERD_BLOB_URL; \
 	  deployments/local/down --purge >/dev/null 2>&1 || true; \
 	  trap 'deployments/local/down --purge >/dev/null 2>&1 || true' EXIT; \
 	  deployments/local/up; \

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -33,14 +34,48 @@ func (t Topics) All() []string {
 // TopicSettings is how renderd creates missing topics.
 type TopicSettings struct {
 	Partitions int32
-	// ReplicationFactor -1 takes the broker's default.replication.factor.
+	// ReplicationFactor is AutoReplication (0), BrokerDefault (-1) or the
+	// number of copies of every partition.
 	ReplicationFactor int16
+}
+
+const (
+	// AutoReplication counts the cluster's brokers and keeps min(3,
+	// brokers) copies of every partition (Replication).
+	AutoReplication int16 = 0
+	// BrokerDefault takes the broker's default.replication.factor and
+	// min.insync.replicas.
+	BrokerDefault int16 = -1
+)
+
+// Replication is the replication factor and min.insync.replicas of the
+// topics renderd creates, for the setting and the cluster's broker count.
+// Auto keeps min(3, brokers) copies. With two copies or more, a write is
+// acknowledged once two replicas hold it (producers ask for acks=all,
+// ProducerConfig), so an acknowledged event survives the loss of any one
+// broker; a single copy can only ask for one. With BrokerDefault both are
+// the broker's, and minISR is 0.
+func Replication(setting int16, brokers int) (rf, minISR int16) {
+	switch {
+	case setting == BrokerDefault:
+		return BrokerDefault, 0
+	case setting == AutoReplication:
+		rf = int16(min(max(brokers, 1), 3)) //nolint:gosec // at most 3
+	default:
+		rf = setting
+	}
+	if rf >= 2 {
+		return rf, 2
+	}
+	return rf, 1
 }
 
 // EnsureTopics creates the missing topics of names with unlimited retention
 // (the event log is kept whole; a rebuilt projection still reads the event
-// store, not offset 0). Existing topics are left as they are. Several
-// processes may race to create a topic: losing that race is fine.
+// store, not offset 0) and the replication of Replication. Existing topics
+// are left as they are (with a warning when they keep fewer copies than
+// renderd would make). Several processes may race to create a topic: losing
+// that race is fine.
 func EnsureTopics(ctx context.Context, brokers []string, names []string, s TopicSettings, log *slog.Logger) error {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "renderd-admin"
@@ -55,25 +90,43 @@ func EnsureTopics(ctx context.Context, brokers []string, names []string, s Topic
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
+	count := 0
+	if s.ReplicationFactor == AutoReplication {
+		cluster, _, err := admin.DescribeCluster()
+		if err != nil {
+			return fmt.Errorf("describe the kafka cluster: %w", err)
+		}
+		count = len(cluster)
+	}
+	rf, minISR := Replication(s.ReplicationFactor, count)
 	retention := "-1"
+	configs := map[string]*string{"retention.ms": &retention}
+	if minISR > 0 {
+		isr := strconv.Itoa(int(minISR))
+		configs["min.insync.replicas"] = &isr
+	}
 	var created []string
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, ok := existing[name]; ok {
+		if t, ok := existing[name]; ok {
+			if rf > 0 && t.ReplicationFactor < rf {
+				log.Warn("kafka topic keeps fewer copies than renderd would make: raise them with a partition reassignment",
+					"topic", name, "replication_factor", t.ReplicationFactor, "wanted", rf)
+			}
 			continue
 		}
 		err := admin.CreateTopic(name, &sarama.TopicDetail{
 			NumPartitions:     s.Partitions,
-			ReplicationFactor: s.ReplicationFactor,
-			ConfigEntries:     map[string]*string{"retention.ms": &retention},
+			ReplicationFactor: rf,
+			ConfigEntries:     configs,
 		}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", name, err)
 		}
 		if err == nil {
-			log.Info("kafka topic created", "topic", name, "partitions", s.Partitions)
+			log.Info("kafka topic created", "topic", name, "partitions", s.Partitions, "replication_factor", rf, "min_insync_replicas", minISR)
 		}
 		created = append(created, name)
 	}

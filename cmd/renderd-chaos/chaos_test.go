@@ -178,3 +178,19 @@ func TestChooseFaults_runs_the_named_ones_in_the_suite_s_order_and_refuses_unkno
 		t.Fatalf("an unknown fault: %v", err)
 	}
 }
+
+func TestKafkaNode_names_the_files_deployments_local_gives_each_node(t *testing.T) {
+	s := &stack{dataDir: "/d", brokers: []string{"127.0.0.1:29392", "127.0.0.1:29394", "127.0.0.1:29396"}}
+	for n, want := range map[int][2]string{
+		1: {"/d/kafka/server.properties", "/d/run/kafka.pid"},
+		2: {"/d/kafka/server-2.properties", "/d/run/kafka-2.pid"},
+		3: {"/d/kafka/server-3.properties", "/d/run/kafka-3.pid"},
+	} {
+		if config, pid := s.kafkaNode(n); config != want[0] || pid != want[1] {
+			t.Errorf("node %d: %s, %s; want %s, %s", n, config, pid, want[0], want[1])
+		}
+	}
+	if s.nodes() != 3 {
+		t.Errorf("nodes: %d, want 3", s.nodes())
+	}
+}

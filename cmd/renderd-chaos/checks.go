@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 // The event store is the source of truth for every assertion: the read
@@ -193,4 +197,104 @@ func (h *harness) replayDiffers(ctx context.Context) (int, string, error) {
 		time.Sleep(2 * time.Second)
 	}
 	return n, string(out), nil
+}
+
+// missingOnKafka lists the account's events (of the aggregates renderd
+// publishes) that the event store holds and no Kafka topic does, by the
+// CloudEvents id of each record (its ce_id header). The relay publishes
+// every event at least once, and a write Kafka acknowledged must survive
+// a broker's death.
+func (h *harness) missingOnKafka(ctx context.Context, account string) ([]string, error) {
+	rows, err := h.pool.Query(ctx, `SELECT event_id::text FROM events WHERE account_id = $1 AND stream_type IN ('asset', 'cut', 'render')`, account)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		want[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	c, err := h.stack.kafkaClient()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	consumer, err := sarama.NewConsumerFromClient(c)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	topics, err := c.Topics()
+	if err != nil {
+		return nil, err
+	}
+	for _, topic := range topics {
+		if !strings.HasPrefix(topic, "renderd.") {
+			continue
+		}
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			if err := readPartition(ctx, c, consumer, topic, p, want); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var missing []string
+	for id, absent := range want {
+		if absent {
+			missing = append(missing, id)
+		}
+	}
+	slices.Sort(missing)
+	return missing, nil
+}
+
+// readPartition reads one partition from its oldest record to its newest
+// and marks the ids of want it holds as found.
+func readPartition(ctx context.Context, c sarama.Client, consumer sarama.Consumer, topic string, p int32, want map[string]bool) error {
+	newest, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+	if err != nil {
+		return fmt.Errorf("%s/%d: %w", topic, p, err)
+	}
+	oldest, err := c.GetOffset(topic, p, sarama.OffsetOldest)
+	if err != nil {
+		return fmt.Errorf("%s/%d: %w", topic, p, err)
+	}
+	if newest <= oldest {
+		return nil
+	}
+	pc, err := consumer.ConsumePartition(topic, p, oldest)
+	if err != nil {
+		return fmt.Errorf("%s/%d: %w", topic, p, err)
+	}
+	defer pc.Close()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-pc.Messages():
+			for _, hd := range m.Headers {
+				if string(hd.Key) == "ce_id" && want[string(hd.Value)] {
+					want[string(hd.Value)] = false
+				}
+			}
+			if m.Offset >= newest-1 {
+				return nil
+			}
+		case err := <-pc.Errors():
+			return fmt.Errorf("%s/%d: %w", topic, p, err)
+		case <-timeout:
+			return fmt.Errorf("%s/%d: not read to offset %d within 30s", topic, p, newest)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

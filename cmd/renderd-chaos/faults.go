@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -37,6 +38,20 @@ const (
 	// Kafka is down for its clean stop and a JVM start: its producers and
 	// consumers reconnect with their own backoff.
 	relayAfterKafka = 5 * time.Second
+	// A Kafka node killed with SIGKILL stays down this long. Its
+	// partitions keep it as their leader until the controller fences it,
+	// when its heartbeats have been missing for broker.session.timeout.ms
+	// (Kafka's default, 9 s); then the controller elects leaders among the
+	// in-sync replicas, and producers and consumers find them at their next
+	// metadata refresh; a consumer group whose coordinator was on the node
+	// rejoins on the new one. Publishing and consuming may stall that long
+	// and a few seconds more, well short of the whole outage: a consumer
+	// that waits for the node's return fails the bound.
+	brokerDown  = 25 * time.Second
+	brokerStall = 18 * time.Second
+	// The restarted node catches up on what was written without it and is
+	// back in the in-sync replicas of every partition it holds.
+	brokerRejoins = 30 * time.Second
 	// Postgres stays down this long after its crash (a machine restarting).
 	// The relay's retries are at most 500 ms apart however long an outage
 	// lasts, so it publishes again within a second or two of the return
@@ -75,6 +90,7 @@ var faults = []fault{
 		t := h.recv.firstSince(since)
 		return t, !t.IsZero()
 	})},
+	{"broker-stop", brokerStop},
 	{"kafka-restart", kafkaRestart},
 	// The crash first: its outage is long enough for every retry loop to
 	// back off far, and the fast restart after it shows whether they start
@@ -189,7 +205,74 @@ func killEncoder(ctx context.Context, h *harness, _ *phase) []measure {
 		func() (time.Time, bool) { return h.terminalAt(ctx, held) })}
 }
 
-// kafkaRestart stops the broker cleanly and starts it again.
+// brokerStop kills (SIGKILL) the Kafka node that leads the most partitions
+// while renders flow, keeps it down brokerDown and starts it again. The
+// other two hold a copy of every partition and min.insync.replicas 2 of 3
+// lets them acknowledge writes meanwhile: publishing and consuming may
+// stall while leadership moves, at most brokerStall, and nothing written
+// is lost (the checks after every fault, and every event on Kafka).
+func brokerStop(ctx context.Context, h *harness, ph *phase) []measure {
+	if h.stack.nodes() < 3 {
+		return failed("a 3-node cluster", fmt.Errorf("the stack has %d Kafka node(s): RENDERD_KAFKA_NODES=3 (make chaos sets it)", h.stack.nodes()))
+	}
+	node, led, err := h.stack.leaderOfMost()
+	if err != nil {
+		return failed("find the leader of the most partitions", err)
+	}
+	if err := h.stack.killKafkaNode(node); err != nil {
+		return failed(fmt.Sprintf("kill -9 of Kafka node %d", node), err)
+	}
+	killed := time.Now()
+	fmt.Fprintf(os.Stderr, "   killed Kafka node %d, the leader of %d partitions\n", node, led)
+	publish, consume := h.stalls(ctx, ph.t.accountID, killed, killed.Add(brokerDown))
+	ms := []measure{
+		{what: fmt.Sprintf("node %d (led %d partitions) down %s; publishing stalled at most", node, led, brokerDown), took: publish, bound: brokerStall},
+		{what: "consuming (the read model) stalled at most", took: consume, bound: brokerStall},
+	}
+	upErr := make(chan error, 1)
+	go func() { upErr <- h.stack.up(ctx) }()
+	// Back: the node registered again (a JVM's start, not measured).
+	back, err := waitUntil(ctx, 3*time.Minute, 100*time.Millisecond, func() bool { return h.stack.kafkaRunning() && h.stack.nodeRegistered(node) })
+	if err != nil {
+		return append(ms, measure{what: fmt.Sprintf("node %d registers again", node), err: err})
+	}
+	ms = append(ms, h.poll(ctx, fmt.Sprintf("node %d back → in every in-sync replica set", node), back, brokerRejoins,
+		func() (time.Time, bool) { return time.Now(), h.stack.replicatedOn(node) }))
+	if err := <-upErr; err != nil {
+		ms = append(ms, measure{what: "deployments/local/up", err: err})
+	}
+	return ms
+}
+
+// stalls watches the relay and the render projector from since until
+// until, and returns the longest spell in which the relay published
+// nothing (it saves a checkpoint after each batch) and the longest in
+// which the account's render read model moved no row (renders are
+// requested throughout, so both have work all along).
+func (h *harness) stalls(ctx context.Context, account string, since, until time.Time) (publish, consume time.Duration) {
+	lastPub, lastCon := since, since
+	sum := int64(-1)
+	for time.Now().Before(until) && ctx.Err() == nil {
+		if at, ok := h.relayCheckpointSince(ctx, lastPub); ok {
+			publish = max(publish, at.Sub(lastPub))
+			lastPub = at
+		}
+		var s int64
+		if err := h.pool.QueryRow(ctx, `SELECT coalesce(sum(version), 0) FROM rm_renders WHERE account_id = $1`, account).Scan(&s); err == nil {
+			if sum >= 0 && s > sum {
+				now := time.Now()
+				consume = max(consume, now.Sub(lastCon))
+				lastCon = now
+			}
+			sum = s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	end := time.Now()
+	return max(publish, end.Sub(lastPub)), max(consume, end.Sub(lastCon))
+}
+
+// kafkaRestart stops every Kafka node cleanly and starts them again.
 func kafkaRestart(ctx context.Context, h *harness, _ *phase) []measure {
 	if err := h.stack.stopKafka(); err != nil {
 		return failed("stop kafka", err)

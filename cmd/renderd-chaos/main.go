@@ -349,6 +349,23 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 	}); err != nil {
 		problem("render read model: %d renders not caught up within %s", lag, projectBound)
 	}
+	// Every event of the phase is on Kafka: nothing the relay published
+	// was lost (the read models alone would not tell, as they rebuild a
+	// stream from the event store when they see a gap).
+	var (
+		missing []string
+		readErr error
+	)
+	if _, err := waitUntil(ctx, projectBound, time.Second, func() bool {
+		missing, readErr = h.missingOnKafka(ctx, t.accountID)
+		return readErr == nil && len(missing) == 0
+	}); err != nil {
+		if readErr != nil {
+			problem("reading Kafka: %v", readErr)
+		} else {
+			problem("%d events not on Kafka within %s: %s", len(missing), projectBound, strings.Join(first(missing, 5), " "))
+		}
+	}
 	if err := h.verify(ctx); err != nil {
 		problem("%v", err)
 	}
@@ -368,15 +385,17 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 }
 
 // healthy makes sure the stack runs before a fault (a failed injection
-// may leave it down): Postgres and Kafka answer, starting them if not.
+// may leave it down): Postgres and every Kafka node answer, starting them
+// if not.
 func (h *harness) healthy(ctx context.Context) error {
-	if h.stack.pgUp(ctx) && h.stack.kafkaUp() {
+	up := func() bool { return h.stack.pgUp(ctx) && h.stack.kafkaRunning() && h.stack.kafkaUp() }
+	if up() {
 		return nil
 	}
 	if err := h.stack.up(ctx); err != nil {
 		return err
 	}
-	_, err := waitUntil(ctx, 60*time.Second, 200*time.Millisecond, func() bool { return h.stack.pgUp(ctx) && h.stack.kafkaUp() })
+	_, err := waitUntil(ctx, 60*time.Second, 200*time.Millisecond, up)
 	return err
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// stack is the chaos suite's own Postgres and Kafka, started by
+// stack is the chaos suite's own Postgres and Kafka (3 nodes), started by
 // deployments/local/up with RENDERD_DATA_DIR: the faults stop, kill and
 // restart them, which the shared stack of `make run` and `make test` must
 // never see.
@@ -103,32 +105,171 @@ func (s *stack) startPostgres(ctx context.Context) error {
 	return err
 }
 
-// kafkaPID is this stack's broker, checked against its command line.
-func (s *stack) kafkaPID() (int, error) {
-	raw, err := os.ReadFile(filepath.Join(s.dataDir, "run", "kafka.pid"))
+// kafkaNode is one node of this stack's Kafka: its node id (1, 2, 3), the
+// config file it runs with and its pid file, as deployments/local/lib.sh
+// names them (node 1 keeps a single node's names).
+func (s *stack) kafkaNode(n int) (config, pidFile string) {
+	sfx := ""
+	if n > 1 {
+		sfx = "-" + strconv.Itoa(n)
+	}
+	return filepath.Join(s.dataDir, "kafka", "server"+sfx+".properties"), filepath.Join(s.dataDir, "run", "kafka"+sfx+".pid")
+}
+
+// nodes is how many Kafka nodes the stack runs: one per broker address.
+func (s *stack) nodes() int { return len(s.brokers) }
+
+// kafkaPID is node n's process, checked against its command line.
+func (s *stack) kafkaPID(n int) (int, error) {
+	config, pidFile := s.kafkaNode(n)
+	raw, err := os.ReadFile(pidFile)
 	if err != nil {
 		return 0, err
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if err != nil {
-		return 0, fmt.Errorf("kafka.pid: %w", err)
+		return 0, fmt.Errorf("%s: %w", filepath.Base(pidFile), err)
 	}
-	if !cmdlineHas(pid, "kafka.Kafka "+filepath.Join(s.dataDir, "kafka", "server.properties")) {
-		return 0, fmt.Errorf("pid %d is not this stack's broker", pid)
+	if !cmdlineHas(pid, "kafka.Kafka "+config) {
+		return 0, fmt.Errorf("pid %d is not this stack's Kafka node %d", pid, n)
 	}
 	return pid, nil
 }
 
-// stopKafka stops the broker cleanly (SIGTERM), as deployments/local/down does.
+// kafkaRunning reports whether every node's process runs.
+func (s *stack) kafkaRunning() bool {
+	for n := 1; n <= s.nodes(); n++ {
+		if pid, err := s.kafkaPID(n); err != nil || !alive(pid) {
+			return false
+		}
+	}
+	return true
+}
+
+// stopKafka stops every node cleanly (SIGTERM), all at once, as
+// deployments/local/down does.
 func (s *stack) stopKafka() error {
-	pid, err := s.kafkaPID()
+	var pids []int
+	for n := 1; n <= s.nodes(); n++ {
+		pid, err := s.kafkaPID(n)
+		if err != nil {
+			return err
+		}
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			return err
+		}
+		pids = append(pids, pid)
+	}
+	return waitGone(pids, 60*time.Second, alive)
+}
+
+// killKafkaNode sends SIGKILL to node n, as a machine losing its power
+// would (no controlled shutdown: its partitions keep it as their leader
+// until the controller fences it), and waits until it is gone.
+func (s *stack) killKafkaNode(n int) error {
+	pid, err := s.kafkaPID(n)
 	if err != nil {
 		return err
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return err
 	}
-	return waitGone([]int{pid}, 60*time.Second, alive)
+	return waitGone([]int{pid}, 30*time.Second, alive)
+}
+
+// kafkaClient connects to the stack's brokers for one probe.
+func (s *stack) kafkaClient() (sarama.Client, error) {
+	cfg := sarama.NewConfig()
+	cfg.Net.DialTimeout = time.Second
+	cfg.Metadata.Retry.Max = 0
+	return sarama.NewClient(s.brokers, cfg)
+}
+
+// leaderOfMost is the node leading the most partitions, internal topics
+// (the consumer groups' offsets) included, and how many it leads.
+func (s *stack) leaderOfMost() (node, led int, err error) {
+	c, err := s.kafkaClient()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	topics, err := c.Topics()
+	if err != nil {
+		return 0, 0, err
+	}
+	counts := map[int32]int{}
+	for _, topic := range topics {
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, p := range parts {
+			b, err := c.Leader(topic, p)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s/%d: %w", topic, p, err)
+			}
+			counts[b.ID()]++
+		}
+	}
+	for id, n := range counts {
+		if n > led || (n == led && int(id) < node) {
+			node, led = int(id), n
+		}
+	}
+	if node == 0 {
+		return 0, 0, errors.New("no partition has a leader")
+	}
+	return node, led, nil
+}
+
+// nodeRegistered reports whether node is among the cluster's live
+// brokers again (registered with the controller and unfenced).
+func (s *stack) nodeRegistered(node int) bool {
+	c, err := s.kafkaClient()
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	for _, b := range c.Brokers() {
+		if b.ID() == int32(node) { //nolint:gosec // a node id
+			return true
+		}
+	}
+	return false
+}
+
+// replicatedOn reports whether node is in the in-sync replicas of every
+// partition it holds a replica of: it caught up after its return.
+func (s *stack) replicatedOn(node int) bool {
+	c, err := s.kafkaClient()
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	topics, err := c.Topics()
+	if err != nil {
+		return false
+	}
+	for _, topic := range topics {
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range parts {
+			replicas, err := c.Replicas(topic, p)
+			if err != nil {
+				return false
+			}
+			isr, err := c.InSyncReplicas(topic, p)
+			if err != nil {
+				return false
+			}
+			if slices.Contains(replicas, int32(node)) && !slices.Contains(isr, int32(node)) { //nolint:gosec // a node id
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // up runs deployments/local/up for this stack (its environment names the
@@ -145,10 +286,7 @@ func (s *stack) up(ctx context.Context) error {
 // kafkaUp reports whether the broker answers a metadata request with a
 // leader for every partition.
 func (s *stack) kafkaUp() bool {
-	cfg := sarama.NewConfig()
-	cfg.Net.DialTimeout = time.Second
-	cfg.Metadata.Retry.Max = 0
-	c, err := sarama.NewClient(s.brokers, cfg)
+	c, err := s.kafkaClient()
 	if err != nil {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/ffmpeg"
+	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/keyring"
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/domain"
@@ -39,7 +41,7 @@ type Config struct {
 	TopicPrefix       string
 	GroupPrefix       string
 	Partitions        int
-	ReplicationFactor int
+	ReplicationFactor int // 0: auto (kafka.AutoReplication), -1: the broker's default
 
 	RelayBatchSize    int
 	RelayPollInterval time.Duration
@@ -162,8 +164,8 @@ var settings = []setting{
 		func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
 	{"RENDERD_KAFKA_PARTITIONS", "kafka-partitions", "12", "partitions of event topics renderd creates",
 		intSetting(func(c *Config) *int { return &c.Partitions })},
-	{"RENDERD_KAFKA_REPLICATION_FACTOR", "kafka-replication-factor", "-1", "replication factor of topics renderd creates (-1: the broker's default)",
-		intSetting(func(c *Config) *int { return &c.ReplicationFactor })},
+	{"RENDERD_KAFKA_REPLICATION_FACTOR", "kafka-replication-factor", "auto", "replication factor of topics renderd creates: auto (min(3, brokers), with min.insync.replicas 2 from 2 copies on, else 1), -1 (the broker's defaults) or a number (min.insync.replicas 2 from 2 on)",
+		replicationSetting},
 	{"RENDERD_RELAY_BATCH_SIZE", "relay-batch-size", "500", "most events the relay publishes per Kafka round trip",
 		intSetting(func(c *Config) *int { return &c.RelayBatchSize })},
 	{"RENDERD_RELAY_POLL_INTERVAL", "relay-poll-interval", "1s", "how often the relay looks for events without a commit notification",
@@ -325,6 +327,21 @@ var settings = []setting{
 		func(c *Config, v string) error { c.LogFormat = v; return nil }},
 }
 
+// replicationSetting reads RENDERD_KAFKA_REPLICATION_FACTOR: auto is 0
+// (kafka.AutoReplication), -1 the broker's default, else the copies.
+func replicationSetting(c *Config, v string) error {
+	if v == "auto" {
+		c.ReplicationFactor = int(kafka.AutoReplication)
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n == 0 || n < -1 || n > math.MaxInt16 {
+		return fmt.Errorf("%q is not auto, -1 or a number of copies", v)
+	}
+	c.ReplicationFactor = n
+	return nil
+}
+
 func intSetting(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -484,8 +501,8 @@ func (c Config) validate(command string) error {
 	if c.Partitions < 1 {
 		errs = append(errs, errors.New("RENDERD_KAFKA_PARTITIONS must be at least 1"))
 	}
-	if c.ReplicationFactor == 0 || c.ReplicationFactor < -1 {
-		errs = append(errs, errors.New("RENDERD_KAFKA_REPLICATION_FACTOR must be -1 or at least 1"))
+	if c.ReplicationFactor < -1 || c.ReplicationFactor > math.MaxInt16 {
+		errs = append(errs, errors.New("RENDERD_KAFKA_REPLICATION_FACTOR must be auto, -1 or at least 1"))
 	}
 	if c.RelayBatchSize < 1 || c.RelayBatchSize > 10_000 {
 		errs = append(errs, errors.New("RENDERD_RELAY_BATCH_SIZE must be between 1 and 10000"))

@@ -31,7 +31,7 @@ func TestConfig_defaults_env_and_flags(t *testing.T) {
 	if cfg.RelayPollInterval != 250*time.Millisecond || len(cfg.KafkaBrokers) != 2 || cfg.KafkaBrokers[1] != "b:2" {
 		t.Errorf("env not applied: %+v", cfg)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Roles) != 5 || cfg.Partitions != 12 || cfg.ReplicationFactor != -1 {
+	if cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Roles) != 5 || cfg.Partitions != 12 || cfg.ReplicationFactor != 0 {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 	if cfg.HTTPTimeout != 30*time.Second || cfg.HTTPIdleTimeout != 2*time.Minute || cfg.TransferMinRate != 8192 || cfg.TransferWindow != 30*time.Second {

@@ -2,10 +2,11 @@
 # Shared helpers for deployments/local/{up,down,status}. Sourced, never run.
 #
 # Everything lives under <repo>/.data (gitignored) so two clones never share
-# state; only the downloaded Kafka jars live outside, in a cache keyed by the
-# Kafka version, so every clone on the machine reuses them. RENDERD_DATA_DIR
-# puts a second stack of the same clone elsewhere (make chaos runs its own,
-# in .data/chaos, on its own ports, because it kills and restarts it).
+# state; only the downloaded Kafka jars and the built SeaweedFS binary live
+# outside, in a cache keyed by their versions, so every clone on the machine
+# reuses them. RENDERD_DATA_DIR puts a second stack of the same clone
+# elsewhere (make chaos runs its own, in .data/chaos, on its own ports,
+# because it kills and restarts it).
 
 # Under `set -e` an unexpected failure ends a script without a word; name the
 # command and line instead (errtrace: also inside functions).
@@ -35,11 +36,16 @@ PG_LOG=$LOG_DIR/postgres.log
 PG_CONF_NAME=renderd.conf # generated on every start, included by postgresql.conf
 
 KAFKA_DIR=$DATA_DIR/kafka
+# Node 1's files; node n of a cluster (RENDERD_KAFKA_NODES=3) has its own,
+# suffixed -n (kafka_config and friends below).
 KAFKA_LOG_DIRS=$KAFKA_DIR/data # Kafka's own "log" = the partition data
 KAFKA_CONFIG=$KAFKA_DIR/server.properties
 KAFKA_LOG4J=$KAFKA_DIR/log4j2.properties
 KAFKA_PID_FILE=$RUN_DIR/kafka.pid
 KAFKA_LOG=$LOG_DIR/kafka.log
+# How many nodes the cluster's storage was formatted for: a KRaft quorum's
+# voters are fixed at format time, so a stack keeps its size until purged.
+KAFKA_NODES_FILE=$KAFKA_DIR/nodes
 
 KAFKA_POM=$LOCAL_DIR/kafka/pom.xml
 # The pom is the single place where the Kafka version is pinned.
@@ -49,11 +55,40 @@ KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
 KAFKA_LIBS=$KAFKA_HOME/libs
 KAFKA_JARS_MARKER=$KAFKA_HOME/.complete # holds the pom's checksum
 
+# SeaweedFS, the local stack's S3 server (RENDERD_LOCAL_S3=1, and make test).
+# Its weed binary is built from the Go module once per version (go install
+# refuses the module: its go.mod has replace directives) and cached; the
+# binary appears in the cache only when its build succeeded.
+WEED_MODULE=github.com/seaweedfs/seaweedfs
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+WEED_HOME=$CACHE_DIR/seaweedfs-$WEED_VERSION
+WEED_BIN=$WEED_HOME/weed
+WEED_DIR=$DATA_DIR/s3 # the server's data, its S3 identities and its port file
+WEED_S3_CONFIG=$WEED_DIR/s3.json
+WEED_PORTS_FILE=$WEED_DIR/ports # the ports it was last started with
+WEED_PID_FILE=$RUN_DIR/s3.pid
+WEED_LOG=$LOG_DIR/s3.log
+# The local stack's S3 identity and bucket: development values, like the
+# Postgres role's password, reachable on 127.0.0.1 only.
+S3_BUCKET=renderd
+S3_ACCESS_KEY=renderd
+S3_SECRET_KEY=renderd-local-secret
+S3_REGION=us-east-1
+
 # Wanted ports. A running service keeps the port it was started with; the
 # ports it really uses are read back from its generated config.
 PG_PORT=${RENDERD_PG_PORT:-54329}
 KAFKA_PORT=${RENDERD_KAFKA_PORT:-59092}
 KAFKA_CONTROLLER_PORT=${RENDERD_KAFKA_CONTROLLER_PORT:-59093}
+# SeaweedFS: the S3 API, then its master, volume and filer servers; each
+# one's gRPC port is its port + 1 (weed's own default, port + 10000, passes
+# 65535 for ports above 55535). Below Linux's ephemeral range (32768-60999):
+# weed's parts connect to each other while it starts, and such an outgoing
+# connection can take a port of the range that a later part has yet to bind.
+S3_PORT=${RENDERD_S3_PORT:-27333}
+WEED_MASTER_PORT=${RENDERD_WEED_MASTER_PORT:-$((S3_PORT + 2))}
+WEED_VOLUME_PORT=${RENDERD_WEED_VOLUME_PORT:-$((S3_PORT + 4))}
+WEED_FILER_PORT=${RENDERD_WEED_FILER_PORT:-$((S3_PORT + 6))}
 
 # The system user that runs Postgres when we are root (Postgres refuses root).
 PG_OS_USER=postgres
@@ -232,12 +267,41 @@ pg_admin_psql() {
 
 # --- Kafka -------------------------------------------------------------------
 
-# Prints the Kafka pid when this repo's broker runs, else fails. Trusts the
-# pid file only when the process really is our broker; if the pid file was
-# lost, finds the broker by its command line (it names our config file).
+# The files of node $1 (default 1). Node 1 keeps the single node's names, so
+# a one-node stack looks as it always did.
+kafka_sfx() { [[ ${1:-1} == 1 ]] || printf -- '-%s' "$1"; }
+kafka_config() { printf '%s\n' "$KAFKA_DIR/server$(kafka_sfx "${1:-1}").properties"; }
+kafka_log_dirs() { printf '%s\n' "$KAFKA_DIR/data$(kafka_sfx "${1:-1}")"; }
+kafka_pid_file() { printf '%s\n' "$RUN_DIR/kafka$(kafka_sfx "${1:-1}").pid"; }
+kafka_log() { printf '%s\n' "$LOG_DIR/kafka$(kafka_sfx "${1:-1}").log"; }
+
+# The ports node $1 wants: node n listens on RENDERD_KAFKA_PORT + 2(n-1)
+# and RENDERD_KAFKA_CONTROLLER_PORT + 2(n-1) (59092/59093, 59094/59095,
+# 59096/59097 by default).
+kafka_wanted_port() { printf '%s\n' "$((KAFKA_PORT + 2 * (${1:-1} - 1)))"; }
+kafka_wanted_controller_port() { printf '%s\n' "$((KAFKA_CONTROLLER_PORT + 2 * (${1:-1} - 1)))"; }
+
+# How many nodes this stack's Kafka has: what its storage was formatted for
+# (a stack made before clusters holds one), else RENDERD_KAFKA_NODES (1).
+kafka_nodes() {
+	local n
+	if n=$(first_line "$KAFKA_NODES_FILE") && [[ $n =~ ^[0-9]+$ ]]; then
+		printf '%s\n' "$n"
+	elif [[ -f $KAFKA_LOG_DIRS/meta.properties ]]; then
+		printf '1\n'
+	else
+		printf '%s\n' "${RENDERD_KAFKA_NODES:-1}"
+	fi
+}
+
+# Prints the pid of node $1 (default 1) when it runs, else fails. Trusts the
+# pid file only when the process really is that node; if the pid file was
+# lost, finds the node by its command line (it names the node's config file).
 kafka_pid() {
-	local pid file
-	if pid=$(first_line "$KAFKA_PID_FILE") && pid_matches "$pid" "kafka.Kafka $KAFKA_CONFIG"; then
+	local pid file config pid_file
+	config=$(kafka_config "${1:-1}")
+	pid_file=$(kafka_pid_file "${1:-1}")
+	if pid=$(first_line "$pid_file") && pid_matches "$pid" "kafka.Kafka $config"; then
 		printf '%s\n' "$pid"
 		return 0
 	fi
@@ -246,43 +310,104 @@ kafka_pid() {
 	while IFS= read -r file; do
 		pid=${file#/proc/}
 		pid=${pid%/cmdline}
-		if pid_matches "$pid" "kafka.Kafka $KAFKA_CONFIG"; then
+		if pid_matches "$pid" "kafka.Kafka $config"; then
 			printf '%s\n' "$pid"
 			return 0
 		fi
-	done < <(grep -lsaF -- "$KAFKA_CONFIG" /proc/[0-9]*/cmdline || true)
+	done < <(grep -lsaF -- "$config" /proc/[0-9]*/cmdline || true)
 	return 1
 }
 
-kafka_running() { kafka_pid >/dev/null; }
+kafka_running() { kafka_pid "${1:-1}" >/dev/null; }
 
-# The client port the broker was last started with.
+# The client port node $1 was last started with.
 kafka_actual_port() {
-	local listeners
-	listeners=$(conf_get "$KAFKA_CONFIG" listeners)
+	local listeners n=${1:-1}
+	listeners=$(conf_get "$(kafka_config "$n")" listeners)
 	if [[ $listeners =~ PLAINTEXT://[^,]*:([0-9]+) ]]; then
 		printf '%s\n' "${BASH_REMATCH[1]}"
 	else
-		printf '%s\n' "$KAFKA_PORT"
+		kafka_wanted_port "$n"
 	fi
 }
 
 kafka_actual_controller_port() {
-	local listeners
-	listeners=$(conf_get "$KAFKA_CONFIG" listeners)
+	local listeners n=${1:-1}
+	listeners=$(conf_get "$(kafka_config "$n")" listeners)
 	if [[ $listeners =~ CONTROLLER://[^,]*:([0-9]+) ]]; then
 		printf '%s\n' "${BASH_REMATCH[1]}"
 	else
-		printf '%s\n' "$KAFKA_CONTROLLER_PORT"
+		kafka_wanted_controller_port "$n"
 	fi
 }
 
-# True when the broker answers a real metadata request and lists itself.
+# Every node's client address, comma-separated: KAFKA_BROKERS.
+kafka_brokers() {
+	local n nodes out=""
+	nodes=$(kafka_nodes)
+	for ((n = 1; n <= nodes; n++)); do
+		out+=${out:+,}127.0.0.1:$(kafka_actual_port "$n")
+	done
+	printf '%s\n' "$out"
+}
+
+# True when node $2 (default 1) answers a real metadata request on port $1
+# and lists itself: it has registered with the quorum and is unfenced.
 # (Output captured first: `kcat | grep -q` would fail under pipefail when grep
 # quits early and kcat dies of SIGPIPE on a long topic list.)
 kafka_answers() {
-	local port=${1:-$(kafka_actual_port)} out
+	local n=${2:-1} port out
+	port=${1:-$(kafka_actual_port "$n")}
 	command -v kcat >/dev/null || return 1
 	out=$(kcat -L -b "127.0.0.1:$port" -m 3 2>/dev/null) || return 1
-	[[ $out == *"broker 1 at 127.0.0.1:$port"* ]]
+	[[ $out == *"broker $n at 127.0.0.1:$port"* ]]
+}
+
+# --- SeaweedFS (S3) ------------------------------------------------------------
+
+# Prints the pid of this stack's weed server when it runs, else fails. Its
+# command line names this stack's S3 config file.
+weed_pid() {
+	local pid file
+	if pid=$(first_line "$WEED_PID_FILE") && pid_matches "$pid" "weed" "-s3.config=$WEED_S3_CONFIG"; then
+		printf '%s\n' "$pid"
+		return 0
+	fi
+	while IFS= read -r file; do
+		pid=${file#/proc/}
+		pid=${pid%/cmdline}
+		if pid_matches "$pid" "weed" "-s3.config=$WEED_S3_CONFIG"; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+	done < <(grep -lsaF -- "$WEED_S3_CONFIG" /proc/[0-9]*/cmdline || true)
+	return 1
+}
+
+weed_running() { weed_pid >/dev/null; }
+
+# The port ($1: s3, master, volume or filer) the server was last started
+# with, else the one wanted.
+weed_actual_port() {
+	local port=""
+	[[ -f $WEED_PORTS_FILE ]] && port=$(sed -n "s/^$1=//p" "$WEED_PORTS_FILE" | tail -n1)
+	if [[ -z $port ]]; then
+		case $1 in
+		s3) port=$S3_PORT ;;
+		master) port=$WEED_MASTER_PORT ;;
+		volume) port=$WEED_VOLUME_PORT ;;
+		filer) port=$WEED_FILER_PORT ;;
+		esac
+	fi
+	printf '%s\n' "$port"
+}
+
+# True when the S3 API answers a signed request for the bucket (HEAD: 200
+# once it exists, 404 before). $1: the status codes that count (default 200).
+s3_answers() {
+	local want=${1:-200} code
+	code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 -I \
+		--aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+		"http://127.0.0.1:$(weed_actual_port s3)/$S3_BUCKET" 2>/dev/null) || true
+	[[ " $want " == *" $code "* ]]
 }
