@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -201,13 +202,16 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if !ok {
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset has no probed input for this output")
 	}
-	srcPath, err := w.blobs.Path(srcKey)
-	if err == nil {
-		_, err = os.Stat(srcPath)
-	}
-	if err != nil {
+	srcPath, release, err := w.blobs.Fetch(ctx, srcKey)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
+	case err != nil:
+		// The store's trouble (an outage, a full scratch disk), not the
+		// source's: encode_failed, retried.
+		return encoded{}, fmt.Errorf("fetching the source: %w", err)
 	}
+	defer release()
 	input, err := w.media.InputArgs(srcPath, media.Container)
 	if err != nil {
 		return encoded{}, err
@@ -260,7 +264,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if err != nil {
 		return encoded{}, err
 	}
-	size, err := w.blobs.Commit(tmp, key)
+	size, err := w.blobs.Commit(ctx, tmp, key)
 	if err != nil {
 		return encoded{}, err
 	}
@@ -408,7 +412,10 @@ func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, re
 			}
 			return
 		case outcome == completionRefused:
-			if derr := w.blobs.Delete(key); derr != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+			derr := w.blobs.Delete(dctx, key)
+			cancel()
+			if derr != nil {
 				log.Warn("deleting a refused output failed", "blob_key", key, "err", derr)
 			}
 			log.Info("completion refused: the attempt ended meanwhile; output deleted", "err", err)
