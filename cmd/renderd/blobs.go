@@ -50,6 +50,10 @@ func localBlobDir(raw string) (dir string, local bool, err error) {
 	return u.Path, true, nil
 }
 
+// errNoS3Store refuses an s3:// RENDERD_BLOB_URL in a build whose
+// openBlobs opens local folders only.
+var errNoS3Store = errors.New("RENDERD_BLOB_URL: this renderd has no S3 store yet; use a local folder (file:<folder>)")
+
 // openBlobs opens the process's one blob store, the one RENDERD_BLOB_URL
 // names, and makes its scratch folder (RENDERD_SCRATCH_DIR).
 //
@@ -64,7 +68,7 @@ func openBlobs(_ context.Context, cfg Config) (blob.Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	case !local:
-		return nil, fmt.Errorf("%w: RENDERD_BLOB_URL: this renderd has no S3 store yet; use a local folder (file:<folder>)", errUsage)
+		return nil, fmt.Errorf("%w: %w", errUsage, errNoS3Store)
 	}
 	store, err := blob.NewLocal(dir)
 	if err != nil {
