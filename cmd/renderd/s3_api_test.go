@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +51,12 @@ func TestS3_upload_probe_render_and_download_through_the_object_store(t *testing
 	if got, err := s.blobs.List(t.Context(), "renders/"+id+"/"); err != nil || len(got) != 1 ||
 		done.str("size_bytes") != fmt.Sprint(float64(got[0].Size)) {
 		t.Fatalf("the bucket holds %+v, %v under the render; want its output of %s bytes", got, err, done.str("size_bytes"))
+	}
+
+	// The copy of the source the probe and the encode read, and the output
+	// written before its upload, are gone from the scratch folder.
+	if left := filesUnder(t, s.env["RENDERD_SCRATCH_DIR"]); len(left) > 0 {
+		t.Errorf("the scratch folder keeps %v", left)
 	}
 
 	// renderd answers the signed URL with a redirect to the object store…
@@ -142,4 +150,20 @@ func fetchAttachment(t *testing.T, url string) (file, disposition string) {
 		t.Fatal(err)
 	}
 	return f.Name(), resp.Header.Get("Content-Disposition")
+}
+
+// filesUnder lists the regular files under dir.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
