@@ -208,8 +208,10 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
 	case err != nil:
 		// The store's trouble (an outage, a full scratch disk), not the
-		// source's: encode_failed, retried.
-		return encoded{}, fmt.Errorf("fetching the source: %w", err)
+		// source's: encode_failed, retried. The event is public, so its
+		// message names no store (an endpoint, a bucket); the log does.
+		log.Warn("fetching the render's source failed", "blob_key", srcKey, "err", err)
+		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not hand over the source")
 	}
 	defer release()
 	input, err := w.media.InputArgs(srcPath, media.Container)
@@ -266,7 +268,11 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	}
 	size, err := w.blobs.Commit(ctx, tmp, key)
 	if err != nil {
-		return encoded{}, err
+		if ctx.Err() != nil {
+			return encoded{}, err // the job ended meanwhile: its cause decides
+		}
+		log.Warn("committing the render's output failed", "blob_key", key, "err", err)
+		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not take the output")
 	}
 	committed = true
 	log.Info("render encoded", "fast_path", cmd.FastPath, "size_bytes", size, "took", w.now().Sub(job.started).Round(time.Millisecond))

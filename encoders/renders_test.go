@@ -95,12 +95,20 @@ func newRig(t *testing.T) *rig {
 }
 
 // trackedBlobs is the local store, counting the sources fetched and not
-// yet released, and failing fetches with fetchErr when it is set (a store
-// that cannot answer).
+// yet released, and failing fetches with fetchErr and commits with
+// commitErr when they are set (a store that cannot answer).
 type trackedBlobs struct {
 	*blob.Local
-	held     atomic.Int64
-	fetchErr error
+	held      atomic.Int64
+	fetchErr  error
+	commitErr error
+}
+
+func (b *trackedBlobs) Commit(ctx context.Context, tmpPath, key string) (int64, error) {
+	if b.commitErr != nil {
+		return 0, b.commitErr
+	}
+	return b.Local.Commit(ctx, tmpPath, key)
 }
 
 func (b *trackedBlobs) Fetch(ctx context.Context, key string) (string, func(), error) {
@@ -277,8 +285,24 @@ func TestRenderWorker_a_store_that_cannot_fetch_the_source_fails_retryable(t *te
 	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureEncodeFailed || r.media.runs.Load() != 0 {
 		t.Fatalf("state %s failure %+v after %d runs, want encode_failed before ffmpeg", got.State(), got.Failure(), r.media.runs.Load())
 	}
-	if failed := r.failedEvent(id); !failed.Retryable {
-		t.Errorf("render.failed %+v, want retryable", failed)
+	if failed := r.failedEvent(id); !failed.Retryable || strings.Contains(failed.Message, "s3") {
+		t.Errorf("render.failed %+v, want retryable, naming no store", failed)
+	}
+}
+
+func TestRenderWorker_a_store_that_cannot_take_the_output_fails_retryable_and_leaves_nothing(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.blobs.commitErr = errors.New("s3: PutObject: 503 SlowDown")
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureEncodeFailed {
+		t.Fatalf("state %s failure %+v, want encode_failed", got.State(), got.Failure())
+	}
+	if failed := r.failedEvent(id); !failed.Retryable || strings.Contains(failed.Message, "s3") {
+		t.Errorf("render.failed %+v, want retryable, naming no store", failed)
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("outputs left behind: %v", files)
 	}
 }
 
