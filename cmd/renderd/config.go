@@ -46,21 +46,22 @@ type Config struct {
 
 	FreeAllowanceMinutes int
 	BlobURL              string
+	ScratchDir           string
+	BlobSweepInterval    time.Duration
+	BlobSweepMinAge      time.Duration
+	PublicURL            string
+	DownloadKeys         []keyring.Key // the first signs, all verify
+	SecretsKeys          []keyring.Key // the first seals webhook secrets, all open
+	DownloadTTL          time.Duration
+	MaxUploadBytes       int
+	MaxJSONBytes         int
+	ReadYourWrites       time.Duration
+	Limits               httpapi.Limits
+	DBMaxConns           int
+
 	// BlobDirAlias is the deprecated RENDERD_BLOB_DIR, when it was set: it
 	// then chose BlobURL, and serve says so in its log.
-	BlobDirAlias      string
-	ScratchDir        string
-	BlobSweepInterval time.Duration
-	BlobSweepMinAge   time.Duration
-	PublicURL         string
-	DownloadKeys      []keyring.Key // the first signs, all verify
-	SecretsKeys       []keyring.Key // the first seals webhook secrets, all open
-	DownloadTTL       time.Duration
-	MaxUploadBytes    int
-	MaxJSONBytes      int
-	ReadYourWrites    time.Duration
-	Limits            httpapi.Limits
-	DBMaxConns        int
+	BlobDirAlias string
 
 	EncoderRenders bool
 

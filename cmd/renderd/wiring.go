@@ -217,8 +217,8 @@ func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer hooks.SecretSealer
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
-// silencedetect for automatic cuts, both on files fetched from the blob store, in a pool
-// fed by the media queue in Postgres.
+// silencedetect for automatic cuts, both on files fetched from the blob
+// store, in a pool fed by the media queue in Postgres.
 func mediaWorker(cfg Config, d commands.Deps, store *postgres.EventStore, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs blob.Store, log *slog.Logger) (*encoders.MediaWorker, error) {
 	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, cfg.sourceLimits())
 	if err != nil {
