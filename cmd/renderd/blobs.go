@@ -42,8 +42,12 @@ func localBlobDir(raw string) (dir string, local bool, err error) {
 		return "", false, nil
 	case u.Host != "" && u.Host != "localhost":
 		return "", true, fmt.Errorf("RENDERD_BLOB_URL %q names a folder on host %q: a file: URL is this host's (file:///abs or file:rel)", raw, u.Host)
-	case u.Opaque != "":
-		return u.Opaque, true, nil // file:rel
+	case u.Opaque != "": // file:rel
+		dir, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", true, fmt.Errorf("RENDERD_BLOB_URL %q: %w", raw, err)
+		}
+		return dir, true, nil
 	case u.Path == "":
 		return "", true, errors.New("RENDERD_BLOB_URL file: names no folder")
 	}

@@ -68,7 +68,7 @@ func TestConfig_blob_url_names_a_folder_or_a_bucket(t *testing.T) {
 			t.Errorf("%s: folder %q local %v, want %q", raw, dir, local, want)
 		}
 	}
-	for _, raw := range []string{"s3://", "s3:///prefix", "http://bucket.example/x", "gs://bucket", "file://otherhost/srv", "file:"} {
+	for _, raw := range []string{"s3://", "s3:///prefix", "http://bucket.example/x", "gs://bucket", "file://otherhost/srv", "file:", "file:a%zz"} {
 		if _, err := blobConfig(t, map[string]string{"RENDERD_BLOB_URL": raw}); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "RENDERD_BLOB_URL") {
 			t.Errorf("%s: %v, want a usage error naming RENDERD_BLOB_URL", raw, err)
 		}
