@@ -21,8 +21,8 @@ import (
 
 // BenchmarkS3SourceRead weighs the two ways an encoder can read a source
 // kept on S3, for a 30 s 1080p H.264 source rendered to 720p mp4 with the
-// worker's own command (each run's whole wall time, reported as the median
-// of the runs, s/render):
+// worker's own command (each render's whole wall time, the median of the
+// iterations, s/render; and ffmpeg's CPU time):
 //
 //   - scratch: Fetch copies the object into the scratch folder, ffmpeg
 //     reads the file (what renderd does);
@@ -80,47 +80,61 @@ func BenchmarkS3SourceRead(b *testing.B) {
 		return cmd.Args
 	}
 
-	b.Run("scratch", func(b *testing.B) {
-		var took, fetched []time.Duration
-		for b.Loop() {
-			start := time.Now()
-			path, release, err := store.Fetch(ctx, key)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fetched = append(fetched, time.Since(start))
-			input, err := prober.InputArgs(path, media.Container)
-			if err == nil {
-				err = runFFmpeg(ctx, command(input))
-			}
-			release()
-			if err != nil {
-				b.Fatal(err)
-			}
-			took = append(took, time.Since(start))
+	// The two ways alternate, each iteration running both, so that a
+	// shared machine's load weighs on them alike.
+	scratch := func() (wall, copied, cpu time.Duration) {
+		start := time.Now()
+		path, release, err := store.Fetch(ctx, key)
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Logf("of which the copy into the scratch folder: %v", fetched)
-		reportMedian(b, took)
-	})
-	b.Run("presigned", func(b *testing.B) {
-		var took []time.Duration
-		for b.Loop() {
-			start := time.Now()
-			url, ok, err := store.DownloadURL(ctx, key, "source.mp4", time.Now().Add(15*time.Minute))
-			if err != nil || !ok {
-				b.Fatalf("presign: %v (ok %v)", err, ok)
-			}
-			input, err := prober.InputArgs("/source", media.Container)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := runFFmpeg(ctx, overNetwork(b, command(input), "file:/source", url)); err != nil {
-				b.Fatal(err)
-			}
-			took = append(took, time.Since(start))
+		copied = time.Since(start)
+		defer release()
+		input, err := prober.InputArgs(path, media.Container)
+		if err != nil {
+			b.Fatal(err)
 		}
-		reportMedian(b, took)
-	})
+		if cpu, err = runFFmpeg(ctx, command(input)); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), copied, cpu
+	}
+	presigned := func() (wall, cpu time.Duration) {
+		start := time.Now()
+		url, ok, err := store.DownloadURL(ctx, key, "source.mp4", time.Now().Add(15*time.Minute))
+		if err != nil || !ok {
+			b.Fatalf("presign: %v (ok %v)", err, ok)
+		}
+		input, err := prober.InputArgs("/source", media.Container)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if cpu, err = runFFmpeg(ctx, overNetwork(b, command(input), "file:/source", url)); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), cpu
+	}
+	var sWall, sCopy, sCPU, pWall, pCPU []time.Duration
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 1 {
+			w, c := presigned()
+			pWall, pCPU = append(pWall, w), append(pCPU, c)
+		}
+		w, copied, c := scratch()
+		sWall, sCopy, sCPU = append(sWall, w), append(sCopy, copied), append(sCPU, c)
+		if i%2 == 0 {
+			w, c := presigned()
+			pWall, pCPU = append(pWall, w), append(pCPU, c)
+		}
+	}
+	b.ReportMetric(0, "ns/op") // an iteration renders twice: the metrics below are per render
+	b.ReportMetric(median(sWall).Seconds(), "scratch-s/render")
+	b.ReportMetric(median(sCopy).Seconds(), "scratch-copy-s")
+	b.ReportMetric(median(pWall).Seconds(), "presigned-s/render")
+	b.ReportMetric(median(sCPU).Seconds(), "scratch-ffmpeg-cpu-s")
+	b.ReportMetric(median(pCPU).Seconds(), "presigned-ffmpeg-cpu-s")
+	b.Logf("scratch: wall %v, copy %v, ffmpeg cpu %v", sWall, sCopy, sCPU)
+	b.Logf("presigned: wall %v, ffmpeg cpu %v", pWall, pCPU)
 }
 
 // overNetwork turns the worker's command reading the file input into the
@@ -137,20 +151,21 @@ func overNetwork(b *testing.B, args []string, input, url string) []string {
 	return out
 }
 
-// runFFmpeg runs ffmpeg as the worker does, unconfined.
-func runFFmpeg(ctx context.Context, args []string) error {
+// runFFmpeg runs ffmpeg as the worker does, unconfined, and returns the
+// CPU time it used (user and system), which a shared machine's load does
+// not inflate as it does the wall time.
+func runFFmpeg(ctx context.Context, args []string) (time.Duration, error) {
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
+		return 0, fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
 	}
-	return nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
-func reportMedian(b *testing.B, took []time.Duration) {
-	slices.Sort(took)
-	b.ReportMetric(took[len(took)/2].Seconds(), "s/render")
-	b.ReportMetric(0, "ns/op") // each run's time is the metric above
-	b.Logf("runs: %v", took)
+func median(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
 }
