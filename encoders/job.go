@@ -208,7 +208,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
 	case err != nil:
 		// The store's trouble (an outage, a full scratch disk), not the
-		// source's: encode_failed, retried. The event is public, so its
+		// source's: encode_failed, retryable. The event is public, so its
 		// message names no store (an endpoint, a bucket); the log does.
 		log.Warn("fetching the render's source failed", "blob_key", srcKey, "err", err)
 		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not hand over the source")
