@@ -57,10 +57,11 @@ const maxRedirectLife = 15 * time.Minute
 
 // DownloadHandler serves GET and HEAD /v1/downloads/{token}: the token (from
 // mux.Vars) is the credential, so the route takes no API key. When the
-// store hands out URLs of its own (S3 presigned URLs), it answers 302 Found
-// to one, valid until the token expires or for maxRedirectLife, whichever
-// comes first, and the store serves the bytes; otherwise it serves the blob
-// itself, with Range and conditional request support. Its errors: 403
+// store hands out URLs of its own (S3 presigned URLs), a GET is answered
+// 302 Found to one, valid until the token expires or for maxRedirectLife,
+// whichever comes first, and the store serves the bytes; otherwise, and for
+// a HEAD, it serves the blob itself, with Range and conditional request
+// support. Its errors: 403
 // forbidden (bad token), 410 download_expired, 404 not_found (blob gone).
 // now defaults to time.Now; tokens, blobs and log are required (it panics
 // without them, at wiring time).
@@ -120,20 +121,25 @@ func (d *downloads) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := downloadFilename(grant.Filename)
 	h := w.Header()
-	until := grant.Expires
-	if limit := now.Add(maxRedirectLife); limit.Before(until) {
-		until = limit
-	}
-	url, ok, err := d.blobs.DownloadURL(r.Context(), grant.Key, name, until)
-	if err != nil {
-		return err
-	}
-	if ok {
-		// The Location is a credential of its own: no cache keeps it.
-		h.Set("Location", url)
-		h.Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusFound)
-		return nil
+	// A GET goes to the store's own URL when it has one. A HEAD is
+	// answered here, from Stat: a presigned URL is good for the method it
+	// was signed for alone, and a HEAD needs no bytes.
+	if r.Method == http.MethodGet {
+		until := grant.Expires
+		if limit := now.Add(maxRedirectLife); limit.Before(until) {
+			until = limit
+		}
+		url, ok, err := d.blobs.DownloadURL(r.Context(), grant.Key, name, until)
+		if err != nil {
+			return err
+		}
+		if ok {
+			// The Location is a credential of its own: no cache keeps it.
+			h.Set("Location", url)
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusFound)
+			return nil
+		}
 	}
 
 	h.Set("Content-Type", downloadContentType(name))
