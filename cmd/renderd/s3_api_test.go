@@ -48,9 +48,9 @@ func TestS3_upload_probe_render_and_download_through_the_object_store(t *testing
 
 	id := s.do(key, "POST", "/v1/renders", render(video, map[string]any{"format": "mp4", "resolution": "720p"})).str("id")
 	done := s.waitRender(key, id, "completed", encodeTimeout)
-	if got, err := s.blobs.List(t.Context(), "renders/"+id+"/"); err != nil || len(got) != 1 ||
-		done.str("size_bytes") != fmt.Sprint(float64(got[0].Size)) {
-		t.Fatalf("the bucket holds %+v, %v under the render; want its output of %s bytes", got, err, done.str("size_bytes"))
+	size, _ := done.body["size_bytes"].(float64)
+	if got, err := s.blobs.List(t.Context(), "renders/"+id+"/"); err != nil || len(got) != 1 || got[0].Size != int64(size) {
+		t.Fatalf("the bucket holds %+v, %v under the render; want its output of %d bytes", got, err, int64(size))
 	}
 
 	// The copy of the source the probe and the encode read, and the output
@@ -84,6 +84,20 @@ func TestS3_upload_probe_render_and_download_through_the_object_store(t *testing
 	location := resp.Header.Get("Location")
 	if strings.HasPrefix(location, s.base) {
 		t.Fatalf("Location %s is renderd's own", location)
+	}
+
+	// A HEAD is answered by renderd itself: a presigned URL is good for GET
+	// alone.
+	head, _ := http.NewRequestWithContext(t.Context(), http.MethodHead, done.str("download_url"), nil)
+	resp, err = noFollow.Do(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Length") != fmt.Sprint(int64(size)) ||
+		resp.Header.Get("Location") != "" {
+		t.Errorf("HEAD → %d, Content-Length %q, Location %q; want 200 with the output's size", resp.StatusCode,
+			resp.Header.Get("Content-Length"), resp.Header.Get("Location"))
 	}
 
 	// …which sends the output as the attachment renderd names.
