@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ type world struct {
 	d      commands.Deps
 	media  map[string]domain.MediaInfo // blob path → what probing finds
 	gone   []string                    // blob keys deleted
+	lost   map[string]bool             // blob keys the store cannot find
+	held   int                         // fetched files not yet released
 	probes int                         // ffprobe runs
 	detect int                         // silencedetect runs
 	create *commands.CreateAssetHandler
@@ -47,9 +50,18 @@ func (f fakeMedia) DetectSilences(_ context.Context, path string, _ domain.Silen
 	return []domain.Segment{{Start: 0, End: time.Second}}, f.w.media[path].Duration, nil
 }
 
-func (f fakeMedia) Path(key string) (string, error) { return "/blobs/" + key, nil }
+func (f fakeMedia) Fetch(_ context.Context, key string) (string, func(), error) {
+	if f.w.lost[key] {
+		return "", nil, fmt.Errorf("fetch %s: %w", key, fs.ErrNotExist)
+	}
+	f.w.held++
+	return "/blobs/" + key, func() { f.w.held-- }, nil
+}
 
-func (f fakeMedia) Delete(key string) error { f.w.gone = append(f.w.gone, key); return nil }
+func (f fakeMedia) Delete(_ context.Context, key string) error {
+	f.w.gone = append(f.w.gone, key)
+	return nil
+}
 
 type mediaErr struct{ code string }
 
@@ -59,7 +71,12 @@ func (e mediaErr) FailureMessage() string { return "the file is not readable med
 
 func newWorld(t *testing.T) *world {
 	var n atomic.Int64
-	w := &world{t: t, media: map[string]domain.MediaInfo{}}
+	w := &world{t: t, media: map[string]domain.MediaInfo{}, lost: map[string]bool{}}
+	t.Cleanup(func() {
+		if w.held != 0 {
+			t.Errorf("%d fetched blob files were never released", w.held)
+		}
+	})
 	w.store = memstore.New(func() string { return fmt.Sprint("evt_", n.Add(1)) })
 	w.d = commands.Deps{Store: w.store, Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) },
 		NewID: func(p string) string { return fmt.Sprintf("%s_%d", p, n.Add(1)) }}
@@ -227,6 +244,27 @@ func TestProbe_of_an_unreadable_file_fails_the_asset_without_charging(t *testing
 	a := w.asset(created.StreamID)
 	if a.State() != domain.AssetStateFailed || a.Failure().Code != "source_unreadable" || a.Charged() {
 		t.Fatalf("state %s failure %+v charged %v", a.State(), a.Failure(), a.Charged())
+	}
+}
+
+// A part the store cannot find (lost, or deleted behind renderd's back) is
+// the worker's trouble, retried, not the file's: nothing is recorded.
+func TestProbe_of_a_part_missing_from_the_store_records_nothing(t *testing.T) {
+	w := newWorld(t)
+	w.credit("acc_alice", 60)
+	ctx := t.Context()
+	created, _ := w.create.Handle(ctx, alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	if _, err := w.upload.Handle(ctx, alice, commands.UploadAssetPart{AssetID: created.StreamID, Part: domain.AssetPartSource, BlobKey: "lost"}); err != nil {
+		t.Fatal(err)
+	}
+	w.lost["lost"] = true
+	before := w.asset(created.StreamID).Version()
+	_, err := w.probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: created.StreamID, Part: domain.AssetPartSource})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("probe = %v, want an error matching fs.ErrNotExist", err)
+	}
+	if a := w.asset(created.StreamID); a.Version() != before || w.probes != 0 {
+		t.Fatalf("version %d (was %d), probes %d", a.Version(), before, w.probes)
 	}
 }
 

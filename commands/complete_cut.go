@@ -37,13 +37,13 @@ type SilenceDetector interface {
 type CompleteCutHandler struct {
 	d      Deps
 	detect SilenceDetector
-	blobs  BlobPaths
+	blobs  BlobFiles
 }
 
 // NewCompleteCutHandler checks its dependencies once.
-func NewCompleteCutHandler(d Deps, detect SilenceDetector, blobs BlobPaths) (*CompleteCutHandler, error) {
+func NewCompleteCutHandler(d Deps, detect SilenceDetector, blobs BlobFiles) (*CompleteCutHandler, error) {
 	if detect == nil || blobs == nil {
-		return nil, errors.New("complete cut: a silence detector and blob paths are required")
+		return nil, errors.New("complete cut: a silence detector and blob files are required")
 	}
 	return &CompleteCutHandler{d: d, detect: detect, blobs: blobs}, d.Check()
 }
@@ -88,11 +88,12 @@ func (h *CompleteCutHandler) handle(ctx context.Context, c Caller, cmd CompleteC
 	if auto := cut.Auto(); auto != nil && cmd.Detect && !cmd.Crashed && a.Cuttable() {
 		detectedRan = true
 		key, _, _ := a.AudioSource()
-		path, err := h.blobs.Path(key)
+		path, release, err := h.blobs.Fetch(ctx, key)
 		if err != nil {
 			return Written{}, fmt.Errorf("cut %s: %w", cut.ID(), err)
 		}
 		detected, _, err = h.detect.DetectSilences(ctx, path, *auto)
+		release()
 		if err != nil && !errors.As(err, &mediaFailure) {
 			return Written{}, fmt.Errorf("cut %s: %w", cut.ID(), err)
 		}

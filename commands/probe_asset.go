@@ -33,16 +33,18 @@ type MediaFailure interface {
 	FailureMessage() string
 }
 
-// BlobPaths resolves a blob key to a local path ffmpeg can read.
-type BlobPaths interface {
-	Path(key string) (string, error)
+// BlobFiles makes a blob a local file ffprobe and ffmpeg can read: the
+// store's own file, or a copy in the process's scratch folder that release
+// removes. A missing blob is an error matching fs.ErrNotExist.
+type BlobFiles interface {
+	Fetch(ctx context.Context, key string) (path string, release func(), err error)
 }
 
-// PartBlobs is the blob store as probing uses it: the path ffprobe reads,
+// PartBlobs is the blob store as probing uses it: the file ffprobe reads,
 // and the removal of a part the asset refused or failed on.
 type PartBlobs interface {
-	BlobPaths
-	Delete(key string) error
+	BlobFiles
+	Delete(ctx context.Context, key string) error
 }
 
 // ProbeAssetHandler handles ProbeAsset.
@@ -95,11 +97,12 @@ func (h *ProbeAssetHandler) Probe(ctx context.Context, c Caller, cmd ProbeAsset)
 	if p.key == "" || a.Failure() != nil || cmd.Crashed {
 		return p, nil
 	}
-	path, err := h.blobs.Path(p.key)
+	path, release, err := h.blobs.Fetch(ctx, p.key)
 	if err != nil {
 		return Probed{}, fmt.Errorf("probe %s: %w", a.ID(), err)
 	}
 	media, probeErr := h.prober.Probe(ctx, path)
+	release()
 	if probeErr != nil && !errors.As(probeErr, &p.failure) {
 		return Probed{}, fmt.Errorf("probe %s: %w", a.ID(), probeErr)
 	}
@@ -161,7 +164,7 @@ func (h *ProbeAssetHandler) Record(ctx context.Context, c Caller, p Probed) (Wri
 	if err != nil || !droppedPart(w.Events, cmd.Part) {
 		return w, err
 	}
-	if err := h.blobs.Delete(key); err != nil {
+	if err := h.blobs.Delete(ctx, key); err != nil {
 		return w, fmt.Errorf("probe %s: recorded, but deleting the dropped %s: %w", cmd.AssetID, cmd.Part, err)
 	}
 	return w, nil

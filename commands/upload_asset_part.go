@@ -63,7 +63,7 @@ func NewUploadAssetPartHandler(d Deps, limits UploadLimits) (*UploadAssetPartHan
 // A refused reservation is the port's 404, 409 (source_already_uploaded,
 // upload_in_progress…) or 413 storage_quota_exceeded.
 func (h *UploadAssetPartHandler) Reserve(ctx context.Context, c Caller, assetID string, part domain.AssetPart, blobKey string,
-	size, maxBytes int64, deleteBlob func(key string) error) (UploadReservation, error) {
+	size, maxBytes int64, deleteBlob func(ctx context.Context, key string) error) (UploadReservation, error) {
 	var (
 		res   UploadReservation
 		stale []string
@@ -109,7 +109,7 @@ func (h *UploadAssetPartHandler) Reserve(ctx context.Context, c Caller, assetID 
 		return UploadReservation{}, err
 	}
 	for _, key := range stale {
-		if err := deleteBlob(key); err != nil {
+		if err := deleteBlob(ctx, key); err != nil {
 			return res, fmt.Errorf("reserve %s of %s: deleting a vanished upload's blob: %w", part, assetID, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -201,13 +202,18 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if !ok {
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset has no probed input for this output")
 	}
-	srcPath, err := w.blobs.Path(srcKey)
-	if err == nil {
-		_, err = os.Stat(srcPath)
-	}
-	if err != nil {
+	srcPath, release, err := w.blobs.Fetch(ctx, srcKey)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
+	case err != nil:
+		// The store's trouble (an outage, a full scratch disk), not the
+		// source's: encode_failed, retryable. The event is public, so its
+		// message names no store (an endpoint, a bucket); the log does.
+		log.Warn("fetching the render's source failed", "blob_key", srcKey, "err", err)
+		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not hand over the source")
 	}
+	defer release()
 	input, err := w.media.InputArgs(srcPath, media.Container)
 	if err != nil {
 		return encoded{}, err
@@ -260,9 +266,13 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if err != nil {
 		return encoded{}, err
 	}
-	size, err := w.blobs.Commit(tmp, key)
+	size, err := w.blobs.Commit(ctx, tmp, key)
 	if err != nil {
-		return encoded{}, err
+		if ctx.Err() != nil {
+			return encoded{}, err // the job ended meanwhile: its cause decides
+		}
+		log.Warn("committing the render's output failed", "blob_key", key, "err", err)
+		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not take the output")
 	}
 	committed = true
 	log.Info("render encoded", "fast_path", cmd.FastPath, "size_bytes", size, "took", w.now().Sub(job.started).Round(time.Millisecond))
@@ -408,7 +418,10 @@ func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, re
 			}
 			return
 		case outcome == completionRefused:
-			if derr := w.blobs.Delete(key); derr != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+			derr := w.blobs.Delete(dctx, key)
+			cancel()
+			if derr != nil {
 				log.Warn("deleting a refused output failed", "blob_key", key, "err", derr)
 			}
 			log.Info("completion refused: the attempt ended meanwhile; output deleted", "err", err)

@@ -308,8 +308,10 @@ func (noSilences) DetectSilences(context.Context, string, domain.SilenceRemoval)
 
 type fakeBlobs struct{}
 
-func (fakeBlobs) Path(key string) (string, error) { return "/blobs/" + key, nil }
-func (fakeBlobs) Delete(string) error             { return nil }
+func (fakeBlobs) Fetch(_ context.Context, key string) (string, func(), error) {
+	return "/blobs/" + key, func() {}, nil
+}
+func (fakeBlobs) Delete(context.Context, string) error { return nil }
 
 // scriptedQueue is encoders.MediaQueue in memory: claims in the order the
 // jobs were added.

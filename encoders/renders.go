@@ -32,14 +32,18 @@ type RenderQueue interface {
 	Held(ctx context.Context, renderID string, attempt int, workerID string) (bool, error)
 }
 
-// Blobs is the blob store as the render pipeline uses it.
-// *blob.Local implements it.
+// Blobs is the blob store as the render pipeline uses it: the source as a
+// local file for ffmpeg (Fetch: the store's own file, or a copy in the
+// process's scratch folder, released when the job ends), the output written
+// by name to a local file and published whole (CreateTemp, Commit, Discard),
+// and the removal of an output no render will use. A missing blob is an
+// error matching fs.ErrNotExist. Every blob.Store implements it.
 type Blobs interface {
-	Path(key string) (string, error)
+	Fetch(ctx context.Context, key string) (path string, release func(), err error)
 	CreateTemp(key string) (path string, err error)
-	Commit(tmpPath, key string) (size int64, err error)
+	Commit(ctx context.Context, tmpPath, key string) (size int64, err error)
 	Discard(tmpPath string) error
-	Delete(key string) error
+	Delete(ctx context.Context, key string) error
 }
 
 // Media runs ffmpeg and ffprobe. Failures the media itself causes implement
@@ -333,7 +337,7 @@ func (w *RenderWorker) deleteOutput(ctx context.Context, j commands.RenderJob) {
 		r, err = domain.RebuildRender(recs)
 	}
 	if err == nil {
-		err = w.blobs.Delete(OutputKey(j.RenderID, j.Attempt, r.Requested().Output.Format))
+		err = w.blobs.Delete(ctx, OutputKey(j.RenderID, j.Attempt, r.Requested().Output.Format))
 	}
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("deleting a reaped attempt's output failed", "render_id", j.RenderID, "attempt", j.Attempt, "err", err)

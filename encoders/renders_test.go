@@ -38,7 +38,7 @@ type rig struct {
 	store  *memstore.Store
 	db     *flakyStore // the store as the worker reaches it
 	d      commands.Deps
-	blobs  *blob.Local
+	blobs  *trackedBlobs
 	dir    string
 	media  *scriptedMedia
 	queue  *memQueue
@@ -58,7 +58,13 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = blobs.Close() })
-	r := &rig{t: t, store: store, db: db, d: d, blobs: blobs, dir: dir, media: &scriptedMedia{}, queue: &memQueue{store: db}}
+	tracked := &trackedBlobs{Local: blobs}
+	t.Cleanup(func() {
+		if n := tracked.held.Load(); n != 0 {
+			t.Errorf("%d fetched sources were never released", n)
+		}
+	})
+	r := &rig{t: t, store: store, db: db, d: d, blobs: tracked, dir: dir, media: &scriptedMedia{}, queue: &memQueue{store: db}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -83,9 +89,38 @@ func newRig(t *testing.T) *rig {
 	must(err)
 	r.cmds = cmds
 	cfg := encoders.RenderWorkerConfig{WorkerID: "w1", Concurrency: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond, CancelCheck: 10 * time.Millisecond}
-	r.worker, err = encoders.NewRenderWorker(cfg, cmds, db, r.queue, blobs, r.media, time.Now, slog.New(slog.DiscardHandler))
+	r.worker, err = encoders.NewRenderWorker(cfg, cmds, db, r.queue, tracked, r.media, time.Now, slog.New(slog.DiscardHandler))
 	must(err)
 	return r
+}
+
+// trackedBlobs is the local store, counting the sources fetched and not
+// yet released, and failing fetches with fetchErr and commits with
+// commitErr when they are set (a store that cannot answer).
+type trackedBlobs struct {
+	*blob.Local
+	held      atomic.Int64
+	fetchErr  error
+	commitErr error
+}
+
+func (b *trackedBlobs) Commit(ctx context.Context, tmpPath, key string) (int64, error) {
+	if b.commitErr != nil {
+		return 0, b.commitErr
+	}
+	return b.Local.Commit(ctx, tmpPath, key)
+}
+
+func (b *trackedBlobs) Fetch(ctx context.Context, key string) (string, func(), error) {
+	if b.fetchErr != nil {
+		return "", nil, b.fetchErr
+	}
+	path, release, err := b.Local.Fetch(ctx, key)
+	if err != nil {
+		return "", nil, err
+	}
+	b.held.Add(1)
+	return path, func() { b.held.Add(-1); release() }, nil
 }
 
 // render makes a ready asset and requests an mp4 of it at 720p (an encode,
@@ -231,12 +266,43 @@ func TestRenderWorker_a_source_missing_from_the_blob_store_fails_as_source_unrea
 	id := r.render()
 	recs, _ := r.store.Load(t.Context(), id)
 	asset := recs[0].Event.(domain.RenderRequested).AssetID
-	if err := r.blobs.Delete("assets/" + asset + "/source"); err != nil {
+	if err := r.blobs.Delete(t.Context(), "assets/"+asset+"/source"); err != nil {
 		t.Fatal(err)
 	}
 	got := r.run(id, 5*time.Second)
 	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureSourceUnreadable || r.media.runs.Load() != 0 {
 		t.Fatalf("state %s failure %+v after %d runs, want source_unreadable before ffmpeg", got.State(), got.Failure(), r.media.runs.Load())
+	}
+}
+
+// A store that cannot answer is no fault of the source: the render fails
+// encode_failed, retryable, and ffmpeg never starts.
+func TestRenderWorker_a_store_that_cannot_fetch_the_source_fails_retryable(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.blobs.fetchErr = errors.New("s3: connection refused")
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureEncodeFailed || r.media.runs.Load() != 0 {
+		t.Fatalf("state %s failure %+v after %d runs, want encode_failed before ffmpeg", got.State(), got.Failure(), r.media.runs.Load())
+	}
+	if failed := r.failedEvent(id); !failed.Retryable || strings.Contains(failed.Message, "s3") {
+		t.Errorf("render.failed %+v, want retryable, naming no store", failed)
+	}
+}
+
+func TestRenderWorker_a_store_that_cannot_take_the_output_fails_retryable_and_leaves_nothing(t *testing.T) {
+	r := newRig(t)
+	id := r.render()
+	r.blobs.commitErr = errors.New("s3: PutObject: 503 SlowDown")
+	got := r.run(id, 5*time.Second)
+	if got.State() != domain.RenderStateFailed || got.Failure().Code != domain.FailureEncodeFailed {
+		t.Fatalf("state %s failure %+v, want encode_failed", got.State(), got.Failure())
+	}
+	if failed := r.failedEvent(id); !failed.Retryable || strings.Contains(failed.Message, "s3") {
+		t.Errorf("render.failed %+v, want retryable, naming no store", failed)
+	}
+	if files := r.outputs(id); len(files) > 0 {
+		t.Errorf("outputs left behind: %v", files)
 	}
 }
 

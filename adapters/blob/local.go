@@ -10,12 +10,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
+
+var _ Store = (*Local)(nil)
 
 var (
 	// ErrTooLarge reports a body longer than the limit given to Put. Nothing
@@ -181,7 +185,8 @@ func (l *Local) CreateTemp(key string) (string, error) {
 
 // Commit makes the finished temporary file at tmpPath (from CreateTemp for
 // the same key) the blob key, durably, as Put does, and returns its size.
-func (l *Local) Commit(tmpPath, key string) (int64, error) {
+// The rename is atomic, so there is nothing for ctx to interrupt.
+func (l *Local) Commit(_ context.Context, tmpPath, key string) (int64, error) {
 	tmp, err := l.tempName(tmpPath, key)
 	if err != nil {
 		return 0, err
@@ -344,31 +349,124 @@ func (l *Local) tempName(tmpPath, key string) (string, error) {
 	return rel, nil
 }
 
-// Open opens a blob for reading. A missing blob is an error matching
-// fs.ErrNotExist.
-func (l *Local) Open(key string) (*os.File, error) {
+// Stat describes a blob. A missing blob, or a name that is not a blob (a
+// folder of keys), is an error matching fs.ErrNotExist.
+func (l *Local) Stat(_ context.Context, key string) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	info, err := l.root.Stat(key)
+	if err != nil {
+		return Info{}, fmt.Errorf("stat blob: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return Info{}, fmt.Errorf("stat blob %s: %w", key, fs.ErrNotExist)
+	}
+	return Info{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil
+}
+
+// Read opens length bytes of a blob from offset (length < 0: to the end);
+// past the end there is nothing more to read. A missing blob is an error
+// matching fs.ErrNotExist.
+func (l *Local) Read(_ context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
+	if offset < 0 {
+		return nil, fmt.Errorf("read blob %s: negative offset %d", key, offset)
+	}
 	f, err := l.root.Open(key)
 	if err != nil {
-		return nil, fmt.Errorf("open blob: %w", err)
+		return nil, fmt.Errorf("read blob: %w", err)
 	}
-	return f, nil
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = fs.ErrNotExist
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("read blob %s: %w", key, err)
+	}
+	n := length
+	if n < 0 {
+		n = math.MaxInt64 - offset
+	}
+	return section{Reader: io.NewSectionReader(f, offset, n), Closer: f}, nil
 }
 
-// Path returns the absolute filesystem path of a blob, for programs such as
-// ffmpeg that take file names. The blob need not exist.
-func (l *Local) Path(key string) (string, error) {
-	if err := ValidateKey(key); err != nil {
-		return "", err
+// section is a part of an open file, closed with it.
+type section struct {
+	io.Reader
+	io.Closer
+}
+
+// List lists the blobs whose keys start with prefix ("" lists every blob),
+// in key order. Temporary files are never listed. Only the folder the
+// prefix names is walked, not the whole root.
+func (l *Local) List(ctx context.Context, prefix string) ([]Info, error) {
+	dir := "."
+	if prefix != "" {
+		if err := ValidateKey(strings.TrimSuffix(prefix, "/")); err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(prefix, "/") {
+			dir = strings.TrimSuffix(prefix, "/")
+		} else {
+			dir = path.Dir(prefix)
+		}
 	}
-	return filepath.Join(l.dir, filepath.FromSlash(key)), nil
+	var out []Info
+	err := fs.WalkDir(l.root.FS(), dir, func(name string, d fs.DirEntry, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // nothing under the prefix, or removed during the walk
+		case err != nil:
+			return err
+		case d.IsDir() && name != dir && (strings.HasPrefix(d.Name(), ".") ||
+			!strings.HasPrefix(name+"/", prefix) && !strings.HasPrefix(prefix, name+"/")):
+			return fs.SkipDir // a folder no key with the prefix lies in
+		case !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") || !strings.HasPrefix(name, prefix):
+			return nil
+		}
+		info, err := d.Info()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		}
+		out = append(out, Info{Key: name, Size: info.Size(), ModTime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list blobs %q: %w", prefix, err)
+	}
+	// A walk goes folder by folder ("a/b" before "a-c"); keys sort bytewise.
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// Fetch returns the blob's own file: a local store needs no copy, so
+// release does nothing. A missing blob is an error matching fs.ErrNotExist.
+func (l *Local) Fetch(ctx context.Context, key string) (string, func(), error) {
+	if _, err := l.Stat(ctx, key); err != nil {
+		return "", nil, fmt.Errorf("fetch: %w", err)
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(key)), func() {}, nil
+}
+
+// DownloadURL is never available: the blobs of a local folder are served
+// by renderd itself.
+func (l *Local) DownloadURL(context.Context, string, string, time.Time) (string, bool, error) {
+	return "", false, nil
 }
 
 // Delete removes a blob. Deleting a missing blob is not an error, so that a
 // retried clean-up succeeds.
-func (l *Local) Delete(key string) error {
+func (l *Local) Delete(_ context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/adapters/blob"
+	"github.com/renderd/renderd/adapters/blob/blobtest"
 )
 
 func newStore(t *testing.T) (*blob.Local, string) {
@@ -52,7 +53,7 @@ func files(t *testing.T, dir string) []string {
 
 func read(t *testing.T, s *blob.Local, key string) string {
 	t.Helper()
-	f, err := s.Open(key)
+	f, err := s.Read(t.Context(), key, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func read(t *testing.T, s *blob.Local, key string) string {
 	return string(b)
 }
 
-func TestPut_stores_the_body_and_open_path_and_delete_find_it(t *testing.T) {
+func TestPut_stores_the_body_and_read_fetch_and_delete_find_it(t *testing.T) {
 	s, dir := newStore(t)
 	const key = "assets/ast_1/source"
 	n, err := s.Put(t.Context(), key, strings.NewReader("media bytes"), 1<<20)
@@ -74,20 +75,30 @@ func TestPut_stores_the_body_and_open_path_and_delete_find_it(t *testing.T) {
 	if got := read(t, s, key); got != "media bytes" {
 		t.Fatalf("read %q", got)
 	}
-	p, err := s.Path(key)
+	p, release, err := s.Fetch(t.Context(), key)
 	if err != nil || p != filepath.Join(dir, "assets", "ast_1", "source") {
-		t.Fatalf("path = %q, %v", p, err)
+		t.Fatalf("fetch = %q, %v", p, err)
+	}
+	release()
+	if got := files(t, dir); len(got) != 1 {
+		t.Fatalf("releasing the blob's own file touched the store: %v", got)
 	}
 	if got := files(t, dir); len(got) != 1 || got[0] != key {
 		t.Fatalf("files = %v", got)
 	}
-	if err := s.Delete(key); err != nil {
+	if err := s.Delete(t.Context(), key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Open(key); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("open after delete: %v, want ErrNotExist", err)
+	if _, err := s.Read(t.Context(), key, 0, -1); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read after delete: %v, want ErrNotExist", err)
 	}
-	if err := s.Delete(key); err != nil {
+	if _, _, err := s.Fetch(t.Context(), key); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("fetch after delete: %v, want ErrNotExist", err)
+	}
+	if _, err := s.Stat(t.Context(), key); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat after delete: %v, want ErrNotExist", err)
+	}
+	if err := s.Delete(t.Context(), key); err != nil {
 		t.Fatalf("deleting a missing blob: %v", err)
 	}
 }
@@ -217,13 +228,16 @@ func TestKeys_outside_the_allowed_shape_never_reach_the_filesystem(t *testing.T)
 			if _, err := s.Put(t.Context(), key, strings.NewReader("x"), 10); !errors.Is(err, blob.ErrInvalidKey) {
 				t.Errorf("put: %v, want ErrInvalidKey", err)
 			}
-			if _, err := s.Open(key); !errors.Is(err, blob.ErrInvalidKey) {
-				t.Errorf("open: %v, want ErrInvalidKey", err)
+			if _, err := s.Read(t.Context(), key, 0, -1); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("read: %v, want ErrInvalidKey", err)
 			}
-			if _, err := s.Path(key); !errors.Is(err, blob.ErrInvalidKey) {
-				t.Errorf("path: %v, want ErrInvalidKey", err)
+			if _, err := s.Stat(t.Context(), key); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("stat: %v, want ErrInvalidKey", err)
 			}
-			if err := s.Delete(key); !errors.Is(err, blob.ErrInvalidKey) {
+			if _, _, err := s.Fetch(t.Context(), key); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Errorf("fetch: %v, want ErrInvalidKey", err)
+			}
+			if err := s.Delete(t.Context(), key); !errors.Is(err, blob.ErrInvalidKey) {
 				t.Errorf("delete: %v, want ErrInvalidKey", err)
 			}
 		})
@@ -299,7 +313,7 @@ func TestCreateTemp_commit_moves_a_file_written_by_name_into_place(t *testing.T)
 	if got := files(t, dir); len(got) != 1 || !strings.Contains(got[0], ".tmp-") {
 		t.Fatalf("before commit the store holds %v, want only a hidden temp file", got)
 	}
-	size, err := s.Commit(tmp, "renders/rnd_1/a1.mp4")
+	size, err := s.Commit(t.Context(), tmp, "renders/rnd_1/a1.mp4")
 	if err != nil || size != int64(len("encoded")) {
 		t.Fatalf("Commit = %d, %v", size, err)
 	}
@@ -339,7 +353,7 @@ func TestCommit_refuses_a_path_that_is_not_a_temp_file_for_the_key(t *testing.T)
 		"outside_the_store": {"/etc/passwd", "renders/rnd_1/a1.mp4"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := s.Commit(c.path, c.key); err == nil {
+			if _, err := s.Commit(t.Context(), c.path, c.key); err == nil {
 				t.Fatal("Commit accepted it")
 			}
 		})
@@ -506,4 +520,128 @@ func TestCreateTemp_leaves_a_key_too_long_for_a_file_name_out_of_it(t *testing.T
 	if err != nil || len(temps) != 1 || temps[0].Key != "" {
 		t.Fatalf("Temps = %+v, %v; want one file without a key", temps, err)
 	}
+}
+
+func TestStat_describes_a_blob_and_a_folder_of_keys_is_not_one(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.Put(t.Context(), "assets/ast_1/source", strings.NewReader("12345"), 10); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Stat(t.Context(), "assets/ast_1/source")
+	if err != nil || info.Key != "assets/ast_1/source" || info.Size != 5 || info.ModTime.IsZero() {
+		t.Fatalf("stat = %+v, %v", info, err)
+	}
+	for _, key := range []string{"assets/ast_1", "assets/ast_2/source"} {
+		if _, err := s.Stat(t.Context(), key); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("stat %s: %v, want ErrNotExist", key, err)
+		}
+		if _, err := s.Read(t.Context(), key, 0, -1); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("read %s: %v, want ErrNotExist", key, err)
+		}
+		if _, _, err := s.Fetch(t.Context(), key); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("fetch %s: %v, want ErrNotExist", key, err)
+		}
+	}
+}
+
+func TestRead_returns_the_range_asked_for_and_what_there_is_past_the_end(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.Put(t.Context(), "renders/rnd_1/a1.mp4", strings.NewReader("0123456789"), 100); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		offset, length int64
+		want           string
+	}{
+		"whole":             {0, -1, "0123456789"},
+		"from_an_offset":    {4, -1, "456789"},
+		"a_section":         {2, 3, "234"},
+		"empty_length":      {2, 0, ""},
+		"over_the_end":      {8, 10, "89"},
+		"starting_past_end": {12, 5, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := s.Read(t.Context(), "renders/rnd_1/a1.mp4", c.offset, c.length)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if b, err := io.ReadAll(r); err != nil || string(b) != c.want {
+				t.Fatalf("read %q, %v; want %q", b, err, c.want)
+			}
+		})
+	}
+	if _, err := s.Read(t.Context(), "renders/rnd_1/a1.mp4", -1, 2); err == nil {
+		t.Error("a negative offset was accepted")
+	}
+}
+
+func TestList_lists_blobs_under_a_prefix_in_key_order_and_never_a_temp_file(t *testing.T) {
+	s, dir := newStore(t)
+	for _, key := range []string{"assets/ast_1/source-b", "assets/ast_1/audio-a", "assets/ast_10/source",
+		"assets/ast_1-x", "assets/ast_1/deep/source", "renders/rnd_1/attempt-1.mp4"} {
+		if _, err := s.Put(t.Context(), key, strings.NewReader(key), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeAged(t, dir, "assets/ast_1/.tmp-0123456789abcdef-source", 0) // an upload in progress
+	tmp, err := s.CreateTemp("renders/rnd_1/attempt-2.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Discard(tmp)
+	for prefix, want := range map[string][]string{
+		"":               {"assets/ast_1-x", "assets/ast_1/audio-a", "assets/ast_1/deep/source", "assets/ast_1/source-b", "assets/ast_10/source", "renders/rnd_1/attempt-1.mp4"},
+		"assets/ast_1/":  {"assets/ast_1/audio-a", "assets/ast_1/deep/source", "assets/ast_1/source-b"},
+		"assets/ast_1":   {"assets/ast_1-x", "assets/ast_1/audio-a", "assets/ast_1/deep/source", "assets/ast_1/source-b", "assets/ast_10/source"},
+		"assets/ast_1/s": {"assets/ast_1/source-b"},
+		"renders/":       {"renders/rnd_1/attempt-1.mp4"},
+		"renders/rnd_2/": nil,
+		"nothing/here":   nil,
+	} {
+		t.Run(fmt.Sprintf("%q", prefix), func(t *testing.T) {
+			got, err := s.List(t.Context(), prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, info := range got {
+				keys = append(keys, info.Key)
+				if info.Size != int64(len(info.Key)) || info.ModTime.IsZero() {
+					t.Errorf("%s: %+v", info.Key, info)
+				}
+			}
+			if fmt.Sprint(keys) != fmt.Sprint(want) {
+				t.Fatalf("list = %v, want %v", keys, want)
+			}
+		})
+	}
+	for _, prefix := range []string{"../", "/etc", "assets/.tmp-"} {
+		if _, err := s.List(t.Context(), prefix); !errors.Is(err, blob.ErrInvalidKey) {
+			t.Errorf("list %q: %v, want ErrInvalidKey", prefix, err)
+		}
+	}
+}
+
+func TestList_stops_when_the_context_ends(t *testing.T) {
+	s, _ := newStore(t)
+	if _, err := s.Put(t.Context(), "a/b", strings.NewReader("x"), 10); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.List(ctx, ""); !errors.Is(err, context.Canceled) {
+		t.Fatalf("list = %v, want context.Canceled", err)
+	}
+}
+
+func TestDownloadURL_is_never_available_from_a_local_folder(t *testing.T) {
+	s, _ := newStore(t)
+	if url, ok, err := s.DownloadURL(t.Context(), "renders/rnd_1/a1.mp4", "a1.mp4", time.Now().Add(time.Minute)); ok || err != nil || url != "" {
+		t.Fatalf("DownloadURL = %q, %v, %v", url, ok, err)
+	}
+}
+
+func TestLocal_keeps_the_blob_contract(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) blob.Store { s, _ := newStore(t); return s })
 }

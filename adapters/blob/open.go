@@ -26,7 +26,11 @@ func Open(ctx context.Context, rawURL, scratchDir string) (Store, error) {
 		return nil, err
 	}
 	if loc.s3 == nil {
-		return openLocal(loc.dir)
+		l, err := NewLocal(loc.dir)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
 	}
 	if scratchDir == "" {
 		return nil, errors.New("blob store: an s3 store needs a scratch folder")
@@ -34,6 +38,23 @@ func Open(ctx context.Context, rawURL, scratchDir string) (Store, error) {
 	c := *loc.s3
 	c.ScratchDir = scratchDir
 	return NewS3(ctx, c)
+}
+
+// CheckURL reports whether Open would take rawURL, without opening
+// anything: a configuration check before a process starts.
+func CheckURL(rawURL string) error {
+	_, err := parseStoreURL(rawURL)
+	return err
+}
+
+// LocalDir is the folder of a store URL naming a local one; local is false
+// for an S3 store (and for a URL Open refuses).
+func LocalDir(rawURL string) (dir string, local bool) {
+	loc, err := parseStoreURL(rawURL)
+	if err != nil || loc.s3 != nil {
+		return "", false
+	}
+	return loc.dir, true
 }
 
 // storeLocation is a parsed store URL: a folder, or an S3 configuration.

@@ -37,6 +37,11 @@ const (
 	// concurrent upload.
 	s3PartSize    = manager.MinUploadPartSize
 	s3Concurrency = 2
+	// S3WriteUnit is how many bytes an upload to S3 takes between two
+	// moves of its unfinished upload's age (Temps): one part. A sweep must
+	// allow a live upload that long to write it, at the slowest rate
+	// uploads may go.
+	S3WriteUnit = s3PartSize
 	// maxPresignTTL is the longest a SigV4-presigned URL may live (7 days).
 	maxPresignTTL = 7 * 24 * time.Hour
 	// cleanupTimeout bounds the calls made after the caller's context

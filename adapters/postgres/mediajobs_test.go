@@ -345,8 +345,10 @@ func TestMediaJobs_the_migration_back_fills_the_queue_and_the_cut_index_from_the
 // is unreadable.
 type fakeBlobs map[string]domain.MediaInfo
 
-func (b fakeBlobs) Path(key string) (string, error) { return "/b/" + key, nil }
-func (b fakeBlobs) Delete(string) error             { return nil }
+func (b fakeBlobs) Fetch(_ context.Context, key string) (string, func(), error) {
+	return "/b/" + key, func() {}, nil
+}
+func (b fakeBlobs) Delete(context.Context, string) error { return nil }
 
 func (b fakeBlobs) Probe(_ context.Context, path string) (domain.MediaInfo, error) {
 	if m, ok := b[path]; ok {

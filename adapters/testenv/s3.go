@@ -18,8 +18,8 @@ var (
 	s3Err  error
 )
 
-// S3URL returns the S3 blob store of the stack (RENDERD_BLOB_URL,
-// s3://bucket/prefix?endpoint=…) with a prefix of the test's own below
+// S3URL returns the S3 blob store of the stack (RENDERD_TEST_BLOB_URL,
+// else RENDERD_BLOB_URL: s3://bucket/prefix?endpoint=…) with a prefix of the test's own below
 // the configured one, so that tests sharing the bucket never see each
 // other's objects. The URL and the AWS credentials come from the
 // environment, else from .data/stack.env or .data/s3.env (deployments/
@@ -45,13 +45,28 @@ func S3URL(t testing.TB) string {
 
 var awsVars = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"}
 
+// s3URLVars name the stack's S3 URL, in the order they are taken:
+// deployments/local/up writes it under the test-only name too, because
+// make test leaves RENDERD_BLOB_URL unset for the renderd processes tests
+// start (they pass their own blob folder).
+var s3URLVars = []string{"RENDERD_TEST_BLOB_URL", "RENDERD_BLOB_URL"}
+
+func firstS3URL(env map[string]string) string {
+	for _, k := range s3URLVars {
+		if strings.HasPrefix(env[k], "s3://") {
+			return env[k]
+		}
+	}
+	return ""
+}
+
 func locateS3() (string, error) {
-	env := map[string]string{"RENDERD_BLOB_URL": os.Getenv("RENDERD_BLOB_URL")}
-	for _, k := range awsVars {
+	env := map[string]string{}
+	for _, k := range append(s3URLVars, awsVars...) {
 		env[k] = os.Getenv(k)
 	}
-	if !strings.HasPrefix(env["RENDERD_BLOB_URL"], "s3://") {
-		env["RENDERD_BLOB_URL"] = ""
+	if firstS3URL(env) == "" {
+		clear(env)
 		if file, err := stackEnvFile(); err == nil {
 			for _, f := range []string{file, filepath.Join(filepath.Dir(file), "s3.env")} {
 				if err := readEnvFile(f, env); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -67,9 +82,9 @@ func locateS3() (string, error) {
 			}
 		}
 	}
-	raw := env["RENDERD_BLOB_URL"]
-	if !strings.HasPrefix(raw, "s3://") {
-		return "", fmt.Errorf("RENDERD_BLOB_URL is %q, not an s3:// URL", raw)
+	raw := firstS3URL(env)
+	if raw == "" {
+		return "", fmt.Errorf("neither RENDERD_TEST_BLOB_URL nor RENDERD_BLOB_URL is an s3:// URL")
 	}
 	return raw, nil
 }

@@ -30,7 +30,7 @@ func (b *encodeBench) start(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	common := []string{"RENDERD_BLOB_DIR=" + b.blobDir, "RENDERD_MAX_UPLOAD_BYTES=200000000"}
+	common := []string{"RENDERD_BLOB_URL=file:" + b.blobDir, "RENDERD_MAX_UPLOAD_BYTES=200000000"}
 	b.api, err = startServe(b.e, "api", "api,relay,projector", append(common,
 		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_DOWNLOAD_SECRET="+base64.StdEncoding.EncodeToString(secret))...)
 	if err != nil {

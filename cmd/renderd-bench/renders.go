@@ -209,7 +209,7 @@ func startRenderd(ctx context.Context, e *env) (base string, stop func(), err er
 		return "", stop, err
 	}
 	p, err := startServe(e, "api", "api,relay,projector",
-		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_DIR="+blobDir)
+		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_URL=file:"+blobDir)
 	if err != nil {
 		_ = os.RemoveAll(blobDir)
 		return "", stop, err

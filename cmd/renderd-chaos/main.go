@@ -48,7 +48,7 @@ func settings(dataDir string) []string {
 		"RENDERD_ENCODER_CONCURRENCY=2", "RENDERD_MEDIA_CONCURRENCY=2", "RENDERD_FFMPEG_THREADS=1",
 		// The receiver listens on loopback over http, as for make run.
 		"RENDERD_WEBHOOK_ALLOW=127.0.0.0/8", "RENDERD_WEBHOOK_ALLOW_HTTP=true",
-		"RENDERD_BLOB_DIR=" + filepath.Join(dataDir, "blobs"),
+		"RENDERD_BLOB_URL=file:" + filepath.Join(dataDir, "blobs"), "RENDERD_SCRATCH_DIR=" + filepath.Join(dataDir, "scratch"),
 	}
 }
 

@@ -27,7 +27,7 @@ type service struct {
 	t     *testing.T
 	base  string
 	pool  *pgxpool.Pool
-	blobs *blob.Local
+	blobs blob.Store         // the service's store, as the test reaches it
 	env   map[string]string  // the service's configuration
 	logs  *testenv.LogBuffer // what serve logged (warn and above by default)
 }
@@ -35,11 +35,12 @@ type service struct {
 func startService(t *testing.T, extraEnv ...string) *service {
 	t.Helper()
 	dsn := testenv.NewDatabase(t)
-	addr, prefix, blobDir := freeAddr(t), testenv.TopicPrefix(t), t.TempDir()
+	addr, prefix := freeAddr(t), testenv.TopicPrefix(t)
 	env := map[string]string{
 		"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","),
 		"RENDERD_HTTP_ADDR": addr, "RENDERD_KAFKA_TOPIC_PREFIX": prefix, "RENDERD_KAFKA_GROUP_PREFIX": prefix, "RENDERD_KAFKA_PARTITIONS": "3",
-		"RENDERD_BLOB_DIR": blobDir, "RENDERD_RELAY_POLL_INTERVAL": "200ms", "RENDERD_LOG_LEVEL": "warn",
+		"RENDERD_BLOB_URL": "file:" + t.TempDir(), "RENDERD_SCRATCH_DIR": t.TempDir(),
+		"RENDERD_RELAY_POLL_INTERVAL": "200ms", "RENDERD_LOG_LEVEL": "warn",
 		"RENDERD_MAX_UPLOAD_BYTES": "5000000", "RENDERD_MAX_JSON_BYTES": "10000",
 		// Generous for a shared machine; the bound itself is covered by the
 		// handler tests with a read model that never catches up.
@@ -96,10 +97,28 @@ func runService(t *testing.T, env map[string]string) *service {
 	}
 	t.Cleanup(pool.Close)
 	s.pool = pool
-	if s.blobs, err = blob.NewLocal(env["RENDERD_BLOB_DIR"]); err != nil { // blobDir, unless overridden
+	// The store the service's configuration names, with a scratch folder of
+	// the test's own.
+	cfg, _, err := loadConfig("serve", nil, getenv, io.Discard, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.ScratchDir = t.TempDir()
+	if s.blobs, err = openBlobs(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.blobs.Close() })
 	return s
+}
+
+// blobDir is the folder of the service's local blob store.
+func (s *service) blobDir() string {
+	s.t.Helper()
+	dir, local := blob.LocalDir(s.env["RENDERD_BLOB_URL"])
+	if !local {
+		s.t.Fatalf("the service's blob store is no local folder: %q", s.env["RENDERD_BLOB_URL"])
+	}
+	return dir
 }
 
 // with returns the service reporting failures to t (a subtest).

@@ -47,7 +47,8 @@ type Config struct {
 	RelayPollInterval time.Duration
 
 	FreeAllowanceMinutes int
-	BlobDir              string
+	BlobURL              string
+	ScratchDir           string
 	BlobSweepInterval    time.Duration
 	BlobSweepMinAge      time.Duration
 	PublicURL            string
@@ -59,6 +60,10 @@ type Config struct {
 	ReadYourWrites       time.Duration
 	Limits               httpapi.Limits
 	DBMaxConns           int
+
+	// BlobDirAlias is the deprecated RENDERD_BLOB_DIR, when it was set: it
+	// then chose BlobURL, and serve says so in its log.
+	BlobDirAlias string
 
 	EncoderRenders bool
 
@@ -172,8 +177,21 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.RelayPollInterval })},
 	{"RENDERD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long a graceful shutdown may take",
 		durationSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-	{"RENDERD_BLOB_DIR", "blob-dir", ".data/blobs", "folder of the local blob store (uploaded media, renders)",
-		func(c *Config, v string) error { c.BlobDir = v; return nil }},
+	{"RENDERD_BLOB_URL", "blob-url", defaultBlobURL, "blob store of uploaded media and render outputs: file:<folder> (file:///abs, file:rel or a bare path) for a local folder, or s3://bucket/prefix?endpoint=…&region=…&path_style=true for any S3-compatible object store, credentials from the standard AWS environment variables (docs/architecture.md, \"Blob stores\")",
+		func(c *Config, v string) error { c.BlobURL = v; return nil }},
+	{"RENDERD_BLOB_DIR", "blob-dir", "", "deprecated spelling of RENDERD_BLOB_URL=file:<folder>, still honoured so that an upgraded deployment keeps its folder; refused together with RENDERD_BLOB_URL",
+		func(c *Config, v string) error {
+			switch {
+			case v == "":
+			case c.BlobURL != defaultBlobURL:
+				return errors.New("set RENDERD_BLOB_URL alone (RENDERD_BLOB_DIR is its deprecated spelling for a local folder)")
+			default:
+				c.BlobURL, c.BlobDirAlias = v, v
+			}
+			return nil
+		}},
+	{"RENDERD_SCRATCH_DIR", "scratch-dir", ".data/scratch", "local folder of the api and encoder roles' working files: on an S3 store the copies of sources ffprobe and ffmpeg read and the outputs ffmpeg writes before they are uploaded, on any store a render's filter script. Size it for the largest source plus its output per running render and probe",
+		func(c *Config, v string) error { c.ScratchDir = v; return nil }},
 	{"RENDERD_BLOB_SWEEP_INTERVAL", "blob-sweep-interval", "5m", "how often the api and encoder roles sweep the temporary blob files a crash left behind (also at start): an encoder the outputs of render attempts that are over, an API process the uploads idle for twice RENDERD_TRANSFER_WINDOW plus RENDERD_BLOB_SWEEP_MIN_AGE",
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepInterval })},
 	{"RENDERD_BLOB_SWEEP_MIN_AGE", "blob-sweep-min-age", "5m", "how long a temporary blob file must go unwritten before the sweep may remove it, and the margin over an upload's longest pause",
@@ -530,8 +548,11 @@ func (c Config) validate(command string) error {
 	if c.TransferMinRate < 1 || c.TransferWindow <= 0 || c.TransferWindow > maxTransferWindow {
 		errs = append(errs, errors.New("RENDERD_TRANSFER_MIN_RATE must be at least 1, RENDERD_TRANSFER_WINDOW positive and at most 10m"))
 	}
-	if c.BlobDir == "" {
-		errs = append(errs, errors.New("RENDERD_BLOB_DIR must not be empty"))
+	if err := checkBlobURL(c.BlobURL); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ScratchDir == "" {
+		errs = append(errs, errors.New("RENDERD_SCRATCH_DIR must not be empty"))
 	}
 	if c.BlobSweepInterval <= 0 || c.BlobSweepMinAge <= 0 {
 		errs = append(errs, errors.New("RENDERD_BLOB_SWEEP_INTERVAL and RENDERD_BLOB_SWEEP_MIN_AGE must be positive"))

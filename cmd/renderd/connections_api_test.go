@@ -21,7 +21,7 @@ import (
 // temporary files included.
 func (s *service) blobFiles() []string {
 	s.t.Helper()
-	dir := s.env["RENDERD_BLOB_DIR"]
+	dir := s.blobDir()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -66,7 +66,7 @@ func TestAPI_slow_clients_oversized_heads_and_leftover_temp_files(t *testing.T) 
 	leaveTemp(t, blobDir, "assets/ast_live/.tmp-00112233445566ff-source-0191", time.Minute)
 	// A window's worth of bytes (1 MiB/s × 300 ms) is far more than the
 	// trickling client below sends.
-	s := startService(t, "RENDERD_BLOB_DIR="+blobDir, "RENDERD_TRANSFER_MIN_RATE=1048576", "RENDERD_TRANSFER_WINDOW=300ms")
+	s := startService(t, "RENDERD_BLOB_URL=file:"+blobDir, "RENDERD_TRANSFER_MIN_RATE=1048576", "RENDERD_TRANSFER_WINDOW=300ms")
 	key := s.account(60)
 
 	t.Run("temp_files_older_than_the_sweep_age_are_gone_after_start", func(t *testing.T) {

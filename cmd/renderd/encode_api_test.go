@@ -300,7 +300,7 @@ func (s *service) renderEventTypes(id string) []string {
 // outputFiles lists what the render left in the blob store, temporary
 // files included.
 func (s *service) outputFiles(id string) []string {
-	dir := filepath.Join(s.env["RENDERD_BLOB_DIR"], "renders", id)
+	dir := filepath.Join(s.blobDir(), "renders", id)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -320,7 +320,7 @@ func (s *service) outputFiles(id string) []string {
 func (s *service) encoderEnv(extra ...string) []string {
 	var env []string
 	for _, k := range []string{"DATABASE_URL", "KAFKA_BROKERS", "RENDERD_KAFKA_TOPIC_PREFIX", "RENDERD_KAFKA_GROUP_PREFIX",
-		"RENDERD_KAFKA_PARTITIONS", "RENDERD_BLOB_DIR", "RENDERD_SECRETS_KEY"} {
+		"RENDERD_KAFKA_PARTITIONS", "RENDERD_BLOB_URL", "RENDERD_SCRATCH_DIR", "RENDERD_SECRETS_KEY"} {
 		env = append(env, k+"="+s.env[k])
 	}
 	return append(append(env, "RENDERD_LOG_LEVEL=info", "RENDERD_ENCODER_CONCURRENCY=1"), extra...)

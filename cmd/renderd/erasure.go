@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/adapters/postgres/readmodel"
 	"github.com/renderd/renderd/commands"
@@ -22,13 +20,12 @@ const (
 	eraserRetry = time.Minute
 )
 
-// eraser builds the encoder role's Eraser over the blob store blobs.
-func eraser(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, blobs *blob.Local, log *slog.Logger) (*encoders.Eraser, error) {
+// eraser builds the encoder role's Eraser over the blob store blobs (the process's one store).
+func eraser(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, blobs encoders.BlobEraser, log *slog.Logger) (*encoders.Eraser, error) {
 	expire, err := commands.NewExpireOutputHandler(writeDeps(pool, notify))
 	if err != nil {
 		return nil, err
 	}
-	remove := encoders.BlobEraserFunc(func(_ context.Context, key string) error { return blobs.Delete(key) })
 	return encoders.NewEraser(encoders.EraserConfig{Retention: cfg.OutputRetention, Interval: cfg.ErasureInterval,
-		Batch: eraserBatch, Retry: eraserRetry}, postgres.NewBlobRemovals(pool), remove, readmodel.NewQueries(pool), expire, time.Now, log)
+		Batch: eraserBatch, Retry: eraserRetry}, postgres.NewBlobRemovals(pool), blobs, readmodel.NewQueries(pool), expire, time.Now, log)
 }

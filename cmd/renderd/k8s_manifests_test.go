@@ -42,11 +42,6 @@ const k8sDir = "../../deployments/k8s"
 // blob store takes its credentials and region.
 var k8sAWSVariables = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
 
-// k8sPendingSettings are settings of the S3 blob store and output
-// retention, built beside these manifests and not yet in the settings
-// table. MERGE: remove this list once they are in config.go's settings.
-var k8sPendingSettings = []string{"RENDERD_BLOB_URL", "RENDERD_SCRATCH_DIR", "RENDERD_OUTPUT_RETENTION"}
-
 // How long renderd's roles may take to stop on SIGTERM besides the API's
 // RENDERD_SHUTDOWN_TIMEOUT; a pod's terminationGracePeriodSeconds must
 // leave room for the longest of them, or the kubelet's SIGKILL cuts the
@@ -292,7 +287,7 @@ func k8sKnownVariables() map[string]bool {
 	for _, s := range settings {
 		known[s.env] = true
 	}
-	for _, v := range slices.Concat(k8sAWSVariables, k8sPendingSettings) {
+	for _, v := range k8sAWSVariables {
 		known[v] = true
 	}
 	return known

@@ -23,7 +23,7 @@ func startAPI(t *testing.T, dsn string, extraEnv ...string) *service {
 	t.Helper()
 	addr := freeAddr(t)
 	env := map[string]string{"DATABASE_URL": dsn, "RENDERD_HTTP_ADDR": addr, "RENDERD_ROLES": "api",
-		"RENDERD_BLOB_DIR": t.TempDir(), "RENDERD_LOG_LEVEL": "warn", "RENDERD_SECRETS_KEY": testSecretsKey}
+		"RENDERD_BLOB_URL": "file:" + t.TempDir(), "RENDERD_SCRATCH_DIR": t.TempDir(), "RENDERD_LOG_LEVEL": "warn", "RENDERD_SECRETS_KEY": testSecretsKey}
 	for _, kv := range extraEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v

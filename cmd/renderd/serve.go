@@ -171,6 +171,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		warnWebhookGuard(cfg, log)
 	}
 
+	// One blob store per process, shared by the roles that read or write
+	// blobs.
+	var blobs blob.Store
+	if cfg.has(RoleAPI) || cfg.has(RoleEncoder) {
+		b, err := openBlobs(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		blobs = b
+		if cfg.BlobDirAlias != "" {
+			log.Warn("RENDERD_BLOB_DIR is deprecated: set RENDERD_BLOB_URL=file:<folder> instead", "RENDERD_BLOB_DIR", cfg.BlobDirAlias)
+		}
+	}
+
 	// Components are built between goroutines that already run (the API
 	// listens before the consumers are wired): a component that fails to
 	// build stops everything started so far and waits for it, so a failed
@@ -209,7 +224,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, log)
+		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, log)
 		if err != nil {
 			return failed(err)
 		}
@@ -243,11 +258,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	if cfg.has(RoleAPI) || cfg.has(RoleEncoder) {
 		// These roles write blobs, so a crash of theirs leaves temporary files.
-		blobs, err := blob.NewLocal(cfg.BlobDir)
-		if err != nil {
-			return failed(fmt.Errorf("blob store: %w", err))
-		}
-		defer blobs.Close()
 		sweep := tempSweep{store: blobs, now: time.Now, minAge: cfg.BlobSweepMinAge}
 		if cfg.has(RoleEncoder) {
 			sweep.outputs = postgres.NewRenderJobs(pool)
@@ -262,13 +272,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			// a slow disk, and for the final sync of a large upload, which
 			// writes nothing.
 			sweep.uploads = true
-			sweep.uploadIdle = 2*httpapi.Timeouts{Window: cfg.TransferWindow}.MaxUploadPause() + cfg.BlobSweepMinAge
+			pause := httpapi.Timeouts{Window: cfg.TransferWindow}.MaxUploadPause()
+			if _, local := blob.LocalDir(cfg.BlobURL); !local {
+				// On S3 an upload's age moves once per part, not per write.
+				pause = max(pause, time.Duration(float64(blob.S3WriteUnit)/float64(cfg.TransferMinRate)*float64(time.Second)))
+			}
+			sweep.uploadIdle = 2*pause + cfg.BlobSweepMinAge
 		}
 		g.Go(func() error { sweep.run(ctx, cfg.BlobSweepInterval, log); return nil })
 	}
 
 	if cfg.has(RoleProjector) || cfg.has(RoleEncoder) || cfg.has(RoleWebhooks) {
-		router, pools, err := consumerRouter(cfg, pool, notifier, topics, log)
+		router, pools, err := consumerRouter(cfg, pool, notifier, topics, blobs, log)
 		if err != nil {
 			return failed(err)
 		}

@@ -25,7 +25,7 @@ func TestServe_a_component_that_fails_late_stops_the_api_that_already_listens(t 
 	getenv := env(map[string]string{
 		"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","),
 		"RENDERD_HTTP_ADDR": addr, "RENDERD_KAFKA_TOPIC_PREFIX": prefix, "RENDERD_KAFKA_GROUP_PREFIX": prefix,
-		"RENDERD_BLOB_DIR": t.TempDir(), "RENDERD_LOG_LEVEL": "warn", "RENDERD_SECRETS_KEY": testSecretsKey,
+		"RENDERD_BLOB_URL": "file:" + t.TempDir(), "RENDERD_SCRATCH_DIR": t.TempDir(), "RENDERD_LOG_LEVEL": "warn", "RENDERD_SECRETS_KEY": testSecretsKey,
 		"RENDERD_ROLES": "api,encoder", "RENDERD_MEDIA_USER": "renderd-no-such-user",
 	})
 	var logs bytes.Buffer

@@ -46,7 +46,7 @@ func TestEncoder_SIGKILL_mid_encode_leaves_a_partial_output_that_the_next_encode
 	}
 	// What an encoder killed earlier left of a render that has finished
 	// since (it has no row in the render queue).
-	earlier := filepath.Join(s.env["RENDERD_BLOB_DIR"], filepath.FromSlash(encoders.OutputKey("rnd_finished", 1, domain.FormatMP4)))
+	earlier := filepath.Join(s.blobDir(), filepath.FromSlash(encoders.OutputKey("rnd_finished", 1, domain.FormatMP4)))
 	earlier = filepath.Join(filepath.Dir(earlier), ".tmp-0123456789abcdef-"+filepath.Base(earlier))
 	leaveTemp(t, filepath.Dir(earlier), filepath.Base(earlier), 10*time.Minute)
 
@@ -73,7 +73,7 @@ func TestAPI_SIGKILL_mid_upload_leaves_a_partial_upload_that_the_next_API_proces
 	s := startService(t, "RENDERD_ENCODER_RENDERS=false")
 	key := s.account(60)
 	id := s.newAsset(key, "audio")
-	uploads := filepath.Join(s.env["RENDERD_BLOB_DIR"], "assets", id)
+	uploads := filepath.Join(s.blobDir(), "assets", id)
 	partial := func() []string {
 		names, _ := filepath.Glob(filepath.Join(uploads, ".tmp-*-source-*"))
 		return names

@@ -36,14 +36,10 @@ import (
 )
 
 // apiHandler wires the HTTP API: commands on the write side, read models
-// behind the GETs, the blob store for uploads. The returned waiter must run
-// for read-your-writes, and the accounts (Run) for key revocations to
-// reach this process's key cache.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
-	blobs, err := blob.NewLocal(cfg.BlobDir)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("blob store: %w", err)
-	}
+// behind the GETs, the blob store for uploads and downloads. The returned
+// waiter must run for read-your-writes, and the accounts (Run) for key
+// revocations to reach this process's key cache.
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, blobs blob.Store, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
 	d := writeDeps(pool, notify)
 	create, err := commands.NewCreateAssetHandler(d)
 	if err != nil {
@@ -141,7 +137,7 @@ type workerPool interface {
 // whichever this process runs, and returns the encoder role's pools (the
 // media worker's, and the render worker's unless RENDERD_ENCODER_RENDERS is
 // false), which must run next to the router.
-func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, log *slog.Logger) (*consumers.Router, []workerPool, error) {
+func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, topics kafka.Topics, blobs blob.Store, log *slog.Logger) (*consumers.Router, []workerPool, error) {
 	codec := eventschema.NewCodec()
 	store := postgres.NewEventStore(pool, codec, nil)
 	var handlers []consumers.Handler
@@ -155,10 +151,6 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 	}
 	var pools []workerPool
 	if cfg.has(RoleEncoder) {
-		blobs, err := blob.NewLocal(cfg.BlobDir)
-		if err != nil {
-			return nil, nil, fmt.Errorf("blob store: %w", err)
-		}
 		d := writeDeps(pool, notify)
 		sandbox, err := mediaSandbox(cfg, log)
 		if err != nil {
@@ -229,9 +221,9 @@ func webhookDispatcher(cfg Config, pool *pgxpool.Pool, sealer hooks.SecretSealer
 }
 
 // mediaWorker wires the encoder role's media worker: ffprobe for uploads,
-// silencedetect for automatic cuts, both on the local blob store, in a pool
-// fed by the media queue in Postgres.
-func mediaWorker(cfg Config, d commands.Deps, store *postgres.EventStore, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs *blob.Local, log *slog.Logger) (*encoders.MediaWorker, error) {
+// silencedetect for automatic cuts, both on files fetched from the blob
+// store, in a pool fed by the media queue in Postgres.
+func mediaWorker(cfg Config, d commands.Deps, store *postgres.EventStore, pool *pgxpool.Pool, prober *ffmpeg.Prober, blobs blob.Store, log *slog.Logger) (*encoders.MediaWorker, error) {
 	probe, err := commands.NewProbeAssetHandler(d, prober, blobs, cfg.sourceLimits())
 	if err != nil {
 		return nil, err
@@ -251,8 +243,9 @@ func mediaWorker(cfg Config, d commands.Deps, store *postgres.EventStore, pool *
 }
 
 // renderWorker wires the encoder role's render pipeline: the render
-// commands, the queue and leases in Postgres, ffmpeg on the local blob store.
-func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, sandbox *ffmpeg.Sandbox, blobs *blob.Local, log *slog.Logger) (*encoders.RenderWorker, error) {
+// commands, the queue and leases in Postgres, ffmpeg on files fetched from
+// and committed to the blob store.
+func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpeg.Prober, sandbox *ffmpeg.Sandbox, blobs blob.Store, log *slog.Logger) (*encoders.RenderWorker, error) {
 	var cmds encoders.RenderCommands
 	var errs []error
 	var err error
@@ -278,6 +271,7 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		PollInterval: cfg.EncoderPoll,
 		CancelCheck:  cfg.EncoderCancelCheck,
 		Threads:      cfg.FFmpegThreads,
+		ScratchDir:   cfg.ScratchDir,
 
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
@@ -301,7 +295,7 @@ func mediaSandbox(cfg Config, log *slog.Logger) (*ffmpeg.Sandbox, error) {
 		helper = sandboxHelper(exe)
 	}
 	return ffmpeg.NewSandbox(ffmpeg.SandboxConfig{Mode: ffmpeg.SandboxMode(cfg.MediaSandbox), User: cfg.MediaUser, Helper: helper,
-		Memory: int64(cfg.FFmpegMemoryLimit), Private: []string{cfg.BlobDir}},
+		Memory: int64(cfg.FFmpegMemoryLimit), Private: privateFolders(cfg)},
 		log.With("component", "media-sandbox"))
 }
 

@@ -129,7 +129,7 @@ func (s *server) uploadPart(part string) func(http.ResponseWriter, *http.Request
 func (s *server) giveUpUpload(ctx context.Context, res commands.UploadReservation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.Blobs.Delete(res.BlobKey); err != nil {
+	if err := s.Blobs.Delete(ctx, res.BlobKey); err != nil {
 		s.Log.WarnContext(ctx, "deleting an upload that was not recorded failed", "error", err, "key", res.BlobKey)
 	}
 	if err := s.Commands.UploadPart.Release(ctx, res); err != nil {

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -36,19 +39,33 @@ type DownloadTokens interface {
 	Verify(token string, now time.Time) (domain.DownloadGrant, error)
 }
 
-// BlobOpener opens a stored blob; a missing one is an error matching
-// fs.ErrNotExist.
-type BlobOpener interface {
-	Open(key string) (*os.File, error)
+// DownloadBlobs is the blob store as downloads use it; every blob.Store
+// implements it. A missing blob is an error matching fs.ErrNotExist.
+type DownloadBlobs interface {
+	Stat(ctx context.Context, key string) (blob.Info, error)
+	Read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// DownloadURL is a URL of the store's own serving the blob as an
+	// attachment named filename until about expires; ok is false when the
+	// store has none (a local folder).
+	DownloadURL(ctx context.Context, key, filename string, expires time.Time) (url string, ok bool, err error)
 }
 
+// maxRedirectLife bounds how long the store's URL a download redirects to
+// stays valid, however long the token has left: it is handed out anew on
+// every request, so a client needs it only for the transfer it starts now.
+const maxRedirectLife = 15 * time.Minute
+
 // DownloadHandler serves GET and HEAD /v1/downloads/{token}: the token (from
-// mux.Vars) is the credential, so the route takes no API key. It answers the
-// blob with Range and conditional request support, or 403 forbidden (bad
-// token), 410 download_expired, 404 not_found (blob gone). now defaults to
-// time.Now; tokens, blobs and log are required (it panics without them, at
-// wiring time).
-func DownloadHandler(tokens DownloadTokens, blobs BlobOpener, log *slog.Logger, now func() time.Time) http.Handler {
+// mux.Vars) is the credential, so the route takes no API key. When the
+// store hands out URLs of its own (S3 presigned URLs), a GET is answered
+// 302 Found to one, valid until the token expires or for maxRedirectLife,
+// whichever comes first, and the store serves the bytes; otherwise, and for
+// a HEAD, it serves the blob itself, with Range and conditional request
+// support. Its errors: 403
+// forbidden (bad token), 410 download_expired, 404 not_found (blob gone).
+// now defaults to time.Now; tokens, blobs and log are required (it panics
+// without them, at wiring time).
+func DownloadHandler(tokens DownloadTokens, blobs DownloadBlobs, log *slog.Logger, now func() time.Time) http.Handler {
 	if tokens == nil || blobs == nil || log == nil {
 		panic("httpapi: DownloadHandler needs tokens, blobs and a logger")
 	}
@@ -65,7 +82,7 @@ func DownloadHandler(tokens DownloadTokens, blobs BlobOpener, log *slog.Logger, 
 
 type downloads struct {
 	tokens DownloadTokens
-	blobs  BlobOpener
+	blobs  DownloadBlobs
 	log    *slog.Logger
 	now    func() time.Time
 }
@@ -93,32 +110,107 @@ func (d *downloads) serve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	f, err := d.blobs.Open(grant.Key)
+	// A blob that is gone is this API's 404, also before a redirect: the
+	// store's own answer to a missing object is no error of this API's.
+	info, err := d.blobs.Stat(r.Context(), grant.Key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errDownloadGone
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return errDownloadGone
-	}
-
 	name := downloadFilename(grant.Filename)
 	h := w.Header()
+	// A GET goes to the store's own URL when it has one. A HEAD is
+	// answered here, from Stat: a presigned URL is good for the method it
+	// was signed for alone, and a HEAD needs no bytes.
+	if r.Method == http.MethodGet {
+		until := grant.Expires
+		if limit := now.Add(maxRedirectLife); limit.Before(until) {
+			until = limit
+		}
+		url, ok, err := d.blobs.DownloadURL(r.Context(), grant.Key, name, until)
+		if err != nil {
+			return err
+		}
+		if ok {
+			// The Location is a credential of its own: no cache keeps it.
+			h.Set("Location", url)
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusFound)
+			return nil
+		}
+	}
+
 	h.Set("Content-Type", downloadContentType(name))
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("Cache-Control", "private, max-age="+strconv.FormatInt(maxAge(grant.Expires, now), 10))
 	h.Set("X-Content-Type-Options", "nosniff")
 	// ServeContent answers Range (206, and 416 as text/plain), HEAD,
 	// If-Modified-Since, If-Range and friends.
-	http.ServeContent(w, r, name, info.ModTime(), f)
+	content := &blobContent{ctx: r.Context(), blobs: d.blobs, key: grant.Key, size: info.Size}
+	defer content.Close()
+	http.ServeContent(w, r, name, info.ModTime, content)
 	return nil
+}
+
+// blobContent is a blob as the io.ReadSeeker http.ServeContent takes: a seek
+// only moves the offset (the size is known), and the store is read from
+// there on the first Read after it, so a HEAD, a 304 or a 416 reads nothing
+// and a range reads from its start.
+type blobContent struct {
+	ctx   context.Context
+	blobs DownloadBlobs
+	key   string
+	size  int64
+	off   int64
+	body  io.ReadCloser // open at off; nil until read
+}
+
+func (c *blobContent) Read(p []byte) (int, error) {
+	if c.off >= c.size {
+		return 0, io.EOF
+	}
+	if c.body == nil {
+		body, err := c.blobs.Read(c.ctx, c.key, c.off, -1)
+		if err != nil {
+			return 0, err
+		}
+		c.body = body
+	}
+	n, err := c.body.Read(p)
+	c.off += int64(n)
+	return n, err
+}
+
+func (c *blobContent) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += c.off
+	case io.SeekEnd:
+		offset += c.size
+	default:
+		return 0, fmt.Errorf("seek: whence %d", whence)
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	if offset != c.off {
+		_ = c.Close()
+		c.off = offset
+	}
+	return c.off, nil
+}
+
+// Close closes the open read, if any.
+func (c *blobContent) Close() error {
+	if c.body == nil {
+		return nil
+	}
+	err := c.body.Close()
+	c.body = nil
+	return err
 }
 
 // maxAge is the whole seconds left until expires, never negative.

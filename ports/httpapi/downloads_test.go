@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/domain"
 )
 
@@ -41,11 +44,34 @@ func (f *dlTokens) Verify(token string, now time.Time) (domain.DownloadGrant, er
 	return domain.DownloadGrant{}, fmt.Errorf("fake: %w", domain.ErrDownloadInvalid)
 }
 
-// dlBlobs opens keys as files under a temporary directory.
-type dlBlobs struct{ dir string }
+// dlBlobs is the local blob store over dir.
+func dlBlobs(t *testing.T, dir string) *blob.Local {
+	t.Helper()
+	store, err := blob.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
 
-func (b dlBlobs) Open(key string) (*os.File, error) {
-	return os.Open(filepath.Join(b.dir, filepath.FromSlash(key)))
+// presigning is a store that hands out URLs of its own, as S3 does: only
+// what the download handler needs, over the local store's blobs. It
+// records what it was asked for.
+type presigning struct {
+	DownloadBlobs
+	err      error
+	key      string
+	filename string
+	expires  time.Time
+}
+
+func (p *presigning) DownloadURL(_ context.Context, key, filename string, expires time.Time) (string, bool, error) {
+	p.key, p.filename, p.expires = key, filename, expires
+	if p.err != nil {
+		return "", false, p.err
+	}
+	return "https://s3.example/bucket/" + key + "?X-Amz-Signature=abc", true, nil
 }
 
 const dlContent = "0123456789abcdef"
@@ -57,6 +83,13 @@ type dlFixture struct {
 }
 
 func newDownloads(t *testing.T) dlFixture {
+	t.Helper()
+	return newDownloadsOver(t, func(b DownloadBlobs) DownloadBlobs { return b })
+}
+
+// newDownloadsOver serves the fixture's blobs through the store wrap makes
+// of the local one.
+func newDownloadsOver(t *testing.T, wrap func(DownloadBlobs) DownloadBlobs) dlFixture {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "renders", "rnd_1"), 0o750); err != nil {
@@ -73,6 +106,8 @@ func newDownloads(t *testing.T) dlFixture {
 	exp := dlNow.Add(15 * time.Minute)
 	tokens := &dlTokens{known: map[string]dlResult{
 		"good":    {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: exp}},
+		"long":    {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: dlNow.Add(24 * time.Hour)}},
+		"short":   {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.mp4", Expires: dlNow.Add(90 * time.Second)}},
 		"audio":   {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.MP3", Expires: exp}},
 		"unknown": {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "rnd_1.bin", Expires: exp}},
 		"hostile": {grant: domain.DownloadGrant{Key: "renders/rnd_1/output.mp4", Filename: "a\"b\r\nX-Evil: 1.mp4", Expires: exp}},
@@ -82,7 +117,7 @@ func newDownloads(t *testing.T) dlFixture {
 		"broken":  {err: errors.New("verifier exploded")},
 	}}
 	r := mux.NewRouter()
-	r.Handle("/v1/downloads/{token}", DownloadHandler(tokens, dlBlobs{dir}, slog.New(slog.DiscardHandler), func() time.Time { return dlNow })).
+	r.Handle("/v1/downloads/{token}", DownloadHandler(tokens, wrap(dlBlobs(t, dir)), slog.New(slog.DiscardHandler), func() time.Time { return dlNow })).
 		Methods(http.MethodGet, http.MethodHead)
 	return dlFixture{h: withRequestID(r), tokens: tokens, mod: mod}
 }
@@ -288,7 +323,7 @@ func TestDownload_file_name_is_quoted_safely_whatever_the_verifier_grants(t *tes
 }
 
 func TestDownload_without_a_token_or_with_another_method(t *testing.T) {
-	h := DownloadHandler(&dlTokens{}, dlBlobs{t.TempDir()}, slog.New(slog.DiscardHandler), nil)
+	h := DownloadHandler(&dlTokens{}, dlBlobs(t, t.TempDir()), slog.New(slog.DiscardHandler), nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/downloads/", nil)) // no mux vars
 	wantAPIError(t, rec, http.StatusForbidden, "forbidden")
@@ -306,5 +341,92 @@ func TestDownloadHandler_needs_its_dependencies(t *testing.T) {
 			t.Error("no panic without a verifier")
 		}
 	}()
-	DownloadHandler(nil, dlBlobs{}, slog.New(slog.DiscardHandler), nil)
+	DownloadHandler(nil, dlBlobs(t, t.TempDir()), slog.New(slog.DiscardHandler), nil)
+}
+
+func TestDownload_from_a_store_with_urls_of_its_own_redirects_to_one_that_dies_with_the_token_or_within_15_minutes(t *testing.T) {
+	for token, want := range map[string]time.Time{
+		"long":  dlNow.Add(15 * time.Minute),
+		"short": dlNow.Add(90 * time.Second),
+	} {
+		t.Run(token, func(t *testing.T) {
+			store := &presigning{}
+			f := newDownloadsOver(t, func(b DownloadBlobs) DownloadBlobs { store.DownloadBlobs = b; return store })
+			rec := f.do(t, http.MethodGet, "/v1/downloads/"+token, "Range", "bytes=2-5")
+			if rec.Code != http.StatusFound || rec.Body.Len() != 0 {
+				t.Fatalf("%d with %q, want an empty 302", rec.Code, rec.Body)
+			}
+			wantHeaders(t, rec, map[string]string{
+				"Location":            "https://s3.example/bucket/renders/rnd_1/output.mp4?X-Amz-Signature=abc",
+				"Cache-Control":       "no-store",
+				"Content-Disposition": "",
+			})
+			if store.key != "renders/rnd_1/output.mp4" || store.filename != "rnd_1.mp4" || !store.expires.Equal(want) {
+				t.Errorf("asked the store for %q as %q until %v, want until %v", store.key, store.filename, store.expires, want)
+			}
+		})
+	}
+}
+
+// A presigned URL is good for GET alone: a HEAD is answered by renderd,
+// from the store's Stat, without a redirect and without reading a byte.
+func TestDownload_HEAD_from_a_store_with_urls_of_its_own_is_answered_here(t *testing.T) {
+	store := &presigning{}
+	reads := &countingReads{DownloadBlobs: store}
+	f := newDownloadsOver(t, func(b DownloadBlobs) DownloadBlobs { store.DownloadBlobs = b; return reads })
+	rec := f.do(t, http.MethodHead, "/v1/downloads/long")
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Fatalf("got %d with a %d-byte body, want 200 and none", rec.Code, rec.Body.Len())
+	}
+	wantHeaders(t, rec, map[string]string{
+		"Location":            "",
+		"Content-Type":        "video/mp4",
+		"Content-Length":      "16",
+		"Content-Disposition": `attachment; filename="rnd_1.mp4"`,
+	})
+	if store.key != "" || len(reads.offsets) != 0 {
+		t.Errorf("a HEAD asked for a URL of %q and read at %v", store.key, reads.offsets)
+	}
+}
+
+func TestDownload_from_a_store_with_urls_of_its_own_is_404_for_a_missing_blob_and_500_when_the_store_fails(t *testing.T) {
+	store := &presigning{}
+	f := newDownloadsOver(t, func(b DownloadBlobs) DownloadBlobs { store.DownloadBlobs = b; return store })
+	wantAPIError(t, f.do(t, http.MethodGet, "/v1/downloads/missing"), http.StatusNotFound, "not_found")
+	if store.key != "" {
+		t.Errorf("a URL of a missing blob was asked for: %q", store.key)
+	}
+	store.err = errors.New("presign: no credentials")
+	rec := f.do(t, http.MethodGet, "/v1/downloads/good")
+	wantAPIError(t, rec, http.StatusInternalServerError, "internal")
+	if rec.Header().Get("Location") != "" {
+		t.Error("a failed presign still redirects")
+	}
+}
+
+// A store read is opened lazily at the offset ServeContent seeks to: a
+// HEAD, a 304 and a 416 read nothing, a range reads from its start.
+func TestDownload_reads_the_store_only_for_the_bytes_it_sends(t *testing.T) {
+	reads := &countingReads{}
+	f := newDownloadsOver(t, func(b DownloadBlobs) DownloadBlobs { reads.DownloadBlobs = b; return reads })
+	f.do(t, http.MethodHead, "/v1/downloads/good")
+	f.do(t, http.MethodGet, "/v1/downloads/good", "If-Modified-Since", f.mod.Format(http.TimeFormat))
+	f.do(t, http.MethodGet, "/v1/downloads/good", "Range", "bytes=100-")
+	if len(reads.offsets) != 0 {
+		t.Fatalf("reads at %v, want none", reads.offsets)
+	}
+	rec := f.do(t, http.MethodGet, "/v1/downloads/good", "Range", "bytes=4-")
+	if rec.Body.String() != dlContent[4:] || fmt.Sprint(reads.offsets) != "[4]" {
+		t.Fatalf("body %q after reads at %v", rec.Body, reads.offsets)
+	}
+}
+
+type countingReads struct {
+	DownloadBlobs
+	offsets []int64
+}
+
+func (c *countingReads) Read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	c.offsets = append(c.offsets, offset)
+	return c.DownloadBlobs.Read(ctx, key, offset, length)
 }

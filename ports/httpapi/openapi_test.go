@@ -26,6 +26,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/memstore"
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
@@ -617,7 +618,7 @@ type oaBlobs struct{}
 func (oaBlobs) Put(_ context.Context, _ string, r io.Reader, _ int64) (int64, error) {
 	return io.Copy(io.Discard, r)
 }
-func (oaBlobs) Delete(string) error { return nil }
+func (oaBlobs) Delete(context.Context, string) error { return nil }
 
 var oaTime = time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600))
 
@@ -1034,9 +1035,16 @@ func (oaTokens) Verify(string, time.Time) (domain.DownloadGrant, error) {
 	return domain.DownloadGrant{}, domain.ErrDownloadInvalid
 }
 
+// oaOpener is a store whose blobs are all gone.
 type oaOpener struct{}
 
-func (oaOpener) Open(string) (*os.File, error) { return nil, os.ErrNotExist }
+func (oaOpener) Stat(context.Context, string) (blob.Info, error) { return blob.Info{}, os.ErrNotExist }
+func (oaOpener) Read(context.Context, string, int64, int64) (io.ReadCloser, error) {
+	return nil, os.ErrNotExist
+}
+func (oaOpener) DownloadURL(context.Context, string, string, time.Time) (string, bool, error) {
+	return "", false, nil
+}
 
 func TestOpenAPIWebhooksDescribeEveryEventTypeWithItsHeaders(t *testing.T) {
 	doc, o := oaRaw(t), oaLoad(t)

@@ -31,10 +31,10 @@ type Waiter interface {
 	WaitForAppended(ctx context.Context, streamID string, version int64) (bool, error)
 }
 
-// Blobs stores uploaded media.
+// Blobs stores uploaded media; every blob.Store implements it.
 type Blobs interface {
 	Put(ctx context.Context, key string, r io.Reader, maxBytes int64) (int64, error)
-	Delete(key string) error
+	Delete(ctx context.Context, key string) error
 }
 
 // LedgerEntry is one line of an account's credit ledger.

@@ -289,7 +289,7 @@ func bigDownload(t *testing.T, size int64, logs io.Writer) (http.Handler, <-chan
 	tokens := &dlTokens{known: map[string]dlResult{
 		"big": {grant: domain.DownloadGrant{Key: "big.mp4", Filename: "big.mp4", Expires: time.Now().Add(time.Hour)}},
 	}}
-	h := DownloadHandler(tokens, dlBlobs{dir}, slog.New(slog.NewTextHandler(logs, nil)), nil)
+	h := DownloadHandler(tokens, dlBlobs(t, dir), slog.New(slog.NewTextHandler(logs, nil)), nil)
 	returned := make(chan struct{}, 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
