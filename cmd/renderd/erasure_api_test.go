@@ -176,7 +176,7 @@ func TestRetention_an_expired_output_goes_and_the_same_request_renders_again(t *
 
 // assetFiles lists what the asset's parts left in the blob store.
 func (s *service) assetFiles(id string) []string {
-	entries, err := os.ReadDir(filepath.Join(s.env["RENDERD_BLOB_DIR"], "assets", id))
+	entries, err := os.ReadDir(filepath.Join(s.blobDir(), "assets", id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
