@@ -240,7 +240,12 @@ func (r *Router) closeSubscribers() {
 // which a static member's close does not do: the group hands their
 // partitions to the other members now, not once their sessions time out.
 func (r *Router) leave() {
-	admin, err := sarama.NewClusterAdmin(r.cfg.Brokers, kafka.ConsumerConfig(r.cfg.ClientID))
+	// Short timeouts: Kafka out of reach must not hold up a shutdown for
+	// sarama's 30 s ones; the members then time out as before.
+	c := kafka.ConsumerConfig(r.cfg.ClientID)
+	c.Net.DialTimeout, c.Net.ReadTimeout, c.Net.WriteTimeout = 3*time.Second, 3*time.Second, 3*time.Second
+	c.Metadata.Retry.Max = 1
+	admin, err := sarama.NewClusterAdmin(r.cfg.Brokers, c)
 	if err != nil {
 		r.log.Warn("consumers: cannot leave the consumer groups; their sessions will time out", "error", err)
 		return
