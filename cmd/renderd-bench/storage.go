@@ -286,9 +286,9 @@ func (b *encodeBench) timedUpload(ctx context.Context) (id string, took time.Dur
 	req.ContentLength = st.Size()
 	pid := b.api.cmd.Process.Pid
 	rss.before = procStatusKiB(pid, "VmRSS")
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-		return "", 0, rssOver{}, fmt.Errorf("resetting the api's peak RSS: %w", err)
-	}
+	// Without the reset (a kernel or sandbox refusing it) the peak is the
+	// process's whole life's, and the row says so.
+	rss.reset = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 	start := time.Now()
 	status, raw, err = b.do(req, nil)
 	took = time.Since(start)
@@ -307,7 +307,10 @@ func (b *encodeBench) timedUpload(ctx context.Context) (id string, took time.Dur
 
 // rssOver is a process's memory over a measurement, in KiB: its resident
 // set just before, and its peak.
-type rssOver struct{ before, peak int64 }
+type rssOver struct {
+	before, peak int64
+	reset        bool // the peak was reset before the measurement
+}
 
 // waitIdleAPI waits until the api process runs no child (the probe's
 // ffprobe) and drops its scratch copies.
@@ -459,9 +462,13 @@ func storageResults(size int64, up uploadRuns, localUpload time.Duration, s3Runs
 	mib := func(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 	var peaks []int64
 	var rssRuns []string
+	peakOf := "VmHWM, reset before each PUT"
 	for _, r := range up.rss {
 		peaks = append(peaks, r.peak)
 		rssRuns = append(rssRuns, mib(r.before)+" → "+mib(r.peak))
+		if !r.reset {
+			peakOf = "VmHWM since the process started (/proc/<pid>/clear_refs refused its reset)"
+		}
 	}
 	slices.Sort(peaks)
 
@@ -492,8 +499,8 @@ func storageResults(size int64, up uploadRuns, localUpload time.Duration, s3Runs
 		ok:       upRatio >= 0.8,
 	}, {
 		name: fmt.Sprintf("peak RSS of `renderd serve --roles api,relay,projector` during each API upload to S3 (%d)", len(up.rss)),
-		value: fmt.Sprintf("VmHWM, reset before each PUT: median %s MiB (each run, VmRSS before → VmHWM: %s MiB)",
-			mib(peaks[len(peaks)/2]), strings.Join(rssRuns, ", ")),
+		value: fmt.Sprintf("%s: median %s MiB (each run, VmRSS before → VmHWM: %s MiB)",
+			peakOf, mib(peaks[len(peaks)/2]), strings.Join(rssRuns, ", ")),
 		target: "reported (a streamed Put holds ~20 MiB of parts)",
 		ok:     true,
 	}, {
