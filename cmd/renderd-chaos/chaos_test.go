@@ -197,7 +197,7 @@ func TestKafkaNode_names_the_files_deployments_local_gives_each_node(t *testing.
 
 func TestCheckNoSharedFolder_refuses_a_fleet_whose_processes_share_a_folder(t *testing.T) {
 	root := t.TempDir()
-	s3 := "RENDERD_BLOB_URL=s3://renderd/blobs/chaos-1?endpoint=http://127.0.0.1:29333&region=us-east-1&path_style=true"
+	s3 := "RENDERD_BLOB_URL=s3://renderd/blobs/chaos-1?endpoint=http://127.0.0.1:29433&region=us-east-1&path_style=true"
 	base := []string{"RENDERD_BLOB_URL=file:/tmp/blobs", s3, "RENDERD_SCRATCH_DIR=" + filepath.Join(root, "commands")}
 	harness := map[string]string{"commands": filepath.Join(root, "commands")}
 	f, err := newFleet(t.TempDir(), filepath.Join(root, "procs"), base)
@@ -242,7 +242,7 @@ func TestCheckNoSharedFolder_refuses_a_fleet_whose_processes_share_a_folder(t *t
 }
 
 func TestRunBlobURL_is_a_prefix_of_the_run_s_own_below_the_stack_s(t *testing.T) {
-	stack := "s3://renderd/blobs?endpoint=http://127.0.0.1:29333&region=us-east-1&path_style=true"
+	stack := "s3://renderd/blobs?endpoint=http://127.0.0.1:29433&region=us-east-1&path_style=true"
 	at := time.Date(2026, 12, 3, 20, 1, 2, 0, time.UTC)
 	a, err := runBlobURL(stack, at)
 	if err != nil {

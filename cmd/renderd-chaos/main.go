@@ -353,17 +353,6 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 		problem("%d renders failed (a valid source: a fault made them fail)", c.failed)
 	}
 
-	// Every completed render downloads, from the S3 store; a killed
-	// encoder's renders were completed by another worker.
-	if ph.killed != nil {
-		who, probs := h.takeover(ctx, ph.killed)
-		r.renders += "; " + who
-		r.problems = append(r.problems, probs...)
-	}
-	downloaded, probs := h.checkDownloads(ctx, t)
-	r.renders += fmt.Sprintf("; %d downloads checked", downloaded)
-	r.problems = append(r.problems, probs...)
-
 	// Every end is announced to the receiver (duplicates counted).
 	ids, err := h.terminalEventIDs(ctx, t.accountID)
 	if err != nil {
@@ -399,6 +388,18 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 	}); err != nil {
 		problem("render read model: %d renders not caught up within %s", lag, projectBound)
 	}
+	// Every completed render downloads, from the S3 store (once the read
+	// model shows it completed); a killed encoder's renders were completed
+	// by another worker.
+	if ph.killed != nil {
+		who, probs := h.takeover(ctx, ph.killed)
+		r.renders += "; " + who
+		r.problems = append(r.problems, probs...)
+	}
+	downloaded, probs := h.checkDownloads(ctx, t)
+	r.renders += fmt.Sprintf("; %d downloads checked", downloaded)
+	r.problems = append(r.problems, probs...)
+
 	// Every event of the phase is on Kafka: nothing the relay published
 	// was lost (the read models alone would not tell, as they rebuild a
 	// stream from the event store when they see a gap).
