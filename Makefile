@@ -88,8 +88,8 @@ bench: stack build ## benchmarks on the local stack, printed as a table
 # must not find its port taken by some client's outgoing connection. Kafka
 # runs 3 nodes (29392-29397), so that one of them can be stopped with renders
 # in flight. Its SeaweedFS (S3 API on 29433; master, volume and filer up to
-# 29440: 29333 is the gRPC port, +10000, of a SeaweedFS left on weed's
-# default ports) holds every blob: the fleet's processes share no folder, as on
+# 29440; not 29333, the gRPC port of a SeaweedFS master on weed's default
+# 19333) holds every blob: the fleet's processes share no folder, as on
 # separate hosts. Three JVMs starting at once on 2 cores (kafka-restart) may
 # take longer than up's default 90 s.
 CHAOS_DATA  := .data/chaos
