@@ -15,10 +15,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # with its S3 server, RENDERD_TEST_BLOB_URL and the AWS credentials, and
 # RENDERD_BLOB_URL when RENDERD_LOCAL_S3=1 asked renderd to use it).
 WITH_STACK  := set -a; . ./$(STACK_ENV); set +a;
-# The tests: the stack always with its S3 server, whose address they find in
-# RENDERD_TEST_BLOB_URL; RENDERD_BLOB_URL unset, because the renderd
-# processes they start inherit the environment and must keep the blob
-# folders the tests give them.
+# The tests and the benchmarks: the stack always with its S3 server, whose
+# address they find in RENDERD_TEST_BLOB_URL; RENDERD_BLOB_URL unset,
+# because the renderd processes they start inherit the environment and must
+# keep the blob folders the tests and benchmarks give them.
 TEST_STACK_UP   := RENDERD_LOCAL_S3=1 deployments/local/up
 WITH_TEST_STACK := $(WITH_STACK) unset RENDERD_BLOB_URL;
 # RENDERD_SECRETS_KEY from the environment, else from $(SECRETS_KEY).
@@ -79,8 +79,9 @@ lint: ## go vet, staticcheck, gofmt, and the layers' import rules (scripts/check
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	scripts/check-imports
 
-bench: stack build ## benchmarks on the local stack, printed as a table
-	@$(WITH_STACK) $(BIN)/renderd-bench
+bench: build ## benchmarks on the local stack (its S3 server too), printed as a table
+	$(TEST_STACK_UP)
+	@$(WITH_TEST_STACK) $(BIN)/renderd-bench
 
 # The fault suite's own stack: it kills and restarts Postgres and Kafka, so
 # never the stack of make run / make test (other folder, other ports). The

@@ -44,12 +44,20 @@ func (b *encodeBench) start(ctx context.Context) error {
 	}
 	b.rss = watchRSS(b.encoder.cmd.Process.Pid)
 	b.base = "http://" + addr
+	return waitReady(ctx, b.base, b.api, b.encoder)
+}
+
+// waitReady waits until base answers /readyz with 200, for at most 60 s,
+// failing as soon as one of procs has exited.
+func waitReady(ctx context.Context, base string, procs ...*renderdProc) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if err := errors.Join(b.api.alive(), b.encoder.alive()); err != nil {
-			return err
+		for _, p := range procs {
+			if err := p.alive(); err != nil {
+				return err
+			}
 		}
-		if res, err := http.Get(b.base + "/readyz"); err == nil { //nolint:noctx // short poll
+		if res, err := http.Get(base + "/readyz"); err == nil { //nolint:noctx // short poll
 			_, _ = io.Copy(io.Discard, res.Body)
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {

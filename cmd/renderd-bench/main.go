@@ -35,7 +35,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
-	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,encode,webhooks,replay); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,encode,webhooks,replay,storage); default all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -69,10 +69,18 @@ func run(ctx context.Context) error {
 		{"encode", benchEncode},
 		{"webhooks", benchWebhooks},
 		{"replay", benchReplay},
+		{"storage", benchStorage},
+	}
+	// The storage benchmark needs an S3 store: a run missing one fails
+	// before the others spend their minutes.
+	if selected(*only, "storage") {
+		if _, err := storageS3URL(); err != nil {
+			return err
+		}
 	}
 	var results []result
 	for _, b := range benches {
-		if *only != "" && !strings.Contains(","+*only+",", ","+b.name+",") {
+		if !selected(*only, b.name) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "running %s …\n", b.name)
@@ -106,6 +114,11 @@ func run(ctx context.Context) error {
 var benchLimits = []string{"RENDERD_RATE_READS=1000000/s,1000000", "RENDERD_RATE_WRITES=1000000/s,1000000",
 	"RENDERD_RATE_UPLOADS=1000000/s,1000000", "RENDERD_RATE_REDELIVER=1000000/s,1000000", "RENDERD_RATE_ANONYMOUS=1000000/s,1000000",
 	"RENDERD_ACCOUNT_MAX_QUEUED=0"}
+
+// selected says whether -only names the benchmark (an empty -only: all).
+func selected(only, name string) bool {
+	return only == "" || strings.Contains(","+only+",", ","+name+",")
+}
 
 func printTable(results []result) {
 	fmt.Println("| benchmark | measured | baseline (same run) | ratio | target | met |")

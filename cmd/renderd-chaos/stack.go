@@ -241,6 +241,22 @@ func (s *stack) nodeRegistered(node int) bool {
 // replicatedOn reports whether node is in the in-sync replicas of every
 // partition it holds a replica of: it caught up after its return.
 func (s *stack) replicatedOn(node int) bool {
+	return s.everyPartition(func(c sarama.Client, topic string, p int32) bool {
+		replicas, err := c.Replicas(topic, p)
+		if err != nil {
+			return false
+		}
+		isr, err := c.InSyncReplicas(topic, p)
+		if err != nil {
+			return false
+		}
+		return !slices.Contains(replicas, int32(node)) || slices.Contains(isr, int32(node)) //nolint:gosec // a node id
+	})
+}
+
+// everyPartition reports whether ok holds for every partition of every
+// topic the cluster lists; false when Kafka does not answer.
+func (s *stack) everyPartition(ok func(c sarama.Client, topic string, p int32) bool) bool {
 	c, err := s.kafkaClient()
 	if err != nil {
 		return false
@@ -256,15 +272,7 @@ func (s *stack) replicatedOn(node int) bool {
 			return false
 		}
 		for _, p := range parts {
-			replicas, err := c.Replicas(topic, p)
-			if err != nil {
-				return false
-			}
-			isr, err := c.InSyncReplicas(topic, p)
-			if err != nil {
-				return false
-			}
-			if slices.Contains(replicas, int32(node)) && !slices.Contains(isr, int32(node)) { //nolint:gosec // a node id
+			if !ok(c, topic, p) {
 				return false
 			}
 		}
@@ -286,30 +294,13 @@ func (s *stack) up(ctx context.Context) error {
 // kafkaUp reports whether the broker answers a metadata request with a
 // leader for every partition.
 func (s *stack) kafkaUp() bool {
-	c, err := s.kafkaClient()
-	if err != nil {
-		return false
-	}
-	defer c.Close()
 	// Answering metadata is not enough: a restarted broker serves it
 	// before it is unfenced, and until then its partitions have no leader
 	// and every produce fails. Back means every partition has one.
-	topics, err := c.Topics()
-	if err != nil {
-		return false
-	}
-	for _, topic := range topics {
-		parts, err := c.Partitions(topic)
-		if err != nil {
-			return false
-		}
-		for _, p := range parts {
-			if _, err := c.Leader(topic, p); err != nil {
-				return false
-			}
-		}
-	}
-	return true
+	return s.everyPartition(func(c sarama.Client, topic string, p int32) bool {
+		_, err := c.Leader(topic, p)
+		return err == nil
+	})
 }
 
 // cmdlineHas reports whether process pid runs with needle in its command line.

@@ -300,7 +300,11 @@ func (s *service) renderEventTypes(id string) []string {
 // outputFiles lists what the render left in the blob store, temporary
 // files included.
 func (s *service) outputFiles(id string) []string {
-	dir := filepath.Join(s.blobDir(), "renders", id)
+	return s.dirNames(filepath.Join(s.blobDir(), "renders", id))
+}
+
+// dirNames lists a folder's entries by name; none when it does not exist.
+func (s *service) dirNames(dir string) []string {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

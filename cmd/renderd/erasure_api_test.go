@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -176,16 +174,5 @@ func TestRetention_an_expired_output_goes_and_the_same_request_renders_again(t *
 
 // assetFiles lists what the asset's parts left in the blob store.
 func (s *service) assetFiles(id string) []string {
-	entries, err := os.ReadDir(filepath.Join(s.env["RENDERD_BLOB_DIR"], "assets", id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
+	return s.dirNames(filepath.Join(s.blobDir(), "assets", id))
 }

@@ -75,11 +75,13 @@ type process struct {
 	done   chan error
 }
 
-// start runs renderd with args and the stack's settings in env.
+// start runs renderd with args and the stack's settings in env, on a blob
+// folder and a scratch folder of the test's own unless env names others
+// (never the store the environment may name: the stack's S3 bucket).
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(binary(t), args...), stderr: &testenv.LogBuffer{}, done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Env = append(append(os.Environ(), "RENDERD_BLOB_URL=file:"+t.TempDir(), "RENDERD_SCRATCH_DIR="+t.TempDir()), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package consumers
 
 import (
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -29,15 +31,34 @@ const reconnectRetry = 250 * time.Millisecond
 func subscriberConfig(cfg Config, group string, log *slog.Logger) (wmkafka.SubscriberConfig, watermill.LoggerAdapter) {
 	link := outage.NewTracker(log.With("consumer_group", group), "consumer lost Kafka, retrying", "consumer reached Kafka again", time.Now)
 	wmlog := linkLogger{LoggerAdapter: watermillLogger(log), link: link}
+	sc := kafka.ConsumerConfig(cfg.ClientID)
+	// A static member (KIP-345) of its group, under a name of its own:
+	// watermill-kafka answers any failed group session by closing the
+	// group and its client and joining afresh, so a dynamic member would
+	// come back as a new member every time. When the group's coordinator
+	// dies, the member it had cannot leave; the new coordinator loads it
+	// and holds the rejoin until that member's session times out
+	// (Consumer.Group.Session.Timeout), after the cluster has already
+	// moved the group. Rejoining under the same instance id replaces the
+	// old member at once. Static members do not leave on close, so the
+	// router removes them itself (Router.leave).
+	sc.Consumer.Group.InstanceId = instanceID(cfg.ClientID)
 	return wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           tolerantUnmarshaler{kafka.CloudEventsMarshaler{}},
-		OverwriteSaramaConfig: kafka.ConsumerConfig(cfg.ClientID),
+		OverwriteSaramaConfig: sc,
 		ConsumerGroup:         group,
 		NackResendSleep:       nackResendSleep,
 		ReconnectRetrySleep:   reconnectRetry,
 		Tracer:                sessionTracer{link: link},
 	}, wmlog
+}
+
+// instanceID names one subscriber's membership of its group: unique to the
+// subscriber (two live members under one id fence each other), the same
+// for all its reconnects.
+func instanceID(clientID string) string {
+	return fmt.Sprintf("%s-%d-%s", clientID, os.Getpid(), rand.Text()[:10])
 }
 
 // watermillLogger is log for watermill, which narrates every subscription

@@ -140,9 +140,15 @@ var errUndecodable = errors.New("undecodable message")
 
 // Router runs a set of consumers.
 type Router struct {
-	router *message.Router
-	subs   []*wmkafka.Subscriber
+	router  *message.Router
+	subs    []*wmkafka.Subscriber
+	members []member
+	cfg     Config
+	log     *slog.Logger
 }
+
+// member is a subscriber's static membership of its consumer group.
+type member struct{ group, instanceID string }
 
 // NewRouter builds the router: for each handler one consumer group on its
 // aggregate's topic.
@@ -172,13 +178,15 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	// acknowledged so that it cannot block its partition.
 	router.AddMiddleware(skipPermanent(log), retry(newHandlerTrackers(handlers, log), down, log), recoverPanic)
 
-	r := &Router{router: router}
+	r := &Router{router: router, cfg: cfg, log: log}
 	for _, h := range handlers {
-		sub, err := wmkafka.NewSubscriber(subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log))
+		sc, wmlog := subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log)
+		sub, err := wmkafka.NewSubscriber(sc, wmlog)
 		if err != nil {
 			return nil, fmt.Errorf("consumers: %s: %w", h.Group, err)
 		}
 		r.subs = append(r.subs, sub)
+		r.members = append(r.members, member{sc.ConsumerGroup, sc.OverwriteSaramaConfig.Consumer.Group.InstanceId})
 		router.AddConsumerHandler(h.Group, cfg.Topics.For(h.Aggregate), sub, handle(codec, h.Handle, h.Timeout))
 	}
 	return r, nil
@@ -224,6 +232,40 @@ func (r *Router) Running() <-chan struct{} { return r.router.Running() }
 func (r *Router) closeSubscribers() {
 	for _, s := range r.subs {
 		_ = s.Close()
+	}
+	r.leave()
+}
+
+// leave takes the closed subscribers' static members out of their groups,
+// which a static member's close does not do: the group hands their
+// partitions to the other members now, not once their sessions time out.
+func (r *Router) leave() {
+	// Short timeouts: Kafka out of reach must not hold up a shutdown for
+	// sarama's 30 s ones; the members then time out as before.
+	c := kafka.ConsumerConfig(r.cfg.ClientID)
+	c.Net.DialTimeout, c.Net.ReadTimeout, c.Net.WriteTimeout = 3*time.Second, 3*time.Second, 3*time.Second
+	c.Metadata.Retry.Max = 1
+	admin, err := sarama.NewClusterAdmin(r.cfg.Brokers, c)
+	if err != nil {
+		r.log.Warn("consumers: cannot leave the consumer groups; their sessions will time out", "error", err)
+		return
+	}
+	defer func() { _ = admin.Close() }()
+	for _, m := range r.members {
+		resp, err := admin.RemoveMemberFromConsumerGroup(m.group, []string{m.instanceID})
+		if err == nil && !errors.Is(resp.Err, sarama.ErrNoError) {
+			err = resp.Err
+		}
+		if err == nil {
+			for _, mr := range resp.Members {
+				if !errors.Is(mr.Err, sarama.ErrNoError) && !errors.Is(mr.Err, sarama.ErrUnknownMemberId) {
+					err = mr.Err
+				}
+			}
+		}
+		if err != nil {
+			r.log.Warn("consumers: cannot leave the consumer group; its session will time out", "consumer_group", m.group, "error", err)
+		}
 	}
 }
 

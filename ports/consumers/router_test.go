@@ -390,3 +390,55 @@ func (p *panickyProjector) Handle(ctx context.Context, rec domain.Recorded) erro
 	}
 	return p.next.Handle(ctx, rec)
 }
+
+// A router that stops takes its members out of their groups (they are
+// static members, which do not leave on close): the group is down to the
+// other router's member well before a session timeout would have removed
+// them.
+func TestProjectors_a_stopped_router_leaves_its_groups_at_once(t *testing.T) {
+	f := newFixture(t)
+	prefix := testenv.TopicPrefix(t)
+	f.startRouter(prefix)
+	ctx, cancel := context.WithCancel(t.Context())
+	r, err := consumers.NewRouter(consumers.Config{Brokers: f.brokers, Topics: f.topics, GroupPrefix: prefix},
+		f.codec, consumers.ProjectorHandlers(consumers.Projections{Assets: f.assets, Cuts: f.cuts, Renders: f.renders}), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-r.Running()
+	admin, err := sarama.NewClusterAdmin(f.brokers, kafka.ConsumerConfig("projector-test-admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	group := prefix + consumers.RendersProjectorGroup
+	members := func() int {
+		ds, err := admin.DescribeConsumerGroups([]string{group})
+		if err != nil || len(ds) != 1 {
+			return -1
+		}
+		return len(ds[0].Members)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for members() != 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := members(); n != 2 {
+		t.Fatalf("%s has %d members, want both routers'", group, n)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	// The session timeout is sarama's default, 10 s.
+	for members() != 1 && time.Since(stopped) < 15*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if took := time.Since(stopped); members() != 1 || took > 5*time.Second {
+		t.Errorf("%s had %d members %s after a router stopped, want 1 within 5 s", group, members(), took.Round(100*time.Millisecond))
+	}
+}
