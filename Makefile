@@ -88,14 +88,17 @@ bench: build ## benchmarks on the local stack (its S3 server too), printed as a 
 # ports lie below Linux's ephemeral range (32768-60999): a restarted broker
 # must not find its port taken by some client's outgoing connection. Kafka
 # runs 3 nodes (29392-29397), so that one of them can be stopped with renders
-# in flight; renderd keeps its blobs in a folder there. Three JVMs starting
-# at once on 2 cores (kafka-restart) may take longer than up's default 90 s.
+# in flight. Its SeaweedFS (S3 API on 29433; master, volume and filer up to
+# 29440; not 29333, the gRPC port of a SeaweedFS master on weed's default
+# 19333) holds every blob: the fleet's processes share no folder, as on
+# separate hosts. Three JVMs starting at once on 2 cores (kafka-restart) may
+# take longer than up's default 90 s.
 CHAOS_DATA  := .data/chaos
 CHAOS_STACK := RENDERD_DATA_DIR=$(CURDIR)/$(CHAOS_DATA) RENDERD_PG_PORT=29349 \
                RENDERD_KAFKA_PORT=29392 RENDERD_KAFKA_CONTROLLER_PORT=29393 RENDERD_KAFKA_NODES=3 \
-               RENDERD_LOCAL_S3=0 RENDERD_UP_TIMEOUT=180
+               RENDERD_LOCAL_S3=1 RENDERD_S3_PORT=29433 RENDERD_UP_TIMEOUT=180
 
-chaos: build ## the fault suite: kill -9 of each role, a Kafka broker killed and the cluster restarted, Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 12 min. CHAOS_FLAGS='-only kill-relay' runs one
+chaos: build ## the fault suite: the roles as separate processes on S3 sharing no folder, kill -9 of each role, a Kafka broker killed and the cluster restarted, Postgres restarts, a receiver outage, with renders in flight, on a stack of its own in .data/chaos (purged before and after); 5 to 12 min. CHAOS_FLAGS='-only kill-relay' runs one
 	@export $(CHAOS_STACK); unset RENDERD_BLOB_URL; \
 	  deployments/local/down --purge >/dev/null 2>&1 || true; \
 	  trap 'deployments/local/down --purge >/dev/null 2>&1 || true' EXIT; \

@@ -194,3 +194,86 @@ func TestKafkaNode_names_the_files_deployments_local_gives_each_node(t *testing.
 		t.Errorf("nodes: %d, want 3", s.nodes())
 	}
 }
+
+func TestCheckNoSharedFolder_refuses_a_fleet_whose_processes_share_a_folder(t *testing.T) {
+	root := t.TempDir()
+	s3 := "RENDERD_BLOB_URL=s3://renderd/blobs/chaos-1?endpoint=http://127.0.0.1:29433&region=us-east-1&path_style=true"
+	base := []string{"RENDERD_BLOB_URL=file:/tmp/blobs", s3, "RENDERD_SCRATCH_DIR=" + filepath.Join(root, "commands")}
+	harness := map[string]string{"commands": filepath.Join(root, "commands")}
+	f, err := newFleet(t.TempDir(), filepath.Join(root, "procs"), base)
+	if err != nil {
+		t.Skipf("the suite's api ports are taken here: %v", err)
+	}
+	if err := f.checkNoSharedFolder(harness); err != nil {
+		t.Fatalf("the suite's own fleet: %v", err)
+	}
+	cases := map[string]func(f *fleet){
+		"a_shared_blob_folder": func(f *fleet) { f.procs[5].env = append(f.procs[5].env, "RENDERD_BLOB_URL=file:/tmp/blobs") },
+		"the_default_blob_folder": func(f *fleet) {
+			f.procs[0].env = append(f.procs[0].env, "RENDERD_BLOB_URL=")
+		},
+		"one_scratch_folder_for_two": func(f *fleet) {
+			f.procs[6].scratch = f.procs[5].scratch
+			f.procs[6].env = append(f.procs[6].env, "RENDERD_SCRATCH_DIR="+f.procs[5].scratch)
+		},
+		"a_scratch_folder_inside_another": func(f *fleet) {
+			in := filepath.Join(f.procs[5].scratch, "fetch")
+			f.procs[6].scratch, f.procs[6].env = in, append(f.procs[6].env, "RENDERD_SCRATCH_DIR="+in)
+		},
+		"the_harness_s_folder": func(f *fleet) {
+			f.procs[0].scratch, f.procs[0].env = harness["commands"], append(f.procs[0].env, "RENDERD_SCRATCH_DIR="+harness["commands"])
+		},
+		"a_relative_folder": func(f *fleet) {
+			f.procs[1].scratch, f.procs[1].env = "scratch", append(f.procs[1].env, "RENDERD_SCRATCH_DIR=scratch")
+		},
+	}
+	for name, breakIt := range cases {
+		t.Run(name, func(t *testing.T) {
+			f, err := newFleet(t.TempDir(), filepath.Join(root, "procs"), base)
+			if err != nil {
+				t.Skip(err)
+			}
+			breakIt(f)
+			if err := f.checkNoSharedFolder(harness); err == nil {
+				t.Fatal("checkNoSharedFolder accepted it")
+			}
+		})
+	}
+}
+
+func TestRunBlobURL_is_a_prefix_of_the_run_s_own_below_the_stack_s(t *testing.T) {
+	stack := "s3://renderd/blobs?endpoint=http://127.0.0.1:29433&region=us-east-1&path_style=true"
+	at := time.Date(2026, 12, 3, 20, 1, 2, 0, time.UTC)
+	a, err := runBlobURL(stack, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := runBlobURL(stack, at)
+	if !strings.HasPrefix(a, "s3://renderd/blobs/chaos-20261203-200102-") || a == b || !strings.Contains(a, "endpoint=") {
+		t.Fatalf("runBlobURL: %s and %s", a, b)
+	}
+	for _, bad := range []string{"", "file:/tmp/blobs", "/tmp/blobs"} {
+		if _, err := runBlobURL(bad, at); err == nil {
+			t.Errorf("runBlobURL(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestLooksLike_an_output_starts_as_its_format_does(t *testing.T) {
+	mp4 := []byte("\x00\x00\x00\x20ftypisom\x00\x00\x02\x00")
+	cases := []struct {
+		format string
+		data   []byte
+		ok     bool
+	}{
+		{"mp4", mp4, true}, {"m4a", mp4, true}, {"mov", []byte("\x00\x00\x00\x14ftypqt  "), true},
+		{"mp4", []byte("\x00\x00\x00\x20mdat"), false}, {"mp4", []byte("ftyp"), false},
+		{"mp3", []byte("ID3\x04\x00"), true}, {"mp3", []byte{0xff, 0xfb, 0x90}, true}, {"mp3", mp4, false},
+		{"webm", mp4, false},
+	}
+	for _, c := range cases {
+		if got := looksLike(c.format, c.data); got != c.ok {
+			t.Errorf("looksLike(%s, % x) = %v", c.format, c.data, got)
+		}
+	}
+}

@@ -186,7 +186,7 @@ func killConsumer(name, what string, recovered func(h *harness, since time.Time)
 
 // killEncoder kills encoder-1 while it encodes; the renders it held must be
 // encoded again by the other encoder (or itself, restarted) and completed.
-func killEncoder(ctx context.Context, h *harness, _ *phase) []measure {
+func killEncoder(ctx context.Context, h *harness, ph *phase) []measure {
 	p := h.fleet.byName("encoder-1")
 	var held []string
 	if _, err := waitUntil(ctx, 20*time.Second, 20*time.Millisecond, func() bool {
@@ -195,8 +195,10 @@ func killEncoder(ctx context.Context, h *harness, _ *phase) []measure {
 	}); err != nil {
 		return failed("encoder-1 holds a render", err)
 	}
+	pid := p.pid()
 	p.kill9()
 	killed := time.Now()
+	ph.killed = &killedEncoder{name: p.name, pid: pid, at: killed, held: held}
 	time.Sleep(time.Second)
 	if err := p.start(); err != nil {
 		return failed("restart", err)

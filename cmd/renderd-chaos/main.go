@@ -30,6 +30,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/adapters/blob"
 )
 
 var renderdBin = "bin/renderd"
@@ -38,7 +40,7 @@ var renderdBin = "bin/renderd"
 // service has no switch for tests). See the README, "make chaos".
 const encoderLease = 10 * time.Second
 
-func settings(dataDir string) []string {
+func settings() []string {
 	return []string{
 		// A killed encoder's renders wait out their lease: 30 s by
 		// default, which the budget of the suite cannot afford per fault.
@@ -48,25 +50,38 @@ func settings(dataDir string) []string {
 		"RENDERD_ENCODER_CONCURRENCY=2", "RENDERD_MEDIA_CONCURRENCY=2", "RENDERD_FFMPEG_THREADS=1",
 		// The receiver listens on loopback over http, as for make run.
 		"RENDERD_WEBHOOK_ALLOW=127.0.0.0/8", "RENDERD_WEBHOOK_ALLOW_HTTP=true",
-		"RENDERD_BLOB_URL=file:" + filepath.Join(dataDir, "blobs"), "RENDERD_SCRATCH_DIR=" + filepath.Join(dataDir, "scratch"),
+		// The temporary files a kill -9 leaves (an encoder's output in the
+		// making, on S3 an unfinished multipart upload) are swept 5 min
+		// after their last write by default: sooner, so that the check
+		// after the suite sees the sweep at work within the run.
+		"RENDERD_BLOB_SWEEP_INTERVAL=" + sweepEvery.String(), "RENDERD_BLOB_SWEEP_MIN_AGE=" + sweepEvery.String(),
 	}
 }
 
+// sweepEvery is the fleet's RENDERD_BLOB_SWEEP_INTERVAL and _MIN_AGE.
+const sweepEvery = 20 * time.Second
+
 type harness struct {
 	stack *stack
-	pool  *pgxpool.Pool
-	env   []string // of every renderd command and process
-	fleet *fleet
-	recv  *receiver
-	api   *client
-	clip  string
-	rate  float64
+	// blobURL is the run's own prefix in the stack's bucket, every
+	// process's RENDERD_BLOB_URL; blobs opens it for the checks.
+	blobURL string
+	blobs   blob.Store
+	pool    *pgxpool.Pool
+	env     []string // of every renderd command and process
+	fleet   *fleet
+	recv    *receiver
+	api     *client
+	clip    string
+	rate    float64
 }
 
-// phase is one fault's run: its account and its load.
+// phase is one fault's run: its account and its load, and what
+// kill-encoder killed.
 type phase struct {
-	t    *tenant
-	load *load
+	t      *tenant
+	load   *load
+	killed *killedEncoder
 }
 
 // back stops the renders coolDown later. The suite calls it when a fault's
@@ -114,6 +129,7 @@ func run(ctx context.Context) (int, error) {
 	}
 	defer h.fleet.stopAll()
 	defer h.pool.Close()
+	defer h.blobs.Close()
 
 	began := time.Now()
 	var rows []row
@@ -132,9 +148,16 @@ func run(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	ran := len(rows)
+	if ctx.Err() == nil {
+		r := h.afterSuite(ctx)
+		fmt.Fprintf(os.Stderr, "   %s: %s, ok %v %s\n", r.fault, r.renders, r.ok, strings.Join(r.problems, "; "))
+		rows = append(rows, r)
+	}
 	printTable(rows)
-	fmt.Printf("\n%d faults in %s; settings of every renderd process: %s\n", len(rows), time.Since(began).Round(time.Second),
-		strings.Join(settings(st.dataDir), " "))
+	fmt.Printf("\n%d faults in %s; settings of every renderd process: %s RENDERD_BLOB_URL=%s RENDERD_SCRATCH_DIR=%s\n",
+		ran, time.Since(began).Round(time.Second), strings.Join(settings(), " "), h.blobURL,
+		filepath.Join(st.dataDir, "scratch", "<process>"))
 	for _, r := range rows {
 		if !r.ok {
 			fmt.Printf("\nFAILED. The end of every process's log (all of it in %s):\n\n%s", filepath.Join(st.dataDir, "logs"), h.fleet.tails(25))
@@ -202,8 +225,8 @@ func checkStack(upCmd string) (*stack, error) {
 func setUp(ctx context.Context, st *stack, rate float64) (*harness, error) {
 	h := &harness{stack: st, rate: rate, api: &client{hc: &http.Client{Timeout: 20 * time.Second}}}
 	logDir := filepath.Join(st.dataDir, "logs", "chaos")
-	blobs := filepath.Join(st.dataDir, "blobs")
-	for _, d := range []string{logDir, blobs} {
+	scratch := filepath.Join(st.dataDir, "scratch")
+	for _, d := range []string{logDir, scratch} {
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err
 		}
@@ -211,15 +234,34 @@ func setUp(ctx context.Context, st *stack, rate float64) (*harness, error) {
 			return nil, err
 		}
 	}
-	h.env = append(append(os.Environ(), settings(st.dataDir)...),
-		"RENDERD_SECRETS_KEY=chaos:"+randomKey(), "RENDERD_DOWNLOAD_SECRET=chaos:"+randomKey())
+	var err error
+	if h.blobURL, err = runBlobURL(os.Getenv("RENDERD_BLOB_URL"), time.Now()); err != nil {
+		return nil, err
+	}
+	// The renderd commands the harness runs (migrate, accounts, verify,
+	// replay), one at a time, and its own store get a scratch folder each.
+	h.env = append(append(os.Environ(), settings()...),
+		"RENDERD_SECRETS_KEY=chaos:"+randomKey(), "RENDERD_DOWNLOAD_SECRET=chaos:"+randomKey(),
+		"RENDERD_BLOB_URL="+h.blobURL, "RENDERD_SCRATCH_DIR="+filepath.Join(scratch, "commands"))
+	if h.fleet, err = newFleet(logDir, scratch, h.env); err != nil {
+		return nil, err
+	}
+	harnessScratch := filepath.Join(scratch, "harness")
+	if err := h.fleet.checkNoSharedFolder(map[string]string{"commands": filepath.Join(scratch, "commands"), "harness": harnessScratch}); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(harnessScratch, 0o750); err != nil {
+		return nil, err
+	}
+	if h.blobs, err = blob.Open(ctx, h.blobURL, harnessScratch); err != nil {
+		return nil, fmt.Errorf("the run's blob store %s: %w", h.blobURL, err)
+	}
 
 	migrate := exec.CommandContext(ctx, renderdBin, "migrate")
 	migrate.Env = h.env
 	if out, err := migrate.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("renderd migrate: %w\n%s", err, out)
 	}
-	var err error
 	if h.pool, err = pgxpool.New(ctx, st.dsn); err != nil {
 		return nil, err
 	}
@@ -233,9 +275,6 @@ func setUp(ctx context.Context, st *stack, rate float64) (*harness, error) {
 		return nil, fmt.Errorf("ffmpeg: %w\n%s", err, out)
 	}
 	if h.recv, err = newReceiver(receiverAddr); err != nil {
-		return nil, err
-	}
-	if h.fleet, err = newFleet(logDir, h.env); err != nil {
 		return nil, err
 	}
 	for _, p := range h.fleet.procs {
@@ -349,6 +388,18 @@ func (h *harness) runFault(ctx context.Context, f fault) row {
 	}); err != nil {
 		problem("render read model: %d renders not caught up within %s", lag, projectBound)
 	}
+	// Every completed render downloads, from the S3 store (once the read
+	// model shows it completed); a killed encoder's renders were completed
+	// by another worker.
+	if ph.killed != nil {
+		who, probs := h.takeover(ctx, ph.killed)
+		r.renders += "; " + who
+		r.problems = append(r.problems, probs...)
+	}
+	downloaded, probs := h.checkDownloads(ctx, t)
+	r.renders += fmt.Sprintf("; %d downloads checked", downloaded)
+	r.problems = append(r.problems, probs...)
+
 	// Every event of the phase is on Kafka: nothing the relay published
 	// was lost (the read models alone would not tell, as they rebuild a
 	// stream from the event store when they see a gap).

@@ -21,10 +21,13 @@ type proc struct {
 	httpAddr    string // api processes only
 	env         []string
 	logPath     string
+	scratch     string // its RENDERD_SCRATCH_DIR, no other process's
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	pids   []int // of every start, the current one last
+	kills  int   // kill9s
 }
 
 func (p *proc) start() error {
@@ -49,6 +52,7 @@ func (p *proc) start() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	p.cmd, p.exited = cmd, make(chan struct{})
+	p.pids = append(p.pids, cmd.Process.Pid)
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.exited)
 	return nil
 }
@@ -58,6 +62,7 @@ func (p *proc) start() error {
 func (p *proc) kill9() {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
+	p.kills++
 	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
@@ -208,10 +213,15 @@ func (f *fleet) tails(n int) string {
 	return b.String()
 }
 
-func newFleet(logDir string, env []string) (*fleet, error) {
+// newFleet makes every process of the suite, each with a scratch folder of
+// its own under scratchRoot, as on a host of its own: they share the blob
+// store (env's RENDERD_BLOB_URL) and no folder.
+func newFleet(logDir, scratchRoot string, env []string) (*fleet, error) {
 	f := &fleet{}
-	add := func(name, roles string, extra ...string) error {
-		p := &proc{name: name, roles: roles, env: append(append([]string(nil), env...), extra...),
+	add := func(name, roles string) error {
+		scratch := filepath.Join(scratchRoot, name)
+		p := &proc{name: name, roles: roles, scratch: scratch,
+			env:     append(append([]string(nil), env...), "RENDERD_SCRATCH_DIR="+scratch),
 			logPath: filepath.Join(logDir, name+".log")}
 		if roles == "api" {
 			p.httpAddr = fmt.Sprintf("127.0.0.1:%d", apiPorts[len(f.apis())])

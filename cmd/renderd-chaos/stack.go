@@ -291,15 +291,28 @@ func (s *stack) up(ctx context.Context) error {
 	return nil
 }
 
-// kafkaUp reports whether the broker answers a metadata request with a
-// leader for every partition.
+// kafkaUp reports whether the cluster accepts the relay's writes: every
+// partition has a leader and as many in-sync replicas as
+// min.insync.replicas asks of a write with acks=all (2, or 1 for a
+// partition with a single copy; adapters/kafka/topics.go).
 func (s *stack) kafkaUp() bool {
 	// Answering metadata is not enough: a restarted broker serves it
 	// before it is unfenced, and until then its partitions have no leader
-	// and every produce fails. Back means every partition has one.
+	// and every produce fails. After the whole cluster restarted, a
+	// partition can also have its leader back before a second replica has
+	// caught up, and until then the leader refuses every write
+	// (NOT_ENOUGH_REPLICAS): the relay cannot publish, however soon it
+	// tries, so the outage lasts until then.
 	return s.everyPartition(func(c sarama.Client, topic string, p int32) bool {
-		_, err := c.Leader(topic, p)
-		return err == nil
+		if _, err := c.Leader(topic, p); err != nil {
+			return false
+		}
+		replicas, err := c.Replicas(topic, p)
+		if err != nil {
+			return false
+		}
+		isr, err := c.InSyncReplicas(topic, p)
+		return err == nil && len(isr) >= min(2, len(replicas))
 	})
 }
 
