@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -36,9 +37,10 @@ func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
 
 // privateFolders are the folders the media sandbox keeps the media user
 // out of: the local blob store's, and the scratch folder, which holds
-// copies of sources and outputs in the making.
+// copies of sources and outputs in the making (all of it, every process's
+// folder in it).
 func privateFolders(cfg Config) []string {
-	folders := []string{cfg.ScratchDir}
+	folders := []string{cmp.Or(cfg.scratchRoot, cfg.ScratchDir)}
 	if dir, local := blob.LocalDir(cfg.BlobURL); local {
 		folders = append(folders, dir)
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	FreeAllowanceMinutes int
 	BlobURL              string
 	ScratchDir           string
+	scratchRoot          string // RENDERD_SCRATCH_DIR once serve made ScratchDir the process's own folder in it (scratch.go)
 	BlobSweepInterval    time.Duration
 	BlobSweepMinAge      time.Duration
 	PublicURL            string
@@ -190,7 +191,7 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{"RENDERD_SCRATCH_DIR", "scratch-dir", ".data/scratch", "local folder of the api and encoder roles' working files: on an S3 store the copies of sources ffprobe and ffmpeg read and the outputs ffmpeg writes before they are uploaded, on any store a render's filter script. Size it for the largest source plus its output per running render and probe",
+	{"RENDERD_SCRATCH_DIR", "scratch-dir", ".data/scratch", "local folder of the api and encoder roles' working files: on an S3 store the copies of sources ffprobe and ffmpeg read and the outputs ffmpeg writes before they are uploaded, on any store a render's filter script. Each process works in a folder of its own in it, removed when it stops, or by the next start on the same folder after a crash. Size it for the largest source plus its output per running render and probe",
 		func(c *Config, v string) error { c.ScratchDir = v; return nil }},
 	{"RENDERD_BLOB_SWEEP_INTERVAL", "blob-sweep-interval", "5m", "how often the api and encoder roles sweep the temporary blob files a crash left behind (also at start): an encoder the outputs of render attempts that are over, an API process the uploads idle for twice RENDERD_TRANSFER_WINDOW plus RENDERD_BLOB_SWEEP_MIN_AGE",
 		durationSetting(func(c *Config) *time.Duration { return &c.BlobSweepInterval })},

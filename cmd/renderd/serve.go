@@ -175,6 +175,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// blobs.
 	var blobs blob.Store
 	if cfg.has(RoleAPI) || cfg.has(RoleEncoder) {
+		// A folder of this process's own under RENDERD_SCRATCH_DIR, removed
+		// when it stops (and by the next start after a kill -9).
+		dir, release, err := claimScratch(cfg.ScratchDir, log)
+		if err != nil {
+			return err
+		}
+		defer release()
+		cfg.scratchRoot, cfg.ScratchDir = cfg.ScratchDir, dir
 		b, err := openBlobs(ctx, cfg)
 		if err != nil {
 			return err
