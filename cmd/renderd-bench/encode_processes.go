@@ -254,6 +254,11 @@ func startServe(e *env, name, roles string, extra ...string) (*renderdProc, erro
 		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
 		"RENDERD_LOG_LEVEL=warn",
 		"RENDERD_SECRETS_KEY="+e.secretsKey,
+		// No metrics listener unless a benchmark asks for one: the
+		// processes of one benchmark would all want the default port.
+		"RENDERD_METRICS_ADDR=",
+		// Nor traces exported, whatever the bench's own environment says.
+		"OTEL_TRACES_EXPORTER=none",
 	)
 	environ = append(environ, benchLimits...)
 	p := &renderdProc{name: name, exited: make(chan error, 1), log: &procLog{name: name}}

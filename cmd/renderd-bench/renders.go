@@ -194,10 +194,10 @@ func readyAssets(ctx context.Context, e *env, account string, n int) ([]string, 
 }
 
 // startRenderd starts `renderd serve` (api, relay, projector) on a free
-// loopback port, on the bench database (migrated by newEnv), and waits until
-// it is ready; stop sends SIGTERM and waits for it (SIGKILL after 20 s).
-// stop is always safe to call.
-func startRenderd(ctx context.Context, e *env) (base string, stop func(), err error) {
+// loopback port, on the bench database (migrated by newEnv), with extra
+// added to its environment, and waits until it is ready; stop sends SIGTERM
+// and waits for it (SIGKILL after 20 s). stop is always safe to call.
+func startRenderd(ctx context.Context, e *env, extra ...string) (base string, stop func(), err error) {
 	stop = func() {}
 	port, err := freePort()
 	if err != nil {
@@ -208,8 +208,8 @@ func startRenderd(ctx context.Context, e *env) (base string, stop func(), err er
 	if err != nil {
 		return "", stop, err
 	}
-	p, err := startServe(e, "api", "api,relay,projector",
-		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_URL=file:"+blobDir)
+	p, err := startServe(e, "api", "api,relay,projector", append([]string{
+		"RENDERD_HTTP_ADDR=" + addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_URL=file:" + blobDir}, extra...)...)
 	if err != nil {
 		_ = os.RemoveAll(blobDir)
 		return "", stop, err
