@@ -26,6 +26,10 @@ var (
 		[]string{"group", "topic"}, nil)
 )
 
+// Desc is a family's description, so that the adapters defining reads
+// need not import the client library for it.
+type Desc = prometheus.Desc
+
 // Sample is one gauge value a read returns: its family's Desc and its
 // label values, in the Desc's order.
 type Sample struct {
