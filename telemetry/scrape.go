@@ -40,7 +40,10 @@ type Sample struct {
 
 // ReadFunc reads a collector's samples. It is given a context bounded by
 // the collector's timeout; a read that ignores it (a client without
-// contexts) is waited for no longer than that all the same.
+// contexts) is waited for no longer than that all the same. A read that
+// fails in part (one consumer group of several) returns the samples it
+// could read and an error naming what it left out; one that fails whole
+// returns none.
 type ReadFunc func(ctx context.Context) ([]Sample, error)
 
 // ScrapeConfig tunes a Scrape collector.
@@ -144,8 +147,7 @@ func (s *Scrape) read(done chan struct{}) {
 	samples, err := s.cfg.Read(ctx)
 	cancel()
 	if err != nil {
-		samples = nil
-		s.logFailure(err)
+		s.logFailure(err) // samples holds what the read could answer for, if anything
 	}
 	s.mu.Lock()
 	s.samples, s.readAt, s.inFlight = samples, s.now(), nil
