@@ -47,9 +47,25 @@ type RenderProjector struct {
 
 // NewRenderProjector returns the projector of render events.
 func NewRenderProjector(rows RenderRows, events EventLoader, log *slog.Logger) *RenderProjector {
+	initRenderCounts()
 	return &RenderProjector{projector: &projector{rows: rows, events: events, streamType: domain.AggregateRender,
 		log: log.With("projection", "renders"), lag: telemetry.ProjectionLag.WithLabelValues("renders"),
 		applied: countRenderEnd}, rows: rows}
+}
+
+// initRenderCounts makes the render counters' usual series exist at 0 in
+// the process that counts them, so that a rate over the first render (or
+// the first failure of a code) is not lost to a series that starts at 1.
+func initRenderCounts() {
+	for _, f := range []domain.Format{domain.FormatMP4, domain.FormatMOV, domain.FormatM4A, domain.FormatMP3} {
+		for _, o := range []string{telemetry.OutcomeCompleted, telemetry.OutcomeFailed, telemetry.OutcomeCancelled} {
+			telemetry.Renders.WithLabelValues(string(f), o)
+		}
+	}
+	for _, code := range []string{domain.FailureSourceUnreadable, domain.FailureEncodeFailed, domain.FailureEncodeTimeout,
+		domain.FailureOutputInvalid, domain.FailureMemoryLimitExceeded, domain.FailureEncoderCrashed} {
+		telemetry.RenderFailures.WithLabelValues(code)
+	}
 }
 
 // countRenderEnd counts a render reaching its end state (renderd_renders_total,
