@@ -39,7 +39,9 @@ func histogramCount(t *testing.T, name string, labels map[string]string) uint64 
 	return 0
 }
 
-func slots(state string) float64 { return testutil.ToFloat64(telemetry.EncoderSlots.WithLabelValues(state)) }
+func slots(state string) float64 {
+	return testutil.ToFloat64(telemetry.EncoderSlots.WithLabelValues(state))
+}
 
 // One verified, committed encode is one duration observation under its
 // format and tier, and one speed observation; a failed one is neither.

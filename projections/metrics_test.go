@@ -92,7 +92,9 @@ func renderStream(id string, end domain.Event) []domain.Recorded {
 	return recs
 }
 
-func outcome(o string) float64 { return testutil.ToFloat64(telemetry.Renders.WithLabelValues("mp3", o)) }
+func outcome(o string) float64 {
+	return testutil.ToFloat64(telemetry.Renders.WithLabelValues("mp3", o))
+}
 
 // Each render's end counts once under its format and outcome (and a
 // failure under its code), however often Kafka delivers its messages.

@@ -83,7 +83,7 @@ type claimed struct {
 	endpoint                          Endpoint
 	endpointGone                      bool
 	eventAt                           time.Time // the event's commit, the start of its delivery latency
-	secretErr                         error // the endpoint's secrets did not open
+	secretErr                         error     // the endpoint's secrets did not open
 	// heldUntil is a little before the claim's hold runs out: the last
 	// moment to record the attempt before another sender may take the
 	// delivery again.
