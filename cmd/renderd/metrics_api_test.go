@@ -69,6 +69,16 @@ func TestMetrics_one_render_end_to_end_gives_every_role_family_a_sample(t *testi
 			if completed < 1 {
 				t.Errorf("mp3 renders completed: %v, want at least this one", completed)
 			}
+		case "renderd_projection_lag_seconds":
+			var models []string
+			for _, m := range f.GetMetric() {
+				models = append(models, m.GetLabel()[0].GetValue())
+			}
+			for _, want := range []string{"assets", "renders", "webhook_deliveries"} {
+				if !slices.Contains(models, want) {
+					t.Errorf("projection lag of models %v: %s missing", models, want)
+				}
+			}
 		case "renderd_webhook_delivery_latency_seconds":
 			if f.GetMetric()[0].GetHistogram().GetSampleCount() < 1 {
 				t.Error("no webhook latency observed")
