@@ -14,6 +14,7 @@ import (
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // retryable says whether requesting the same render again may succeed: a
@@ -256,7 +257,9 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	}
 
 	reporter := newProgressReporter(w, job, req.Plan.Duration)
+	ranFrom := w.now()
 	runErr := w.media.Run(ctx, cmd.Args, reporter.observe)
+	ran := w.now().Sub(ranFrom)
 	reporter.close()
 	if runErr != nil {
 		return encoded{}, runErr
@@ -275,12 +278,37 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not take the output")
 	}
 	committed = true
+	observeEncode(req.Output, req.Plan.Duration, ran)
 	log.Info("render encoded", "fast_path", cmd.FastPath, "size_bytes", size, "took", w.now().Sub(job.started).Round(time.Millisecond))
 	return encoded{result: domain.RenderCompleted{
 		Attempt: job.attempt, BlobKey: key, SizeBytes: size, Duration: out.Duration,
 		Width: out.Width, Height: out.Height, VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate,
 		EncodeTime: w.now().Sub(job.started), FastPath: cmd.FastPath,
 	}}, nil
+}
+
+// observeEncode records a successful encode's ffmpeg wall time, by format
+// and tier, and its speed (media seconds per wall second). Only encodes
+// whose output was verified and committed count: a failed one says nothing
+// of how long this format takes.
+func observeEncode(out domain.OutputSpec, media, wall time.Duration) {
+	telemetry.EncodeDuration.WithLabelValues(string(out.Format), tierOf(out)).Observe(wall.Seconds())
+	if wall > 0 {
+		telemetry.EncodeSpeed.Observe(media.Seconds() / wall.Seconds())
+	}
+}
+
+// tierOf is the encode-duration tier label: the requested resolution,
+// "source" for a video at the source's size, "audio" for an audio format.
+// A bounded set, as a label must be.
+func tierOf(out domain.OutputSpec) string {
+	switch {
+	case !out.Format.IsVideo():
+		return "audio"
+	case out.Resolution == "":
+		return "source"
+	}
+	return string(out.Resolution)
 }
 
 // load rebuilds the render and its asset from the event store.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // RenderQueue is the encoders' side of commands.RenderQueue: renders to
@@ -149,6 +150,33 @@ type RenderWorker struct {
 	jobs  sync.WaitGroup
 }
 
+// The encoder slots gauge, bound once: it moves on every claim. Workers
+// add and take away their own slots (not Set), so that several workers in
+// one process (tests) sum up.
+var (
+	slotsBusy = telemetry.EncoderSlots.WithLabelValues("busy")
+	slotsFree = telemetry.EncoderSlots.WithLabelValues("free")
+)
+
+// takeSlot reserves a slot for a claim; false when all are busy.
+func (w *RenderWorker) takeSlot() bool {
+	select {
+	case w.slots <- struct{}{}:
+		slotsBusy.Inc()
+		slotsFree.Dec()
+		return true
+	default:
+		return false
+	}
+}
+
+// releaseSlot gives a slot back: the claim was lost, or the job ended.
+func (w *RenderWorker) releaseSlot() {
+	<-w.slots
+	slotsBusy.Dec()
+	slotsFree.Inc()
+}
+
 // NewRenderWorker checks its dependencies once.
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
@@ -185,6 +213,10 @@ func (w *RenderWorker) Run(ctx context.Context) error {
 	var reaper sync.WaitGroup
 	reaper.Go(func() { w.reap(ctx) })
 	defer reaper.Wait()
+	// The slots exist while the worker runs; each job gives its own back
+	// before jobs.Wait returns.
+	slotsFree.Add(float64(cap(w.slots)))
+	defer slotsFree.Sub(float64(cap(w.slots)))
 	defer w.jobs.Wait()
 
 	poll := time.NewTicker(w.cfg.PollInterval)
@@ -230,9 +262,7 @@ func (w *RenderWorker) claimPending(ctx context.Context) {
 // pending, or its account at its running limit, is routine.
 func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool {
 	renderID := p.RenderID
-	select {
-	case w.slots <- struct{}{}:
-	default:
+	if !w.takeSlot() {
 		return false // busy: the render stays queued
 	}
 	started := w.now()
@@ -240,7 +270,7 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 	attempt, _, err := w.cmds.Start.Handle(ctx, c, commands.StartRender{RenderID: renderID, AccountID: p.AccountID,
 		WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
 	if err != nil {
-		<-w.slots
+		w.releaseSlot()
 		var conflict *domain.ConflictError
 		if !errors.As(err, &conflict) && !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
 			w.log.Warn("claiming a render failed", "render_id", renderID, "err", err)
@@ -250,7 +280,7 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 	w.log.Info("render claimed", "render_id", renderID, "attempt", attempt)
 	w.jobs.Go(func() {
 		defer func() {
-			<-w.slots
+			w.releaseSlot()
 			select {
 			case w.freed <- struct{}{}:
 			default:
@@ -301,6 +331,10 @@ func (w *RenderWorker) reap(ctx context.Context) {
 		if len(expired) == 0 || db.upFor(w.now()) < w.cfg.Lease {
 			continue
 		}
+		// Each lease this reaper wins from a vanished worker counts as a
+		// takeover, whether the render goes back to the queue or fails as
+		// encoder_crashed: LoseRenderLease decides under the render's lock,
+		// so of several reapers one counts it.
 	reaping:
 		for _, j := range expired {
 			c := commands.Caller{CorrelationID: "reap_" + j.RenderID}
@@ -316,8 +350,10 @@ func (w *RenderWorker) reap(ctx context.Context) {
 				}
 				break reaping // the database is away: the grace begins again
 			case failed:
+				telemetry.EncoderLeaseTakeovers.Inc()
 				w.log.Warn("render failed: its encoder crashed too often", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
 			default:
+				telemetry.EncoderLeaseTakeovers.Inc()
 				w.log.Warn("lease expired: render re-queued", "render_id", j.RenderID, "attempt", j.Attempt, "lost_worker", j.WorkerID)
 				select {
 				case w.freed <- struct{}{}: // look at the queue now

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // ProjectedChannel is the LISTEN/NOTIFY channel on which projectors announce
@@ -59,7 +63,8 @@ type AssetProjector struct{ *projector }
 
 // NewAssetProjector returns the projector of asset events.
 func NewAssetProjector(rows Rows, events EventLoader, log *slog.Logger) *AssetProjector {
-	return &AssetProjector{&projector{rows: rows, events: events, streamType: domain.AggregateAsset, log: log.With("projection", "assets")}}
+	return &AssetProjector{&projector{rows: rows, events: events, streamType: domain.AggregateAsset, log: log.With("projection", "assets"),
+		lag: telemetry.ProjectionLag.WithLabelValues("assets")}}
 }
 
 // CutProjector keeps the cut read model (rm_cuts) up to date.
@@ -67,7 +72,8 @@ type CutProjector struct{ *projector }
 
 // NewCutProjector returns the projector of cut events.
 func NewCutProjector(rows Rows, events EventLoader, log *slog.Logger) *CutProjector {
-	return &CutProjector{&projector{rows: rows, events: events, streamType: domain.AggregateCut, log: log.With("projection", "cuts")}}
+	return &CutProjector{&projector{rows: rows, events: events, streamType: domain.AggregateCut, log: log.With("projection", "cuts"),
+		lag: telemetry.ProjectionLag.WithLabelValues("cuts")}}
 }
 
 // projector is the projection of one stream type: the Handle loop the
@@ -78,6 +84,23 @@ type projector struct {
 	events     EventLoader
 	streamType domain.AggregateType
 	log        *slog.Logger
+	// lag is renderd_projection_lag_seconds of this read model; applied,
+	// when set, is told of each event written to a row, with the row.
+	lag     prometheus.Gauge
+	applied func(rec domain.Recorded, view any)
+}
+
+// observe records that rec was written to its row v: the read model's lag
+// behind the event's commit, and what applied counts. Only a write counts,
+// never a redelivery the row's version refused, so that a message Kafka
+// delivers twice is observed once.
+func (p *projector) observe(rec domain.Recorded, v any) {
+	if !rec.OccurredAt.IsZero() {
+		p.lag.Set(max(time.Since(rec.OccurredAt).Seconds(), 0))
+	}
+	if p.applied != nil {
+		p.applied(rec, v)
+	}
 }
 
 // StreamType is the type of the streams the projector folds.
@@ -115,7 +138,12 @@ func (p *projector) Handle(ctx context.Context, rec domain.Recorded) error {
 // logic stays in the domain; this only picks the version. It returns how
 // many events before rec it applied from the store (the gap's size).
 func (p *projector) project(ctx context.Context, rec domain.Recorded, history []domain.Recorded) (missed int64, err error) {
-	current, written, err := p.rows.Project(ctx, rec, func() (any, error) { return view(history) })
+	var built any
+	current, written, err := p.rows.Project(ctx, rec, func() (any, error) {
+		v, err := view(history)
+		built = v
+		return v, err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -126,6 +154,7 @@ func (p *projector) project(ctx context.Context, rec domain.Recorded, history []
 	if !written {
 		return 0, nil // someone else wrote this version or a later one first
 	}
+	p.observe(rec, built)
 	p.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	return rec.StreamVersion - current - 1, nil
 }

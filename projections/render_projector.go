@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // RenderRows is the render projection's fast path onto its rows, beside
@@ -46,8 +47,62 @@ type RenderProjector struct {
 
 // NewRenderProjector returns the projector of render events.
 func NewRenderProjector(rows RenderRows, events EventLoader, log *slog.Logger) *RenderProjector {
+	initRenderCounts()
 	return &RenderProjector{projector: &projector{rows: rows, events: events, streamType: domain.AggregateRender,
-		log: log.With("projection", "renders")}, rows: rows}
+		log: log.With("projection", "renders"), lag: telemetry.ProjectionLag.WithLabelValues("renders"),
+		applied: countRenderEnd}, rows: rows}
+}
+
+// initRenderCounts makes the render counters' usual series exist at 0 in
+// the process that counts them, so that a rate over the first render (or
+// the first failure of a code) is not lost to a series that starts at 1.
+func initRenderCounts() {
+	for _, f := range []domain.Format{domain.FormatMP4, domain.FormatMOV, domain.FormatM4A, domain.FormatMP3} {
+		for _, o := range []string{telemetry.OutcomeCompleted, telemetry.OutcomeFailed, telemetry.OutcomeCancelled} {
+			telemetry.Renders.WithLabelValues(string(f), o)
+		}
+	}
+	for _, code := range []string{domain.FailureSourceUnreadable, domain.FailureEncodeFailed, domain.FailureEncodeTimeout,
+		domain.FailureOutputInvalid, domain.FailureMemoryLimitExceeded, domain.FailureEncoderCrashed} {
+		telemetry.RenderFailures.WithLabelValues(code)
+	}
+}
+
+// countRenderEnd counts a render reaching its end state (renderd_renders_total,
+// and renderd_render_failures_total by code) when the render read model
+// writes the event that ends it.
+//
+// Counted here rather than in the commands that decide: the end states
+// come from several commands in two roles (complete and fail from the
+// encoder, the reaper's encoder_crashed, a client's cancel and an asset's
+// deletion in the API), and here every one passes one place, once. A
+// command's retry (an encoder asking again after a lost answer) appends
+// nothing new, and Kafka's redelivery of the event finds the row at its
+// version and writes nothing, so neither counts twice. The caveats: a
+// projector that dies between the row's commit and this line loses that
+// count (the redelivery is refused), and an end state that reaches the row
+// only through a gap's rebuild (its own message lost, never in normal
+// operation: one render's events share a partition, in order) is not
+// counted, as only the event of the message is looked at.
+func countRenderEnd(rec domain.Recorded, v any) {
+	var format string
+	switch row := v.(type) {
+	case RenderView:
+		format = string(row.Output.Format)
+	case *RenderView:
+		format = string(row.Output.Format)
+	default:
+		return
+	}
+	switch e := rec.Event.(type) {
+	case domain.RenderCompleted:
+		telemetry.Renders.WithLabelValues(format, telemetry.OutcomeCompleted).Inc()
+	case domain.RenderFailed:
+		telemetry.Renders.WithLabelValues(format, telemetry.OutcomeFailed).Inc()
+		telemetry.RenderFailures.WithLabelValues(e.Code).Inc()
+	case domain.RenderCancelled:
+		telemetry.Renders.WithLabelValues(format, telemetry.OutcomeCancelled).Inc()
+	}
 }
 
 // Handle projects one render event: the next one onto the row, anything
@@ -86,6 +141,7 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 			return false, fail(err)
 		}
 		if created {
+			r.observe(rec, v)
 			r.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 			return true, nil
 		}
@@ -93,6 +149,7 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 		// not hold rec; the checks below tell which.
 	}
 	wrote := false
+	var written RenderView
 	handled, err = r.rows.ApplyToRender(ctx, rec, func(cur *RenderView, stored string) (*RenderView, bool, error) {
 		var next RenderView
 		switch {
@@ -125,13 +182,14 @@ func (r *RenderProjector) applyNext(ctx context.Context, rec domain.Recorded) (h
 		case rec.ID != "" && stored != rec.ID:
 			return nil, false, fmt.Errorf("event %s is not the store's event %s at that version: %w", rec.ID, stored, ErrUnprojectable)
 		}
-		wrote = true
+		wrote, written = true, next
 		return &next, true, nil
 	})
 	if err != nil {
 		return false, fail(err)
 	}
 	if wrote {
+		r.observe(rec, written)
 		r.log.Debug("event projected", "stream_id", rec.StreamID, "version", rec.StreamVersion, "correlation_id", rec.CorrelationID)
 	}
 	return handled, nil

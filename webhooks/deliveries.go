@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // Delivery is one event for one endpoint, with its attempts.
@@ -173,6 +175,10 @@ type Projector struct {
 	log     *slog.Logger
 }
 
+// deliveriesLag is renderd_projection_lag_seconds of the delivery
+// projection.
+var deliveriesLag = telemetry.ProjectionLag.WithLabelValues("webhook_deliveries")
+
 // NewProjector returns the delivery projection.
 func NewProjector(pool *pgxpool.Pool, events projections.EventLoader, payload Payload, newID func() string, log *slog.Logger) *Projector {
 	return &Projector{pool: pool, events: events, payload: payload, newID: newID, log: log.With("projection", "webhook-deliveries")}
@@ -228,16 +234,25 @@ func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
 		return err
 	}
 	batch := &pgx.Batch{}
+	inserted := false
 	for _, ep := range endpoints {
 		batch.Queue(`INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_id, event_type, render_id, render_version,
 				payload, status, next_attempt_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now())
 			ON CONFLICT (event_id, endpoint_id) DO NOTHING`,
-			p.newID(), ep, view.AccountID, stored.ID, typ, stored.StreamID, stored.StreamVersion, body)
+			p.newID(), ep, view.AccountID, stored.ID, typ, stored.StreamID, stored.StreamVersion, body).Exec(func(ct pgconn.CommandTag) error {
+			inserted = inserted || ct.RowsAffected() > 0
+			return nil
+		})
 	}
 	batch.Queue(`SELECT pg_notify($1, '')`, Channel)
 	if err := p.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
+	}
+	// The lag of the delivery projection, event commit to its deliveries;
+	// a redelivered message, which adds none, is not a measure of it.
+	if inserted {
+		deliveriesLag.Set(max(time.Since(stored.OccurredAt).Seconds(), 0))
 	}
 	p.log.Debug("webhook deliveries recorded", "render_id", stored.StreamID, "event", typ, "endpoints", len(endpoints))
 	return nil

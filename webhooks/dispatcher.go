@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/renderd/renderd/telemetry"
 )
 
 // RetrySchedule gives the delay before the next attempt after failed
@@ -79,7 +82,8 @@ type claimed struct {
 	payload                           []byte
 	endpoint                          Endpoint
 	endpointGone                      bool
-	secretErr                         error // the endpoint's secrets did not open
+	eventAt                           time.Time // the event's commit, the start of its delivery latency
+	secretErr                         error     // the endpoint's secrets did not open
 	// heldUntil is a little before the claim's hold runs out: the last
 	// moment to record the attempt before another sender may take the
 	// delivery again.
@@ -205,7 +209,8 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 			WHERE d.id = due.id AND e.id = d.endpoint_id
 			RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
 				e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL AS gone, e.url, e.secret_sealed, e.previous_secret_sealed,
-				coalesce(e.previous_secret_until, 'epoch') AS previous_until, e.secret, e.previous_secret),
+				coalesce(e.previous_secret_until, 'epoch') AS previous_until, e.secret, e.previous_secret,
+				coalesce((d.payload->>'created_at')::timestamptz, d.created_at) AS event_at),
 		abandoned AS (
 			UPDATE webhook_attempts a SET state = 'abandoned', error = $3
 			FROM claimed c WHERE a.delivery_id = c.id AND a.n < c.attempts AND a.state = 'in_flight')
@@ -220,7 +225,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 		var s storedSecrets
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
-			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev)
+			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev, &c.eventAt)
 		e.ID = c.endpointID
 		if err == nil {
 			e.Secret, e.PreviousSecret, c.secretErr = s.open(d.sealer, e.ID, e.PreviousUntil, now)
@@ -236,6 +241,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		gone := &pgx.Batch{}
 		gone.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, attempts = attempts - 1 WHERE id = $1`, c.id)
 		d.record(ctx, log, c, gone)
+		deliveriesAbandoned.Inc()
 		return
 	}
 	if c.secretErr != nil {
@@ -275,23 +281,47 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)
 		batch.Queue(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1`, c.endpointID)
 		log.Info("webhook delivered", "status", res.StatusCode, "latency", res.Latency)
+		deliveriesDelivered.Inc()
+		telemetry.WebhookLatency.Observe(max(d.now().Sub(c.eventAt).Seconds(), 0))
 	case res.Gone():
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
 		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'the receiver answered 410 Gone' WHERE id = $1`, c.endpointID)
 		log.Warn("webhook endpoint disabled: 410 Gone")
+		deliveriesAbandoned.Inc() // the receiver's own wish, not a failing endpoint: not counted as disabled
 	default:
 		if delay, ok := d.schedule(c.attempt, res.RetryAfter); ok {
 			batch.Queue(`UPDATE webhook_deliveries SET next_attempt_at = $2 WHERE id = $1`, c.id, now.Add(delay))
 			log.Info("webhook attempt failed; retrying", "status", res.StatusCode, "error", res.Error, "in", delay.Round(time.Millisecond))
+			deliveriesFailed.Inc()
 		} else {
 			batch.Queue(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = $1`, c.id)
 			log.Warn("webhook delivery failed after its last attempt", "status", res.StatusCode, "error", res.Error)
+			deliveriesAbandoned.Inc()
 		}
 		batch.Queue(`UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1`, c.endpointID, now)
 		batch.Queue(`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'every delivery failed for too long'
-		WHERE id = $1 AND disabled_at IS NULL AND failing_since < $2`, c.endpointID, now.Add(-d.cfg.DisableAfter))
+		WHERE id = $1 AND disabled_at IS NULL AND failing_since < $2`, c.endpointID, now.Add(-d.cfg.DisableAfter)).Exec(countDisabled)
 	}
 	d.record(ctx, log, c, batch)
+}
+
+// The delivery outcomes, bound once. An outcome is counted when the
+// attempt's end is decided, before it is recorded: an attempt whose record
+// is lost goes out again and counts again (at least once, as it is sent).
+var (
+	deliveriesDelivered = telemetry.WebhookDeliveries.WithLabelValues(telemetry.DeliveryDelivered)
+	deliveriesFailed    = telemetry.WebhookDeliveries.WithLabelValues(telemetry.DeliveryFailed)
+	deliveriesAbandoned = telemetry.WebhookDeliveries.WithLabelValues(telemetry.DeliveryAbandoned)
+)
+
+// countDisabled counts the endpoint the disabling statement disabled:
+// only the attempt whose statement changed the row, of the senders that
+// raced to it (the statement keeps an endpoint disabled once).
+func countDisabled(ct pgconn.CommandTag) error {
+	if ct.RowsAffected() > 0 {
+		telemetry.WebhookEndpointsDisabled.Inc()
+	}
+	return nil
 }
 
 // putOff gives a claimed delivery back, due after wait, without counting an
@@ -321,7 +351,7 @@ func (d *Dispatcher) record(ctx context.Context, log *slog.Logger, c claimed, ba
 	for failed := false; ; failed = true {
 		send := &pgx.Batch{} // a batch is sent once: each try queues its statements afresh
 		for _, q := range batch.QueuedQueries {
-			send.Queue(q.SQL, q.Arguments...)
+			send.Queue(q.SQL, q.Arguments...).Fn = q.Fn // with its result's callback, if any
 		}
 		err := d.pool.SendBatch(ctx, send).Close()
 		if err == nil {

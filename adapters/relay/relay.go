@@ -19,6 +19,7 @@ import (
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/adapters/outage"
 	"github.com/renderd/renderd/adapters/postgres"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // Config tunes a relay.
@@ -207,6 +208,9 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Chec
 	if err := publishAll(ctx, r.pub, msgs, conn.Ping, r.log); err != nil {
 		return 0, cp, err
 	}
+	// Counted once Kafka has the batch whole, checkpoint or not: a batch
+	// sent again after a lost checkpoint counts again (at least once).
+	telemetry.RelayPublished.Add(float64(len(msgs)))
 	published := time.Since(began)
 	next := entries[len(entries)-1].Checkpoint
 	// Record a published batch even while shutting down, so a graceful stop

@@ -22,6 +22,7 @@ import (
 	"github.com/renderd/renderd/adapters/webhooks"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/ports/httpapi"
+	"github.com/renderd/renderd/telemetry"
 	hooks "github.com/renderd/renderd/webhooks"
 )
 
@@ -223,6 +224,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return failed(err)
 		}
 		g.Go(func() error { return r.Run(ctx) })
+		defer telemetry.Register(postgres.RelayLagCollector(pool, relayName, log))()
 	}
 
 	if cfg.DebugAddr != "" {
@@ -294,6 +296,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		router, pools, err := consumerRouter(cfg, pool, notifier, topics, blobs, log)
 		if err != nil {
 			return failed(err)
+		}
+		defer telemetry.Register(kafka.ConsumerLagCollector(cfg.KafkaBrokers, router.Groups(), log))()
+		if cfg.has(RoleEncoder) {
+			// The encoder role owns the render queue (postgres.QueueCollector).
+			defer telemetry.Register(postgres.QueueCollector(postgres.NewRenderJobs(pool), log))()
 		}
 		g.Go(func() error { return router.Run(ctx) })
 		for _, p := range pools {

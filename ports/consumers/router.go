@@ -143,6 +143,7 @@ type Router struct {
 	router  *message.Router
 	subs    []*wmkafka.Subscriber
 	members []member
+	groups  []kafka.GroupTopic
 	cfg     Config
 	log     *slog.Logger
 }
@@ -180,6 +181,7 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 
 	r := &Router{router: router, cfg: cfg, log: log}
 	for _, h := range handlers {
+		r.groups = append(r.groups, kafka.GroupTopic{Group: cfg.GroupPrefix + h.Group, Topic: cfg.Topics.For(h.Aggregate)})
 		sc, wmlog := subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log)
 		sub, err := wmkafka.NewSubscriber(sc, wmlog)
 		if err != nil {
@@ -191,6 +193,10 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	}
 	return r, nil
 }
+
+// Groups are the router's consumer groups (prefixed, as Kafka knows
+// them) and their topics: what its consumer-lag gauges read.
+func (r *Router) Groups() []kafka.GroupTopic { return r.groups }
 
 // Run consumes until ctx ends, then stops gracefully: projections in flight
 // are finished and the consumer groups left (an acknowledgement that comes
