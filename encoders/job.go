@@ -82,7 +82,9 @@ func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 	log := w.log.With("render_id", job.renderID, "attempt", job.attempt)
 	jctx, span := telemetry.Start(job.traced(context.WithoutCancel(parent)), "render job", claimSpan(job.renderID)...)
 	defer span.End()
-	job.trace = span.SpanContext()
+	if sc := span.SpanContext(); sc.IsValid() { // with tracing off, the claim's carried context goes on
+		job.trace = sc
+	}
 	ctx, stop := context.WithCancelCause(jctx)
 	defer stop(nil)
 	// The worker's shutdown stops the job too, with its own cause.

@@ -127,9 +127,15 @@ func SetupTracing(ctx context.Context, service, roles string) (shutdown func(con
 	}, nil
 }
 
-// Start starts a span as a child of the span in ctx, if any.
+// Start starts a span as a child of the span in ctx, if any. With tracing
+// off it returns ctx as it is (a carried context in it stays there) and a
+// no-op span, and allocates nothing.
 func Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	return state().tracer.Start(ctx, name, opts...)
+	s := state()
+	if !s.on {
+		return ctx, noop.Span{}
+	}
+	return s.tracer.Start(ctx, name, opts...)
 }
 
 // StartFrom starts a span whose parent is the trace context carried as
