@@ -23,7 +23,7 @@ func NewCancelRenderHandler(d Deps) (*CancelRenderHandler, error) {
 // Handle cancels. A cancelled render releases its signature, so the next
 // request with it makes a new render (which names this one as replaced).
 func (h *CancelRenderHandler) Handle(ctx context.Context, c Caller, cmd CancelRender) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	return updateRender(ctx, h.d, "command CancelRender", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if err := r.Cancel(h.d.Now()); err != nil || len(r.Changes()) == 0 {
 			return err // cancelled already: nothing to release
 		}

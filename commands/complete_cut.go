@@ -100,7 +100,7 @@ func (h *CompleteCutHandler) handle(ctx context.Context, c Caller, cmd CompleteC
 	}
 
 	var w Written
-	err = h.d.Store.Transact(ctx, []string{cut.ID(), cut.AssetID()}, func(ctx context.Context, tx Tx) error {
+	err = h.d.transact(ctx, "command CompleteCut", []string{cut.ID(), cut.AssetID()}, func(ctx context.Context, tx Tx) error {
 		cut, err := loadCut(ctx, tx, c, cmd.CutID)
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (h *CompleteCutHandler) handle(ctx context.Context, c Caller, cmd CompleteC
 				}
 			}
 		}
-		w, err = appendChanges(ctx, tx, cut.ID(), loaded, h.d.meta(c, cut.AccountID()), cut.Changes())
+		w, err = appendChanges(ctx, tx, cut.ID(), loaded, h.d.meta(ctx, c, cut.AccountID()), cut.Changes())
 		return err
 	})
 	return w, err

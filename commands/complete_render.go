@@ -27,7 +27,7 @@ func NewCompleteRenderHandler(d Deps) (*CompleteRenderHandler, error) {
 // and succeeds (domain.Render.Complete), so a worker that lost the answer
 // can ask again.
 func (h *CompleteRenderHandler) Handle(ctx context.Context, c Caller, cmd CompleteRender) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	return updateRender(ctx, h.d, "command CompleteRender", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if err := r.Complete(cmd.Result, h.d.Now()); err != nil || len(r.Changes()) == 0 {
 			return err
 		}

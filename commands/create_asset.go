@@ -29,8 +29,8 @@ func (h *CreateAssetHandler) Handle(ctx context.Context, c Caller, cmd CreateAss
 		return Written{}, err
 	}
 	var w Written
-	err = h.d.Store.Transact(ctx, []string{id}, func(ctx context.Context, tx Tx) error {
-		w, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, c.AccountID), a.Changes())
+	err = h.d.transact(ctx, "command CreateAsset", []string{id}, func(ctx context.Context, tx Tx) error {
+		w, err = appendChanges(ctx, tx, id, 0, h.d.meta(ctx, c, c.AccountID), a.Changes())
 		return err
 	})
 	return w, err

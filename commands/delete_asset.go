@@ -62,7 +62,7 @@ const deleteTries = 3
 func (h *DeleteAssetHandler) Handle(ctx context.Context, c Caller, cmd DeleteAsset) (DeletedAsset, error) {
 	for try := 1; ; try++ {
 		var cuts, renders []string
-		err := h.d.Store.Transact(ctx, []string{cmd.AssetID}, func(ctx context.Context, tx Tx) (err error) {
+		err := h.d.transact(ctx, "command DeleteAsset", []string{cmd.AssetID}, func(ctx context.Context, tx Tx) (err error) {
 			if _, err := loadDeleted(ctx, tx, c, domain.AggregateAsset, cmd.AssetID, domain.RebuildAsset); err != nil {
 				return err
 			}
@@ -89,7 +89,7 @@ func (h *DeleteAssetHandler) Handle(ctx context.Context, c Caller, cmd DeleteAss
 func (h *DeleteAssetHandler) delete(ctx context.Context, c Caller, assetID string, cuts, renders []string) (DeletedAsset, error) {
 	locks := append(append([]string{assetID}, cuts...), renders...)
 	var res DeletedAsset
-	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command DeleteAsset", locks, func(ctx context.Context, tx Tx) error {
 		res = DeletedAsset{}
 		a, err := loadDeleted(ctx, tx, c, domain.AggregateAsset, assetID, domain.RebuildAsset)
 		if err != nil {
@@ -102,7 +102,7 @@ func (h *DeleteAssetHandler) delete(ctx context.Context, c Caller, assetID strin
 		if !slices.Equal(nowCuts, cuts) || !slices.Equal(nowRenders, renders) {
 			return errStreamsChanged
 		}
-		meta := h.d.meta(c, a.AccountID())
+		meta := h.d.meta(ctx, c, a.AccountID())
 		for _, id := range cuts {
 			w, err := h.deleteCut(ctx, tx, id, meta)
 			if err != nil {
@@ -190,7 +190,7 @@ func (h *DeleteAssetHandler) deleteRender(ctx context.Context, tx Tx, id string,
 	inFlight := r.State() == domain.RenderStatePending || r.State() == domain.RenderStateRunning
 	r.Delete(h.d.Now())
 	if inFlight {
-		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now())); err != nil {
+		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now(), meta)); err != nil {
 			return Written{}, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // Deps are what every command handler needs. Construct once (NewDeps checks
@@ -45,8 +46,24 @@ type Written struct {
 	Events []domain.Recorded
 }
 
-func (d Deps) meta(c Caller, accountID string) domain.Metadata {
-	return domain.Metadata{AccountID: accountID, CorrelationID: c.CorrelationID, CausationID: c.CausationID, OccurredAt: d.Now()}
+// meta is the metadata of the events a command records: the caller's, and
+// the trace context of the command's span (transact), so that whoever
+// handles the events continues the command's trace (docs/events.md,
+// ce_traceparent).
+func (d Deps) meta(ctx context.Context, c Caller, accountID string) domain.Metadata {
+	tp, ts := telemetry.Carry(ctx)
+	return domain.Metadata{AccountID: accountID, CorrelationID: c.CorrelationID, CausationID: c.CausationID, OccurredAt: d.Now(),
+		TraceParent: tp, TraceState: ts}
+}
+
+// transact runs fn in one transaction of the store (EventStore.Transact)
+// inside a span named after the command, whose trace the recorded events
+// and render jobs carry on (meta, renderJob).
+func (d Deps) transact(ctx context.Context, span string, streams []string, fn func(ctx context.Context, tx Tx) error) error {
+	ctx, sp := telemetry.Start(ctx, span)
+	err := d.Store.Transact(ctx, streams, fn)
+	telemetry.End(sp, err)
+	return err
 }
 
 // streamLoader loads a stream: the store, or a transaction of it.

@@ -321,17 +321,27 @@ type RenderJob struct {
 	WorkerID   string    // running only
 	LeaseUntil time.Time // running only
 	Since      time.Time // when the render entered State
+	// TraceParent and TraceState are the trace context of the command that
+	// wrote the row (domain.Metadata's): the encoder that claims a pending
+	// render continues its request's (or retry's) trace from them.
+	TraceParent string
+	TraceState  string
 }
 
-// PendingRender is a render waiting in the RenderQueue, and its account.
+// PendingRender is a render waiting in the RenderQueue, its account, and
+// the trace context its job row carries (RenderJob).
 type PendingRender struct {
-	RenderID  string
-	AccountID string
+	RenderID    string
+	AccountID   string
+	TraceParent string
+	TraceState  string
 }
 
-// renderJob is r's row in the RenderQueue.
-func renderJob(r *domain.Render, now time.Time) RenderJob {
-	j := RenderJob{RenderID: r.ID(), AccountID: r.AccountID(), State: r.State(), Attempt: r.Attempt(), Since: now}
+// renderJob is r's row in the RenderQueue, written under meta's trace
+// context.
+func renderJob(r *domain.Render, now time.Time, meta domain.Metadata) RenderJob {
+	j := RenderJob{RenderID: r.ID(), AccountID: r.AccountID(), State: r.State(), Attempt: r.Attempt(), Since: now,
+		TraceParent: meta.TraceParent, TraceState: meta.TraceState}
 	if r.State() == domain.RenderStateRunning {
 		j.WorkerID, j.LeaseUntil = r.WorkerID(), r.LeaseUntil()
 	}

@@ -29,7 +29,7 @@ func NewExpireOutputHandler(d Deps) (*ExpireOutputHandler, error) {
 // to expire changes nothing, so several encoders may expire at once: the
 // render's stream lock and expected version let one of them record it.
 func (h *ExpireOutputHandler) Handle(ctx context.Context, c Caller, cmd ExpireOutput) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	return updateRender(ctx, h.d, "command ExpireOutput", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if err := r.ExpireOutput(cmd.CompletedBefore, h.d.Now()); err != nil || len(r.Changes()) == 0 {
 			return err
 		}

@@ -26,7 +26,7 @@ func NewFailRenderHandler(d Deps) (*FailRenderHandler, error) {
 // Handle fails the render and releases its signature, so a retry by the
 // client replaces it.
 func (h *FailRenderHandler) Handle(ctx context.Context, c Caller, cmd FailRender) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	return updateRender(ctx, h.d, "command FailRender", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if err := r.Fail(cmd.Attempt, cmd.Code, cmd.Message, cmd.Retryable, h.d.Now()); err != nil {
 			return err
 		}

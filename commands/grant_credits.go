@@ -36,7 +36,7 @@ func (h *GrantCreditsHandler) Handle(ctx context.Context, c Caller, cmd GrantCre
 	res := GrantResult{Resumed: []string{}}
 	ledger := LedgerStream(cmd.AccountID)
 	var waiting []string
-	err := h.d.Store.Transact(ctx, []string{ledger}, func(ctx context.Context, tx Tx) (err error) {
+	err := h.d.transact(ctx, "command GrantCredits", []string{ledger}, func(ctx context.Context, tx Tx) (err error) {
 		if res.EntryID, err = tx.GrantCredits(ctx, cmd.AccountID, cmd.Seconds); err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ const (
 )
 
 func (h *GrantCreditsHandler) charge(ctx context.Context, c Caller, accountID, assetID string) (chargeOutcome, error) {
-	err := h.d.Store.Transact(ctx, []string{assetID, LedgerStream(accountID)}, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command GrantCredits", []string{assetID, LedgerStream(accountID)}, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, Caller{AccountID: accountID}, assetID)
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func (h *GrantCreditsHandler) charge(ctx context.Context, c Caller, accountID, a
 		if err := wakeIfSettled(ctx, tx, a); err != nil {
 			return err
 		}
-		_, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, accountID), a.Changes())
+		_, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(ctx, c, accountID), a.Changes())
 		return err
 	})
 	switch {

@@ -26,7 +26,7 @@ func NewLoseRenderLeaseHandler(d Deps) (*LoseRenderLeaseHandler, error) {
 // the row's lock: a renewal that landed after the reaper looked wins, and
 // the command is refused with lease_held.
 func (h *LoseRenderLeaseHandler) Handle(ctx context.Context, c Caller, cmd LoseRenderLease) (failed bool, w Written, err error) {
-	w, err = updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	w, err = updateRender(ctx, h.d, "command LoseRenderLease", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		job, ok, err := tx.RenderJob(ctx, cmd.RenderID)
 		if err != nil {
 			return err

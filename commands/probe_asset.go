@@ -121,7 +121,7 @@ func (h *ProbeAssetHandler) Record(ctx context.Context, c Caller, p Probed) (Wri
 	cmd, key := p.cmd, p.key
 	media, probed, failure := p.media, p.probed, p.failure
 	var w Written
-	err := h.d.Store.Transact(ctx, []string{cmd.AssetID, LedgerStream(p.account)}, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command ProbeAsset", []string{cmd.AssetID, LedgerStream(p.account)}, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err
@@ -155,7 +155,7 @@ func (h *ProbeAssetHandler) Record(ctx context.Context, c Caller, p Probed) (Wri
 		if err := tx.FinishMediaJob(ctx, ProbeJobID(a.ID(), cmd.Part)); err != nil {
 			return err
 		}
-		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes())
+		w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(ctx, c, a.AccountID()), a.Changes())
 		if err == nil && droppedPart(w.Events, cmd.Part) {
 			err = tx.AddStorage(ctx, a.AccountID(), -size) // its blob goes below
 		}

@@ -26,7 +26,7 @@ func NewReportProgressHandler(d Deps) (*ReportProgressHandler, error) {
 
 // Handle records progress; a stale attempt is refused.
 func (h *ReportProgressHandler) Handle(ctx context.Context, c Caller, cmd ReportProgress) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, _ Tx) error {
+	return updateRender(ctx, h.d, "command ReportProgress", c, cmd.RenderID, func(r *domain.Render, _ Tx) error {
 		return r.ReportProgress(cmd.Attempt, cmd.Percent, cmd.ETA, cmd.Position, h.d.Now())
 	})
 }

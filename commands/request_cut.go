@@ -81,7 +81,7 @@ func (h *RequestCutHandler) Handle(ctx context.Context, c Caller, cmd RequestCut
 		locks = append(locks, AutoCutsStream(account))
 	}
 	var w Written
-	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command RequestCut", locks, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err
@@ -110,7 +110,7 @@ func (h *RequestCutHandler) Handle(ctx context.Context, c Caller, cmd RequestCut
 		if err := tx.IndexCut(ctx, cut); err != nil {
 			return err
 		}
-		if w, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, a.AccountID()), cut.Changes()); err != nil {
+		if w, err = appendChanges(ctx, tx, id, 0, h.d.meta(ctx, c, a.AccountID()), cut.Changes()); err != nil {
 			return err
 		}
 		if inFlight && cut.Auto() != nil {

@@ -78,7 +78,7 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 		locks = append(locks, cmd.CutID)
 	}
 	var res RenderRequestResult
-	err := h.d.Store.Transact(ctx, locks, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command RequestRender", locks, func(ctx context.Context, tx Tx) error {
 		tx.WillNeedNewestRender(c.AccountID, sig)
 		if h.limits.StorageQuota > 0 {
 			tx.WillNeedStorageUsed(c.AccountID, h.d.Now())
@@ -133,10 +133,11 @@ func (h *RequestRenderHandler) Handle(ctx context.Context, c Caller, cmd Request
 				return err
 			}
 		}
-		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now())); err != nil {
+		meta := h.d.meta(ctx, c, a.AccountID())
+		if err := tx.SetRenderJob(ctx, renderJob(r, h.d.Now(), meta)); err != nil {
 			return err
 		}
-		res.Written, err = appendChanges(ctx, tx, id, 0, h.d.meta(c, a.AccountID()), r.Changes())
+		res.Written, err = appendChanges(ctx, tx, id, 0, meta, r.Changes())
 		return err
 	})
 	if errors.Is(err, ErrQueueFull) {

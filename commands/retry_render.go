@@ -24,7 +24,7 @@ func NewRetryRenderHandler(d Deps) (*RetryRenderHandler, error) {
 
 // Handle re-queues the render; a stale attempt is refused.
 func (h *RetryRenderHandler) Handle(ctx context.Context, c Caller, cmd RetryRender) (Written, error) {
-	return updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, _ Tx) error {
+	return updateRender(ctx, h.d, "command RetryRender", c, cmd.RenderID, func(r *domain.Render, _ Tx) error {
 		return r.Retry(cmd.Attempt, cmd.Reason, h.d.Now())
 	})
 }

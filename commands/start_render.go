@@ -46,7 +46,7 @@ func (h *StartRenderHandler) Handle(ctx context.Context, c Caller, cmd StartRend
 		return err
 	}
 	if h.maxRunning == 0 {
-		w, err = updateRender(ctx, h.d, c, cmd.RenderID, decide)
+		w, err = updateRender(ctx, h.d, "command StartRender", c, cmd.RenderID, decide)
 		return attempt, w, err
 	}
 	account := cmd.AccountID
@@ -57,7 +57,7 @@ func (h *StartRenderHandler) Handle(ctx context.Context, c Caller, cmd StartRend
 		}
 		account = r.AccountID()
 	}
-	w, err = updateRender(ctx, h.d, c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
+	w, err = updateRender(ctx, h.d, "command StartRender", c, cmd.RenderID, func(r *domain.Render, tx Tx) error {
 		if r.AccountID() != account {
 			return fmt.Errorf("start render %s: it belongs to %s, not %s", r.ID(), r.AccountID(), account)
 		}

@@ -68,7 +68,7 @@ func (h *UploadAssetPartHandler) Reserve(ctx context.Context, c Caller, assetID 
 		res   UploadReservation
 		stale []string
 	)
-	err := h.d.Store.Transact(ctx, []string{assetID, StorageStream(c.AccountID)}, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command UploadAssetPart.Reserve", []string{assetID, StorageStream(c.AccountID)}, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, c, assetID)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func QuotaExceeded(used, quota int64) error {
 // Extend keeps a reservation alive while its upload streams; held is false
 // once the reservation is not this upload's any more.
 func (h *UploadAssetPartHandler) Extend(ctx context.Context, r UploadReservation) (held bool, err error) {
-	err = h.d.Store.Transact(ctx, []string{r.AssetID}, func(ctx context.Context, tx Tx) (err error) {
+	err = h.d.transact(ctx, "command UploadAssetPart.Extend", []string{r.AssetID}, func(ctx context.Context, tx Tx) (err error) {
 		held, err = tx.ExtendUpload(ctx, r.AssetID, r.Part, r.BlobKey, h.d.Now().Add(UploadLease))
 		return err
 	})
@@ -143,7 +143,7 @@ func (h *UploadAssetPartHandler) Extend(ctx context.Context, r UploadReservation
 // Release gives a reservation up: the upload failed, and stored nothing
 // the asset records.
 func (h *UploadAssetPartHandler) Release(ctx context.Context, r UploadReservation) error {
-	return h.d.Store.Transact(ctx, []string{r.AssetID}, func(ctx context.Context, tx Tx) error {
+	return h.d.transact(ctx, "command UploadAssetPart.Release", []string{r.AssetID}, func(ctx context.Context, tx Tx) error {
 		return tx.EndUpload(ctx, r.AssetID, r.Part)
 	})
 }
@@ -154,7 +154,7 @@ func (h *UploadAssetPartHandler) Release(ctx context.Context, r UploadReservatio
 // caller deletes its blob.
 func (h *UploadAssetPartHandler) Handle(ctx context.Context, c Caller, cmd UploadAssetPart) (Written, error) {
 	var w Written
-	err := h.d.Store.Transact(ctx, []string{cmd.AssetID}, func(ctx context.Context, tx Tx) error {
+	err := h.d.transact(ctx, "command UploadAssetPart", []string{cmd.AssetID}, func(ctx context.Context, tx Tx) error {
 		a, err := loadAsset(ctx, tx, c, cmd.AssetID)
 		if err != nil {
 			return err
@@ -169,7 +169,7 @@ func (h *UploadAssetPartHandler) Handle(ctx context.Context, c Caller, cmd Uploa
 		if err := tx.AddStorage(ctx, a.AccountID(), cmd.Size); err != nil {
 			return err
 		}
-		if w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(c, a.AccountID()), a.Changes()); err != nil {
+		if w, err = appendChanges(ctx, tx, a.ID(), loaded, h.d.meta(ctx, c, a.AccountID()), a.Changes()); err != nil {
 			return err
 		}
 		return tx.QueueMediaJob(ctx, probeJob(a, cmd.Part, c, w, now))

@@ -33,6 +33,13 @@ type Metadata struct {
 	CorrelationID string // the request or job that caused a chain of events
 	CausationID   string // the event or command that caused this one
 	OccurredAt    time.Time
+	// TraceParent and TraceState are the W3C trace context (traceparent,
+	// tracestate) of the work that recorded the event, so that whoever
+	// handles it later, in another process, continues the same trace.
+	// Empty when that work was not traced; an event recorded before they
+	// existed has neither.
+	TraceParent string
+	TraceState  string
 }
 
 // Recorded is an event as the event store holds it.

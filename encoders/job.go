@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/telemetry"
@@ -44,12 +47,32 @@ var (
 // handBackTimeout bounds the commands a job sends after its context ended.
 const handBackTimeout = 5 * time.Second
 
+// claimSpan describes the claim's and the job's spans, when tracing is on.
+func claimSpan(renderID string) []trace.SpanStartOption {
+	if !telemetry.Enabled() {
+		return nil
+	}
+	return []trace.SpanStartOption{trace.WithAttributes(attribute.String("renderd.render_id", renderID))}
+}
+
 // claimed is an attempt this worker won.
 type claimed struct {
 	renderID string
 	attempt  int
 	started  time.Time
 	caller   commands.Caller
+	// trace is the span the attempt's work descends from: the claim's,
+	// then (runJob) the job's. The commands the job sends on contexts of
+	// their own (complete, fail, hand back) join it through traced.
+	trace trace.SpanContext
+}
+
+// traced returns ctx in the job's trace.
+func (j claimed) traced(ctx context.Context) context.Context {
+	if !j.trace.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithSpanContext(ctx, j.trace)
 }
 
 // runJob runs one claimed attempt to its end. Whatever happens, the render
@@ -57,7 +80,12 @@ type claimed struct {
 // none when someone else ended the attempt (a cancel, a reaper).
 func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 	log := w.log.With("render_id", job.renderID, "attempt", job.attempt)
-	ctx, stop := context.WithCancelCause(context.WithoutCancel(parent))
+	jctx, span := telemetry.Start(job.traced(context.WithoutCancel(parent)), "render job", claimSpan(job.renderID)...)
+	defer span.End()
+	if sc := span.SpanContext(); sc.IsValid() { // with tracing off, the claim's carried context goes on
+		job.trace = sc
+	}
+	ctx, stop := context.WithCancelCause(jctx)
 	defer stop(nil)
 	// The worker's shutdown stops the job too, with its own cause.
 	unhook := context.AfterFunc(parent, func() { stop(errShutdown) })
@@ -258,7 +286,9 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 
 	reporter := newProgressReporter(w, job, req.Plan.Duration)
 	ranFrom := w.now()
-	runErr := w.media.Run(ctx, cmd.Args, reporter.observe)
+	rctx, span := telemetry.Start(ctx, "ffmpeg")
+	runErr := w.media.Run(rctx, cmd.Args, reporter.observe)
+	telemetry.End(span, runErr)
 	ran := w.now().Sub(ranFrom)
 	reporter.close()
 	if runErr != nil {
@@ -433,7 +463,7 @@ func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, re
 	var failingSince time.Time
 	lastTry := false
 	for {
-		tctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+		tctx, cancel := context.WithTimeout(job.traced(context.Background()), handBackTimeout)
 		_, err := w.cmds.Complete.Handle(tctx, job.caller, cmd)
 		cancel()
 		outcome := completionOf(err)
@@ -482,7 +512,7 @@ func (w *RenderWorker) complete(worker, attempt context.Context, job claimed, re
 // fail records the attempt's failure with a stable code.
 func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
 	code, message := failureOf(err)
-	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+	ctx, cancel := context.WithTimeout(job.traced(context.Background()), handBackTimeout)
 	defer cancel()
 	_, ferr := w.cmds.Fail.Handle(ctx, job.caller, commands.FailRender{RenderID: job.renderID, Attempt: job.attempt,
 		Code: code, Message: message, Retryable: retryable(code, err)})
@@ -492,7 +522,7 @@ func (w *RenderWorker) fail(job claimed, err error, log *slog.Logger) {
 // handBack returns the render to the queue on a graceful shutdown; it does
 // not count as a crash.
 func (w *RenderWorker) handBack(job claimed, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+	ctx, cancel := context.WithTimeout(job.traced(context.Background()), handBackTimeout)
 	defer cancel()
 	_, err := w.cmds.Retry.Handle(ctx, job.caller, commands.RetryRender{RenderID: job.renderID, Attempt: job.attempt, Reason: domain.RetryHandedBack})
 	if err != nil {

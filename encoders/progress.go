@@ -82,7 +82,7 @@ func (p *progressReporter) send() {
 		if !ok {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), handBackTimeout)
+		ctx, cancel := context.WithTimeout(p.job.traced(context.Background()), handBackTimeout)
 		// A refused report (the attempt ended meanwhile) is the lease
 		// watcher's business; a failed one only loses a progress step.
 		if _, err := p.w.cmds.Progress.Handle(ctx, p.job.caller, cmd); err != nil {

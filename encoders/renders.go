@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/telemetry"
@@ -267,16 +269,22 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 	}
 	started := w.now()
 	c := commands.Caller{CorrelationID: "claim_" + renderID}
-	attempt, _, err := w.cmds.Start.Handle(ctx, c, commands.StartRender{RenderID: renderID, AccountID: p.AccountID,
+	// The claim continues the trace of the command that queued the render
+	// (its job row's), and the job's spans continue the claim's.
+	cctx, span := telemetry.StartFrom(ctx, p.TraceParent, p.TraceState, "encoder claim", claimSpan(renderID)...)
+	attempt, _, err := w.cmds.Start.Handle(cctx, c, commands.StartRender{RenderID: renderID, AccountID: p.AccountID,
 		WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
 	if err != nil {
 		w.releaseSlot()
 		var conflict *domain.ConflictError
-		if !errors.As(err, &conflict) && !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
+		routine := errors.As(err, &conflict) || errors.Is(err, domain.ErrNotFound)
+		if !routine && ctx.Err() == nil {
 			w.log.Warn("claiming a render failed", "render_id", renderID, "err", err)
 		}
+		telemetry.End(span, err)
 		return false
 	}
+	telemetry.End(span, nil)
 	w.log.Info("render claimed", "render_id", renderID, "attempt", attempt)
 	w.jobs.Go(func() {
 		defer func() {
@@ -286,7 +294,7 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 			default:
 			}
 		}()
-		w.runJob(ctx, claimed{renderID: renderID, attempt: attempt, started: started, caller: c})
+		w.runJob(ctx, claimed{renderID: renderID, attempt: attempt, started: started, caller: c, trace: trace.SpanContextFromContext(cctx)})
 	})
 	return true
 }

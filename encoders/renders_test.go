@@ -45,6 +45,9 @@ type rig struct {
 	cancel *commands.CancelRenderHandler
 	cmds   encoders.RenderCommands
 	worker *encoders.RenderWorker
+	// requestCtx, when set, is the context render requests the render in
+	// (a traced one, say).
+	requestCtx context.Context
 }
 
 func newRig(t *testing.T) *rig {
@@ -132,6 +135,10 @@ func (r *rig) render() string {
 	upload, _ := commands.NewUploadAssetPartHandler(r.d, commands.UploadLimits{})
 	probe, _ := commands.NewProbeAssetHandler(r.d, fixedProbe{}, r.blobs, domain.SourceLimits{})
 	request, _ := commands.NewRequestRenderHandler(r.d, commands.RenderLimits{})
+	requestCtx := ctx
+	if r.requestCtx != nil {
+		requestCtx = r.requestCtx
+	}
 	if _, err := grant.Handle(ctx, commands.Caller{}, commands.GrantCredits{AccountID: alice.AccountID, Seconds: 600}); err != nil {
 		r.t.Fatal(err)
 	}
@@ -149,7 +156,7 @@ func (r *rig) render() string {
 	if _, err := probe.Handle(ctx, commands.Caller{}, commands.ProbeAsset{AssetID: asset.StreamID, Part: domain.AssetPartSource}); err != nil {
 		r.t.Fatal(err)
 	}
-	res, err := request.Handle(ctx, alice, commands.RequestRender{AssetID: asset.StreamID,
+	res, err := request.Handle(requestCtx, alice, commands.RequestRender{AssetID: asset.StreamID,
 		Output: domain.OutputSpec{Format: domain.FormatMP4, Resolution: domain.Resolution720p}})
 	if err != nil {
 		r.t.Fatal(err)
@@ -547,7 +554,7 @@ func (q *memQueue) Pending(context.Context, int, int) ([]commands.PendingRender,
 	var out []commands.PendingRender
 	for _, id := range ids {
 		if j, ok := q.job(id); ok && j.State == domain.RenderStatePending {
-			out = append(out, commands.PendingRender{RenderID: id, AccountID: j.AccountID})
+			out = append(out, commands.PendingRender{RenderID: id, AccountID: j.AccountID, TraceParent: j.TraceParent, TraceState: j.TraceState})
 		}
 	}
 	return out, nil

@@ -35,6 +35,13 @@ const (
 	// aggregate id, which the Kafka binding also makes the record key, so
 	// one aggregate's events share a partition and stay in order.
 	ExtPartitionKey = "partitionkey"
+	// ExtTraceParent and ExtTraceState are the CloudEvents Distributed
+	// Tracing extension: the W3C trace context (traceparent, tracestate)
+	// of the work that recorded the event (domain.Metadata), so that a
+	// consumer continues its trace. Optional: left out when the event was
+	// recorded untraced, and a consumer ignores a malformed one.
+	ExtTraceParent = "traceparent"
+	ExtTraceState  = "tracestate"
 )
 
 const (
@@ -75,7 +82,7 @@ func (c *Codec) CloudEventAttributes(r domain.Recorded, wireName string) (map[st
 		return nil, fmt.Errorf("eventschema: cloudevents: event %s has no occurred-at time", r.ID)
 	}
 
-	attrs := make(map[string]string, 15)
+	attrs := make(map[string]string, 17)
 	attrs[AttrSpecVersion] = specVersion
 	attrs[AttrID] = r.ID
 	attrs[AttrSource] = SourceOf(r.StreamType)
@@ -98,6 +105,12 @@ func (c *Codec) CloudEventAttributes(r domain.Recorded, wireName string) (map[st
 	}
 	if r.CausationID != "" {
 		attrs[ExtCausationID] = r.CausationID
+	}
+	if r.TraceParent != "" {
+		attrs[ExtTraceParent] = r.TraceParent
+		if r.TraceState != "" {
+			attrs[ExtTraceState] = r.TraceState
+		}
 	}
 	return attrs, nil
 }
@@ -186,6 +199,11 @@ func (c *Codec) parseAttributes(attrs map[string]string) (domain.Recorded, strin
 	r.AccountID = set[ExtAccountID]
 	r.CorrelationID = set[ExtCorrelationID]
 	r.CausationID = set[ExtCausationID]
+	// Kept as sent, unchecked: tracing is best effort, and a consumer
+	// parsing a malformed context starts a new trace instead
+	// (telemetry.StartFrom) rather than refusing the event.
+	r.TraceParent = set[ExtTraceParent]
+	r.TraceState = set[ExtTraceState]
 	return r, wireName, nil
 }
 

@@ -69,6 +69,28 @@ func TestCloudEventAttributes(t *testing.T) {
 		}
 	})
 
+	t.Run("trace_context_is_the_distributed_tracing_extension", func(t *testing.T) {
+		r := exampleRecorded()
+		r.TraceParent, r.TraceState = exampleTraceParent, "rojo=00f067aa0ba902b7"
+		attrs, err := codec.CloudEventAttributes(r, RenderCompletedV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attrs["traceparent"] != r.TraceParent || attrs["tracestate"] != r.TraceState {
+			t.Fatalf("traceparent %q, tracestate %q", attrs["traceparent"], attrs["tracestate"])
+		}
+		r.TraceParent, r.TraceState = "", "rojo=00f067aa0ba902b7" // a state without a parent means nothing
+		if attrs, err = codec.CloudEventAttributes(r, RenderCompletedV1); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := attrs["traceparent"]; ok {
+			t.Error("traceparent sent although empty")
+		}
+		if _, ok := attrs["tracestate"]; ok {
+			t.Error("tracestate sent without a traceparent")
+		}
+	})
+
 	t.Run("time_is_written_in_utc", func(t *testing.T) {
 		r := exampleRecorded()
 		r.OccurredAt = time.Date(2025, 11, 27, 4, 40, 12, 0, time.FixedZone("CET", 3600))
@@ -132,6 +154,10 @@ func TestCloudEventAttributesRoundTrip(t *testing.T) {
 	minimal.Position, minimal.AccountID, minimal.CorrelationID, minimal.CausationID = 0, "", "", ""
 	assetEvent := exampleRecorded()
 	assetEvent.StreamType, assetEvent.StreamID, assetEvent.StreamVersion = domain.AggregateAsset, exampleAssetID, 1
+	traced := exampleRecorded()
+	traced.TraceParent, traced.TraceState = exampleTraceParent, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+	tracedNoState := exampleRecorded()
+	tracedNoState.TraceParent = exampleTraceParent
 
 	tests := []struct {
 		name     string
@@ -141,6 +167,8 @@ func TestCloudEventAttributesRoundTrip(t *testing.T) {
 		{"fully_populated_metadata_round_trips", full, RenderCompletedV1},
 		{"omitted_extensions_come_back_empty", minimal, RenderCompletedV1},
 		{"asset_stream_metadata_round_trips", assetEvent, AssetCreatedV1},
+		{"trace_context_round_trips", traced, RenderCompletedV1},
+		{"trace_context_without_tracestate_round_trips", tracedNoState, RenderCompletedV1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +191,28 @@ func TestCloudEventAttributesRoundTrip(t *testing.T) {
 		})
 	}
 
+}
+
+// exampleTraceParent is the W3C Trace Context specification's example.
+const exampleTraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+// A malformed trace context is no reason to refuse an event: it is kept as
+// sent, and the consumer that parses it starts a new trace
+// (telemetry.StartFrom).
+func TestRecordedFromAttributesKeepsAMalformedTraceContext(t *testing.T) {
+	codec := NewCodec()
+	attrs, err := codec.CloudEventAttributes(exampleRecorded(), RenderCompletedV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs["traceparent"], attrs["tracestate"] = "not-a-traceparent", "=,="
+	got, _, err := codec.RecordedFromAttributes(attrs)
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	if got.TraceParent != "not-a-traceparent" || got.TraceState != "=,=" {
+		t.Fatalf("trace context %q %q", got.TraceParent, got.TraceState)
+	}
 }
 
 func TestRecordedFromAttributesRejects(t *testing.T) {

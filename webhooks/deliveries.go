@@ -233,14 +233,17 @@ func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
 	if err != nil || len(endpoints) == 0 {
 		return err
 	}
+	// The deliveries carry this projection's trace context: the
+	// dispatcher's send, later and maybe in another process, continues it.
+	tp, ts := telemetry.Carry(ctx)
 	batch := &pgx.Batch{}
 	inserted := false
 	for _, ep := range endpoints {
 		batch.Queue(`INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_id, event_type, render_id, render_version,
-				payload, status, next_attempt_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now())
+				payload, status, next_attempt_at, created_at, trace_parent, trace_state)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now(), $9, $10)
 			ON CONFLICT (event_id, endpoint_id) DO NOTHING`,
-			p.newID(), ep, view.AccountID, stored.ID, typ, stored.StreamID, stored.StreamVersion, body).Exec(func(ct pgconn.CommandTag) error {
+			p.newID(), ep, view.AccountID, stored.ID, typ, stored.StreamID, stored.StreamVersion, body, tp, ts).Exec(func(ct pgconn.CommandTag) error {
 			inserted = inserted || ct.RowsAffected() > 0
 			return nil
 		})

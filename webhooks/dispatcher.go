@@ -88,6 +88,9 @@ type claimed struct {
 	// moment to record the attempt before another sender may take the
 	// delivery again.
 	heldUntil time.Time
+	// traceParent and traceState are the delivery projection's trace
+	// context: the send continues it.
+	traceParent, traceState string
 }
 
 // Run sends deliveries until ctx ends; attempts in flight finish first.
@@ -210,7 +213,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 			RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
 				e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL AS gone, e.url, e.secret_sealed, e.previous_secret_sealed,
 				coalesce(e.previous_secret_until, 'epoch') AS previous_until, e.secret, e.previous_secret,
-				coalesce((d.payload->>'created_at')::timestamptz, d.created_at) AS event_at),
+				coalesce((d.payload->>'created_at')::timestamptz, d.created_at) AS event_at, d.trace_parent, d.trace_state),
 		abandoned AS (
 			UPDATE webhook_attempts a SET state = 'abandoned', error = $3
 			FROM claimed c WHERE a.delivery_id = c.id AND a.n < c.attempts AND a.state = 'in_flight')
@@ -225,7 +228,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 		var s storedSecrets
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
-			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev, &c.eventAt)
+			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev, &c.eventAt, &c.traceParent, &c.traceState)
 		e.ID = c.endpointID
 		if err == nil {
 			e.Secret, e.PreviousSecret, c.secretErr = s.open(d.sealer, e.ID, e.PreviousUntil, now)
@@ -267,7 +270,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		d.putOff(ctx, c, time.Second)
 		return
 	}
-	res := d.sender.Send(ctx, Message{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
+	sctx, span := telemetry.StartFrom(ctx, c.traceParent, c.traceState, "webhook send", sendSpan(c)...)
+	res := d.sender.Send(sctx, Message{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
+	endSend(span, res)
 	var body *string // NULL: not kept
 	if res.BodyKept {
 		body = &res.Body

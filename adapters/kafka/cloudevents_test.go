@@ -32,7 +32,8 @@ func exampleMessage(t *testing.T) *message.Message {
 		ID: exampleID, StreamID: exampleRender, StreamType: domain.AggregateRender, StreamVersion: 4, Position: 918273,
 		Metadata: domain.Metadata{
 			AccountID: "acc_3d9f1b27", CorrelationID: "req_01JDX6Q4M3ZC9T8B7A6V5N4K2H", CausationID: "6c5d4e3f-2a1b-4c0d-9e8f-1a2b3c4d5e6f",
-			OccurredAt: time.Date(2025, 11, 27, 3, 40, 12, 345_678_000, time.UTC),
+			OccurredAt:  time.Date(2025, 11, 27, 3, 40, 12, 345_678_000, time.UTC),
+			TraceParent: exampleTraceParent,
 		},
 	}, eventschema.RenderCompletedV1)
 	if err != nil {
@@ -76,6 +77,7 @@ func TestCloudEventsMarshaler_writes_the_record_docs_events_md_shows(t *testing.
 		"ce_correlationid": "req_01JDX6Q4M3ZC9T8B7A6V5N4K2H",
 		"ce_causationid":   "6c5d4e3f-2a1b-4c0d-9e8f-1a2b3c4d5e6f",
 		"ce_partitionkey":  exampleRender,
+		"ce_traceparent":   exampleTraceParent,
 	}
 	if got := headerMap(t, pm.Headers); !maps.Equal(got, want) {
 		t.Errorf("headers\n got %v\nwant %v", got, want)

@@ -50,7 +50,7 @@ type Querier interface {
 func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]LogEntry, error) {
 	return queryLog(ctx, q, `
 		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
-		       account_id, correlation_id, causation_id, occurred_at, data::text
+		       account_id, correlation_id, causation_id, occurred_at, data::text, trace_parent, trace_state
 		FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -67,7 +67,7 @@ func ReadLog(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Log
 func LastEventsAfter(ctx context.Context, q Querier, after Checkpoint) ([]LogEntry, error) {
 	return queryLog(ctx, q, `
 		SELECT DISTINCT ON (stream_id) transaction_id::text, position, event_id, stream_id, stream_type, stream_version,
-		       event_type, account_id, correlation_id, causation_id, occurred_at, data::text
+		       event_type, account_id, correlation_id, causation_id, occurred_at, data::text, trace_parent, trace_state
 		FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		ORDER BY stream_id, stream_version DESC`, strconv.FormatUint(after.TransactionID, 10), after.Position)
@@ -96,7 +96,7 @@ func scanLogEntry(row pgx.CollectableRow) (LogEntry, error) {
 		data string
 	)
 	err := row.Scan(&txid, &e.Checkpoint.Position, &id, &e.StreamID, &typ, &e.StreamVersion, &e.WireName,
-		&e.AccountID, &e.CorrelationID, &e.CausationID, &e.OccurredAt, &data)
+		&e.AccountID, &e.CorrelationID, &e.CausationID, &e.OccurredAt, &data, &e.TraceParent, &e.TraceState)
 	if err != nil {
 		return e, err
 	}
@@ -174,7 +174,7 @@ func Unread(ctx context.Context, q Querier, after Checkpoint) (bool, error) {
 func (s *EventStore) StreamEntries(ctx context.Context, streamID string) ([]LogEntry, error) {
 	return queryLog(ctx, s.pool, `
 		SELECT transaction_id::text, position, event_id, stream_id, stream_type, stream_version, event_type,
-		       account_id, correlation_id, causation_id, occurred_at, data::text
+		       account_id, correlation_id, causation_id, occurred_at, data::text, trace_parent, trace_state
 		FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
 }
 

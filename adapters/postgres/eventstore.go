@@ -136,7 +136,7 @@ type querier interface {
 }
 
 const selectColumns = `position, event_id, stream_id, stream_type, stream_version, event_type,
-	account_id, correlation_id, causation_id, occurred_at, data`
+	account_id, correlation_id, causation_id, occurred_at, data, trace_parent, trace_state`
 
 func (s *EventStore) load(ctx context.Context, q querier, streamID string) ([]domain.Recorded, error) {
 	rows, err := q.Query(ctx, `SELECT `+selectColumns+` FROM events WHERE stream_id = $1 ORDER BY stream_version`, streamID)
@@ -172,7 +172,7 @@ func (s *EventStore) scanRecorded(row pgx.CollectableRow) (domain.Recorded, erro
 		data     []byte
 	)
 	err := row.Scan(&r.Position, &id, &r.StreamID, &typ, &r.StreamVersion, &wireName,
-		&r.AccountID, &r.CorrelationID, &r.CausationID, &r.OccurredAt, &data)
+		&r.AccountID, &r.CorrelationID, &r.CausationID, &r.OccurredAt, &data, &r.TraceParent, &r.TraceState)
 	if err != nil {
 		return r, err
 	}
@@ -203,8 +203,8 @@ func (t *eventTx) Load(ctx context.Context, streamID string) ([]domain.Recorded,
 // reads cannot move before the insert. $9 < 0 accepts any version.
 const appendEvents = `
 INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
-                    account_id, correlation_id, causation_id, occurred_at, data)
-SELECT e.id, $1, $2, cur.version + e.n, e.type, $3, $4, $5, $6, e.data::jsonb
+                    account_id, correlation_id, causation_id, occurred_at, data, trace_parent, trace_state)
+SELECT e.id, $1, $2, cur.version + e.n, e.type, $3, $4, $5, $6, e.data::jsonb, $11, $12
 FROM (SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1) AS cur,
      unnest($7::uuid[], $8::text[], $10::text[]) WITH ORDINALITY AS e(id, type, data, n)
 WHERE $9::bigint < 0 OR cur.version = $9
@@ -243,7 +243,7 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 	// The writes held back travel with the append.
 	br, err := t.conn.send(ctx, func(b *pgx.Batch) {
 		b.Queue(appendEvents, streamID, string(streamType), meta.AccountID, meta.CorrelationID,
-			meta.CausationID, occurredAt, ids, types, expectedArg(expected), data)
+			meta.CausationID, occurredAt, ids, types, expectedArg(expected), data, meta.TraceParent, meta.TraceState)
 	})
 	if err != nil {
 		return nil, err
@@ -291,8 +291,8 @@ func (t *eventTx) Append(ctx context.Context, streamID string, expected commands
 // that exists already breaks events_stream_version_key.
 const openStream = `
 INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type,
-                    account_id, correlation_id, causation_id, occurred_at, data)
-SELECT e.id, $1, $2, e.n, e.type, $3, $4, $5, $6, e.data::jsonb
+                    account_id, correlation_id, causation_id, occurred_at, data, trace_parent, trace_state)
+SELECT e.id, $1, $2, e.n, e.type, $3, $4, $5, $6, e.data::jsonb, $10, $11
 FROM unnest($7::uuid[], $8::text[], $9::text[]) WITH ORDINALITY AS e(id, type, data, n)`
 
 // open holds back the append that opens streamID, for the transaction's
@@ -308,7 +308,7 @@ func (t *eventTx) open(streamID string, streamType domain.AggregateType, meta do
 			return &commands.ConcurrencyError{StreamID: streamID, Expected: commands.NoStream(), Actual: -1}
 		}
 		return fmt.Errorf("append to %s: %w", streamID, err)
-	}, openStream, streamID, string(streamType), meta.AccountID, meta.CorrelationID, meta.CausationID, meta.OccurredAt, ids, types, data)
+	}, openStream, streamID, string(streamType), meta.AccountID, meta.CorrelationID, meta.CausationID, meta.OccurredAt, ids, types, data, meta.TraceParent, meta.TraceState)
 	t.appended = true
 	recs := make([]domain.Recorded, len(events))
 	for i, e := range events {

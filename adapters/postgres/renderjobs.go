@@ -32,17 +32,17 @@ const pendingFair = `
 WITH running AS (
     SELECT account_id, count(*) AS n FROM render_jobs WHERE state = 'running' GROUP BY account_id
 ), turns AS (
-    SELECT p.render_id, p.account_id, p.since, coalesce(r.n, 0) + p.place AS turn,
+    SELECT p.render_id, p.account_id, p.since, p.trace_parent, p.trace_state, coalesce(r.n, 0) + p.place AS turn,
            coalesce(c.last_claimed_at, '-infinity') AS served
     FROM (SELECT DISTINCT account_id FROM render_jobs WHERE state = 'pending') a
     CROSS JOIN LATERAL (
-        SELECT render_id, account_id, since, row_number() OVER (ORDER BY since, render_id) AS place
+        SELECT render_id, account_id, since, trace_parent, trace_state, row_number() OVER (ORDER BY since, render_id) AS place
         FROM render_jobs WHERE account_id = a.account_id AND state = 'pending'
         ORDER BY since, render_id LIMIT $1) p
     LEFT JOIN running r ON r.account_id = p.account_id
     LEFT JOIN render_claims c ON c.account_id = p.account_id
 )
-SELECT render_id, account_id FROM turns
+SELECT render_id, account_id, trace_parent, trace_state FROM turns
 WHERE $2 <= 0 OR turn <= $2
 ORDER BY turn, served, since, render_id
 LIMIT $1`
@@ -57,7 +57,7 @@ func (q *RenderJobs) Pending(ctx context.Context, limit, maxRunning int) ([]comm
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (commands.PendingRender, error) {
 		var p commands.PendingRender
-		return p, row.Scan(&p.RenderID, &p.AccountID)
+		return p, row.Scan(&p.RenderID, &p.AccountID, &p.TraceParent, &p.TraceState)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pending renders: %w", err)

@@ -247,11 +247,12 @@ func (t *eventTx) SetRenderJob(_ context.Context, j commands.RenderJob) error {
 			worker, lease = &j.WorkerID, &j.LeaseUntil
 		}
 		t.conn.hold(fail, `
-			INSERT INTO render_jobs (render_id, account_id, state, attempt, worker_id, lease_until, since)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			INSERT INTO render_jobs (render_id, account_id, state, attempt, worker_id, lease_until, since, trace_parent, trace_state)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (render_id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
-				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since`,
-			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since)
+				worker_id = excluded.worker_id, lease_until = excluded.lease_until, since = excluded.since,
+				trace_parent = excluded.trace_parent, trace_state = excluded.trace_state`,
+			j.RenderID, j.AccountID, string(j.State), j.Attempt, worker, lease, j.Since, j.TraceParent, j.TraceState)
 		if j.State == domain.RenderStateRunning {
 			// The account was served now: its next render waits for the
 			// accounts served longer ago (pendingFair).
@@ -304,14 +305,14 @@ func (t *eventTx) RenderJob(ctx context.Context, renderID string) (commands.Rend
 	return j, true, nil
 }
 
-const renderJobColumns = `render_id, account_id, state, attempt, worker_id, lease_until, since`
+const renderJobColumns = `render_id, account_id, state, attempt, worker_id, lease_until, since, trace_parent, trace_state`
 
 func scanRenderJob(row pgx.CollectableRow) (commands.RenderJob, error) {
 	var j commands.RenderJob
 	var state string
 	var worker *string
 	var lease *time.Time
-	if err := row.Scan(&j.RenderID, &j.AccountID, &state, &j.Attempt, &worker, &lease, &j.Since); err != nil {
+	if err := row.Scan(&j.RenderID, &j.AccountID, &state, &j.Attempt, &worker, &lease, &j.Since, &j.TraceParent, &j.TraceState); err != nil {
 		return j, err
 	}
 	j.State = domain.RenderState(state)

@@ -191,13 +191,16 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Chec
 	if err != nil || len(entries) == 0 {
 		return 0, cp, err
 	}
+	endSpans := publishSpans(ctx, entries)
 	msgs := make([]kafka.Outgoing, 0, len(entries))
 	for _, e := range entries {
 		m, err := r.toMsg(e)
 		if err != nil {
 			// A stored event we cannot map is a bug, not a transient fault;
 			// stopping here keeps the log's order for everything after it.
-			return 0, cp, fmt.Errorf("event %s (%s): %w", e.ID, e.WireName, err)
+			err = fmt.Errorf("event %s (%s): %w", e.ID, e.WireName, err)
+			endSpans(err)
+			return 0, cp, err
 		}
 		msgs = append(msgs, m)
 	}
@@ -205,7 +208,9 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn, cp postgres.Chec
 	// A batch that fails in part is completed here, within the session:
 	// ending it would re-read the batch and send its written part again.
 	// The checkpoint moves only past a batch that is written whole.
-	if err := publishAll(ctx, r.pub, msgs, conn.Ping, r.log); err != nil {
+	err = publishAll(ctx, r.pub, msgs, conn.Ping, r.log)
+	endSpans(err)
+	if err != nil {
 		return 0, cp, err
 	}
 	// Counted once Kafka has the batch whole, checkpoint or not: a batch

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -138,6 +139,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		cfg.DebugAddr = addr // the checked address, not the name again
 	}
+	// Traces are exported only when the OTEL_* environment configures an
+	// exporter (telemetry.SetupTracing, docs/operations.md "Tracing"). The
+	// flush is deferred first so that it runs last, once every role has
+	// stopped and ended its spans.
+	stopTracing, err := telemetry.SetupTracing(ctx, "renderd", strings.Join(cfg.Roles, ","))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			log.Warn("flushing traces failed", "error", err)
+		}
+	}()
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err

@@ -16,11 +16,14 @@ import (
 	"github.com/IBM/sarama"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/renderd/renderd/adapters/kafka"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // Consumer-group names, one per handler; each also names its handler. They
@@ -189,7 +192,7 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 		}
 		r.subs = append(r.subs, sub)
 		r.members = append(r.members, member{sc.ConsumerGroup, sc.OverwriteSaramaConfig.Consumer.Group.InstanceId})
-		router.AddConsumerHandler(h.Group, cfg.Topics.For(h.Aggregate), sub, handle(codec, h.Handle, h.Timeout))
+		router.AddConsumerHandler(h.Group, cfg.Topics.For(h.Aggregate), sub, handle(codec, h.Handle, h.Timeout, h.Group))
 	}
 	return r, nil
 }
@@ -275,14 +278,18 @@ func (r *Router) leave() {
 	}
 }
 
-// handle is one consumer's handler: decode, then Handle.
+// handle is one consumer's handler: decode, then Handle, in a span
+// ("consume <group>") that continues the trace the event carries
+// (ce_traceparent, docs/events.md); a missing or malformed one starts a
+// new trace.
 //
 // The handler runs detached from the message's context, which
 // watermill-kafka cancels as soon as the subscriber starts closing: a
 // projection is one short transaction, and finishing it beats rolling it
 // back (or, worse, cancelling a commit the server has already done) only to
 // handle the redelivered message again. timeout still bounds it.
-func handle(codec Decoder, h EventHandler, timeout time.Duration) message.NoPublishHandlerFunc {
+func handle(codec Decoder, h EventHandler, timeout time.Duration, group string) message.NoPublishHandlerFunc {
+	spanName := "consume " + group
 	return func(msg *message.Message) error {
 		rec, err := decode(codec, msg)
 		if err != nil {
@@ -290,8 +297,23 @@ func handle(codec Decoder, h EventHandler, timeout time.Duration) message.NoPubl
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), timeout)
 		defer cancel()
-		return h.Handle(ctx, rec)
+		ctx, span := telemetry.StartFrom(ctx, rec.TraceParent, rec.TraceState, spanName, consumerSpan(group, rec)...)
+		err = h.Handle(ctx, rec)
+		telemetry.End(span, err)
+		return err
 	}
+}
+
+// consumerSpan describes a consumer's span, when tracing is on.
+func consumerSpan(group string, rec domain.Recorded) []trace.SpanStartOption {
+	if !telemetry.Enabled() {
+		return nil
+	}
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.consumer.group.name", group),
+		attribute.String("messaging.message.id", rec.ID),
+		attribute.String("cloudevents.event_subject", rec.StreamID))}
 }
 
 // decode rebuilds the recorded event from the message that

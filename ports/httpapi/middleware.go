@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/renderd/renderd/domain"
 )
@@ -24,7 +25,8 @@ type ctxKey struct{}
 type requestInfo struct {
 	id      string
 	account string
-	route   string // the matched route's template, "" until matched
+	route   string            // the matched route's template, "" until matched
+	trace   trace.SpanContext // the request's server span (withTracing), for the log
 }
 
 func info(ctx context.Context) *requestInfo {
@@ -89,10 +91,10 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 			}
 			// The gate, deeper in the chain, filled in the account.
 			i := info(r.Context())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", traceAttrs(i.trace, []slog.Attr{
 				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
 				slog.Duration("took", time.Since(start)), slog.String("correlation_id", i.id),
-				slog.String("account_id", i.account))
+				slog.String("account_id", i.account)})...)
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -163,7 +163,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, g.anonymous(cfg.Downloads))).Methods(http.MethodGet, http.MethodHead)
 	r.Use(recordRoute)
-	return withRequestID(withLogging(cfg.Log, r)), nil
+	return withRequestID(withLogging(cfg.Log, withTracing(r))), nil
 }
 
 // handle adapts an error-returning handler: every error goes through
