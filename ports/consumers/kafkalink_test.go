@@ -27,7 +27,7 @@ func TestConsumer_a_kafka_outage_is_logged_once_lost_and_once_regained(t *testin
 	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	cfg, wmlog := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-outage"}, topics.Prefix+"outage", log)
+	cfg, wmlog, _ := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-outage"}, topics.Prefix+"outage", log)
 	testenv.DialThrough(cfg.OverwriteSaramaConfig, proxy)
 	sub, err := wmkafka.NewSubscriber(cfg, wmlog)
 	if err != nil {
