@@ -254,6 +254,7 @@ func startServe(e *env, name, roles string, extra ...string) (*renderdProc, erro
 		"RENDERD_KAFKA_GROUP_PREFIX="+prefix,
 		"RENDERD_LOG_LEVEL=warn",
 		"RENDERD_SECRETS_KEY="+e.secretsKey,
+		"RENDERD_METRICS_ADDR=127.0.0.1:0", // several processes on one host
 	)
 	environ = append(environ, benchLimits...)
 	p := &renderdProc{name: name, exited: make(chan error, 1), log: &procLog{name: name}}

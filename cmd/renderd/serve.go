@@ -137,11 +137,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		cfg.DebugAddr = addr // the checked address, not the name again
 	}
+	// The metrics listener first: probes reach it (503) while the roles
+	// start, which may take a while (Postgres, Kafka's topics).
+	ready := newReadiness(cfg)
+	var metrics *metricsListener
+	if cfg.MetricsAddr != "" {
+		m, err := listenMetrics(cfg.MetricsAddr, ready, log)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		metrics = m
+	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	ready.pool.Store(pool)
 	codec := eventschema.NewCodec()
 	topics := kafka.Topics{Prefix: cfg.TopicPrefix}
 	var sealer *keyring.AEAD
@@ -201,6 +214,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	notifier := postgres.NewCommitNotifier(pool, log)
 	g.Go(func() error { return notifier.Run(ctx) })
+	if metrics != nil {
+		g.Go(func() error { return metrics.wait(ctx) })
+	}
 
 	if cfg.has(RoleRelay) {
 		pub, err := kafka.NewBatchPublisher(cfg.KafkaBrokers, kafka.ProducerConfig("renderd-relay"), kafka.CloudEventsMarshaler{})
@@ -224,7 +240,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, log)
+		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, ready.checks, log)
 		if err != nil {
 			return failed(err)
 		}
@@ -287,6 +303,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return failed(err)
 		}
+		ready.router.Store(router)
 		g.Go(func() error { return router.Run(ctx) })
 		for _, p := range pools {
 			g.Go(func() error { return p.Run(ctx) })
@@ -300,6 +317,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		g.Go(func() error { return dispatcher.Run(ctx) })
 	}
+	ready.started.Store(true)
 	log.Info("renderd serving", "roles", cfg.Roles)
 	err = g.Wait()
 	log.Info("renderd stopped")
