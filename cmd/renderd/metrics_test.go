@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -87,6 +89,32 @@ func TestReadiness_names_each_roles_checks_and_fails_them_until_started(t *testi
 		r.started.Store(true)
 		if err := r.checks["roles"](t.Context()); err != nil {
 			t.Errorf("%s: roles once started = %v", roles, err)
+		}
+	}
+}
+
+// The README's metrics table names every family telemetry declares.
+func TestREADME_metrics_table_names_every_family(t *testing.T) {
+	src, err := os.ReadFile("../../telemetry/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Metrics\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Metrics" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := regexp.MustCompile(`Name:\s+"(renderd_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(names) == 0 {
+		t.Fatal("no family found in telemetry/metrics.go")
+	}
+	for _, m := range names {
+		if !strings.Contains(section, "| `"+m[1]+"` |") {
+			t.Errorf("README's metrics table has no row for %s", m[1])
 		}
 	}
 }
