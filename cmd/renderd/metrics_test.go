@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -116,5 +117,23 @@ func TestREADME_metrics_table_names_every_family(t *testing.T) {
 		if !strings.Contains(section, "| `"+m[1]+"` |") {
 			t.Errorf("README's metrics table has no row for %s", m[1])
 		}
+	}
+}
+
+// A metrics address already taken stops serve before anything else runs,
+// naming the listener (a run error, not a usage error: the address is
+// well formed).
+func TestServe_a_taken_metrics_addr_fails_the_start(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	// No database behind the URL: the listener comes first.
+	kv := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "KAFKA_BROKERS": "127.0.0.1:1",
+		"RENDERD_SECRETS_KEY": testSecretsKey, "RENDERD_METRICS_ADDR": taken.Addr().String()}
+	err = run(t.Context(), []string{"serve", "--roles", "relay"}, env(kv), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || errors.Is(err, errUsage) || !strings.Contains(err.Error(), "metrics: listen on "+taken.Addr().String()) {
+		t.Errorf("serve = %v, want the metrics listener's error", err)
 	}
 }
