@@ -40,7 +40,9 @@ func (p *proc) start() error {
 	defer f.Close()
 	fmt.Fprintf(f, "\n===== %s renderd-chaos starts %s (roles %s) =====\n", time.Now().UTC().Format(time.RFC3339Nano), p.name, p.roles)
 	cmd := exec.Command(renderdBin, "serve", "--roles", p.roles)
-	cmd.Env = p.env
+	// The suite runs several processes on one host: each takes a free
+	// metrics port, not the default one.
+	cmd.Env = append(append([]string{}, p.env...), "RENDERD_METRICS_ADDR=127.0.0.1:0")
 	if p.httpAddr != "" {
 		cmd.Env = append(cmd.Env, "RENDERD_HTTP_ADDR="+p.httpAddr)
 	}

@@ -67,7 +67,12 @@ func startService(t *testing.T, extraEnv ...string) *service {
 func runService(t *testing.T, env map[string]string) *service {
 	t.Helper()
 	dsn := env["DATABASE_URL"]
-	getenv := func(k string) string { return env[k] }
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "RENDERD_METRICS_ADDR" {
+			return v
+		}
+		return "127.0.0.1:0" // a free port: see env (config_test.go)
+	}
 	var logs bytes.Buffer
 	if err := run(t.Context(), []string{"migrate"}, getenv, io.Discard, &logs); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, logs.String())

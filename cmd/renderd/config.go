@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -31,6 +33,7 @@ type Config struct {
 	HTTPAddr     string
 	DebugAddr    string
 	DebugRemote  bool
+	MetricsAddr  string // "": no metrics listener
 	Roles        []string
 
 	HTTPTimeout     time.Duration
@@ -162,6 +165,14 @@ var settings = []setting{
 		func(c *Config, v string) error { c.DebugAddr = v; return nil }},
 	{"RENDERD_DEBUG_ALLOW_REMOTE", "debug-allow-remote", "false", "let RENDERD_DEBUG_ADDR listen beyond loopback (pprof has no authentication, and its profiles and command line tell a lot)",
 		func(c *Config, v string) (err error) { c.DebugRemote, err = strconv.ParseBool(v); return err }},
+	{"RENDERD_METRICS_ADDR", "metrics-addr", "127.0.0.1:9464", "address of the metrics listener (/metrics, /healthz, /readyz), for every role and never the API's port; empty (set to nothing) or off: no listener (README, \"Metrics\")",
+		func(c *Config, v string) error {
+			if v == metricsOff {
+				v = ""
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
 	{"RENDERD_ROLES", "roles", strings.Join(allRoles, ","), "roles this process runs: " + strings.Join(allRoles, ", "),
 		func(c *Config, v string) error { c.Roles = splitList(v); return nil }},
 	{"RENDERD_KAFKA_TOPIC_PREFIX", "kafka-topic-prefix", "renderd.", "prefix of the event topics (<prefix>assets, <prefix>cuts, <prefix>renders)",
@@ -404,6 +415,22 @@ func splitList(v string) []string {
 // 265 MiB ffmpeg cannot even load its libraries, and every run would fail.
 const minMemoryLimit = 512 << 20
 
+// metricsOff is RENDERD_METRICS_ADDR turning the listener off. An empty
+// environment variable means a setting's default everywhere else, so main
+// reads RENDERD_METRICS_ADDR set to nothing as this (settingsEnv).
+const metricsOff = "off"
+
+// settingsEnv is os.Getenv for the settings, except that
+// RENDERD_METRICS_ADDR set and empty reads as metricsOff: "empty turns it
+// off" is what an operator writes in a manifest.
+func settingsEnv(k string) string {
+	v, set := os.LookupEnv(k)
+	if set && v == "" && k == "RENDERD_METRICS_ADDR" {
+		return metricsOff
+	}
+	return v
+}
+
 // errUsage marks configuration and usage errors: exit code 2.
 var errUsage = errors.New("usage")
 
@@ -601,6 +628,13 @@ func (c Config) validate(command string) error {
 	}
 	if c.WebhookMaxEndpoints < 1 || c.WebhookMaxRedeliveries < 0 {
 		errs = append(errs, errors.New("RENDERD_WEBHOOK_MAX_ENDPOINTS must be at least 1, RENDERD_WEBHOOK_MAX_REDELIVERIES at least 0"))
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("RENDERD_METRICS_ADDR %q must be host:port (like 127.0.0.1:9464 or :9464), or empty for no metrics listener", c.MetricsAddr))
+		} else if c.has(RoleAPI) && c.MetricsAddr == c.HTTPAddr {
+			errs = append(errs, errors.New("RENDERD_METRICS_ADDR must differ from RENDERD_HTTP_ADDR: the metrics listener never shares the API's port"))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, errors.New("RENDERD_LOG_FORMAT must be text or json"))

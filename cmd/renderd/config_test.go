@@ -11,7 +11,16 @@ import (
 	"time"
 )
 
-func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+// env is a getenv of kv. Unless kv names one, the metrics listener takes a
+// free port: tests serve many processes at once, and the default is one port.
+func env(kv map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := kv[k]; ok || k != "RENDERD_METRICS_ADDR" {
+			return v
+		}
+		return "127.0.0.1:0"
+	}
+}
 
 // testSecretsKey is the RENDERD_SECRETS_KEY of the tests' services: the
 // api and webhooks roles refuse to start without one.

@@ -567,7 +567,7 @@ func checkK8sDeployment(t *testing.T, dep *appsv1.Deployment, configMaps map[str
 			t.Errorf("%s: container %s: renderd %s refuses its configuration: %v", where, c.Name, strings.Join(c.Args, " "), err)
 		}
 		if c.Args[0] == "serve" && c.Name == spec.Containers[0].Name {
-			checkK8sServe(t, where, spec, c, cfg)
+			checkK8sServe(t, where, spec, dep.Spec.Template.Annotations, c, cfg)
 			return cfg.Roles
 		}
 		if c.Args[0] != "migrate" {
@@ -578,8 +578,10 @@ func checkK8sDeployment(t *testing.T, dep *appsv1.Deployment, configMaps map[str
 	return nil
 }
 
-// checkK8sServe checks the serving container: probes and grace period.
-func checkK8sServe(t *testing.T, where string, spec corev1.PodSpec, c corev1.Container, cfg Config) {
+// checkK8sServe checks the serving container: its metrics listener and
+// scrape annotations, probes on ports it listens on and paths served there,
+// and the grace period.
+func checkK8sServe(t *testing.T, where string, spec corev1.PodSpec, annotations map[string]string, c corev1.Container, cfg Config) {
 	if !slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--roles=") }) {
 		t.Errorf("%s: name the roles in the arguments (--roles=…), not through the default of all", where)
 	}
@@ -592,7 +594,35 @@ func checkK8sServe(t *testing.T, where string, spec corev1.PodSpec, c corev1.Con
 	if host, _, _ := net.SplitHostPort(cfg.HTTPAddr); serves && host != "" && host != "0.0.0.0" && host != "::" {
 		t.Errorf("%s: the API listens on %s, out of the kubelet's and the Service's reach: listen on 0.0.0.0", where, cfg.HTTPAddr)
 	}
-	router := httpapi.NewRouter(nil, slog.New(slog.DiscardHandler))
+	// Every role has the metrics listener, on the pod's address, behind a
+	// container port named metrics that the scrape annotations name.
+	metricsHost, metricsPort, err := net.SplitHostPort(cfg.MetricsAddr)
+	switch {
+	case err != nil:
+		t.Errorf("%s: RENDERD_METRICS_ADDR %q: want the metrics listener on for every role (%v)", where, cfg.MetricsAddr, err)
+	case metricsHost != "" && metricsHost != "0.0.0.0" && metricsHost != "::":
+		t.Errorf("%s: the metrics listener is on %s, out of Prometheus's and the kubelet's reach: listen on 0.0.0.0", where, cfg.MetricsAddr)
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+		return p.Name == "metrics" && fmt.Sprint(p.ContainerPort) == metricsPort
+	}) {
+		t.Errorf("%s: want a container port named metrics, %s (RENDERD_METRICS_ADDR %s)", where, metricsPort, cfg.MetricsAddr)
+	}
+	if a := annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != metricsPort || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("%s: the pod's scrape annotations %v, want prometheus.io/scrape true, port %s, path /metrics", where, a, metricsPort)
+	}
+	// The ports the process listens on, and what each serves.
+	listens := map[string]func(path string) bool{}
+	if serves {
+		router := httpapi.NewRouter(nil, slog.New(slog.DiscardHandler))
+		listens[apiPort] = func(path string) bool {
+			var m mux.RouteMatch
+			return router.Match(httptest.NewRequest("GET", path, nil), &m) && m.MatchErr == nil
+		}
+	}
+	if metricsPort != "" {
+		listens[metricsPort] = func(path string) bool { return path == "/metrics" || path == "/healthz" || path == "/readyz" }
+	}
 	for kind, p := range probes {
 		if p == nil {
 			continue
@@ -603,27 +633,36 @@ func checkK8sServe(t *testing.T, where string, spec corev1.PodSpec, c corev1.Con
 		if p.HTTPGet == nil {
 			continue
 		}
-		if !serves {
-			t.Errorf("%s: %s probe on HTTP, but roles %v serve no HTTP (only the api role listens)", where, kind, cfg.Roles)
-			continue
-		}
 		port := p.HTTPGet.Port.String()
 		for _, cp := range c.Ports {
 			if cp.Name == port {
 				port = fmt.Sprint(cp.ContainerPort)
 			}
 		}
-		if port != apiPort {
-			t.Errorf("%s: %s probe asks port %s, but the API listens on %s", where, kind, p.HTTPGet.Port.String(), cfg.HTTPAddr)
+		served, ok := listens[port]
+		if !ok {
+			t.Errorf("%s: %s probe asks port %s, on which roles %v do not listen (API %q, metrics %q)", where, kind, p.HTTPGet.Port.String(), cfg.Roles, cfg.HTTPAddr, cfg.MetricsAddr)
+			continue
 		}
-		var m mux.RouteMatch
-		if !router.Match(httptest.NewRequest("GET", p.HTTPGet.Path, nil), &m) || m.MatchErr != nil {
-			t.Errorf("%s: %s probe asks %s, which renderd does not serve without a key", where, kind, p.HTTPGet.Path)
+		if !served(p.HTTPGet.Path) {
+			t.Errorf("%s: %s probe asks %s on port %s, which renderd does not serve there without a key", where, kind, p.HTTPGet.Path, port)
 		}
 	}
-	if serves && (c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
-		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz") {
-		t.Errorf("%s: the api role wants liveness on /healthz and readiness on /readyz", where)
+	wantProbes := func(port string) bool {
+		at := func(p *corev1.Probe, path string) bool {
+			if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path {
+				return false
+			}
+			got := p.HTTPGet.Port.String()
+			return got == port || slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == got && fmt.Sprint(cp.ContainerPort) == port })
+		}
+		return at(c.LivenessProbe, "/healthz") && at(c.ReadinessProbe, "/readyz")
+	}
+	switch {
+	case serves && !wantProbes(apiPort):
+		t.Errorf("%s: the api role wants liveness on /healthz and readiness on /readyz, on the API's port", where)
+	case !serves && !wantProbes(metricsPort):
+		t.Errorf("%s: roles %v want liveness on /healthz and readiness on /readyz, on the metrics listener", where, cfg.Roles)
 	}
 
 	// The longest stop of the roles it runs, after the preStop hook.

@@ -380,11 +380,12 @@ func TestReadyz_names_failing_checks_without_their_errors_which_go_to_the_log(t 
 		"serve", "--roles", "api")
 	var status int
 	var body string
-	testenv.Eventually(t, 30*time.Second, "/readyz to answer", func() bool {
+	// The API listens before the process's roles have all started ("roles").
+	testenv.Eventually(t, 30*time.Second, "/readyz to answer once the roles have started", func() bool {
 		status, body = fetch(t, "http://"+addr+"/readyz")
-		return status != 0
+		return status != 0 && strings.Contains(body, `"roles":"ok"`)
 	})
-	if want := `{"checks":{"kafka":"failing","postgres":"ok"},"ready":false}`; status != http.StatusServiceUnavailable || strings.TrimSpace(body) != want {
+	if want := `{"checks":{"kafka":"failing","postgres":"ok","roles":"ok"},"ready":false}`; status != http.StatusServiceUnavailable || strings.TrimSpace(body) != want {
 		t.Errorf("/readyz = %d %s, want 503 %s", status, body, want)
 	}
 	if strings.Contains(body, dead) || strings.Contains(body, "refused") {

@@ -154,11 +154,24 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("flushing traces failed", "error", err)
 		}
 	}()
+	// The metrics listener next: probes reach it (503) while the roles
+	// start, which may take a while (Postgres, Kafka's topics).
+	ready := newReadiness(cfg)
+	var metrics *metricsListener
+	if cfg.MetricsAddr != "" {
+		m, err := listenMetrics(cfg.MetricsAddr, ready, log)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		metrics = m
+	}
 	pool, err := openPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	ready.pool.Store(pool)
 	codec := eventschema.NewCodec()
 	topics := kafka.Topics{Prefix: cfg.TopicPrefix}
 	var sealer *keyring.AEAD
@@ -226,6 +239,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	notifier := postgres.NewCommitNotifier(pool, log)
 	g.Go(func() error { return notifier.Run(ctx) })
+	if metrics != nil {
+		g.Go(func() error { return metrics.wait(ctx) })
+	}
 
 	if cfg.has(RoleRelay) {
 		pub, err := kafka.NewBatchPublisher(cfg.KafkaBrokers, kafka.ProducerConfig("renderd-relay"), kafka.CloudEventsMarshaler{})
@@ -250,7 +266,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, log)
+		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, ready.checks, log)
 		if err != nil {
 			return failed(err)
 		}
@@ -318,6 +334,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			// The encoder role owns the render queue (postgres.QueueCollector).
 			defer telemetry.Register(postgres.QueueCollector(postgres.NewRenderJobs(pool), log))()
 		}
+		ready.router.Store(router)
 		g.Go(func() error { return router.Run(ctx) })
 		for _, p := range pools {
 			g.Go(func() error { return p.Run(ctx) })
@@ -331,6 +348,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		g.Go(func() error { return dispatcher.Run(ctx) })
 	}
+	ready.started.Store(true)
 	log.Info("renderd serving", "roles", cfg.Roles)
 	err = g.Wait()
 	log.Info("renderd stopped")

@@ -21,12 +21,12 @@ func TestServe_a_component_that_fails_late_stops_the_api_that_already_listens(t 
 		t.Skip("RENDERD_MEDIA_USER is looked up only when renderd runs as root")
 	}
 	dsn := testenv.NewDatabase(t)
-	addr, prefix := freeAddr(t), testenv.TopicPrefix(t)
+	addr, metricsAddr, prefix := freeAddr(t), freeAddr(t), testenv.TopicPrefix(t)
 	getenv := env(map[string]string{
 		"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","),
 		"RENDERD_HTTP_ADDR": addr, "RENDERD_KAFKA_TOPIC_PREFIX": prefix, "RENDERD_KAFKA_GROUP_PREFIX": prefix,
 		"RENDERD_BLOB_URL": "file:" + t.TempDir(), "RENDERD_SCRATCH_DIR": t.TempDir(), "RENDERD_LOG_LEVEL": "warn", "RENDERD_SECRETS_KEY": testSecretsKey,
-		"RENDERD_ROLES": "api,encoder", "RENDERD_MEDIA_USER": "renderd-no-such-user",
+		"RENDERD_ROLES": "api,encoder", "RENDERD_MEDIA_USER": "renderd-no-such-user", "RENDERD_METRICS_ADDR": metricsAddr,
 	})
 	var logs bytes.Buffer
 	if err := run(t.Context(), []string{"migrate"}, getenv, io.Discard, &logs); err != nil {
@@ -41,8 +41,10 @@ func TestServe_a_component_that_fails_late_stops_the_api_that_already_listens(t 
 	if ctx.Err() != nil {
 		t.Fatal("serve returned only when its context ended")
 	}
-	if c, err := net.Dial("tcp", addr); err == nil {
-		c.Close()
-		t.Errorf("%s still accepts connections after serve failed", addr)
+	for _, a := range []string{addr, metricsAddr} {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after serve failed", a)
+		}
 	}
 }

@@ -81,7 +81,9 @@ type process struct {
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(binary(t), args...), stderr: &testenv.LogBuffer{}, done: make(chan error, 1)}
-	p.cmd.Env = append(append(os.Environ(), "RENDERD_BLOB_URL=file:"+t.TempDir(), "RENDERD_SCRATCH_DIR="+t.TempDir()), env...)
+	// A metrics listener on a free port: tests run many processes at once,
+	// and the default port is one.
+	p.cmd.Env = append(append(os.Environ(), "RENDERD_BLOB_URL=file:"+t.TempDir(), "RENDERD_SCRATCH_DIR="+t.TempDir(), "RENDERD_METRICS_ADDR=127.0.0.1:0"), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

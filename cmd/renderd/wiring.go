@@ -38,8 +38,10 @@ import (
 // apiHandler wires the HTTP API: commands on the write side, read models
 // behind the GETs, the blob store for uploads and downloads. The returned
 // waiter must run for read-your-writes, and the accounts (Run) for key
-// revocations to reach this process's key cache.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, blobs blob.Store, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
+// revocations to reach this process's key cache. readiness is the
+// process's (newReadiness), for the API's /readyz.
+func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, blobs blob.Store,
+	readiness map[string]httpapi.Check, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
 	d := writeDeps(pool, notify)
 	create, err := commands.NewCreateAssetHandler(d)
 	if err != nil {
@@ -71,10 +73,6 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 	}
 	publicURL := cmp.Or(cfg.PublicURL, "http://"+cfg.HTTPAddr)
 	accounts := apiAccounts(cfg, pool)
-	checks := map[string]httpapi.Check{"postgres": pool.Ping}
-	if len(cfg.KafkaBrokers) > 0 {
-		checks["kafka"] = kafkaReachable(cfg.KafkaBrokers)
-	}
 	waiter := readmodel.NewWaiter(pool, log)
 	queries := readmodel.NewQueries(pool)
 	h, err := httpapi.New(httpapi.Config{
@@ -100,7 +98,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 			}
 			return balance, out, err
 		},
-		Readiness:   checks,
+		Readiness:   readiness,
 		Unavailable: postgres.IsUnavailable,
 		NewBlobKey: func(assetID, part string) string {
 			return fmt.Sprintf("assets/%s/%s-%s", assetID, part, uuid.Must(uuid.NewV7()))

@@ -83,7 +83,7 @@ func TestConsumer_carries_on_when_its_coordinator_and_leader_dies(t *testing.T) 
 	_ = admin.Close()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, wmlog := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-failover"}, group, log)
+	cfg, wmlog, _ := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-failover"}, group, log)
 	sub, err := wmkafka.NewSubscriber(cfg, wmlog)
 	if err != nil {
 		t.Fatal(err)

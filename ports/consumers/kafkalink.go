@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -28,7 +29,10 @@ const reconnectRetry = 250 * time.Millisecond
 // and every partition's every retry; here each consumer says it lost
 // Kafka once (WARN) and that it is back once (INFO, when its group
 // session starts again), and the retries in between are DEBUG.
-func subscriberConfig(cfg Config, group string, log *slog.Logger) (wmkafka.SubscriberConfig, watermill.LoggerAdapter) {
+//
+// sessions counts the group's live sessions of the subscriber (0 or 1):
+// the router's readiness (Router.Ready).
+func subscriberConfig(cfg Config, group string, log *slog.Logger) (_ wmkafka.SubscriberConfig, _ watermill.LoggerAdapter, sessions *atomic.Int32) {
 	link := outage.NewTracker(log.With("consumer_group", group), "consumer lost Kafka, retrying", "consumer reached Kafka again", time.Now)
 	wmlog := linkLogger{LoggerAdapter: watermillLogger(log), link: link}
 	sc := kafka.ConsumerConfig(cfg.ClientID)
@@ -43,6 +47,7 @@ func subscriberConfig(cfg Config, group string, log *slog.Logger) (wmkafka.Subsc
 	// old member at once. Static members do not leave on close, so the
 	// router removes them itself (Router.leave).
 	sc.Consumer.Group.InstanceId = instanceID(cfg.ClientID)
+	sessions = new(atomic.Int32)
 	return wmkafka.SubscriberConfig{
 		Brokers:               cfg.Brokers,
 		Unmarshaler:           tolerantUnmarshaler{kafka.CloudEventsMarshaler{}},
@@ -50,8 +55,8 @@ func subscriberConfig(cfg Config, group string, log *slog.Logger) (wmkafka.Subsc
 		ConsumerGroup:         group,
 		NackResendSleep:       nackResendSleep,
 		ReconnectRetrySleep:   reconnectRetry,
-		Tracer:                sessionTracer{link: link},
-	}, wmlog
+		Tracer:                sessionTracer{link: link, sessions: sessions},
+	}, wmlog, sessions
 }
 
 // instanceID names one subscriber's membership of its group: unique to the
@@ -92,11 +97,18 @@ func (l linkLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
 
 // sessionTracer tells the tracker when a consumer-group session starts:
 // the consumer has joined its group and been given its partitions, so it
-// reaches Kafka again. watermill-kafka offers no other hook there.
-type sessionTracer struct{ link *outage.Tracker }
+// reaches Kafka again. watermill-kafka offers no other hook there. It also
+// counts the live sessions, for readiness: sarama calls Setup once the
+// group has synced (it is stable and this member holds its assignment,
+// possibly no partition at all) and Cleanup when the session ends (a
+// rebalance, a lost coordinator, a close).
+type sessionTracer struct {
+	link     *outage.Tracker
+	sessions *atomic.Int32
+}
 
 func (s sessionTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
-	return sessionStart{ConsumerGroupHandler: h, link: s.link}
+	return sessionStart{ConsumerGroupHandler: h, link: s.link, sessions: s.sessions}
 }
 func (sessionTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
 func (sessionTracer) WrapPartitionConsumer(c sarama.PartitionConsumer) sarama.PartitionConsumer {
@@ -108,10 +120,19 @@ func (sessionTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProducer) s
 
 type sessionStart struct {
 	sarama.ConsumerGroupHandler
-	link *outage.Tracker
+	link     *outage.Tracker
+	sessions *atomic.Int32
 }
 
+// Setup counts the session before the handler's own Setup: if that fails,
+// sarama still releases the session with Cleanup, which uncounts it.
 func (s sessionStart) Setup(sess sarama.ConsumerGroupSession) error {
 	s.link.Succeeded()
+	s.sessions.Add(1)
 	return s.ConsumerGroupHandler.Setup(sess)
+}
+
+func (s sessionStart) Cleanup(sess sarama.ConsumerGroupSession) error {
+	s.sessions.Add(-1)
+	return s.ConsumerGroupHandler.Cleanup(sess)
 }

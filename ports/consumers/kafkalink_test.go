@@ -27,7 +27,7 @@ func TestConsumer_a_kafka_outage_is_logged_once_lost_and_once_regained(t *testin
 	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	cfg, wmlog := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-outage"}, topics.Prefix+"outage", log)
+	cfg, wmlog, sessions := subscriberConfig(Config{Brokers: brokers, ClientID: "renderd-test-outage"}, topics.Prefix+"outage", log)
 	testenv.DialThrough(cfg.OverwriteSaramaConfig, proxy)
 	sub, err := wmkafka.NewSubscriber(cfg, wmlog)
 	if err != nil {
@@ -66,14 +66,23 @@ func TestConsumer_a_kafka_outage_is_logged_once_lost_and_once_regained(t *testin
 	}
 	send("before")
 	receive("before")
+	// Consuming, so in a session: what readiness counts (Router.Ready).
+	if n := sessions.Load(); n != 1 {
+		t.Errorf("%d live sessions while consuming, want 1", n)
+	}
 
 	proxy.Cut()
 	time.Sleep(12 * time.Second) // past the group session's timeout (10 s)
+	// Kafka out of reach ends the session: the consumer is not ready.
+	testenv.Eventually(t, 30*time.Second, "the session to end without Kafka", func() bool { return sessions.Load() == 0 })
 	send("during")
 	proxy.Restore()
 	restored := time.Now()
 	took := receive("during").Sub(restored)
 	t.Logf("consuming again %s after Kafka returned", took.Round(time.Millisecond))
+	if n := sessions.Load(); n != 1 {
+		t.Errorf("%d live sessions once consuming again, want 1", n)
+	}
 
 	out := logs.String()
 	count := func(s string) int { return strings.Count(out, s) }

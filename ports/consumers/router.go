@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -151,8 +153,12 @@ type Router struct {
 	log     *slog.Logger
 }
 
-// member is a subscriber's static membership of its consumer group.
-type member struct{ group, instanceID string }
+// member is a subscriber's static membership of its consumer group, and
+// its count of live group sessions.
+type member struct {
+	group, instanceID string
+	sessions          *atomic.Int32
+}
 
 // NewRouter builds the router: for each handler one consumer group on its
 // aggregate's topic.
@@ -185,13 +191,13 @@ func NewRouter(cfg Config, codec Decoder, handlers []Handler, log *slog.Logger) 
 	r := &Router{router: router, cfg: cfg, log: log}
 	for _, h := range handlers {
 		r.groups = append(r.groups, kafka.GroupTopic{Group: cfg.GroupPrefix + h.Group, Topic: cfg.Topics.For(h.Aggregate)})
-		sc, wmlog := subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log)
+		sc, wmlog, sessions := subscriberConfig(cfg, cfg.GroupPrefix+h.Group, log)
 		sub, err := wmkafka.NewSubscriber(sc, wmlog)
 		if err != nil {
 			return nil, fmt.Errorf("consumers: %s: %w", h.Group, err)
 		}
 		r.subs = append(r.subs, sub)
-		r.members = append(r.members, member{sc.ConsumerGroup, sc.OverwriteSaramaConfig.Consumer.Group.InstanceId})
+		r.members = append(r.members, member{sc.ConsumerGroup, sc.OverwriteSaramaConfig.Consumer.Group.InstanceId, sessions})
 		router.AddConsumerHandler(h.Group, cfg.Topics.For(h.Aggregate), sub, handle(codec, h.Handle, h.Timeout, h.Group))
 	}
 	return r, nil
@@ -231,6 +237,32 @@ func (r *Router) Run(ctx context.Context) error {
 	runErr := <-done
 	r.closeSubscribers()
 	return errors.Join(runErr, closeErr)
+}
+
+// Ready reports whether every consumer group of the router has a live
+// session: this process's member joined, the group settled, and the member
+// holds its partitions (none, when the group has more members than the
+// topic has partitions: a hot spare is ready too). Until then an event
+// just written may wait for the group to form before it is handled, which
+// is what keeps a fresh process from promising read-your-writes.
+//
+// The answer is the router's own state, kept by the session hooks
+// (sessionTracer), so a probe costs Kafka nothing; asking the cluster
+// (DescribeConsumerGroups) would tell no more and cost a round trip per
+// group. A rebalance ends every member's session until the group settles
+// again, so Ready fails for that moment, as the group consumes nothing
+// then either.
+func (r *Router) Ready() error {
+	var waiting []string
+	for _, m := range r.members {
+		if m.sessions.Load() < 1 {
+			waiting = append(waiting, m.group)
+		}
+	}
+	if len(waiting) > 0 {
+		return fmt.Errorf("consumer groups without a session (joining, rebalancing or out of reach of Kafka): %s", strings.Join(waiting, ", "))
+	}
+	return nil
 }
 
 // Running is closed once every handler has subscribed.

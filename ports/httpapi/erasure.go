@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/renderd/renderd/commands"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // deleteAsset deletes an asset with its cuts and renders (DELETE
@@ -43,6 +44,7 @@ func (s *server) afterWrites(w http.ResponseWriter, r *http.Request, written []c
 		}
 		if !reached {
 			w.Header().Set("Renderd-Read-Your-Writes", "timeout")
+			telemetry.ReadYourWritesTimeouts.Inc() // once per answer, like the header
 			s.Log.WarnContext(r.Context(), "read model lagging behind a write", "stream_id", wr.StreamID,
 				"version", wr.Version, "correlation_id", requestID(r.Context()))
 			return

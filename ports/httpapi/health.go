@@ -19,13 +19,23 @@ type Check func(ctx context.Context) error
 // runs; log gets their errors.
 func NewRouter(readiness map[string]Check, log *slog.Logger) *mux.Router {
 	r := mux.NewRouter()
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet)
+	r.Handle("/healthz", Healthz()).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", readyz(readiness, log)).Methods(http.MethodGet)
 	r.Handle("/openapi.json", OpenAPIHandler()).Methods(http.MethodGet)
 	return r
 }
+
+// Healthz and Readyz are /healthz and /readyz for a listener of the
+// process's other than the API's (the metrics listener, cmd/renderd): the
+// same answers, so that a probe reads them alike on either port.
+func Healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// Readyz: see Healthz.
+func Readyz(checks map[string]Check, log *slog.Logger) http.Handler { return readyz(checks, log) }
 
 // readyz answers 200 when every check passes within two seconds, else 503
 // naming what failed: "ok" or "failing" per check, nothing more (an error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/renderd/renderd/commands"
 	"github.com/renderd/renderd/projections"
+	"github.com/renderd/renderd/telemetry"
 )
 
 // Reads are the queries behind the GET endpoints.
@@ -163,7 +164,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	r.Handle("/v1/downloads/{token}", s.withDeadlines(downloadRoute, g.anonymous(cfg.Downloads))).Methods(http.MethodGet, http.MethodHead)
 	r.Use(recordRoute)
-	return withRequestID(withLogging(cfg.Log, withTracing(r))), nil
+	return withRequestID(withMetrics(withLogging(cfg.Log, withTracing(r)))), nil
 }
 
 // handle adapts an error-returning handler: every error goes through
@@ -197,6 +198,7 @@ func (s *server) afterWrite(w http.ResponseWriter, r *http.Request, written comm
 	}
 	if !reached {
 		w.Header().Set("Renderd-Read-Your-Writes", "timeout")
+		telemetry.ReadYourWritesTimeouts.Inc()
 		s.Log.WarnContext(r.Context(), "read model lagging behind a write", "stream_id", written.StreamID,
 			"version", written.Version, "correlation_id", requestID(r.Context()))
 	}
