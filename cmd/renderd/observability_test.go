@@ -406,10 +406,15 @@ scrape_configs:
 		}) {
 			t.Fatalf("Prometheus holds no sample of renderd_http_requests_total after 60 s; its targets: %s", promGet(base, "/api/v1/targets"))
 		}
-		// Both processes are up as Prometheus sees them.
+		// Both processes are up as Prometheus sees them (the second one's
+		// first scrape may come a round later).
 		var up promResult
-		if err := promQuery(base, `sum(up{job="renderd"})`, &up); err != nil || len(up.Data.Result) != 1 || up.Data.Result[0].Value[1] != "2" {
-			t.Errorf("sum(up): %+v, %v; want 2 targets up", up.Data.Result, err)
+		var upErr error
+		if !poll(30*time.Second, func() bool {
+			upErr = promQuery(base, `sum(up{job="renderd"})`, &up)
+			return upErr == nil && len(up.Data.Result) == 1 && up.Data.Result[0].Value[1] == "2"
+		}) {
+			t.Errorf("sum(up): %+v, %v; want 2 targets up", up.Data.Result, upErr)
 		}
 		// Every rule evaluated without error (a rule with a wrong
 		// expression reports its error here, not at load).
