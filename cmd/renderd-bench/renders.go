@@ -270,6 +270,23 @@ type renderAPI struct {
 	next   atomic.Int64
 	// rywTimeouts counts responses whose read-your-writes wait timed out.
 	rywTimeouts atomic.Int64
+
+	mu  sync.Mutex
+	ids []string // the renders record saw created
+}
+
+// record notes a render post created.
+func (a *renderAPI) record(id string) {
+	a.mu.Lock()
+	a.ids = append(a.ids, id)
+	a.mu.Unlock()
+}
+
+// created is the renders recorded so far.
+func (a *renderAPI) created() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ids[:len(a.ids):len(a.ids)]
 }
 
 func (a *renderAPI) body() ([]byte, error) {
