@@ -198,21 +198,27 @@ func readyAssets(ctx context.Context, e *env, account string, n int) ([]string, 
 // added to its environment, and waits until it is ready; stop sends SIGTERM
 // and waits for it (SIGKILL after 20 s). stop is always safe to call.
 func startRenderd(ctx context.Context, e *env, extra ...string) (base string, stop func(), err error) {
+	base, _, stop, err = startRenderdProc(ctx, e, extra...)
+	return base, stop, err
+}
+
+// startRenderdProc is startRenderd that also returns the process.
+func startRenderdProc(ctx context.Context, e *env, extra ...string) (base string, proc *renderdProc, stop func(), err error) {
 	stop = func() {}
 	port, err := freePort()
 	if err != nil {
-		return "", stop, err
+		return "", nil, stop, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	blobDir, err := os.MkdirTemp("", "renderd-bench-blobs-")
 	if err != nil {
-		return "", stop, err
+		return "", nil, stop, err
 	}
 	p, err := startServe(e, "api", "api,relay,projector", append([]string{
 		"RENDERD_HTTP_ADDR=" + addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_BLOB_URL=file:" + blobDir}, extra...)...)
 	if err != nil {
 		_ = os.RemoveAll(blobDir)
-		return "", stop, err
+		return "", nil, stop, err
 	}
 	stop = func() {
 		p.stop()
@@ -222,20 +228,20 @@ func startRenderd(ctx context.Context, e *env, extra ...string) (base string, st
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if err := p.alive(); err != nil {
-			return "", stop, err
+			return "", nil, stop, err
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return "", stop, err
+			return "", nil, stop, err
 		}
 		if res, err := http.Get(base + "/readyz"); err == nil { //nolint:noctx // short poll
 			_, _ = io.Copy(io.Discard, res.Body)
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return base, stop, nil
+				return base, p, stop, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", stop, errors.New("renderd not ready after 60 s")
+			return "", nil, stop, errors.New("renderd not ready after 60 s")
 		}
 	}
 }
