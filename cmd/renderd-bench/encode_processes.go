@@ -107,10 +107,16 @@ func (b *encodeBench) ffmpegsOf(known map[int]bool, ids []string) map[int]bool {
 // waitIdle waits until the encoder has no child process (ffmpeg, ffprobe)
 // and then a little longer, for the freed slots to be back.
 func (b *encodeBench) waitIdle(ctx context.Context) error {
+	return waitChildless(ctx, b.encoder, "the encoder")
+}
+
+// waitChildless waits until p runs no child process, and then a little
+// longer, for what the children held to be released.
+func waitChildless(ctx context.Context, p *renderdProc, who string) error {
 	deadline := time.Now().Add(60 * time.Second)
-	for len(childrenOf(b.encoder.cmd.Process.Pid)) > 0 {
+	for len(childrenOf(p.cmd.Process.Pid)) > 0 {
 		if time.Now().After(deadline) {
-			return errors.New("the encoder still runs children after 60 s")
+			return fmt.Errorf("%s still runs children after 60 s", who)
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
@@ -203,19 +209,24 @@ func childrenOf(parent int) []int {
 	return kids
 }
 
-// procStat reads a process's parent and state from /proc/<pid>/stat.
-func procStat(pid int) (ppid int, state string) {
+// procStatFields are the fields of /proc/<pid>/stat after the command
+// name, which may hold spaces and parentheses (so they start after the
+// last ")"): state first, then ppid; nil when it cannot be read.
+func procStatFields(pid int) []string {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, ""
+		return nil
 	}
-	// The command name may hold spaces and parentheses: fields start after
-	// the last ")".
 	i := bytes.LastIndexByte(raw, ')')
 	if i < 0 {
-		return 0, ""
+		return nil
 	}
-	f := strings.Fields(string(raw[i+1:]))
+	return strings.Fields(string(raw[i+1:]))
+}
+
+// procStat reads a process's parent and state from /proc/<pid>/stat.
+func procStat(pid int) (ppid int, state string) {
+	f := procStatFields(pid)
 	if len(f) < 2 {
 		return 0, ""
 	}

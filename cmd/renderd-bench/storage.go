@@ -315,16 +315,7 @@ type rssOver struct {
 // waitIdleAPI waits until the api process runs no child (the probe's
 // ffprobe) and drops its scratch copies.
 func (b *encodeBench) waitIdleAPI(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for len(childrenOf(b.api.cmd.Process.Pid)) > 0 {
-		if time.Now().After(deadline) {
-			return errors.New("the api still runs children after 60 s")
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return sleepCtx(ctx, 300*time.Millisecond)
+	return waitChildless(ctx, b.api, "the api")
 }
 
 // procStatusKiB reads one "kB" field of /proc/<pid>/status (0 if absent).

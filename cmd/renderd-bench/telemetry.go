@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -10,10 +9,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -184,19 +181,10 @@ func perRequest(cpu time.Duration, l loadResult, d time.Duration) time.Duration 
 }
 
 // procCPU is the CPU time (user and system) process pid has used, from
-// /proc/<pid>/stat (clock ticks of 10 ms); 0 when it cannot be read.
+// /proc/<pid>/stat (utime and stime, fields 14 and 15, in clock ticks of
+// 10 ms); 0 when it cannot be read.
 func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces) start after
-	// the last ")": state is field 3, utime 14 and stime 15.
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(raw[i+1:]))
+	f := procStatFields(pid) // from the state, field 3
 	if len(f) < 13 {
 		return 0
 	}
@@ -219,7 +207,7 @@ func medianLoad(rs []telemetryRun, pick func(telemetryRun) loadResult) loadResul
 func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink, mode telemetryMode,
 	projected func(context.Context) error, d time.Duration,
 ) (telemetryRun, error) {
-	env := []string{"OTEL_TRACES_EXPORTER=none"}
+	environ := []string{"OTEL_TRACES_EXPORTER=none"}
 	metricsAddr := ""
 	if mode.metrics {
 		port, err := freePort()
@@ -227,16 +215,16 @@ func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink,
 			return telemetryRun{}, err
 		}
 		metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		env = append(env, "RENDERD_METRICS_ADDR="+metricsAddr)
+		environ = append(environ, "RENDERD_METRICS_ADDR="+metricsAddr)
 	}
 	if mode.sampler != "" {
-		env = append(env, "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		environ = append(environ, "OTEL_TRACES_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 			"OTEL_EXPORTER_OTLP_ENDPOINT="+sink.url, "OTEL_TRACES_SAMPLER="+mode.sampler)
 		if mode.samplerArg != "" {
-			env = append(env, "OTEL_TRACES_SAMPLER_ARG="+mode.samplerArg)
+			environ = append(environ, "OTEL_TRACES_SAMPLER_ARG="+mode.samplerArg)
 		}
 	}
-	base, proc, stop, err := startRenderdProc(ctx, e, env...)
+	base, proc, stop, err := startRenderdProc(ctx, e, environ...)
 	defer stop()
 	if err != nil {
 		return telemetryRun{}, err
