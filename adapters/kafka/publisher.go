@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/IBM/sarama"
 	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/eapache/go-resiliency/breaker"
 )
 
 // Outgoing is one message bound for a topic.
@@ -20,18 +22,34 @@ type Outgoing struct {
 // acknowledged all of them. watermill-kafka's Publisher waits for each
 // message in turn; the relay needs whole batches in flight to keep up, and
 // sarama's idempotent producer keeps each partition's order within a batch.
+//
+// It outlives sarama's circuit breakers. sarama's producer opens a
+// breaker for 10 s on a topic, or a partition, whose metadata it failed to
+// read three times in a row, and fails every message bound there at once
+// until it closes: after Kafka has been away (a cluster restart, say),
+// that is up to 10 s of refused sends to a cluster that is back. A send
+// refused so marks the producer spent, and the next Publish first
+// connects a new producer, whose breakers are closed, once Kafka answers.
 type BatchPublisher struct {
-	producer  sarama.SyncProducer
+	dial      func() (sarama.SyncProducer, error)
 	marshaler wmkafka.Marshaler
+
+	mu       sync.Mutex // Publish and Close
+	producer sarama.SyncProducer
+	spent    bool // a send met an open breaker: connect a new producer
 }
 
 // NewBatchPublisher connects a producer configured by ProducerConfig.
 func NewBatchPublisher(brokers []string, cfg *sarama.Config, marshaler wmkafka.Marshaler) (*BatchPublisher, error) {
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	return newBatchPublisher(func() (sarama.SyncProducer, error) { return sarama.NewSyncProducer(brokers, cfg) }, marshaler)
+}
+
+func newBatchPublisher(dial func() (sarama.SyncProducer, error), marshaler wmkafka.Marshaler) (*BatchPublisher, error) {
+	producer, err := dial()
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	return &BatchPublisher{producer: producer, marshaler: marshaler}, nil
+	return &BatchPublisher{dial: dial, marshaler: marshaler, producer: producer}, nil
 }
 
 // Key is the message's record key: its partition key, the aggregate id.
@@ -55,6 +73,18 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // that failed (every other one was written); any other error may have
 // written any of them.
 func (p *BatchPublisher) Publish(msgs []Outgoing) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.spent {
+		// While Kafka is still away this fails as fast as the old
+		// producer would, having sent nothing.
+		fresh, err := p.dial()
+		if err != nil {
+			return fmt.Errorf("publish: a new producer, for one whose circuit breaker is open: %w", err)
+		}
+		_ = p.producer.Close() // nothing in flight: SendMessages returned
+		p.producer, p.spent = fresh, false
+	}
 	batch := make([]*sarama.ProducerMessage, 0, len(msgs))
 	index := make(map[*sarama.ProducerMessage]int, len(msgs))
 	for i, m := range msgs {
@@ -75,6 +105,9 @@ func (p *BatchPublisher) Publish(msgs []Outgoing) error {
 	}
 	failed := make([]int, 0, len(perrs))
 	for _, pe := range perrs {
+		if errors.Is(pe.Err, breaker.ErrBreakerOpen) {
+			p.spent = true
+		}
 		i, ok := index[pe.Msg]
 		if !ok {
 			return fmt.Errorf("publish: a failure names a message not in the batch: %w", pe.Err)
@@ -86,4 +119,8 @@ func (p *BatchPublisher) Publish(msgs []Outgoing) error {
 }
 
 // Close flushes and closes the producer.
-func (p *BatchPublisher) Close() error { return p.producer.Close() }
+func (p *BatchPublisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.producer.Close()
+}
