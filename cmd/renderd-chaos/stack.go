@@ -291,11 +291,26 @@ func (s *stack) up(ctx context.Context) error {
 	return nil
 }
 
-// kafkaUp reports whether the cluster accepts the relay's writes: every
-// partition has a leader and as many in-sync replicas as
-// min.insync.replicas asks of a write with acks=all (2, or 1 for a
-// partition with a single copy; adapters/kafka/topics.go).
+// kafkaUp reports whether the cluster is back whole and accepts the
+// relay's writes: every node is registered, and every partition has a
+// leader and as many in-sync replicas as min.insync.replicas asks of a
+// write with acks=all (2, or 1 for a partition with a single copy;
+// adapters/kafka/topics.go).
+//
+// Every node, because the in-sync sets the metadata shows are not enough
+// alone: after the whole cluster restarted, one answer showed two replicas
+// in sync for a partition whose leader went on refusing writes with
+// NOT_ENOUGH_REPLICAS for 5 s, until its third node had registered.
 func (s *stack) kafkaUp() bool {
+	c, err := s.kafkaClient()
+	if err != nil {
+		return false
+	}
+	n := len(c.Brokers())
+	_ = c.Close()
+	if n < s.nodes() {
+		return false
+	}
 	// Answering metadata is not enough: a restarted broker serves it
 	// before it is unfenced, and until then its partitions have no leader
 	// and every produce fails. After the whole cluster restarted, a
