@@ -47,12 +47,11 @@ var (
 // handBackTimeout bounds the commands a job sends after its context ended.
 const handBackTimeout = 5 * time.Second
 
-// claimSpan describes the claim's and the job's spans, when tracing is on.
-func claimSpan(renderID string) []trace.SpanStartOption {
-	if !telemetry.Enabled() {
-		return nil
+// annotate names the render on a claim's or a job's span that records.
+func annotate(span trace.Span, renderID string) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("renderd.render_id", renderID))
 	}
-	return []trace.SpanStartOption{trace.WithAttributes(attribute.String("renderd.render_id", renderID))}
 }
 
 // claimed is an attempt this worker won.
@@ -80,7 +79,8 @@ func (j claimed) traced(ctx context.Context) context.Context {
 // none when someone else ended the attempt (a cancel, a reaper).
 func (w *RenderWorker) runJob(parent context.Context, job claimed) {
 	log := w.log.With("render_id", job.renderID, "attempt", job.attempt)
-	jctx, span := telemetry.Start(job.traced(context.WithoutCancel(parent)), "render job", claimSpan(job.renderID)...)
+	jctx, span := telemetry.Start(job.traced(context.WithoutCancel(parent)), "render job")
+	annotate(span, job.renderID)
 	defer span.End()
 	if sc := span.SpanContext(); sc.IsValid() { // with tracing off, the claim's carried context goes on
 		job.trace = sc

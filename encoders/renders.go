@@ -271,7 +271,8 @@ func (w *RenderWorker) claim(ctx context.Context, p commands.PendingRender) bool
 	c := commands.Caller{CorrelationID: "claim_" + renderID}
 	// The claim continues the trace of the command that queued the render
 	// (its job row's), and the job's spans continue the claim's.
-	cctx, span := telemetry.StartFrom(ctx, p.TraceParent, p.TraceState, "encoder claim", claimSpan(renderID)...)
+	cctx, span := telemetry.StartFrom(ctx, p.TraceParent, p.TraceState, "encoder claim")
+	annotate(span, renderID)
 	attempt, _, err := w.cmds.Start.Handle(cctx, c, commands.StartRender{RenderID: renderID, AccountID: p.AccountID,
 		WorkerID: w.cfg.WorkerID, LeaseUntil: started.Add(w.cfg.Lease)})
 	if err != nil {

@@ -127,6 +127,26 @@ func SetupTracing(ctx context.Context, service, roles string) (shutdown func(con
 	}, nil
 }
 
+// Kind is the start option giving a span kind k, made once: an option,
+// and the slice of options a call passes, built per span cost an
+// allocation each. Pass it as Start(ctx, name, Kind(k)...). A span's
+// attributes are best set after its start and only when it records
+// (span.IsRecording()): most spans of a sampled-down trace do not.
+func Kind(k trace.SpanKind) []trace.SpanStartOption {
+	if int(k) < len(kinds) {
+		return kinds[k]
+	}
+	return nil
+}
+
+var kinds = func() [trace.SpanKindConsumer + 1][]trace.SpanStartOption {
+	var ks [trace.SpanKindConsumer + 1][]trace.SpanStartOption
+	for k := range ks {
+		ks[k] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKind(k))}
+	}
+	return ks
+}()
+
 // Start starts a span as a child of the span in ctx, if any. With tracing
 // off it returns ctx as it is (a carried context in it stays there) and a
 // no-op span, and allocates nothing.

@@ -270,7 +270,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		d.putOff(ctx, c, time.Second)
 		return
 	}
-	sctx, span := telemetry.StartFrom(ctx, c.traceParent, c.traceState, "webhook send", sendSpan(c)...)
+	sctx, span := startSend(ctx, c)
 	res := d.sender.Send(sctx, Message{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
 	endSend(span, res)
 	var body *string // NULL: not kept

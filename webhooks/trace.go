@@ -1,6 +1,8 @@
 package webhooks
 
 import (
+	"context"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -8,18 +10,19 @@ import (
 	"github.com/renderd/renderd/telemetry"
 )
 
-// sendSpan describes a delivery attempt's span, when tracing is on. The
-// endpoint's URL is left out: it is the account's configuration, and may
-// hold a token in its path or query.
-func sendSpan(c claimed) []trace.SpanStartOption {
-	if !telemetry.Enabled() {
-		return nil
+// startSend starts a delivery attempt's span, continuing the trace of the
+// event the delivery announces. The endpoint's URL is left out: it is the
+// account's configuration, and may hold a token in its path or query.
+func startSend(ctx context.Context, c claimed) (context.Context, trace.Span) {
+	ctx, span := telemetry.StartFrom(ctx, c.traceParent, c.traceState, "webhook send", telemetry.Kind(trace.SpanKindClient)...)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("renderd.delivery_id", c.id),
+			attribute.String("renderd.endpoint_id", c.endpointID),
+			attribute.String("renderd.render_id", c.renderID),
+			attribute.Int("renderd.attempt", c.attempt))
 	}
-	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-		attribute.String("renderd.delivery_id", c.id),
-		attribute.String("renderd.endpoint_id", c.endpointID),
-		attribute.String("renderd.render_id", c.renderID),
-		attribute.Int("renderd.attempt", c.attempt))}
+	return ctx, span
 }
 
 // endSend ends a delivery attempt's span with its outcome: an error or an

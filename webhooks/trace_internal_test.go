@@ -29,7 +29,7 @@ func TestEndSend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			exp.Reset()
 			c := claimed{id: "whd_1", endpointID: "whe_1", renderID: "rnd_1", attempt: 2}
-			_, span := telemetry.StartFrom(t.Context(), "", "", "webhook send", sendSpan(c)...)
+			_, span := startSend(t.Context(), c)
 			endSend(span, tt.res)
 			got := exp.GetSpans()
 			if len(got) != 1 || got[0].Status.Code != tt.want || got[0].Status.Description != tt.desc {

@@ -26,14 +26,19 @@ func publishSpans(ctx context.Context, entries []postgres.LogEntry) (end func(er
 		if e.TraceParent == "" {
 			continue
 		}
-		sctx, span := telemetry.StartFrom(ctx, e.TraceParent, e.TraceState, "relay publish",
-			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
-				attribute.String("messaging.system", "kafka"),
-				attribute.String("messaging.message.id", e.ID),
-				attribute.String("cloudevents.event_type", e.WireName),
-				attribute.String("cloudevents.event_subject", e.StreamID)))
-		e.TraceParent, e.TraceState = telemetry.Carry(sctx)
+		sctx, span := telemetry.StartFrom(ctx, e.TraceParent, e.TraceState, "relay publish", telemetry.Kind(trace.SpanKindProducer)...)
 		spans = append(spans, span)
+		if !span.IsRecording() {
+			// Sampled out: the entry keeps the command's context, which
+			// says so too, and nothing is formatted for a span no one sees.
+			continue
+		}
+		span.SetAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.message.id", e.ID),
+			attribute.String("cloudevents.event_type", e.WireName),
+			attribute.String("cloudevents.event_subject", e.StreamID))
+		e.TraceParent, e.TraceState = telemetry.Carry(sctx)
 	}
 	return func(err error) {
 		for _, s := range spans {

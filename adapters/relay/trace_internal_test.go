@@ -69,6 +69,17 @@ func TestPublishSpans(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("an_entry_sampled_out_keeps_its_context", func(t *testing.T) {
+		exp.Reset()
+		const unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+		es := entries()
+		es[0].TraceParent = unsampled
+		publishSpans(t.Context(), es[:1])(nil)
+		if n := len(exp.GetSpans()); n != 0 || es[0].TraceParent != unsampled || es[0].TraceState != "rojo=1" {
+			t.Errorf("%d spans exported; entry carries %q %q", n, es[0].TraceParent, es[0].TraceState)
+		}
+	})
 }
 
 // With tracing off the entries go out with the context they were recorded

@@ -329,23 +329,23 @@ func handle(codec Decoder, h EventHandler, timeout time.Duration, group string) 
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), timeout)
 		defer cancel()
-		ctx, span := telemetry.StartFrom(ctx, rec.TraceParent, rec.TraceState, spanName, consumerSpan(group, rec)...)
+		ctx, span := telemetry.StartFrom(ctx, rec.TraceParent, rec.TraceState, spanName, telemetry.Kind(trace.SpanKindConsumer)...)
+		if span.IsRecording() {
+			span.SetAttributes(consumerAttrs(group, rec)...)
+		}
 		err = h.Handle(ctx, rec)
 		telemetry.End(span, err)
 		return err
 	}
 }
 
-// consumerSpan describes a consumer's span, when tracing is on.
-func consumerSpan(group string, rec domain.Recorded) []trace.SpanStartOption {
-	if !telemetry.Enabled() {
-		return nil
-	}
-	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+// consumerAttrs describe a consumer's span, set only on one that records.
+func consumerAttrs(group string, rec domain.Recorded) []attribute.KeyValue {
+	return []attribute.KeyValue{
 		attribute.String("messaging.system", "kafka"),
 		attribute.String("messaging.consumer.group.name", group),
 		attribute.String("messaging.message.id", rec.ID),
-		attribute.String("cloudevents.event_subject", rec.StreamID))}
+		attribute.String("cloudevents.event_subject", rec.StreamID)}
 }
 
 // decode rebuilds the recorded event from the message that

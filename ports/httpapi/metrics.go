@@ -30,9 +30,25 @@ func withMetrics(next http.Handler) http.Handler {
 			route = unmatchedRoute
 		}
 		method := metricMethod(r.Method)
-		telemetry.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
+		telemetry.HTTPRequests.WithLabelValues(route, method, codeLabel(rec.status)).Inc()
 		telemetry.HTTPDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// codeLabels are the code labels of HTTP's statuses, made once:
+// strconv.Itoa allocates for every number above 99.
+var codeLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(100 + i)
+	}
+	return l
+}()
+
+func codeLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return codeLabels[status-100]
+	}
+	return strconv.Itoa(status)
 }
 
 // metricMethod is the method label: one of RFC 9110's methods and PATCH,

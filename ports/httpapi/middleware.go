@@ -84,17 +84,26 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// withMetrics, outside, records the status already: one recorder
+		// serves both.
+		rec, ok := w.(*statusRecorder)
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				writeError(rec, r, log, fmt.Errorf("panic: %v", p))
 			}
+			if !log.Enabled(r.Context(), slog.LevelInfo) {
+				return
+			}
 			// The gate, deeper in the chain, filled in the account.
 			i := info(r.Context())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", traceAttrs(i.trace, []slog.Attr{
-				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
+			attrs := make([]slog.Attr, 0, 8) // room for traceAttrs' two
+			attrs = append(attrs, slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", rec.status),
 				slog.Duration("took", time.Since(start)), slog.String("correlation_id", i.id),
-				slog.String("account_id", i.account)})...)
+				slog.String("account_id", i.account))
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", traceAttrs(i.trace, attrs)...)
 		}()
 		next.ServeHTTP(rec, r)
 	})
