@@ -184,3 +184,17 @@ func TestWithSpanOf(t *testing.T) {
 		t.Fatal("a context without a span changed")
 	}
 }
+
+func TestKind(t *testing.T) {
+	exp := inMemory(t)
+	for _, k := range []trace.SpanKind{trace.SpanKindInternal, trace.SpanKindServer, trace.SpanKindClient, trace.SpanKindProducer, trace.SpanKindConsumer} {
+		_, span := Start(t.Context(), "s", Kind(k)...)
+		span.End()
+		if got := exp.GetSpans()[len(exp.GetSpans())-1].SpanKind; got != k {
+			t.Errorf("Kind(%v) started a %v span", k, got)
+		}
+	}
+	if Kind(trace.SpanKind(99)) != nil {
+		t.Error("an unknown kind gives options")
+	}
+}

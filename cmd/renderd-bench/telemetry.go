@@ -193,6 +193,29 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
+// quiesce waits until process pid is idle: less than quietCPU of CPU time
+// in a quietWindow (an idle renderd polls the outbox and Kafka, about 1 %
+// of a core), or quietMax has passed.
+func quiesce(ctx context.Context, pid int) error {
+	const (
+		quietWindow = 500 * time.Millisecond
+		quietCPU    = 20 * time.Millisecond // 4 % of a core
+		quietMax    = 2 * time.Minute
+	)
+	deadline := time.Now().Add(quietMax)
+	for last := procCPU(pid); time.Now().Before(deadline); {
+		if err := sleepCtx(ctx, quietWindow); err != nil {
+			return err
+		}
+		now := procCPU(pid)
+		if now-last < quietCPU {
+			return nil
+		}
+		last = now
+	}
+	return fmt.Errorf("renderd (pid %d) still busy after %s", pid, quietMax)
+}
+
 // medianLoad is the run of median rate.
 func medianLoad(rs []telemetryRun, pick func(telemetryRun) loadResult) loadResult {
 	sorted := slices.Clone(rs)
@@ -201,7 +224,10 @@ func medianLoad(rs []telemetryRun, pick func(telemetryRun) loadResult) loadResul
 }
 
 // telemetryOnce starts renderd in mode, runs the GET load over the renders
-// the earlier runs created and then the POST load, and stops it. GETs come
+// the earlier runs created and then the POST load, and stops it. Each
+// load's CPU is counted from an idle process (quiesce), and a POST load's
+// until the process is idle again: the relay and the projector's work on
+// the POSTs' events is theirs. GETs come
 // first: after the POSTs the relay, Kafka and Postgres are still busy with
 // their events for a while, which the GETs of a mode would pay for.
 func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink, mode telemetryMode,
@@ -248,7 +274,14 @@ func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink,
 		if len(ids) == 0 {
 			return nil
 		}
-		cpu := procCPU(proc.cmd.Process.Pid)
+		pid := proc.cmd.Process.Pid
+		// A GET leaves no work behind; what the process still does from
+		// before (the projector catching up on the last run's events)
+		// is no GET's.
+		if err := quiesce(ctx, pid); err != nil {
+			return err
+		}
+		cpu := procCPU(pid)
 		r.get, err = load(ctx, d, func(ctx context.Context) (bool, error) {
 			status, err := api.get(ctx, api.base+"/v1/renders/"+ids[rand.IntN(len(ids))], true)
 			return status == http.StatusOK, err
@@ -256,14 +289,18 @@ func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink,
 		if err != nil {
 			return fmt.Errorf("GET: %w", err)
 		}
-		r.getCPU = perRequest(procCPU(proc.cmd.Process.Pid)-cpu, r.get, d)
+		r.getCPU = perRequest(procCPU(pid)-cpu, r.get, d)
 		return nil
 	}
 	if err := get(); err != nil {
 		return r, err
 	}
 	before := len(api.created())
-	cpu := procCPU(proc.cmd.Process.Pid)
+	pid := proc.cmd.Process.Pid
+	if err := quiesce(ctx, pid); err != nil {
+		return r, err
+	}
+	cpu := procCPU(pid)
 	r.post, err = load(ctx, d, func(ctx context.Context) (bool, error) {
 		id, status, err := api.post(ctx)
 		if err != nil || status != http.StatusCreated {
@@ -275,7 +312,12 @@ func telemetryOnce(ctx context.Context, e *env, api *renderAPI, sink *traceSink,
 	if err != nil {
 		return r, fmt.Errorf("POST: %w", err)
 	}
-	r.postCPU = perRequest(procCPU(proc.cmd.Process.Pid)-cpu, r.post, d)
+	// A POST's cost goes on after its answer: the relay publishes its
+	// events and the projector applies them. Counted until that is done.
+	if err := quiesce(ctx, pid); err != nil {
+		return r, err
+	}
+	r.postCPU = perRequest(procCPU(pid)-cpu, r.post, d)
 	if len(api.created()) == before {
 		return r, errors.New("POST: no render created")
 	}
