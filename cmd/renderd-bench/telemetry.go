@@ -30,12 +30,17 @@ type telemetryMode struct {
 
 var telemetryModes = []telemetryMode{
 	{name: "off"},
+	// The control: "off" again, whose ratio to "off" is the noise alone.
+	{name: noiseMode},
 	// The two halves apart, to tell which one costs what.
 	{name: "metrics only", metrics: true},
 	{name: "traces 1 % only", sampler: "parentbased_traceidratio", samplerArg: "0.01"},
 	{name: "metrics + traces 1 %", metrics: true, sampler: "parentbased_traceidratio", samplerArg: "0.01"},
 	{name: "metrics + traces 100 %", metrics: true, sampler: "parentbased_always_on"},
 }
+
+// noiseMode is the control mode's name.
+const noiseMode = "off again"
 
 // telemetryRounds is how many times each mode runs. The modes alternate
 // within a round (each round starting with the next mode), and each ratio
@@ -63,8 +68,8 @@ func benchTelemetry(ctx context.Context, e *env, d time.Duration) ([]result, err
 	if err != nil {
 		return nil, err
 	}
-	// 26 runs of POSTs at up to ~800 req/s: 120,000 signatures, enough for
-	// a -duration up to about 15 s (a longer one runs out, and says so).
+	// 31 runs of POSTs at up to ~800 req/s: 120,000 signatures, enough for
+	// a -duration up to about 14 s (a longer one runs out, and says so).
 	assets, err := readyAssets(ctx, e, acc.AccountID, 2*renderAssets)
 	if err != nil {
 		return nil, fmt.Errorf("ready assets: %w", err)
@@ -112,6 +117,11 @@ func benchTelemetry(ctx context.Context, e *env, d time.Duration) ([]result, err
 // the load, Postgres, Kafka and renderd share, the throughput of one run
 // moves by ±30 % from the next whatever the mode, while the CPU a request
 // costs renderd moves far less. The rates' ratios are printed beside it.
+//
+// A mode meets its target when its median ratio is at most the ceiling,
+// or at most the highest ratio the control ("off again", identical to
+// "off") reached in a round: a cost no larger than the noise of two
+// identical runs cannot be told from it.
 func telemetryResults(runs map[string][]telemetryRun) []result {
 	type side struct {
 		what string
@@ -123,35 +133,45 @@ func telemetryResults(runs map[string][]telemetryRun) []result {
 		{"GET /v1/renders/{id}", func(r telemetryRun) loadResult { return r.get }, func(r telemetryRun) time.Duration { return r.getCPU }},
 	}
 	off := runs[telemetryModes[0].name]
-	var out []result
-	for _, mode := range telemetryModes[1:] {
-		// Exporting every trace costs a span per stage, batched and sent;
-		// one in a hundred must cost no more than the noise.
-		ceiling := 1.05
-		if mode.sampler != "" && mode.samplerArg == "" {
-			ceiling = 1.10
+	// ratios are a mode's round-by-round ratios to off, sorted.
+	ratios := func(on []telemetryRun, sd side) (cpu, rate []float64, errs int) {
+		cpu, rate = make([]float64, len(on)), make([]float64, len(on))
+		for i := range on {
+			cpu[i] = float64(sd.cpu(on[i])) / float64(sd.cpu(off[i]))
+			rate[i] = sd.load(on[i]).rate / sd.load(off[i]).rate
+			errs += sd.load(on[i]).errors
 		}
-		on := runs[mode.name]
-		for _, sd := range sides {
-			cpuRatios := make([]float64, len(on))
-			rateRatios := make([]float64, len(on))
-			errs := 0
-			for i := range on {
-				cpuRatios[i] = float64(sd.cpu(on[i])) / float64(sd.cpu(off[i]))
-				rateRatios[i] = sd.load(on[i]).rate / sd.load(off[i]).rate
-				errs += sd.load(on[i]).errors
-			}
-			slices.Sort(cpuRatios)
-			slices.Sort(rateRatios)
+		slices.Sort(cpu)
+		slices.Sort(rate)
+		return cpu, rate, errs
+	}
+	var out []result
+	for _, sd := range sides {
+		noise, _, _ := ratios(runs[noiseMode], sd)
+		noiseTop := noise[len(noise)-1]
+		for _, mode := range telemetryModes[1:] {
+			on := runs[mode.name]
+			cpu, rate, errs := ratios(on, sd)
 			mid := len(on) / 2
+			// Exporting every trace costs a span per stage, batched and
+			// sent; one in a hundred must cost no more than the noise.
+			ceiling := 1.05
+			if mode.sampler != "" && mode.samplerArg == "" {
+				ceiling = 1.10
+			}
+			target := fmt.Sprintf("CPU/request median ≤ %.2f × off, or ≤ the noise (off again's highest round, %s)", ceiling, ratio(noiseTop))
+			ok := (cpu[mid] <= ceiling || cpu[mid] <= noiseTop) && errs == 0
+			if mode.name == noiseMode {
+				target, ok = "none: the noise of two identical runs", errs == 0
+			}
 			out = append(out, result{
 				name: fmt.Sprintf("%s, %s (%d rounds)", sd.what, mode.name, telemetryRounds),
 				value: fmt.Sprintf("renderd CPU %s/request; %s; rate ÷ off %s (rounds %s–%s)",
-					us(medianCPU(on, sd.cpu)), medianLoad(on, sd.load), ratio(rateRatios[mid]), ratio(rateRatios[0]), ratio(rateRatios[len(on)-1])),
+					us(medianCPU(on, sd.cpu)), medianLoad(on, sd.load), ratio(rate[mid]), ratio(rate[0]), ratio(rate[len(on)-1])),
 				baseline: fmt.Sprintf("off: renderd CPU %s/request; %s", us(medianCPU(off, sd.cpu)), medianLoad(off, sd.load)),
-				ratio:    fmt.Sprintf("CPU %s (rounds %s–%s)", ratio(cpuRatios[mid]), ratio(cpuRatios[0]), ratio(cpuRatios[len(on)-1])),
-				target:   fmt.Sprintf("CPU/request median ≤ %.2f × off", ceiling),
-				ok:       cpuRatios[mid] <= ceiling && errs == 0,
+				ratio:    fmt.Sprintf("CPU %s (rounds %s–%s)", ratio(cpu[mid]), ratio(cpu[0]), ratio(cpu[len(on)-1])),
+				target:   target,
+				ok:       ok,
 			})
 		}
 	}
