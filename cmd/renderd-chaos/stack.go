@@ -302,15 +302,6 @@ func (s *stack) up(ctx context.Context) error {
 // in sync for a partition whose leader went on refusing writes with
 // NOT_ENOUGH_REPLICAS for 5 s, until its third node had registered.
 func (s *stack) kafkaUp() bool {
-	c, err := s.kafkaClient()
-	if err != nil {
-		return false
-	}
-	n := len(c.Brokers())
-	_ = c.Close()
-	if n < s.nodes() {
-		return false
-	}
 	// Answering metadata is not enough: a restarted broker serves it
 	// before it is unfenced, and until then its partitions have no leader
 	// and every produce fails. After the whole cluster restarted, a
@@ -319,6 +310,9 @@ func (s *stack) kafkaUp() bool {
 	// (NOT_ENOUGH_REPLICAS): the relay cannot publish, however soon it
 	// tries, so the outage lasts until then.
 	return s.everyPartition(func(c sarama.Client, topic string, p int32) bool {
+		if len(c.Brokers()) < s.nodes() { // the client's metadata: no request
+			return false
+		}
 		if _, err := c.Leader(topic, p); err != nil {
 			return false
 		}
