@@ -215,7 +215,8 @@ func procCPU(pid int) time.Duration {
 
 // quiesce waits until process pid is idle: less than quietCPU of CPU time
 // in a quietWindow (an idle renderd polls the outbox and Kafka, about 1 %
-// of a core), or quietMax has passed.
+// of a core). A process still busy after quietMax is an error: its
+// figures would not be a load's.
 func quiesce(ctx context.Context, pid int) error {
 	const (
 		quietWindow = 500 * time.Millisecond
