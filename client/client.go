@@ -175,10 +175,14 @@ func (c *Client) do(ctx context.Context, k call) (*result, error) {
 	}
 }
 
+// url is the base URL with path (escaped already: op.path) and query q.
 func (c *Client) url(path string, q url.Values) string {
 	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawPath = ""
+	u.RawPath = strings.TrimSuffix(u.EscapedPath(), "/") + path
+	var err error
+	if u.Path, err = url.PathUnescape(u.RawPath); err != nil {
+		u.Path, u.RawPath = u.RawPath, "" // unreachable: op.path escapes every parameter
+	}
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}

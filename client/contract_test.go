@@ -320,8 +320,8 @@ func TestContract_values_validate_against_schemas(t *testing.T) {
 	render := Render{ID: "rnd_1", Object: "render", AssetID: "ast_1", CutID: ptr("cut_1"),
 		Output: RenderOutput{Format: "mp4", Resolution: "720p"}, State: RenderCompleted, Progress: 100, Attempt: 1,
 		DownloadURL: "http://127.0.0.1:8080/v1/downloads/tok", DownloadExpiresAt: &at, CreatedAt: at, UpdatedAt: at,
-		Plan:       RenderPlan{Width: 1280, Height: 720, VideoBitrateBps: 5e6, AudioBitrateBps: 192000, Segments: segs, Duration: 2.5},
-		SizeBytes:  ptr[int64](1234), Duration: ptr(2.5), StartedAt: &at, CompletedAt: &at}
+		Plan:      RenderPlan{Width: 1280, Height: 720, VideoBitrateBps: 5e6, AudioBitrateBps: 192000, Segments: segs, Duration: 2.5},
+		SizeBytes: ptr[int64](1234), Duration: ptr(2.5), StartedAt: &at, CompletedAt: &at}
 	for name, v := range map[string]any{
 		"CreateAsset":           CreateAssetRequest{Kind: "video", Name: "demo"},
 		"RequestCut":            RequestCutRequest{Segments: segs},
