@@ -64,11 +64,14 @@ run: stack build ## run renderd with all roles on the local stack (127.0.0.1:808
 # fixed in go1.27); a count has no deadline to race.
 FUZZ_TARGETS := FuzzDecodeCreateAsset:20000 FuzzDecodeRequestCut:20000 FuzzAuthorization:2000 \
                 FuzzPathID:20000 FuzzQuery:20000 FuzzHeaders:20000
+# The Go SDK's decoding of answers (client/): error bodies and responses.
+CLIENT_FUZZ_TARGETS := FuzzDecodeError:20000 FuzzDecodeResponse:20000
 
-test: ## every test, unit and integration, with -race, on the real stack (its S3 server too); then a short fuzz of the request decoders (bodies, path ids, queries, headers)
+test: ## every test, unit and integration, with -race, on the real stack (its S3 server too); then a short fuzz of the request decoders (bodies, path ids, queries, headers) and of the Go SDK's answer decoding
 	$(TEST_STACK_UP)
 	$(WITH_TEST_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
 	for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./ports/httpapi || exit 1; done
+	for t in $(CLIENT_FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./client || exit 1; done
 
 test-unit: ## the tests that need no stack (integration tests skip)
 	$(GO) test -count=1 ./...
