@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/renderd/renderd/adapters/ffmpeg"
+	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
+	"github.com/renderd/renderd/client"
+)
+
+// The Go SDK's quickstart (client.Example_quickstart) end to end through a
+// real renderd on the stack's S3 store, so that the download goes through
+// the API's 302 to the object store: create an asset, upload its source
+// with progress, wait for the probe, cut it, render the cut, wait for the
+// render and download it; and one typed error on the way.
+func TestSDK_quickstart(t *testing.T) {
+	s := startS3Service(t)
+	ctx := t.Context()
+	c, err := client.New(s.base, s.account(60), client.WithPoll(client.PollPolicy{MinInterval: 200 * time.Millisecond, MaxInterval: 2 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	asset, err := c.CreateAsset(ctx, client.CreateAssetRequest{Kind: "video", Name: "sdk quickstart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asset.State != client.AssetUploading {
+		t.Fatalf("new asset: %+v", asset)
+	}
+	// A render of an asset not probed yet: the API's typed refusal.
+	if _, err := c.RequestRender(ctx, client.RequestRenderRequest{AssetID: asset.ID, Output: client.RenderOutputRequest{Format: "mp4"}}); client.ErrorCode(err) != "asset_not_ready" {
+		t.Fatalf("render before the upload: %v", err)
+	}
+
+	src := mediatest.Landscape1080p(t)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, total int64
+	if _, err := c.UploadSource(ctx, asset.ID, bytes.NewReader(data), int64(len(data)), func(s, tt int64) { sent, total = s, tt }); err != nil {
+		t.Fatal(err)
+	}
+	if sent != int64(len(data)) || total != int64(len(data)) {
+		t.Fatalf("progress ended at %d of %d, the file has %d bytes", sent, total, len(data))
+	}
+	if asset, err = c.WaitAsset(ctx, asset.ID); err != nil {
+		t.Fatal(err)
+	}
+	if asset.State != client.AssetReady || asset.Source == nil || asset.Source.Height != 1080 {
+		t.Fatalf("probed asset: %+v", asset)
+	}
+
+	cut, err := c.RequestCut(ctx, asset.ID, client.RequestCutRequest{Segments: []client.Segment{{Start: 0, End: 1}, {Start: 1.5, End: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut.State == client.CutProcessing || cut.Pending {
+		time.Sleep(100 * time.Millisecond)
+		if cut, err = c.GetCut(ctx, cut.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cut.State != client.CutCompleted || cut.Duration == nil || *cut.Duration != 1.5 {
+		t.Fatalf("cut: %+v", cut)
+	}
+
+	// 4K above a 1080p source: 422 on the field, after the live checks.
+	_, err = c.RequestRender(ctx, client.RequestRenderRequest{AssetID: asset.ID, Output: client.RenderOutputRequest{Format: "mp4", Resolution: "4k"}})
+	var api *client.APIError
+	if !errors.As(err, &api) || api.StatusCode != http.StatusUnprocessableEntity || api.Code != "validation_error" || api.Field == "" || api.RequestID == "" {
+		t.Fatalf("a 4k render of a 1080p source: %#v", err)
+	}
+
+	req := client.RequestRenderRequest{AssetID: asset.ID, CutID: cut.ID, Output: client.RenderOutputRequest{Format: "mp4", Resolution: "720p"}}
+	render, err := c.RequestRender(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !render.Created || render.CutID == nil || *render.CutID != cut.ID {
+		t.Fatalf("new render: %+v", render)
+	}
+	// The same request again is the same render (its signature), 200.
+	again, err := c.RequestRender(ctx, req)
+	if err != nil || again.Created || again.ID != render.ID {
+		t.Fatalf("repeated request: %+v, %v", again, err)
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, encodeTimeout)
+	defer cancel()
+	polls := 0
+	render, err = c.WaitRender(waitCtx, render.ID, func(*client.Render) { polls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if render.State != client.RenderCompleted || render.Progress != 100 || render.DownloadURL == "" || render.SizeBytes == nil {
+		t.Fatalf("render after %d polls: %+v", polls, render)
+	}
+
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.DownloadRender(ctx, render.ID, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != *render.SizeBytes {
+		t.Fatalf("downloaded %d bytes, the render has %d", n, *render.SizeBytes)
+	}
+	info, err := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{}).Probe(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Width != 1280 || info.Height != 720 || info.VideoCodec != "h264" || info.AudioCodec != "aac" {
+		t.Errorf("output: %s %dx%d, audio %s; want h264 1280x720, aac", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
+	}
+	if d := info.Duration - 1500*time.Millisecond; d < -100*time.Millisecond || d > 100*time.Millisecond {
+		t.Errorf("output lasts %s, want the cut's 1.5 s", info.Duration)
+	}
+
+	// The history and the page agree with the waits.
+	events, err := c.ListRenderEvents(ctx, render.ID)
+	if err != nil || len(events.Data) < 3 || events.Data[len(events.Data)-1].Type != "render.completed" {
+		t.Fatalf("events %+v, %v", events, err)
+	}
+	page, err := c.ListRenders(ctx, &client.ListRendersOptions{AssetID: asset.ID, State: client.RenderCompleted})
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != render.ID {
+		t.Fatalf("renders %+v, %v", page, err)
+	}
+}
