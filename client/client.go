@@ -46,12 +46,14 @@ func WithPoll(p PollPolicy) Option { return func(c *Client) { c.poll = p } }
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
 // RetryPolicy bounds the retries of 429 and 503 answers. Only requests safe
-// to repeat are retried: GETs, and POST /v1/renders, which the API makes
+// to repeat are retried: GETs; POST /v1/renders, which the API makes
 // idempotent by its content signature (docs/renders.md: a live render with
-// the same signature answers 200 with that render). Every other write is
-// answered at once with its *APIError, whose RetryAfter says when to try
-// again: a 503 may follow a write that committed (ports/httpapi/openapi.json), and a
-// streamed upload's body cannot be sent twice.
+// the same signature answers 200 with that render); and the two deletes
+// whose repeat the API answers as the first (DELETE /v1/assets/{id} and
+// /v1/renders/{id}). Every other write is answered at once with its
+// *APIError, whose RetryAfter says when to try again: a 503 may follow a
+// write that committed (ports/httpapi/openapi.json), and a streamed
+// upload's body cannot be sent twice.
 type RetryPolicy struct {
 	// MaxAttempts counts the first try: 1 never retries. Zero means 4.
 	MaxAttempts int

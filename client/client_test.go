@@ -160,13 +160,13 @@ func TestRetry_never_repeats_writes_that_are_not_idempotent(t *testing.T) {
 		c := newTestClient(t, h)
 		ctx := t.Context()
 		for name, f := range map[string]func() error{
-			"CreateAsset":  func() error { _, err := c.CreateAsset(ctx, CreateAssetRequest{Kind: "video"}); return err },
-			"RequestCut":   func() error { _, err := c.RequestCut(ctx, "ast_1", RequestCutRequest{}); return err },
-			"CancelRender": func() error { return c.CancelRender(ctx, "rnd_1") },
-			"DeleteAsset":  func() error { return c.DeleteAsset(ctx, "ast_1") },
-			"CreateAPIKey": func() error { _, err := c.CreateAPIKey(ctx, CreateAPIKeyRequest{}); return err },
-			"Rotate":       func() error { _, err := c.RotateWebhookSecret(ctx, "whe_1"); return err },
-			"Redeliver":    func() error { _, err := c.RedeliverWebhookDelivery(ctx, "whd_1"); return err },
+			"CreateAsset":           func() error { _, err := c.CreateAsset(ctx, CreateAssetRequest{Kind: "video"}); return err },
+			"RequestCut":            func() error { _, err := c.RequestCut(ctx, "ast_1", RequestCutRequest{}); return err },
+			"DeleteWebhookEndpoint": func() error { return c.DeleteWebhookEndpoint(ctx, "whe_1") },
+			"RevokeAPIKey":          func() error { return c.RevokeAPIKey(ctx, "key_1") },
+			"CreateAPIKey":          func() error { _, err := c.CreateAPIKey(ctx, CreateAPIKeyRequest{}); return err },
+			"Rotate":                func() error { _, err := c.RotateWebhookSecret(ctx, "whe_1"); return err },
+			"Redeliver":             func() error { _, err := c.RedeliverWebhookDelivery(ctx, "whd_1"); return err },
 			"UploadSource": func() error {
 				_, err := c.UploadSource(ctx, "ast_1", strings.NewReader("bytes"), 5, nil)
 				return err
@@ -209,6 +209,24 @@ func TestRetry_repeats_RequestRender_with_the_same_body(t *testing.T) {
 	}
 	if len(bodies) != 2 || bodies[0] != bodies[1] || bodies[0] != `{"asset_id":"ast_1","output":{"format":"mp3"}}` {
 		t.Fatalf("bodies %q", bodies)
+	}
+}
+
+// Deleting a deleted asset and cancelling a cancelled render answer as the
+// first time: both are retried.
+func TestRetry_repeats_the_deletes_the_API_makes_repeatable(t *testing.T) {
+	h, calls := refuse(1, http.StatusServiceUnavailable, "1", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newTestClient(t, h)
+	for name, f := range map[string]func() error{
+		"DeleteAsset":  func() error { return c.DeleteAsset(t.Context(), "ast_1") },
+		"CancelRender": func() error { return c.CancelRender(t.Context(), "rnd_1") },
+	} {
+		calls.Store(0)
+		if err := f(); err != nil || calls.Load() != 2 {
+			t.Errorf("%s: err %v after %d calls, want none after 2", name, err, calls.Load())
+		}
 	}
 }
 

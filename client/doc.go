@@ -24,12 +24,15 @@
 // A 429 (rate_limited, too_many_renders) or 503 (service_unavailable) is
 // retried, after its Retry-After (seconds or an HTTP date) or else an
 // exponential backoff with jitter, up to RetryPolicy.MaxAttempts, but only
-// for requests safe to repeat: every GET, and POST /v1/renders, which the
-// API makes idempotent by its content signature (docs/renders.md: a render
+// for requests safe to repeat: every GET; POST /v1/renders, which the API
+// makes idempotent by its content signature (docs/renders.md: a render
 // with the same asset, cut and normalised output answers 200 with the live
-// render instead of making another). The API has no Idempotency-Key, so
-// every other write (creating an asset, a cut, a key or an endpoint;
-// deletes; a secret rotation; a redelivery; an upload, whose body is read
+// render instead of making another); and DeleteAsset and CancelRender,
+// whose repeat the API answers as the first (202 deleted already, 204
+// cancelled already). The API has no Idempotency-Key, so every other
+// write (creating an asset, a cut, a key or an endpoint; deleting an
+// endpoint or revoking a key, whose repeat is a 404; a secret rotation,
+// which would rotate twice; a redelivery; an upload, whose body is read
 // once) comes back at once as an *APIError whose RetryAfter says when: a
 // 503 may follow a write that committed as the database went away, so look
 // before repeating it.

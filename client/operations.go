@@ -54,7 +54,6 @@ var (
 	opCreateAsset    = write("createAsset", http.MethodPost, "/v1/assets")
 	opListAssets     = get("listAssets", "/v1/assets")
 	opGetAsset       = get("getAsset", "/v1/assets/{id}")
-	opDeleteAsset    = write("deleteAsset", http.MethodDelete, "/v1/assets/{id}")
 	opUploadSource   = write("uploadAssetSource", http.MethodPut, "/v1/assets/{id}/source")
 	opUploadAudio    = write("uploadAssetAudio", http.MethodPut, "/v1/assets/{id}/audio")
 	opRequestCut     = write("requestCut", http.MethodPost, "/v1/assets/{id}/cuts")
@@ -66,7 +65,6 @@ var (
 	opRevokeAPIKey   = write("revokeAPIKey", http.MethodDelete, "/v1/api-keys/{id}")
 	opListRenders    = get("listRenders", "/v1/renders")
 	opGetRender      = get("getRender", "/v1/renders/{id}")
-	opCancelRender   = write("cancelRender", http.MethodDelete, "/v1/renders/{id}")
 	opListRenderEvts = get("listRenderEvents", "/v1/renders/{id}/events")
 	opCreateEndpoint = write("createWebhookEndpoint", http.MethodPost, "/v1/webhook-endpoints")
 	opListEndpoints  = get("listWebhookEndpoints", "/v1/webhook-endpoints")
@@ -79,6 +77,10 @@ var (
 	// POST /v1/renders is idempotent by its content signature
 	// (docs/renders.md): repeating it answers the live render it made.
 	opRequestRender = operation{ID: "requestRender", Method: http.MethodPost, Path: "/v1/renders", Idempotent: true}
+	// Two deletes the API makes repeatable (openapi.json): an asset deleted
+	// already answers 202 again, a cancelled render 204 again.
+	opDeleteAsset  = operation{ID: "deleteAsset", Method: http.MethodDelete, Path: "/v1/assets/{id}", Idempotent: true}
+	opCancelRender = operation{ID: "cancelRender", Method: http.MethodDelete, Path: "/v1/renders/{id}", Idempotent: true}
 )
 
 // operations lists every operation with the Client method that serves it.
