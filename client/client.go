@@ -191,6 +191,21 @@ func (c *Client) url(path string, q url.Values) string {
 	return u.String()
 }
 
+// BaseURL is the API's base URL, as New was given it (without a trailing
+// slash).
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Do sends req as the client's other requests go, with its API key and
+// User-Agent, for what the typed methods do not cover (an Uploader's own
+// protocol). It neither retries nor reads the answer: close its body.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	return c.http.Do(req)
+}
+
 // send sends one request and reads its whole answer: a 2xx as a result,
 // anything else as an *APIError.
 func (c *Client) send(req *http.Request, op operation) (*result, error) {

@@ -270,7 +270,9 @@ func (c *Client) RevokeAPIKey(ctx context.Context, id string) error {
 
 // RequestRender calls POST /v1/renders. Created tells a new render (201)
 // from the live one with the same signature (200). It is retried on 429
-// and 503 like a GET: the signature makes a repeat answer the same render.
+// and 503 like a GET: the signature makes a repeat answer the same render
+// (so a retry after a 503 whose write committed answers Created false for
+// the render this call made).
 func (c *Client) RequestRender(ctx context.Context, req RequestRenderRequest) (*Render, error) {
 	res, err := c.do(ctx, call{op: opRequestRender, body: req})
 	if err != nil {

@@ -31,9 +31,11 @@ type UploadRequest struct {
 // It is the extension point for resumable uploads: the tus protocol
 // (endpoint /v1/uploads, issue 20 section 1) is being added to the server
 // separately, and a tus Uploader plugs in here with WithUploader, leaving
-// Upload, UploadSource, UploadAudio and their callers unchanged.
+// Upload, UploadSource, UploadAudio and their callers unchanged. It is
+// handed the Client: BaseURL to find the endpoint, Do to send its requests
+// with the client's key, GetAsset to answer with the asset once done.
 type Uploader interface {
-	Upload(ctx context.Context, req UploadRequest) (*Asset, error)
+	Upload(ctx context.Context, c *Client, req UploadRequest) (*Asset, error)
 }
 
 // WithUploader replaces the plain PUT uploader (see Uploader).
@@ -53,7 +55,7 @@ func (c *Client) Upload(ctx context.Context, req UploadRequest) (*Asset, error) 
 		return nil, fmt.Errorf("renderd client: upload: no body")
 	}
 	if c.uploader != nil {
-		return c.uploader.Upload(ctx, req)
+		return c.uploader.Upload(ctx, c, req)
 	}
 	return c.putPart(ctx, req)
 }

@@ -89,26 +89,44 @@ func TestUpload_refusals_are_typed_errors(t *testing.T) {
 	}
 }
 
-// fakeUploader stands for a resumable (tus) uploader.
+// fakeUploader stands for a resumable (tus) uploader: it speaks its own
+// protocol through the client's Do, then answers with the asset.
 type fakeUploader struct{ got UploadRequest }
 
-func (f *fakeUploader) Upload(_ context.Context, req UploadRequest) (*Asset, error) {
+func (f *fakeUploader) Upload(ctx context.Context, c *Client, req UploadRequest) (*Asset, error) {
 	f.got = req
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL()+"/v1/uploads", req.Body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
 	if req.Progress != nil {
 		req.Progress(req.Size, req.Size)
 	}
-	return &Asset{ID: req.AssetID, State: AssetProcessing}, nil
+	return c.GetAsset(ctx, req.AssetID)
 }
 
 func TestUpload_goes_through_the_configured_Uploader(t *testing.T) {
 	up := &fakeUploader{}
+	var paths []string
 	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("the plain PUT was sent: %s %s", r.Method, r.URL)
+		paths = append(paths, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		if r.Method == http.MethodPut {
+			t.Errorf("the plain PUT was sent: %s %s", r.Method, r.URL)
+		}
+		writeJSON(w, 200, Asset{ID: "ast_9", State: AssetProcessing})
 	}, WithUploader(up))
 	var done bool
 	a, err := c.UploadAudio(t.Context(), "ast_9", strings.NewReader("abc"), 3, func(sent, total int64) { done = sent == total })
 	if err != nil || a.ID != "ast_9" || up.got.Part != PartAudio || up.got.Size != 3 || !done {
 		t.Fatalf("asset %+v, err %v, uploader got %+v", a, err, up.got)
+	}
+	if want := "POST /v1/uploads Bearer rdk_test,GET /v1/assets/ast_9 Bearer rdk_test"; strings.Join(paths, ",") != want {
+		t.Fatalf("requests %q, want %q", paths, want)
 	}
 }
 
