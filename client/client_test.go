@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -348,5 +349,39 @@ func TestA_transport_error_is_returned(t *testing.T) {
 	c.srv.Close()
 	if _, err := c.GetCredits(t.Context()); err == nil || !strings.Contains(err.Error(), "getCredits") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestA_body_that_cannot_be_encoded_is_not_sent(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
+	_, err := c.RequestCut(t.Context(), "ast_1", RequestCutRequest{Segments: []Segment{{Start: 0, End: math.NaN()}}})
+	if err == nil || !strings.Contains(err.Error(), "requestCut: encode body") || calls.Load() != 0 {
+		t.Fatalf("err %v after %d calls", err, calls.Load())
+	}
+}
+
+func TestReadiness_errors(t *testing.T) {
+	var proxy atomic.Bool
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if proxy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("upstream down"))
+			return
+		}
+		apiErr(w, http.StatusInternalServerError, "internal", "bug", "")
+	})
+	if _, err := c.Readiness(t.Context()); ErrorCode(err) != "internal" {
+		t.Fatalf("a 500: %v", err)
+	}
+	// A 503 that is no Readiness (a proxy in front of renderd): an error.
+	proxy.Store(true)
+	var api *APIError
+	if _, err := c.Readiness(t.Context()); !errors.As(err, &api) || api.StatusCode != 503 || api.Message != "upstream down" {
+		t.Fatalf("a proxy's 503: %v", err)
+	}
+	c.srv.Close()
+	if _, err := c.Readiness(t.Context()); err == nil {
+		t.Fatal("no error from a closed server")
 	}
 }

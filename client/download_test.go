@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -87,5 +88,30 @@ func TestDownload_errors(t *testing.T) {
 	}
 	if _, err := c.Download(t.Context(), "http://[::1", &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "URL") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestDownload_fails_on_a_short_body_or_a_failing_writer(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/renders/rnd_gone" {
+			apiErr(w, 404, "not_found", "no such resource", "")
+			return
+		}
+		w.Header().Set("Content-Length", "100")
+		_, _ = w.Write([]byte("only 17 bytes now"))
+	})
+	var out bytes.Buffer
+	if n, err := c.Download(t.Context(), "/v1/downloads/tok", &out); !errors.Is(err, io.ErrUnexpectedEOF) || n != 17 {
+		t.Fatalf("a short body: %d bytes, err %v", n, err)
+	}
+	if _, err := c.Download(t.Context(), "/v1/downloads/tok", failingWriter{}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("a failing writer: %v", err)
+	}
+	if _, err := c.DownloadRender(t.Context(), "rnd_gone", &out); !IsNotFound(err) {
+		t.Fatalf("an unknown render: %v", err)
 	}
 }
