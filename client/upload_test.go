@@ -130,19 +130,24 @@ func TestUpload_goes_through_the_configured_Uploader(t *testing.T) {
 	}
 }
 
+// endless yields bytes forever, as a huge file would.
+type endless struct{}
+
+func (endless) Read(b []byte) (int, error) { return len(b), nil }
+
 func TestUpload_stops_with_its_context(t *testing.T) {
 	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 	})
 	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	go func() {
-		_, _ = pw.Write([]byte("first"))
-		cancel()
-	}()
-	_, err := c.UploadSource(ctx, "ast_1", pr, 100, nil)
+	defer cancel()
+	// Cancelled once 1 MB of a 1 TB upload went out.
+	_, err := c.UploadSource(ctx, "ast_1", endless{}, 1<<40, func(sent, _ int64) {
+		if sent > 1<<20 {
+			cancel()
+		}
+	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
-	pw.Close()
 }
