@@ -40,8 +40,9 @@ type paramDoc struct {
 }
 
 type operationDoc struct {
-	OperationID string     `json:"operationId"`
-	Parameters  []paramDoc `json:"parameters"`
+	OperationID string            `json:"operationId"`
+	Parameters  []paramDoc        `json:"parameters"`
+	Security    []json.RawMessage `json:"security"` // [] on the open routes
 }
 
 func loadDoc(t *testing.T) (*openAPIDoc, []byte) {
@@ -104,6 +105,14 @@ func TestContract_every_operation_has_a_method(t *testing.T) {
 		}
 		if doc.method != row.op.Method || doc.path != row.op.Path {
 			t.Errorf("%s: SDK sends %s %s, openapi.json says %s %s", row.op.ID, row.op.Method, row.op.Path, doc.method, doc.path)
+		}
+		// The key goes where the document asks for it, and GETs are
+		// retried.
+		if open := doc.op.Security != nil && len(doc.op.Security) == 0; open != row.op.Open {
+			t.Errorf("%s: the SDK sends the key: %t, openapi.json wants it: %t", row.op.ID, !row.op.Open, !open)
+		}
+		if row.op.Method == "GET" && !row.op.Idempotent {
+			t.Errorf("%s: a GET that is not retried", row.op.ID)
 		}
 		if _, ok := client.MethodByName(row.method); !ok {
 			t.Errorf("%s: no method Client.%s", row.op.ID, row.method)

@@ -13,10 +13,10 @@ import (
 // Download copies a render's output from downloadURL (a Render's
 // DownloadURL: GET /v1/downloads/{token}, the token its credential) to w
 // and returns the bytes written. On an S3 store the API answers 302 to a
-// presigned URL of the object store, which is followed (ports/httpapi/openapi.json). A
-// 429 is retried like a GET's until the first byte is written; 410
-// download_expired comes back as an *APIError: DownloadRender then fetches
-// a fresh URL.
+// presigned URL of the object store, which is followed (openapi.json,
+// operation download). A 429 is retried like a GET's (before any byte is
+// written); 410 download_expired comes back as an *APIError:
+// DownloadRender then fetches a fresh URL.
 func (c *Client) Download(ctx context.Context, downloadURL string, w io.Writer) (int64, error) {
 	u, err := c.base.Parse(downloadURL) // a relative URL is the API's own
 	if err != nil {

@@ -12,10 +12,9 @@ import (
 )
 
 // APIError is an answer outside 2xx: the API's error body
-// {"error": {"code", "message", "field"?}} (ports/httpapi/openapi.json, its description's "Errors")
-// with its
-// status and headers. Match on Code, which is stable; Message is for
-// humans and may change.
+// {"error": {"code", "message", "field"?}} (openapi.json's description,
+// "Errors"; schema Error) with its status and headers. Match on Code,
+// which is stable; Message is for humans and may change.
 type APIError struct {
 	StatusCode int
 	// Code is error.code, e.g. "asset_not_ready"; empty when the body was
