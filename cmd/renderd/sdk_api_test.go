@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,13 @@ import (
 func TestSDK_quickstart(t *testing.T) {
 	s := startS3Service(t)
 	ctx := t.Context()
-	c, err := client.New(s.base, s.account(60), client.WithPoll(client.PollPolicy{MinInterval: 200 * time.Millisecond, MaxInterval: 2 * time.Second}))
+	var redirects []string // where the SDK was sent on
+	hc := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		redirects = append(redirects, req.URL.Host)
+		return nil
+	}}
+	c, err := client.New(s.base, s.account(60), client.WithHTTPClient(hc),
+		client.WithPoll(client.PollPolicy{MinInterval: 200 * time.Millisecond, MaxInterval: 2 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +123,10 @@ func TestSDK_quickstart(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	// On S3 the download was answered 302 to the object store.
+	if len(redirects) != 1 || strings.Contains(s.base, redirects[0]) {
+		t.Errorf("redirects %q, want one to the object store", redirects)
 	}
 	if n != *render.SizeBytes {
 		t.Fatalf("downloaded %d bytes, the render has %d", n, *render.SizeBytes)
