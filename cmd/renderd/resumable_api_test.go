@@ -157,7 +157,19 @@ func testResumeFromOffset(t *testing.T, s *service) {
 	// A resume at the wrong offset: the protocol's 409.
 	expectTus(t, s.patchUpload(key, url, offset+1, bytes.NewReader(data[offset+1:])), http.StatusConflict, "")
 
-	done := s.patchUpload(key, url, offset, bytes.NewReader(data[offset:]))
+	// As a tus client resumes: from HEAD's offset, and on a 409 (on S3
+	// a part of the dropped PATCH can still land after the HEAD) from a
+	// new HEAD's.
+	var done tusResponse
+	for attempt := 0; ; attempt++ {
+		done = s.patchUpload(key, url, offset, bytes.NewReader(data[offset:]))
+		if done.status != http.StatusConflict || attempt == 10 {
+			break
+		}
+		head := s.tus(key, http.MethodHead, url, nil, nil)
+		offset, _ = strconv.Atoi(head.header.Get("Upload-Offset"))
+		t.Logf("the offset moved: resuming at %d", offset)
+	}
 	expectTus(t, done, http.StatusNoContent, "")
 	if done.header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
 		t.Fatalf("final PATCH: %s", done)
@@ -291,4 +303,33 @@ func TestResumable_an_expired_partial_upload_is_removed(t *testing.T) {
 	expectTus(t, s.tus(key, http.MethodHead, url, nil, nil), http.StatusNotFound, "")
 	// The part is free again.
 	expectTus(t, s.createUpload(key, id, "source", 1000), http.StatusCreated, "")
+}
+
+// An upload that lost its hold on the part (it outlived its reservation,
+// and a PUT took and filled the part) is refused when its last byte
+// arrives, in renderd's error format, and removed; the part keeps the PUT's
+// blob.
+func TestResumable_an_upload_that_lost_its_part_is_refused_at_its_end(t *testing.T) {
+	s := startService(t)
+	key := s.account(60)
+	id := s.newAsset(key, "video")
+	created := s.createUpload(key, id, "source", 10)
+	expectTus(t, created, http.StatusCreated, "")
+	url := created.header.Get("Location")
+	expectTus(t, s.patchUpload(key, url, 0, strings.NewReader("01234")), http.StatusNoContent, "")
+	if _, err := s.pool.Exec(t.Context(), `UPDATE upload_reservations SET expires_at = now() - interval '1 second' WHERE asset_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(s.do(key, http.MethodPut, "/v1/assets/"+id+"/source", "the PUT's bytes"), http.StatusAccepted, "")
+	expectTus(t, s.patchUpload(key, url, 5, strings.NewReader("56789")), http.StatusConflict, `"upload_in_progress"`)
+	expectTus(t, s.tus(key, http.MethodHead, url, nil, nil), http.StatusNotFound, "")
+	blobs, err := s.blobs.List(t.Context(), "assets/"+id+"/")
+	if err != nil || len(blobs) != 1 || blobs[0].Size != int64(len("the PUT's bytes")) {
+		t.Fatalf("blobs of the asset: %+v, %v: want the PUT's alone", blobs, err)
+	}
+	for _, f := range uploadFiles(t, s) {
+		if !strings.HasSuffix(f, ".lock") {
+			t.Errorf("%s is left of the refused upload", f)
+		}
+	}
 }

@@ -130,7 +130,7 @@ func (s *server) createUpload(w http.ResponseWriter, r *http.Request) error {
 	if created.res != nil && rec.status != http.StatusCreated {
 		// tusd failed after the hook reserved the part (its store
 		// refused the upload): the reservation must not outlive it.
-		s.giveUpUpload(r.Context(), *created.res)
+		s.releaseResumable(r.Context(), *created.res)
 	}
 	return nil
 }
@@ -269,19 +269,32 @@ func (s *server) reserveForUpload(ctx context.Context, up tusd.FileInfo) (comman
 		return commands.UploadReservation{}, time.Time{}, err
 	}
 	expires := time.Now().Add(s.tus.lifetime)
-	if held, err := s.Commands.UploadPart.HoldUntil(ctx, res, expires); err != nil || !held {
-		s.giveUpUpload(ctx, res)
-		return commands.UploadReservation{}, time.Time{}, cmpErr(err, errReservationLost)
+	held, err := s.Commands.UploadPart.HoldUntil(ctx, res, expires)
+	if err == nil && !held {
+		err = errReservationLost
+	}
+	if err != nil {
+		s.releaseResumable(ctx, res)
+		return commands.UploadReservation{}, time.Time{}, err
 	}
 	return res, expires, nil
 }
 
-// cmpErr is err, or else fallback.
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
+// releaseResumable ends a resumable upload's reservation that recorded
+// nothing, and deletes what it stored; it runs even when the client went
+// away. Unlike giveUpUpload's Release it ends the reservation only while it
+// is this upload's (HoldUntil matches its blob key): a resumable upload may
+// have lost it to another since.
+func (s *server) releaseResumable(ctx context.Context, res commands.UploadReservation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.Blobs.Delete(ctx, res.BlobKey); err != nil {
+		s.Log.WarnContext(ctx, "deleting an upload that was not recorded failed", "error", err, "key", res.BlobKey)
 	}
-	return fallback
+	if _, err := s.Commands.UploadPart.HoldUntil(ctx, res, time.Now()); err != nil {
+		// It expires by itself (Upload-Expires).
+		s.Log.WarnContext(ctx, "releasing a resumable upload's reservation failed", "error", err, "asset_id", res.AssetID, "part", res.Part)
+	}
 }
 
 // reservationOf is the reservation an upload's metadata records.
@@ -312,7 +325,7 @@ func (s *server) recordResumable(ctx context.Context, info tusd.FileInfo) (w com
 	recorded := false
 	defer func() {
 		if !recorded {
-			s.giveUpUpload(ctx, res)
+			s.releaseResumable(ctx, res)
 		}
 	}()
 	// Still this upload's? (An upload resumed after its expiry may have
