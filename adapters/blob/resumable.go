@@ -23,7 +23,7 @@ import (
 // under a local store's root, a prefix under an S3 store's. No key has a
 // segment starting with a dot, so List never shows them and Temps (a sweep)
 // never takes them for abandoned writes: their lifetime is the tus
-// expiration's, not a temporary file's (docs/api.md, "Resumable uploads").
+// expiration's, not a temporary file's (docs/architecture.md, "Resumable uploads").
 const resumableDir = ".uploads"
 
 // Resumable is where tus uploads in progress (the API's /v1/uploads) keep
@@ -46,7 +46,7 @@ type Resumable struct {
 // rawURL names (see Open). A local store's uploads are locked with lock
 // files, so that processes sharing the folder take turns; an S3 store's
 // with a lock in this process's memory: one upload's PATCH requests must
-// reach one API process (docs/api.md, "Resumable uploads").
+// reach one API process (docs/architecture.md, "Resumable uploads").
 func OpenResumable(ctx context.Context, rawURL string) (*Resumable, error) {
 	loc, err := parseStoreURL(rawURL)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/renderd/renderd/adapters/testenv"
 )
 
-// Resumable uploads (tus 1.0, docs/api.md "Resumable uploads"), driven
+// Resumable uploads (tus 1.0, docs/architecture.md, "Resumable uploads"), driven
 // with raw tus requests so that each protocol step is checked.
 
 type tusResponse struct {

@@ -19,7 +19,7 @@ import (
 	"github.com/renderd/renderd/adapters/testenv"
 )
 
-// What a dropped connection costs a large resumable upload (docs/api.md,
+// What a dropped connection costs a large resumable upload (docs/architecture.md,
 // "Resumable uploads"): an upload of RENDERD_BENCH_UPLOAD_BYTES (1 GiB by
 // default) drops at half, and is resumed from the offset HEAD reports.
 // Reported per upload:

@@ -19,7 +19,7 @@ import (
 	"github.com/renderd/renderd/domain"
 )
 
-// Resumable uploads (docs/api.md, "Resumable uploads") speak the tus
+// Resumable uploads (docs/architecture.md, "Resumable uploads") speak the tus
 // protocol 1.0 with its creation, termination and expiration extensions,
 // through tusd's handler: every tus client works. renderd adds what PUT
 // /v1/assets/{id}/{part} decides before a byte is stored (the asset, the
