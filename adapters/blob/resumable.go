@@ -19,12 +19,18 @@ import (
 	"github.com/tus/tusd/v2/pkg/s3store"
 )
 
-// resumableDir names where resumable uploads in progress live: a folder
-// under a local store's root, a prefix under an S3 store's. No key has a
-// segment starting with a dot, so List never shows them and Temps (a sweep)
-// never takes them for abandoned writes: their lifetime is the tus
-// expiration's, not a temporary file's (docs/architecture.md, "Resumable uploads").
-const resumableDir = ".uploads"
+// resumableDir is the folder of a local store where resumable uploads in
+// progress live, and resumablePrefix the prefix of an S3 store's, each
+// under the store's own root: neither is a key (no key has a segment
+// starting with a dot, or an upper-case letter), so List never shows them
+// and Temps (a sweep) never takes them for abandoned writes. Their lifetime
+// is the tus expiration's, not a temporary file's (docs/architecture.md,
+// "Resumable uploads"). On S3 no dot: SeaweedFS leaves objects under a dot
+// folder out of its listings, and expiry lists them.
+const (
+	resumableDir    = ".uploads"
+	resumablePrefix = "Uploads"
+)
 
 // Resumable is where tus uploads in progress (the API's /v1/uploads) keep
 // their bytes until the last one arrives, in tusd's own store for the blob
@@ -59,7 +65,7 @@ func OpenResumable(ctx context.Context, rawURL string) (*Resumable, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := resumableDir + "/"
+	prefix := resumablePrefix + "/"
 	if loc.s3.Prefix != "" {
 		prefix = loc.s3.Prefix + "/" + prefix
 	}

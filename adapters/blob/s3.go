@@ -455,7 +455,7 @@ func (s *S3) Temps(ctx context.Context) ([]Temp, error) {
 		}
 		for _, u := range page.Uploads {
 			objectKey, id := aws.ToString(u.Key), aws.ToString(u.UploadId)
-			if strings.HasPrefix(objectKey, s.prefix+resumableDir+"/") {
+			if strings.HasPrefix(objectKey, s.prefix+resumablePrefix+"/") {
 				continue // a resumable upload's, which expires by its own rule (OpenResumable)
 			}
 			size, last, err := s.parts(ctx, objectKey, id)

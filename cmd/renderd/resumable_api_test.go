@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/testenv"
 )
@@ -292,17 +293,43 @@ func uploadFiles(t *testing.T, s *service) []string {
 }
 
 func TestResumable_an_expired_partial_upload_is_removed(t *testing.T) {
-	s := startService(t, "RENDERD_UPLOAD_TTL=1m")
+	testExpiry(t, startService(t, "RENDERD_UPLOAD_TTL=1m"))
+}
+
+func TestS3_an_expired_resumable_upload_is_removed(t *testing.T) {
+	testExpiry(t, startS3Service(t, "RENDERD_UPLOAD_TTL=1m"))
+}
+
+// testExpiry: an upload left unfinished is removed once its lifetime is
+// over (the API process looks every quarter of it), and its part is free.
+func testExpiry(t *testing.T, s *service) {
 	key := s.account(60)
 	id := s.newAsset(key, "video")
 	created := s.createUpload(key, id, "source", 1000)
 	expectTus(t, created, http.StatusCreated, "")
 	url := created.header.Get("Location")
 	expectTus(t, s.patchUpload(key, url, 0, strings.NewReader(strings.Repeat("x", 400))), http.StatusNoContent, "")
-	testenv.Eventually(t, 3*time.Minute, "the expired upload removed", func() bool { return len(uploadFiles(t, s)) == 0 })
+	if n := len(s.resumableUploads()); n != 1 {
+		t.Fatalf("%d uploads stored, want 1", n)
+	}
+	testenv.Eventually(t, 3*time.Minute, "the expired upload removed", func() bool { return len(s.resumableUploads()) == 0 })
 	expectTus(t, s.tus(key, http.MethodHead, url, nil, nil), http.StatusNotFound, "")
 	// The part is free again.
 	expectTus(t, s.createUpload(key, id, "source", 1000), http.StatusCreated, "")
+}
+
+// resumableUploads lists the ids of the uploads in the service's store.
+func (s *service) resumableUploads() []string {
+	s.t.Helper()
+	r, err := blob.OpenResumable(s.t.Context(), s.env["RENDERD_BLOB_URL"])
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ids, err := r.List(s.t.Context())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return ids
 }
 
 // An upload that lost its hold on the part (it outlived its reservation,
