@@ -593,6 +593,10 @@ type oaServerOpts struct {
 	waiter    Waiter           // nil: by lagging
 	credits   CreditsReader    // nil: a balance of 258 s
 	down      func(error) bool // Unavailable; nil: nothing is an outage
+	// resumable: nil, an empty local folder's (oaResumable); noResumable:
+	// none at all.
+	resumable   *Resumable
+	noResumable bool
 }
 
 // oaKey is the one API key oaAuth knows, as account acc_1.
@@ -720,6 +724,10 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 			}, nil
 		}
 	}
+	resumable := cfg.resumable
+	if resumable == nil && !cfg.noResumable {
+		resumable = oaResumable(t)
+	}
 	downloads := cfg.downloads
 	if downloads == nil {
 		downloads = DownloadHandler(oaTokens{}, oaOpener{}, slog.New(slog.DiscardHandler), nil)
@@ -752,7 +760,7 @@ func oaServer(t testing.TB, cfg oaServerOpts) http.Handler {
 		}, NewSecret: func() (string, error) { return "whsec_c2VjcmV0", nil }, NewID: func() string { return "whe_1" },
 			RotationGrace: 24 * time.Hour, Now: func() time.Time { return oaTime }, MaxEndpoints: 20, MaxRedeliveries: 10},
 		Limits:    cfg.limits,
-		Resumable: oaResumable(t),
+		Resumable: resumable,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -269,7 +269,7 @@ func (s *server) reserveForUpload(ctx context.Context, up tusd.FileInfo) (comman
 		return commands.UploadReservation{}, time.Time{}, err
 	}
 	expires := time.Now().Add(s.tus.lifetime)
-	held, err := s.Commands.UploadPart.HoldUntil(ctx, res, expires)
+	held, err := s.Commands.UploadPart.HoldFor(ctx, res, s.tus.lifetime)
 	if err == nil && !held {
 		err = errReservationLost
 	}
@@ -283,7 +283,7 @@ func (s *server) reserveForUpload(ctx context.Context, up tusd.FileInfo) (comman
 // releaseResumable ends a resumable upload's reservation that recorded
 // nothing, and deletes what it stored; it runs even when the client went
 // away. Unlike giveUpUpload's Release it ends the reservation only while it
-// is this upload's (HoldUntil matches its blob key): a resumable upload may
+// is this upload's (HoldFor matches its blob key): a resumable upload may
 // have lost it to another since.
 func (s *server) releaseResumable(ctx context.Context, res commands.UploadReservation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -291,7 +291,7 @@ func (s *server) releaseResumable(ctx context.Context, res commands.UploadReserv
 	if err := s.Blobs.Delete(ctx, res.BlobKey); err != nil {
 		s.Log.WarnContext(ctx, "deleting an upload that was not recorded failed", "error", err, "key", res.BlobKey)
 	}
-	if _, err := s.Commands.UploadPart.HoldUntil(ctx, res, time.Now()); err != nil {
+	if _, err := s.Commands.UploadPart.HoldFor(ctx, res, 0); err != nil {
 		// It expires by itself (Upload-Expires).
 		s.Log.WarnContext(ctx, "releasing a resumable upload's reservation failed", "error", err, "asset_id", res.AssetID, "part", res.Part)
 	}
@@ -330,7 +330,7 @@ func (s *server) recordResumable(ctx context.Context, info tusd.FileInfo) (w com
 	}()
 	// Still this upload's? (An upload resumed after its expiry may have
 	// lost the part to another.)
-	held, err := s.Commands.UploadPart.HoldUntil(ctx, res, time.Now().Add(commands.UploadLease))
+	held, err := s.Commands.UploadPart.HoldFor(ctx, res, commands.UploadLease)
 	if err != nil {
 		return w, err
 	}
@@ -384,9 +384,9 @@ func (s *server) removeResumable(ctx context.Context, id string) {
 
 // terminateResumable is tusd's hook before an upload is terminated
 // (DELETE): the part is free again. Only the upload's own reservation ends
-// (HoldUntil matches its blob key), never another upload's of the part.
+// (HoldFor matches its blob key), never another upload's of the part.
 func (s *server) terminateResumable(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
-	if _, err := s.Commands.UploadPart.HoldUntil(ev.Context, reservationOf(ev.Upload), time.Now()); err != nil {
+	if _, err := s.Commands.UploadPart.HoldFor(ev.Context, reservationOf(ev.Upload), 0); err != nil {
 		return tusd.HTTPResponse{}, s.tusError(ev.Context, ev.HTTPRequest.Method, err)
 	}
 	return tusd.HTTPResponse{}, nil
@@ -441,7 +441,7 @@ func ExpireUploads(ctx context.Context, cfg Config, now time.Time) (int, error) 
 		// An upload without an expiry was not created through renderd's
 		// hook: nothing holds a part for it.
 		if err == nil {
-			if _, err := cfg.Commands.UploadPart.HoldUntil(ctx, reservationOf(info), now); err != nil {
+			if _, err := cfg.Commands.UploadPart.HoldFor(ctx, reservationOf(info), 0); err != nil {
 				errs = append(errs, err)
 				continue
 			}
