@@ -353,7 +353,7 @@ func (s *server) recordResumable(ctx context.Context, info tusd.FileInfo) (w com
 	if size != info.Size {
 		return w, fmt.Errorf("resumable upload %s: stored %d bytes of %d", info.ID, size, info.Size)
 	}
-	w, err = s.Commands.UploadPart.Handle(ctx, c, commands.UploadAssetPart{AssetID: res.AssetID, Part: res.Part, BlobKey: res.BlobKey, Size: size})
+	w, err = s.recordPart(ctx, c, res, size)
 	if err != nil {
 		return w, err
 	}

@@ -146,3 +146,26 @@ func oaNewAsset(t *testing.T, h http.Handler) string {
 	}
 	return a.ID
 }
+
+// Past its Upload-Expires an upload is gone for its owner too, before the
+// expiry (ExpireUploads, cmd/renderd's tests) removes its bytes.
+func TestResumable_an_expired_upload_is_404_before_its_bytes_are_removed(t *testing.T) {
+	r := oaResumable(t)
+	r.Lifetime = time.Nanosecond
+	h := oaServer(t, oaServerOpts{resumable: r})
+	asset := oaNewAsset(t, h)
+	created := oaCreateUpload(h, asset, 5)
+	if created.Code != http.StatusCreated {
+		t.Fatalf("creation: %d %s", created.Code, created.Body)
+	}
+	url := created.Header().Get("Location")
+	for _, method := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+		rec := oaTus(h, method, url, map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, strings.NewReader("1"))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s of an expired upload: %d %s", method, rec.Code, rec.Body)
+		}
+	}
+	if ids, err := r.List(t.Context()); err != nil || len(ids) != 1 {
+		t.Fatalf("stored before expiry: %v, %v", ids, err)
+	}
+}
