@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -126,6 +127,8 @@ func (s *server) createUpload(w http.ResponseWriter, r *http.Request) error {
 			h.Set("Upload-Expires", created.expires.UTC().Format(http.TimeFormat))
 		}
 	}}
+	r = r.WithContext(context.WithValue(r.Context(), tusConnKey{}, http.NewResponseController(w)))
+	r.Body = tusBody{ReadCloser: r.Body, s: s, ctx: r.Context(), method: r.Method}
 	s.tus.h.Middleware(http.HandlerFunc(s.tus.h.PostFile)).ServeHTTP(rec, r)
 	if created.res != nil && rec.status != http.StatusCreated {
 		// tusd failed after the hook reserved the part (its store
@@ -181,8 +184,9 @@ func (s *server) onUpload(w http.ResponseWriter, r *http.Request, op func(*tusd.
 		}
 	}}
 	// tusd takes the id from the path under its base path.
-	r2 := r.Clone(r.Context())
+	r2 := r.Clone(context.WithValue(r.Context(), tusConnKey{}, http.NewResponseController(w)))
 	r2.URL.Path, r2.URL.RawPath = id, ""
+	r2.Body = tusBody{ReadCloser: r.Body, s: s, ctx: r.Context(), method: r.Method}
 	s.tus.h.Middleware(op(s.tus.h)).ServeHTTP(rec, r2)
 	return nil
 }
@@ -220,6 +224,15 @@ func wellFormedUploadID(id string) bool {
 	}
 	return true
 }
+
+// tusConnKey carries the connection's own controller to the completion
+// hook (tusd's is tusWriter's, whose deadlines are no-ops).
+type tusConnKey struct{}
+
+// completionRate is the slowest copy into the blob store (bytes a second)
+// the last PATCH allows for before its answer, on top of a minute: 1 GiB in
+// about 5 minutes.
+const completionRate = 4 << 20
 
 // tusCreated carries what the creation hook reserved back to createUpload.
 type tusCreated struct {
@@ -310,6 +323,12 @@ func reservationOf(info tusd.FileInfo) commands.UploadReservation {
 // become one, and the client starts again.
 func (s *server) finishResumable(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	ctx, info := ev.Context, ev.Upload
+	if rc, ok := ctx.Value(tusConnKey{}).(*http.ResponseController); ok {
+		// The body is in, and the connection's deadlines are a JSON
+		// exchange's (timeouts.go): room for the copy too.
+		end := time.Now().Add(s.Timeouts.JSON + s.ReadYourWrites + time.Minute + time.Duration(info.Size/completionRate)*time.Second)
+		setDeadlines(rc, end, end)
+	}
 	written, err := s.recordResumable(ctx, info)
 	s.removeResumable(ctx, info.ID)
 	if err != nil {
@@ -477,5 +496,37 @@ func (w *tusWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
-// Unwrap lets tusd's http.ResponseController reach the connection.
+// Unwrap lets tusd's http.ResponseController reach the connection (to
+// flush, for one).
 func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// SetReadDeadline and SetWriteDeadline keep tusd's hands off the
+// connection's deadlines: tusd moves the read deadline a NetworkTimeout
+// ahead at every read, however few bytes it brings, which would undo the
+// minimum transfer rate renderd holds an upload to (timeouts.go). renderd's
+// deadlines alone apply, as to a PUT.
+func (w *tusWriter) SetReadDeadline(time.Time) error  { return nil }
+func (w *tusWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// errResumeTooSlow is errUploadTooSlow for a resumable upload, which keeps
+// what arrived.
+var errResumeTooSlow = &apiError{status: http.StatusRequestTimeout, code: errUploadTooSlow.code,
+	message: "the upload was slower than the minimum transfer rate and was cut off; what arrived is kept: resume from the offset HEAD tells"}
+
+// tusBody hands a request body to tusd with renderd's refusals of it
+// (upload_too_slow) as errors tusd answers as they are, in renderd's
+// format, where it would answer any other read error with its own 500.
+type tusBody struct {
+	io.ReadCloser
+	s      *server
+	ctx    context.Context
+	method string
+}
+
+func (b tusBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, errUploadTooSlow) {
+		err = b.s.tusError(b.ctx, b.method, errResumeTooSlow)
+	}
+	return n, err
+}
