@@ -546,3 +546,33 @@ func TestProbe_of_a_source_beyond_the_limits_fails_and_deletes_it(t *testing.T) 
 		t.Errorf("deleted %v, want the source", w.gone)
 	}
 }
+
+// HoldFor moves only the upload's own reservation: a later upload's is
+// left alone, and HoldFor(0) frees the part.
+func TestUpload_HoldFor_keeps_and_ends_only_its_own_reservation(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	created, _ := w.create.Handle(ctx, alice, commands.CreateAsset{Kind: domain.AssetKindVideo})
+	res, err := w.reserve(alice, created.StreamID, domain.AssetPartSource, "tus-1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, err := w.upload.HoldFor(ctx, res, 24*time.Hour); err != nil || !held {
+		t.Fatalf("HoldFor a day: %v, %v", held, err)
+	}
+	other := res
+	other.BlobKey = "someone-else"
+	if held, err := w.upload.HoldFor(ctx, other, 0); err != nil || held {
+		t.Fatalf("HoldFor with another blob key: %v, %v", held, err)
+	}
+	var ce *domain.ConflictError
+	if _, err := w.reserve(alice, created.StreamID, domain.AssetPartSource, "put-1", 10); !errors.As(err, &ce) || ce.Code != "upload_in_progress" {
+		t.Fatalf("a PUT while held: %v, want upload_in_progress", err)
+	}
+	if held, err := w.upload.HoldFor(ctx, res, 0); err != nil || !held {
+		t.Fatalf("HoldFor(0): %v, %v", held, err)
+	}
+	if _, err := w.reserve(alice, created.StreamID, domain.AssetPartSource, "put-2", 10); err != nil {
+		t.Fatalf("a PUT once released: %v", err)
+	}
+}

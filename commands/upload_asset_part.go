@@ -133,8 +133,17 @@ func QuotaExceeded(used, quota int64) error {
 // Extend keeps a reservation alive while its upload streams; held is false
 // once the reservation is not this upload's any more.
 func (h *UploadAssetPartHandler) Extend(ctx context.Context, r UploadReservation) (held bool, err error) {
+	return h.HoldFor(ctx, r, UploadLease)
+}
+
+// HoldFor keeps a reservation for d from now (0: it ends now, the part free
+// for another upload): a resumable upload holds its part for as long as it
+// may be resumed, across requests and the pauses between them (its
+// expiry). Only the upload's own reservation is touched (its blob key):
+// held is false once the reservation is not this upload's any more.
+func (h *UploadAssetPartHandler) HoldFor(ctx context.Context, r UploadReservation, d time.Duration) (held bool, err error) {
 	err = h.d.transact(ctx, "command UploadAssetPart.Extend", []string{r.AssetID}, func(ctx context.Context, tx Tx) (err error) {
-		held, err = tx.ExtendUpload(ctx, r.AssetID, r.Part, r.BlobKey, h.d.Now().Add(UploadLease))
+		held, err = tx.ExtendUpload(ctx, r.AssetID, r.Part, r.BlobKey, h.d.Now().Add(d))
 		return err
 	})
 	return held, err

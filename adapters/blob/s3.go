@@ -112,26 +112,10 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 	if c.ScratchDir == "" {
 		return nil, errors.New("s3 blob store: no scratch folder")
 	}
-	var opts []func(*config.LoadOptions) error
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	client, err := newS3Client(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("s3 blob store: aws configuration: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		return nil, errors.New("s3 blob store: no region (region= in the URL, or AWS_REGION)")
-	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if c.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.Endpoint)
-		}
-		o.UsePathStyle = c.PathStyle
-		// A ranged GET, or an object uploaded in parts, has no whole-body
-		// checksum to validate: routine, not a warning for the log.
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
 	s := &S3{
 		client:  client,
 		presign: s3.NewPresignClient(client),
@@ -170,6 +154,31 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 		return nil, fmt.Errorf("s3 blob store: bucket %q: %w", s.bucket, err)
 	}
 	return s, nil
+}
+
+// newS3Client is the client of the S3 server c names.
+func newS3Client(ctx context.Context, c S3Config) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if c.Region != "" {
+		opts = append(opts, config.WithRegion(c.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 blob store: aws configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("s3 blob store: no region (region= in the URL, or AWS_REGION)")
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+		}
+		o.UsePathStyle = c.PathStyle
+		// A ranged GET, or an object uploaded in parts, has no whole-body
+		// checksum to validate: routine, not a warning for the log.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return client, nil
 }
 
 // Close releases the scratch folder.
@@ -446,6 +455,9 @@ func (s *S3) Temps(ctx context.Context) ([]Temp, error) {
 		}
 		for _, u := range page.Uploads {
 			objectKey, id := aws.ToString(u.Key), aws.ToString(u.UploadId)
+			if strings.HasPrefix(objectKey, s.prefix+resumablePrefix+"/") {
+				continue // a resumable upload's, which expires by its own rule (OpenResumable)
+			}
 			size, last, err := s.parts(ctx, objectKey, id)
 			switch {
 			case isCode(err, "NoSuchUpload"):

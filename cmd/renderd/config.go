@@ -59,6 +59,7 @@ type Config struct {
 	DownloadKeys         []keyring.Key // the first signs, all verify
 	SecretsKeys          []keyring.Key // the first seals webhook secrets, all open
 	DownloadTTL          time.Duration
+	UploadTTL            time.Duration
 	MaxUploadBytes       int
 	MaxJSONBytes         int
 	ReadYourWrites       time.Duration
@@ -230,6 +231,8 @@ var settings = []setting{
 		}},
 	{"RENDERD_DOWNLOAD_TTL", "download-ttl", "15m", "how long a download URL stays valid",
 		durationSetting(func(c *Config) *time.Duration { return &c.DownloadTTL })},
+	{"RENDERD_UPLOAD_TTL", "upload-ttl", "24h", "how long a resumable upload (/v1/uploads) may be resumed after its creation (Upload-Expires); an unfinished one is removed after",
+		durationSetting(func(c *Config) *time.Duration { return &c.UploadTTL })},
 	{"RENDERD_MAX_UPLOAD_BYTES", "max-upload-bytes", "2147483648", "largest media upload accepted (413 above)",
 		intSetting(func(c *Config) *int { return &c.MaxUploadBytes })},
 	{"RENDERD_MAX_JSON_BYTES", "max-json-bytes", "1048576", "largest JSON request body accepted (413 above)",
@@ -561,6 +564,9 @@ func (c Config) validate(command string) error {
 	}
 	if c.DownloadTTL < time.Minute || c.DownloadTTL > 24*time.Hour {
 		errs = append(errs, errors.New("RENDERD_DOWNLOAD_TTL must be between 1m and 24h"))
+	}
+	if c.UploadTTL < time.Minute || c.UploadTTL > 7*24*time.Hour {
+		errs = append(errs, errors.New("RENDERD_UPLOAD_TTL must be between 1m and 168h"))
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

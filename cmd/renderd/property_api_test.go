@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -247,8 +248,8 @@ func (p *prop) request(op propOp, hostile bool) propRequest {
 			if hostile && p.chance(20) {
 				r.header[http.CanonicalHeaderKey(name)] = []string{pick(p, "\x00", "\xff", strings.Repeat("h", 200), "a b", "bytes=-", "bytes=99999999-1")}
 				r.what = "hostile header " + name
-			} else if p.chance(30) {
-				r.header.Set(name, p.stringFor(name, sch))
+			} else if required, _ := prm["required"].(bool); required || p.chance(30) {
+				r.header.Set(name, p.headerFor(name, sch))
 			}
 		}
 	}
@@ -285,8 +286,8 @@ func (p *prop) request(op propOp, hostile bool) propRequest {
 func (p *prop) pathValue(collection string, consumes, hostile bool, r *propRequest) string {
 	right := map[string][]string{"assets": {p.f.asset, p.f.uploading}, "cuts": {p.f.cut}, "renders": {p.f.render},
 		"webhook-endpoints": {p.f.endpoint, p.f.deliveryEndpoint}, "webhook-deliveries": {p.f.delivery}, "api-keys": p.f.keys,
-		"downloads": {p.f.download}}[collection]
-	if spares := map[string][]string{"webhook-endpoints": p.f.spareEndpoints, "assets": p.f.uploads}[collection]; consumes && spares != nil {
+		"downloads": {p.f.download}, "uploads": p.f.tusUploads}[collection]
+	if spares := map[string][]string{"webhook-endpoints": p.f.spareEndpoints, "assets": p.f.uploads, "uploads": p.f.spareTusUploads}[collection]; consumes && spares != nil {
 		right = spares
 	}
 	if !hostile && len(right) > 0 {
@@ -553,6 +554,24 @@ func (p *prop) gen(sch docNode, name string, depth int) any {
 		return out
 	}
 	return nil
+}
+
+// headerFor is a valid value of a header parameter: its const, the tus
+// protocol's headers for the fixtures' uploads, else a string.
+func (p *prop) headerFor(name string, sch docNode) string {
+	if c, ok := sch["const"].(string); ok {
+		return c
+	}
+	b64 := func(v string) string { return base64.StdEncoding.EncodeToString([]byte(v)) }
+	switch name {
+	case "Upload-Length":
+		return strconv.Itoa(1000 + p.rng.IntN(1000))
+	case "Upload-Offset":
+		return "0" // a fixture upload's until a PATCH succeeds; then a 409
+	case "Upload-Metadata":
+		return "asset_id " + b64(pick(p, p.f.tusAssets...)) + ",part " + b64("source")
+	}
+	return p.stringFor(name, sch)
 }
 
 func (p *prop) stringFor(name string, sch docNode) string {

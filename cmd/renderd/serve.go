@@ -266,11 +266,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.has(RoleAPI) {
-		handler, waiter, accounts, err := apiHandler(cfg, pool, notifier, sealer, blobs, ready.checks, log)
+		handler, waiter, accounts, expire, err := apiHandler(ctx, cfg, pool, notifier, sealer, blobs, ready.checks, log)
 		if err != nil {
 			return failed(err)
 		}
 		g.Go(func() error { return waiter.Run(ctx) })
+		g.Go(func() error { return expire(ctx) })
 		// Key revocations (LISTEN on a connection of its own) and key usage.
 		connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pool.Config().ConnConfig) }
 		g.Go(func() error { return accounts.Run(ctx, connect, log) })

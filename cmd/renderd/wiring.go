@@ -39,43 +39,48 @@ import (
 // behind the GETs, the blob store for uploads and downloads. The returned
 // waiter must run for read-your-writes, and the accounts (Run) for key
 // revocations to reach this process's key cache. readiness is the
-// process's (newReadiness), for the API's /readyz.
-func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, blobs blob.Store,
-	readiness map[string]httpapi.Check, log *slog.Logger) (http.Handler, *readmodel.Waiter, *postgres.Accounts, error) {
+// process's (newReadiness), for the API's /readyz. expire removes the
+// resumable uploads past their lifetime, until ctx ends.
+func apiHandler(ctx context.Context, cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier, sealer hooks.SecretSealer, blobs blob.Store,
+	readiness map[string]httpapi.Check, log *slog.Logger) (_ http.Handler, _ *readmodel.Waiter, _ *postgres.Accounts, expire func(context.Context) error, _ error) {
 	d := writeDeps(pool, notify)
 	create, err := commands.NewCreateAssetHandler(d)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	upload, err := commands.NewUploadAssetPartHandler(d, commands.UploadLimits{StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	cut, err := commands.NewRequestCutHandler(d, commands.CutLimits{MaxPerAsset: cfg.AssetMaxCutsInFlight, MaxAutoPerAccount: cfg.AccountMaxAutoCuts})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	render, err := commands.NewRequestRenderHandler(d, commands.RenderLimits{MaxQueued: cfg.AccountMaxQueued, StorageQuota: cfg.AccountStorageBytes})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	cancel, err := commands.NewCancelRenderHandler(d)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	deleteAsset, err := commands.NewDeleteAssetHandler(d, encoders.OutputKey)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	signer, err := downloadSigner(cfg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	publicURL := cmp.Or(cfg.PublicURL, "http://"+cfg.HTTPAddr)
 	accounts := apiAccounts(cfg, pool)
 	waiter := readmodel.NewWaiter(pool, log)
 	queries := readmodel.NewQueries(pool)
-	h, err := httpapi.New(httpapi.Config{
+	resumable, err := blob.OpenResumable(ctx, cfg.BlobURL)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("resumable uploads: %w", err)
+	}
+	apiCfg := httpapi.Config{
 		Log:      log,
 		Auth:     accounts,
 		APIKeys:  accounts,
@@ -98,6 +103,7 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 			}
 			return balance, out, err
 		},
+		Resumable:   &httpapi.Resumable{Compose: resumable.Compose, Store: resumable.Store, List: resumable.List, Lifetime: cfg.UploadTTL},
 		Readiness:   readiness,
 		Unavailable: postgres.IsUnavailable,
 		NewBlobKey: func(assetID, part string) string {
@@ -114,9 +120,40 @@ func apiHandler(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotifier,
 			NewID: func() string { return "whe_" + uuid.Must(uuid.NewV7()).String() }, RotationGrace: 24 * time.Hour, Now: time.Now,
 			MaxEndpoints: cfg.WebhookMaxEndpoints, MaxRedeliveries: cfg.WebhookMaxRedeliveries,
 		},
-	})
-	return h, waiter, accounts, err
+	}
+	h, err := httpapi.New(apiCfg)
+	expire = func(ctx context.Context) error { return expireUploads(ctx, apiCfg, log) }
+	return h, waiter, accounts, expire, err
 }
+
+// expireUploads removes the resumable uploads past their lifetime
+// (RENDERD_UPLOAD_TTL) every uploadExpiryInterval (a quarter of the
+// lifetime, if shorter) until ctx ends; a failed round is logged and the
+// next one tries again.
+func expireUploads(ctx context.Context, cfg httpapi.Config, log *slog.Logger) error {
+	t := time.NewTicker(min(uploadExpiryInterval, cfg.Resumable.Lifetime/4))
+	defer t.Stop()
+	for {
+		n, err := httpapi.ExpireUploads(ctx, cfg, time.Now())
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.WarnContext(ctx, "expiring resumable uploads failed", "error", err, "removed", n)
+		case n > 0:
+			log.InfoContext(ctx, "expired resumable uploads removed", "removed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// uploadExpiryInterval is how often an API process looks for expired
+// resumable uploads: an upload outlives its Upload-Expires by at most this.
+const uploadExpiryInterval = 10 * time.Minute
 
 // apiAccounts is the accounts store with the configured key limit and
 // cache TTL.

@@ -115,13 +115,20 @@ func (s *server) uploadPart(part string) func(http.ResponseWriter, *http.Request
 		case err != nil:
 			return err
 		}
-		written, err := s.Commands.UploadPart.Handle(r.Context(), c, commands.UploadAssetPart{AssetID: assetID, Part: p, BlobKey: key, Size: size})
+		written, err := s.recordPart(r.Context(), c, res, size)
 		if err != nil {
 			return err
 		}
 		recorded = true
 		return s.respondAsset(w, r, written, http.StatusAccepted)
 	}
+}
+
+// recordPart records a part stored under its reservation's blob key, and
+// queues its probe (UploadAssetPartHandler.Handle): the last step of a PUT
+// and of a resumable upload alike.
+func (s *server) recordPart(ctx context.Context, c commands.Caller, res commands.UploadReservation, size int64) (commands.Written, error) {
+	return s.Commands.UploadPart.Handle(ctx, c, commands.UploadAssetPart{AssetID: res.AssetID, Part: res.Part, BlobKey: res.BlobKey, Size: size})
 }
 
 // giveUpUpload ends a reservation whose upload was not recorded, and

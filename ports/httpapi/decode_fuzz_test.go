@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -109,7 +110,7 @@ func (a *fuzzAuth) Authenticate(_ context.Context, key string) (string, bool, er
 // never a 5xx, and only a well-formed id of the route's type reaches the
 // handlers (the canned read model finds any id it is asked about).
 func FuzzPathID(f *testing.F) {
-	for _, s := range []string{"ast_1", "rnd_1", "\xff", "ast_\x00", "ast_1/cuts", "..", "ast_1%2F", "ast_" + strings.Repeat("9", 70), "ÄST_1", " ast_1"} {
+	for _, s := range []string{"ast_1", "rnd_1", "0123abcd+upload.id_x", ".info", "a.info", "..%2f", "\xff", "ast_\x00", "ast_1/cuts", "..", "ast_1%2F", "ast_" + strings.Repeat("9", 70), "ÄST_1", " ast_1"} {
 		f.Add(s)
 	}
 	h := oaServer(f, oaServerOpts{})
@@ -125,6 +126,21 @@ func FuzzPathID(f *testing.F) {
 			}
 			if rec.Code == 200 && !strings.Contains(seg, "/") && !wellFormedID(pathIDs(prefix + "{id}")["id"], seg) {
 				t.Fatalf("GET %q answered 200 for an ill-formed id", req.URL.Path)
+			}
+		}
+		// A resumable upload's id is tusd's, the name of its files: none
+		// is stored, so every id is 404, whatever it spells.
+		for _, method := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+			req := httptest.NewRequest(method, "/", strings.NewReader("x"))
+			req.URL.Path, req.URL.RawPath = "/v1/uploads/"+seg, ""
+			req.Header.Set("Authorization", "Bearer "+oaKey)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Upload-Offset", "0")
+			req.Header.Set("Content-Type", "application/offset+octet-stream")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code >= 500 || rec.Code/100 == 2 {
+				t.Fatalf("%s %q: %d %s", method, req.URL.Path, rec.Code, rec.Body)
 			}
 		}
 	})

@@ -28,7 +28,12 @@ var idPrefixes = map[string]string{
 	"webhook-endpoints":  "whe",
 	"webhook-deliveries": "whd",
 	"api-keys":           "key",
+	// tusd's stores name uploads (resumable.go checks them).
+	"uploads": opaqueID,
 }
+
+// opaqueID marks a collection whose ids are not renderd's own.
+const opaqueID = "-"
 
 // maxIDTail bounds the part of an id after its prefix; minted ones carry a
 // 36-character UUID.
@@ -68,7 +73,7 @@ func pathIDs(path string) map[string]string {
 			continue
 		}
 		name = strings.TrimSuffix(name, "}")
-		if i > 0 {
+		if i > 0 && idPrefixes[segs[i-1]] != opaqueID {
 			out[name] = idPrefixes[segs[i-1]]
 		}
 	}

@@ -88,6 +88,9 @@ type Config struct {
 	Webhooks       WebhookConfig
 	// Limits are the rate limits; the zero value limits nothing.
 	Limits Limits
+	// Resumable is the store of the tus endpoint, /v1/uploads (nil: it
+	// answers 404).
+	Resumable *Resumable
 	// Unavailable tells a dependency that cannot answer now (the database
 	// restarting) from a bug, for the errors the handlers return: the
 	// first is answered 503 service_unavailable, the second 500 (the
@@ -95,7 +98,10 @@ type Config struct {
 	Unavailable func(error) bool
 }
 
-type server struct{ Config }
+type server struct {
+	Config
+	tus *tusEndpoint // nil without Config.Resumable
+}
 
 // New returns the API's handler.
 func New(cfg Config) (http.Handler, error) {
@@ -112,7 +118,14 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxJSONBytes <= 0 || cfg.MaxUploadBytes <= 0 || cfg.ReadYourWrites <= 0 || !cfg.Timeouts.valid() {
 		return nil, errors.New("httpapi: limits, timeouts and the read-your-writes bound must be positive")
 	}
-	s := &server{cfg}
+	s := &server{Config: cfg}
+	if cfg.Resumable != nil {
+		t, err := s.newTusEndpoint(cfg.Resumable)
+		if err != nil {
+			return nil, err
+		}
+		s.tus = t
+	}
 	r := NewRouter(cfg.Readiness, cfg.Log)
 	r.NotFoundHandler = s.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound })
 	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, req *http.Request) error {
@@ -143,6 +156,11 @@ func New(cfg Config) (http.Handler, error) {
 		{http.MethodDelete, "/assets/{id}", classWrites, s.deleteAsset, jsonRoute},
 		{http.MethodPut, "/assets/{id}/source", classUploads, s.uploadPart("source"), uploadRoute},
 		{http.MethodPut, "/assets/{id}/audio", classUploads, s.uploadPart("audio"), uploadRoute},
+		{http.MethodPost, "/uploads", classUploads, s.createUpload, uploadRoute},
+		{http.MethodOptions, "/uploads", classUploads, s.uploadOptions, jsonRoute},
+		{http.MethodHead, "/uploads/{id}", classUploads, s.headUpload, jsonRoute},
+		{http.MethodPatch, "/uploads/{id}", classUploads, s.patchUpload, uploadRoute},
+		{http.MethodDelete, "/uploads/{id}", classUploads, s.deleteUpload, jsonRoute},
 		{http.MethodPost, "/assets/{id}/cuts", classWrites, s.requestCut, jsonRoute},
 		{http.MethodGet, "/assets/{id}/cuts", classReads, s.listCuts, jsonRoute},
 		{http.MethodGet, "/cuts/{id}", classReads, s.getCut, jsonRoute},
