@@ -131,6 +131,7 @@ type call struct {
 	params []string
 	query  url.Values
 	body   any
+	header http.Header // extra request headers (the tus protocol's)
 }
 
 // result is an answer that was not an error.
@@ -162,6 +163,9 @@ func (c *Client) do(ctx context.Context, k call) (*result, error) {
 		}
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		for name, v := range k.header {
+			req.Header[name] = v
 		}
 		res, err := c.send(req, k.op)
 		if err == nil {

@@ -54,8 +54,12 @@
 //
 // # Resumable uploads
 //
-// Upload sends one plain PUT. Resumable (tus) uploads are being added to
-// the server; Uploader and WithUploader are where a tus client plugs in.
+// Upload sends one plain PUT by default, which a dropped connection sends
+// again from its first byte. WithUploader(Resumable{}) makes every upload a
+// resumable one (the tus protocol 1.0 at /v1/uploads): after a dropped
+// connection it asks the server for its offset and sends only the rest.
+// CreateUpload, GetUploadOffset, ResumeUpload and TerminateUpload are the
+// protocol's requests one by one, to resume an upload across processes.
 //
 // The package imports nothing of renderd's internals: it stands alone, as
 // scripts/check-imports enforces.

@@ -100,6 +100,8 @@ var operations = []struct {
 	{opDeleteEndpoint, "DeleteWebhookEndpoint"}, {opGetEndpoint, "GetWebhookEndpoint"},
 	{opRotateSecret, "RotateWebhookSecret"}, {opListDeliveries, "ListWebhookDeliveries"},
 	{opRedeliver, "RedeliverWebhookDelivery"}, {opDownload, "Download"},
+	{opCreateUpload, "CreateUpload"}, {opDescribeUploads, "DescribeUploads"}, {opGetUploadOffset, "GetUploadOffset"},
+	{opResumeUpload, "ResumeUpload"}, {opTerminateUpload, "TerminateUpload"},
 }
 
 // ListOptions pages a list: Limit 1 to 100 (0: the server's default, 20),

@@ -28,12 +28,11 @@ type UploadRequest struct {
 // Uploader sends a part's bytes and returns the asset as the API answers
 // the upload. The default sends one plain PUT /v1/assets/{id}/{part}.
 //
-// It is the extension point for resumable uploads: the tus protocol
-// (endpoint /v1/uploads, issue 20 section 1) is being added to the server
-// separately, and a tus Uploader plugs in here with WithUploader, leaving
-// Upload, UploadSource, UploadAudio and their callers unchanged. It is
-// handed the Client: BaseURL to find the endpoint, Do to send its requests
-// with the client's key, GetAsset to answer with the asset once done.
+// Resumable is the other one (resumable uploads, the tus protocol at
+// /v1/uploads); WithUploader plugs either in, leaving Upload, UploadSource,
+// UploadAudio and their callers unchanged. An Uploader is handed the
+// Client: BaseURL and Do to send requests of its own with the client's key,
+// GetAsset to answer with the asset once done.
 type Uploader interface {
 	Upload(ctx context.Context, c *Client, req UploadRequest) (*Asset, error)
 }

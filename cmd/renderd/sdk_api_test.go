@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,5 +153,94 @@ func TestSDK_quickstart(t *testing.T) {
 	page, err := c.ListRenders(ctx, &client.ListRendersOptions{AssetID: asset.ID, State: client.RenderCompleted})
 	if err != nil || len(page.Data) != 1 || page.Data[0].ID != render.ID {
 		t.Fatalf("renders %+v, %v", page, err)
+	}
+}
+
+// dropFirstPatch is a transport that cuts the first PATCH's body off after
+// n bytes, as a dropped connection would, and counts the PATCH bytes sent.
+type dropFirstPatch struct {
+	n       int
+	dropped bool
+	sent    atomic.Int64
+}
+
+func (d *dropFirstPatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch && req.Body != nil {
+		var body io.Reader = req.Body
+		if !d.dropped {
+			d.dropped = true
+			body = &droppedAfter{r: body, n: d.n}
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(&countingReader{r: body, n: &d.sent})
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func TestSDK_a_resumable_upload_survives_a_dropped_connection(t *testing.T) {
+	testSDKResumable(t, startService(t))
+}
+
+func TestS3_the_SDKs_resumable_upload_survives_a_dropped_connection(t *testing.T) {
+	testSDKResumable(t, startS3Service(t))
+}
+
+// testSDKResumable: the SDK's Resumable uploader, its first PATCH cut off at
+// half, asks the server for its offset and sends only the rest; the stored
+// source has the file's bytes and is probed.
+func testSDKResumable(t *testing.T, s *service) {
+	data, err := os.ReadFile(mediatest.Landscape1080p(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &dropFirstPatch{n: len(data) / 2}
+	c, err := client.New(s.base, s.account(60), client.WithHTTPClient(&http.Client{Transport: tr}),
+		client.WithUploader(client.Resumable{}), client.WithRetry(client.RetryPolicy{MinBackoff: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	asset, err := c.CreateAsset(ctx, client.CreateAssetRequest{Kind: "video", Name: "resumable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent int64
+	if _, err := c.UploadSource(ctx, asset.ID, bytes.NewReader(data), int64(len(data)), func(n, _ int64) { sent = n }); err != nil {
+		t.Fatal(err)
+	}
+	resent := tr.sent.Load() - int64(len(data))
+	t.Logf("%d bytes, the first PATCH cut at %d: %d bytes sent again", len(data), len(data)/2, resent)
+	if !tr.dropped || resent < 0 || resent > int64(len(data))/2 || sent != int64(len(data)) {
+		t.Fatalf("dropped %t, %d bytes sent again, progress ended at %d", tr.dropped, resent, sent)
+	}
+	if asset, err = c.WaitAsset(ctx, asset.ID); err != nil || asset.State != client.AssetReady {
+		t.Fatalf("asset %+v, %v", asset, err)
+	}
+	blobs, err := s.blobs.List(ctx, "assets/"+asset.ID+"/")
+	if err != nil || len(blobs) != 1 {
+		t.Fatalf("blobs of the asset: %+v, %v", blobs, err)
+	}
+	rd, err := s.blobs.Read(ctx, blobs[0].Key, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rd); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.Sum(nil), sha256.Sum256(data); !bytes.Equal(got, want[:]) {
+		t.Errorf("the stored source's sha256 %x, the file's %x", got, want)
 	}
 }
