@@ -385,12 +385,12 @@ func expectFor(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) Expec
 	e := Expect{Container: string(f), Duration: p.Duration, FrameRate: src.FrameRate}
 	switch f {
 	case domain.FormatMP4, domain.FormatMOV:
-		e.VideoCodec, e.Width, e.Height = "h264", p.Width, p.Height
+		e.VideoCodec, e.Width, e.Height, e.Faststart = "h264", p.Width, p.Height, true
 		if src.HasAudio {
 			e.AudioCodec = "aac"
 		}
 	case domain.FormatM4A:
-		e.Container, e.AudioCodec = "mp4", "aac" // ffprobe names the m4a container mov,mp4,m4a,…
+		e.Container, e.AudioCodec, e.Faststart = "mp4", "aac", true // the m4a container is named mov,mp4,m4a,…
 	case domain.FormatMP3:
 		e.AudioCodec = "mp3"
 	}

@@ -61,7 +61,7 @@ type Media interface {
 	// encode that stalls or runs too long is stopped the same way and fails
 	// with domain.FailureEncodeTimeout.
 	Run(ctx context.Context, args []string, onProgress func(Progress)) error
-	// Verify probes an output and checks it against want.
+	// Verify reads an output and checks it against want.
 	Verify(ctx context.Context, path string, want Expect) (domain.MediaInfo, error)
 }
 
@@ -89,6 +89,9 @@ type Expect struct {
 	// FrameRate is the source's frame rate ("30/1"), for the one-frame
 	// tolerance of an output with video. "" means 50 ms only.
 	FrameRate string
+	// Faststart: an MP4/MOV/M4A output must hold its index (moov) before
+	// its media data, as -movflags +faststart writes it (BuildCommand).
+	Faststart bool
 }
 
 // RenderCommands are the commands an encoder reports through.

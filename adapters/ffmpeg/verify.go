@@ -2,11 +2,7 @@ package ffmpeg
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -25,53 +21,34 @@ const (
 	lameDelaySamples     = 1105
 )
 
-// Verify probes the output at path with the Encoder's Prober and checks it
-// against want: container, codecs (a video stream present iff
-// want.VideoCodec != "", same for audio), displayed size, duration and
-// audio/video sync, within the tolerances above. It returns the probe on
-// success. An output that fails a check, or that ffprobe cannot read or does
-// not exist, is an *EncodeError with domain.FailureOutputInvalid naming
-// every failed check with its numbers; any other error (cancellation, a
-// missing ffprobe) is the worker's trouble.
+// Verify reads the output at path and checks it against want: container,
+// codecs (a video stream present iff want.VideoCodec != "", same for
+// audio), displayed size, duration, audio/video sync and, when
+// want.Faststart, the moov box before the media data, within the
+// tolerances above. It reads the file's headers in Go (outputmedia.go: the
+// MP4/MOV/M4A boxes, or the MP3 frame header with its Xing/LAME tag) and
+// starts no process. On success it returns what ffprobe would have said of
+// the output (outputMedia's fields). An output that fails a check, cannot
+// be read as its container or does not exist is an *EncodeError with
+// domain.FailureOutputInvalid naming every failed check with its numbers;
+// any other error (cancellation, an I/O error) is the worker's trouble.
 func (e *Encoder) Verify(ctx context.Context, path string, want encoders.Expect) (domain.MediaInfo, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return domain.MediaInfo{}, &EncodeError{Code: domain.FailureOutputInvalid, Message: "ffmpeg wrote no output file", Err: err}
+	if err := ctx.Err(); err != nil {
+		return domain.MediaInfo{}, err
 	}
-	raw, err := e.prober.probeJSON(ctx, path)
+	out, err := readOutput(path)
 	if err != nil {
-		return domain.MediaInfo{}, outputProbeFailure(err)
+		return domain.MediaInfo{}, err
 	}
-	info, err := parseProbe(raw)
-	if err != nil {
-		return domain.MediaInfo{}, outputProbeFailure(err)
+	problems := outputProblems(out.info, out.videoDuration, out.audioDuration, want)
+	if want.Faststart && out.moovAfterMdat {
+		problems = append(problems, "faststart: the moov box follows the media data")
 	}
-	var out probeOutput
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return domain.MediaInfo{}, fmt.Errorf("ffprobe output: %w", err)
-	}
-	var videoDur, audioDur time.Duration
-	video, audio, _ := pickStreams(out.Streams)
-	if video != nil {
-		videoDur = streamDuration(*video)
-	}
-	if audio != nil {
-		audioDur = streamDuration(*audio)
-	}
-	if problems := outputProblems(info, videoDur, audioDur, want); len(problems) > 0 {
+	if len(problems) > 0 {
 		return domain.MediaInfo{}, &EncodeError{Code: domain.FailureOutputInvalid,
 			Message: "the output does not match the plan: " + strings.Join(problems, "; ")}
 	}
-	return info, nil
-}
-
-// outputProbeFailure classifies a failed probe of an output: the output's
-// fault is output_invalid, anything else stays the worker's.
-func outputProbeFailure(err error) error {
-	var pe *ProbeError
-	if errors.As(err, &pe) {
-		return &EncodeError{Code: domain.FailureOutputInvalid, Message: "the output cannot be probed: " + pe.Message, Err: err}
-	}
-	return err
+	return out.info, nil
 }
 
 // outputProblems lists the checks info fails, one phrase each. videoDur and
