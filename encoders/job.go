@@ -294,7 +294,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if runErr != nil {
 		return encoded{}, runErr
 	}
-	want := expectFor(req.Output.Format, req.Plan, media)
+	want := ExpectFor(req.Output.Format, req.Plan, media)
 	out, err := w.media.Verify(ctx, tmp, want)
 	if err != nil {
 		return encoded{}, err
@@ -380,8 +380,9 @@ func OutputKey(renderID string, attempt int, f domain.Format) string {
 	return fmt.Sprintf("renders/%s/attempt-%d.%s", renderID, attempt, f)
 }
 
-// expectFor is what the verified output of a plan must be.
-func expectFor(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) Expect {
+// ExpectFor is what the verified output of a plan of format f must be
+// (Media.Verify), src being the probe of the plan's input.
+func ExpectFor(f domain.Format, p domain.RenderPlan, src domain.MediaInfo) Expect {
 	e := Expect{Container: string(f), Duration: p.Duration, FrameRate: src.FrameRate}
 	switch f {
 	case domain.FormatMP4, domain.FormatMOV:

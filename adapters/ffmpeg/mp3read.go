@@ -220,15 +220,20 @@ func (f *mp3File) readXing(frame []byte, h mp3Header) {
 	}
 }
 
+// mp3Timebase is the mp3 demuxer's time base, 1/14112000 s: a whole
+// number of ticks per sample at every MP3 rate.
+const mp3Timebase = 14112000
+
 // duration is what ffprobe says of the file: the Xing/Info frame count's
 // samples (priming included), or, with no count, the audio's bytes at the
-// first frame's bitrate.
+// first frame's bitrate, rounded to the demuxer's ticks and then to the
+// microsecond, as ffprobe prints it.
 func (f mp3File) duration() time.Duration {
 	if f.frames > 0 {
 		return samples64(int64(f.frames)*int64(f.samplesPerFrame), f.sampleRate)
 	}
-	seconds := float64(f.size-f.audioStart) * 8 / float64(f.bitrate)
-	return time.Duration(math.Round(seconds*1e6)) * time.Microsecond
+	ticks := math.Round(float64(f.size-f.audioStart) * 8 * mp3Timebase / float64(f.bitrate))
+	return time.Duration(math.Round(ticks*1e6/mp3Timebase)) * time.Microsecond
 }
 
 // streamBitrate is ffprobe's: a VBR (Xing) file's average from its byte

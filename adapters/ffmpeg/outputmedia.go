@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"strings"
 	"time"
@@ -185,12 +186,21 @@ func (t *mp4Track) rotation() int {
 }
 
 // bitrate is the mov demuxer's estimate: the samples' bytes over their
-// durations (stts), rounded.
+// durations (stts), in whole bits per second as its integer division
+// leaves them.
 func (t *mp4Track) bitrate() int64 {
-	if t.sttsTotal == 0 || t.dataSize > math.MaxInt64/8 {
+	if t.sttsTotal == 0 {
 		return 0
 	}
-	return int64(math.Round(float64(t.dataSize) * 8 * float64(t.timescale) / float64(t.sttsTotal)))
+	hi, lo := bits.Mul64(t.dataSize, 8*uint64(t.timescale))
+	if hi >= t.sttsTotal {
+		return 0 // past any real bitrate
+	}
+	rate, _ := bits.Div64(hi, lo, t.sttsTotal)
+	if rate > math.MaxInt64 {
+		return 0
+	}
+	return int64(rate)
 }
 
 // streamDuration is mdhd's duration, cut to what the edit list plays (its
