@@ -162,7 +162,7 @@ func readMP3(r io.ReaderAt, size int64) (mp3File, error) {
 			return mp3File{}, errShort(err)
 		}
 		if nh, ok := parseMP3Header(binary.BigEndian.Uint32(w[:])); !ok || nh.version != h.version || nh.layer != h.layer || nh.sampleRate != h.sampleRate {
-			return mp3File{}, fmt.Errorf("%w: no second frame header after the first", errNotMP3)
+			return mp3File{}, errors.New("an MP3 frame header with no second frame header after it")
 		}
 	} else if next > size {
 		return mp3File{}, fmt.Errorf("the first MP3 frame is truncated (%d bytes, %d left)", h.bytes, size-f.audioStart)
