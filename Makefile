@@ -66,12 +66,16 @@ FUZZ_TARGETS := FuzzDecodeCreateAsset:20000 FuzzDecodeRequestCut:20000 FuzzAutho
                 FuzzPathID:20000 FuzzQuery:20000 FuzzHeaders:20000
 # The Go SDK's decoding of answers (client/): error bodies and responses.
 CLIENT_FUZZ_TARGETS := FuzzDecodeError:20000 FuzzDecodeResponse:20000
+# The Go reader of render outputs (adapters/ffmpeg): MP4/MOV/M4A boxes, MP3
+# frame headers.
+FFMPEG_FUZZ_TARGETS := FuzzReadMP4:20000 FuzzReadMP3:20000
 
-test: ## every test, unit and integration, with -race, on the real stack (its S3 server too); then a short fuzz of the request decoders (bodies, path ids, queries, headers) and of the Go SDK's answer decoding
+test: ## every test, unit and integration, with -race, on the real stack (its S3 server too); then a short fuzz of the request decoders (bodies, path ids, queries, headers), of the Go SDK's answer decoding and of the output reader
 	$(TEST_STACK_UP)
 	$(WITH_TEST_STACK) RENDERD_REQUIRE_STACK=1 $(GO) test -race -count=1 -timeout 20m ./...
 	for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./ports/httpapi || exit 1; done
 	for t in $(CLIENT_FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./client || exit 1; done
+	for t in $(FFMPEG_FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime "$${t##*:}x" ./adapters/ffmpeg || exit 1; done
 
 test-unit: ## the tests that need no stack (integration tests skip)
 	$(GO) test -count=1 ./...

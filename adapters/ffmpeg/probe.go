@@ -116,8 +116,8 @@ func (p *Prober) Probe(ctx context.Context, path string) (domain.MediaInfo, erro
 }
 
 // probeJSON runs ffprobe on path and returns its JSON: Probe's run, shared
-// with callers that need more than MediaInfo (Verify reads stream
-// durations). Errors are Probe's.
+// with the tests' ffprobe reference of Verify, which reads stream
+// durations too. Errors are Probe's.
 func (p *Prober) probeJSON(ctx context.Context, path string) ([]byte, error) {
 	if err := checkSource(path); err != nil {
 		return nil, err
