@@ -629,7 +629,7 @@ func sumTable(r io.ReaderAt, b mp4Box, entrySize int, value func([]byte) uint64)
 	if count*int64(entrySize) > b.payloadBytes-8 {
 		return 0, fmt.Errorf("%d entries do not fit in %d bytes", count, b.payloadBytes)
 	}
-	var buf [32 << 10]byte
+	var buf [8 << 10]byte
 	var total uint64
 	at := b.data + 8
 	for left := count * int64(entrySize); left > 0; {

@@ -97,7 +97,7 @@ func TestVerify_go_reader_matches_ffprobe_on_real_renders(t *testing.T) {
 
 // render runs the worker's command for spec ("mp4@720p/cut") of src and
 // returns the output and what the worker would expect of it.
-func render(t *testing.T, ffmpegBin string, prober *Prober, src string, media domain.MediaInfo, spec string,
+func render(t testing.TB, ffmpegBin string, prober *Prober, src string, media domain.MediaInfo, spec string,
 	cut []domain.Segment) (string, encoders.Expect) {
 	t.Helper()
 	spec, isCut := strings.CutSuffix(spec, "/cut")
@@ -132,7 +132,7 @@ func render(t *testing.T, ffmpegBin string, prober *Prober, src string, media do
 	return out, encoders.ExpectFor(f, plan, media)
 }
 
-func runFFmpegTest(t *testing.T, bin string, args []string) {
+func runFFmpegTest(t testing.TB, bin string, args []string) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	var stderr bytes.Buffer
