@@ -31,7 +31,8 @@ type mp3File struct {
 	xing, cbrInfo bool
 	frames        uint32
 	bytes         uint32
-	// lame: the LAME tag's encoder delay and padding, in samples.
+	// lame: the LAME tag (or ffmpeg's of the same layout) with the
+	// encoder delay and padding, in samples.
 	lame            bool
 	delay, padding  int
 	size            int64 // the file's
@@ -212,8 +213,9 @@ func (f *mp3File) readXing(frame []byte, h mp3Header) {
 		p = skip(p, 4) // quality
 	}
 	// The LAME tag: a 9-byte encoder version, then at byte 21 the delay
-	// and padding as two 12-bit numbers.
-	if len(p) >= 24 && string(p[:4]) == "LAME" {
+	// and padding as two 12-bit numbers. ffmpeg's mp3 muxer writes the tag
+	// with its own name ("Lavc59.37"); its demuxer reads these three.
+	if len(p) >= 24 && (string(p[:4]) == "LAME" || string(p[:4]) == "Lavc" || string(p[:4]) == "Lavf") {
 		f.lame = true
 		f.delay = int(p[21])<<4 | int(p[22])>>4
 		f.padding = int(p[22]&0x0f)<<8 | int(p[23])

@@ -35,7 +35,6 @@ type mp4Box struct {
 
 // mp4File is what the reader found in an MP4/MOV/M4A file.
 type mp4File struct {
-	majorBrand     string
 	moovBeforeMdat bool // faststart: the index precedes the media data
 	hasMdat        bool
 	timescale      uint32 // mvhd's
@@ -58,12 +57,11 @@ type mp4Track struct {
 	width, height         int     // the video sample entry's coded size
 	channels, sampleRate  int     // the audio sample entry's
 
-	timescale  uint32 // mdhd's
-	duration   uint64 // mdhd's, in timescale
-	sttsTotal  uint64 // sum of the sample durations (stts)
-	dataSize   uint64 // sum of the sample sizes (stsz)
-	edits      []mp4Edit
-	hasEditBox bool
+	timescale uint32 // mdhd's
+	duration  uint64 // mdhd's, in timescale
+	sttsTotal uint64 // sum of the sample durations (stts)
+	dataSize  uint64 // sum of the sample sizes (stsz)
+	edits     []mp4Edit
 }
 
 // mp4Edit is one elst entry: segment duration in the movie's timescale,
@@ -153,6 +151,19 @@ func payload(r io.ReaderAt, b mp4Box) ([]byte, error) {
 	return p, nil
 }
 
+// parseBox reads b whole and hands it to parse, whose error it prefixes
+// with the box's type.
+func parseBox(r io.ReaderAt, b mp4Box, parse func([]byte) error) error {
+	p, err := payload(r, b)
+	if err != nil {
+		return err
+	}
+	if err := parse(p); err != nil {
+		return fmt.Errorf("%s: %w", printable(b.typ), err)
+	}
+	return nil
+}
+
 // readMP4 reads the boxes of the file of size bytes at r.
 func readMP4(r io.ReaderAt, size int64) (mp4File, error) {
 	var f mp4File
@@ -162,14 +173,7 @@ func readMP4(r io.ReaderAt, size int64) (mp4File, error) {
 		case !sawFtyp && b.typ != "ftyp":
 			return errNotMP4
 		case b.typ == "ftyp":
-			p, err := payload(r, b)
-			if err != nil {
-				return err
-			}
-			if len(p) < 4 {
-				return errors.New("ftyp box too short")
-			}
-			sawFtyp, f.majorBrand = true, string(p[:4])
+			sawFtyp = true // its brands are the muxer's business
 		case b.typ == "moov":
 			if sawMoov {
 				return errors.New("two moov boxes")
@@ -196,17 +200,11 @@ func readMoov(r io.ReaderAt, moov mp4Box, f *mp4File) error {
 	return boxes(r, moov.data, moov.end, false, func(b mp4Box) error {
 		switch b.typ {
 		case "mvhd":
-			p, err := payload(r, b)
-			if err != nil {
-				return err
-			}
-			// version(1) flags(3), then times and timescale, duration:
-			// 32-bit fields in version 0, 64-bit in version 1.
-			f.timescale, f.duration, err = timing(p)
-			if err != nil {
-				return fmt.Errorf("mvhd: %w", err)
-			}
 			sawMvhd = true
+			return parseBox(r, b, func(p []byte) (err error) {
+				f.timescale, f.duration, err = timing(p)
+				return err
+			})
 		case "trak":
 			if !sawMvhd {
 				return errors.New("trak before mvhd")
@@ -224,7 +222,9 @@ func readMoov(r io.ReaderAt, moov mp4Box, f *mp4File) error {
 	})
 }
 
-// timing reads the timescale and duration of an mvhd or mdhd payload.
+// timing reads the timescale and duration of an mvhd or mdhd payload:
+// version(1) flags(3), then times, timescale and duration, in 32-bit fields
+// in version 0, 64-bit in version 1.
 func timing(p []byte) (timescale uint32, duration uint64, err error) {
 	if len(p) < 4 {
 		return 0, 0, errors.New("too short")
@@ -260,22 +260,13 @@ func readTrak(r io.ReaderAt, trak mp4Box) (mp4Track, error) {
 	err := boxes(r, trak.data, trak.end, false, func(b mp4Box) error {
 		switch b.typ {
 		case "tkhd":
-			p, err := payload(r, b)
-			if err != nil {
-				return err
-			}
-			return t.readTkhd(p)
+			return parseBox(r, b, t.readTkhd)
 		case "edts":
 			return boxes(r, b.data, b.end, false, func(e mp4Box) error {
 				if e.typ != "elst" {
 					return nil
 				}
-				p, err := payload(r, e)
-				if err != nil {
-					return err
-				}
-				t.hasEditBox = true
-				return t.readElst(p)
+				return parseBox(r, e, t.readElst)
 			})
 		case "mdia":
 			return t.readMdia(r, b)
@@ -302,11 +293,11 @@ func (t *mp4Track) readTkhd(p []byte) error {
 	case len(p) >= 1 && p[0] == 1:
 		off = 4 + 32
 	default:
-		return errors.New("tkhd: unknown version")
+		return errors.New("unknown version")
 	}
 	off += 8 + 2 + 2 + 2 + 2
 	if len(p) < off+36+8 {
-		return errors.New("tkhd: too short")
+		return errors.New("too short")
 	}
 	t.matrixA = int32(binary.BigEndian.Uint32(p[off:]))
 	t.matrixB = int32(binary.BigEndian.Uint32(p[off+4:]))
@@ -321,7 +312,7 @@ const maxEdits = 64
 
 func (t *mp4Track) readElst(p []byte) error {
 	if len(p) < 8 {
-		return errors.New("elst: too short")
+		return errors.New("too short")
 	}
 	version, n := p[0], binary.BigEndian.Uint32(p[4:8])
 	entry := 12
@@ -329,7 +320,7 @@ func (t *mp4Track) readElst(p []byte) error {
 		entry = 20
 	}
 	if n > maxEdits || int(n)*entry > len(p)-8 {
-		return fmt.Errorf("elst: %d entries do not fit", n)
+		return fmt.Errorf("%d entries do not fit", n)
 	}
 	for i := range int(n) {
 		e := p[8+i*entry:]
@@ -348,23 +339,18 @@ func (t *mp4Track) readMdia(r io.ReaderAt, mdia mp4Box) error {
 	return boxes(r, mdia.data, mdia.end, false, func(b mp4Box) error {
 		switch b.typ {
 		case "mdhd":
-			p, err := payload(r, b)
-			if err != nil {
+			return parseBox(r, b, func(p []byte) (err error) {
+				t.timescale, t.duration, err = timing(p)
 				return err
-			}
-			t.timescale, t.duration, err = timing(p)
-			if err != nil {
-				return fmt.Errorf("mdhd: %w", err)
-			}
+			})
 		case "hdlr":
-			p, err := payload(r, b)
-			if err != nil {
-				return err
-			}
-			if len(p) < 12 {
-				return errors.New("hdlr: too short")
-			}
-			t.handler = string(p[8:12])
+			return parseBox(r, b, func(p []byte) error {
+				if len(p) < 12 {
+					return errors.New("too short")
+				}
+				t.handler = string(p[8:12])
+				return nil
+			})
 		case "minf":
 			return boxes(r, b.data, b.end, false, func(s mp4Box) error {
 				if s.typ != "stbl" {
@@ -381,11 +367,7 @@ func (t *mp4Track) readStbl(r io.ReaderAt, stbl mp4Box) error {
 	return boxes(r, stbl.data, stbl.end, false, func(b mp4Box) error {
 		switch b.typ {
 		case "stsd":
-			p, err := payload(r, b)
-			if err != nil {
-				return err
-			}
-			return t.readStsd(p)
+			return parseBox(r, b, t.readStsd)
 		case "stts":
 			total, err := sumTable(r, b, 8, func(e []byte) uint64 {
 				return uint64(binary.BigEndian.Uint32(e)) * uint64(binary.BigEndian.Uint32(e[4:]))
@@ -405,11 +387,11 @@ func (t *mp4Track) readStbl(r io.ReaderAt, stbl mp4Box) error {
 // coded size, for audio the channels and rate, and mp4a's object type.
 func (t *mp4Track) readStsd(p []byte) error {
 	if len(p) < 16 {
-		return errors.New("stsd: no sample entry")
+		return errors.New("no sample entry")
 	}
 	size := binary.BigEndian.Uint32(p[8:12])
 	if size < 8 || uint64(size) > uint64(len(p)-8) {
-		return fmt.Errorf("stsd: sample entry of %d bytes does not fit", size)
+		return fmt.Errorf("sample entry of %d bytes does not fit", size)
 	}
 	entry := p[8 : 8+size]
 	t.format = string(entry[4:8])
@@ -418,7 +400,7 @@ func (t *mp4Track) readStsd(p []byte) error {
 	case "vide":
 		// 16 bytes of pre-defined and reserved fields, then width, height.
 		if len(body) < 8+16+4 {
-			return errors.New("stsd: video sample entry too short")
+			return errors.New("video sample entry too short")
 		}
 		t.width = int(binary.BigEndian.Uint16(body[24:]))
 		t.height = int(binary.BigEndian.Uint16(body[26:]))
@@ -427,7 +409,7 @@ func (t *mp4Track) readStsd(p []byte) error {
 		// compression id, packet size, rate (16.16); a QuickTime version 1
 		// or 2 entry adds fields after it, which only mov writes.
 		if len(body) < 8+20 {
-			return errors.New("stsd: audio sample entry too short")
+			return errors.New("audio sample entry too short")
 		}
 		version := binary.BigEndian.Uint16(body[8:])
 		t.channels = int(binary.BigEndian.Uint16(body[16:]))

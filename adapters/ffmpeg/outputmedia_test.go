@@ -253,19 +253,7 @@ func TestVerify_hand_built_outputs(t *testing.T) {
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
 			info, err := verifier.Verify(context.Background(), writeTemp(t, "render.part", tt.data), tt.want)
-			if tt.fail == "" {
-				if err != nil {
-					t.Fatalf("Verify: %v", err)
-				}
-				return
-			}
-			ee := assertEncodeCode(t, err, domain.FailureOutputInvalid)
-			if !strings.Contains(ee.Message, tt.fail) {
-				t.Errorf("message %q, want it to say %q", ee.Message, tt.fail)
-			}
-			if info != (domain.MediaInfo{}) {
-				t.Errorf("a failed Verify returned %+v", info)
-			}
+			assertVerdict(t, info, err, tt.fail)
 		})
 	}
 }

@@ -61,23 +61,30 @@ func TestVerify_outputs_against_the_plan(t *testing.T) {
 		t.Run(tt.rule, func(t *testing.T) {
 			t.Parallel()
 			info, err := NewEncoder("", 0, EncodeLimits{}, nil).Verify(context.Background(), tt.path, tt.want)
-			if tt.fail == "" {
-				if err != nil {
-					t.Fatalf("Verify: %v", err)
-				}
-				if info.Duration <= 0 || info.Container == "" {
-					t.Errorf("Verify returned %+v, want what it read", info)
-				}
-				return
-			}
-			ee := assertEncodeCode(t, err, domain.FailureOutputInvalid)
-			if !strings.Contains(ee.Message, tt.fail) {
-				t.Errorf("message %q, want it to say %q", ee.Message, tt.fail)
-			}
-			if info != (domain.MediaInfo{}) {
-				t.Errorf("a failed Verify returned %+v", info)
-			}
+			assertVerdict(t, info, err, tt.fail)
 		})
+	}
+}
+
+// assertVerdict checks what Verify returned: a pass with what it read when
+// fail is "", else an output_invalid saying fail and no MediaInfo.
+func assertVerdict(t *testing.T, info domain.MediaInfo, err error, fail string) {
+	t.Helper()
+	if fail == "" {
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if info.Duration <= 0 || info.Container == "" {
+			t.Errorf("Verify returned %+v, want what it read", info)
+		}
+		return
+	}
+	ee := assertEncodeCode(t, err, domain.FailureOutputInvalid)
+	if !strings.Contains(ee.Message, fail) {
+		t.Errorf("message %q, want it to say %q", ee.Message, fail)
+	}
+	if info != (domain.MediaInfo{}) {
+		t.Errorf("a failed Verify returned %+v", info)
 	}
 }
 
