@@ -49,7 +49,7 @@ type Blobs interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Media runs ffmpeg and ffprobe. Failures the media itself causes implement
+// Media runs ffmpeg and checks what it wrote. Failures the media itself causes implement
 // commands.MediaFailure (a stable code and a message); any other error is
 // the worker's own trouble. *ffmpeg.Encoder implements it.
 type Media interface {
@@ -78,9 +78,9 @@ type Progress struct {
 
 // Expect is what a verified output must be.
 type Expect struct {
-	// Container must be one of ffprobe's format names: "mp4" or "mov" (and
-	// "m4a") match "mov,mp4,m4a,3gp,3g2,mj2", "mp3" matches "mp3". "" skips
-	// the check.
+	// Container must be one of the format names a probe records (ffprobe's,
+	// which Verify reports too): "mp4" or "mov" (and "m4a") match
+	// "mov,mp4,m4a,3gp,3g2,mj2", "mp3" matches "mp3". "" skips the check.
 	Container     string
 	VideoCodec    string // "h264", or "" when the output has no video
 	AudioCodec    string // "aac", "mp3", or "" when the output has no audio
