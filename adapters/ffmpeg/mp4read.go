@@ -28,7 +28,7 @@ var errNotMP4 = errors.New("not an MP4/MOV file")
 // mp4Box is one box: its type and where it lies.
 type mp4Box struct {
 	typ          string
-	start, data  int64 // the box's first byte and its payload's
+	data         int64 // its payload's first byte
 	end          int64 // one past its last byte
 	payloadBytes int64
 }
@@ -84,7 +84,7 @@ func boxes(r io.ReaderAt, from, to int64, topLevel bool, visit func(mp4Box) erro
 			return fmt.Errorf("box header at byte %d: %w", at, errShort(err))
 		}
 		size := int64(binary.BigEndian.Uint32(hdr[:4]))
-		b := mp4Box{typ: string(hdr[4:8]), start: at, data: at + 8}
+		b := mp4Box{typ: string(hdr[4:8]), data: at + 8}
 		switch size {
 		case 0:
 			if !topLevel {
