@@ -85,7 +85,10 @@ func TestAPI_a_database_outage_answers_503_on_every_operation_and_the_API_recove
 					break
 				}
 			}
-			if !answered {
+			// A PATCH of a resumable upload that does not bring its last
+			// byte touches only tusd's store: with the key cached it
+			// never meets the database.
+			if !answered && !(cached && op.method == http.MethodPatch && op.path == "/v1/uploads/{id}") {
 				t.Errorf("%s: %s %s never answered 503", name, op.method, op.path)
 			}
 		}
