@@ -147,6 +147,30 @@ describe("against a real renderd", { skip: missing.length > 0 && "no stack" }, (
     assert.equal(a.failure?.code, "source_unreadable", JSON.stringify(a));
   });
 
+  test("an aborted upload is terminated: the part is free for the next upload", async () => {
+    const id = await newAsset("aborted");
+    const ac = new AbortController();
+    const stop = new Error("stopped by the test");
+    let at = 0;
+    await assert.rejects(
+      rd.uploadResumable(id, "source", env.media, {
+        chunkSize: 256 << 10,
+        signal: ac.signal,
+        onProgress: (sent) => {
+          if (sent > 0 && at === 0) {
+            at = sent;
+            ac.abort(stop);
+          }
+        },
+      }),
+      (err) => err === stop,
+    );
+    assert.ok(at > 0 && at < (await stat(env.media)).size, `aborted at byte ${at}`);
+    // Had the upload kept the part, this one would be 409 upload_in_progress.
+    await rd.uploadResumable(id, "source", env.media);
+    assert.equal((await rd.waitAsset(id)).state, "ready");
+  });
+
   test("an upload of a part that is no part is refused 400 invalid_request", async () => {
     const id = await newAsset("bad part");
     await assert.rejects(

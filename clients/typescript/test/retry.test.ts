@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PassThrough, Writable } from "node:stream";
 import { after, before, beforeEach, describe, test } from "node:test";
 import {
   backoff,
@@ -142,6 +143,69 @@ describe("retries of 429 and 503", () => {
       const got = backoff(p, n);
       assert.ok(got >= d / 2 && got <= d, `attempt ${n}: ${got} ms, want ${d / 2}..${d}`);
     }
+  });
+});
+
+describe("waits and downloads", () => {
+  const completed = (token: string, size: number) => ({
+    status: 200,
+    body: { ...render, state: "completed", output_expired: false, size_bytes: size, download_url: `/v1/downloads/${token}` },
+  });
+  const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from("ftypisom"), Buffer.alloc(12)]);
+
+  test("a download URL that expired in between is fetched again once, without the key", async () => {
+    script = [
+      completed("tok1", mp4.length),
+      { status: 410, body: { error: { code: "download_expired", message: "expired" } } },
+      completed("tok2", mp4.length),
+      { status: 200, headers: { "Content-Type": "video/mp4" }, body: mp4.toString("latin1") },
+    ];
+    const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(c: Buffer, _enc, done) {
+        chunks.push(c);
+        done();
+      },
+    });
+    assert.equal(await rd.download("rnd_1", out), mp4.length);
+    assert.deepEqual(Buffer.concat(chunks), mp4);
+    assert.deepEqual(
+      seen.map((s) => [s.url, s.auth]),
+      [
+        ["/v1/renders/rnd_1", "Bearer k"],
+        ["/v1/downloads/tok1", undefined],
+        ["/v1/renders/rnd_1", "Bearer k"],
+        ["/v1/downloads/tok2", undefined],
+      ],
+    );
+  });
+
+  test("a download shorter than the render's size_bytes is an error; a second 410 is the error", async () => {
+    script = [completed("tok1", mp4.length + 1), { status: 200, body: mp4.toString("latin1") }];
+    const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
+    await assert.rejects(rd.download("rnd_1", new PassThrough().resume()), /downloaded 24 bytes of render rnd_1, which has 25/);
+    const expired = { status: 410, body: { error: { code: "download_expired", message: "expired" } } };
+    script = [completed("tok1", 1), expired, completed("tok2", 1), expired];
+    await assert.rejects(rd.download("rnd_1", new PassThrough().resume()), (err) => err instanceof RenderdError && err.code === "download_expired");
+  });
+
+  test("a render that is not completed has nothing to download", async () => {
+    script = [{ status: 200, body: { ...render, state: "cancelled", output_expired: false } }];
+    const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
+    await assert.rejects(rd.download("rnd_1", new PassThrough()), /render rnd_1 has no output to download \(cancelled/);
+    assert.equal(seen.length, 1);
+  });
+
+  test("a wait ends with its signal", async () => {
+    script = Array.from({ length: 20 }, () => ({ status: 200, body: { ...render, state: "running", eta_seconds: 60 } }));
+    const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
+    const polled: number[] = [];
+    await assert.rejects(
+      rd.waitRender("rnd_1", { signal: AbortSignal.timeout(300), onPoll: (r) => polled.push(r.eta_seconds ?? -1) }),
+      { name: "AbortError" },
+    );
+    assert.deepEqual(polled, [60], "one poll, then a wait of half the ETA cut short");
   });
 });
 
