@@ -58,6 +58,8 @@ export async function uploadResumable(
   input: UploadInput,
   opts: UploadOptions = {},
 ): Promise<string> {
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   let file: Buffer | ReturnType<typeof createReadStream>;
   let size: number;
   const metadata: Record<string, string> = { asset_id: assetId, part };
@@ -72,17 +74,21 @@ export async function uploadResumable(
     throw new TypeError("renderd client: uploadResumable: want a file path, a Buffer or a Uint8Array");
   }
   const headers = { Authorization: `Bearer ${conn.apiKey}` };
-  const signal = opts.signal;
-  signal?.throwIfAborted();
 
   return new Promise<string>((resolve, reject) => {
     let done = false;
+    // Marks the upload over; false when it was already.
+    const end = () => {
+      if (done) return false;
+      done = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (!Buffer.isBuffer(file)) file.destroy(); // the file's descriptor
+      return true;
+    };
     // Ends the upload with err: a started upload is terminated, freeing
     // the part, before the promise rejects.
     const fail = (err: unknown) => {
-      if (done) return;
-      done = true;
-      signal?.removeEventListener("abort", onAbort);
+      if (!end()) return;
       const url = upload.url;
       const terminated = url ? Upload.terminate(url, { headers } as TusOptions).catch(() => {}) : Promise.resolve();
       void terminated.then(() => reject(err));
@@ -101,10 +107,7 @@ export async function uploadResumable(
       onShouldRetry: (err) => mayResume(answerError(err)),
       onProgress: (sent, total) => opts.onProgress?.(sent, total),
       onSuccess: () => {
-        if (done) return;
-        done = true;
-        signal?.removeEventListener("abort", onAbort);
-        resolve(upload.url ?? "");
+        if (end()) resolve(upload.url ?? "");
       },
       onError: (err) => fail(answerError(err) ?? err),
     });

@@ -264,6 +264,8 @@ describe("typed errors", () => {
     const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
     await assert.rejects(rd.uploadResumable("ast_1", "source", 42 as unknown as Buffer), /file path, a Buffer/);
     await assert.rejects(rd.uploadResumable("ast_1", "source", "/nonexistent/clip.mp4"), { code: "ENOENT" });
+    const stop = new Error("stopped before it began");
+    await assert.rejects(rd.uploadResumable("ast_1", "source", Buffer.from("x"), { signal: AbortSignal.abort(stop) }), (err) => err === stop);
     assert.equal(seen.length, 0);
   });
 });
