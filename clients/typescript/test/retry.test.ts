@@ -25,6 +25,7 @@ let server: Server;
 let base = "";
 let script: Answer[] = [];
 let seen: Seen[] = [];
+let answered: (() => void) | undefined; // told after each answer
 
 async function read(req: IncomingMessage): Promise<string> {
   const parts: Buffer[] = [];
@@ -38,6 +39,7 @@ before(async () => {
     const a = script.shift() ?? { status: 500, body: { error: { code: "internal", message: "no answer scripted" } } };
     res.writeHead(a.status, { "Content-Type": "application/json", "X-Request-Id": `req-${seen.length}`, ...a.headers });
     res.end(a.body === undefined ? "" : typeof a.body === "string" ? a.body : JSON.stringify(a.body));
+    answered?.();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -46,6 +48,7 @@ after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 beforeEach(() => {
   script = [];
   seen = [];
+  answered = undefined;
 });
 
 const unavailable: Answer = { status: 503, body: { error: { code: "service_unavailable", message: "the database is unreachable" } } };
@@ -110,8 +113,9 @@ describe("retries of 429 and 503", () => {
   test("an abort during the wait ends the retries", async () => {
     script = [{ ...unavailable, headers: { "Retry-After": "30" } }];
     const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
-    const signal = AbortSignal.timeout(100);
-    await assert.rejects(rd.api.GET("/v1/renders/{id}", { params: { path: { id: "rnd_1" } }, signal }), { name: "AbortError" });
+    const ac = new AbortController();
+    answered = () => setTimeout(() => ac.abort(), 50);
+    await assert.rejects(rd.api.GET("/v1/renders/{id}", { params: { path: { id: "rnd_1" } }, signal: ac.signal }), { name: "AbortError" });
     assert.equal(seen.length, 1);
   });
 
@@ -201,8 +205,15 @@ describe("waits and downloads", () => {
     script = Array.from({ length: 20 }, () => ({ status: 200, body: { ...render, state: "running", eta_seconds: 60 } }));
     const rd = createRenderdClient({ baseUrl: base, apiKey: "k" });
     const polled: number[] = [];
+    const ac = new AbortController();
     await assert.rejects(
-      rd.waitRender("rnd_1", { signal: AbortSignal.timeout(300), onPoll: (r) => polled.push(r.eta_seconds ?? -1) }),
+      rd.waitRender("rnd_1", {
+        signal: ac.signal,
+        onPoll: (r) => {
+          polled.push(r.eta_seconds ?? -1);
+          setImmediate(() => ac.abort()); // once the wait has begun
+        },
+      }),
       { name: "AbortError" },
     );
     assert.deepEqual(polled, [60], "one poll, then a wait of half the ETA cut short");
