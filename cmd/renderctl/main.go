@@ -208,7 +208,7 @@ func run(ctx context.Context, args []string, a *app) int {
 	code := exitCode(err, ctx.Err() != nil && errors.Is(err, context.Canceled))
 	switch {
 	case code == exitInterrupted:
-		fmt.Fprintln(a.stderr, "renderctl: interrupted")
+		fmt.Fprintln(a.stderr, "renderctl: interrupted: "+err.Error())
 	case err != nil:
 		fmt.Fprintln(a.stderr, "renderctl: "+describeError(err))
 		if code == exitUsage {
