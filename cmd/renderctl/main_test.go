@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,6 +130,10 @@ func runWith(t *testing.T, env map[string]string, args ...string) (code int, std
 func TestRun_usage_errors_come_before_any_request(t *testing.T) {
 	url, requests := api(t)
 	env := map[string]string{"RENDERD_URL": url, "RENDERD_API_KEY": "key"}
+	file := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(file, []byte("not media"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{},
 		{"nope"},
@@ -151,6 +159,8 @@ func TestRun_usage_errors_come_before_any_request(t *testing.T) {
 		{"webhooks"},
 		{"webhooks", "listen", "--events", ""},
 		{"webhooks", "listen", "--addr", "nohost"},
+		{"upload", file, "--audio", "/no/such/audio.m4a"},
+		{"upload", file, "--kind", "image"},
 	} {
 		code, stdout, stderr := runWith(t, env, args...)
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, "renderctl: ") {
@@ -390,5 +400,99 @@ func TestRenderBar(t *testing.T) {
 	}
 	if strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") {
 		t.Errorf("the bar's line ended %d times: %q", strings.Count(s, "\n"), s)
+	}
+}
+
+func TestWebhooksListen_failures(t *testing.T) {
+	url, requests := api(t)
+	env := map[string]string{"RENDERD_URL": url, "RENDERD_API_KEY": "key"}
+	// An address taken: a local failure, before any request.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if code, _, stderr := runWith(t, env, "webhooks", "listen", "--addr", taken.Addr().String()); code != exitLocal || !strings.Contains(stderr, "--addr") {
+		t.Errorf("address taken: exit %d, %q", code, stderr)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests", n)
+	}
+	// The API refuses the endpoint.
+	if code, _, stderr := runWith(t, env, "webhooks", "listen"); code != exitAPI || !strings.Contains(stderr, "404") {
+		t.Errorf("endpoint refused: exit %d, %q", code, stderr)
+	}
+}
+
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// After Ctrl-C, listen deletes its endpoint; when that fails, the API's
+// error is the exit code (3), not the interruption's; when it works, 0.
+func TestWebhooksListen_deletes_its_endpoint_on_interrupt(t *testing.T) {
+	for _, deleteStatus := range []int{http.StatusNoContent, http.StatusInternalServerError} {
+		var deleted atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodPost && r.URL.Path == "/v1/webhook-endpoints":
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				fmt.Fprint(w, `{"id":"whe_1","object":"webhook_endpoint","url":"http://x/","events":["render.completed"],`+
+					`"state":"enabled","secret":"whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","created_at":"2026-01-01T00:00:00Z"}`)
+			case r.Method == http.MethodDelete && r.URL.Path == "/v1/webhook-endpoints/whe_1":
+				deleted.Add(1)
+				if deleteStatus != http.StatusNoContent {
+					http.Error(w, `{"error":{"code":"internal","message":"something went wrong"}}`, deleteStatus)
+					return
+				}
+				w.WriteHeader(deleteStatus)
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		var out bytes.Buffer
+		var errw syncBuffer
+		env := map[string]string{"RENDERD_URL": srv.URL, "RENDERD_API_KEY": "key"}
+		a := &app{getenv: func(k string) string { return env[k] }, stdout: &out, stderr: &errw}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, []string{"webhooks", "listen"}, a) }()
+		for !strings.Contains(errw.String(), "listening on") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel() // Ctrl-C
+		code := <-done
+		srv.Close()
+		want := exitOK
+		if deleteStatus != http.StatusNoContent {
+			want = exitAPI
+		}
+		if code != want || deleted.Load() != 1 {
+			t.Errorf("delete answered %d: exit %d (want %d), %d deletes; stderr %q", deleteStatus, code, want, deleted.Load(), errw.String())
+		}
+	}
+}
+
+func TestReceiver_refuses_a_huge_body(t *testing.T) {
+	v, err := client.NewWebhookVerifier("whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	rc := &receiver{a: &app{stdout: &out, stderr: &errw}, verifier: v, seen: map[string]bool{}}
+	w := httptest.NewRecorder()
+	rc.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(make([]byte, maxWebhookBody+1))))
+	if w.Code != http.StatusRequestEntityTooLarge || out.Len() != 0 {
+		t.Errorf("%d, printed %q", w.Code, out.String())
 	}
 }

@@ -200,6 +200,12 @@ func TestRenderctl(t *testing.T) {
 			t.Errorf("renders ls: %q", table)
 		}
 
+		// --audio uploads the asset's audio part after its source.
+		both := decode[client.Asset](t, ctl.ok("upload", mediatest.Landscape1080p(t), "--audio", mediatest.AudioM4A(t), "--wait", "--json"))
+		if both.State != client.AssetReady || both.Audio == nil || both.Audio.HasVideo || !both.Audio.HasAudio {
+			t.Errorf("upload with --audio: %+v", both)
+		}
+
 		// Plain output is the id alone; the kind goes by the extension.
 		id := strings.TrimSpace(ctl.ok("upload", mediatest.AudioM4A(t)))
 		c, _ := client.New(s.base, key)
@@ -263,6 +269,11 @@ func TestRenderctl(t *testing.T) {
 		if a := decode[client.Asset](t, stdout); code != 4 || a.State != client.AssetFailed || !strings.Contains(stderr, "failed: source_unreadable") {
 			t.Errorf("corrupt upload: exit %d, %+v, %q", code, a, stderr)
 		}
+		// An account without credits: the asset waits for them.
+		code, stdout, stderr = ctl.as(t, s.account(0)).run("upload", mediatest.Landscape1080p(t), "--wait", "--json")
+		if a := decode[client.Asset](t, stdout); code != 4 || a.State != client.AssetPaymentRequired || !strings.Contains(stderr, "payment_required") {
+			t.Errorf("upload without credits: exit %d, %+v, %q", code, a, stderr)
+		}
 		code, stdout, stderr = ctl.run("cut", video.ID, "--segment", "0:30")
 		if code != 4 || strings.TrimSpace(stdout) == "" || !strings.Contains(stderr, "failed: segments_out_of_range") {
 			t.Errorf("a cut past the end: exit %d, %q, %q", code, stdout, stderr)
@@ -291,7 +302,9 @@ func TestRenderctl(t *testing.T) {
 			return id
 		}
 
-		waiter := ctl.start(args...)
+		// The first waiter downloads too: it leaves no file.
+		out := filepath.Join(t.TempDir(), "out.mp4")
+		waiter := ctl.start(append(args, "--download", out)...)
 		id := live("")
 		if r := decode[client.Render](t, ctl.ok("cancel", id, "--json")); r.ID != id {
 			t.Errorf("cancel printed %+v", r)
@@ -300,6 +313,9 @@ func TestRenderctl(t *testing.T) {
 		if r := decode[client.Render](t, strings.TrimSpace(waiter.stdout.String())); code != 4 || r.ID != id ||
 			r.State != client.RenderCancelled || !strings.Contains(waiter.stderr.String(), "cancelled") {
 			t.Errorf("the waiter of a cancelled render: exit %d, %+v", code, r)
+		}
+		if left, _ := os.ReadDir(filepath.Dir(out)); len(left) != 0 {
+			t.Errorf("a cancelled render's download left %v", left)
 		}
 		// Cancelling it again is no error; an unknown render is one.
 		if code, _, _ := ctl.run("cancel", id); code != 0 {
@@ -386,6 +402,14 @@ func TestRenderctl(t *testing.T) {
 		}
 		if eps, err := c.ListWebhookEndpoints(ctx, nil); err != nil || len(eps.Data) != 0 {
 			t.Errorf("endpoints after SIGTERM: %+v, %v", eps, err)
+		}
+
+		// The asset has two renders now: --limit pages, --all follows them.
+		if out := ctl.ok("renders", "ls", "--asset", video.ID, "--limit", "1", "--json"); strings.Count(out, "\n") != 1 {
+			t.Errorf("renders ls --limit 1: %q", out)
+		}
+		if out := ctl.ok("renders", "ls", "--asset", video.ID, "--limit", "1", "--all", "--json"); strings.Count(out, "\n") != 2 {
+			t.Errorf("renders ls --limit 1 --all: %q", out)
 		}
 	})
 
