@@ -23,7 +23,6 @@ type tusFake struct {
 	data       []byte
 	metadata   string
 	patches    int
-	resent     int64 // bytes received twice
 	terminated bool
 	finished   bool // recorded: HEAD is 404, as renderd's
 	fail       func(w http.ResponseWriter, r *http.Request, patch int) bool

@@ -119,9 +119,10 @@ func benchTelemetry(ctx context.Context, e *env, d time.Duration) ([]result, err
 // costs renderd moves far less. The rates' ratios are printed beside it.
 //
 // A mode meets its target when its median ratio is at most the ceiling,
-// or at most the highest ratio the control ("off again", identical to
-// "off") reached in a round: a cost no larger than the noise of two
-// identical runs cannot be told from it.
+// or when its rounds cannot be told from the noise: the control ("off
+// again", identical to "off") measures what two identical runs differ by,
+// and a one-sided rank test (aboveNoise) does not find the mode's ratios
+// above the control's at 5 %.
 func telemetryResults(runs map[string][]telemetryRun) []result {
 	type side struct {
 		what string
@@ -148,7 +149,6 @@ func telemetryResults(runs map[string][]telemetryRun) []result {
 	var out []result
 	for _, sd := range sides {
 		noise, _, _ := ratios(runs[noiseMode], sd)
-		noiseTop := noise[len(noise)-1]
 		for _, mode := range telemetryModes[1:] {
 			on := runs[mode.name]
 			cpu, rate, errs := ratios(on, sd)
@@ -159,8 +159,9 @@ func telemetryResults(runs map[string][]telemetryRun) []result {
 			if mode.sampler != "" && mode.samplerArg == "" {
 				ceiling = 1.10
 			}
-			target := fmt.Sprintf("CPU/request median ≤ %.2f × off, or ≤ the noise (off again's highest round, %s)", ceiling, ratio(noiseTop))
-			ok := (cpu[mid] <= ceiling || cpu[mid] <= noiseTop) && errs == 0
+			p := aboveNoise(cpu, noise)
+			target := fmt.Sprintf("CPU/request median ≤ %.2f × off, or rounds not above off again's (rank test p = %.2f ≥ 0.05)", ceiling, p)
+			ok := (cpu[mid] <= ceiling || p >= 0.05) && errs == 0
 			if mode.name == noiseMode {
 				target, ok = "none: the noise of two identical runs", errs == 0
 			}
@@ -402,3 +403,53 @@ func startTraceSink() (*traceSink, error) {
 }
 
 func (s *traceSink) close() { _ = s.srv.Close() }
+
+// aboveNoise is the p-value of a one-sided exact permutation test of the
+// Mann–Whitney statistic: how likely, were mode's and control's values
+// drawn alike, a split of them all into groups of their sizes puts as many
+// pairs (or more) with the first group's value the higher (ties half) as
+// mode and control do. Small p: mode's values lie above control's beyond
+// chance. With 5 rounds each there are 252 splits; the smallest p is
+// 1/252.
+func aboveNoise(mode, control []float64) float64 {
+	higher := func(a, b []float64) float64 {
+		var n float64
+		for _, x := range a {
+			for _, y := range b {
+				switch {
+				case x > y:
+					n++
+				case x == y:
+					n += 0.5
+				}
+			}
+		}
+		return n
+	}
+	observed := higher(mode, control)
+	pooled := append(slices.Clone(mode), control...)
+	var as, bs []float64
+	var at, total int
+	var split func(i int)
+	split = func(i int) {
+		switch {
+		case len(as) == len(mode) && len(bs) == len(control):
+			total++
+			if higher(as, bs) >= observed {
+				at++
+			}
+			return
+		case len(as) < len(mode):
+			as = append(as, pooled[i])
+			split(i + 1)
+			as = as[:len(as)-1]
+		}
+		if len(bs) < len(control) {
+			bs = append(bs, pooled[i])
+			split(i + 1)
+			bs = bs[:len(bs)-1]
+		}
+	}
+	split(0)
+	return float64(at) / float64(total)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,13 @@ func TestTelemetryResults(t *testing.T) {
 	if met(rs, "metrics only") {
 		t.Error("a median of 1.2 passes with noise up to 1.02")
 	}
-	rs = telemetryResults(telemetryRuns(off, map[string][]float64{noiseMode: noisy, "metrics only": {1.2, 1.2, 1.2, 1.2, 1.2}}))
+	rs = telemetryResults(telemetryRuns(off, map[string][]float64{noiseMode: noisy, "metrics only": {1.25, 0.85, 1.15, 0.95, 1.2}}))
 	if !met(rs, "metrics only") {
-		t.Error("a median of 1.2 fails though identical runs differ by up to 1.3")
+		t.Error("a median of 1.15 whose rounds spread as identical runs' do fails")
+	}
+	rs = telemetryResults(telemetryRuns(off, map[string][]float64{noiseMode: noisy, "metrics only": {1.35, 1.4, 1.5, 1.45, 1.4}}))
+	if met(rs, "metrics only") {
+		t.Error("rounds all above the noisiest identical run pass")
 	}
 	if !met(rs, noiseMode) {
 		t.Error("the control has a target")
@@ -60,5 +65,20 @@ func TestTelemetryResults(t *testing.T) {
 	rs = telemetryResults(telemetryRuns(off, map[string][]float64{noiseMode: quiet, "metrics + traces 100 %": {1.08, 1.09, 1.07, 1.08, 1.08}}))
 	if !met(rs, "metrics + traces 100 %") {
 		t.Error("every trace exported is allowed 1.10")
+	}
+}
+
+func TestAboveNoise(t *testing.T) {
+	for _, c := range []struct {
+		mode, control []float64
+		p             float64
+	}{
+		{[]float64{2, 3, 4, 5, 6}, []float64{1, 1, 1, 1, 1}, 1.0 / 252},   // every round above: the least likely split
+		{[]float64{1, 1, 1, 1, 1}, []float64{2, 3, 4, 5, 6}, 1},           // every round below
+		{[]float64{1, 2, 3, 4, 5}, []float64{1, 2, 3, 4, 5}, 148.0 / 252}, // alike: over half (ties count half)
+	} {
+		if p := aboveNoise(c.mode, c.control); math.Abs(p-c.p) > 1e-9 {
+			t.Errorf("aboveNoise(%v, %v) = %.3f, want %.3f", c.mode, c.control, p, c.p)
+		}
 	}
 }

@@ -25,14 +25,15 @@ var hygieneEnv = []string{"RENDERD_ENCODER_RENDERS=false", "RENDERD_RATE_READS=1
 // deliveryEndpoint, and download the token of its render's output. What an
 // operation consumes has spares, so the other operations keep their
 // objects: spareEndpoints and keys (API keys; key is never among them) to
-// delete, uploads (assets waiting for media, uploading first) to fill,
-// doomed (assets) to delete.
+// delete, uploads (assets waiting for media, uploading first) to fill
+// (audioUploads for the audio part), doomed (assets) to delete.
 type fixtures struct {
 	key, otherKey                 string
 	asset, uploading, cut, render string
 	endpoint, deliveryEndpoint    string
 	delivery, download            string
 	spareEndpoints, keys, uploads []string
+	audioUploads                  []string
 	doomed                        []string
 	otherAsset, otherEndpoint     string
 	otherDelivery, otherKeyID     string
@@ -100,6 +101,9 @@ func (s *service) hygieneFixtures() fixtures {
 	f.otherKeyID, _ = dig(otherKeys.body, "data.0.id").(string)
 	f.uploading = s.newAsset(f.key, "video")
 	f.uploads = []string{f.uploading, s.newAsset(f.key, "video"), s.newAsset(f.key, "video"), s.newAsset(f.key, "video")}
+	for range 4 {
+		f.audioUploads = append(f.audioUploads, s.newAsset(f.key, "video"))
+	}
 	f.doomed = []string{s.newAsset(f.key, "audio"), s.newAsset(f.key, "audio")}
 	begin := func(key string) string {
 		created := s.createUpload(key, s.newAsset(key, "video"), "source", 1_000_000)
