@@ -178,9 +178,11 @@ and wait until the API decided it (a cut is quick: no encode). A failed cut
 				if b == nil {
 					b = a.spinnerBar("cutting")
 				}
-				if err := sleep(ctx, a.poll.MinInterval); err != nil {
+				select {
+				case <-ctx.Done():
 					b.stop()
-					return err
+					return ctx.Err()
+				case <-time.After(a.poll.MinInterval):
 				}
 				if cut, err = c.GetCut(ctx, cut.ID); err != nil {
 					b.stop()
@@ -202,17 +204,6 @@ and wait until the API decided it (a cut is quick: no encode). A failed cut
 	}
 	cmd.Flags().StringArrayVar(&segments, "segment", nil, "a span to keep, START:END in seconds (repeatable)")
 	return cmd
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func renderCmd(a *app) *cobra.Command {
@@ -374,15 +365,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func rendersCmd(a *app) *cobra.Command {
-	group := &cobra.Command{
-		Use:   "renders",
-		Short: "Renders of the account (renders ls)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprint(a.stderr, cmd.UsageString())
-			return usageErr("missing subcommand: renders ls")
-		},
-	}
 	var opts client.ListRendersOptions
 	var all bool
 	ls := &cobra.Command{
@@ -426,8 +408,23 @@ func rendersCmd(a *app) *cobra.Command {
 	f.StringVar(&opts.State, "state", "", "only renders in this state: pending, running, completed, failed or cancelled")
 	f.IntVar(&opts.Limit, "limit", 0, "renders per page, 1 to 100 (default: the API's, 20)")
 	f.BoolVar(&all, "all", false, "every page, not only the first")
-	group.AddCommand(ls)
-	return group
+	return a.group("renders", "Renders of the account", ls)
+}
+
+// group is a command that only holds sub, e.g. "renders" of "renders ls":
+// alone it is a usage error.
+func (a *app) group(use, short string, sub *cobra.Command) *cobra.Command {
+	g := &cobra.Command{
+		Use:   use,
+		Short: short + " (" + use + " " + sub.Name() + ")",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprint(a.stderr, cmd.UsageString())
+			return usageErr("missing subcommand: %s %s", use, sub.Name())
+		},
+	}
+	g.AddCommand(sub)
+	return g
 }
 
 func cancelCmd(a *app) *cobra.Command {

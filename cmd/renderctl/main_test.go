@@ -16,11 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/testenv"
 	"github.com/renderd/renderd/client"
 )
 
@@ -424,19 +424,6 @@ func TestWebhooksListen_failures(t *testing.T) {
 	}
 }
 
-// syncBuffer is a buffer written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // After Ctrl-C, listen deletes its endpoint; when that fails, the API's
 // error is the exit code (3), not the interruption's; when it works, 0.
 func TestWebhooksListen_deletes_its_endpoint_on_interrupt(t *testing.T) {
@@ -461,7 +448,7 @@ func TestWebhooksListen_deletes_its_endpoint_on_interrupt(t *testing.T) {
 			}
 		}))
 		var out bytes.Buffer
-		var errw syncBuffer
+		var errw testenv.LogBuffer
 		env := map[string]string{"RENDERD_URL": srv.URL, "RENDERD_API_KEY": "key"}
 		a := &app{getenv: func(k string) string { return env[k] }, stdout: &out, stderr: &errw}
 		ctx, cancel := context.WithCancel(t.Context())

@@ -19,15 +19,6 @@ import (
 )
 
 func webhooksCmd(a *app) *cobra.Command {
-	group := &cobra.Command{
-		Use:   "webhooks",
-		Short: "Receive the account's webhooks locally (webhooks listen)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprint(a.stderr, cmd.UsageString())
-			return usageErr("missing subcommand: webhooks listen")
-		},
-	}
 	var addr string
 	var events []string
 	listen := &cobra.Command{
@@ -60,8 +51,7 @@ allows loopback (RENDERD_WEBHOOK_ALLOW, RENDERD_WEBHOOK_ALLOW_HTTP).`,
 	}
 	listen.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "the receiver's address, host:port (port 0: any free one)")
 	listen.Flags().StringSliceVar(&events, "events", []string{"render.completed", "render.failed"}, "the events to receive, comma-separated")
-	group.AddCommand(listen)
-	return group
+	return a.group("webhooks", "Receive the account's webhooks locally", listen)
 }
 
 // parseEvents checks the --events list: names, none empty, each once.

@@ -135,6 +135,23 @@ func (p *started) exit(t *testing.T, within time.Duration) int {
 	}
 }
 
+// expectCutAt720p probes a render's output: h264 1280×720 with aac, as
+// long as the 1.5 s cut of landscape_1080p.mp4 the SDK's and the CLI's
+// tests render.
+func expectCutAt720p(t *testing.T, path string) {
+	t.Helper()
+	info, err := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{}).Probe(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Width != 1280 || info.Height != 720 || info.VideoCodec != "h264" || info.AudioCodec != "aac" {
+		t.Errorf("output: %s %dx%d, audio %s; want h264 1280x720, aac", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
+	}
+	if d := info.Duration - 1500*time.Millisecond; d < -100*time.Millisecond || d > 100*time.Millisecond {
+		t.Errorf("output lasts %s, want the cut's 1.5 s", info.Duration)
+	}
+}
+
 func decode[T any](t *testing.T, line string) *T {
 	t.Helper()
 	v := new(T)
@@ -154,7 +171,6 @@ func TestRenderctl(t *testing.T) {
 	key := s.account(60)
 	ctl := renderctl{t: t, bin: buildRenderctl(t, t.TempDir()), url: s.base, key: key}
 	ctx := t.Context()
-	prober := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{})
 
 	var video *client.Asset // ready, 2 s of 1080p
 	t.Run("upload, cut, render and download with --json", func(t *testing.T) {
@@ -179,16 +195,7 @@ func TestRenderctl(t *testing.T) {
 		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*renderctl*")); len(left) != 0 {
 			t.Errorf("temporary files left: %q", left)
 		}
-		info, err := prober.Probe(ctx, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.Width != 1280 || info.Height != 720 || info.VideoCodec != "h264" || info.AudioCodec != "aac" {
-			t.Errorf("output: %s %dx%d, audio %s; want h264 1280x720, aac", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
-		}
-		if d := info.Duration - 1500*time.Millisecond; d < -100*time.Millisecond || d > 100*time.Millisecond {
-			t.Errorf("output lasts %s, want the cut's 1.5 s", info.Duration)
-		}
+		expectCutAt720p(t, out)
 
 		// renders ls: one JSON line per render, or a table.
 		lines := strings.Split(strings.TrimSpace(ctl.ok("renders", "ls", "--asset", video.ID, "--json")), "\n")
