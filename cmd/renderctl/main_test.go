@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -481,5 +482,93 @@ func TestReceiver_refuses_a_huge_body(t *testing.T) {
 	rc.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(make([]byte, maxWebhookBody+1))))
 	if w.Code != http.StatusRequestEntityTooLarge || out.Len() != 0 {
 		t.Errorf("%d, printed %q", w.Code, out.String())
+	}
+}
+
+// fakeAPI answers the given paths with a status and a body; any other
+// path is a 404.
+func fakeAPI(t *testing.T, routes map[string]func(w http.ResponseWriter)) *client.Client {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := routes[r.Method+" "+r.URL.Path]; ok {
+			f(w)
+			return
+		}
+		http.Error(w, `{"error":{"code":"not_found","message":"no such resource"}}`, http.StatusNotFound)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(srv.URL, "key", client.WithRetry(client.RetryPolicy{MaxAttempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func answer(status int, body string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprint(w, body)
+	}
+}
+
+func TestWaitAsset_a_refused_part_exits_4(t *testing.T) {
+	c := fakeAPI(t, map[string]func(http.ResponseWriter){
+		"GET /v1/assets/ast_1": answer(200, `{"id":"ast_1","object":"asset","kind":"video","state":"uploading",`+
+			`"refusal":{"part":"audio","code":"audio_too_long","message":"the audio outlasts the source"}}`),
+	})
+	var out, errw bytes.Buffer
+	err := (&app{stdout: &out, stderr: &errw}).waitAsset(t.Context(), c, "ast_1")
+	if exitCode(err, false) != exitFailed || !strings.Contains(err.Error(), "audio upload was refused: audio_too_long") || out.String() != "ast_1\n" {
+		t.Errorf("exit %d, %v, printed %q", exitCode(err, false), err, out.String())
+	}
+}
+
+func TestDownload_failures(t *testing.T) {
+	render := `{"id":"rnd_1","object":"render","state":"completed","progress":100,"download_url":"/v1/downloads/tok","size_bytes":5}`
+	path := filepath.Join(t.TempDir(), "out.mp4")
+	tmp := func() *os.File {
+		f, err := os.CreateTemp(filepath.Dir(path), ".out.mp4.renderctl-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a := &app{stdout: io.Discard, stderr: io.Discard}
+
+	// The output cannot be written: a local failure.
+	c := fakeAPI(t, map[string]func(http.ResponseWriter){
+		"GET /v1/renders/rnd_1": answer(200, render),
+		"GET /v1/downloads/tok": answer(200, "bytes"),
+	})
+	f := tmp()
+	f.Close()
+	err := a.download(t.Context(), c, &client.Render{ID: "rnd_1"}, f, path)
+	if exitCode(err, false) != exitLocal || !strings.Contains(err.Error(), "writing "+path) {
+		t.Errorf("unwritable output: exit %d, %v", exitCode(err, false), err)
+	}
+
+	// The download is refused: an API error, and no output.
+	c = fakeAPI(t, map[string]func(http.ResponseWriter){
+		"GET /v1/renders/rnd_1": answer(200, render),
+		"GET /v1/downloads/tok": answer(410, `{"error":{"code":"download_expired","message":"the link expired"}}`),
+	})
+	err = a.download(t.Context(), c, &client.Render{ID: "rnd_1"}, tmp(), path)
+	if exitCode(err, false) != exitAPI || client.ErrorCode(err) != "download_expired" {
+		t.Errorf("refused download: exit %d, %v", exitCode(err, false), err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an output after failures: %v", err)
+	}
+
+	// And when it works, the output is renamed into place.
+	c = fakeAPI(t, map[string]func(http.ResponseWriter){
+		"GET /v1/renders/rnd_1": answer(200, render),
+		"GET /v1/downloads/tok": answer(200, "bytes"),
+	})
+	if err := a.download(t.Context(), c, &client.Render{ID: "rnd_1"}, tmp(), path); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "bytes" {
+		t.Errorf("output %q, %v", b, err)
 	}
 }
