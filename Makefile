@@ -35,8 +35,9 @@ stack: ## install (if missing) and start Postgres, Kafka and ffmpeg locally (REN
 stack-down: ## stop the local stack
 	deployments/local/down
 
-build: ## build bin/renderd, its media sandbox helper bin/renderd-sandbox, bin/renderd-bench and bin/renderd-chaos
+build: ## build bin/renderd, its media sandbox helper bin/renderd-sandbox, bin/renderd-bench, bin/renderd-chaos and the CLI bin/renderctl
 	$(GO) build -o $(BIN)/renderd ./cmd/renderd
+	$(GO) build -o $(BIN)/renderctl ./cmd/renderctl
 	$(GO) build -o $(BIN)/renderd-sandbox ./cmd/renderd-sandbox
 	$(GO) build -o $(BIN)/renderd-bench ./cmd/renderd-bench
 	$(GO) build -o $(BIN)/renderd-chaos ./cmd/renderd-chaos

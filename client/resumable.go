@@ -272,9 +272,11 @@ func (u Resumable) send(ctx context.Context, c *Client, up *Upload, req UploadRe
 			}
 			at, herr := c.GetUploadOffset(ctx, up.ID)
 			switch {
-			case herr != nil && end == req.Size && IsNotFound(herr):
+			case herr != nil && end == req.Size && IsNotFound(herr) && !answered(err):
 				// The last PATCH arrived whole but its answer was lost:
 				// the server recorded the part, and the upload is gone.
+				// (A last PATCH answered 503 leaves the upload complete,
+				// for the server to record once it can.)
 				return nil
 			case herr != nil && (ctx.Err() != nil || !resumable(herr)):
 				return fmt.Errorf("renderd client: resumable upload: asking for the offset after %v: %w", err, herr)
@@ -289,6 +291,12 @@ func (u Resumable) send(ctx context.Context, c *Client, up *Upload, req UploadRe
 		}
 	}
 	return nil
+}
+
+// answered reports whether err is the API's answer, not a lost one.
+func answered(err error) bool {
+	var api *APIError
+	return errors.As(err, &api)
 }
 
 // resumable reports whether an upload may go on after err: a transport

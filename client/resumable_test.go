@@ -171,6 +171,32 @@ func TestResumable_a_lost_answer_to_the_last_PATCH_is_success(t *testing.T) {
 	}
 }
 
+// A last PATCH answered 503 leaves the upload complete on the server, to
+// be recorded once the outage ends: HEAD shows every byte, and the upload
+// is done. Answered 503 and then gone (404), it is an error, not a lost
+// answer.
+func TestResumable_a_503_at_the_last_byte(t *testing.T) {
+	for _, kept := range []bool{true, false} {
+		f, tc := newTusFake(t)
+		f.fail = func(w http.ResponseWriter, r *http.Request, patch int) bool {
+			if patch > 1 {
+				return false
+			}
+			b, _ := io.ReadAll(r.Body)
+			f.data, f.finished = append(f.data, b...), !kept
+			apiErr(w, http.StatusServiceUnavailable, "service_unavailable", "later", "")
+			return true
+		}
+		_, err := upload(t, tc, Resumable{}, []byte("all of it"), nil)
+		if kept && (err != nil || f.patches != 1 || f.terminated) {
+			t.Errorf("kept: err %v after %d PATCHes, terminated %t", err, f.patches, f.terminated)
+		}
+		if !kept && (err == nil || !IsNotFound(err)) {
+			t.Errorf("gone: err %v, want the HEAD's 404", err)
+		}
+	}
+}
+
 // renderd's 409 with its error body (not tus's offset mismatch, a 409 in
 // text) is a refusal, and the upload is terminated so the part is free
 // again.

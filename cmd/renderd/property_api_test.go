@@ -260,7 +260,7 @@ func (p *prop) request(op propOp, hostile bool) propRequest {
 				r.header[http.CanonicalHeaderKey(name)] = []string{pick(p, "\x00", "\xff", strings.Repeat("h", 200), "a b", "bytes=-", "bytes=99999999-1")}
 				r.what = "hostile header " + name
 			} else if required, _ := prm["required"].(bool); required || p.chance(30) {
-				r.header.Set(name, p.headerFor(name, sch))
+				r.header.Set(name, p.headerFor(name, sch, r.path))
 			}
 		}
 	}
@@ -579,9 +579,10 @@ func (p *prop) gen(sch docNode, name string, depth int) any {
 	return nil
 }
 
-// headerFor is a valid value of a header parameter: its const, the tus
-// protocol's headers for the fixtures' uploads, else a string.
-func (p *prop) headerFor(name string, sch docNode) string {
+// headerFor is a valid value of a header parameter of a request to path:
+// its const, the tus protocol's headers for the fixtures' uploads, else a
+// string.
+func (p *prop) headerFor(name string, sch docNode, path string) string {
 	if c, ok := sch["const"].(string); ok {
 		return c
 	}
@@ -590,11 +591,33 @@ func (p *prop) headerFor(name string, sch docNode) string {
 	case "Upload-Length":
 		return strconv.Itoa(1000 + p.rng.IntN(1000))
 	case "Upload-Offset":
-		return "0" // a fixture upload's until a PATCH succeeds; then a 409
+		return p.uploadOffset(path)
 	case "Upload-Metadata":
 		return "asset_id " + b64(pick(p, p.f.tusAssets...)) + ",part " + b64("source")
 	}
 	return p.stringFor(name, sch)
+}
+
+// uploadOffset is the offset the server holds for the upload at path
+// (every PATCH that succeeds moves it), as a tus client asks for it before
+// resuming; "0" when HEAD does not tell (an outage, a path no upload has).
+func (p *prop) uploadOffset(path string) string {
+	req, err := http.NewRequestWithContext(p.t.Context(), http.MethodHead, p.s.base+"/", nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.URL.Opaque = path
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Authorization", "Bearer "+p.f.key)
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return "0"
+	}
+	resp.Body.Close()
+	if off := resp.Header.Get("Upload-Offset"); resp.StatusCode == http.StatusOK && off != "" {
+		return off
+	}
+	return "0"
 }
 
 func (p *prop) stringFor(name string, sch docNode) string {

@@ -360,3 +360,39 @@ func TestResumable_an_upload_that_lost_its_part_is_refused_at_its_end(t *testing
 		}
 	}
 }
+
+// The database goes away just as the last byte arrives: the last PATCH is
+// answered 503, but the complete upload and its part are kept (HEAD shows
+// every byte held), and once the database is back the API records and
+// probes it without the client sending anything again.
+func TestResumable_an_outage_at_the_last_byte_keeps_the_upload_and_records_it_after(t *testing.T) {
+	direct := testenv.NewDatabase(t)
+	s := startService(t, "DATABASE_URL="+direct, "RENDERD_API_KEY_CACHE_TTL=5m")
+	key := s.account(60)
+	data, err := os.ReadFile(mediatest.Landscape1080p(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.newAsset(key, "video")
+	created := s.createUpload(key, id, "source", len(data))
+	expectTus(t, created, http.StatusCreated, "")
+	url := created.header.Get("Location")
+	last := len(data) - 1
+	expectTus(t, s.patchUpload(key, url, 0, bytes.NewReader(data[:last])), http.StatusNoContent, "")
+
+	s.listening(1)
+	s.expect(s.do(key, http.MethodGet, "/v1/credits", nil), http.StatusOK, "") // the key is cached
+	restore := refuseConnections(t, direct)
+	expectTus(t, s.patchUpload(key, url, last, bytes.NewReader(data[last:])), http.StatusServiceUnavailable, "service_unavailable")
+	head := s.tus(key, http.MethodHead, url, nil, nil)
+	if head.status != http.StatusOK || head.header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
+		t.Fatalf("HEAD after the refused last PATCH: %s; want every byte held", head)
+	}
+	restore()
+
+	s.waitAsset(key, id, "the kept upload recorded and probed", state("ready"))
+	expectTus(t, s.tus(key, http.MethodHead, url, nil, nil), http.StatusNotFound, "")
+	if logged, _ := s.logs.Since(0); !strings.Contains(logged, "kept to record later") {
+		t.Error("the refused last PATCH logged no upload kept")
+	}
+}

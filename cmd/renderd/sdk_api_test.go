@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/client"
 )
@@ -134,16 +133,7 @@ func TestSDK_quickstart(t *testing.T) {
 	if n != *render.SizeBytes {
 		t.Fatalf("downloaded %d bytes, the render has %d", n, *render.SizeBytes)
 	}
-	info, err := ffmpeg.NewProber("", 30*time.Second, ffmpeg.Limits{}).Probe(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Width != 1280 || info.Height != 720 || info.VideoCodec != "h264" || info.AudioCodec != "aac" {
-		t.Errorf("output: %s %dx%d, audio %s; want h264 1280x720, aac", info.VideoCodec, info.Width, info.Height, info.AudioCodec)
-	}
-	if d := info.Duration - 1500*time.Millisecond; d < -100*time.Millisecond || d > 100*time.Millisecond {
-		t.Errorf("output lasts %s, want the cut's 1.5 s", info.Duration)
-	}
+	expectCutAt720p(t, out)
 
 	// The history and the page agree with the waits.
 	events, err := c.ListRenderEvents(ctx, render.ID)

@@ -53,23 +53,6 @@ func TestAPI_a_database_outage_answers_503_on_every_operation_and_the_API_recove
 	}
 	uncached := other.APIKey
 
-	cfg, err := pgx.ParseConfig(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := pgx.Identifier{cfg.Database}.Sanitize()
-	admin, err := pgx.Connect(t.Context(), testenv.Find(t).DatabaseURL) // another database: it may not refuse its own session's
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
-	allowConnections := func(yes bool) {
-		if _, err := admin.Exec(context.Background(), fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, db, yes)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { allowConnections(true) })
-
 	// outage checks every operation during an outage; cached says whether
 	// f.key passes authentication from the cache meanwhile.
 	outage := func(name string, cached bool) {
@@ -85,7 +68,10 @@ func TestAPI_a_database_outage_answers_503_on_every_operation_and_the_API_recove
 					break
 				}
 			}
-			if !answered {
+			// A PATCH of a resumable upload that does not bring its last
+			// byte touches only tusd's store: with the key cached it
+			// never meets the database.
+			if !answered && !(cached && op.method == http.MethodPatch && op.path == "/v1/uploads/{id}") {
 				t.Errorf("%s: %s %s never answered 503", name, op.method, op.path)
 			}
 		}
@@ -157,16 +143,9 @@ func TestAPI_a_database_outage_answers_503_on_every_operation_and_the_API_recove
 	// listener's ends.
 	s.listening(1)
 	s.expect(s.do(f.key, http.MethodGet, "/v1/credits", nil), http.StatusOK, "") // f.key is cached
-	allowConnections(false)
-	var ended int
-	err = admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = $1 AND usename = current_user AND query NOT LIKE 'LISTEN %renderd_api_keys%'`, cfg.Database).Scan(&ended)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("ended %d sessions; the key listener's stays", ended)
+	restore := refuseConnections(t, direct)
 	outage("database refusing connections", true)
-	allowConnections(true)
+	restore()
 	recovered("database refusing connections", time.Now())
 
 	// Every connection is cut, and new ones are refused.
@@ -174,4 +153,37 @@ func TestAPI_a_database_outage_answers_503_on_every_operation_and_the_API_recove
 	outage("connections cut", false)
 	proxy.Restore()
 	recovered("connections cut", time.Now())
+}
+
+// refuseConnections makes the database at dsn refuse new connections and
+// ends every session of it but the API key listener's, so a key the API
+// has cached still passes while every query meets the outage. restore lets
+// connections in again (the test's end does too).
+func refuseConnections(t *testing.T, dsn string) (restore func()) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pgx.Identifier{cfg.Database}.Sanitize()
+	admin, err := pgx.Connect(t.Context(), testenv.Find(t).DatabaseURL) // another database: it may not refuse its own session's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	allow := func(yes bool) {
+		if _, err := admin.Exec(context.Background(), fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %t`, db, yes)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { allow(true) })
+	allow(false)
+	var ended int
+	err = admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND usename = current_user AND query NOT LIKE 'LISTEN %renderd_api_keys%'`, cfg.Database).Scan(&ended)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ended %d sessions; the key listener's stays", ended)
+	return func() { allow(true) }
 }

@@ -122,26 +122,27 @@ func apiHandler(ctx context.Context, cfg Config, pool *pgxpool.Pool, notify *pos
 		},
 	}
 	h, err := httpapi.New(apiCfg)
-	expire = func(ctx context.Context) error { return expireUploads(ctx, apiCfg, log) }
+	expire = func(ctx context.Context) error { return sweepUploads(ctx, apiCfg, log) }
 	return h, waiter, accounts, expire, err
 }
 
-// expireUploads removes the resumable uploads past their lifetime
-// (RENDERD_UPLOAD_TTL) every uploadExpiryInterval (a quarter of the
-// lifetime, if shorter) until ctx ends; a failed round is logged and the
-// next one tries again.
-func expireUploads(ctx context.Context, cfg httpapi.Config, log *slog.Logger) error {
-	t := time.NewTicker(min(uploadExpiryInterval, cfg.Resumable.Lifetime/4))
+// sweepUploads goes over the resumable uploads (httpapi.SweepUploads)
+// every uploadSweepInterval (a quarter of RENDERD_UPLOAD_TTL, if shorter)
+// until ctx ends: complete uploads an outage kept from being recorded are
+// recorded, and those past their lifetime removed. A failed round is
+// logged and the next one tries again.
+func sweepUploads(ctx context.Context, cfg httpapi.Config, log *slog.Logger) error {
+	t := time.NewTicker(min(uploadSweepInterval, cfg.Resumable.Lifetime/4))
 	defer t.Stop()
 	for {
-		n, err := httpapi.ExpireUploads(ctx, cfg, time.Now())
+		done, err := httpapi.SweepUploads(ctx, cfg, time.Now())
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			log.WarnContext(ctx, "expiring resumable uploads failed", "error", err, "removed", n)
-		case n > 0:
-			log.InfoContext(ctx, "expired resumable uploads removed", "removed", n)
+			log.WarnContext(ctx, "sweeping resumable uploads failed", "error", err, "expired", done.Expired, "recorded", done.Recorded)
+		case done != httpapi.UploadSweep{}:
+			log.InfoContext(ctx, "resumable uploads swept", "expired", done.Expired, "recorded", done.Recorded)
 		}
 		select {
 		case <-ctx.Done():
@@ -151,9 +152,10 @@ func expireUploads(ctx context.Context, cfg httpapi.Config, log *slog.Logger) er
 	}
 }
 
-// uploadExpiryInterval is how often an API process looks for expired
-// resumable uploads: an upload outlives its Upload-Expires by at most this.
-const uploadExpiryInterval = 10 * time.Minute
+// uploadSweepInterval is how often an API process sweeps the resumable
+// uploads: an upload outlives its Upload-Expires by at most this, and one
+// an outage kept is recorded this long at most after the outage.
+const uploadSweepInterval = 15 * time.Second
 
 // apiAccounts is the accounts store with the configured key limit and
 // cache TTL.

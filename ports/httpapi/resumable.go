@@ -318,9 +318,13 @@ func reservationOf(info tusd.FileInfo) commands.UploadReservation {
 
 // finishResumable is tusd's hook once the last byte is stored, before the
 // last PATCH is answered: the bytes become the part's blob and the part is
-// recorded, as a PUT's (Handle queues its probe). Whatever the outcome the
-// tus upload is then removed: recorded, it is a blob; refused, it cannot
-// become one, and the client starts again.
+// recorded, as a PUT's (Handle queues its probe). Recorded, the tus upload
+// is removed (it is a blob now); refused, too: it cannot become one, and
+// the client starts again. But when a dependency is down (the database,
+// the blob store), the complete upload and its part are kept and the PATCH
+// is answered 503: SweepUploads records it once the dependency is back,
+// and a client that asks meanwhile finds it complete (HEAD), its bytes
+// never lost.
 func (s *server) finishResumable(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	ctx, info := ev.Context, ev.Upload
 	if rc, ok := ctx.Value(tusConnKey{}).(*http.ResponseController); ok {
@@ -329,13 +333,32 @@ func (s *server) finishResumable(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 		end := time.Now().Add(s.Timeouts.JSON + s.ReadYourWrites + time.Minute + time.Duration(info.Size/completionRate)*time.Second)
 		setDeadlines(rc, end, end)
 	}
-	written, err := s.recordResumable(ctx, info)
-	s.removeResumable(ctx, info.ID)
-	if err != nil {
+	if err := s.finishUpload(ctx, info); err != nil {
 		return tusd.HTTPResponse{}, s.tusError(ctx, ev.HTTPRequest.Method, err)
 	}
-	s.Log.InfoContext(ctx, "resumable upload recorded", "asset_id", written.StreamID, "upload_id", info.ID, "bytes", info.Size)
 	return tusd.HTTPResponse{}, nil
+}
+
+// finishUpload records a complete upload and removes it, unless a
+// dependency is down (unavailable): then both stay for SweepUploads.
+func (s *server) finishUpload(ctx context.Context, info tusd.FileInfo) error {
+	written, err := s.recordResumable(ctx, info)
+	if err != nil && s.unavailable(err) {
+		s.Log.WarnContext(ctx, "recording a complete resumable upload failed: kept to record later", "error", err, "upload_id", info.ID)
+		return err
+	}
+	s.removeResumable(ctx, info.ID)
+	if err != nil {
+		return err
+	}
+	s.Log.InfoContext(ctx, "resumable upload recorded", "asset_id", written.StreamID, "upload_id", info.ID, "bytes", info.Size)
+	return nil
+}
+
+// unavailable tells an error of a dependency that cannot answer now from
+// a refusal (Config.Unavailable, or one marked domain.ErrUnavailable).
+func (s *server) unavailable(err error) bool {
+	return errors.Is(err, domain.ErrUnavailable) || s.Unavailable(err)
 }
 
 func (s *server) recordResumable(ctx context.Context, info tusd.FileInfo) (w commands.Written, err error) {
@@ -343,7 +366,7 @@ func (s *server) recordResumable(ctx context.Context, info tusd.FileInfo) (w com
 	c := commands.Caller{AccountID: res.AccountID, CorrelationID: requestID(ctx)}
 	recorded := false
 	defer func() {
-		if !recorded {
+		if !recorded && !s.unavailable(err) {
 			s.releaseResumable(ctx, res)
 		}
 	}()
@@ -425,24 +448,31 @@ func (s *server) tusError(ctx context.Context, method string, err error) error {
 	return out
 }
 
-// ExpireUploads removes the resumable uploads whose lifetime is over
-// (Upload-Expires) and ends their reservations; it returns how many it
-// removed. serve runs it now and then (cmd/renderd).
-func ExpireUploads(ctx context.Context, cfg Config, now time.Time) (int, error) {
+// UploadSweep counts what one SweepUploads did.
+type UploadSweep struct {
+	Expired  int // removed past their lifetime, their parts freed
+	Recorded int // complete uploads an outage had kept, recorded now
+}
+
+// SweepUploads goes over the resumable uploads: it records the complete
+// ones an outage kept from being recorded (finishResumable), and removes
+// those whose lifetime is over (Upload-Expires), ending their
+// reservations. serve runs it now and then (cmd/renderd).
+func SweepUploads(ctx context.Context, cfg Config, now time.Time) (UploadSweep, error) {
+	var done UploadSweep
 	s := &server{Config: cfg}
 	if cfg.Resumable == nil {
-		return 0, nil
+		return done, nil
 	}
 	t, err := s.newTusEndpoint(cfg.Resumable)
 	if err != nil {
-		return 0, err
+		return done, err
 	}
 	s.tus = t
 	ids, err := t.list(ctx)
 	if err != nil {
-		return 0, err
+		return done, err
 	}
-	removed := 0
 	var errs []error
 	for _, id := range ids {
 		info, err := s.uploadInfo(ctx, id)
@@ -455,6 +485,14 @@ func ExpireUploads(ctx context.Context, cfg Config, now time.Time) (int, error) 
 		}
 		expires, err := time.Parse(time.RFC3339Nano, info.MetaData[metaExpires])
 		if err == nil && now.Before(expires) {
+			if info.Offset == info.Size && !info.SizeIsDeferred {
+				// Complete but not recorded: an outage (finishUpload).
+				if err := s.finishUpload(ctx, info); err != nil && s.unavailable(err) {
+					errs = append(errs, err)
+				} else if err == nil {
+					done.Recorded++
+				}
+			}
 			continue
 		}
 		// An upload without an expiry was not created through renderd's
@@ -466,9 +504,9 @@ func ExpireUploads(ctx context.Context, cfg Config, now time.Time) (int, error) 
 			}
 		}
 		s.removeResumable(ctx, id)
-		removed++
+		done.Expired++
 	}
-	return removed, errors.Join(errs...)
+	return done, errors.Join(errs...)
 }
 
 // tusWriter sets headers of renderd's own on tusd's response just before

@@ -148,7 +148,7 @@ func oaNewAsset(t *testing.T, h http.Handler) string {
 }
 
 // Past its Upload-Expires an upload is gone for its owner too, before the
-// expiry (ExpireUploads, cmd/renderd's tests) removes its bytes.
+// sweep (SweepUploads, cmd/renderd's tests) removes its bytes.
 func TestResumable_an_expired_upload_is_404_before_its_bytes_are_removed(t *testing.T) {
 	r := oaResumable(t)
 	r.Lifetime = time.Nanosecond
