@@ -78,7 +78,7 @@ func newLocalResumable(dir string) (*Resumable, error) {
 	}
 	store, locker := filestore.New(dir), filelocker.New(dir)
 	return &Resumable{
-		Compose: func(c *handler.StoreComposer) { store.UseIn(c); locker.UseIn(c) },
+		Compose: func(c *handler.StoreComposer) { store.UseIn(c); c.UseLocker(patientLocker{locker}) },
 		Store:   store,
 		List: func(ctx context.Context) ([]string, error) {
 			entries, err := os.ReadDir(dir)
@@ -101,7 +101,7 @@ func newS3Resumable(client *s3.Client, bucket, prefix string) *Resumable {
 	store.ObjectPrefix = prefix
 	locker := memorylocker.New()
 	return &Resumable{
-		Compose: func(c *handler.StoreComposer) { store.UseIn(c); locker.UseIn(c) },
+		Compose: func(c *handler.StoreComposer) { store.UseIn(c); c.UseLocker(patientLocker{locker}) },
 		Store:   store,
 		List: func(ctx context.Context) ([]string, error) {
 			// An upload's .info object holds its id (s3store: the
@@ -149,3 +149,27 @@ func s3UploadID(ctx context.Context, client *s3.Client, bucket, objectKey string
 	}
 	return info.ID, nil
 }
+
+// patientLocker is a tusd locker whose holders are never asked to let go:
+// a request on an upload whose lock is held waits for the holder to end
+// (tusd's AcquireLockTimeout) instead. When asked, tusd v2.9.1 ends the
+// holder's request from another goroutine that reads the request's body
+// reader without synchronisation (a data race the race detector reports).
+// A holder ends on its own soon after its client has gone: its body's read
+// fails once the connection is closed, or at renderd's transfer deadlines
+// (ports/httpapi/timeouts.go) when it merely stalls.
+type patientLocker struct{ handler.Locker }
+
+func (l patientLocker) NewLock(id string) (handler.Lock, error) {
+	lock, err := l.Locker.NewLock(id)
+	if err != nil {
+		return nil, err
+	}
+	return patientLock{lock}, nil
+}
+
+type patientLock struct{ inner handler.Lock }
+
+func (l patientLock) Lock(ctx context.Context, _ func()) error { return l.inner.Lock(ctx, func() {}) }
+
+func (l patientLock) Unlock() error { return l.inner.Unlock() }

@@ -127,8 +127,10 @@ func (s *server) createUpload(w http.ResponseWriter, r *http.Request) error {
 			h.Set("Upload-Expires", created.expires.UTC().Format(http.TimeFormat))
 		}
 	}}
-	r = r.WithContext(context.WithValue(r.Context(), tusConnKey{}, http.NewResponseController(w)))
 	r.Body = tusBody{ReadCloser: r.Body, s: s, ctx: r.Context(), method: r.Method}
+	ctx, end := tusContext(r.Context())
+	defer end()
+	r = r.WithContext(context.WithValue(ctx, tusConnKey{}, http.NewResponseController(w)))
 	s.tus.h.Middleware(http.HandlerFunc(s.tus.h.PostFile)).ServeHTTP(rec, r)
 	if created.res != nil && rec.status != http.StatusCreated {
 		// tusd failed after the hook reserved the part (its store
@@ -184,11 +186,26 @@ func (s *server) onUpload(w http.ResponseWriter, r *http.Request, op func(*tusd.
 		}
 	}}
 	// tusd takes the id from the path under its base path.
-	r2 := r.Clone(context.WithValue(r.Context(), tusConnKey{}, http.NewResponseController(w)))
+	ctx, end := tusContext(r.Context())
+	defer end()
+	r2 := r.Clone(context.WithValue(ctx, tusConnKey{}, http.NewResponseController(w)))
 	r2.URL.Path, r2.URL.RawPath = id, ""
 	r2.Body = tusBody{ReadCloser: r.Body, s: s, ctx: r.Context(), method: r.Method}
 	s.tus.h.Middleware(op(s.tus.h)).ServeHTTP(rec, r2)
 	return nil
+}
+
+// tusContext is the context tusd's handler gets for a request: the
+// request's values, ended by end once the handler has returned rather than
+// when the client goes away. tusd v2.9.1 reads the body it sets for a PATCH
+// from a goroutine that runs once the request's context ends, without
+// synchronising the two (a data race whenever a client drops before tusd
+// has set it up); ending the context only after the handler returns orders
+// them. A client that goes away still ends its PATCH: the body's read fails.
+// And a part whose last byte arrived is recorded even when its client has
+// gone.
+func tusContext(parent context.Context) (ctx context.Context, end context.CancelFunc) {
+	return context.WithCancel(context.WithoutCancel(parent))
 }
 
 // uploadInfo reads an upload's state; an unknown id is 404.
