@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -36,11 +37,17 @@ type Resumable struct {
 	// composer; Store is that store.
 	Compose func(*tusd.StoreComposer)
 	Store   tusd.DataStore
-	// List lists the ids of the uploads in the store (ExpireUploads).
+	// List lists the ids of the uploads in the store (SweepUploads).
 	List func(ctx context.Context) ([]string, error)
 	// Lifetime is how long after its creation an upload may be resumed
-	// (Upload-Expires); ExpireUploads removes it after.
+	// (Upload-Expires); SweepUploads removes it after.
 	Lifetime time.Duration
+
+	// kept holds the ids of the complete uploads this process could not
+	// record for an outage (finishUpload), for SweepUploads to record.
+	// Only those: an upload complete but not kept may be in the middle of
+	// its last PATCH's recording, which a second recording would undo.
+	kept sync.Map
 }
 
 // The Upload-Metadata keys a client sets, and those renderd sets on the
@@ -62,10 +69,11 @@ const uploadsPath = "/v1/uploads"
 const tusExtensions = "creation,creation-with-upload,termination,expiration"
 
 type tusEndpoint struct {
-	h        *tusd.UnroutedHandler
-	store    tusd.DataStore
-	list     func(context.Context) ([]string, error)
-	lifetime time.Duration
+	h         *tusd.UnroutedHandler
+	store     tusd.DataStore
+	list      func(context.Context) ([]string, error)
+	lifetime  time.Duration
+	resumable *Resumable
 }
 
 // newTusEndpoint builds the tusd handler with renderd's hooks.
@@ -94,7 +102,7 @@ func (s *server) newTusEndpoint(r *Resumable) (*tusEndpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: resumable uploads: %w", err)
 	}
-	return &tusEndpoint{h: h, store: r.Store, list: r.List, lifetime: r.Lifetime}, nil
+	return &tusEndpoint{h: h, store: r.Store, list: r.List, lifetime: r.Lifetime, resumable: r}, nil
 }
 
 // tusLog passes tusd's warnings and errors (each a line of its own slog,
@@ -361,9 +369,11 @@ func (s *server) finishResumable(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 func (s *server) finishUpload(ctx context.Context, info tusd.FileInfo) error {
 	written, err := s.recordResumable(ctx, info)
 	if err != nil && s.unavailable(err) {
+		s.tus.resumable.kept.Store(info.ID, true)
 		s.Log.WarnContext(ctx, "recording a complete resumable upload failed: kept to record later", "error", err, "upload_id", info.ID)
 		return err
 	}
+	s.tus.resumable.kept.Delete(info.ID)
 	s.removeResumable(ctx, info.ID)
 	if err != nil {
 		return err
@@ -502,7 +512,7 @@ func SweepUploads(ctx context.Context, cfg Config, now time.Time) (UploadSweep, 
 		}
 		expires, err := time.Parse(time.RFC3339Nano, info.MetaData[metaExpires])
 		if err == nil && now.Before(expires) {
-			if info.Offset == info.Size && !info.SizeIsDeferred {
+			if _, kept := cfg.Resumable.kept.Load(id); kept {
 				// Complete but not recorded: an outage (finishUpload).
 				if err := s.finishUpload(ctx, info); err != nil && s.unavailable(err) {
 					errs = append(errs, err)

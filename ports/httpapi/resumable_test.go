@@ -23,12 +23,12 @@ import (
 func TestResumable_configuration_is_checked(t *testing.T) {
 	s := &server{Config: Config{Log: slog.New(slog.DiscardHandler), MaxUploadBytes: 1 << 10}}
 	good := oaResumable(t)
-	for name, r := range map[string]Resumable{
+	for name, r := range map[string]*Resumable{
 		"no lifetime":   {Compose: good.Compose, Store: good.Store, List: good.List},
 		"no list":       {Compose: good.Compose, Store: good.Store, Lifetime: time.Hour},
 		"no terminater": {Compose: func(c *tusd.StoreComposer) { c.UseCore(good.Store) }, Store: good.Store, List: good.List, Lifetime: time.Hour},
 	} {
-		if _, err := s.newTusEndpoint(&r); err == nil {
+		if _, err := s.newTusEndpoint(r); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
