@@ -531,6 +531,7 @@ func SweepUploads(ctx context.Context, cfg Config, now time.Time) (UploadSweep, 
 			}
 		}
 		s.removeResumable(ctx, id)
+		cfg.Resumable.kept.Delete(id)
 		done.Expired++
 	}
 	return done, errors.Join(errs...)
