@@ -93,6 +93,23 @@ func renderView(history []domain.Recorded) (RenderView, error) {
 	return v.withLifecycle(r.Lifecycle()), nil
 }
 
+// FoldRenderView is the view after rec: built from rec alone when it opens
+// its stream (version 1), else folded onto v, the view at the version
+// before rec's, as the render read model folds its row (nextRenderView).
+// It reports false when rec does not follow v (a gap, a repeat, another
+// stream) or does not fold; then only the render's history builds the
+// view (RenderViewOf).
+func FoldRenderView(v RenderView, rec domain.Recorded) (RenderView, bool) {
+	if rec.StreamVersion == 1 {
+		first, err := renderView([]domain.Recorded{rec})
+		return first, err == nil
+	}
+	if v.ID != rec.StreamID || rec.StreamVersion != v.Version+1 {
+		return RenderView{}, false
+	}
+	return nextRenderView(v, rec)
+}
+
 // nextRenderView folds rec, the event after v (v.Version+1), onto v with
 // the render's transition function (domain.RenderLifecycle.Next), and
 // reports false when the render's own commands do not record rec from v's

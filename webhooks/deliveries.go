@@ -167,12 +167,26 @@ type Payload func(eventID, eventType string, at time.Time, render projections.Re
 // Projector turns render.completed and render.failed into one
 // delivery per subscribed endpoint of the render's account, keyed by the
 // event id: a redelivered message (or a replay) creates nothing new.
+//
+// The payload shows the render as of the event. The projector folds every
+// render event it consumes onto the render's view, as the render read
+// model folds its row (projections.FoldRenderView), so that a render that
+// ends finds its view one fold away; one statement then checks the event
+// against the event store and inserts the deliveries. A view it does not
+// hold (a render it did not see from its start: a restart, a rebalance, a
+// gap) is built from the render's history in the event store instead.
 type Projector struct {
 	pool    *pgxpool.Pool
 	events  projections.EventLoader
 	payload Payload
 	newID   func() string
 	log     *slog.Logger
+	views   *foldedViews
+	// poke wakes the dispatchers after a commit that added deliveries,
+	// through a notifier that coalesces a burst's wake-ups into a few
+	// NOTIFYs (postgres.CommitNotifier); nil: each commit notifies Channel
+	// itself.
+	poke func()
 }
 
 // deliveriesLag is renderd_projection_lag_seconds of the delivery
@@ -181,21 +195,114 @@ var deliveriesLag = telemetry.ProjectionLag.WithLabelValues("webhook_deliveries"
 
 // NewProjector returns the delivery projection.
 func NewProjector(pool *pgxpool.Pool, events projections.EventLoader, payload Payload, newID func() string, log *slog.Logger) *Projector {
-	return &Projector{pool: pool, events: events, payload: payload, newID: newID, log: log.With("projection", "webhook-deliveries")}
+	return &Projector{pool: pool, events: events, payload: payload, newID: newID, log: log.With("projection", "webhook-deliveries"),
+		views: newFoldedViews(maxFoldedViews)}
+}
+
+// WakeWith makes p wake the dispatchers with poke after each commit that
+// added deliveries, instead of a NOTIFY in the commit (which takes
+// Postgres' global notify lock and so serialises the projection's
+// commits). It returns p.
+func (p *Projector) WakeWith(poke func()) *Projector {
+	p.poke = poke
+	return p
 }
 
 // Handle records the deliveries of one render event. Everything but the
-// stream, the version and the event id is taken from the event store, the
-// account above all: the Kafka record's attributes (ce_accountid among
-// them) only point at the event, so a forged or stale record cannot send a
-// render to another account's endpoints. A record the store does not hold
-// at that version is unprojectable.
+// stream, the version and the event id is checked against the event
+// store, the account above all: the Kafka record's attributes (ce_accountid
+// among them) only point at the event, so a forged or stale record cannot
+// send a render to another account's endpoints. A record the store does
+// not hold at that version is unprojectable.
 func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
+	if rec.StreamType != domain.AggregateRender {
+		return nil
+	}
+	view, folded := p.views.fold(rec)
+	var typ string
 	switch rec.Event.(type) {
-	case domain.RenderCompleted, domain.RenderFailed:
+	case domain.RenderCompleted:
+		typ = RenderCompleted
+	case domain.RenderFailed:
+		typ = RenderFailed
 	default:
 		return nil
 	}
+	if folded && rec.ID != "" {
+		done, err := p.recordFolded(ctx, rec, typ, view)
+		if err != nil || done {
+			return err
+		}
+	}
+	return p.recordLoaded(ctx, rec)
+}
+
+// recordFolded records the deliveries of rec, a render's end, with view,
+// the render as of rec, in one statement: it inserts them only when the
+// event store holds rec (its id, time and account at its stream's
+// version), and reports false when it does not, for the caller to look at
+// the store's history instead.
+func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ string, view projections.RenderView) (bool, error) {
+	body, err := p.payload(rec.ID, typ, rec.OccurredAt, view)
+	if err != nil {
+		return false, fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
+	}
+	tp, ts := telemetry.Carry(ctx)
+	ids := p.ids(foldedIDs)
+	for {
+		var stored bool
+		var endpoints, added int
+		err := p.pool.QueryRow(ctx, `
+			WITH stored AS (
+				SELECT FROM events WHERE stream_id = $5 AND stream_version = $6 AND event_id = $3 AND account_id = $2 AND occurred_at = $10),
+			endpoints AS (
+				SELECT e.id, row_number() OVER (ORDER BY e.id) AS n FROM webhook_endpoints e
+				WHERE e.account_id = $2 AND e.deleted_at IS NULL AND e.disabled_at IS NULL AND $4 = ANY(e.events) AND EXISTS (SELECT FROM stored)),
+			added AS (
+				INSERT INTO webhook_deliveries (id, endpoint_id, account_id, event_id, event_type, render_id, render_version,
+					payload, status, next_attempt_at, created_at, trace_parent, trace_state)
+				SELECT ($1::text[])[e.n], e.id, $2, $3, $4, $5, $6, $7, 'pending', now(), now(), $8, $9
+				FROM endpoints e WHERE e.n <= cardinality($1::text[])
+				ON CONFLICT (event_id, endpoint_id) DO NOTHING
+				RETURNING 1)
+			SELECT EXISTS (SELECT FROM stored), (SELECT count(*) FROM endpoints), (SELECT count(*) FROM added)`,
+			ids, view.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body, tp, ts, rec.OccurredAt).Scan(&stored, &endpoints, &added)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
+		case !stored:
+			return false, nil
+		case endpoints > len(ids):
+			// More endpoints than ids: again with enough (the ones added
+			// are not added twice).
+			ids = p.ids(endpoints)
+			continue
+		}
+		if added > 0 && p.poke == nil {
+			if _, err := p.pool.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
+				p.log.Warn("waking the webhook dispatchers failed; they poll", "err", err)
+			}
+		}
+		p.recorded(rec, typ, endpoints, added > 0)
+		return true, nil
+	}
+}
+
+// foldedIDs is how many delivery ids recordFolded offers at first: most
+// accounts have an endpoint or two.
+const foldedIDs = 2
+
+func (p *Projector) ids(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = p.newID()
+	}
+	return ids
+}
+
+// recordLoaded records the deliveries of rec with the render's view built
+// from its history in the event store, which must hold rec.
+func (p *Projector) recordLoaded(ctx context.Context, rec domain.Recorded) error {
 	history, err := p.events.Load(ctx, rec.StreamID)
 	if err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
@@ -248,15 +355,25 @@ func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
 			return nil
 		})
 	}
-	batch.Queue(`SELECT pg_notify($1, '')`, Channel)
+	if p.poke == nil {
+		batch.Queue(`SELECT pg_notify($1, '')`, Channel)
+	}
 	if err := p.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
-	// The lag of the delivery projection, event commit to its deliveries;
-	// a redelivered message, which adds none, is not a measure of it.
-	if inserted {
-		deliveriesLag.Set(max(time.Since(stored.OccurredAt).Seconds(), 0))
-	}
-	p.log.Debug("webhook deliveries recorded", "render_id", stored.StreamID, "event", typ, "endpoints", len(endpoints))
+	p.recorded(stored, typ, len(endpoints), inserted)
 	return nil
+}
+
+// recorded wakes the dispatchers and measures the projection's lag once
+// deliveries of rec were added (a redelivered message, which adds none, is
+// not a measure of it).
+func (p *Projector) recorded(rec domain.Recorded, typ string, endpoints int, added bool) {
+	if added {
+		if p.poke != nil {
+			p.poke()
+		}
+		deliveriesLag.Set(max(time.Since(rec.OccurredAt).Seconds(), 0))
+	}
+	p.log.Debug("webhook deliveries recorded", "render_id", rec.StreamID, "event", typ, "endpoints", endpoints)
 }

@@ -11,20 +11,29 @@ import (
 // EventsChannel is the LISTEN/NOTIFY channel that announces committed events.
 const EventsChannel = "renderd_events"
 
-// CommitNotifier tells listeners in any process (the relay) that events were
-// committed. A NOTIFY inside each appending transaction would take Postgres'
-// global notify lock at commit and serialise every commit; instead commits
-// Poke the notifier and one goroutine sends coalesced notifications: a poke
+// CommitNotifier tells listeners in any process (the relay) that rows were
+// committed: events on EventsChannel, or what another channel announces.
+// A NOTIFY inside each writing transaction would take Postgres' global
+// notify lock at commit and serialise every commit; instead commits Poke
+// the notifier and one goroutine sends coalesced notifications: a poke
 // always leads to a NOTIFY sent after it, and a burst of pokes to a few.
 type CommitNotifier struct {
 	pool    *pgxpool.Pool
+	channel string
 	log     *slog.Logger
 	pending chan struct{}
 }
 
-// NewCommitNotifier returns a notifier; call Run to start sending.
+// NewCommitNotifier returns the notifier of committed events; call Run to
+// start sending.
 func NewCommitNotifier(pool *pgxpool.Pool, log *slog.Logger) *CommitNotifier {
-	return &CommitNotifier{pool: pool, log: log, pending: make(chan struct{}, 1)}
+	return NewChannelNotifier(pool, EventsChannel, log)
+}
+
+// NewChannelNotifier returns a notifier on channel; call Run to start
+// sending.
+func NewChannelNotifier(pool *pgxpool.Pool, channel string, log *slog.Logger) *CommitNotifier {
+	return &CommitNotifier{pool: pool, channel: channel, log: log, pending: make(chan struct{}, 1)}
 }
 
 // Poke records that a commit happened. It never blocks.
@@ -43,8 +52,8 @@ func (n *CommitNotifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.pending:
-			if err := NotifyCommitted(ctx, n.pool); err != nil && ctx.Err() == nil {
-				n.log.Warn("notify committed events", "error", fmt.Errorf("notify: %w", err))
+			if _, err := n.pool.Exec(ctx, "SELECT pg_notify($1, '')", n.channel); err != nil && ctx.Err() == nil {
+				n.log.Warn("notify", "channel", n.channel, "error", fmt.Errorf("notify: %w", err))
 			}
 		}
 	}

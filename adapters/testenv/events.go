@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,4 +56,18 @@ func AppendConcurrently(t testing.TB, ctx context.Context, s commands.EventStore
 	}
 	wg.Wait()
 	return writers * perWriter
+}
+
+// CountingLoader loads streams from Next and counts the loads.
+type CountingLoader struct {
+	Next interface {
+		Load(ctx context.Context, streamID string) ([]domain.Recorded, error)
+	}
+	N atomic.Int64
+}
+
+// Load loads streamID from Next.
+func (l *CountingLoader) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {
+	l.N.Add(1)
+	return l.Next.Load(ctx, streamID)
 }

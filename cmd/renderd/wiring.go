@@ -212,9 +212,13 @@ func consumerRouter(cfg Config, pool *pgxpool.Pool, notify *postgres.CommitNotif
 		}
 	}
 	if cfg.has(RoleWebhooks) {
+		// The dispatchers are woken by one coalescing notifier, not by a
+		// NOTIFY in each delivery's commit.
+		wake := postgres.NewChannelNotifier(pool, hooks.Channel, log)
 		deliveries := hooks.NewProjector(pool, store, httpapi.WebhookPayload,
-			func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, log)
+			func() string { return "whd_" + uuid.Must(uuid.NewV7()).String() }, log).WakeWith(wake.Poke)
 		handlers = append(handlers, consumers.WebhookHandlers(deliveries)...)
+		pools = append(pools, wake)
 	}
 	router, err := consumers.NewRouter(consumers.Config{Brokers: cfg.KafkaBrokers, Topics: topics, GroupPrefix: cfg.GroupPrefix,
 		Unavailable: postgres.IsUnavailable},

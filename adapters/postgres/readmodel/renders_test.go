@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,13 +32,13 @@ const (
 // event loader counts the stream loads: the incremental path makes none.
 type renderFixture struct {
 	*fixture
-	loads   *countingLoader
+	loads   *testenv.CountingLoader
 	renders *projections.RenderProjector
 }
 
 func newRenderFixture(t *testing.T) *renderFixture {
 	f := newFixture(t)
-	loads := &countingLoader{next: f.store}
+	loads := &testenv.CountingLoader{Next: f.store}
 	return &renderFixture{fixture: f, loads: loads,
 		renders: projections.NewRenderProjector(readmodel.NewStore(f.pool), loads, testenv.Logger(t))}
 }
@@ -49,16 +48,6 @@ func (f *renderFixture) in(t *testing.T) *renderFixture {
 	inner := *f.fixture
 	inner.t = t
 	return &renderFixture{fixture: &inner, loads: f.loads, renders: f.renders}
-}
-
-type countingLoader struct {
-	next projections.EventLoader
-	n    atomic.Int64
-}
-
-func (l *countingLoader) Load(ctx context.Context, streamID string) ([]domain.Recorded, error) {
-	l.n.Add(1)
-	return l.next.Load(ctx, streamID)
 }
 
 // renderHistory is a render driven through the domain, each event stamped
@@ -226,9 +215,9 @@ func TestRenderProjection_the_incremental_row_equals_the_rebuilt_row_after_every
 
 			f.handle(recs[0]) // no row yet: built from the store
 			for _, rec := range recs[1:] {
-				loads := f.loads.n.Load()
+				loads := f.loads.N.Load()
 				f.handle(rec)
-				if n := f.loads.n.Load() - loads; n != 0 {
+				if n := f.loads.N.Load() - loads; n != 0 {
 					t.Fatalf("v%d (%T) loaded the stream %d times; the next event applies to the row", rec.StreamVersion, rec.Event, n)
 				}
 				incremental := f.row(rec.StreamID)
