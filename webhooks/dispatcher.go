@@ -54,7 +54,8 @@ type Dispatcher struct {
 	log      *slog.Logger
 
 	mu       sync.Mutex
-	inFlight map[string]int // by endpoint
+	inFlight map[string]int       // by endpoint
+	waiting  map[string][]claimed // claims waiting for their endpoint's turn, oldest first
 	slots    chan struct{}
 	wake     chan struct{}
 }
@@ -70,7 +71,7 @@ func NewDispatcher(pool *pgxpool.Pool, connect func(context.Context) (*pgx.Conn,
 		return nil, fmt.Errorf("webhook dispatcher: invalid config %+v", cfg)
 	}
 	return &Dispatcher{pool: pool, connect: connect, sealer: sealer, sender: sender, schedule: schedule, cfg: cfg, now: now,
-		log: log.With("component", "webhook-dispatcher"), inFlight: map[string]int{},
+		log: log.With("component", "webhook-dispatcher"), inFlight: map[string]int{}, waiting: map[string][]claimed{},
 		slots: make(chan struct{}, cfg.Senders), wake: make(chan struct{}, 1)}, nil
 }
 
@@ -84,6 +85,11 @@ type claimed struct {
 	endpointGone                      bool
 	eventAt                           time.Time // the event's commit, the start of its delivery latency
 	secretErr                         error     // the endpoint's secrets did not open
+	// shown: the renders read model shows the state the delivery
+	// announces. logged: the claim logged the attempt in flight (only a
+	// live endpoint's shown delivery's), the condition of its send: the log
+	// shows the attempt even if this sender dies before it finishes.
+	shown, logged bool
 	// heldUntil is a little before the claim's hold runs out: the last
 	// moment to record the attempt before another sender may take the
 	// delivery again.
@@ -96,7 +102,10 @@ type claimed struct {
 // Run sends deliveries until ctx ends; attempts in flight finish first.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	var sends sync.WaitGroup
-	defer sends.Wait()
+	defer func() {
+		sends.Wait()
+		d.giveBack(context.WithoutCancel(ctx))
+	}()
 	var listener sync.WaitGroup
 	defer listener.Wait()
 	listener.Go(func() { d.listen(ctx) })
@@ -157,55 +166,163 @@ func (d *Dispatcher) nudge() {
 	}
 }
 
-// dispatch claims as many due deliveries as there are free slots and sends
-// each on its own goroutine: a slow endpoint holds its own slots only.
+// claimDepth is how many of its shares of senders (PerEndpoint) one
+// endpoint may have claimed at once: in flight, or waiting here for a turn.
+// A send that ends hands its slot to its endpoint's next claim without a
+// round trip to claim it; the claim of a backlog costs one statement per
+// several deliveries.
+const claimDepth = 4
+
+// dispatch starts the sends its free slots allow, first of the claims
+// waiting for their endpoint's turn, then of new claims, each on its own
+// goroutine: a slow endpoint holds its own slots only.
 func (d *Dispatcher) dispatch(ctx context.Context, sends *sync.WaitGroup) error {
 	for {
-		free := cap(d.slots) - len(d.slots)
-		if free == 0 {
+		for _, c := range d.turns() {
+			d.send(ctx, sends, c)
+		}
+		d.mu.Lock()
+		room := cap(d.slots)*claimDepth - d.claimedTotal()
+		d.mu.Unlock()
+		if room <= 0 || len(d.slots) == cap(d.slots) {
 			return nil
 		}
-		batch, err := d.claim(ctx, free)
+		batch, err := d.claim(ctx, room)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
+		d.mu.Lock()
 		for _, c := range batch {
+			d.waiting[c.endpointID] = append(d.waiting[c.endpointID], c)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// turns takes, for each endpoint with claims waiting, as many as its free
+// share of senders and the free slots allow, oldest claim first.
+func (d *Dispatcher) turns() []claimed {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []claimed
+	for ep, queue := range d.waiting {
+		for len(queue) > 0 && d.inFlight[ep] < d.cfg.PerEndpoint && len(d.slots)+len(out) < cap(d.slots) {
+			out = append(out, queue[0])
+			queue = queue[1:]
+			d.inFlight[ep]++
+		}
+		if len(queue) == 0 {
+			delete(d.waiting, ep)
+		} else {
+			d.waiting[ep] = queue
+		}
+	}
+	return out
+}
+
+// claimedTotal counts the claims in flight or waiting; d.mu is held.
+func (d *Dispatcher) claimedTotal() int {
+	n := 0
+	for _, k := range d.inFlight {
+		n += k
+	}
+	for _, q := range d.waiting {
+		n += len(q)
+	}
+	return n
+}
+
+// send makes c's attempt on a goroutine of its own, holding a slot and a
+// place in its endpoint's share, counted by turns; then it hands both to
+// the endpoint's next waiting claim, if any.
+func (d *Dispatcher) send(ctx context.Context, sends *sync.WaitGroup, c claimed) {
+	d.slots <- struct{}{}
+	sends.Go(func() {
+		for {
+			d.attemptClaimed(context.WithoutCancel(ctx), c)
 			d.mu.Lock()
-			busy := d.inFlight[c.endpointID] >= d.cfg.PerEndpoint
-			if !busy {
-				d.inFlight[c.endpointID]++
+			queue := d.waiting[c.endpointID]
+			next := len(queue) > 0 && ctx.Err() == nil
+			if next {
+				c = queue[0]
+				if d.waiting[c.endpointID] = queue[1:]; len(queue) == 1 {
+					delete(d.waiting, c.endpointID)
+				}
+			} else if d.inFlight[c.endpointID]--; d.inFlight[c.endpointID] == 0 {
+				delete(d.inFlight, c.endpointID)
 			}
 			d.mu.Unlock()
-			if busy {
-				d.putOff(ctx, c, 100*time.Millisecond) // the endpoint has its share in flight
-				continue
+			if !next {
+				<-d.slots
+				d.nudge()
+				return
 			}
-			d.slots <- struct{}{}
-			sends.Go(func() {
-				defer func() {
-					<-d.slots
-					d.mu.Lock()
-					d.inFlight[c.endpointID]--
-					d.mu.Unlock()
-					d.nudge()
-				}()
-				d.attempt(context.WithoutCancel(ctx), c)
-			})
 		}
+	})
+}
+
+// attemptClaimed attempts c, unless it waited so long for its turn that
+// its hold might run out during the send: then it is given back, due now
+// (another sender, or this one, claims it again with a fresh hold).
+func (d *Dispatcher) attemptClaimed(ctx context.Context, c claimed) {
+	if d.now().After(c.heldUntil.Add(-d.cfg.Hold * 8 / 10)) {
+		d.putOff(ctx, c, 0)
+		return
+	}
+	d.attempt(ctx, c)
+}
+
+// giveBack makes the claims still waiting for a turn due now, for another
+// sender: the dispatcher is stopping.
+func (d *Dispatcher) giveBack(ctx context.Context) {
+	d.mu.Lock()
+	var left []claimed
+	for _, q := range d.waiting {
+		left = append(left, q...)
+	}
+	clear(d.waiting)
+	d.mu.Unlock()
+	for _, c := range left {
+		d.putOff(ctx, c, 0)
 	}
 }
 
 // claim takes up to n due deliveries, hiding each for Hold, with their
-// endpoints (endpointGone when deleted or disabled since).
+// endpoints (endpointGone when deleted or disabled since). In the same
+// statement it logs each one's attempt in flight, when it is to be sent: its
+// endpoint is live and the renders read model shows the state it announces
+// (shown). One statement, one commit, for the whole batch: a delivery's
+// send then costs only the round trip that records its outcome.
 func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 	// A delivery is due again while an attempt of it is still in flight
 	// only once that attempt's hold ran out: its sender stopped before
 	// recording the outcome. The claim marks such an attempt abandoned.
+	// An attempt whose row is already there (it cannot be logged) is not
+	// logged, and so not sent.
+	//
+	// Each endpoint gives at most claimDepth shares of senders less what
+	// it has claimed here already, the oldest due first: a backlog for one
+	// endpoint never crowds the others out of a claim. The endpoints with pending deliveries
+	// are walked on webhook_deliveries_pending_by_endpoint, one index probe
+	// each.
+	busyIDs, busyN := d.busy()
 	rows, err := d.pool.Query(ctx, `
-		WITH due AS (
-			SELECT id FROM webhook_deliveries
-			WHERE status = 'pending' AND next_attempt_at <= now()
-			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+		WITH RECURSIVE endpoints AS (
+			(SELECT endpoint_id FROM webhook_deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT w.endpoint_id FROM webhook_deliveries w
+				WHERE w.status = 'pending' AND w.endpoint_id > endpoints.endpoint_id ORDER BY w.endpoint_id LIMIT 1)
+			FROM endpoints WHERE endpoints.endpoint_id IS NOT NULL),
+		due AS (
+			SELECT share.id FROM endpoints
+			CROSS JOIN LATERAL (
+				SELECT w.id, w.next_attempt_at FROM webhook_deliveries w
+				WHERE w.endpoint_id = endpoints.endpoint_id AND w.status = 'pending' AND w.next_attempt_at <= now()
+				ORDER BY w.next_attempt_at
+				LIMIT greatest(0, $5 - coalesce((SELECT b.n FROM unnest($6::text[], $7::int[]) AS b(id, n) WHERE b.id = endpoints.endpoint_id), 0))
+				FOR UPDATE SKIP LOCKED) AS share
+			WHERE endpoints.endpoint_id IS NOT NULL
+			ORDER BY share.next_attempt_at LIMIT $1),
 		claimed AS (
 			UPDATE webhook_deliveries d SET next_attempt_at = now() + $2::interval, attempts = d.attempts + 1
 			FROM due, webhook_endpoints e
@@ -213,11 +330,18 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 			RETURNING d.id, d.endpoint_id, d.event_id::text, d.render_id, d.render_version, d.attempts, d.payload,
 				e.deleted_at IS NOT NULL OR e.disabled_at IS NOT NULL AS gone, e.url, e.secret_sealed, e.previous_secret_sealed,
 				coalesce(e.previous_secret_until, 'epoch') AS previous_until, e.secret, e.previous_secret,
-				coalesce((d.payload->>'created_at')::timestamptz, d.created_at) AS event_at, d.trace_parent, d.trace_state),
+				coalesce((d.payload->>'created_at')::timestamptz, d.created_at) AS event_at, d.trace_parent, d.trace_state,
+				EXISTS (SELECT FROM rm_renders r WHERE r.id = d.render_id AND r.version >= d.render_version) AS shown),
 		abandoned AS (
 			UPDATE webhook_attempts a SET state = 'abandoned', error = $3
-			FROM claimed c WHERE a.delivery_id = c.id AND a.n < c.attempts AND a.state = 'in_flight')
-		SELECT * FROM claimed`, n, d.cfg.Hold.String(), AttemptAbandonedError)
+			FROM claimed c WHERE a.delivery_id = c.id AND a.n < c.attempts AND a.state = 'in_flight'),
+		logged AS (
+			INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state)
+			SELECT c.id, c.attempts, $4, 0, 0, '', NULL, 'in_flight' FROM claimed c WHERE c.shown AND NOT c.gone
+			ON CONFLICT DO NOTHING
+			RETURNING delivery_id)
+		SELECT c.*, c.id IN (SELECT delivery_id FROM logged) FROM claimed c`,
+		n, d.cfg.Hold.String(), AttemptAbandonedError, d.now(), d.cfg.PerEndpoint*claimDepth, busyIDs, busyN)
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +352,34 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimed, error) {
 		var s storedSecrets
 		e := &c.endpoint
 		err := row.Scan(&c.id, &c.endpointID, &c.eventID, &c.renderID, &c.renderVersion, &c.attempt, &c.payload,
-			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev, &c.eventAt, &c.traceParent, &c.traceState)
+			&c.endpointGone, &e.URL, &s.sealed, &s.sealedPrev, &e.PreviousUntil, &s.clear, &s.clearPrev, &c.eventAt, &c.traceParent, &c.traceState,
+			&c.shown, &c.logged)
 		e.ID = c.endpointID
 		if err == nil {
 			e.Secret, e.PreviousSecret, c.secretErr = s.open(d.sealer, e.ID, e.PreviousUntil, now)
 		}
 		return c, err
 	})
+}
+
+// busy lists the endpoints with claims here, in flight or waiting for a
+// turn, and how many.
+func (d *Dispatcher) busy() ([]string, []int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := map[string]int{}
+	for id, k := range d.inFlight {
+		n[id] += k
+	}
+	for id, q := range d.waiting {
+		n[id] += len(q)
+	}
+	ids := make([]string, 0, len(n))
+	ns := make([]int32, 0, len(n))
+	for id, k := range n {
+		ids, ns = append(ids, id), append(ns, int32(k)) //nolint:gosec // at most Senders × claimDepth
+	}
+	return ids, ns
 }
 
 // attempt sends one claimed delivery and records what happened.
@@ -254,22 +399,16 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		d.putOff(ctx, c, time.Minute)
 		return
 	}
-	var shown bool
-	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM rm_renders WHERE id = $1 AND version >= $2)`, c.renderID, c.renderVersion).Scan(&shown)
-	if err != nil || !shown {
+	if !c.shown {
 		d.putOff(ctx, c, d.cfg.ReadModelWait) // not an attempt: nothing was sent
 		return
 	}
-	now := d.now()
-	// Logged before it is sent, so that the log shows the attempt even if
-	// this sender dies before it finishes. An attempt that cannot be logged
-	// is not sent.
-	if _, err := d.pool.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, n, at, status_code, latency_ms, error, body, state)
-		VALUES ($1, $2, $3, 0, 0, '', NULL, 'in_flight')`, c.id, c.attempt, now); err != nil {
-		log.Warn("logging a webhook attempt failed; not sending it", "err", err)
+	if !c.logged {
+		log.Warn("logging a webhook attempt failed; not sending it")
 		d.putOff(ctx, c, time.Second)
 		return
 	}
+	now := d.now()
 	sctx, span := startSend(ctx, c)
 	res := d.sender.Send(sctx, Message{URL: c.endpoint.URL, ID: c.eventID, Timestamp: now, Body: c.payload, Secrets: c.endpoint.Secrets(now)})
 	endSend(span, res)
@@ -278,13 +417,16 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) {
 		body = &res.Body
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`UPDATE webhook_attempts SET status_code = $3, latency_ms = $4, error = $5, body = $6, state = 'finished'
+	// The attempt's time is its send's, not its claim's.
+	batch.Queue(`UPDATE webhook_attempts SET at = $7, status_code = $3, latency_ms = $4, error = $5, body = $6, state = 'finished'
 	WHERE delivery_id = $1 AND n = $2`,
-		c.id, c.attempt, res.StatusCode, res.Latency.Milliseconds(), res.Error, body)
+		c.id, c.attempt, res.StatusCode, res.Latency.Milliseconds(), res.Error, body, now)
 	switch {
 	case res.OK():
 		batch.Queue(`UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL WHERE id = $1`, c.id)
-		batch.Queue(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1`, c.endpointID)
+		// Only a failing endpoint's row is written: every delivery to an
+		// endpoint writing its row would queue them all on its lock.
+		batch.Queue(`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, c.endpointID)
 		log.Info("webhook delivered", "status", res.StatusCode, "latency", res.Latency)
 		deliveriesDelivered.Inc()
 		telemetry.WebhookLatency.Observe(max(d.now().Sub(c.eventAt).Seconds(), 0))
@@ -333,6 +475,9 @@ func countDisabled(ct pgconn.CommandTag) error {
 // attempt.
 func (d *Dispatcher) putOff(ctx context.Context, c claimed, wait time.Duration) {
 	b := &pgx.Batch{}
+	if c.logged { // logged by the claim, never sent
+		b.Queue(`DELETE FROM webhook_attempts WHERE delivery_id = $1 AND n = $2 AND state = 'in_flight'`, c.id, c.attempt)
+	}
 	b.Queue(`UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $2 WHERE id = $1`, c.id, d.now().Add(wait))
 	d.record(ctx, d.log, c, b)
 }
