@@ -231,14 +231,22 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if !ok {
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset has no probed input for this output")
 	}
-	srcPath, release, err := w.blobs.Fetch(ctx, srcKey)
+	var srcPath string
+	var release func()
+	err = w.patiently(ctx, "fetching the render's source", srcKey, log, func() (err error) {
+		srcPath, release, err = w.blobs.Fetch(ctx, srcKey)
+		return err
+	})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return encoded{}, failure(domain.FailureSourceUnreadable, "the asset's input is not in the blob store")
+	case err != nil && ctx.Err() != nil:
+		return encoded{}, err // the job ended meanwhile: its cause decides
 	case err != nil:
-		// The store's trouble (an outage, a full scratch disk), not the
-		// source's: encode_failed, retryable. The event is public, so its
-		// message names no store (an endpoint, a bucket); the log does.
+		// The store's trouble (an outage past the job's patience, a full
+		// scratch disk), not the source's: encode_failed, retryable. The
+		// event is public, so its message names no store (an endpoint, a
+		// bucket); the log does.
 		log.Warn("fetching the render's source failed", "blob_key", srcKey, "err", err)
 		return encoded{}, failure(domain.FailureEncodeFailed, "the blob store did not hand over the source")
 	}
@@ -299,7 +307,11 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	if err != nil {
 		return encoded{}, err
 	}
-	size, err := w.blobs.Commit(ctx, tmp, key)
+	var size int64
+	err = w.patiently(ctx, "committing the render's output", key, log, func() (err error) {
+		size, err = w.blobs.Commit(ctx, tmp, key)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return encoded{}, err // the job ended meanwhile: its cause decides
@@ -315,6 +327,45 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		Width: out.Width, Height: out.Height, VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate,
 		EncodeTime: w.now().Sub(job.started), FastPath: cmd.FastPath,
 	}}, nil
+}
+
+// Backoff of patiently: the first retry soon, then doubling up to the
+// longest.
+const (
+	storeRetryFirst = 250 * time.Millisecond
+	storeRetryMax   = 5 * time.Second
+)
+
+// patiently runs op, a blob store call about key, and runs it again with
+// backoff while it fails, for up to the worker's StorePatience: a store's
+// restart or short outage costs a render time, not its attempt. A missing
+// object is an answer, not an outage, and so is the job's end. One log
+// line when the store fails, one when it answers again.
+func (w *RenderWorker) patiently(ctx context.Context, what, key string, log *slog.Logger, op func() error) error {
+	giveUp := w.now().Add(w.cfg.StorePatience)
+	delay := storeRetryFirst
+	for tries := 1; ; tries++ {
+		err := op()
+		switch {
+		case err == nil:
+			if tries > 1 {
+				log.Info(what+": the blob store answered again", "blob_key", key, "tries", tries)
+			}
+			return nil
+		case errors.Is(err, fs.ErrNotExist) || ctx.Err() != nil || w.now().Add(delay).After(giveUp):
+			return err
+		case tries == 1:
+			log.Warn(what+" failed; asking the blob store again", "blob_key", key, "for", w.cfg.StorePatience, "err", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, storeRetryMax)
+	}
 }
 
 // observeEncode records a successful encode's ffmpeg wall time, by format

@@ -125,7 +125,16 @@ type RenderWorkerConfig struct {
 	// ScratchDir is where each job gets its own folder for the files ffmpeg
 	// reads besides the source (a cut's filter script); "" is os.TempDir().
 	ScratchDir string
+	// StorePatience is how long a job asks the blob store again, with
+	// backoff, when it fails to hand over the source or to take the output
+	// (an S3 outage or restart): only then does the attempt fail
+	// (encode_failed, retryable). 0 is DefaultStorePatience.
+	StorePatience time.Duration
 }
+
+// DefaultStorePatience rides out a blob store's restart or a short outage
+// without failing the renders that meet it.
+const DefaultStorePatience = 2 * time.Minute
 
 // RenderWorker turns pending renders into deliverables: it claims them
 // (StartRender), runs ffmpeg in a bounded pool outside any Kafka handler,
@@ -186,12 +195,15 @@ func (w *RenderWorker) releaseSlot() {
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
 	switch {
-	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0 || cfg.Threads < 0:
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0 || cfg.Threads < 0 || cfg.StorePatience < 0:
 		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
 	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
 		return nil, errors.New("render worker: every render command is required")
 	case events == nil || queue == nil || blobs == nil || media == nil || now == nil || log == nil:
 		return nil, errors.New("render worker: events, queue, blobs, media, clock and logger are required")
+	}
+	if cfg.StorePatience == 0 {
+		cfg.StorePatience = DefaultStorePatience
 	}
 	return &RenderWorker{cfg: cfg, cmds: cmds, events: events, queue: queue, blobs: blobs, media: media, now: now,
 		log:   log.With("component", "render-worker", "worker_id", cfg.WorkerID),

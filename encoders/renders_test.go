@@ -91,7 +91,8 @@ func newRig(t *testing.T) *rig {
 	r.cancel, err = commands.NewCancelRenderHandler(commands.Deps{Store: store, Now: d.Now, NewID: d.NewID})
 	must(err)
 	r.cmds = cmds
-	cfg := encoders.RenderWorkerConfig{WorkerID: "w1", Concurrency: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond, CancelCheck: 10 * time.Millisecond}
+	cfg := encoders.RenderWorkerConfig{WorkerID: "w1", Concurrency: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond, CancelCheck: 10 * time.Millisecond,
+		StorePatience: time.Second}
 	r.worker, err = encoders.NewRenderWorker(cfg, cmds, db, r.queue, tracked, r.media, time.Now, slog.New(slog.DiscardHandler))
 	must(err)
 	return r
@@ -99,23 +100,45 @@ func newRig(t *testing.T) *rig {
 
 // trackedBlobs is the local store, counting the sources fetched and not
 // yet released, and failing fetches with fetchErr and commits with
-// commitErr when they are set (a store that cannot answer).
+// commitErr when they are set (a store that cannot answer): always, or
+// only the first fetchFails and commitFails times when those are set.
 type trackedBlobs struct {
 	*blob.Local
-	held      atomic.Int64
-	fetchErr  error
-	commitErr error
+	held                    atomic.Int64
+	fetchErr, commitErr     error
+	fetchFails, commitFails atomic.Int32
+	fetches, commits        atomic.Int32
+}
+
+// failing says whether a call fails with err, given the failures left.
+func failing(err error, left *atomic.Int32) bool {
+	if err == nil {
+		return false
+	}
+	switch n := left.Load(); {
+	case n == 0:
+		return true // always
+	case n < 0:
+		return false // the counted failures are over
+	case n == 1:
+		left.Store(-1)
+	default:
+		left.Store(n - 1)
+	}
+	return true
 }
 
 func (b *trackedBlobs) Commit(ctx context.Context, tmpPath, key string) (int64, error) {
-	if b.commitErr != nil {
+	b.commits.Add(1)
+	if failing(b.commitErr, &b.commitFails) {
 		return 0, b.commitErr
 	}
 	return b.Local.Commit(ctx, tmpPath, key)
 }
 
 func (b *trackedBlobs) Fetch(ctx context.Context, key string) (string, func(), error) {
-	if b.fetchErr != nil {
+	b.fetches.Add(1)
+	if failing(b.fetchErr, &b.fetchFails) {
 		return "", nil, b.fetchErr
 	}
 	path, release, err := b.Local.Fetch(ctx, key)
@@ -310,6 +333,34 @@ func TestRenderWorker_a_store_that_cannot_take_the_output_fails_retryable_and_le
 	}
 	if files := r.outputs(id); len(files) > 0 {
 		t.Errorf("outputs left behind: %v", files)
+	}
+}
+
+// A store's restart: the source and the output are asked for again until
+// the store answers, and the render completes with one attempt.
+func TestRenderWorker_a_store_that_fails_for_a_while_is_asked_again_and_the_render_completes(t *testing.T) {
+	for _, part := range []string{"fetch", "commit"} {
+		t.Run(part, func(t *testing.T) {
+			r := newRig(t)
+			id := r.render()
+			if part == "fetch" {
+				r.blobs.fetchErr = errors.New("s3: connection refused")
+				r.blobs.fetchFails.Store(2)
+			} else {
+				r.blobs.commitErr = errors.New("s3: PutObject: 503 SlowDown")
+				r.blobs.commitFails.Store(2)
+			}
+			got := r.run(id, 5*time.Second)
+			if got.State() != domain.RenderStateCompleted || got.Attempt() != 1 {
+				t.Fatalf("state %s attempt %d, want completed at the first attempt", got.State(), got.Attempt())
+			}
+			if f, c := r.blobs.fetches.Load(), r.blobs.commits.Load(); f+c != 5 {
+				t.Errorf("%d fetches and %d commits, want 5 in all: two refused, then each once", f, c)
+			}
+			if runs := r.media.runs.Load(); runs != 1 {
+				t.Errorf("ffmpeg ran %d times, want once: a refused commit keeps the output", runs)
+			}
+		})
 	}
 }
 
