@@ -460,7 +460,7 @@ func (l *Local) Fetch(ctx context.Context, key string) (string, func(), error) {
 
 // DownloadURL is never available: the blobs of a local folder are served
 // by renderd itself.
-func (l *Local) DownloadURL(context.Context, string, string, time.Time) (string, bool, error) {
+func (l *Local) DownloadURL(context.Context, string, Attachment, time.Time) (string, bool, error) {
 	return "", false, nil
 }
 

@@ -637,7 +637,7 @@ func TestList_stops_when_the_context_ends(t *testing.T) {
 
 func TestDownloadURL_is_never_available_from_a_local_folder(t *testing.T) {
 	s, _ := newStore(t)
-	if url, ok, err := s.DownloadURL(t.Context(), "renders/rnd_1/a1.mp4", "a1.mp4", time.Now().Add(time.Minute)); ok || err != nil || url != "" {
+	if url, ok, err := s.DownloadURL(t.Context(), "renders/rnd_1/a1.mp4", blob.Attachment{Filename: "a1.mp4"}, time.Now().Add(time.Minute)); ok || err != nil || url != "" {
 		t.Fatalf("DownloadURL = %q, %v, %v", url, ok, err)
 	}
 }

@@ -537,11 +537,15 @@ func (s *S3) RemoveTemp(t Temp) (removed bool, err error) {
 	}
 }
 
-// DownloadURL presigns a GET of the blob that answers it as an attachment
-// named filename (made safe as Signer.Sign does) until expires, capped at
-// the 7 days SigV4 allows. The URL is only as good as the credentials that
-// signed it: temporary ones (a role's) end it when they expire.
-func (s *S3) DownloadURL(ctx context.Context, key, filename string, expires time.Time) (string, bool, error) {
+// DownloadURL presigns a GET of the blob that answers it as the attachment
+// as describes (its name made safe as Signer.Sign does) until expires,
+// capped at the 7 days SigV4 allows, through the response-* overrides S3
+// offers: Content-Disposition, Content-Type and Cache-Control. It has no
+// override for X-Content-Type-Options: the store's answer goes without
+// nosniff, its Content-Type stated instead. The URL is only as good as the
+// credentials that signed it: temporary ones (a role's) end it when they
+// expire.
+func (s *S3) DownloadURL(ctx context.Context, key string, as Attachment, expires time.Time) (string, bool, error) {
 	if err := ValidateKey(key); err != nil {
 		return "", false, err
 	}
@@ -550,11 +554,16 @@ func (s *S3) DownloadURL(ctx context.Context, key, filename string, expires time
 		return "", false, fmt.Errorf("download url %s: expiry %s has passed", key, expires.Format(time.RFC3339))
 	}
 	ttl = min(ttl.Round(time.Second), maxPresignTTL)
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+	in := &s3.GetObjectInput{
 		Bucket:                     &s.bucket,
 		Key:                        s.objectKey(key),
-		ResponseContentDisposition: aws.String(`attachment; filename="` + safeFilename(filename) + `"`),
-	}, s3.WithPresignExpires(max(ttl, time.Second)))
+		ResponseContentDisposition: aws.String(`attachment; filename="` + safeFilename(as.Filename) + `"`),
+		ResponseCacheControl:       aws.String(fmt.Sprintf("private, max-age=%d", int64(max(ttl, time.Second).Seconds()))),
+	}
+	if as.ContentType != "" {
+		in.ResponseContentType = aws.String(as.ContentType)
+	}
+	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(max(ttl, time.Second)))
 	if err != nil {
 		return "", false, fmt.Errorf("download url %s: %w", key, err)
 	}

@@ -276,11 +276,11 @@ func TestS3_fetch_fails_when_the_scratch_folder_cannot_take_the_copy(t *testing.
 
 func TestS3_download_url_needs_an_expiry_ahead(t *testing.T) {
 	b := openS3(t)
-	if _, ok, err := b.store.DownloadURL(t.Context(), "renders/rnd_1/a.mp4", "a.mp4", time.Now().Add(-time.Second)); err == nil || ok {
+	if _, ok, err := b.store.DownloadURL(t.Context(), "renders/rnd_1/a.mp4", blob.Attachment{Filename: "a.mp4"}, time.Now().Add(-time.Second)); err == nil || ok {
 		t.Fatalf("a URL expired at birth: ok %v, %v", ok, err)
 	}
 	// Past what SigV4 allows: capped, still a URL.
-	u, ok, err := b.store.DownloadURL(t.Context(), "renders/rnd_1/a.mp4", "a.mp4", time.Now().Add(30*24*time.Hour))
+	u, ok, err := b.store.DownloadURL(t.Context(), "renders/rnd_1/a.mp4", blob.Attachment{Filename: "a.mp4"}, time.Now().Add(30*24*time.Hour))
 	if err != nil || !ok || !strings.Contains(u, "X-Amz-Expires=604800") {
 		t.Fatalf("a URL for 30 days = %q, %v, %v: want one capped at 7 days", u, ok, err)
 	}

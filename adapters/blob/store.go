@@ -50,12 +50,21 @@ type Store interface {
 	RemoveTemp(t Temp) (removed bool, err error)
 
 	// DownloadURL returns a URL that serves the blob key to anyone holding
-	// it until about expires, as an attachment named filename; ok is false
+	// it until about expires, as the attachment as describes; ok is false
 	// when the store cannot hand out such URLs (Local: renderd serves the
 	// bytes itself).
-	DownloadURL(ctx context.Context, key, filename string, expires time.Time) (url string, ok bool, err error)
+	DownloadURL(ctx context.Context, key string, as Attachment, expires time.Time) (url string, ok bool, err error)
 
 	Close() error
+}
+
+// Attachment is how a download URL's answer presents a blob: as an
+// attachment named Filename (made safe for the header), of ContentType
+// ("" leaves the store's own), kept by private caches for no longer than
+// the URL lives.
+type Attachment struct {
+	Filename    string
+	ContentType string
 }
 
 // Info describes a stored blob.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/renderd/renderd/adapters/blob"
 	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/ffmpeg/mediatest"
 	"github.com/renderd/renderd/adapters/testenv"
@@ -97,7 +98,7 @@ func BenchmarkS3SourceRead(b *testing.B) {
 	}
 	presigned := func() (wall, cpu time.Duration) {
 		start := time.Now()
-		url, ok, err := store.DownloadURL(ctx, key, "source.mp4", time.Now().Add(15*time.Minute))
+		url, ok, err := store.DownloadURL(ctx, key, blob.Attachment{Filename: "source.mp4"}, time.Now().Add(15*time.Minute))
 		if err != nil || !ok {
 			b.Fatalf("presign: %v (ok %v)", err, ok)
 		}

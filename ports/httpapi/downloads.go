@@ -47,7 +47,7 @@ type DownloadBlobs interface {
 	// DownloadURL is a URL of the store's own serving the blob as an
 	// attachment named filename until about expires; ok is false when the
 	// store has none (a local folder).
-	DownloadURL(ctx context.Context, key, filename string, expires time.Time) (url string, ok bool, err error)
+	DownloadURL(ctx context.Context, key string, as blob.Attachment, expires time.Time) (url string, ok bool, err error)
 }
 
 // maxRedirectLife bounds how long the store's URL a download redirects to
@@ -129,7 +129,7 @@ func (d *downloads) serve(w http.ResponseWriter, r *http.Request) error {
 		if limit := now.Add(maxRedirectLife); limit.Before(until) {
 			until = limit
 		}
-		url, ok, err := d.blobs.DownloadURL(r.Context(), grant.Key, name, until)
+		url, ok, err := d.blobs.DownloadURL(r.Context(), grant.Key, blob.Attachment{Filename: name, ContentType: downloadContentType(name)}, until)
 		if err != nil {
 			return err
 		}

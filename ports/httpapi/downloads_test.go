@@ -60,14 +60,15 @@ func dlBlobs(t *testing.T, dir string) *blob.Local {
 // records what it was asked for.
 type presigning struct {
 	DownloadBlobs
-	err      error
-	key      string
-	filename string
-	expires  time.Time
+	err         error
+	key         string
+	filename    string
+	contentType string
+	expires     time.Time
 }
 
-func (p *presigning) DownloadURL(_ context.Context, key, filename string, expires time.Time) (string, bool, error) {
-	p.key, p.filename, p.expires = key, filename, expires
+func (p *presigning) DownloadURL(_ context.Context, key string, as blob.Attachment, expires time.Time) (string, bool, error) {
+	p.key, p.filename, p.contentType, p.expires = key, as.Filename, as.ContentType, expires
 	if p.err != nil {
 		return "", false, p.err
 	}
@@ -361,7 +362,7 @@ func TestDownload_from_a_store_with_urls_of_its_own_redirects_to_one_that_dies_w
 				"Cache-Control":       "no-store",
 				"Content-Disposition": "",
 			})
-			if store.key != "renders/rnd_1/output.mp4" || store.filename != "rnd_1.mp4" || !store.expires.Equal(want) {
+			if store.key != "renders/rnd_1/output.mp4" || store.filename != "rnd_1.mp4" || store.contentType != "video/mp4" || !store.expires.Equal(want) {
 				t.Errorf("asked the store for %q as %q until %v, want until %v", store.key, store.filename, store.expires, want)
 			}
 		})

@@ -1066,7 +1066,7 @@ func (oaOpener) Stat(context.Context, string) (blob.Info, error) { return blob.I
 func (oaOpener) Read(context.Context, string, int64, int64) (io.ReadCloser, error) {
 	return nil, os.ErrNotExist
 }
-func (oaOpener) DownloadURL(context.Context, string, string, time.Time) (string, bool, error) {
+func (oaOpener) DownloadURL(context.Context, string, blob.Attachment, time.Time) (string, bool, error) {
 	return "", false, nil
 }
 

@@ -465,7 +465,7 @@ func abandonedTemp(t *testing.T, s blob.Store) {
 func downloadURL(t *testing.T, s blob.Store) {
 	const key = "renders/rnd_1/attempt-1.mp4"
 	put(t, s, key, "the output")
-	u, ok, err := s.DownloadURL(t.Context(), key, "report-1.mp4", time.Now().Add(10*time.Minute))
+	u, ok, err := s.DownloadURL(t.Context(), key, blob.Attachment{Filename: "report-1.mp4", ContentType: "video/mp4"}, time.Now().Add(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,9 +479,15 @@ func downloadURL(t *testing.T, s blob.Store) {
 	if got := header.Get("Content-Disposition"); got != `attachment; filename="report-1.mp4"` {
 		t.Fatalf("Content-Disposition %q", got)
 	}
+	if got := header.Get("Content-Type"); got != "video/mp4" {
+		t.Fatalf("Content-Type %q, want the one asked for", got)
+	}
+	if cc := header.Get("Cache-Control"); !strings.HasPrefix(cc, "private, max-age=") {
+		t.Fatalf("Cache-Control %q, want private for no longer than the URL", cc)
+	}
 
 	// A name of the client's is made safe for the header.
-	u, _, err = s.DownloadURL(t.Context(), key, `../a "b";.mp4`, time.Now().Add(10*time.Minute))
+	u, _, err = s.DownloadURL(t.Context(), key, blob.Attachment{Filename: `../a "b";.mp4`}, time.Now().Add(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +499,7 @@ func downloadURL(t *testing.T, s blob.Store) {
 
 	// Expired: wait (a second or two) until the URL's time is up.
 	expires := time.Now().Add(time.Second)
-	u, _, err = s.DownloadURL(t.Context(), key, "report-1.mp4", expires)
+	u, _, err = s.DownloadURL(t.Context(), key, blob.Attachment{Filename: "report-1.mp4"}, expires)
 	if err != nil {
 		t.Fatal(err)
 	}
