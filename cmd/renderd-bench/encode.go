@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/domain"
 	"github.com/renderd/renderd/encoders"
@@ -240,9 +239,14 @@ type encodeBench struct {
 // testsrc2 in H.264 (ultrafast, yuv420p, 6 Mb/s capped) with 48 kHz stereo
 // AAC at 128 kb/s, in mp4.
 func makeEncodeSource(ctx context.Context, path string) error {
+	return makeSource(ctx, path, 30)
+}
+
+// makeSource writes seconds of makeEncodeSource's kind of source.
+func makeSource(ctx context.Context, path string, seconds int) error {
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-y", "-v", "error",
-		"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=30",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=1920x1080:rate=30:duration=%d", seconds),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:sample_rate=48000:duration=%d", seconds),
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-b:v", "6M", "-maxrate", "6M", "-bufsize", "12M",
 		"-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart", "file:"+path)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -370,18 +374,7 @@ func (b *encodeBench) pairs(ctx context.Context, reqs []encodeRequest) (pairResu
 // bareCommand is the command the worker builds for the output, planned as
 // RequestRender plans it, on the local copy of the source.
 func (b *encodeBench) bareCommand(o domain.OutputSpec) (encoders.Job, encoders.Command, error) {
-	plan, err := domain.PlanOutput(o, b.media, nil, 0)
-	if err != nil {
-		return encoders.Job{}, encoders.Command{}, err
-	}
-	// The worker's own prober, as wired: the same input options.
-	input, err := ffmpeg.NewProber("", 0, ffmpeg.Limits{}).InputArgs(b.source, b.media.Container)
-	if err != nil {
-		return encoders.Job{}, encoders.Command{}, err
-	}
-	job := encoders.Job{Format: o.Format, Plan: plan, Source: b.media, Input: input, Output: filepath.Join(b.dir, "bare."+string(o.Format))}
-	cmd, err := encoders.BuildCommand(job)
-	return job, cmd, err
+	return b.bareJob(o, b.media, filepath.Join(b.dir, "bare."+string(o.Format)), 0)
 }
 
 // sameCommand checks that the plan the service recorded gives the

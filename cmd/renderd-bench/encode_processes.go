@@ -23,6 +23,15 @@ import (
 // directory: api, relay and projector in one process, the encoder in the
 // other, whose memory is then watched.
 func (b *encodeBench) start(ctx context.Context) error {
+	if err := b.startAPI(ctx); err != nil {
+		return err
+	}
+	return b.startEncoder(ctx, "RENDERD_ENCODER_CONCURRENCY="+strconv.Itoa(encodeConcurrency))
+}
+
+// startAPI runs the api, relay and projector process and waits until it is
+// ready.
+func (b *encodeBench) startAPI(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -30,21 +39,40 @@ func (b *encodeBench) start(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	common := []string{"RENDERD_BLOB_URL=file:" + b.blobDir, "RENDERD_MAX_UPLOAD_BYTES=200000000"}
-	b.api, err = startServe(b.e, "api", "api,relay,projector", append(common,
+	b.api, err = startServe(b.e, "api", "api,relay,projector", append(b.commonEnv(),
 		"RENDERD_HTTP_ADDR="+addr, "RENDERD_DB_MAX_CONNS=40", "RENDERD_DOWNLOAD_SECRET="+base64.StdEncoding.EncodeToString(secret))...)
 	if err != nil {
 		return err
 	}
+	b.base = "http://" + addr
+	return waitReady(ctx, b.base, b.api)
+}
+
+func (b *encodeBench) commonEnv() []string {
+	return []string{"RENDERD_BLOB_URL=file:" + b.blobDir, "RENDERD_MAX_UPLOAD_BYTES=200000000"}
+}
+
+// startEncoder runs an encoder process with env besides the common
+// settings, in place of the one running if any, watches its memory, and
+// waits until it is ready (its consumer groups hold their partitions).
+func (b *encodeBench) startEncoder(ctx context.Context, env ...string) error {
+	if b.encoder != nil {
+		b.rss.finish()
+		b.encoder.stop()
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	metrics := fmt.Sprintf("127.0.0.1:%d", port)
 	// Info lines only reach the log tail printed on a failure.
-	b.encoder, err = startServe(b.e, "encoder", "encoder", append(common,
-		"RENDERD_ENCODER_CONCURRENCY="+strconv.Itoa(encodeConcurrency), "RENDERD_LOG_LEVEL=info")...)
+	b.encoder, err = startServe(b.e, "encoder", "encoder", append(append(b.commonEnv(),
+		"RENDERD_LOG_LEVEL=info", "RENDERD_METRICS_ADDR="+metrics), env...)...)
 	if err != nil {
 		return err
 	}
 	b.rss = watchRSS(b.encoder.cmd.Process.Pid)
-	b.base = "http://" + addr
-	return waitReady(ctx, b.base, b.api, b.encoder)
+	return waitReady(ctx, "http://"+metrics, b.encoder)
 }
 
 // waitReady waits until base answers /readyz with 200, for at most 60 s,
@@ -65,7 +93,7 @@ func waitReady(ctx context.Context, base string, procs ...*renderdProc) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return errors.New("renderd api not ready after 60 s")
+			return fmt.Errorf("renderd at %s not ready after 60 s", base)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return err

@@ -35,7 +35,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	dur := flag.Duration("duration", 6*time.Second, "how long each throughput or latency run lasts")
-	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,telemetry,encode,webhooks,replay,storage); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (append,relay,renders,telemetry,encode,pool,webhooks,replay,storage); default all")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -68,6 +68,7 @@ func run(ctx context.Context) error {
 		{"renders", benchRenders},
 		{"telemetry", benchTelemetry},
 		{"encode", benchEncode},
+		{"pool", benchPool},
 		{"webhooks", benchWebhooks},
 		{"replay", benchReplay},
 		{"storage", benchStorage},

@@ -308,7 +308,7 @@ var settings = []setting{
 		durationSetting(func(c *Config) *time.Duration { return &c.EncodeMaxTime })},
 	{"RENDERD_FFMPEG_MEMORY_LIMIT", "ffmpeg-memory-limit", "4294967296", "address space each ffmpeg and ffprobe may map, in bytes (RLIMIT_AS, set by the media sandbox's helper, or by util-linux's prlimit without it); 0: no cap. A render over it fails with memory_limit_exceeded, an upload's probe with source_too_large. Measured on 2 cores: 4K encode 1.6 GiB, 1080p 0.9 GiB, ffprobe 0.3 GiB; it grows with threads (a 4K encode at 16: 4.3 GiB), so raise it, or set RENDERD_FFMPEG_THREADS, on encoders with many cores",
 		intSetting(func(c *Config) *int { return &c.FFmpegMemoryLimit })},
-	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: ffmpeg's own choice, bounded by the cores (libx264 takes 1.5 per core). The default stays 0 until measured",
+	{"RENDERD_FFMPEG_THREADS", "ffmpeg-threads", "0", "threads of each render's encoder (ffmpeg -threads), so that the renders of one encoder share its cores; 0: the slot's share, max(1, cores / RENDERD_ENCODER_CONCURRENCY), measured best on 2 cores (make bench, pool rows: 2 slots of 1 thread); -1: ffmpeg's own choice (libx264 takes 1.5 threads per core)",
 		intSetting(func(c *Config) *int { return &c.FFmpegThreads })},
 	{"RENDERD_MEDIA_SANDBOX", "media-sandbox", "auto", "how ffmpeg and ffprobe are confined (docs/renders.md): auto uses every layer the kernel allows (an unprivileged user when renderd is root, a new network namespace, Landlock, a seccomp filter denying sockets) and logs a warning per missing one; strict refuses to start without all of them; off runs them as renderd's user with its network",
 		func(c *Config, v string) error { c.MediaSandbox = v; return nil }},
@@ -618,8 +618,8 @@ func (c Config) validate(command string) error {
 	if c.EncodeStallTimeout <= 0 || c.EncodeMaxTime <= 0 {
 		errs = append(errs, errors.New("RENDERD_ENCODE_STALL_TIMEOUT and RENDERD_ENCODE_MAX_TIME must be positive"))
 	}
-	if c.FFmpegThreads < 0 || c.FFmpegThreads > 256 {
-		errs = append(errs, errors.New("RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"))
+	if c.FFmpegThreads < -1 || c.FFmpegThreads > 256 {
+		errs = append(errs, errors.New("RENDERD_FFMPEG_THREADS must be -1 (ffmpeg's choice), 0 (the slot's share of the cores) or up to 256"))
 	}
 	if c.FFmpegMemoryLimit != 0 && c.FFmpegMemoryLimit < minMemoryLimit {
 		errs = append(errs, fmt.Errorf("RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least %d (512 MiB): ffmpeg alone maps about 265 MiB of libraries", minMemoryLimit))

@@ -120,7 +120,7 @@ func TestConfig_errors_are_one_line_and_exit_code_2(t *testing.T) {
 		"unknown_media_sandbox": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_MEDIA_SANDBOX": "on"},
 			want: []string{"RENDERD_MEDIA_SANDBOX must be auto, strict or off"}},
 		"negative_threads": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_THREADS": "-2"},
-			want: []string{"RENDERD_FFMPEG_THREADS must be between 0 (ffmpeg's choice) and 256"}},
+			want: []string{"RENDERD_FFMPEG_THREADS must be -1 (ffmpeg's choice), 0 (the slot's share of the cores) or up to 256"}},
 		"negative_memory_limit": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_FFMPEG_MEMORY_LIMIT": "-1"},
 			want: []string{"RENDERD_FFMPEG_MEMORY_LIMIT must be 0 (no cap) or at least 536870912"}},
 		"no_api_keys_per_account": {env: map[string]string{"DATABASE_URL": "postgres://x/y", "KAFKA_BROKERS": "a:1", "RENDERD_ACCOUNT_MAX_API_KEYS": "0"},
@@ -223,5 +223,17 @@ func TestSandboxHelper_prefers_renderd_sandbox_beside_the_binary(t *testing.T) {
 	}
 	if got := sandboxHelper(exe); !slices.Equal(got, []string{small}) {
 		t.Errorf("beside it: %q, want %s", got, small)
+	}
+}
+
+func TestConfig_encode_threads_default_to_the_slots_share_of_the_cores(t *testing.T) {
+	for _, c := range []struct{ setting, slots, cores, want int }{
+		{0, 2, 2, 1}, {0, 1, 2, 2}, {0, 2, 8, 4}, {0, 3, 8, 2}, {0, 8, 2, 1}, // the share, at least 1
+		{-1, 2, 2, 0}, // ffmpeg's own choice
+		{3, 2, 8, 3},  // as set
+	} {
+		if got := encodeThreads(c.setting, c.slots, c.cores); got != c.want {
+			t.Errorf("RENDERD_FFMPEG_THREADS=%d with %d slots on %d cores: -threads %d, want %d", c.setting, c.slots, c.cores, got, c.want)
+		}
 	}
 }
