@@ -275,7 +275,7 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 	defer os.RemoveAll(scratch)
 	script := filepath.Join(scratch, "filter")
 	cmd, err := BuildCommand(Job{Format: req.Output.Format, Plan: req.Plan, Source: media, Input: input, Output: tmp,
-		FilterScript: script, Threads: w.cfg.Threads})
+		FilterScript: script, Threads: w.threads()})
 	if err != nil {
 		return encoded{}, &jobFailure{code: domain.FailureEncodeFailed, message: err.Error(), deterministic: true}
 	}
@@ -327,6 +327,15 @@ func (w *RenderWorker) encode(ctx context.Context, job claimed, log *slog.Logger
 		Width: out.Width, Height: out.Height, VideoBitrate: out.VideoBitrate, AudioBitrate: out.AudioBitrate,
 		EncodeTime: w.now().Sub(job.started), FastPath: cmd.FastPath,
 	}}, nil
+}
+
+// threads is the -threads of an encode starting now: SharedThreads when
+// other jobs of this worker run (their slots are taken), else Threads.
+func (w *RenderWorker) threads() int {
+	if w.cfg.SharedThreads > 0 && len(w.slots) > 1 {
+		return w.cfg.SharedThreads
+	}
+	return w.cfg.Threads
 }
 
 // Backoff of patiently: the first retry soon, then doubling up to the

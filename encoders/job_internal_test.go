@@ -163,3 +163,19 @@ func TestUptime_counts_from_the_first_answer_after_a_failure(t *testing.T) {
 		t.Errorf("up for %s, want 1m since the first answer after the outage", got)
 	}
 }
+
+func TestRenderWorker_an_encode_alone_takes_its_threads_and_one_beside_others_the_shared_ones(t *testing.T) {
+	w := &RenderWorker{cfg: RenderWorkerConfig{Threads: 0, SharedThreads: 1}, slots: make(chan struct{}, 2)}
+	w.slots <- struct{}{} // this job's own slot
+	if got := w.threads(); got != 0 {
+		t.Errorf("alone: -threads %d, want 0 (ffmpeg's own choice)", got)
+	}
+	w.slots <- struct{}{} // another job runs
+	if got := w.threads(); got != 1 {
+		t.Errorf("beside another job: -threads %d, want the shared 1", got)
+	}
+	w.cfg = RenderWorkerConfig{Threads: 3}
+	if got := w.threads(); got != 3 {
+		t.Errorf("no shared threads set: -threads %d, want 3 always", got)
+	}
+}

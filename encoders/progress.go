@@ -9,10 +9,14 @@ import (
 )
 
 // Progress reports go out when the encode moved progressStep points since
-// the last one, or progressEvery passed and it moved at all: a long encode
-// shows life every few seconds, a short one does not flood its stream.
+// the last one and progressGap passed, or progressEvery passed and it moved
+// at all: a long encode shows life every few seconds, a short one does not
+// flood its stream, and a fast one reports at most once a second (each
+// report is a command, an event relayed and projected: CPU taken from the
+// encodes on a busy encoder).
 const (
 	progressStep  = 5
+	progressGap   = time.Second
 	progressEvery = 2 * time.Second
 )
 
@@ -28,14 +32,14 @@ type progressReporter struct {
 	latest  commands.ReportProgress
 	pending bool
 	sent    int       // percent of the last report handed over
-	sentAt  time.Time // when
+	sentAt  time.Time // when (zero before the first: it goes at once)
 	wake    chan struct{}
 	done    chan struct{}
 	stopped sync.WaitGroup
 }
 
 func newProgressReporter(w *RenderWorker, job claimed, total time.Duration) *progressReporter {
-	p := &progressReporter{w: w, job: job, total: total, sentAt: w.now(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &progressReporter{w: w, job: job, total: total, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.stopped.Go(p.send)
 	return p
 }
@@ -48,7 +52,8 @@ func (p *progressReporter) observe(pr Progress) {
 	percent := min(int(pr.OutTime*100/p.total), 99) // 100 is completion's
 	now := p.w.now()
 	p.mu.Lock()
-	due := percent > p.sent && (percent-p.sent >= progressStep || now.Sub(p.sentAt) >= progressEvery)
+	since := now.Sub(p.sentAt)
+	due := percent > p.sent && ((percent-p.sent >= progressStep && since >= progressGap) || since >= progressEvery)
 	if due {
 		var eta time.Duration
 		if pr.Speed > 0 {

@@ -122,6 +122,11 @@ type RenderWorkerConfig struct {
 	MaxRunningPerAccount int
 	// Threads is each encode's -threads (Job.Threads); 0 is ffmpeg's choice.
 	Threads int
+	// SharedThreads, when set, is the -threads of an encode that starts
+	// while other jobs of this worker run (the slot's share of the cores);
+	// Threads is then that of an encode that starts alone, which may take
+	// every core.
+	SharedThreads int
 	// ScratchDir is where each job gets its own folder for the files ffmpeg
 	// reads besides the source (a cut's filter script); "" is os.TempDir().
 	ScratchDir string
@@ -195,7 +200,7 @@ func (w *RenderWorker) releaseSlot() {
 func NewRenderWorker(cfg RenderWorkerConfig, cmds RenderCommands, events commands.EventStore, queue RenderQueue,
 	blobs Blobs, media Media, now func() time.Time, log *slog.Logger) (*RenderWorker, error) {
 	switch {
-	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0 || cfg.Threads < 0 || cfg.StorePatience < 0:
+	case cfg.WorkerID == "" || cfg.Concurrency < 1 || cfg.Lease <= 0 || cfg.PollInterval <= 0 || cfg.CancelCheck <= 0 || cfg.MaxRunningPerAccount < 0 || cfg.Threads < 0 || cfg.SharedThreads < 0 || cfg.StorePatience < 0:
 		return nil, fmt.Errorf("render worker: invalid config %+v", cfg)
 	case cmds.Start == nil || cmds.Progress == nil || cmds.Complete == nil || cmds.Fail == nil || cmds.Retry == nil || cmds.LoseLease == nil:
 		return nil, errors.New("render worker: every render command is required")

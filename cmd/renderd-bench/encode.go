@@ -64,7 +64,7 @@ func benchEncode(ctx context.Context, e *env, _ time.Duration) (rs []result, err
 	if err := b.start(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.prepare(ctx); err != nil {
+	if err := b.prepare(ctx, encodeAssets); err != nil {
 		return nil, err
 	}
 
@@ -255,15 +255,15 @@ func makeSource(ctx context.Context, path string, seconds int) error {
 	return nil
 }
 
-// prepare creates the account, uploads the source as encodeAssets assets
+// prepare creates the account, uploads the source as n assets
 // through the API, and reads back the probe the worker will use.
-func (b *encodeBench) prepare(ctx context.Context) error {
+func (b *encodeBench) prepare(ctx context.Context, n int) error {
 	acc, err := postgres.NewAccounts(b.e.pool).Create(ctx, "bench-encode", 600*60)
 	if err != nil {
 		return err
 	}
 	b.key = acc.APIKey
-	for range encodeAssets {
+	for range n {
 		id, err := b.upload(ctx)
 		if err != nil {
 			return err

@@ -30,22 +30,20 @@ func TestPoolResults(t *testing.T) {
 	// Bare: the best schedule is 2 at once with 1 thread (48 s → 10/min).
 	bare := map[poolSchedule][]time.Duration{s[0]: secs(60, 60), s[1]: secs(58, 58), s[2]: secs(50, 50), s[3]: secs(48, 48)}
 	service := map[poolSchedule][]time.Duration{s[0]: secs(61, 61), s[1]: secs(59, 59), s[2]: secs(50, 50), s[3]: secs(60, 60)}
-	rs := poolResults(s, poolSchedule{2, 0}, service, bare)
-	if defaultSchedule(2) != (poolSchedule{2, 1}) || defaultSchedule(8) != (poolSchedule{8, 1}) {
-		t.Errorf("renderd's default schedule: %v on 2 cores, %v on 8, want one thread per slot", defaultSchedule(2), defaultSchedule(8))
+	rs := poolResults(s, service, bare, secs(50, 50))
+	if len(rs) != 9 {
+		t.Fatalf("%d rows, want 4 through renderd, the defaults and 4 bare", len(rs))
 	}
-	if len(rs) != 8 {
-		t.Fatalf("%d rows, want 4 through renderd and 4 bare", len(rs))
-	}
-	def := rs[2]
+	def := rs[4]
 	if def.target == "reported" || !def.ok || def.ratio != "0.96" {
-		t.Errorf("the default's row: %+v, want judged, met at 0.96 (48 s against 50 s)", def)
+		t.Errorf("the defaults' row: %+v, want judged, met at 0.96 (48 s against 50 s)", def)
 	}
-	if rs[0].target != "reported" || !rs[0].ok {
-		t.Errorf("another schedule's row: %+v, want reported", rs[0])
+	for _, i := range []int{0, 1, 2, 3, 5, 8} {
+		if rs[i].target != "reported" || !rs[i].ok {
+			t.Errorf("row %d: %+v, want reported", i, rs[i])
+		}
 	}
-	service[s[2]] = secs(55, 55)
-	if rs := poolResults(s, poolSchedule{2, 0}, service, bare); rs[2].ok {
-		t.Errorf("the default at 48/55 of the best: %+v, want not met", rs[2])
+	if rs := poolResults(s, service, bare, secs(55, 55)); rs[4].ok {
+		t.Errorf("the defaults at 48/55 of the best: %+v, want not met", rs[4])
 	}
 }

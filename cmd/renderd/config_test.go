@@ -226,14 +226,16 @@ func TestSandboxHelper_prefers_renderd_sandbox_beside_the_binary(t *testing.T) {
 	}
 }
 
-func TestConfig_encode_threads_default_to_the_slots_share_of_the_cores(t *testing.T) {
-	for _, c := range []struct{ setting, slots, cores, want int }{
-		{0, 2, 2, 1}, {0, 1, 2, 2}, {0, 2, 8, 4}, {0, 3, 8, 2}, {0, 8, 2, 1}, // the share, at least 1
-		{-1, 2, 2, 0}, // ffmpeg's own choice
-		{3, 2, 8, 3},  // as set
+func TestConfig_encode_threads_default_to_every_core_alone_and_the_slots_share_beside_others(t *testing.T) {
+	for _, c := range []struct{ setting, slots, cores, alone, shared int }{
+		{0, 2, 2, 0, 1}, {0, 1, 2, 0, 2}, {0, 2, 8, 0, 4}, {0, 3, 8, 0, 2}, {0, 8, 2, 0, 1}, // ffmpeg's own alone; the share, at least 1
+		{-1, 2, 2, 0, 0}, // ffmpeg's own choice always
+		{3, 2, 8, 3, 0},  // as set, always
 	} {
-		if got := encodeThreads(c.setting, c.slots, c.cores); got != c.want {
-			t.Errorf("RENDERD_FFMPEG_THREADS=%d with %d slots on %d cores: -threads %d, want %d", c.setting, c.slots, c.cores, got, c.want)
+		alone, shared := encodeThreads(c.setting, c.slots, c.cores)
+		if alone != c.alone || shared != c.shared {
+			t.Errorf("RENDERD_FFMPEG_THREADS=%d with %d slots on %d cores: -threads %d alone, %d beside others; want %d, %d",
+				c.setting, c.slots, c.cores, alone, shared, c.alone, c.shared)
 		}
 	}
 }

@@ -306,14 +306,16 @@ func renderWorker(cfg Config, d commands.Deps, pool *pgxpool.Pool, prober *ffmpe
 		return nil, err
 	}
 	slots := cmp.Or(cfg.EncoderConcurrency, runtime.NumCPU())
+	alone, shared := encodeThreads(cfg.FFmpegThreads, slots, runtime.NumCPU())
 	wc := encoders.RenderWorkerConfig{
-		WorkerID:     cmp.Or(cfg.WorkerID, defaultWorkerID()),
-		Concurrency:  slots,
-		Lease:        cfg.EncoderLease,
-		PollInterval: cfg.EncoderPoll,
-		CancelCheck:  cfg.EncoderCancelCheck,
-		Threads:      encodeThreads(cfg.FFmpegThreads, slots, runtime.NumCPU()),
-		ScratchDir:   cfg.ScratchDir,
+		WorkerID:      cmp.Or(cfg.WorkerID, defaultWorkerID()),
+		Concurrency:   slots,
+		Lease:         cfg.EncoderLease,
+		PollInterval:  cfg.EncoderPoll,
+		CancelCheck:   cfg.EncoderCancelCheck,
+		Threads:       alone,
+		SharedThreads: shared,
+		ScratchDir:    cfg.ScratchDir,
 
 		MaxRunningPerAccount: cfg.AccountMaxRunning,
 	}
@@ -381,17 +383,20 @@ func secretSealer(cfg Config) (*keyring.AEAD, error) {
 	return keyring.NewAEAD(cfg.SecretsKeys)
 }
 
-// encodeThreads is each encode's ffmpeg -threads (0: ffmpeg's own choice)
-// for RENDERD_FFMPEG_THREADS setting with slots renders at once on cores:
-// by default (0) the slot's share of the cores, which make bench's pool
-// rows measured best, ahead of ffmpeg's own choice (-1) that has each
-// encode take every core while the others run too.
-func encodeThreads(setting, slots, cores int) int {
+// encodeThreads is an encode's ffmpeg -threads (0: ffmpeg's own choice)
+// for RENDERD_FFMPEG_THREADS setting with slots renders at once on cores,
+// when it starts alone and when it starts beside other jobs (0: as alone).
+// By default (0) an encode alone takes ffmpeg's own choice, every core, and
+// one beside others the slot's share of the cores: make bench measured
+// both best (the encode rows, one render on an idle encoder; the pool rows,
+// renders queued). -1 is ffmpeg's own choice always; a number, that many
+// threads always.
+func encodeThreads(setting, slots, cores int) (alone, shared int) {
 	switch setting {
 	case 0:
-		return max(1, cores/slots)
+		return 0, max(1, cores/slots)
 	case -1:
-		return 0
+		return 0, 0
 	}
-	return setting
+	return setting, 0
 }
