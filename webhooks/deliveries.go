@@ -13,6 +13,7 @@ import (
 
 	"github.com/renderd/renderd/adapters/postgres/pgread"
 	"github.com/renderd/renderd/domain"
+	"github.com/renderd/renderd/eventschema"
 	"github.com/renderd/renderd/projections"
 	"github.com/renderd/renderd/telemetry"
 )
@@ -239,7 +240,7 @@ func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
 
 // recordFolded records the deliveries of rec, a render's end, with view,
 // the render as of rec, in one statement: it inserts them only when the
-// event store holds rec (its id, time and account at its stream's
+// event store holds rec (its id, type, time and account at its stream's
 // version), and reports false when it does not, for the caller to look at
 // the store's history instead.
 func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ string, view projections.RenderView) (bool, error) {
@@ -254,7 +255,8 @@ func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ s
 		var endpoints, added int
 		err := p.pool.QueryRow(ctx, `
 			WITH stored AS (
-				SELECT FROM events WHERE stream_id = $5 AND stream_version = $6 AND event_id = $3 AND account_id = $2 AND occurred_at = $10),
+				SELECT FROM events WHERE stream_id = $5 AND stream_version = $6 AND event_id = $3 AND account_id = $2 AND occurred_at = $10
+					AND event_type = $11),
 			endpoints AS (
 				SELECT e.id, row_number() OVER (ORDER BY e.id) AS n FROM webhook_endpoints e
 				WHERE e.account_id = $2 AND e.deleted_at IS NULL AND e.disabled_at IS NULL AND $4 = ANY(e.events) AND EXISTS (SELECT FROM stored)),
@@ -266,7 +268,7 @@ func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ s
 				ON CONFLICT (event_id, endpoint_id) DO NOTHING
 				RETURNING 1)
 			SELECT EXISTS (SELECT FROM stored), (SELECT count(*) FROM endpoints), (SELECT count(*) FROM added)`,
-			ids, view.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body, tp, ts, rec.OccurredAt).Scan(&stored, &endpoints, &added)
+			ids, view.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body, tp, ts, rec.OccurredAt, storedType[typ]).Scan(&stored, &endpoints, &added)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
@@ -287,6 +289,11 @@ func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ s
 		return true, nil
 	}
 }
+
+// storedType is the event store's name of each webhook type's event: the
+// record must be the store's event of that type (another version of the
+// event, unknown here, is looked at through the store's history).
+var storedType = map[string]string{RenderCompleted: eventschema.RenderCompletedV1, RenderFailed: eventschema.RenderFailedV1}
 
 // foldedIDs is how many delivery ids recordFolded offers at first: most
 // accounts have an endpoint or two.

@@ -184,6 +184,19 @@ func TestWebhookProjector_records_that_are_not_the_stores_send_nothing_to_anothe
 		t.Errorf("deliveries to %v (payload as built from the store's history: %v), want one to acc_1's whe_1 only", got, same)
 	}
 
+	// A progress event of the store's, its record claiming a completion.
+	recs = appendRender(t, store, false)
+	for _, rec := range recs[:2] {
+		if err := p.Handle(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed := recs[2] // render.progressed
+	claimed.Event = recs[len(recs)-1].Event
+	if err := p.Handle(t.Context(), claimed); !errors.Is(err, projections.ErrUnprojectable) {
+		t.Errorf("a progress event recorded as a completion: %v, want ErrUnprojectable", err)
+	}
+
 	// A completion the store does not hold at all.
 	recs = appendRender(t, store, false)
 	for _, rec := range recs[:len(recs)-1] {
@@ -196,8 +209,10 @@ func TestWebhookProjector_records_that_are_not_the_stores_send_nothing_to_anothe
 	if err := p.Handle(t.Context(), last); !errors.Is(err, projections.ErrUnprojectable) {
 		t.Errorf("a completion the store does not hold: %v, want ErrUnprojectable", err)
 	}
-	var n int
-	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM webhook_deliveries WHERE render_id = $1`, last.StreamID).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d deliveries (%v) of a render whose completion the store does not hold, want none", n, err)
+	for _, id := range []string{claimed.StreamID, last.StreamID} {
+		var n int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM webhook_deliveries WHERE render_id = $1`, id).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d deliveries (%v) of render %s, whose completion the store does not hold, want none", n, err, id)
+		}
 	}
 }
