@@ -185,8 +185,8 @@ type Projector struct {
 	views   *foldedViews
 	// poke wakes the dispatchers after a commit that added deliveries,
 	// through a notifier that coalesces a burst's wake-ups into a few
-	// NOTIFYs (postgres.CommitNotifier); nil: each commit notifies Channel
-	// itself.
+	// NOTIFYs (postgres.CommitNotifier); nil: a NOTIFY of Channel after
+	// each such commit.
 	poke func()
 }
 
@@ -201,9 +201,8 @@ func NewProjector(pool *pgxpool.Pool, events projections.EventLoader, payload Pa
 }
 
 // WakeWith makes p wake the dispatchers with poke after each commit that
-// added deliveries, instead of a NOTIFY in the commit (which takes
-// Postgres' global notify lock and so serialises the projection's
-// commits). It returns p.
+// added deliveries, instead of a NOTIFY of its own for each (a NOTIFY takes
+// Postgres' global notify lock at its commit). It returns p.
 func (p *Projector) WakeWith(poke func()) *Projector {
 	p.poke = poke
 	return p
@@ -220,13 +219,8 @@ func (p *Projector) Handle(ctx context.Context, rec domain.Recorded) error {
 		return nil
 	}
 	view, folded := p.views.fold(rec)
-	var typ string
-	switch rec.Event.(type) {
-	case domain.RenderCompleted:
-		typ = RenderCompleted
-	case domain.RenderFailed:
-		typ = RenderFailed
-	default:
+	typ, ok := webhookType(rec.Event)
+	if !ok {
 		return nil
 	}
 	if folded && rec.ID != "" {
@@ -268,7 +262,7 @@ func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ s
 				ON CONFLICT (event_id, endpoint_id) DO NOTHING
 				RETURNING 1)
 			SELECT EXISTS (SELECT FROM stored), (SELECT count(*) FROM endpoints), (SELECT count(*) FROM added)`,
-			ids, view.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body, tp, ts, rec.OccurredAt, storedType[typ]).Scan(&stored, &endpoints, &added)
+			ids, view.AccountID, rec.ID, typ, rec.StreamID, rec.StreamVersion, body, tp, ts, rec.OccurredAt, storedTypes[typ]).Scan(&stored, &endpoints, &added)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
@@ -280,20 +274,26 @@ func (p *Projector) recordFolded(ctx context.Context, rec domain.Recorded, typ s
 			ids = p.ids(endpoints)
 			continue
 		}
-		if added > 0 && p.poke == nil {
-			if _, err := p.pool.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
-				p.log.Warn("waking the webhook dispatchers failed; they poll", "err", err)
-			}
-		}
-		p.recorded(rec, typ, endpoints, added > 0)
+		p.recorded(ctx, rec, typ, endpoints, added > 0)
 		return true, nil
 	}
 }
 
-// storedType is the event store's name of each webhook type's event: the
+// webhookType is the webhook type of a render event that has deliveries.
+func webhookType(e domain.Event) (string, bool) {
+	switch e.(type) {
+	case domain.RenderCompleted:
+		return RenderCompleted, true
+	case domain.RenderFailed:
+		return RenderFailed, true
+	}
+	return "", false
+}
+
+// storedTypes is the event store's name of each webhook type's event: the
 // record must be the store's event of that type (another version of the
 // event, unknown here, is looked at through the store's history).
-var storedType = map[string]string{RenderCompleted: eventschema.RenderCompletedV1, RenderFailed: eventschema.RenderFailedV1}
+var storedTypes = map[string]string{RenderCompleted: eventschema.RenderCompletedV1, RenderFailed: eventschema.RenderFailedV1}
 
 // foldedIDs is how many delivery ids recordFolded offers at first: most
 // accounts have an endpoint or two.
@@ -321,13 +321,8 @@ func (p *Projector) recordLoaded(ctx context.Context, rec domain.Recorded) error
 	if stored.ID != rec.ID {
 		return fmt.Errorf("webhook deliveries of %s: the store holds event %s at version %d: %w", rec.ID, stored.ID, rec.StreamVersion, projections.ErrUnprojectable)
 	}
-	var typ string
-	switch stored.Event.(type) {
-	case domain.RenderCompleted:
-		typ = RenderCompleted
-	case domain.RenderFailed:
-		typ = RenderFailed
-	default:
+	typ, ok := webhookType(stored.Event)
+	if !ok {
 		return fmt.Errorf("webhook deliveries of %s: the store holds %T: %w", rec.ID, stored.Event, projections.ErrUnprojectable)
 	}
 	view, err := projections.RenderViewOf(history[:rec.StreamVersion])
@@ -362,23 +357,22 @@ func (p *Projector) recordLoaded(ctx context.Context, rec domain.Recorded) error
 			return nil
 		})
 	}
-	if p.poke == nil {
-		batch.Queue(`SELECT pg_notify($1, '')`, Channel)
-	}
 	if err := p.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("webhook deliveries of %s: %w", rec.ID, err)
 	}
-	p.recorded(stored, typ, len(endpoints), inserted)
+	p.recorded(ctx, stored, typ, len(endpoints), inserted)
 	return nil
 }
 
 // recorded wakes the dispatchers and measures the projection's lag once
 // deliveries of rec were added (a redelivered message, which adds none, is
 // not a measure of it).
-func (p *Projector) recorded(rec domain.Recorded, typ string, endpoints int, added bool) {
+func (p *Projector) recorded(ctx context.Context, rec domain.Recorded, typ string, endpoints int, added bool) {
 	if added {
 		if p.poke != nil {
 			p.poke()
+		} else if _, err := p.pool.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
+			p.log.Warn("waking the webhook dispatchers failed; they poll", "err", err)
 		}
 		deliveriesLag.Set(max(time.Since(rec.OccurredAt).Seconds(), 0))
 	}

@@ -263,29 +263,8 @@ func (b *encodeBench) prepare(ctx context.Context, n int) error {
 		return err
 	}
 	b.key = acc.APIKey
-	for range n {
-		id, err := b.upload(ctx)
-		if err != nil {
-			return err
-		}
-		b.assets = append(b.assets, id)
-	}
-	for _, id := range b.assets {
-		if err := b.waitAsset(ctx, id); err != nil {
-			return err
-		}
-	}
-	recs, err := b.store.Load(ctx, b.assets[0])
-	if err != nil {
+	if b.assets, b.media, err = b.readyAssets(ctx, n); err != nil {
 		return err
-	}
-	a, err := domain.RebuildAsset(recs)
-	if err != nil {
-		return err
-	}
-	var ok bool
-	if b.media, ok = a.Media(); !ok {
-		return errors.New("the ready asset has no probe")
 	}
 	for _, f := range []domain.Format{domain.FormatMP4, domain.FormatMOV} {
 		for _, asset := range b.assets {
@@ -302,6 +281,37 @@ func (b *encodeBench) prepare(ctx context.Context, n int) error {
 		return fmt.Errorf("%d renders need more than the %d prepared signatures: raise encodeAssets", need, len(b.encodes))
 	}
 	return nil
+}
+
+// readyAssets uploads b.source as n assets through the API, waits until
+// they are ready, and returns them with the probe the worker reads.
+func (b *encodeBench) readyAssets(ctx context.Context, n int) ([]string, domain.MediaInfo, error) {
+	var ids []string
+	for range n {
+		id, err := b.upload(ctx)
+		if err != nil {
+			return nil, domain.MediaInfo{}, err
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if err := b.waitAsset(ctx, id); err != nil {
+			return nil, domain.MediaInfo{}, err
+		}
+	}
+	recs, err := b.store.Load(ctx, ids[0])
+	if err != nil {
+		return nil, domain.MediaInfo{}, err
+	}
+	a, err := domain.RebuildAsset(recs)
+	if err != nil {
+		return nil, domain.MediaInfo{}, err
+	}
+	media, ok := a.Media()
+	if !ok {
+		return nil, domain.MediaInfo{}, errors.New("the ready asset has no probe")
+	}
+	return ids, media, nil
 }
 
 func (b *encodeBench) take(n int) []encodeRequest {

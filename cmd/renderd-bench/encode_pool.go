@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/renderd/renderd/adapters/ffmpeg"
 	"github.com/renderd/renderd/adapters/postgres"
 	"github.com/renderd/renderd/domain"
@@ -265,30 +267,14 @@ func (b *encodeBench) bareSchedule(ctx context.Context, reqs []encodeRequest, s 
 		}
 		cmds[i], outs[i] = cmd.Args, job.Output
 	}
-	var next int
-	var mu sync.Mutex
-	errs := make([]error, s.slots)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.slots)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range s.slots {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(cmds) || ctx.Err() != nil {
-					return
-				}
-				if _, err := runBare(ctx, cmds[i], outs[i]); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
+	for i := range cmds {
+		g.Go(func() error { _, err := runBare(gctx, cmds[i], outs[i]); return err })
 	}
-	wg.Wait()
-	return time.Since(start), errors.Join(errs...)
+	err := g.Wait()
+	return time.Since(start), err
 }
 
 // bareJob is the command the worker builds for output o of a source probed
@@ -319,28 +305,9 @@ func (b *encodeBench) shortRenders(ctx context.Context) (result, error) {
 	if err := makeSource(ctx, b.source, shortSeconds); err != nil {
 		return result{}, err
 	}
-	var assets []string
-	for range 2 {
-		id, err := b.upload(ctx)
-		if err == nil {
-			err = b.waitAsset(ctx, id)
-		}
-		if err != nil {
-			return result{}, err
-		}
-		assets = append(assets, id)
-	}
-	recs, err := b.store.Load(ctx, assets[0])
+	assets, media, err := b.readyAssets(ctx, 2)
 	if err != nil {
 		return result{}, err
-	}
-	a, err := domain.RebuildAsset(recs)
-	if err != nil {
-		return result{}, err
-	}
-	media, ok := a.Media()
-	if !ok {
-		return result{}, errors.New("the clip has no probe")
 	}
 	var service, bare []time.Duration
 	for i := range shortRuns {
